@@ -107,6 +107,8 @@ class Register:
     locked_while_busy: bool = False
     #: the value comes from the hardware's configuration, not from ``reset`` of the fields
     config: str | None = None
+    #: read-only constant (its reset value), e.g. ID
+    constant: bool = False
 
     @property
     def read_only(self):
@@ -172,9 +174,9 @@ def _perf(name, offset, doc):
 
 
 REGISTERS: tuple[Register, ...] = (
-    _reg("ID", 0x000, "Identification: ASCII 'PIMA'.", _word("VALUE", RO, "magic", ID_MAGIC)),
+    _reg("ID", 0x000, "Identification: ASCII 'PIMA'.", _word("VALUE", RO, "magic", ID_MAGIC), constant=True),
     _reg("VERSION", 0x004, "Design version, major.minor.patch in 8.8.16 bits.",
-         _word("VALUE", RO, "version", VERSION)),
+         _word("VALUE", RO, "version", VERSION), constant=True),
     _reg("CTRL", 0x008, "Control.",
          Field("START", 0, 1, W1P, "start the command in the CMD_* registers"),
          Field("SOFT_RESET", 1, 1, W1P,

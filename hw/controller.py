@@ -1,0 +1,107 @@
+"""Command controller: checks a command, issues its vectors, drains, reports, counts."""
+
+from amaranth import Module, Signal, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .regmap import ErrorCode, Geometry, Opcode
+
+__all__ = ["Controller"]
+
+
+class Controller(wiring.Component):
+    """Runs one command at a time.
+
+    On ``start`` the command is checked (first failing check wins, in :class:`ErrorCode`
+    order); a bad command sets ``error`` and pulses ``done`` without doing anything; NOP just
+    pulses ``done``. A VMM command issues ``count`` vectors, one per cycle: in issue cycle j,
+    ``issue`` is high and ``in_rd_addr = in_addr + j``, ``index = j``. After the last one it
+    waits ``drain`` cycles (the pipeline depth from the input buffer to the output buffer), then
+    pulses ``done``. ``busy`` is high from the cycle after ``start`` until ``done``.
+
+    Performance counters (32-bit, wrapping, cleared by ``clear_counters``): cycles, busy cycles,
+    cycles with ``array_active``, busy cycles without an issue (stall), useful MACs
+    (``rows * cols`` per vector) and vectors.
+    """
+
+    def __init__(self, geometry: Geometry, drain: int):
+        if drain < 1:
+            raise ValueError(f"drain must be >= 1, not {drain}")
+        self.geometry, self.drain = geometry, drain
+        g = geometry
+        super().__init__({
+            "start": In(1), "clear_counters": In(1), "array_active": In(1),
+            "op": In(Opcode), "bank": In(8), "in_addr": In(16), "acc_addr": In(16),
+            "out_addr": In(16), "count": In(16), "rows": In(8), "cols": In(8), "requant": In(1),
+            "busy": Out(1), "done": Out(1), "error": Out(ErrorCode),
+            "issue": Out(1), "in_rd_addr": Out(range(g.in_depth)), "index": Out(16),
+            "perf_cycles": Out(32), "perf_busy": Out(32), "perf_compute": Out(32),
+            "perf_stall": Out(32), "perf_macs": Out(32), "perf_vectors": Out(32),
+        })
+
+    def check(self, m):
+        """The ErrorCode of the command in the CMD_* inputs (combinational)."""
+        g = self.geometry
+        err = Signal(ErrorCode)
+        checks = [
+            (ErrorCode.BAD_BANK, self.bank >= g.banks),
+            (ErrorCode.BAD_COUNT, self.count == 0),
+            (ErrorCode.IN_RANGE, self.in_addr + self.count > g.in_depth),
+            (ErrorCode.ACC_RANGE, self.acc_addr + self.count > g.acc_depth),
+            (ErrorCode.OUT_RANGE, self.requant & (self.out_addr + self.count > g.out_depth)),
+            (ErrorCode.BAD_ROWS, (self.rows == 0) | (self.rows > g.rows)),
+            (ErrorCode.BAD_COLS, (self.cols == 0) | (self.cols > g.cols)),
+        ]
+        with m.If((self.op != Opcode.VMM) & (self.op != Opcode.NOP)):
+            m.d.comb += err.eq(ErrorCode.BAD_OPCODE)
+        with m.Elif(self.op == Opcode.VMM):
+            for i, (code, cond) in enumerate(checks):
+                with (m.If if i == 0 else m.Elif)(cond):
+                    m.d.comb += err.eq(code)
+        return err
+
+    def elaborate(self, platform):
+        m = Module()
+        err = self.check(m)
+        left = Signal(16)
+        drain = Signal(range(self.drain + 1))
+        macs_per_vector = Signal(unsigned(16))
+        m.d.comb += macs_per_vector.eq(self.rows * self.cols)
+
+        m.d.sync += self.done.eq(0)
+        m.d.comb += self.in_rd_addr.eq(self.in_addr + self.index)
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.start):
+                    m.d.sync += [self.error.eq(err), self.index.eq(0), left.eq(self.count)]
+                    with m.If((err != ErrorCode.NONE) | (self.op == Opcode.NOP)):
+                        m.d.sync += self.done.eq(1)
+                    with m.Else():
+                        m.d.sync += self.busy.eq(1)
+                        m.next = "ISSUE"
+            with m.State("ISSUE"):
+                m.d.comb += self.issue.eq(1)
+                m.d.sync += [self.index.eq(self.index + 1), left.eq(left - 1)]
+                with m.If(left == 1):
+                    m.d.sync += drain.eq(self.drain)
+                    m.next = "DRAIN"
+            with m.State("DRAIN"):
+                m.d.sync += drain.eq(drain - 1)
+                with m.If(drain == 1):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                    m.next = "IDLE"
+
+        counters = [
+            (self.perf_cycles, 1),
+            (self.perf_busy, self.busy),
+            (self.perf_compute, self.array_active),
+            (self.perf_stall, self.busy & ~self.issue),
+            (self.perf_macs, self.issue * macs_per_vector),
+            (self.perf_vectors, self.issue),
+        ]
+        for counter, inc in counters:
+            with m.If(self.clear_counters):
+                m.d.sync += counter.eq(0)
+            with m.Else():
+                m.d.sync += counter.eq(counter + inc)
+        return m

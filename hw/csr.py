@@ -1,0 +1,153 @@
+"""The register block, built from :data:`hw.regmap.REGISTERS`."""
+
+from amaranth import Const, Module, Signal, Value, signed, unsigned
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from . import regmap
+from .regmap import RO, RW, W1C, W1P, WC, BusError
+
+__all__ = ["RegisterFile", "port_name"]
+
+REG_SPACE_WORDS = 1024  # registers occupy the first 4 KiB
+
+
+def port_name(reg, fld):
+    """Name of the port of a field: ``ctrl_irq_en``, or ``cmd_count`` for a lone VALUE field."""
+    if fld.name == "VALUE":
+        return reg.name.lower()
+    return f"{reg.name.lower()}_{fld.name.lower()}"
+
+
+def _shape(fld):
+    if fld.enum is not None:
+        return fld.enum
+    return signed(fld.width) if fld.signed else unsigned(fld.width)
+
+
+class RegisterFile(wiring.Component):
+    """Registers and fields exactly as :data:`hw.regmap.REGISTERS` describes them.
+
+    Ports per field (see :func:`port_name`):
+
+    * RW: ``Out``, the register's value.
+    * W1P: ``Out``, a one-cycle pulse in the cycle of an accepted write of 1.
+    * W1C / WC: ``Out`` the sticky state; ``In`` ``<name>_set`` loads ``<name>_value`` (W1C:
+      1), winning over a clear; W1C also has ``In`` ``<name>_clr``.
+    * RO: ``In``, driven by the hardware; constant RO fields (reset values, CFG_*) have no port.
+
+    Bus side: ``w_addr``/``r_addr`` are word indices into the 4 KiB register space; ``w_en``/``r_en`` mark
+    the cycle of an access. ``w_err``/``r_err`` (combinational, BusError) say whether it is
+    refused: unmapped offsets, writes to read-only registers, writes to CMD_* registers and
+    writes of CTRL.START while ``busy``. A refused write changes nothing. ``r_data`` holds the
+    value read one cycle after ``r_en``.
+
+    Parameters
+    ----------
+    config : dict
+        Values of the CFG_* registers by their ``config`` key (``rows``, ``cols``, ...).
+    """
+
+    def __init__(self, config):
+        members = {
+            "w_addr": In(range(REG_SPACE_WORDS)), "r_addr": In(range(REG_SPACE_WORDS)),
+            "w_en": In(1), "w_data": In(32), "w_strb": In(4),
+            "r_en": In(1), "r_data": Out(32),
+            "w_err": Out(BusError), "r_err": Out(BusError),
+            "busy": In(1),
+        }
+        for reg in regmap.REGISTERS:
+            if reg.config is not None:
+                if reg.config not in config:
+                    raise ValueError(f"config has no value {reg.config!r} for {reg.name}")
+                continue
+            for fld in reg.fields:
+                name = port_name(reg, fld)
+                if fld.access == RO and not reg.constant:
+                    members[name] = In(_shape(fld))
+                elif fld.access in (RW, W1P):
+                    members[name] = Out(_shape(fld), init=fld.reset)
+                elif fld.access in (W1C, WC):
+                    members[name] = Out(_shape(fld), init=fld.reset)
+                    members[name + "_set"] = In(1)
+                    members[name + "_value"] = In(_shape(fld))
+                    if fld.access == W1C:
+                        members[name + "_clr"] = In(1)
+        self.config = config
+        super().__init__(members)
+
+    def _field_value(self, reg, fld):
+        """The Value a read of this field returns."""
+        if reg.config is not None:
+            return Const(self.config[reg.config], fld.width)
+        if reg.constant:
+            return Const(fld.reset, fld.width)
+        if fld.access == W1P:
+            return Const(0, fld.width)
+        return Value.cast(getattr(self, port_name(reg, fld)))
+
+    def elaborate(self, platform):
+        m = Module()
+        start = regmap.register("CTRL").field("START")
+        strobe_bits = Signal(32)
+        m.d.comb += strobe_bits.eq(
+            sum(self.w_strb[i].replicate(8) << (8 * i) for i in range(4)))
+
+        # Refusals.
+        offsets = [reg.offset // 4 for reg in regmap.REGISTERS]
+        with m.If(~self.r_addr.matches(*offsets)):
+            m.d.comb += self.r_err.eq(BusError.UNMAPPED)
+        with m.Switch(self.w_addr):
+            for reg in regmap.REGISTERS:
+                with m.Case(reg.offset // 4):
+                    if reg.read_only:
+                        m.d.comb += self.w_err.eq(BusError.READ_ONLY)
+                    elif reg.locked_while_busy:
+                        with m.If(self.busy):
+                            m.d.comb += self.w_err.eq(BusError.BUSY)
+                    elif reg.name == "CTRL":
+                        with m.If(self.busy & self.w_data[start.lsb] & self.w_strb[start.lsb // 8]):
+                            m.d.comb += self.w_err.eq(BusError.BUSY)
+            with m.Default():
+                m.d.comb += self.w_err.eq(BusError.UNMAPPED)
+        write_ok = Signal()
+        m.d.comb += write_ok.eq(self.w_en & (self.w_err == BusError.NONE))
+
+        # Writes and sticky state.
+        for reg in regmap.REGISTERS:
+            if reg.config is not None or reg.read_only:
+                continue
+            hit = Signal(name=f"hit_{reg.name.lower()}")
+            m.d.comb += hit.eq(write_ok & (self.w_addr == reg.offset // 4))
+            for fld in reg.fields:
+                port = getattr(self, port_name(reg, fld))
+                bits = slice(fld.lsb, fld.lsb + fld.width)
+                new = self.w_data[bits]
+                keep = ~strobe_bits[bits]
+                if fld.access == RW:
+                    with m.If(hit):
+                        m.d.sync += Value.cast(port).eq((Value.cast(port) & keep) | (new & ~keep))
+                elif fld.access == W1P:
+                    m.d.comb += port.eq(hit & (new & ~keep).any())
+                elif fld.access in (W1C, WC):
+                    if fld.access == W1C:
+                        clear = (hit & (new & ~keep).any()) | getattr(self, port_name(reg, fld)
+                                                                      + "_clr")
+                    else:
+                        clear = hit
+                    with m.If(getattr(self, port_name(reg, fld) + "_set")):
+                        m.d.sync += port.eq(getattr(self, port_name(reg, fld) + "_value"))
+                    with m.Elif(clear):
+                        m.d.sync += Value.cast(port).eq(0)
+
+        # Reads.
+        with m.If(self.r_en):
+            m.d.sync += self.r_data.eq(0)
+            with m.Switch(self.r_addr):
+                for reg in regmap.REGISTERS:
+                    with m.Case(reg.offset // 4):
+                        word = 0
+                        for fld in reg.fields:
+                            word = word | (self._field_value(reg, fld).as_unsigned() << fld.lsb)
+                        m.d.sync += self.r_data.eq(word)
+        return m

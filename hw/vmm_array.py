@@ -1,0 +1,157 @@
+"""The processing-in-memory style vector-matrix-multiply array."""
+
+from amaranth import Module, Signal, signed
+from amaranth.lib import data, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import ceil_log2
+
+__all__ = ["VmmArray"]
+
+
+class VmmArray(wiring.Component):
+    """R x C int8 array whose weights are resident in the cells, as in a compute-in-memory macro.
+
+    Every cell keeps ``banks`` int8 weights (one per bank) in its own registers. Each cycle one
+    R-long int8 vector ``x`` is broadcast along the rows; column ``c`` produces
+    ``y[c] = sum_r x[r] * W[bank][r][c]`` as an exact int32 (|y| <= R * 2**14). Golden twin:
+    :func:`models.vmm`.
+
+    Pipeline (one vector per cycle, ``latency`` cycles from ``x_valid`` to ``y_valid``):
+
+    * Stage 0: register ``x`` and ``bank`` (only when ``x_valid``: idle inputs stay still).
+    * Stage 1: the R x C products, registered.
+    * Stage 2..: a balanced adder tree per column, registered every ``LEVELS_PER_STAGE`` levels;
+      the last stage is the output ``y``. So ``latency = 2 + max(1, ceil(log2(R) / 2))``:
+      3 for R <= 4, 4 for R <= 16, 5 for R <= 64.
+
+    Weights are written one 32-bit word at a time: word ``w`` of column ``c`` of bank ``b``
+    holds rows 4w..4w+3 (row 4w in bits 7:0); ``w_strb`` selects the bytes. The weight registers
+    are not reset, so a soft reset keeps the weights.
+
+    Parameters
+    ----------
+    rows, cols : int
+        Array shape R x C (each >= 1).
+    banks : int
+        Resident weight banks (>= 1; 2 or more allow double buffering).
+
+    Members
+    -------
+    x : In(ArrayLayout(signed(8), rows))
+    x_valid, bank : In
+    y : Out(ArrayLayout(signed(32), cols))
+    y_valid : Out(1)
+    active : Out(1)
+        Some vector is inside the pipeline (drives PERF_COMPUTE).
+    w_en, w_bank, w_col, w_word, w_data, w_strb : In
+        Weight write port.
+    """
+
+    LEVELS_PER_STAGE = 2
+
+    def __init__(self, rows, cols, banks=2):
+        for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
+            if not isinstance(value, int) or value < 1:
+                raise TypeError(f"{name} must be a positive integer, not {value!r}")
+        self.rows, self.cols, self.banks = rows, cols, banks
+        self.row_words = (rows + 3) // 4
+        super().__init__({
+            "x": In(data.ArrayLayout(signed(8), rows)),
+            "x_valid": In(1),
+            "bank": In(range(banks)),
+            "y": Out(data.ArrayLayout(signed(32), cols)),
+            "y_valid": Out(1),
+            "active": Out(1),
+            "w_en": In(1),
+            "w_bank": In(range(banks)),
+            "w_col": In(range(cols)),
+            "w_word": In(range(self.row_words)),
+            "w_data": In(32),
+            "w_strb": In(4),
+        })
+        self._w = [[[Signal(signed(8), name=f"w_b{b}_r{r}_c{c}", reset_less=True)
+                     for c in range(cols)] for r in range(rows)] for b in range(banks)]
+
+    @classmethod
+    def latency_for(cls, rows):
+        """Cycles from ``x_valid`` to ``y_valid``: input and product registers, tree stages."""
+        return 2 + max(1, -(-ceil_log2(rows) // cls.LEVELS_PER_STAGE))
+
+    @property
+    def latency(self):
+        return self.latency_for(self.rows)
+
+    def weight(self, bank, row, col):
+        """The register that holds W[bank][row][col] (for tests and read-back)."""
+        return self._w[bank][row][col]
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C = self.rows, self.cols
+
+        # Resident weights: the array's own storage (self._w, made in __init__).
+        for b in range(self.banks):
+            for c in range(C):
+                for wd in range(self.row_words):
+                    hit = (self.w_en & (self.w_bank == b) & (self.w_col == c)
+                           & (self.w_word == wd))
+                    for lane in range(4):
+                        r = 4 * wd + lane
+                        if r < R:
+                            with m.If(hit & self.w_strb[lane]):
+                                m.d.sync += self._w[b][r][c].eq(self.w_data[8 * lane:8 * lane + 8])
+
+        # Stage 0: input register, enabled only by valid vectors.
+        x_q = Signal.like(self.x)
+        bank_q = Signal.like(self.bank)
+        valid = [Signal(name=f"valid_{i}") for i in range(self.latency)]
+        m.d.sync += valid[0].eq(self.x_valid)
+        for i in range(1, self.latency):
+            m.d.sync += valid[i].eq(valid[i - 1])
+        m.d.comb += self.y_valid.eq(valid[-1])
+        m.d.comb += self.active.eq(_any([self.x_valid, *valid[:-1]]))
+        with m.If(self.x_valid):
+            m.d.sync += [x_q.eq(self.x), bank_q.eq(self.bank)]
+
+        # Stage 1: products with the selected bank's weights.
+        columns = []
+        for c in range(C):
+            terms = []
+            for r in range(R):
+                w_sel = Signal(signed(8), name=f"wsel_r{r}_c{c}")
+                m.d.comb += w_sel.eq(self._w[0][r][c])
+                for b in range(1, self.banks):
+                    with m.If(bank_q == b):
+                        m.d.comb += w_sel.eq(self._w[b][r][c])
+                p = Signal(signed(16), name=f"p_r{r}_c{c}")
+                with m.If(valid[0]):
+                    m.d.sync += p.eq(x_q[r] * w_sel)
+                terms.append(p)
+            columns.append(terms)
+
+        # Stages 2..: balanced adder trees, LEVELS_PER_STAGE levels between registers; the
+        # last stage registers straight into y.
+        tree_stages = self.latency - 2
+        for stage in range(tree_stages):
+            enable = valid[stage + 1]
+            for c, terms in enumerate(columns):
+                for _ in range(self.LEVELS_PER_STAGE):
+                    terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                             for i in range(0, len(terms), 2)]
+                if stage == tree_stages - 1:
+                    assert len(terms) == 1
+                    regs = [self.y[c]]
+                else:
+                    regs = [Signal(signed(32), name=f"t{stage}_c{c}_{i}")
+                            for i in range(len(terms))]
+                with m.If(enable):
+                    m.d.sync += [q.eq(t) for q, t in zip(regs, terms)]
+                columns[c] = regs
+        return m
+
+
+def _any(signals):
+    out = signals[0]
+    for s in signals[1:]:
+        out = out | s
+    return out
