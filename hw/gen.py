@@ -2,6 +2,7 @@
 
 import argparse
 import os
+import re
 import dataclasses
 
 from amaranth.back import verilog
@@ -32,10 +33,22 @@ def ports_of(component, sep="_"):
     return ports
 
 
+_TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$",
+                      re.MULTILINE)
+
+
 def to_verilog(component, name):
-    """Deterministic Verilog text (no source locations) for a component."""
-    return verilog.convert(component, name=name, ports=ports_of(component), emit_src=False,
+    """Deterministic Verilog text (no source locations) for a component.
+
+    Yosys makes every ``always @*`` block read a dummy register initialised to 0 so that the
+    block runs once at time zero. Icarus 11 applies declaration initialisers without an event,
+    so blocks whose inputs never change (an FSM held in reset at state 0, say) would keep
+    their outputs at X. An ``initial #1`` toggle of each dummy register fixes that; synthesis
+    tools ignore it.
+    """
+    text = verilog.convert(component, name=name, ports=ports_of(component), emit_src=False,
                            strip_internal_attrs=True)
+    return _TRIGGER.sub(r"\1reg \2 = 0;\n\1initial #1 \2 = 1;", text)
 
 
 def main(argv=None):

