@@ -1,0 +1,337 @@
+"""The host driver of pimacc: fully connected layers on any :class:`~sw.transport.Transport`."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+
+from hw.regmap import ID_MAGIC, REGISTERS, VERSION, ErrorCode, Feature, Geometry, Opcode, register
+from models import quantize_multiplier
+
+from .packing import pack_int8, unpack_int8, words_for
+from .stats import Stats
+from .tiling import Plan, Step, plan_linear
+from .transport import Transport
+
+__all__ = ["TARGETS", "Accelerator", "AcceleratorError"]
+
+TARGETS = ("model", "icarus", "verilator")
+
+_CTRL, _STATUS, _FLAGS = register("CTRL"), register("STATUS"), register("CMD_FLAGS")
+_IRQ_EN = _CTRL.pack(IRQ_EN=1)
+_CMD = tuple(r for r in REGISTERS if r.name.startswith("CMD_"))
+_CFG = tuple(r for r in REGISTERS if r.config)
+_PERF = tuple(r for r in REGISTERS if r.name.startswith("PERF_"))
+_PERF_STATS = {"PERF_CYCLES": "cycles", "PERF_BUSY": "busy_cycles",
+               "PERF_COMPUTE": "compute_cycles", "PERF_STALL": "stall_cycles",
+               "PERF_MACS": "macs", "PERF_VECTORS": "vectors"}
+for _group in (_CMD, _CFG, _PERF):  # each group is read or written as one block
+    assert [r.offset for r in _group] == list(range(_group[0].offset, _group[-1].offset + 4, 4))
+
+
+class AcceleratorError(RuntimeError):
+    """The accelerator refused or did not finish a command, or is not a pimacc."""
+
+
+def _check_array(name, a, dtype, ndim, shape_doc):
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be a numpy {dtype} array {shape_doc}, "
+                        f"got {type(a).__name__}")
+    if a.dtype != dtype:
+        raise TypeError(f"{name} must be {dtype}, got {a.dtype}")
+    if a.ndim != ndim:
+        raise ValueError(f"{name} must have shape {shape_doc}, got {a.shape}")
+    if 0 in a.shape:
+        raise ValueError(f"{name} must have shape {shape_doc} with every size >= 1, got {a.shape}")
+
+
+def _multipliers(scale, n):
+    """Per-column (MULT, SHIFT) uint32 arrays for ``scale`` (a real or [n] reals)."""
+    if isinstance(scale, bool | np.bool_):
+        raise TypeError(f"scale must be a float or an array of {n} floats, got bool")
+    scalar = isinstance(scale, numbers.Real)
+    if scalar:
+        scale = np.full(n, float(scale))
+    else:
+        try:
+            scale = np.asarray(scale, dtype=np.float64)
+        except (TypeError, ValueError):
+            raise TypeError(f"scale must be a float or an array of {n} floats, "
+                            f"got {type(scale).__name__}") from None
+        if scale.shape != (n,):
+            raise ValueError(f"scale must be a float or an array of N={n} floats, "
+                             f"got shape {scale.shape}")
+    pairs = []
+    for i, s in enumerate(scale):
+        try:
+            pairs.append(quantize_multiplier(s))
+        except ValueError as e:
+            where = "scale" if scalar else f"scale[{i}]"
+            raise ValueError(f"{where}: {e}") from None
+    return np.array(pairs, dtype=np.uint32).T
+
+
+class Accelerator:
+    """Runs layers on a pimacc reached through ``transport``.
+
+    On construction the driver checks ID and VERSION, reads the configuration and enables the
+    interrupt.
+
+    Members
+    -------
+    geometry : Geometry
+        From the CFG_* registers.
+    latency : int
+        CFG_LATENCY.
+    features : frozenset of Feature
+        CFG_FEATURES.
+    version : int
+        VERSION.
+    stats : Stats
+        Statistics of the last :meth:`linear` call.
+
+    Raises
+    ------
+    AcceleratorError
+        If ID is not ``regmap.ID_MAGIC`` or the major version differs from the driver's.
+    """
+
+    def __init__(self, transport: Transport):
+        if not isinstance(transport, Transport):
+            raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
+        self.transport = transport
+        self.stats = Stats()
+        self._written = self._read_words = 0
+        ident = self._read_reg("ID")
+        if ident != ID_MAGIC:
+            raise AcceleratorError(f"no pimacc behind {transport!r}: ID reads 0x{ident:08X}, "
+                                   f"expected 0x{ID_MAGIC:08X} ('PIMA')")
+        self.version = self._read_reg("VERSION")
+        if self.version >> 24 != VERSION >> 24:
+            raise AcceleratorError(f"VERSION 0x{self.version:08X} has major version "
+                                   f"{self.version >> 24}; this driver speaks {VERSION >> 24}")
+        cfg = dict(zip((r.config for r in _CFG), self._read(_CFG[0].offset, len(_CFG)),
+                       strict=True))
+        self.latency = cfg.pop("latency")
+        features = cfg.pop("features")
+        self.features = frozenset(f for f in Feature if features & f.value)
+        self.geometry = Geometry(**cfg)
+        self._cmd_cache = None
+        self._write(_CTRL.offset, [_IRQ_EN])
+
+    @classmethod
+    def open(cls, target="model", **geometry_overrides):
+        """Open an accelerator: ``"model"`` (:class:`~sw.model_device.ModelDevice`) or a
+        simulation of the hardware (``"icarus"``, ``"verilator"``), built with
+        ``Geometry.default(**geometry_overrides)``."""
+        if target not in TARGETS:
+            raise ValueError(f"target must be one of {', '.join(map(repr, TARGETS))}, "
+                             f"got {target!r}")
+        geometry = Geometry.default(**geometry_overrides)
+        if target == "model":
+            from .model_device import ModelDevice
+            transport = ModelDevice(geometry)
+        else:
+            from sw.sim_transport import SimTransport
+            transport = SimTransport(simulator=target, geometry=geometry)
+        try:
+            return cls(transport)
+        except BaseException:
+            transport.close()
+            raise
+
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        return f"Accelerator({self.transport!r}, {self.geometry})"
+
+    def reset(self):
+        """CTRL.SOFT_RESET (abort a command, registers to reset values), then enable the IRQ."""
+        self._write(_CTRL.offset, [_CTRL.pack(SOFT_RESET=1)])
+        self._write(_CTRL.offset, [_IRQ_EN])
+        self._cmd_cache = None
+
+    # --- layers ---------------------------------------------------------------------------------
+
+    def linear(self, x, w, b=None, *, scale=None, zero_point=0, relu=False):
+        """A fully connected layer ``x @ w.T + b``, bit-exact with :func:`models.linear`.
+
+        Parameters
+        ----------
+        x : ndarray of int8, shape [M, K]
+        w : ndarray of int8, shape [N, K]
+            PyTorch ``Linear`` layout.
+        b : ndarray of int32, shape [N], optional
+            Added by the accelerator on the first K tile.
+        scale : float or ndarray of float, shape [N], optional
+            None: return the int32 accumulators. Else requantize to int8 on the accelerator
+            with :func:`models.quantize_multiplier` per column (``2**-33 <= scale < 2**31``).
+        zero_point : int
+            Output zero point, -128..127 (only with ``scale``).
+        relu : bool
+            Clamp the output at ``zero_point`` (only with ``scale``).
+
+        Returns
+        -------
+        ndarray of int32 [M, N] (no scale) or int8 [M, N]; :attr:`stats` tells what it cost.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For bad arguments (the message names the argument and what is allowed).
+        AcceleratorError
+            If a command is rejected or times out, or a needed feature is missing.
+        """
+        _check_array("x", x, np.int8, 2, "[M, K]")
+        _check_array("w", w, np.int8, 2, "[N, K]")
+        (m, k), n = x.shape, w.shape[0]
+        if w.shape[1] != k:
+            raise ValueError(f"w must have shape [N, K] with K = {k} (from x), got {w.shape}")
+        if b is not None:
+            _check_array("b", b, np.int32, 1, f"[N] = ({n},)")
+            if b.shape != (n,):
+                raise ValueError(f"b must have shape [N] = ({n},), got {b.shape}")
+        if not isinstance(relu, bool | np.bool_):
+            raise TypeError(f"relu must be a bool, got {type(relu).__name__}")
+        if not isinstance(zero_point, numbers.Integral) or isinstance(zero_point, bool):
+            raise TypeError(f"zero_point must be an int, got {type(zero_point).__name__}")
+        if not -128 <= zero_point <= 127:
+            raise ValueError(f"zero_point must be in -128..127, got {zero_point}")
+        if scale is None and (relu or zero_point):
+            raise ValueError("relu and zero_point need scale (int8 output); scale is None")
+        params = _multipliers(scale, n) if scale is not None else None
+        need = {Feature.BIAS: b is not None, Feature.REQUANT: scale is not None,
+                Feature.RELU: bool(relu)}
+        for feature, needed in need.items():
+            if needed and feature not in self.features:
+                raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
+        plan = plan_linear(m, k, n, self.geometry, int8=scale is not None, bias=b is not None,
+                           relu=bool(relu))
+        return self._run(plan, x, w, b, params, int(zero_point))
+
+    def _run(self, plan: Plan, x, w, b, params, zero_point):
+        self._write(_CTRL.offset, [_IRQ_EN | _CTRL.pack(CLEAR_COUNTERS=1)])
+        self._written = self._read_words = 0
+        self._cmd_cache = None
+        y = np.empty((plan.m, plan.n), dtype=np.int8 if plan.int8 else np.int32)
+        steps, prefetched = plan.steps, None
+        for i, s in enumerate(steps):
+            if s.load_weights and prefetched != i:
+                self._write_weights(s, w)
+            for kt, vector in s.load_inputs:
+                self._write_inputs(s, x, kt, vector)
+            if s.load_params:
+                self._write_params(s, b, params)
+            self._start(s, zero_point)
+            nxt = steps[i + 1] if i + 1 < len(steps) else None
+            if nxt is not None and nxt.load_weights and nxt.bank != s.bank:
+                self._write_weights(nxt, w)  # double buffering: the other bank, while busy
+                prefetched = i + 1
+            self._finish(s)
+            if s.read_back:
+                y[s.m0:s.m0 + s.count, s.n0:s.n0 + s.cols] = self._read_results(s, plan.int8)
+        written, read = self._written, self._read_words
+        perf = self._read(_PERF[0].offset, len(_PERF))
+        counters = {_PERF_STATS[r.name]: v for r, v in zip(_PERF, perf, strict=True)}
+        self.stats = Stats(**counters, commands=len(steps), bus_words_written=written,
+                           bus_words_read=read, cells=self.geometry.rows * self.geometry.cols)
+        return y
+
+    # --- data movement --------------------------------------------------------------------------
+
+    def _row_words(self, rows):
+        """Words written per weight column / input vector: with ROW_MASK only the used ones."""
+        return words_for(rows) if Feature.ROW_MASK in self.features else self.geometry.row_words
+
+    def _write_rows(self, addr_of, words):
+        """Write rows of words at ``addr_of(i)``: one block when they are contiguous."""
+        if words.shape[1] == self.geometry.row_words_p2:
+            self._write(addr_of(0), words.ravel())
+        else:
+            for i, row in enumerate(words):
+                self._write(addr_of(i), row)
+
+    def _write_weights(self, s: Step, w):
+        tile = w[s.n0:s.n0 + s.cols, s.k0:s.k0 + s.rows]
+        words = pack_int8(tile, self._row_words(s.rows))
+        self._write_rows(lambda c: self.geometry.weight_addr(s.bank, c), words)
+
+    def _write_inputs(self, s: Step, x, kt, vector):
+        k0 = kt * self.geometry.rows
+        rows = min(self.geometry.rows, x.shape[1] - k0)
+        words = pack_int8(x[s.m0:s.m0 + s.count, k0:k0 + rows], self._row_words(rows))
+        self._write_rows(lambda v: self.geometry.in_addr(vector + v), words)
+
+    def _write_params(self, s: Step, b, params):
+        fields = []
+        if b is not None:
+            fields.append(b[s.n0:s.n0 + s.cols].view(np.uint32))
+        if params is not None:
+            fields += [params[0, s.n0:s.n0 + s.cols], params[1, s.n0:s.n0 + s.cols]]
+        first = "BIAS" if b is not None else "MULT"
+        words = np.stack(fields, axis=1)
+        for c in range(s.cols):
+            self._write(self.geometry.param_addr(c, first), words[c])
+
+    def _read_results(self, s: Step, int8):
+        g = self.geometry
+        if int8:
+            used, stride, addr = words_for(s.cols), g.col_words_p2, g.out_addr
+        else:
+            used, stride, addr = s.cols, g.cols_p2, g.acc_addr
+        if used == stride:
+            words = self._read(addr(0), s.count * used)
+        else:
+            words = [v for r in range(s.count) for v in self._read(addr(r), used)]
+        words = np.array(words, dtype="<u4").reshape(s.count, used)
+        return unpack_int8(words, s.cols) if int8 else words.view("<i4").astype(np.int32)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _start(self, s: Step, zero_point):
+        flags = _FLAGS.pack(ACCUMULATE=s.accumulate, BIAS=s.bias, REQUANT=s.requant, RELU=s.relu)
+        values = {"CMD_OP": Opcode.VMM.value, "CMD_BANK": s.bank, "CMD_IN_ADDR": s.in_addr,
+                  "CMD_ACC_ADDR": 0, "CMD_OUT_ADDR": 0, "CMD_COUNT": s.count,
+                  "CMD_ROWS": s.rows, "CMD_COLS": s.cols, "CMD_OUT_ZP": zero_point}
+        words = [flags if r is _FLAGS else r.pack(VALUE=values[r.name]) for r in _CMD]
+        old = self._cmd_cache or [None] * len(words)
+        changed = [i for i, (a, o) in enumerate(zip(words, old, strict=True)) if a != o]
+        if changed:  # registers keep their values: rewrite only the span that changed
+            lo, hi = changed[0], changed[-1] + 1
+            self._write(_CMD[lo].offset, words[lo:hi])
+        self._cmd_cache = words
+        self._write(_CTRL.offset, [_IRQ_EN | _CTRL.pack(START=1)])
+
+    def _finish(self, s: Step):
+        timeout = 100 * (s.count + self.latency) + 1000
+        if not self.transport.wait_irq(timeout):
+            status = _STATUS.unpack(self._read_reg("STATUS"))
+            raise AcceleratorError(f"command {s.index} did not finish within {timeout} cycles; "
+                                   f"STATUS = {status}")
+        status = _STATUS.unpack(self._read_reg("STATUS"))
+        if status["ERROR"] != ErrorCode.NONE.value:
+            codes = {e.value: e.name for e in ErrorCode}
+            name = codes.get(status["ERROR"], f"<unknown {status['ERROR']}>")
+            raise AcceleratorError(f"command {s.index} was rejected: ErrorCode.{name} ({s})")
+        self._write(_STATUS.offset, [_STATUS.pack(DONE=1)])
+
+    # --- bus ------------------------------------------------------------------------------------
+
+    def _read(self, addr, count):
+        self._read_words += count
+        return self.transport.read(addr, count)
+
+    def _write(self, addr, words):
+        self._written += len(words)
+        self.transport.write(addr, words)
+
+    def _read_reg(self, name):
+        return self._read(register(name).offset, 1)[0]

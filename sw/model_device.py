@@ -1,0 +1,366 @@
+"""A register-level functional model of pimacc: the driver's stand-in for the hardware.
+
+:class:`ModelDevice` answers bus accesses exactly as ``hw/regmap.py`` specifies (registers, field
+access types, reset values, window layouts, DECERR/SLVERR and BUS_ERROR) and executes a started
+command at once with the golden model (``models/``), so it is never BUSY.
+
+It is a *functional* model. Its PERF_* counters are an estimate, except PERF_MACS and
+PERF_VECTORS, which are exact:
+
+* every bus word (read or write, refused or not) takes one cycle;
+* a VMM command is busy for ``COUNT + DRAIN`` cycles, one vector issued per cycle and then
+  ``DRAIN = 2 + LATENCY + 4`` cycles to empty the pipeline (input buffer and accumulator
+  stages, the array, requantize + ReLU), like ``hw/controller.py``; all but ``COUNT`` of them
+  are stall cycles and ``COUNT + LATENCY - 1`` are compute cycles; NOP and rejected commands
+  take no busy cycles;
+* the busy time runs on a virtual timeline: bus words written after START overlap it (double
+  buffering) and ``wait_irq`` advances the clock to its end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hw.regmap import (
+    ADDR_WIDTH,
+    PARAM_STRIDE,
+    REGISTERS,
+    RO,
+    RW,
+    W1C,
+    W1P,
+    WC,
+    WINDOWS,
+    BusError,
+    ErrorCode,
+    Feature,
+    Geometry,
+    Opcode,
+    register,
+)
+from hw.vmm_array import VmmArray
+from models import requantize, wrap_int32
+
+from .transport import BusErrorResponse, Transport
+
+__all__ = ["ModelDevice", "default_latency"]
+
+_DRAIN_EXTRA = 2 + 3 + 1  # input buffer + accumulator stages, Requantize (3) + ReLU (1)
+_FULL = 0xFFFF_FFFF
+_PERF = {r.name: r for r in REGISTERS if r.name.startswith("PERF_")}
+_PARAM_MASKS = (_FULL, 2**31 - 1, 63, 0)  # BIAS int32, MULT 0..2**31-1, SHIFT 0..63, padding
+_STATUS, _CTRL, _BUS_ERROR = register("STATUS"), register("CTRL"), register("BUS_ERROR")
+
+
+def default_latency(rows):
+    """CFG_LATENCY of the hardware: ``hw.vmm_array.VmmArray.latency_for(rows)``."""
+    return VmmArray.latency_for(rows)
+
+
+def _byte_mask(strb):
+    return sum(0xFF << (8 * i) for i in range(4) if strb >> i & 1)
+
+
+def _row_masks(shape, used_bytes):
+    """uint32 masks [..., words]: full words for the used bytes, a partial last word, 0 beyond."""
+    mask = np.zeros(shape, dtype="<u4")
+    full, rest = divmod(used_bytes, 4)
+    mask[..., :full] = _FULL
+    if rest:
+        mask[..., full] = (1 << (8 * rest)) - 1
+    return mask
+
+
+class _Buffer:
+    """A window: its words (uint32) and per-word byte masks (0 = unmapped padding)."""
+
+    def __init__(self, name, mask):
+        w = next(w for w in WINDOWS if w.name == name)
+        self.name, self.base, self.size, self.writable = w.name, w.base, w.size, w.writable
+        self.mask = np.ascontiguousarray(mask, dtype="<u4").ravel()
+        self.data = np.zeros_like(self.mask)
+
+    def contains(self, addr):
+        return self.base <= addr < self.base + self.size
+
+    def span(self, addr, count):
+        """Word index of a fully mapped block [addr, addr + 4*count) in this window, else None."""
+        i = (addr - self.base) // 4
+        if i + count <= len(self.mask) and np.all(self.mask[i:i + count]):
+            return i
+        return None
+
+
+class ModelDevice(Transport):
+    """Register-level functional model of the accelerator.
+
+    Parameters
+    ----------
+    geometry : Geometry, optional
+        Default :meth:`Geometry.default`; ``geometry_overrides`` replace fields of it.
+    latency : int, optional
+        CFG_LATENCY (default :func:`default_latency`).
+    features : int, optional
+        CFG_FEATURES (default: every :class:`Feature`).
+
+    Members
+    -------
+    irq : bool
+        The ``irq`` output: STATUS.DONE & CTRL.IRQ_EN.
+    """
+
+    def __init__(self, geometry=None, *, latency=None, features=None, **geometry_overrides):
+        g = geometry if geometry is not None else Geometry.default()
+        if not isinstance(g, Geometry):
+            raise TypeError(f"geometry must be a Geometry, got {type(g).__name__}")
+        g = dataclasses.replace(g, **geometry_overrides)
+        g.check()
+        self.geometry = g
+        self.latency = default_latency(g.rows) if latency is None else int(latency)
+        self.features = sum(f.value for f in Feature) if features is None else int(features)
+        self._config = dict(dataclasses.asdict(g), latency=self.latency, features=self.features)
+        self._by_offset = {r.offset: r for r in REGISTERS}
+        rw, cw = g.row_words_p2, g.col_words_p2
+        self._param = _Buffer("PARAM", np.tile(np.array(_PARAM_MASKS, "<u4"), g.cols))
+        self._weight = _Buffer("WEIGHT", _row_masks((g.banks, g.cols_p2, rw), g.rows))
+        self._weight.mask.reshape(g.banks, g.cols_p2, rw)[:, g.cols:] = 0
+        # The input buffer keeps whole words (hw/top.py): bytes past R read back as written.
+        self._in = _Buffer("IN", _row_masks((g.in_depth, rw), 4 * g.row_words))
+        self._acc = _Buffer("ACC", _row_masks((g.acc_depth, g.cols_p2), 4 * g.cols))
+        self._out = _Buffer("OUT", _row_masks((g.out_depth, cw), g.cols))
+        self._buffers = (self._param, self._weight, self._in, self._acc, self._out)
+        self._now = 0
+        self._reset_registers()
+
+    # --- Transport ------------------------------------------------------------------------------
+
+    def read(self, addr, count=1):
+        self._check_addr(addr, count)
+        self._tick(count)
+        buf = self._buffer(addr)
+        i = buf.span(addr, count) if buf else None
+        if i is not None:
+            return buf.data[i:i + count].tolist()
+        values, first = [], None
+        for j in range(count):
+            value, resp = self._read_word(addr + 4 * j)
+            values.append(value)
+            if resp != "OKAY" and first is None:
+                first = (addr + 4 * j, resp)
+        if first:
+            raise BusErrorResponse(*first, f"read of {count} word(s) at 0x{addr:05X}")
+        return values
+
+    def write(self, addr, words):
+        data = np.asarray(words).ravel()
+        if data.size and (data.dtype.kind not in "iu" or data.min() < 0 or data.max() > _FULL):
+            raise ValueError("words must be integers in 0..2**32-1")
+        data = data.astype("<u4")
+        self._check_addr(addr, data.size)
+        self._tick(data.size)
+        buf = self._buffer(addr)
+        i = buf.span(addr, data.size) if buf and buf.writable else None
+        if i is not None:
+            buf.data[i:i + data.size] = data & buf.mask[i:i + data.size]
+            return
+        first = None
+        for j, value in enumerate(data.tolist()):
+            resp = self._write_word(addr + 4 * j, value, 0xF)
+            if resp != "OKAY" and first is None:
+                first = (addr + 4 * j, resp)
+        if first:
+            raise BusErrorResponse(*first, f"write of {data.size} word(s) at 0x{addr:05X}")
+
+    def wait_irq(self, max_cycles):
+        if not self.irq:
+            self._tick(max_cycles)
+            return False
+        self._tick(max(0, self._busy_until - self._now))
+        return True
+
+    # --- single words with responses -----------------------------------------------------------
+
+    def read32(self, addr):
+        """Read one word: returns ``(value, resp)``, resp ``"OKAY"`` / ``"DECERR"``."""
+        self._check_addr(addr, 1)
+        self._tick(1)
+        return self._read_word(addr)
+
+    def write32(self, addr, value, strb=0xF):
+        """Write one word with byte strobes: returns resp ``"OKAY"``/``"SLVERR"``/``"DECERR"``."""
+        self._check_addr(addr, 1)
+        if not 0 <= value <= _FULL or not 0 <= strb <= 0xF:
+            raise ValueError(f"value must be 32-bit and strb 4-bit, got {value:#x}, {strb:#x}")
+        self._tick(1)
+        return self._write_word(addr, value, strb)
+
+    @property
+    def irq(self):
+        return bool(self._regs["STATUS"] & _STATUS.field("DONE").mask
+                    and self._regs["CTRL"] & _CTRL.field("IRQ_EN").mask)
+
+    @property
+    def busy(self):
+        """Always False: a command runs to completion inside the START write."""
+        return False
+
+    # --- decoding -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_addr(addr, count):
+        if addr % 4 or addr < 0 or addr + 4 * count > 1 << ADDR_WIDTH:
+            raise ValueError(f"address 0x{addr:X} (+{count} words) is not a word address in the "
+                             f"{ADDR_WIDTH}-bit address space")
+
+    def _buffer(self, addr):
+        return next((b for b in self._buffers if b.contains(addr)), None)
+
+    def _refuse(self, addr, code):
+        self._regs["BUS_ERROR"] = code.value
+        self._regs["BUS_ERROR_ADDR"] = addr
+        return "DECERR" if code == BusError.UNMAPPED else "SLVERR"
+
+    def _read_word(self, addr):
+        reg = self._by_offset.get(addr)
+        if reg is not None:
+            return self._read_register(reg), "OKAY"
+        buf = self._buffer(addr)
+        i = buf.span(addr, 1) if buf else None
+        if i is None:
+            return 0, self._refuse(addr, BusError.UNMAPPED)
+        return int(buf.data[i]), "OKAY"
+
+    def _write_word(self, addr, value, strb):
+        reg = self._by_offset.get(addr)
+        if reg is not None:
+            if reg.read_only:
+                return self._refuse(addr, BusError.READ_ONLY)
+            self._write_register(reg, value, _byte_mask(strb))
+            return "OKAY"
+        buf = self._buffer(addr)
+        i = buf.span(addr, 1) if buf else None
+        if i is None:
+            return self._refuse(addr, BusError.UNMAPPED)
+        if not buf.writable:
+            return self._refuse(addr, BusError.READ_ONLY)
+        m = int(buf.mask[i]) & _byte_mask(strb)
+        buf.data[i] = (int(buf.data[i]) & ~m | value & m) & _FULL
+        return "OKAY"
+
+    # --- registers ------------------------------------------------------------------------------
+
+    def _reset_registers(self):
+        self._regs = {r.name: r.reset for r in REGISTERS if not r.config and r.name not in _PERF}
+        self._counters = dict.fromkeys(_PERF, 0)
+        self._busy_until = self._now
+
+    def _read_register(self, reg):
+        if reg.config:
+            return self._config[reg.config] & _FULL
+        if reg.name in _PERF:
+            return self._counters[reg.name] & _FULL
+        w1p = sum(f.mask for f in reg.fields if f.access == W1P)
+        return self._regs[reg.name] & ~w1p
+
+    def _write_register(self, reg, value, byte_mask):
+        word, actions = self._regs[reg.name], set()
+        for f in reg.fields:
+            m = f.mask & byte_mask
+            if f.access == RW:
+                word = word & ~m | value & m
+            elif f.access == W1P:
+                if value & m:
+                    actions.add(f.name)
+            elif f.access == W1C:
+                word &= ~(value & m)
+            elif f.access == WC:  # any write clears, whatever the data and strobes
+                word &= ~f.mask
+            else:
+                assert f.access == RO, f.access
+        self._regs[reg.name] = word
+        if "SOFT_RESET" in actions:  # wins over the other bits of the same write
+            self._reset_registers()
+            return
+        if "CLEAR_COUNTERS" in actions:
+            self._counters = dict.fromkeys(_PERF, 0)
+        if "START" in actions:
+            self._start()
+
+    def _field(self, name, field="VALUE"):
+        reg = register(name)
+        return reg.unpack(self._regs[name])[field]
+
+    def _tick(self, cycles):
+        self._now += cycles
+        self._counters["PERF_CYCLES"] += cycles
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _check(self):
+        """The ErrorCode of the command in CMD_*, checked in the order of regmap.ErrorCode."""
+        g, f = self.geometry, self._field
+        op = f("CMD_OP")
+        if op not in {o.value for o in Opcode}:
+            return ErrorCode.BAD_OPCODE
+        if op == Opcode.NOP.value:
+            return ErrorCode.NONE
+        n, requant = f("CMD_COUNT"), f("CMD_FLAGS", "REQUANT")
+        checks = (
+            (ErrorCode.BAD_BANK, f("CMD_BANK") >= g.banks),
+            (ErrorCode.BAD_COUNT, n == 0),
+            (ErrorCode.IN_RANGE, f("CMD_IN_ADDR") + n > g.in_depth),
+            (ErrorCode.ACC_RANGE, f("CMD_ACC_ADDR") + n > g.acc_depth),
+            (ErrorCode.OUT_RANGE, requant and f("CMD_OUT_ADDR") + n > g.out_depth),
+            (ErrorCode.BAD_ROWS, not 1 <= f("CMD_ROWS") <= g.rows),
+            (ErrorCode.BAD_COLS, not 1 <= f("CMD_COLS") <= g.cols),
+        )
+        return next((code for code, bad in checks if bad), ErrorCode.NONE)
+
+    def _start(self):
+        error = self._check()
+        if error == ErrorCode.NONE and self._field("CMD_OP") == Opcode.VMM.value:
+            self._vmm()
+        self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=error.value)
+
+    def _vmm(self):
+        g, f = self.geometry, self._field
+        b, i0, a0, o0 = f("CMD_BANK"), f("CMD_IN_ADDR"), f("CMD_ACC_ADDR"), f("CMD_OUT_ADDR")
+        n, r, c, zp = f("CMD_COUNT"), f("CMD_ROWS"), f("CMD_COLS"), f("CMD_OUT_ZP")
+        flags = register("CMD_FLAGS").unpack(self._regs["CMD_FLAGS"])
+        weights = self._weight.data.reshape(g.banks, g.cols_p2, -1).view(np.int8)[b, :g.cols]
+        x = self._in.data.reshape(g.in_depth, -1).view(np.int8)[i0:i0 + n, :g.rows]
+        x = x.astype(np.int64)
+        x[:, r:] = 0  # ROW_MASK
+        s = x @ weights[:, :g.rows].astype(np.int64).T  # exact: |s| <= R * 2**14
+        acc = self._acc.data.reshape(g.acc_depth, -1).view("<i4")[a0:a0 + n, :g.cols]
+        param = self._param.data.reshape(g.cols, PARAM_STRIDE // 4)
+        if flags["ACCUMULATE"]:
+            start = acc.astype(np.int64)
+        elif flags["BIAS"]:
+            start = param[:, 0].view("<i4").astype(np.int64)
+        else:
+            start = 0
+        acc[...] = wrap_int32(start + s)
+        if flags["REQUANT"]:
+            out = self._out.data.reshape(g.out_depth, -1).view(np.int8)[o0:o0 + n, :g.cols]
+            out[...] = requantize(acc.astype(np.int32), param[:, 1], param[:, 2], zp,
+                                  bool(flags["RELU"]))
+        self._account(busy=n + self.latency + _DRAIN_EXTRA,
+                      compute=n + max(self.latency - 1, 0), vectors=n, macs=n * r * c)
+
+    def _account(self, busy, compute, vectors, macs):
+        start = max(self._now, self._busy_until)
+        self._counters["PERF_CYCLES"] += start - self._now  # the host waited for the last one
+        self._now = start
+        self._busy_until = start + busy
+        k = self._counters
+        k["PERF_BUSY"] += busy
+        k["PERF_COMPUTE"] += compute
+        k["PERF_STALL"] += busy - vectors
+        k["PERF_MACS"] += macs
+        k["PERF_VECTORS"] += vectors
+
+    def __repr__(self):
+        return f"ModelDevice({self.geometry}, latency={self.latency})"
