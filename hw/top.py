@@ -237,9 +237,9 @@ class PimAccelerator(wiring.Component):
         m.d.comb += [csr.bus_error_code_set.eq(bad_w | bad_r),
                      csr.bus_error_code_value.eq(Mux(bad_w, w_err, r_err)),
                      csr.bus_error_addr.eq(err_addr)]
-        with m.If(bad_w):
+        with core.If(bad_w):
             core.d.sync += err_addr.eq(axil.wr_addr)
-        with m.Elif(bad_r):
+        with core.Elif(bad_r):
             core.d.sync += err_addr.eq(axil.rd_addr)
 
         # Command path: controller -> input buffer -> array -> accumulators -> post -> outbuf.

@@ -1,0 +1,46 @@
+"""The whole accelerator on the bus, in a simulator: registers, errors, commands, irq."""
+
+import dataclasses
+
+import pytest
+
+from hw.regmap import Geometry
+from sw.simulation import build_accelerator
+from verif.cocotb_util import run_cocotb
+
+pytestmark = pytest.mark.block
+
+GEOMETRIES = {
+    "4x4": Geometry.default(rows=4, cols=4, in_depth=32, acc_depth=16, out_depth=16),
+    "8x8": Geometry.default(rows=8, cols=8, in_depth=64, acc_depth=32, out_depth=32),
+    "8x16": Geometry.default(rows=8, cols=16, in_depth=64, acc_depth=32, out_depth=32),
+    "12x6x3": Geometry.default(rows=12, cols=6, banks=3, in_depth=40, acc_depth=24, out_depth=20),
+    "16x16": Geometry.default(),
+}
+
+
+def _run(name, testcase, **extra):
+    g = GEOMETRIES[name]
+    run_cocotb(build_accelerator(g), "verif.hw.cocotb_top", testcase=testcase,
+               params={"geometry": dataclasses.asdict(g), **extra})
+
+
+@pytest.mark.parametrize("geometry", list(GEOMETRIES))
+def test_command_flow(geometry):
+    _run(geometry, "command_flow")
+
+
+@pytest.mark.parametrize("geometry", ["8x8", "12x6x3"])
+def test_command_flow_with_backpressure(geometry):
+    _run(geometry, "command_flow", backpressure=True)
+
+
+@pytest.mark.parametrize("geometry", ["4x4", "12x6x3"])
+def test_registers(geometry):
+    _run(geometry, ["reset_values", "rw_registers_and_strobes", "unmapped_and_read_only"])
+
+
+@pytest.mark.parametrize("geometry", ["8x8", "12x6x3"])
+def test_busy_errors_and_reset(geometry):
+    _run(geometry, ["busy_refusals_and_double_buffering", "bad_commands",
+                    "soft_reset_and_counters"])
