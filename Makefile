@@ -1,0 +1,60 @@
+# pimacc: `make demo` sets everything up and runs an FC layer on the simulated accelerator;
+# `make test` runs what CI runs.
+
+PYTHON_SYS ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+# Verilog geometry for `make verilog` (and the demo/bench accelerator).
+ROWS ?= 16
+COLS ?= 16
+BANKS ?= 2
+SIM ?= icarus
+# pytest-xdist workers
+JOBS ?= 2
+export SIM
+
+.PHONY: setup iverilog verilog sim test test-all demo bench docs lint clean
+
+setup: $(STAMP) iverilog
+
+$(STAMP): pyproject.toml
+	$(PYTHON_SYS) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev]"
+	touch $@
+
+# Icarus Verilog from Debian when it is missing (needs root, as on CI).
+iverilog:
+	@command -v iverilog >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog; }
+
+verilog: $(STAMP)
+	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v
+
+# The cocotb suites (block and top level) on $(SIM).
+sim: setup
+	$(PY) -m pytest -m block -n $(JOBS)
+
+# What CI runs: every test that fits in 20 minutes on 2 cores.
+test: setup
+	$(PY) -m pytest -m "not slow" -n $(JOBS)
+
+test-all: setup
+	$(PY) -m pytest -n $(JOBS)
+
+demo: setup
+	$(PY) -m sw.demo --target $(SIM)
+
+bench: setup
+	$(PY) -m sw.bench --target $(SIM) -o build/bench.json
+
+docs: $(STAMP)
+	$(PY) -m hw.regmap -o docs/registers.md
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check hw sw models verif
+
+clean:
+	rm -rf build sim_build .pytest_cache
