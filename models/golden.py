@@ -85,14 +85,14 @@ def quantize_multiplier(real_scale):
     """
     scale = float(real_scale)
     if not math.isfinite(scale) or scale <= 0:
-        raise ValueError(f"scale must be a finite number > 0, got {real_scale!r}")
+        raise ValueError(f"scale must be a finite number > 0, got {scale!r}")
     f, e = math.frexp(scale)
     mult = math.floor(f * 2**31 + 0.5)  # exact: f * 2**31 has at most 22 fractional bits
     if mult == 2**31:
         mult, e = 2**30, e + 1
     shift = 31 - e
     if not 0 <= shift <= SHIFT_MAX:
-        raise ValueError(f"scale {real_scale!r} needs a right shift of {shift}, outside "
+        raise ValueError(f"scale {scale!r} needs a right shift of {shift}, outside "
                          f"0..{SHIFT_MAX}; the allowed range is {SCALE_RANGE}")
     return mult, shift
 

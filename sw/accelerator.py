@@ -35,6 +35,7 @@ class AcceleratorError(RuntimeError):
 
 
 def _check_array(name, a, dtype, ndim, shape_doc):
+    dtype = np.dtype(dtype).name
     if not isinstance(a, np.ndarray):
         raise TypeError(f"{name} must be a numpy {dtype} array {shape_doc}, "
                         f"got {type(a).__name__}")

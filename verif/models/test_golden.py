@@ -124,9 +124,10 @@ def test_requantize_ties_round_half_up():
 
 def test_requantize_saturation_and_zero_point():
     acc = i32([1000, -1000, 100, -100])
-    np.testing.assert_array_equal(requantize(acc, 2**30, 30, zero_point=0), i8([127, -128, 100, -100]))
-    np.testing.assert_array_equal(requantize(acc, 2**30, 30, zero_point=50), i8([127, -128, 127, -50]))
-    np.testing.assert_array_equal(requantize(acc, 2**30, 30, zero_point=-128),
+    one = (2**30, 30)  # scale 1
+    np.testing.assert_array_equal(requantize(acc, *one, zero_point=0), i8([127, -128, 100, -100]))
+    np.testing.assert_array_equal(requantize(acc, *one, zero_point=50), i8([127, -128, 127, -50]))
+    np.testing.assert_array_equal(requantize(acc, *one, zero_point=-128),
                                   i8([127, -128, -28, -128]))
 
 
