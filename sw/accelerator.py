@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 
 from hw.regmap import ID_MAGIC, REGISTERS, VERSION, ErrorCode, Feature, Geometry, Opcode, register
-from models import quantize_multiplier
 
+from .arguments import check_linear
 from .packing import pack_int8, unpack_int8, words_for
 from .stats import Stats
 from .tiling import Plan, Step, plan_linear
@@ -32,45 +30,6 @@ for _group in (_CMD, _CFG, _PERF):  # each group is read or written as one block
 
 class AcceleratorError(RuntimeError):
     """The accelerator refused or did not finish a command, or is not a pimacc."""
-
-
-def _check_array(name, a, dtype, ndim, shape_doc):
-    dtype = np.dtype(dtype).name
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be a numpy {dtype} array {shape_doc}, "
-                        f"got {type(a).__name__}")
-    if a.dtype != dtype:
-        raise TypeError(f"{name} must be {dtype}, got {a.dtype}")
-    if a.ndim != ndim:
-        raise ValueError(f"{name} must have shape {shape_doc}, got {a.shape}")
-    if 0 in a.shape:
-        raise ValueError(f"{name} must have shape {shape_doc} with every size >= 1, got {a.shape}")
-
-
-def _multipliers(scale, n):
-    """Per-column (MULT, SHIFT) uint32 arrays for ``scale`` (a real or [n] reals)."""
-    if isinstance(scale, bool | np.bool_):
-        raise TypeError(f"scale must be a float or an array of {n} floats, got bool")
-    scalar = isinstance(scale, numbers.Real)
-    if scalar:
-        scale = np.full(n, float(scale))
-    else:
-        try:
-            scale = np.asarray(scale, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"scale must be a float or an array of {n} floats, "
-                            f"got {type(scale).__name__}") from None
-        if scale.shape != (n,):
-            raise ValueError(f"scale must be a float or an array of N={n} floats, "
-                             f"got shape {scale.shape}")
-    pairs = []
-    for i, s in enumerate(scale):
-        try:
-            pairs.append(quantize_multiplier(s))
-        except ValueError as e:
-            where = "scale" if scalar else f"scale[{i}]"
-            raise ValueError(f"{where}: {e}") from None
-    return np.array(pairs, dtype=np.uint32).T
 
 
 class Accelerator:
@@ -191,24 +150,7 @@ class Accelerator:
         AcceleratorError
             If a command is rejected or times out, or a needed feature is missing.
         """
-        _check_array("x", x, np.int8, 2, "[M, K]")
-        _check_array("w", w, np.int8, 2, "[N, K]")
-        (m, k), n = x.shape, w.shape[0]
-        if w.shape[1] != k:
-            raise ValueError(f"w must have shape [N, K] with K = {k} (from x), got {w.shape}")
-        if b is not None:
-            _check_array("b", b, np.int32, 1, f"[N] = ({n},)")
-            if b.shape != (n,):
-                raise ValueError(f"b must have shape [N] = ({n},), got {b.shape}")
-        if not isinstance(relu, bool | np.bool_):
-            raise TypeError(f"relu must be a bool, got {type(relu).__name__}")
-        if not isinstance(zero_point, numbers.Integral) or isinstance(zero_point, bool):
-            raise TypeError(f"zero_point must be an int, got {type(zero_point).__name__}")
-        if not -128 <= zero_point <= 127:
-            raise ValueError(f"zero_point must be in -128..127, got {zero_point}")
-        if scale is None and (relu or zero_point):
-            raise ValueError("relu and zero_point need scale (int8 output); scale is None")
-        params = _multipliers(scale, n) if scale is not None else None
+        m, k, n, params = check_linear(x, w, b, scale, zero_point, relu)
         need = {Feature.BIAS: b is not None, Feature.REQUANT: scale is not None,
                 Feature.RELU: bool(relu)}
         for feature, needed in need.items():

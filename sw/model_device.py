@@ -25,14 +25,12 @@ import numpy as np
 
 from hw.regmap import (
     ADDR_WIDTH,
-    PARAM_STRIDE,
     REGISTERS,
     RO,
     RW,
     W1C,
     W1P,
     WC,
-    WINDOWS,
     BusError,
     ErrorCode,
     Feature,
@@ -43,15 +41,14 @@ from hw.regmap import (
 from hw.vmm_array import VmmArray
 from models import requantize, wrap_int32
 
+from .model_memory import FULL, ModelMemory
 from .transport import BusErrorResponse, Transport
 
 __all__ = ["ModelDevice", "default_latency"]
 
 _DRAIN_EXTRA = 2 + 3 + 1  # input buffer + accumulator stages, Requantize (3) + ReLU (1)
-_FULL = 0xFFFF_FFFF
 _PERF = {r.name: r for r in REGISTERS if r.name.startswith("PERF_")}
-_PARAM_MASKS = (_FULL, 2**31 - 1, 63, 0)  # BIAS int32, MULT 0..2**31-1, SHIFT 0..63, padding
-_STATUS, _CTRL, _BUS_ERROR = register("STATUS"), register("CTRL"), register("BUS_ERROR")
+_STATUS, _CTRL = register("STATUS"), register("CTRL")
 
 
 def default_latency(rows):
@@ -61,36 +58,6 @@ def default_latency(rows):
 
 def _byte_mask(strb):
     return sum(0xFF << (8 * i) for i in range(4) if strb >> i & 1)
-
-
-def _row_masks(shape, used_bytes):
-    """uint32 masks [..., words]: full words for the used bytes, a partial last word, 0 beyond."""
-    mask = np.zeros(shape, dtype="<u4")
-    full, rest = divmod(used_bytes, 4)
-    mask[..., :full] = _FULL
-    if rest:
-        mask[..., full] = (1 << (8 * rest)) - 1
-    return mask
-
-
-class _Buffer:
-    """A window: its words (uint32) and per-word byte masks (0 = unmapped padding)."""
-
-    def __init__(self, name, mask):
-        w = next(w for w in WINDOWS if w.name == name)
-        self.name, self.base, self.size, self.writable = w.name, w.base, w.size, w.writable
-        self.mask = np.ascontiguousarray(mask, dtype="<u4").ravel()
-        self.data = np.zeros_like(self.mask)
-
-    def contains(self, addr):
-        return self.base <= addr < self.base + self.size
-
-    def span(self, addr, count):
-        """Word index of a fully mapped block [addr, addr + 4*count) in this window, else None."""
-        i = (addr - self.base) // 4
-        if i + count <= len(self.mask) and np.all(self.mask[i:i + count]):
-            return i
-        return None
 
 
 class ModelDevice(Transport):
@@ -122,15 +89,7 @@ class ModelDevice(Transport):
         self.features = sum(f.value for f in Feature) if features is None else int(features)
         self._config = dict(dataclasses.asdict(g), latency=self.latency, features=self.features)
         self._by_offset = {r.offset: r for r in REGISTERS}
-        rw, cw = g.row_words_p2, g.col_words_p2
-        self._param = _Buffer("PARAM", np.tile(np.array(_PARAM_MASKS, "<u4"), g.cols))
-        self._weight = _Buffer("WEIGHT", _row_masks((g.banks, g.cols_p2, rw), g.rows))
-        self._weight.mask.reshape(g.banks, g.cols_p2, rw)[:, g.cols:] = 0
-        # The input buffer keeps whole words (hw/top.py): bytes past R read back as written.
-        self._in = _Buffer("IN", _row_masks((g.in_depth, rw), 4 * g.row_words))
-        self._acc = _Buffer("ACC", _row_masks((g.acc_depth, g.cols_p2), 4 * g.cols))
-        self._out = _Buffer("OUT", _row_masks((g.out_depth, cw), g.cols))
-        self._buffers = (self._param, self._weight, self._in, self._acc, self._out)
+        self.memory = ModelMemory(g)
         self._now = 0
         self._reset_registers()
 
@@ -139,7 +98,7 @@ class ModelDevice(Transport):
     def read(self, addr, count=1):
         self._check_addr(addr, count)
         self._tick(count)
-        buf = self._buffer(addr)
+        buf = self.memory.find(addr)
         i = buf.span(addr, count) if buf else None
         if i is not None:
             return buf.data[i:i + count].tolist()
@@ -155,12 +114,12 @@ class ModelDevice(Transport):
 
     def write(self, addr, words):
         data = np.asarray(words).ravel()
-        if data.size and (data.dtype.kind not in "iu" or data.min() < 0 or data.max() > _FULL):
+        if data.size and (data.dtype.kind not in "iu" or data.min() < 0 or data.max() > FULL):
             raise ValueError("words must be integers in 0..2**32-1")
         data = data.astype("<u4")
         self._check_addr(addr, data.size)
         self._tick(data.size)
-        buf = self._buffer(addr)
+        buf = self.memory.find(addr)
         i = buf.span(addr, data.size) if buf and buf.writable else None
         if i is not None:
             buf.data[i:i + data.size] = data & buf.mask[i:i + data.size]
@@ -191,7 +150,7 @@ class ModelDevice(Transport):
     def write32(self, addr, value, strb=0xF):
         """Write one word with byte strobes: returns resp ``"OKAY"``/``"SLVERR"``/``"DECERR"``."""
         self._check_addr(addr, 1)
-        if not 0 <= value <= _FULL or not 0 <= strb <= 0xF:
+        if not 0 <= value <= FULL or not 0 <= strb <= 0xF:
             raise ValueError(f"value must be 32-bit and strb 4-bit, got {value:#x}, {strb:#x}")
         self._tick(1)
         return self._write_word(addr, value, strb)
@@ -214,9 +173,6 @@ class ModelDevice(Transport):
             raise ValueError(f"address 0x{addr:X} (+{count} words) is not a word address in the "
                              f"{ADDR_WIDTH}-bit address space")
 
-    def _buffer(self, addr):
-        return next((b for b in self._buffers if b.contains(addr)), None)
-
     def _refuse(self, addr, code):
         self._regs["BUS_ERROR"] = code.value
         self._regs["BUS_ERROR_ADDR"] = addr
@@ -226,7 +182,7 @@ class ModelDevice(Transport):
         reg = self._by_offset.get(addr)
         if reg is not None:
             return self._read_register(reg), "OKAY"
-        buf = self._buffer(addr)
+        buf = self.memory.find(addr)
         i = buf.span(addr, 1) if buf else None
         if i is None:
             return 0, self._refuse(addr, BusError.UNMAPPED)
@@ -239,14 +195,14 @@ class ModelDevice(Transport):
                 return self._refuse(addr, BusError.READ_ONLY)
             self._write_register(reg, value, _byte_mask(strb))
             return "OKAY"
-        buf = self._buffer(addr)
+        buf = self.memory.find(addr)
         i = buf.span(addr, 1) if buf else None
         if i is None:
             return self._refuse(addr, BusError.UNMAPPED)
         if not buf.writable:
             return self._refuse(addr, BusError.READ_ONLY)
         m = int(buf.mask[i]) & _byte_mask(strb)
-        buf.data[i] = (int(buf.data[i]) & ~m | value & m) & _FULL
+        buf.data[i] = (int(buf.data[i]) & ~m | value & m) & FULL
         return "OKAY"
 
     # --- registers ------------------------------------------------------------------------------
@@ -258,9 +214,9 @@ class ModelDevice(Transport):
 
     def _read_register(self, reg):
         if reg.config:
-            return self._config[reg.config] & _FULL
+            return self._config[reg.config] & FULL
         if reg.name in _PERF:
-            return self._counters[reg.name] & _FULL
+            return self._counters[reg.name] & FULL
         w1p = sum(f.mask for f in reg.fields if f.access == W1P)
         return self._regs[reg.name] & ~w1p
 
@@ -325,28 +281,25 @@ class ModelDevice(Transport):
         self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=error.value)
 
     def _vmm(self):
-        g, f = self.geometry, self._field
-        b, i0, a0, o0 = f("CMD_BANK"), f("CMD_IN_ADDR"), f("CMD_ACC_ADDR"), f("CMD_OUT_ADDR")
+        """docs/architecture.md, command semantics; every column is computed."""
+        mem, f = self.memory, self._field
         n, r, c, zp = f("CMD_COUNT"), f("CMD_ROWS"), f("CMD_COLS"), f("CMD_OUT_ZP")
         flags = register("CMD_FLAGS").unpack(self._regs["CMD_FLAGS"])
-        weights = self._weight.data.reshape(g.banks, g.cols_p2, -1).view(np.int8)[b, :g.cols]
-        x = self._in.data.reshape(g.in_depth, -1).view(np.int8)[i0:i0 + n, :g.rows]
-        x = x.astype(np.int64)
+        x = mem.vectors(f("CMD_IN_ADDR"), n).astype(np.int64)
         x[:, r:] = 0  # ROW_MASK
-        s = x @ weights[:, :g.rows].astype(np.int64).T  # exact: |s| <= R * 2**14
-        acc = self._acc.data.reshape(g.acc_depth, -1).view("<i4")[a0:a0 + n, :g.cols]
-        param = self._param.data.reshape(g.cols, PARAM_STRIDE // 4)
+        s = x @ mem.weights(f("CMD_BANK")).astype(np.int64).T  # exact: |s| <= R * 2**14
+        acc = mem.accumulators(f("CMD_ACC_ADDR"), n)
+        bias, mult, shift = mem.params()
         if flags["ACCUMULATE"]:
             start = acc.astype(np.int64)
         elif flags["BIAS"]:
-            start = param[:, 0].view("<i4").astype(np.int64)
+            start = bias.astype(np.int64)
         else:
             start = 0
         acc[...] = wrap_int32(start + s)
         if flags["REQUANT"]:
-            out = self._out.data.reshape(g.out_depth, -1).view(np.int8)[o0:o0 + n, :g.cols]
-            out[...] = requantize(acc.astype(np.int32), param[:, 1], param[:, 2], zp,
-                                  bool(flags["RELU"]))
+            mem.outputs(f("CMD_OUT_ADDR"), n)[...] = requantize(
+                acc.astype(np.int32), mult, shift, zp, bool(flags["RELU"]))
         self._account(busy=n + self.latency + _DRAIN_EXTRA,
                       compute=n + max(self.latency - 1, 0), vectors=n, macs=n * r * c)
 
