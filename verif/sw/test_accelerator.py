@@ -36,7 +36,7 @@ def shapes(g, seed):
             (max(r - 1, 1) + 4, max(r - 1, 1), max(c - 1, 1))]
     rng = np.random.default_rng(seed)
     rand = [tuple(int(v) for v in rng.integers(1, [3 * a + 2, 4 * r + 2, 3 * c + 2]))
-            for _ in range(8)]
+            for _ in range(12)]
     return edge + rand
 
 
@@ -136,22 +136,38 @@ class Checker(Transport):
         self.closed = True
 
 
-@pytest.mark.parametrize("banks", [1, 2, 3])
-def test_double_buffering_respects_busy_rules(banks):
-    checker = Checker(ModelDevice(rows=8, cols=8, banks=banks, acc_depth=8))
+@pytest.mark.parametrize("name", ["8x8", "8x8_banks1", "8x8_banks3", "tiny", "tiny_odd",
+                                  "12x10"])
+def test_double_buffering_respects_busy_rules(name):
+    g = GEOMETRIES[name]
+    checker = Checker(ModelDevice(g))
     seed = 21
     print(f"seed={seed}")
-    x, w, b = operands(np.random.default_rng(seed), 20, 30, 20)
+    m, k, n = 20, 3 * g.rows + 2, 2 * g.cols + 1
+    x, w, b = operands(np.random.default_rng(seed), m, k, n)
+    b >>= 8
     with Accelerator(checker) as acc:
         y = acc.linear(x, w, b, scale=0.001, relu=True)
     assert checker.closed
     np.testing.assert_array_equal(y, models.linear(x, w, b, scale=0.001, relu=True))
-    assert checker.starts == acc.stats.commands == 3 * 4 * 3  # chunks * K tiles * N tiles
-    if banks == 1:
+    plan = plan_linear(m, k, n, g, int8=True, bias=True, relu=True)
+    assert checker.starts == acc.stats.commands == len(plan.steps)
+    if g.banks == 1:
         assert checker.overlapped == 0
     else:  # every weight tile but the first is written while the previous command runs
-        steps = plan_linear(20, 30, 20, acc.geometry, int8=True, bias=True, relu=True).steps
-        assert checker.overlapped == sum(s.cols * words_for(s.rows) for s in steps[1:])
+        assert checker.overlapped == sum(s.cols * words_for(s.rows) for s in plan.steps[1:]
+                                         if s.load_weights)
+
+
+def test_medium_layer():
+    seed = 8
+    print(f"seed={seed}")
+    x, w, b = operands(np.random.default_rng(seed), 300, 500, 70)
+    b >>= 10
+    acc = Accelerator.open()
+    np.testing.assert_array_equal(acc.linear(x, w, b, scale=1e-4, zero_point=-3, relu=True),
+                                  models.linear(x, w, b, scale=1e-4, zero_point=-3, relu=True))
+    assert acc.stats.macs == 300 * 500 * 70 and acc.stats.utilization_compute > 0.5
 
 
 class Counter(Checker):
