@@ -14,8 +14,11 @@ written once per chunk, K tile ``kt`` at vector ``kt * m_chunk`` (*resident* inp
 command reloads its K tile at vector 0 (slower: x is written NT times).
 
 Weights: with ``KT * NT <= banks`` every tile gets its own bank and is written once for the whole
-layer (*resident* weights); otherwise consecutive commands alternate banks 0, 1, 0, 1 ... so the
-next tile can be written while the current command runs (double buffering).
+layer (*resident* weights); otherwise command ``i`` uses bank ``i % banks`` (0, 1, 0, 1 ... with
+two banks), so the next tile can be written while the current command runs (double buffering).
+
+The chunk size is the largest that fits, unless a smaller chunk that keeps the inputs resident
+moves fewer bus words (a simple cost model: weight, input and command words).
 """
 
 from __future__ import annotations
