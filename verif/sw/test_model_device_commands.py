@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 import models
-from hw.regmap import ErrorCode, window
+from hw.regmap import ErrorCode, Opcode, window
 from sw.model_device import ModelDevice
 from sw.packing import pack_int8
 
@@ -97,3 +97,11 @@ def test_bad_commands_are_rejected_and_change_nothing(code, values):
     wr(dev, "STATUS", DONE=1)
     assert command(dev, REQUANT=1) == {"BUSY": 0, "DONE": 1, "ERROR": 0}
     assert dev.read(window("OUT").base) == [0x0606_0606]
+
+
+def test_out_range_only_checked_with_requant_and_nop_does_nothing():
+    dev = ModelDevice(G)
+    assert command(dev, CMD_OUT_ADDR=100)["ERROR"] == ErrorCode.NONE.value
+    assert command(dev, CMD_OUT_ADDR=100, REQUANT=1)["ERROR"] == ErrorCode.OUT_RANGE.value
+    assert command(dev, CMD_OP=Opcode.NOP.value, CMD_COUNT=0, CMD_BANK=50)["ERROR"] == 0
+    assert rd(dev, "PERF_VECTORS") == 1 and rd(dev, "PERF_BUSY") == 1 + dev.latency + 6
