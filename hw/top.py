@@ -275,7 +275,9 @@ class PimAccelerator(wiring.Component):
             accum.bias.eq(bias),
             post.i.valid.eq(accum.o_valid & csr.cmd_flags_requant),
             post.i.payload.addr.eq(csr.cmd_out_addr + accum.o_tag),
-            post.i.payload.data.eq(accum.o_data),
+            # Post-processing inputs stay still unless this command requantizes (simulation
+            # speed: the 64-bit multipliers are the most expensive logic to re-evaluate).
+            post.i.payload.data.eq(Mux(csr.cmd_flags_requant, accum.o_data.as_value(), 0)),
             post.mult.eq(mult), post.shift.eq(shift), post.zero_point.eq(csr.cmd_out_zp),
             post.relu.eq(csr.cmd_flags_relu),
             out_wp.addr.eq(post.o.payload.addr), out_wp.en.eq(post.o.valid),

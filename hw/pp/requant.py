@@ -27,11 +27,14 @@ class Requantize(wiring.Component):
     The rounding shift is computed as ``((p >> (shift-1)) + 1) >> 1``, which is the same
     integer for every p and avoids a 64-bit variable left shift.
 
-    Pipeline, ``LATENCY = 3``: stage 1 multiply, stage 2 rounding shift, stage 3 zero point and
-    saturation. The row address travels along unchanged.
+    Pipeline, ``LATENCY = 4``: stage 1 registers the inputs (so the multipliers see a change
+    only once per valid row, never while idle), stage 2 multiplies, stage 3 shifts with
+    rounding, stage 4 adds the zero point and saturates. The row address travels along
+    unchanged. Every intermediate stays within 64 bits (|p| < 2**62), which keeps Icarus on its
+    fast native arithmetic.
     """
 
-    LATENCY = 3
+    LATENCY = 4
 
     def __init__(self, cols, addr_width):
         self.cols = cols
@@ -52,26 +55,35 @@ class Requantize(wiring.Component):
             m.d.sync += [valid[s].eq(valid[s - 1]), addr[s].eq(addr[s - 1])]
 
         for c in range(self.cols):
-            # Stage 1: the 64-bit product.
-            p = Signal(signed(64), name=f"p_{c}")
-            shift = Signal(unsigned(6), name=f"shift_{c}")
+            # Stage 1: register the inputs.
+            acc = Signal(signed(32), name=f"acc_{c}")
+            mult = Signal(unsigned(31), name=f"mult_{c}")
+            shift = [Signal(unsigned(6), name=f"shift_{c}_{i}") for i in range(2)]
             with m.If(self.i.valid):
-                m.d.sync += [p.eq(self.i.payload.data[c] * self.mult[c]), shift.eq(self.shift[c])]
-            # Stage 2: rounding right shift.
-            q = Signal(signed(64), name=f"q_{c}")
-            rounded = ((p >> (shift - 1)[:6]) + 1) >> 1
+                m.d.sync += [acc.eq(self.i.payload.data[c]), mult.eq(self.mult[c]),
+                             shift[0].eq(self.shift[c])]
+            # Stage 2: the 64-bit product.
+            p = Signal(signed(64), name=f"p_{c}")
             with m.If(valid[0]):
-                m.d.sync += q.eq(Mux(shift == 0, p, rounded))
-            # Stage 3: zero point and saturation to int8.
-            y = Signal(signed(66), name=f"y_{c}")
-            m.d.comb += y.eq(q + self.zero_point)
+                m.d.sync += [p.eq(acc * mult), shift[1].eq(shift[0])]
+            # Stage 3: rounding right shift, ((p >> (shift-1)) + 1) >> 1.
+            half = Signal(signed(64), name=f"half_{c}")
+            m.d.comb += half.eq((p >> (shift[1] - 1)[:6]) + 1)
+            q = Signal(signed(64), name=f"q_{c}")
             with m.If(valid[1]):
-                with m.If(y > 127):
+                m.d.sync += q.eq(Mux(shift[1] == 0, p, half >> 1))
+            # Stage 4: zero point and saturation to int8. |q| > 511 saturates whatever the zero
+            # point, so the sum is formed in 11 bits.
+            small = Signal(signed(11), name=f"small_{c}")
+            m.d.comb += small.eq(Mux(q > 511, 511, Mux(q < -512, -512, q[:10].as_signed()))
+                                 + self.zero_point)
+            with m.If(valid[2]):
+                with m.If(small > 127):
                     m.d.sync += self.o.payload.data[c].eq(127)
-                with m.Elif(y < -128):
+                with m.Elif(small < -128):
                     m.d.sync += self.o.payload.data[c].eq(-128)
                 with m.Else():
-                    m.d.sync += self.o.payload.data[c].eq(y[:8])
+                    m.d.sync += self.o.payload.data[c].eq(small[:8])
 
         m.d.comb += [self.o.valid.eq(valid[-1]), self.o.payload.addr.eq(addr[-1])]
         return m
