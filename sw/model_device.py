@@ -9,7 +9,7 @@ PERF_VECTORS, which are exact:
 
 * every bus word (read or write, refused or not) takes one cycle;
 * a VMM command is busy for ``COUNT + DRAIN`` cycles, one vector issued per cycle and then
-  ``DRAIN = 2 + LATENCY + 4`` cycles to empty the pipeline (input buffer and accumulator
+  ``DRAIN = 2 + LATENCY + (post-processing latency)`` cycles to empty the pipeline (input buffer and accumulator
   stages, the array, requantize + ReLU), like ``hw/controller.py``; all but ``COUNT`` of them
   are stall cycles and ``COUNT + LATENCY - 1`` are compute cycles; NOP and rejected commands
   take no busy cycles;
@@ -38,6 +38,7 @@ from hw.regmap import (
     Opcode,
     register,
 )
+from hw.postproc import PostProcess
 from hw.vmm_array import VmmArray
 from models import requantize, wrap_int32
 
@@ -46,7 +47,8 @@ from .transport import BusErrorResponse, Transport
 
 __all__ = ["ModelDevice", "default_latency"]
 
-_DRAIN_EXTRA = 2 + 3 + 1  # input buffer + accumulator stages, Requantize (3) + ReLU (1)
+# input buffer and accumulator stages, then the post-processing chain
+_DRAIN_EXTRA = 2 + sum(stage.LATENCY for stage in PostProcess.STAGES)
 _PERF = {r.name: r for r in REGISTERS if r.name.startswith("PERF_")}
 _STATUS, _CTRL = register("STATUS"), register("CTRL")
 

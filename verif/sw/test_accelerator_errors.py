@@ -121,9 +121,11 @@ def test_timeout_reports_status():
 
     dev = Stuck(rows=4, cols=4)
     acc = Accelerator(dev)
-    with pytest.raises(AcceleratorError, match=r"did not finish within 1600 cycles; STATUS = "):
+    expected = 100 * (3 + acc.latency) + 1000
+    with pytest.raises(AcceleratorError,
+                       match=rf"did not finish within {expected} cycles; STATUS = "):
         acc.linear(np.ones((3, 4), np.int8), np.ones((4, 4), np.int8))
-    assert dev.waited == 100 * (3 + acc.latency) + 1000
+    assert dev.waited == expected
     acc.reset()
     assert acc.transport.read(register("STATUS").offset) == [0]
 
