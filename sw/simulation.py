@@ -74,7 +74,8 @@ class SimBuild:
         if self.simulator == "verilator":
             _prepare_verilator_env()
         runner = get_runner(self.simulator)
-        args = ["-Wno-fatal", "-O2"] if self.simulator == "verilator" else []
+        # --no-timing: the `initial #1` process triggers of hw.gen matter to Icarus only.
+        args = ["-Wno-fatal", "--no-timing"] if self.simulator == "verilator" else []
         runner.build(sources=[self.build_dir / f"{self.toplevel}.v"], hdl_toplevel=self.toplevel,
                      build_dir=self.build_dir, build_args=args, waves=waves(),
                      timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")

