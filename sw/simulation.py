@@ -85,8 +85,11 @@ class SimBuild:
         """Run cocotb tests in this build; return the results XML path."""
         test_dir = pathlib.Path(test_dir)
         test_dir.mkdir(parents=True, exist_ok=True)
-        env = {"PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
-        env.update(extra_env or {})
+        # The runner hands sys.path to the simulator as PYTHONPATH (relative entries would
+        # resolve in test_dir): put the project root first so hw/, sw/, verif/ import there.
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        env = dict(extra_env or {})
         runner = self.runner()
         return runner.test(test_module=test_module, hdl_toplevel=self.toplevel,
                            testcase=testcase, build_dir=self.build_dir, test_dir=test_dir,
