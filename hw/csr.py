@@ -36,11 +36,11 @@ class RegisterFile(wiring.Component):
       1), winning over a clear; W1C also has ``In`` ``<name>_clr``.
     * RO: ``In``, driven by the hardware; constant RO fields (reset values, CFG_*) have no port.
 
-    Bus side: ``w_addr``/``r_addr`` are word indices into the 4 KiB register space; ``w_en``/``r_en`` mark
-    the cycle of an access. ``w_err``/``r_err`` (combinational, BusError) say whether it is
-    refused: unmapped offsets, writes to read-only registers, writes to CMD_* registers and
-    writes of CTRL.START while ``busy``. A refused write changes nothing. ``r_data`` holds the
-    value read one cycle after ``r_en``.
+    Bus side: ``w_addr``/``r_addr`` are word indices into the 4 KiB register space;
+    ``w_en``/``r_en`` mark the cycle of an access. ``w_err``/``r_err`` (combinational,
+    BusError) say whether it is refused: unmapped offsets, writes to read-only registers,
+    writes to CMD_* registers and writes of CTRL.START while ``busy``. A refused write changes
+    nothing. ``r_data`` holds the value read one cycle after ``r_en``.
 
     Parameters
     ----------

@@ -1,9 +1,9 @@
 """Verilog generation: ``python -m hw.gen --rows 16 --cols 16 -o build/pimacc.v``."""
 
 import argparse
+import dataclasses
 import os
 import re
-import dataclasses
 
 from amaranth.back import verilog
 from amaranth.hdl import Const, Value, ValueCastable

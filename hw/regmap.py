@@ -174,7 +174,8 @@ def _perf(name, offset, doc):
 
 
 REGISTERS: tuple[Register, ...] = (
-    _reg("ID", 0x000, "Identification: ASCII 'PIMA'.", _word("VALUE", RO, "magic", ID_MAGIC), constant=True),
+    _reg("ID", 0x000, "Identification: ASCII 'PIMA'.", _word("VALUE", RO, "magic", ID_MAGIC),
+         constant=True),
     _reg("VERSION", 0x004, "Design version, major.minor.patch in 8.8.16 bits.",
          _word("VALUE", RO, "version", VERSION), constant=True),
     _reg("CTRL", 0x008, "Control.",
@@ -185,7 +186,8 @@ REGISTERS: tuple[Register, ...] = (
          Field("CLEAR_COUNTERS", 3, 1, W1P, "zero the PERF_* counters")),
     _reg("STATUS", 0x00C, "Status of the last command.",
          Field("BUSY", 0, 1, RO, "a command is running"),
-         Field("DONE", 1, 1, W1C, "the last command finished or was rejected; cleared by START too"),
+         Field("DONE", 1, 1, W1C,
+               "the last command finished or was rejected; cleared by START too"),
          Field("ERROR", 8, 8, RO, "why the last command was rejected (ErrorCode); "
                "cleared by the next START", enum=ErrorCode)),
     _reg("BUS_ERROR", 0x010, "The last refused bus access.",
@@ -254,7 +256,8 @@ WINDOWS: tuple[Window, ...] = (
     Window("ACC", 0x80000, 0x40000, False, "Accumulators (int32), read only.",
            "word (a*COLS_P2 + c) is column c of accumulator row a"),
     Window("OUT", 0xC0000, 0x40000, False, "Output buffer (int8), read only.",
-           "word (o*COL_WORDS_P2 + w) holds columns 4w..4w+3 of output row o, column 4w in bits 7:0"),
+           "word (o*COL_WORDS_P2 + w) holds columns 4w..4w+3 of output row o, "
+           "column 4w in bits 7:0"),
 )
 
 PARAM_STRIDE = 16

@@ -1,4 +1,4 @@
-"""The pimacc top level: AXI4-Lite slave, registers, buffers, array, accumulators, post-processing."""
+"""The pimacc top level: bus, registers, buffers, array, accumulators, post-processing."""
 
 import dataclasses
 

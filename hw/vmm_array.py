@@ -151,7 +151,7 @@ class VmmArray(wiring.Component):
                     regs = [Signal(signed(32), name=f"t{stage}_c{c}_{i}")
                             for i in range(len(terms))]
                     with m.If(enable):
-                        m.d.sync += [q.eq(t) for q, t in zip(regs, terms)]
+                        m.d.sync += [q.eq(t) for q, t in zip(regs, terms, strict=True)]
                     terms = regs
                 columns[c] = terms
         return m

@@ -15,7 +15,8 @@ from cocotb.triggers import ClockCycles, First, RisingEdge
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\..*")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotb_bus\..*")
 # cocotbext-axi hands results over in Event.data, which cocotb 2.1 deprecates.
-warnings.filterwarnings("ignore", message="The data field will be removed", category=DeprecationWarning)
+warnings.filterwarnings("ignore", message="The data field will be removed",
+                        category=DeprecationWarning)
 
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp  # noqa: E402
 

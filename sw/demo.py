@@ -30,30 +30,27 @@ def main(argv=None):
     b1 = rng.integers(-20000, 20000, args.hidden, dtype=np.int32)
     w2 = rng.integers(-128, 128, (10, args.hidden), dtype=np.int8)
     b2 = rng.integers(-1000, 1000, 10, dtype=np.int32)
-    scale1 = 1.0 / 4096
+
+    def check(name, got, expected, acc, t):
+        same = np.array_equal(got, expected)
+        print(f"{name}: {'exact' if same else 'MISMATCH'}; {acc.stats}; "
+              f"{time.perf_counter() - t:.1f} s wall")
+        return same
 
     t0 = time.perf_counter()
     with Accelerator.open(args.target) as acc:
-        print(f"opened {acc!r} in {time.perf_counter() - t0:.1f} s")
-        ok = True
-        for name, run, golden in (
-            ("fc1 784->%d int8+ReLU" % args.hidden,
-             lambda: acc.linear(x, w1, b1, scale=scale1, zero_point=-128, relu=True),
-             lambda: models.linear(x, w1, b1, scale=scale1, zero_point=-128, relu=True)),
-        ):
-            t = time.perf_counter()
-            h = run()
-            same = np.array_equal(h, golden())
-            ok &= same
-            print(f"{name}: {'exact' if same else 'MISMATCH'}; {acc.stats}; "
-                  f"{time.perf_counter() - t:.1f} s wall")
+        g = acc.geometry
+        print(f"{args.target}: {g.rows}x{g.cols} array, {g.banks} banks "
+              f"(ready in {time.perf_counter() - t0:.1f} s)")
+        requant = dict(scale=1.0 / 4096, zero_point=-128, relu=True)
+        t = time.perf_counter()
+        h = acc.linear(x, w1, b1, **requant)
+        ok = check(f"fc1 784->{args.hidden} int8+ReLU", h, models.linear(x, w1, b1, **requant),
+                   acc, t)
         # Layer 2 takes the hidden activations as they came off the accelerator.
         t = time.perf_counter()
         logits = acc.linear(h, w2, b2)
-        same = np.array_equal(logits, models.linear(h, w2, b2))
-        ok &= same
-        print(f"fc2 {args.hidden}->10 int32: {'exact' if same else 'MISMATCH'}; {acc.stats}; "
-              f"{time.perf_counter() - t:.1f} s wall")
+        ok &= check(f"fc2 {args.hidden}->10 int32", logits, models.linear(h, w2, b2), acc, t)
     print("predicted classes:", logits.argmax(axis=1).tolist())
     print("PASS: every output equals the golden model" if ok else "FAIL")
     return 0 if ok else 1

@@ -9,7 +9,8 @@ PERF_VECTORS, which are exact:
 
 * every bus word (read or write, refused or not) takes one cycle;
 * a VMM command is busy for ``COUNT + DRAIN`` cycles, one vector issued per cycle and then
-  ``DRAIN = 2 + LATENCY + (post-processing latency)`` cycles to empty the pipeline (input buffer and accumulator
+  ``DRAIN = 2 + LATENCY + (post-processing latency)`` cycles to empty the pipeline (input
+  buffer and accumulator
   stages, the array, requantize + ReLU), like ``hw/controller.py``; all but ``COUNT`` of them
   are stall cycles and ``COUNT + LATENCY - 1`` are compute cycles; NOP and rejected commands
   take no busy cycles;
@@ -23,6 +24,7 @@ import dataclasses
 
 import numpy as np
 
+from hw.postproc import PostProcess
 from hw.regmap import (
     ADDR_WIDTH,
     REGISTERS,
@@ -38,7 +40,6 @@ from hw.regmap import (
     Opcode,
     register,
 )
-from hw.postproc import PostProcess
 from hw.vmm_array import VmmArray
 from models import requantize, wrap_int32
 

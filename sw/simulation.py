@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
+import logging
 import os
 import pathlib
 import shutil
@@ -74,6 +75,7 @@ class SimBuild:
         if self.simulator == "verilator":
             _prepare_verilator_env()
         runner = get_runner(self.simulator)
+        runner.log.setLevel(logging.ERROR)  # not "Skipping compilation ..." on every run
         # --no-timing: the `initial #1` process triggers of hw.gen matter to Icarus only.
         args = ["-Wno-fatal", "--no-timing"] if self.simulator == "verilator" else []
         runner.build(sources=[self.build_dir / f"{self.toplevel}.v"], hdl_toplevel=self.toplevel,

@@ -57,7 +57,7 @@ class Transport(abc.ABC):
     def wait_irq(self, max_cycles: int) -> bool:
         """Advance the device until its ``irq`` output is high; False after ``max_cycles``."""
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release the device (stop the simulator, ...). Idempotent."""
 
     def __enter__(self):

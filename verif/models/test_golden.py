@@ -179,7 +179,7 @@ def test_requantize_random_matches_python():
     shift = rng.integers(0, 63, 3000, endpoint=True)
     zp = int(rng.integers(-128, 128))
     got = requantize(acc, mult, shift, zp, relu=True)
-    ref = [ref_requant(a, m, s, zp, True) for a, m, s in zip(acc, mult, shift)]
+    ref = [ref_requant(a, m, s, zp, True) for a, m, s in zip(acc, mult, shift, strict=True)]
     np.testing.assert_array_equal(got, i8(ref))
 
 
