@@ -33,6 +33,7 @@ class Controller(wiring.Component):
             "start": In(1), "clear_counters": In(1), "array_active": In(1),
             "op": In(Opcode), "bank": In(8), "in_addr": In(16), "acc_addr": In(16),
             "out_addr": In(16), "count": In(16), "rows": In(8), "cols": In(8), "requant": In(1),
+            "pool": In(8),
             "busy": Out(1), "done": Out(1), "error": Out(ErrorCode),
             "issue": Out(1), "in_rd_addr": Out(range(g.in_depth)), "index": Out(16),
             "perf_cycles": Out(32), "perf_busy": Out(32), "perf_compute": Out(32),
@@ -48,9 +49,12 @@ class Controller(wiring.Component):
             (ErrorCode.BAD_COUNT, self.count == 0),
             (ErrorCode.IN_RANGE, self.in_addr + self.count > g.in_depth),
             (ErrorCode.ACC_RANGE, self.acc_addr + self.count > g.acc_depth),
-            (ErrorCode.OUT_RANGE, self.requant & (self.out_addr + self.count > g.out_depth)),
+            (ErrorCode.OUT_RANGE,
+             self.requant & (self.out_addr + self.count // self.pool > g.out_depth)),
             (ErrorCode.BAD_ROWS, (self.rows == 0) | (self.rows > g.rows)),
             (ErrorCode.BAD_COLS, (self.cols == 0) | (self.cols > g.cols)),
+            (ErrorCode.BAD_POOL, (self.pool == 0) | ((self.pool > 1) & ~self.requant)
+             | (self.requant & (self.count % self.pool != 0))),
         ]
         with m.If((self.op != Opcode.VMM) & (self.op != Opcode.NOP)):
             m.d.comb += err.eq(ErrorCode.BAD_OPCODE)

@@ -4,6 +4,8 @@ from amaranth import Module, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pp.lut import Lut
+from .pp.maxpool import GroupMax
 from .pp.relu import Relu
 from .pp.requant import Requantize, vector_stream
 
@@ -11,18 +13,22 @@ __all__ = ["PostProcess"]
 
 
 class PostProcess(wiring.Component):
-    """int32 accumulator rows in, int8 output rows out: Requantize -> Relu.
+    """int32 accumulator rows in, int8 output rows out: Requantize -> Lut -> Relu -> GroupMax.
 
-    The chain is a list of stream stages, each with a ``LATENCY``; a new stage (pooling, a
-    lookup-table activation, ...) is one more entry in :attr:`STAGES`, wired in :meth:`elaborate`.
+    The chain is a list of stream stages, each with a ``LATENCY``; a new stage is one more
+    entry in :attr:`STAGES`, wired in :meth:`elaborate`. The row address that leaves is the
+    row's index within its command divided by the pooling group.
 
     Parameters
     ----------
     cols : int
         Values per row.
     addr_width : int
-        Width of the output-row address carried with each row.
+        Width of the row index carried with each row.
     """
+
+    #: the stages in stream order
+    STAGES = (Requantize, Lut, Relu, GroupMax)
 
     def __init__(self, cols, addr_width):
         self.cols, self.addr_width = cols, addr_width
@@ -32,11 +38,13 @@ class PostProcess(wiring.Component):
             "mult": In(data.ArrayLayout(unsigned(31), cols)),
             "shift": In(data.ArrayLayout(unsigned(6), cols)),
             "zero_point": In(signed(8)),
+            "lut": In(1),
             "relu": In(1),
+            "pool": In(8),
+            "restart": In(1),
+            "lut_w_en": In(1), "lut_w_word": In(range(Lut.WORDS)), "lut_w_data": In(32),
+            "lut_w_strb": In(4), "lut_r_word": In(range(Lut.WORDS)), "lut_r_data": Out(32),
         })
-
-    #: the stages in stream order
-    STAGES = (Requantize, Relu)
 
     @property
     def latency(self):
@@ -45,13 +53,21 @@ class PostProcess(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.requant = requant = Requantize(self.cols, self.addr_width)
+        m.submodules.lut = lut = Lut(self.cols, self.addr_width)
         m.submodules.relu = relu = Relu(self.cols, self.addr_width)
+        m.submodules.pool = pool = GroupMax(self.cols, self.addr_width)
         m.d.comb += [
             requant.mult.eq(self.mult), requant.shift.eq(self.shift),
             requant.zero_point.eq(self.zero_point),
+            lut.enable.eq(self.lut), lut.w_en.eq(self.lut_w_en), lut.w_word.eq(self.lut_w_word),
+            lut.w_data.eq(self.lut_w_data), lut.w_strb.eq(self.lut_w_strb),
+            lut.r_word.eq(self.lut_r_word), self.lut_r_data.eq(lut.r_data),
             relu.enable.eq(self.relu), relu.zero_point.eq(self.zero_point),
+            pool.group.eq(self.pool), pool.restart.eq(self.restart),
         ]
         wiring.connect(m, wiring.flipped(self.i), requant.i)
-        wiring.connect(m, requant.o, relu.i)
-        wiring.connect(m, relu.o, wiring.flipped(self.o))
+        wiring.connect(m, requant.o, lut.i)
+        wiring.connect(m, lut.o, relu.i)
+        wiring.connect(m, relu.o, pool.i)
+        wiring.connect(m, pool.o, wiring.flipped(self.o))
         return m

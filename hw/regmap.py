@@ -48,9 +48,12 @@ class ErrorCode(enum.Enum, shape=8):
     BAD_COUNT = 3    #: ``CMD_COUNT`` is 0
     IN_RANGE = 4     #: ``CMD_IN_ADDR + CMD_COUNT`` > ``CFG_IN_DEPTH``
     ACC_RANGE = 5    #: ``CMD_ACC_ADDR + CMD_COUNT`` > ``CFG_ACC_DEPTH``
-    OUT_RANGE = 6    #: ``REQUANT`` set and ``CMD_OUT_ADDR + CMD_COUNT`` > ``CFG_OUT_DEPTH``
+    #: ``REQUANT`` set and ``CMD_OUT_ADDR + CMD_COUNT / CMD_POOL`` > ``CFG_OUT_DEPTH``
+    OUT_RANGE = 6
     BAD_ROWS = 7     #: ``CMD_ROWS`` is 0 or > ``CFG_ROWS``
     BAD_COLS = 8     #: ``CMD_COLS`` is 0 or > ``CFG_COLS``
+    #: ``CMD_POOL`` is 0, or > 1 without ``REQUANT``, or does not divide ``CMD_COUNT``
+    BAD_POOL = 9
 
 
 class BusError(enum.Enum, shape=8):
@@ -67,6 +70,8 @@ class Feature(enum.Enum, shape=32):
     RELU = 1 << 1      #: ReLU clamped at the output zero point
     BIAS = 1 << 2      #: per-column int32 bias added on the first K tile
     ROW_MASK = 1 << 3  #: rows >= CMD_ROWS are ignored (no need to zero-pad weights)
+    LUT = 1 << 4       #: 256-entry int8 lookup-table activation after requantization
+    MAXPOOL = 1 << 5   #: max over groups of CMD_POOL consecutive output rows
 
 
 # Field access types.
@@ -211,6 +216,8 @@ REGISTERS: tuple[Register, ...] = (
          Field("BIAS", 1, 1, RW, "when overwriting, start from the per-column bias"),
          Field("REQUANT", 2, 1, RW, "also requantize the new accumulators into the output buffer"),
          Field("RELU", 3, 1, RW, "with REQUANT: clamp results below CMD_OUT_ZP to it"),
+         Field("LUT", 4, 1, RW, "with REQUANT: replace each int8 result y by LUT[y + 128] "
+               "(before RELU)"),
          locked_while_busy=True),
     _cmd("CMD_BANK", 0x048, "Weight bank the command multiplies with.", width=8),
     _cmd("CMD_IN_ADDR", 0x04C, "First input-buffer vector."),
@@ -221,6 +228,9 @@ REGISTERS: tuple[Register, ...] = (
          width=8),
     _cmd("CMD_COLS", 0x060, "Active columns 1..C (counted in PERF_MACS).", width=8),
     _cmd("CMD_OUT_ZP", 0x064, "Output zero point, int8.", width=8, signed=True),
+    _reg("CMD_POOL", 0x068, "With REQUANT: each group of POOL consecutive vectors gives ONE "
+         "output row, the elementwise max of their results (max-pooling); 1 = off.",
+         _word("VALUE", RW, "group size 1..255", reset=1, width=8), locked_while_busy=True),
 
     _perf("PERF_CYCLES", 0x080, "Clock cycles."),
     _perf("PERF_BUSY", 0x084, "Cycles with a command running."),
@@ -242,6 +252,10 @@ class Window:
 
 
 WINDOWS: tuple[Window, ...] = (
+    Window("LUT", 0x08000, 0x01000, True,
+           "Lookup-table activation (CMD_FLAGS.LUT); locked while BUSY.",
+           "word w holds entries 4w..4w+3 (entry i is the output for int8 input i-128), "
+           "entry 4w in bits 7:0"),
     Window("PARAM", 0x10000, 0x10000, True,
            "Per-column post-processing parameters; locked while BUSY.",
            "column c at +16*c: +0 BIAS (int32), +4 MULT (Q31, 0..2**31-1), "
@@ -260,6 +274,7 @@ WINDOWS: tuple[Window, ...] = (
            "column 4w in bits 7:0"),
 )
 
+LUT_ENTRIES = 256
 PARAM_STRIDE = 16
 PARAM_FIELDS = {"BIAS": 0, "MULT": 4, "SHIFT": 8}
 
@@ -324,6 +339,9 @@ class Geometry:
     def col_words_p2(self):
         return _pow2(self.col_words)
 
+    def lut_addr(self, word=0):
+        return window("LUT").base + 4 * word
+
     def param_addr(self, col, name):
         return window("PARAM").base + PARAM_STRIDE * col + PARAM_FIELDS[name]
 
@@ -342,6 +360,7 @@ class Geometry:
     def check(self):
         """Raise ValueError if this geometry does not fit the fixed windows."""
         need = {
+            "LUT": LUT_ENTRIES,
             "PARAM": PARAM_STRIDE * self.cols,
             "WEIGHT": 4 * self.banks * self.cols_p2 * self.row_words_p2,
             "IN": 4 * self.in_depth * self.row_words_p2,

@@ -14,12 +14,23 @@ from .axil import AxiLiteSignature, AxiLiteSlave
 from .controller import Controller
 from .csr import RegisterFile
 from .postproc import PostProcess
+from .pp.lut import Lut
 from .regmap import PARAM_FIELDS, PARAM_STRIDE, BusError, Feature, Geometry
 from .vmm_array import VmmArray
 
 __all__ = ["PimAccelerator"]
 
-FEATURES = Feature.REQUANT.value | Feature.RELU.value | Feature.BIAS.value | Feature.ROW_MASK.value
+
+def _any_hit(sel, ok):
+    """Some window claims the address and has a word there."""
+    hit = 0
+    for name in sel:
+        if name != "REG":
+            hit = hit | (sel[name] & ok[name])
+    return hit
+
+FEATURES = (Feature.REQUANT.value | Feature.RELU.value | Feature.BIAS.value
+            | Feature.ROW_MASK.value | Feature.LUT.value | Feature.MAXPOOL.value)
 
 
 class PimAccelerator(wiring.Component):
@@ -103,6 +114,7 @@ class PimAccelerator(wiring.Component):
             top4 = addr[16:20]
             sel = {
                 "REG": (top4 == 0) & (addr[12:16] == 0),
+                "LUT": (top4 == 0) & (addr[12:16] == regmap.window("LUT").base >> 12),
                 "PARAM": top4 == 1,
                 "WEIGHT": top4[1:] == 1,
                 "IN": top4[2:] == 1,
@@ -119,6 +131,7 @@ class PimAccelerator(wiring.Component):
             }
             ok = {
                 "REG": 1,
+                "LUT": word[:10] < Lut.WORDS,
                 "PARAM": (f["p_col"] < C) & (f["p_fld"] < len(PARAM_FIELDS)),
                 "WEIGHT": (f["w_word"] < row_words) & (f["w_col"] < C) & (f["w_bank"] < g.banks),
                 "IN": (f["i_word"] < row_words) & (f["i_vec"] < g.in_depth),
@@ -137,13 +150,11 @@ class PimAccelerator(wiring.Component):
         w_err = Signal(BusError)
         with m.If(wsel["REG"]):
             m.d.comb += w_err.eq(csr.w_err)
-        with m.Elif(~(wsel["PARAM"] & wok["PARAM"]) & ~(wsel["WEIGHT"] & wok["WEIGHT"])
-                    & ~(wsel["IN"] & wok["IN"]) & ~(wsel["ACC"] & wok["ACC"])
-                    & ~(wsel["OUT"] & wok["OUT"])):
+        with m.Elif(~_any_hit(wsel, wok)):
             m.d.comb += w_err.eq(BusError.UNMAPPED)
         with m.Elif(wsel["ACC"] | wsel["OUT"]):
             m.d.comb += w_err.eq(BusError.READ_ONLY)
-        with m.Elif(busy & (wsel["PARAM"] | wsel["IN"]
+        with m.Elif(busy & (wsel["PARAM"] | wsel["IN"] | wsel["LUT"]
                             | (wsel["WEIGHT"] & (wf["w_bank"] == ctl.bank)))):
             m.d.comb += w_err.eq(BusError.BUSY)
         m.d.comb += axil.wr_err.eq(w_err)
@@ -170,6 +181,9 @@ class PimAccelerator(wiring.Component):
             array.w_data.eq(axil.wr_data), array.w_strb.eq(axil.wr_strb),
             in_wp.addr.eq(wf["i_vec"]), in_wp.data.eq(axil.wr_data.replicate(row_words)),
             in_wp.en.eq(Mux(w_ok & wsel["IN"], axil.wr_strb << (4 * wf["i_word"]), 0)),
+            post.lut_w_en.eq(w_ok & wsel["LUT"]), post.lut_w_word.eq(axil.wr_addr[2:8]),
+            post.lut_w_data.eq(axil.wr_data), post.lut_w_strb.eq(axil.wr_strb),
+            post.lut_r_word.eq(axil.rd_addr[2:8]),
         ]
 
         # Reads: the source is chosen by the window registered at rd_en.
@@ -177,17 +191,15 @@ class PimAccelerator(wiring.Component):
         r_err = Signal(BusError)
         with m.If(rsel["REG"]):
             m.d.comb += r_err.eq(csr.r_err)
-        with m.Elif(~(rsel["PARAM"] & rok["PARAM"]) & ~(rsel["WEIGHT"] & rok["WEIGHT"])
-                    & ~(rsel["IN"] & rok["IN"]) & ~(rsel["ACC"] & rok["ACC"])
-                    & ~(rsel["OUT"] & rok["OUT"])):
+        with m.Elif(~_any_hit(rsel, rok)):
             m.d.comb += r_err.eq(BusError.UNMAPPED)
         m.d.comb += [axil.rd_err.eq(r_err), csr.r_en.eq(axil.rd_en & rsel["REG"])]
-        src = Signal(range(6))
+        src = Signal(range(7))
         sub_word = Signal(max(rw_bits, c_bits, cw_bits, 1))
-        local = Signal(32)  # PARAM and WEIGHT words, captured at rd_en
+        local = Signal(32)  # PARAM, WEIGHT and LUT words, captured at rd_en
         with m.If(axil.rd_en):
             m.d.sync += src.eq(0)
-            for i, name in enumerate(("REG", "PARAM", "WEIGHT", "IN", "ACC", "OUT")):
+            for i, name in enumerate(("REG", "PARAM", "WEIGHT", "IN", "ACC", "OUT", "LUT")):
                 with m.If(rsel[name] & rok[name]):
                     m.d.sync += src.eq(i)
             with m.If(rsel["IN"]):
@@ -204,6 +216,8 @@ class PimAccelerator(wiring.Component):
                             with m.Case(PARAM_FIELDS[fld] // 4):
                                 with m.If(rsel["PARAM"]):
                                     m.d.sync += local.eq(Value.cast(value))
+            with m.If(rsel["LUT"]):
+                m.d.sync += local.eq(post.lut_r_data)
             with m.If(rsel["WEIGHT"]):
                 for b in range(g.banks):
                     for c in range(C):
@@ -224,7 +238,7 @@ class PimAccelerator(wiring.Component):
         with m.Switch(src):
             with m.Case(0):
                 m.d.comb += axil.rd_data.eq(csr.r_data)
-            with m.Case(1, 2):
+            with m.Case(1, 2, 6):
                 m.d.comb += axil.rd_data.eq(local)
             for i, word in words.items():
                 with m.Case(i):
@@ -249,7 +263,7 @@ class PimAccelerator(wiring.Component):
             ctl.in_addr.eq(csr.cmd_in_addr), ctl.acc_addr.eq(csr.cmd_acc_addr),
             ctl.out_addr.eq(csr.cmd_out_addr), ctl.count.eq(csr.cmd_count),
             ctl.rows.eq(csr.cmd_rows), ctl.cols.eq(csr.cmd_cols),
-            ctl.requant.eq(csr.cmd_flags_requant),
+            ctl.requant.eq(csr.cmd_flags_requant), ctl.pool.eq(csr.cmd_pool),
             csr.status_busy.eq(busy), csr.status_error.eq(ctl.error),
             csr.status_done_set.eq(ctl.done), csr.status_done_value.eq(1),
             csr.status_done_clr.eq(csr.ctrl_start),
@@ -274,13 +288,14 @@ class PimAccelerator(wiring.Component):
             accum.accumulate.eq(csr.cmd_flags_accumulate), accum.use_bias.eq(csr.cmd_flags_bias),
             accum.bias.eq(bias),
             post.i.valid.eq(accum.o_valid & csr.cmd_flags_requant),
-            post.i.payload.addr.eq(csr.cmd_out_addr + accum.o_tag),
+            post.i.payload.addr.eq(accum.o_tag),
             # Post-processing inputs stay still unless this command requantizes (simulation
             # speed: the 64-bit multipliers are the most expensive logic to re-evaluate).
             post.i.payload.data.eq(Mux(csr.cmd_flags_requant, accum.o_data.as_value(), 0)),
             post.mult.eq(mult), post.shift.eq(shift), post.zero_point.eq(csr.cmd_out_zp),
-            post.relu.eq(csr.cmd_flags_relu),
-            out_wp.addr.eq(post.o.payload.addr), out_wp.en.eq(post.o.valid),
+            post.relu.eq(csr.cmd_flags_relu), post.lut.eq(csr.cmd_flags_lut),
+            post.pool.eq(csr.cmd_pool), post.restart.eq(csr.ctrl_start),
+            out_wp.addr.eq(csr.cmd_out_addr + post.o.payload.addr), out_wp.en.eq(post.o.valid),
             out_wp.data.eq(post.o.payload.data.as_value()),
         ]
         return m

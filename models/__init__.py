@@ -3,6 +3,8 @@
 from .golden import (
     MULT_MAX,
     SHIFT_MAX,
+    apply_lut,
+    group_max,
     linear,
     quantize_multiplier,
     quantize_multipliers,
@@ -13,6 +15,8 @@ from .golden import (
 
 __all__ = [
     "MULT_MAX",
+    "apply_lut",
+    "group_max",
     "SHIFT_MAX",
     "linear",
     "quantize_multiplier",

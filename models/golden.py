@@ -144,7 +144,24 @@ def requantize(acc, multiplier, shift, zero_point=0, relu=False):
     return y.astype(np.int8)
 
 
-def linear(x, w, b=None, scale=None, zero_point=0, relu=False):
+def apply_lut(y, lut):
+    """``lut[y + 128]`` for int8 ``y``: the lookup-table stage (entry i is for input i - 128)."""
+    lut = np.asarray(lut)
+    if lut.dtype != np.int8 or lut.shape != (256,):
+        raise ValueError(f"lut must be int8 of shape (256,), got {lut.dtype} {lut.shape}")
+    return lut[y.astype(np.int16) + 128]
+
+
+def group_max(y, pool):
+    """Elementwise max over each group of ``pool`` consecutive rows (the max-pooling stage)."""
+    m = y.shape[0]
+    if pool < 1 or m % pool:
+        raise ValueError(f"pool must be >= 1 and divide the {m} rows, got {pool}")
+    return y.reshape(m // pool, pool, *y.shape[1:]).max(axis=1)
+
+
+def linear(x, w, b=None, scale=None, zero_point=0, relu=False, input_zero_point=0, lut=None,
+           pool=1):
     """A fully connected layer, as the accelerator computes it.
 
     Parameters
@@ -155,22 +172,36 @@ def linear(x, w, b=None, scale=None, zero_point=0, relu=False):
         Added to the accumulators (int32 wrap).
     scale : float or ndarray of float, shape [N], optional
         None: return the int32 accumulators. Else requantize per column with
-        ``quantize_multiplier(scale)``, ``zero_point`` and ``relu``.
+        ``quantize_multiplier(scale)`` and ``zero_point``, then the ``lut`` stage, then ``relu``
+        (clamp at the zero point), then max over groups of ``pool`` consecutive rows.
+    input_zero_point : int
+        The real input is ``x - input_zero_point``; as the driver does it, the correction
+        ``-input_zero_point * sum_k w[n, k]`` is folded into the (int32, wrapping) bias.
 
     Returns
     -------
-    ndarray of int32 [M, N] (no scale) or int8 [M, N] (with scale)
+    ndarray of int32 [M, N] (no scale) or int8 [M // pool, N] (with scale)
     """
     acc = vmm(x, w)
     n = w.shape[0]
+    bias = np.zeros(n, dtype=np.int64)
     if b is not None:
         b = np.asarray(b)
         if b.dtype != np.int32 or b.shape != (n,):
             raise ValueError(f"b must be int32 of shape ({n},), got {b.dtype} {b.shape}")
-        acc = wrap_int32(acc.astype(np.int64) + b)
+        bias += b
+    if input_zero_point:
+        bias = wrap_int32(bias - int(input_zero_point) * w.astype(np.int64).sum(axis=1))
+    if b is not None or input_zero_point:
+        acc = wrap_int32(acc.astype(np.int64) + bias)
     if scale is None:
-        if relu or zero_point:
-            raise ValueError("relu and zero_point need a scale")
+        if relu or zero_point or lut is not None or pool != 1:
+            raise ValueError("relu, zero_point, lut and pool need a scale")
         return acc
     mult, shift = quantize_multipliers(np.broadcast_to(np.asarray(scale, dtype=np.float64), (n,)))
-    return requantize(acc, mult, shift, zero_point, relu)
+    y = requantize(acc, mult, shift, zero_point, relu=False)
+    if lut is not None:
+        y = apply_lut(y, lut)
+    if relu:
+        y = np.maximum(y, np.int8(zero_point))
+    return group_max(y.astype(np.int8), pool)

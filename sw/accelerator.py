@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 
 from hw.regmap import ID_MAGIC, REGISTERS, VERSION, ErrorCode, Feature, Geometry, Opcode, register
+from models import wrap_int32
 
-from .arguments import check_linear
+from .arguments import check_extras, check_linear
 from .packing import pack_int8, unpack_int8, words_for
 from .stats import Stats
 from .tiling import Plan, Step, plan_linear
@@ -78,6 +79,7 @@ class Accelerator:
         self.features = frozenset(f for f in Feature if features & f.value)
         self.geometry = Geometry(**cfg)
         self._cmd_cache = None
+        self._lut = None  # the table the device holds, if known
         self._write(_CTRL.offset, [_IRQ_EN])
 
     @classmethod
@@ -118,10 +120,12 @@ class Accelerator:
         self._write(_CTRL.offset, [_CTRL.pack(SOFT_RESET=1)])
         self._write(_CTRL.offset, [_IRQ_EN])
         self._cmd_cache = None
+        self._lut = None  # the table the device holds, if known
 
     # --- layers ---------------------------------------------------------------------------------
 
-    def linear(self, x, w, b=None, *, scale=None, zero_point=0, relu=False):
+    def linear(self, x, w, b=None, *, scale=None, zero_point=0, relu=False, input_zero_point=0,
+               lut=None, pool=1):
         """A fully connected layer ``x @ w.T + b``, bit-exact with :func:`models.linear`.
 
         Parameters
@@ -137,11 +141,21 @@ class Accelerator:
         zero_point : int
             Output zero point, -128..127 (only with ``scale``).
         relu : bool
-            Clamp the output at ``zero_point`` (only with ``scale``).
+            Clamp the output at ``zero_point`` (only with ``scale``), after ``lut``.
+        input_zero_point : int
+            -128..127: the real input is ``x - input_zero_point``; the driver folds
+            ``-input_zero_point * w.sum(axis=1)`` into the bias.
+        lut : ndarray of int8, shape [256], optional
+            With ``scale``: the lookup-table stage replaces each int8 result y by
+            ``lut[y + 128]`` (sigmoid, tanh, GELU, exp tables: :mod:`models.lut`).
+        pool : int
+            With ``scale``: 1..255; the hardware's max-pooling stage returns one row per group
+            of ``pool`` consecutive rows of x, their elementwise max (M must be a multiple).
 
         Returns
         -------
-        ndarray of int32 [M, N] (no scale) or int8 [M, N]; :attr:`stats` tells what it cost.
+        ndarray of int32 [M, N] (no scale) or int8 [M // pool, N]; :attr:`stats` tells what it
+        cost.
 
         Raises
         ------
@@ -151,20 +165,38 @@ class Accelerator:
             If a command is rejected or times out, or a needed feature is missing.
         """
         m, k, n, params = check_linear(x, w, b, scale, zero_point, relu)
+        check_extras(m, scale, input_zero_point, lut, pool)
+        if input_zero_point:
+            # sum_k (x - zp) w = sum_k x w - zp * sum_k w: fold the correction into the bias.
+            folded = -int(input_zero_point) * w.astype(np.int64).sum(axis=1)
+            if b is not None:
+                folded += b
+            b = wrap_int32(folded).astype(np.int32)
         need = {Feature.BIAS: b is not None, Feature.REQUANT: scale is not None,
-                Feature.RELU: bool(relu)}
+                Feature.RELU: bool(relu), Feature.LUT: lut is not None,
+                Feature.MAXPOOL: pool != 1}
         for feature, needed in need.items():
             if needed and feature not in self.features:
                 raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
         plan = plan_linear(m, k, n, self.geometry, int8=scale is not None, bias=b is not None,
-                           relu=bool(relu))
+                           relu=bool(relu), lut=lut is not None, pool=int(pool))
+        if lut is not None:
+            self._load_lut(lut)
         return self._run(plan, x, w, b, params, int(zero_point))
+
+    def _load_lut(self, lut):
+        """Write the lookup table (64 words) unless the device already holds this one."""
+        table = np.ascontiguousarray(lut, dtype=np.int8)
+        if self._lut is not None and np.array_equal(self._lut, table):
+            return
+        self._write(self.geometry.lut_addr(0), table.view("<u4").tolist())
+        self._lut = table.copy()
 
     def _run(self, plan: Plan, x, w, b, params, zero_point):
         self._write(_CTRL.offset, [_IRQ_EN | _CTRL.pack(CLEAR_COUNTERS=1)])
-        self._written = self._read_words = 0
+        self._written = self._read_words = 0  # (a LUT load just before is not counted)
         self._cmd_cache = None
-        y = np.empty((plan.m, plan.n), dtype=np.int8 if plan.int8 else np.int32)
+        y = np.empty((plan.m // plan.pool, plan.n), dtype=np.int8 if plan.int8 else np.int32)
         steps, prefetched = plan.steps, None
         for i, s in enumerate(steps):
             if s.load_weights and prefetched != i:
@@ -180,7 +212,8 @@ class Accelerator:
                 prefetched = i + 1
             self._finish(s)
             if s.read_back:
-                y[s.m0:s.m0 + s.count, s.n0:s.n0 + s.cols] = self._read_results(s, plan.int8)
+                o0 = s.m0 // s.pool
+                y[o0:o0 + s.out_rows, s.n0:s.n0 + s.cols] = self._read_results(s, plan.int8)
         written, read = self._written, self._read_words
         perf = self._read(_PERF[0].offset, len(_PERF))
         counters = {_PERF_STATS[r.name]: v for r, v in zip(_PERF, perf, strict=True)}
@@ -230,20 +263,23 @@ class Accelerator:
             used, stride, addr = words_for(s.cols), g.col_words_p2, g.out_addr
         else:
             used, stride, addr = s.cols, g.cols_p2, g.acc_addr
+        rows = s.out_rows if int8 else s.count
         if used == stride:
-            words = self._read(addr(0), s.count * used)
+            words = self._read(addr(0), rows * used)
         else:
-            words = [v for r in range(s.count) for v in self._read(addr(r), used)]
-        words = np.array(words, dtype="<u4").reshape(s.count, used)
+            words = [v for r in range(rows) for v in self._read(addr(r), used)]
+        words = np.array(words, dtype="<u4").reshape(rows, used)
         return unpack_int8(words, s.cols) if int8 else words.view("<i4").astype(np.int32)
 
     # --- commands -------------------------------------------------------------------------------
 
     def _start(self, s: Step, zero_point):
-        flags = _FLAGS.pack(ACCUMULATE=s.accumulate, BIAS=s.bias, REQUANT=s.requant, RELU=s.relu)
+        flags = _FLAGS.pack(ACCUMULATE=s.accumulate, BIAS=s.bias, REQUANT=s.requant, RELU=s.relu,
+                            LUT=s.lut)
         values = {"CMD_OP": Opcode.VMM.value, "CMD_BANK": s.bank, "CMD_IN_ADDR": s.in_addr,
                   "CMD_ACC_ADDR": 0, "CMD_OUT_ADDR": 0, "CMD_COUNT": s.count,
-                  "CMD_ROWS": s.rows, "CMD_COLS": s.cols, "CMD_OUT_ZP": zero_point}
+                  "CMD_ROWS": s.rows, "CMD_COLS": s.cols, "CMD_OUT_ZP": zero_point,
+                  "CMD_POOL": s.pool}
         words = [flags if r is _FLAGS else r.pack(VALUE=values[r.name]) for r in _CMD]
         old = self._cmd_cache or [None] * len(words)
         changed = [i for i, (a, o) in enumerate(zip(words, old, strict=True)) if a != o]

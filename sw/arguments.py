@@ -8,7 +8,7 @@ import numpy as np
 
 from models import quantize_multiplier
 
-__all__ = ["check_array", "check_linear", "multipliers"]
+__all__ = ["check_array", "check_extras", "check_linear", "multipliers"]
 
 
 def check_array(name, a, dtype, ndim, shape_doc):
@@ -50,6 +50,27 @@ def multipliers(scale, n):
             where = "scale" if scalar else f"scale[{i}]"
             raise ValueError(f"{where}: {e}") from None
     return np.array(pairs, dtype=np.uint32).T
+
+
+def _check_int(name, value, lo, hi):
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool | np.bool_):
+        raise TypeError(f"{name} must be an int, got {type(value).__name__}")
+    if not lo <= value <= hi:
+        raise ValueError(f"{name} must be in {lo}..{hi}, got {value}")
+
+
+def check_extras(m, scale, input_zero_point, lut, pool):
+    """Check ``input_zero_point``, ``lut`` and ``pool`` of ``Accelerator.linear``."""
+    _check_int("input_zero_point", input_zero_point, -128, 127)
+    _check_int("pool", pool, 1, 255)
+    if lut is not None:
+        check_array("lut", lut, np.int8, 1, "[256]")
+        if lut.shape != (256,):
+            raise ValueError(f"lut must have shape [256], got {lut.shape}")
+    if scale is None and (lut is not None or pool != 1):
+        raise ValueError("lut and pool need scale (int8 output); scale is None")
+    if m % pool:
+        raise ValueError(f"pool={pool} must divide the number of rows M={m}")
 
 
 def check_linear(x, w, b, scale, zero_point, relu):

@@ -41,7 +41,7 @@ from hw.regmap import (
     register,
 )
 from hw.vmm_array import VmmArray
-from models import requantize, wrap_int32
+from models import apply_lut, group_max, requantize, wrap_int32
 
 from .model_memory import FULL, ModelMemory
 from .transport import BusErrorResponse, Transport
@@ -265,15 +265,17 @@ class ModelDevice(Transport):
             return ErrorCode.BAD_OPCODE
         if op == Opcode.NOP.value:
             return ErrorCode.NONE
-        n, requant = f("CMD_COUNT"), f("CMD_FLAGS", "REQUANT")
+        n, requant, pool = f("CMD_COUNT"), f("CMD_FLAGS", "REQUANT"), f("CMD_POOL")
         checks = (
             (ErrorCode.BAD_BANK, f("CMD_BANK") >= g.banks),
             (ErrorCode.BAD_COUNT, n == 0),
             (ErrorCode.IN_RANGE, f("CMD_IN_ADDR") + n > g.in_depth),
             (ErrorCode.ACC_RANGE, f("CMD_ACC_ADDR") + n > g.acc_depth),
-            (ErrorCode.OUT_RANGE, requant and f("CMD_OUT_ADDR") + n > g.out_depth),
+            (ErrorCode.OUT_RANGE, requant and f("CMD_OUT_ADDR") + n // max(pool, 1) > g.out_depth),
             (ErrorCode.BAD_ROWS, not 1 <= f("CMD_ROWS") <= g.rows),
             (ErrorCode.BAD_COLS, not 1 <= f("CMD_COLS") <= g.cols),
+            (ErrorCode.BAD_POOL, pool == 0 or (pool > 1 and not requant)
+             or (requant and n % pool != 0)),
         )
         return next((code for code, bad in checks if bad), ErrorCode.NONE)
 
@@ -301,8 +303,13 @@ class ModelDevice(Transport):
             start = 0
         acc[...] = wrap_int32(start + s)
         if flags["REQUANT"]:
-            mem.outputs(f("CMD_OUT_ADDR"), n)[...] = requantize(
-                acc.astype(np.int32), mult, shift, zp, bool(flags["RELU"]))
+            y = requantize(acc.astype(np.int32), mult, shift, zp, False)
+            if flags["LUT"]:
+                y = apply_lut(y, mem.table())
+            if flags["RELU"]:
+                y = np.maximum(y, np.int8(zp))
+            pool = f("CMD_POOL")
+            mem.outputs(f("CMD_OUT_ADDR"), n // pool)[...] = group_max(y, pool)
         self._account(busy=n + self.latency + _DRAIN_EXTRA,
                       compute=n + max(self.latency - 1, 0), vectors=n, macs=n * r * c)
 

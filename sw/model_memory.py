@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.regmap import PARAM_STRIDE, WINDOWS, Geometry
+from hw.regmap import LUT_ENTRIES, PARAM_STRIDE, WINDOWS, Geometry
 
 __all__ = ["Buffer", "ModelMemory"]
 
@@ -65,6 +65,8 @@ class ModelMemory:
     def __init__(self, g: Geometry):
         self.geometry = g
         rw = g.row_words_p2
+        # The LUT window holds 256 int8 entries, four to a word.
+        self.lut = Buffer("LUT", np.full(LUT_ENTRIES // 4, FULL, "<u4"))
         self.param = Buffer("PARAM", np.tile(np.array(PARAM_MASKS, "<u4"), g.cols))
         weight = _row_masks((g.banks, g.cols_p2, rw), g.rows)
         weight[:, g.cols:] = 0
@@ -73,7 +75,7 @@ class ModelMemory:
         self.inputs = Buffer("IN", _row_masks((g.in_depth, rw), 4 * g.row_words))
         self.acc = Buffer("ACC", _row_masks((g.acc_depth, g.cols_p2), 4 * g.cols))
         self.out = Buffer("OUT", _row_masks((g.out_depth, g.col_words_p2), g.cols))
-        self.buffers = (self.param, self.weight, self.inputs, self.acc, self.out)
+        self.buffers = (self.lut, self.param, self.weight, self.inputs, self.acc, self.out)
 
     def find(self, addr):
         """The buffer whose window holds ``addr``, or None."""
@@ -101,6 +103,10 @@ class ModelMemory:
         """int8 [count, C]: output rows (writable view)."""
         return self.out.rows(self.geometry.out_depth, np.int8)[first:first + count,
                                                                :self.geometry.cols]
+
+    def table(self):
+        """int8 [256]: the lookup table (entry i is for input i - 128)."""
+        return self.lut.data.view(np.int8)
 
     def params(self):
         """(bias int32 [C], mult [C], shift [C])."""

@@ -55,8 +55,10 @@ class Step:
         K tile: x columns / weight columns ``k0 .. k0+rows-1`` on array rows ``0 .. rows-1``.
     bank, in_addr : int
         CMD_BANK and CMD_IN_ADDR.
-    accumulate, bias, requant, relu : bool
+    accumulate, bias, requant, relu, lut : bool
         CMD_FLAGS.
+    pool : int
+        CMD_POOL (1 unless this command requantizes a pooled layer).
     load_weights : bool
         Weight tile (nt, kt) must be in ``bank`` before the command starts.
     load_params : bool
@@ -85,10 +87,17 @@ class Step:
     load_params: bool
     load_inputs: tuple[tuple[int, int], ...]
     read_back: bool
+    lut: bool = False
+    pool: int = 1
 
     @property
     def macs(self):
         return self.count * self.rows * self.cols
+
+    @property
+    def out_rows(self):
+        """Output-buffer rows the command writes (with REQUANT)."""
+        return self.count // self.pool
 
 
 @dataclass(frozen=True)
@@ -101,6 +110,7 @@ class Plan:
     int8: bool
     bias: bool
     relu: bool
+    pool: int
     k_tiles: int
     n_tiles: int
     m_chunk: int
@@ -122,18 +132,25 @@ def _cost(m, kt, nt, chunk, resident_inputs, resident_weights, geometry):
     return weights + inputs + chunks * kt * nt * _COMMAND_WORDS
 
 
-def _choose_chunk(m, kt, nt, geometry, int8, resident_weights):
+def _choose_chunk(m, kt, nt, geometry, int8, resident_weights, pool=1):
     cap = min(m, geometry.acc_depth, geometry.in_depth, MAX_COUNT)
     if int8:
-        cap = min(cap, geometry.out_depth)
+        cap = min(cap, geometry.out_depth * pool)
+    cap -= cap % pool  # a chunk holds whole pooling groups
+    if cap < 1:
+        most = min(geometry.acc_depth, geometry.in_depth)
+        raise ValueError(f"pool={pool} needs chunks of {pool} rows, but the accumulators and "
+                         f"input buffer hold at most {most}")
     options = [(cap, cap * kt <= geometry.in_depth)]
-    if not options[0][1] and geometry.in_depth // kt >= 1:
-        options.append((geometry.in_depth // kt, True))
+    resident = geometry.in_depth // kt
+    resident -= resident % pool
+    if not options[0][1] and resident >= 1:
+        options.append((resident, True))
     # cheapest in bus words; on a tie the larger chunk (fewer commands) comes first
     return min(options, key=lambda o: _cost(m, kt, nt, o[0], o[1], resident_weights, geometry))
 
 
-def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False):
+def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False, lut=False, pool=1):
     """Plan ``y[m, n] = x[m, k] @ w[n, k].T (+ b)`` on an accelerator of ``geometry``.
 
     Parameters
@@ -147,6 +164,12 @@ def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False):
         Start the accumulators from PARAM BIAS on the first K tile.
     relu : bool
         With ``int8``: clamp at the zero point.
+    lut : bool
+        With ``int8``: the lookup-table stage on the last K tile.
+    pool : int
+        With ``int8``: max over groups of ``pool`` consecutive rows (CMD_POOL on the last K
+        tile); ``m`` must be a multiple; chunks hold whole groups and the output buffer holds
+        ``count // pool`` rows of a chunk.
 
     Returns
     -------
@@ -157,12 +180,15 @@ def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False):
     for name, v in (("m", m), ("k", k), ("n", n)):
         if not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be an int >= 1, got {v!r}")
-    if relu and not int8:
-        raise ValueError("relu needs int8 (requantized) output")
+    if (relu or lut or pool != 1) and not int8:
+        raise ValueError("relu, lut and pool need int8 (requantized) output")
+    if not isinstance(pool, int) or not 1 <= pool <= 255 or m % pool:
+        raise ValueError(f"pool must be an int in 1..255 that divides m={m}, got {pool!r}")
     g = geometry
     kt_count, nt_count = _ceil_div(k, g.rows), _ceil_div(n, g.cols)
     resident_weights = kt_count * nt_count <= g.banks
-    chunk, resident_inputs = _choose_chunk(m, kt_count, nt_count, g, int8, resident_weights)
+    chunk, resident_inputs = _choose_chunk(m, kt_count, nt_count, g, int8, resident_weights,
+                                           pool)
 
     steps = []
     loaded_nt = None
@@ -188,13 +214,14 @@ def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False):
                     kt=kt, k0=k0, rows=min(g.rows, k - k0),
                     bank=tile if resident_weights else i % g.banks, in_addr=in_addr,
                     accumulate=kt > 0, bias=bias and kt == 0,
-                    requant=int8 and last, relu=relu and last,
+                    requant=int8 and last, relu=relu and last, lut=lut and last,
+                    pool=pool if int8 and last else 1,
                     load_weights=not resident_weights or m0 == 0,
                     load_params=(bias or int8) and kt == 0 and loaded_nt != nt,
                     load_inputs=loads, read_back=last))
                 if kt == 0 and (bias or int8):
                     loaded_nt = nt
-    return Plan(m=m, k=k, n=n, geometry=g, int8=int8, bias=bias, relu=relu,
+    return Plan(m=m, k=k, n=n, geometry=g, int8=int8, bias=bias, relu=relu, pool=pool,
                 k_tiles=kt_count, n_tiles=nt_count, m_chunk=chunk,
                 resident_inputs=resident_inputs, resident_weights=resident_weights,
                 steps=tuple(steps))

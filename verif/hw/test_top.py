@@ -44,3 +44,8 @@ def test_registers(geometry):
 def test_busy_errors_and_reset(geometry):
     _run(geometry, ["busy_refusals_and_double_buffering", "bad_commands",
                     "soft_reset_and_counters"])
+
+
+@pytest.mark.parametrize("geometry", ["8x8", "12x6x3"])
+def test_lut_and_maxpool_stages(geometry):
+    _run(geometry, ["lut_every_entry_and_reload", "maxpool_groups"])

@@ -43,6 +43,11 @@ def test_linear(acc, shape):
     np.testing.assert_array_equal(y8, models.linear(x, w, b, scale=scale, zero_point=-7,
                                                     relu=True))
     assert y8.dtype == np.int8
+    # The LUT and max-pooling stages and the input zero point, through the same hardware.
+    lut = rng.integers(-128, 128, 256, dtype=np.int8)
+    pool = next(p for p in (3, 2, 1) if M % p == 0)
+    kw = dict(scale=scale, zero_point=3, relu=True, input_zero_point=-5, lut=lut, pool=pool)
+    np.testing.assert_array_equal(acc.linear(x, w, b, **kw), models.linear(x, w, b, **kw))
 
 
 def test_linear_on_verilator():

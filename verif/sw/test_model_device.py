@@ -131,7 +131,7 @@ def test_clear_counters_and_exact_macs():
 # --- address decoding ---------------------------------------------------------------------------
 
 def unmapped_addresses(g):
-    yield from (0x018, 0x01C, 0x068, 0x07C, 0x098, 0xFFC, 0x1000, 0xFFFC)
+    yield from (0x018, 0x01C, 0x06C, 0x07C, 0x098, 0xFFC, 0x1000, 0x7FFC, 0x08100, 0xFFFC)
     yield g.param_addr(0, "BIAS") + 12             # padding word of a column
     yield g.param_addr(g.cols, "BIAS")             # column past C
     if g.row_words < g.row_words_p2:               # word past ROW_WORDS (12 rows: 3 of 4)

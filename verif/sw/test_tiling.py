@@ -133,5 +133,5 @@ def test_plan_errors():
         plan_linear(1, 0, 1, g)
     with pytest.raises(TypeError, match="geometry must be a Geometry"):
         plan_linear(1, 1, 1, (16, 16))
-    with pytest.raises(ValueError, match="relu needs int8"):
+    with pytest.raises(ValueError, match="relu, lut and pool need int8"):
         plan_linear(1, 1, 1, g, relu=True)

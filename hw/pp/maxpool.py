@@ -1,0 +1,57 @@
+"""Max-pooling on the output stream: one row per group of consecutive rows."""
+
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from .requant import vector_stream
+
+__all__ = ["GroupMax"]
+
+
+class GroupMax(wiring.Component):
+    """Elementwise max over each group of ``group`` consecutive int8 rows.
+
+    The driver orders the rows of a command so that every pooling window's pixels are
+    consecutive (pixels shared by overlapping windows are computed once per window), so one
+    running max per column is all the hardware needs. Rows arrive with their index ``j`` in the
+    command; the k-th group leaves as row ``k`` (``= j // group``). ``restart`` (the command's
+    START) begins a new first group; ``group`` = 1 passes rows through. Golden twin: the ``pool``
+    argument of :func:`models.linear`. ``LATENCY = 1`` after the last row of a group.
+    """
+
+    LATENCY = 1
+
+    def __init__(self, cols, addr_width):
+        self.cols = cols
+        super().__init__({
+            "i": In(vector_stream(signed(8), cols, addr_width)),
+            "o": Out(vector_stream(signed(8), cols, addr_width)),
+            "group": In(8),
+            "restart": In(1),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        count = Signal(8)       # rows of the current group seen so far
+        index = Signal.like(self.o.payload.addr)
+        running = [Signal(signed(8), name=f"max_{c}") for c in range(self.cols)]
+        first = count == 0
+        last = count + 1 >= self.group
+
+        m.d.sync += self.o.valid.eq(0)
+        with m.If(self.restart):
+            m.d.sync += [count.eq(0), index.eq(0)]
+        with m.Elif(self.i.valid):
+            best = []
+            for c in range(self.cols):
+                x = self.i.payload.data[c]
+                best.append(Mux(first | (x > running[c]), x, running[c]))
+            m.d.sync += [r.eq(b) for r, b in zip(running, best, strict=True)]
+            with m.If(last):
+                m.d.sync += [count.eq(0), index.eq(index + 1), self.o.valid.eq(1),
+                             self.o.payload.addr.eq(index)]
+                m.d.sync += [self.o.payload.data[c].eq(b) for c, b in enumerate(best)]
+            with m.Else():
+                m.d.sync += count.eq(count + 1)
+        return m
