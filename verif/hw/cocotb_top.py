@@ -104,6 +104,15 @@ class Device:
         return np.array(out)
 
 
+async def started(dut):
+    """A reset Device and a random generator seeded from SEED (logged for replay)."""
+    d = Device(dut)
+    await d.start()
+    s = env_seed()
+    dut._log.info(f"seed={s}")
+    return d, np.random.default_rng(s)
+
+
 def config_value(r, g):
     return {"rows": g.rows, "cols": g.cols, "banks": g.banks, "in_depth": g.in_depth,
             "acc_depth": g.acc_depth, "out_depth": g.out_depth}.get(r.config)
@@ -209,13 +218,9 @@ async def _layer(d, rng, *, count, flags, zp=0, bank=0, in_addr=0, acc_addr=0, o
 @cocotb.test(**TIMEOUT)
 async def command_flow(dut):
     """VMM commands: overwrite+bias, accumulate, requantize with ReLU, offsets; irq and DONE."""
-    d = Device(dut)
-    await d.start()
+    d, rng = await started(dut)
     if params().get("backpressure"):
         d.tb.set_backpressure(env_seed())
-    s = env_seed()
-    dut._log.info(f"seed={s}")
-    rng = np.random.default_rng(s)
     g = d.g
     count = min(g.in_depth, g.acc_depth, g.out_depth, 12)
     acc, out = await _layer(d, rng, count=count, flags=0b0110, zp=-3, bank=g.banks - 1)
@@ -253,12 +258,8 @@ async def command_flow(dut):
 @cocotb.test(**TIMEOUT)
 async def busy_refusals_and_double_buffering(dut):
     """While BUSY: CMD_*, IN, PARAM, the active bank and START are refused; other banks load."""
-    d = Device(dut)
-    await d.start()
+    d, rng = await started(dut)
     g = d.g
-    s = env_seed()
-    rng = np.random.default_rng(s)
-    dut._log.info(f"seed={s}")
     count = min(g.in_depth, g.acc_depth)
     w0 = rng.integers(-128, 128, (g.cols, g.rows), dtype=np.int8)
     x = rng.integers(-128, 128, (count, g.rows), dtype=np.int8)
@@ -289,10 +290,8 @@ async def busy_refusals_and_double_buffering(dut):
 @cocotb.test(**TIMEOUT)
 async def bad_commands(dut):
     """Each bad command sets its ErrorCode and DONE (irq), and changes nothing."""
-    d = Device(dut)
-    await d.start()
+    d, rng = await started(dut)
     g = d.g
-    rng = np.random.default_rng(env_seed())
     x = rng.integers(-128, 128, (1, g.rows), dtype=np.int8)
     await d.load_inputs(0, x)
     await d.run(flags=0b0010, count=1)  # acc[0] = bias (zeros at reset) + x.w
@@ -363,19 +362,16 @@ async def _identity_pass(d, x, *, lut=False, pool=1, zp=0, relu=False, out_addr=
 
 
 async def _load_lut(d, table):
-    resps = await d.tb.write_words(d.g.lut_addr(0), np.asarray(table, np.int8).view("<u4").tolist())
+    words = np.asarray(table, np.int8).view("<u4").tolist()
+    resps = await d.tb.write_words(d.g.lut_addr(0), words)
     assert all(r == OKAY for r in resps)
 
 
 @cocotb.test(**TIMEOUT)
 async def lut_every_entry_and_reload(dut):
     """Every one of the 256 entries is reached; a reloaded table takes effect; LUT reads back."""
-    d = Device(dut)
-    await d.start()
+    d, rng = await started(dut)
     g = d.g
-    s = env_seed()
-    dut._log.info(f"seed={s}")
-    rng = np.random.default_rng(s)
     k = min(g.rows, g.cols)
     count = min(g.in_depth, g.acc_depth, g.out_depth)
     values = np.arange(-128, 128, dtype=np.int16).astype(np.int8)
@@ -402,12 +398,8 @@ async def lut_every_entry_and_reload(dut):
 @cocotb.test(**TIMEOUT)
 async def maxpool_groups(dut):
     """Max over groups of 1..9 consecutive rows, extremes included, back to back; BAD_POOL."""
-    d = Device(dut)
-    await d.start()
+    d, rng = await started(dut)
     g = d.g
-    s = env_seed()
-    dut._log.info(f"seed={s}")
-    rng = np.random.default_rng(s)
     k = min(g.rows, g.cols)
     limit = min(g.in_depth, g.acc_depth)
     for pool in (1, 2, 3, 4, 9):
