@@ -15,9 +15,11 @@ class Accumulator(wiring.Component):
         base = acc[i_addr] if accumulate else (bias if use_bias else 0)
         acc[i_addr] = base + i_sums          (int32, wraps)
 
-    The read is issued in the cycle the sums arrive; the new row is written, and leaves on
-    ``o_*``, one cycle later (``LATENCY = 1``). The read port is transparent to the write port,
-    so a row written in one cycle can be read back-to-back in the next. ``i_tag`` travels along.
+    ``accumulate``, ``use_bias`` and ``bias`` are sampled with the row (in the cycle of its
+    ``i_valid``, like ``i_addr`` and ``i_sums``), so every row may have its own. The read is
+    issued in the cycle the sums arrive; the new row is written, and leaves on ``o_*``, one
+    cycle later (``LATENCY = 1``). The read port is transparent to the write port, so a row
+    written in one cycle can be read back-to-back in the next. ``i_tag`` travels along.
     Golden twin: the accumulation in :func:`models.linear`.
 
     Members
@@ -58,15 +60,20 @@ class Accumulator(wiring.Component):
         valid_q = Signal()
         addr_q = Signal.like(self.i_addr)
         sums_q = Signal.like(self.i_sums)
+        # The update rule of the row, registered with it: the old row is only known next cycle.
+        accumulate_q = Signal()
+        use_bias_q = Signal()
+        bias_q = Signal.like(self.bias)
         m.d.sync += valid_q.eq(self.i_valid)
         with m.If(self.i_valid):
             m.d.sync += [addr_q.eq(self.i_addr), sums_q.eq(self.i_sums),
-                         self.o_tag.eq(self.i_tag)]
+                         self.o_tag.eq(self.i_tag), accumulate_q.eq(self.accumulate),
+                         use_bias_q.eq(self.use_bias), bias_q.eq(self.bias)]
         m.d.comb += [rmw.addr.eq(self.i_addr), rmw.en.eq(self.i_valid)]
 
         old = data.View(data.ArrayLayout(signed(32), self.cols), rmw.data)
         for c in range(self.cols):
-            base = Mux(self.accumulate, old[c], Mux(self.use_bias, self.bias[c], 0))
+            base = Mux(accumulate_q, old[c], Mux(use_bias_q, bias_q[c], 0))
             m.d.comb += self.o_data[c].eq(base + sums_q[c])
         m.d.comb += [
             wp.addr.eq(addr_q), wp.data.eq(self.o_data.as_value()), wp.en.eq(valid_q),
