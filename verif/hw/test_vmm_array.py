@@ -1,0 +1,36 @@
+# amaranth: UnusedElaboratable=no
+"""hw.vmm_array.VmmArray alone in a simulator (the cocotb tests are in cocotb_vmm_array.py).
+
+The first line lets a VmmArray be made just to read its latency."""
+
+import math
+
+import pytest
+
+from hw.vmm_array import VmmArray
+from sw.simulation import build_verilog, seed
+from verif.cocotb_util import run_cocotb
+
+pytestmark = pytest.mark.block
+
+#: (rows, cols, banks)
+SHAPES = [(4, 4, 2), (8, 8, 2), (16, 16, 2), (8, 16, 2), (5, 3, 2), (5, 3, 3)]
+
+
+def documented_latency(rows):
+    """The docstring's ``1 + max(1, ceil(log2(R) / 2))``: 2 for R <= 4, 3 for R <= 16."""
+    return 1 + max(1, math.ceil(math.log2(rows) / 2))
+
+
+@pytest.mark.parametrize(("rows", "cols", "banks"), SHAPES,
+                         ids=[f"{r}x{c}x{b}" for r, c, b in SHAPES])
+def test_vmm_array(rows, cols, banks):
+    latency = VmmArray(rows, cols, banks).latency
+    assert latency == documented_latency(rows)
+    s = seed()
+    print(f"seed={s}")
+    build = build_verilog(lambda: VmmArray(rows, cols, banks), "vmm_array",
+                          f"vmm_array_{rows}x{cols}x{banks}")
+    run_cocotb(build, "verif.hw.cocotb_vmm_array",
+               params=dict(rows=rows, cols=cols, banks=banks, latency=latency, seed=s))
+
