@@ -17,6 +17,11 @@ def test_register_doc_is_generated():
     assert doc == regmap.markdown(), "docs/registers.md is stale: run `make docs`"
 
 
+def test_readme_register_map_is_generated():
+    readme = (ROOT / "README.md").read_text()
+    assert regmap.readme_section() in readme, "README.md's register map is stale: `make docs`"
+
+
 def test_register_block_has_a_port_for_every_writable_field():
     config = dataclasses.asdict(regmap.Geometry.default()) | {"latency": 4, "features": 0}
     members = RegisterFile(config).signature.members
