@@ -15,13 +15,16 @@ fixed once from calibration data by :func:`make_params`):
    int8 scores [t, L] (L = pos + t): the keys are the array's resident "weights".
 3. host, :func:`softmax_int`: causal mask, per-row max ``m``, ``d = clip(z - m, -128, 0)``,
    ``e = EXP_LUT[d + 128]`` (0..127, :func:`models.lut.exp_table`), row sums ``S`` (int64).
-4. accelerator, per head: ``ctx_h^T = linear(V_h[:L]^T, e, scale=s_v / (s_ctx S))``, int8
+   Host: per row i the bound ``B_i = max_h (sum_j e_ij vmax_hj) / S_hi`` (``vmax_hj`` =
+   ``max_c |V_h[j, c]|``) of the attention context ``|ctx_i| <= s_v B_i`` over every head.
+4. accelerator, per head: ``ctx_h^T = linear(V_h[:L]^T, e, scale=127 / (S_hi B_i))``, int8
    [d_head, t]: the value columns stream through and the exponentials of query i are the
-   "weights" of output column i, so the softmax normalisation ``1 / S_i`` is that column's
-   requantization multiplier (``models.quantize_multiplier(s_v / (s_ctx S_i))``: the Q31
-   fixed-point reciprocal) and costs nothing.
-5. accelerator: ``acc = linear(ctx, W_o, b_o)``, int32 [t, D]; host: ``y = acc * s_ctx s_wo``
-   (float32): the output keeps the accumulator's precision.
+   "weights" of output column i, so the softmax normalisation ``1 / S_hi`` is that column's
+   requantization multiplier (``models.quantize_multiplier``: the Q31 fixed-point reciprocal)
+   and costs nothing. Row i of ctx has the step ``r_i = s_v B_i / 127``: it never saturates and
+   needs no calibration (a static scale saturates on rows that attend to few values).
+5. accelerator: ``acc = linear(ctx, W_o)``, int32 [t, D]; host:
+   ``y = acc * r_i * s_wo + b_o`` in float64, returned as float32.
 
 Where each step runs, by cycles: every product (``t D (3D + D) + 2 t L D`` MACs) runs on the
 array. The per-row max is known only once a whole row of scores is back, so subtracting it on
@@ -31,6 +34,8 @@ the operands rewritten and the scores read back a second time) before the LUT st
 scores that are read back once anyway. Deferring the normalisation to the requantizer (step 4)
 keeps each exponential at 7 bits relative to the row maximum, where normalised int8
 probabilities would have 8 bits relative to the row sum (for 64 spread-out keys, ~2 levels).
+The output stays int32 (4 bus words per value instead of 1) for the same reason: a static int8
+output scale would add its rounding and saturation to every result.
 """
 
 from __future__ import annotations
@@ -108,16 +113,14 @@ class AttentionParams:
     qkv_scale : ndarray of float64 [3D]
         ``s_x s_w / s_q`` (``s_k``, ``s_v`` for the K and V channels).
     w_o : ndarray of int8 [D, D]
-    b_o : ndarray of int32 [D] or None
-        In steps of ``s_ctx s_wo``.
-    out_scale : ndarray of float64 [D]
-        ``s_ctx s_wo``: the real output is ``acc * out_scale``.
-    x_scale : float
-        Step of the input.
+    b_o : ndarray of float64 [D] or None
+        Added on the host.
+    wo_scale : ndarray of float64 [D]
+        ``s_wo``.
+    x_scale, v_scale : float
+        Steps of the input and of V.
     score_scale : float
         ``s_q s_k / (sqrt(head_dim) s_s)``: requantizes Q.K^T to int8 scores of step ``s_s``.
-    pv_scale : float
-        ``s_v / s_ctx``; the P.V column of query i requantizes with ``pv_scale / S_i``.
     exp_lut : ndarray of int8 [256]
         ``exp_table(s_s)``.
     """
@@ -129,10 +132,10 @@ class AttentionParams:
     qkv_scale: np.ndarray
     w_o: np.ndarray
     b_o: np.ndarray | None
-    out_scale: np.ndarray
+    wo_scale: np.ndarray
     x_scale: float
+    v_scale: float
     score_scale: float
-    pv_scale: float
     exp_lut: np.ndarray
 
     @property
@@ -164,30 +167,34 @@ def attend(p: AttentionParams, linear, xq, k_cache, v_cache, pos):
     k_cache[pos:length] = qkv[:, d:2 * d].reshape(t, h, dh)
     v_cache[pos:length] = qkv[:, 2 * d:].reshape(t, h, dh)
     allowed = causal_mask(pos, t, length, p.causal)
-    ctx = np.empty((t, h, dh), dtype=np.int8)
+    vmax = np.abs(v_cache[:length].astype(np.int64)).max(axis=2)  # [L, heads]
+    exps, sums, ratio = [], np.empty((h, t), np.int64), np.empty((h, t))
     for i in range(h):
         z = linear("scores", np.ascontiguousarray(q[:, i]),
                    np.ascontiguousarray(k_cache[:length, i]), scale=p.score_scale)
-        e, sums = softmax_int(z, allowed, p.exp_lut)
-        ctx_t = linear("pv", np.ascontiguousarray(v_cache[:length, i].T), e,
-                       scale=p.pv_scale / sums.astype(np.float64))
-        ctx[:, i] = ctx_t.T
-    acc = linear("out", ctx.reshape(t, d), p.w_o, p.b_o)
-    return (acc.astype(np.float64) * p.out_scale).astype(np.float32)
+        e, sums[i] = softmax_int(z, allowed, p.exp_lut)
+        exps.append(e)
+        ratio[i] = (e.astype(np.int64) @ vmax[:, i]) / sums[i]
+    bound = ratio.max(axis=0)
+    bound = np.where(bound > 0, bound, 1.0)  # all values 0: any step will do
+    ctx = np.empty((t, h, dh), dtype=np.int8)
+    for i in range(h):
+        ctx[:, i] = linear("pv", np.ascontiguousarray(v_cache[:length, i].T), exps[i],
+                           scale=127 / (sums[i] * bound)).T
+    acc = linear("out", ctx.reshape(t, d), p.w_o)
+    y = acc * (p.v_scale * bound / 127)[:, None] * p.wo_scale
+    return (y if p.b_o is None else y + p.b_o).astype(np.float32)
 
 
 def _float_layer(ws, bs, heads, causal, x):
-    """The float layer on one sequence ``x`` [T, D]: (q, k, v, allowed scaled scores, ctx)."""
+    """The float layer on one sequence ``x`` [T, D]: (q, k, v, allowed scaled scores)."""
     t, d = x.shape
     dh = d // heads
     qkv = [x @ w.T + (0 if b is None else b) for w, b in zip(ws[:3], bs[:3], strict=True)]
     qh, kh, vh = (a.reshape(t, heads, dh).transpose(1, 0, 2) for a in qkv)
     s = qh @ kh.transpose(0, 2, 1) / math.sqrt(dh)
     allowed = causal_mask(0, t, t, causal)
-    e = np.exp(np.where(allowed, s - np.where(allowed, s, -np.inf).max(axis=2, keepdims=True),
-                        -np.inf))
-    ctx = ((e / e.sum(axis=2, keepdims=True)) @ vh).transpose(1, 0, 2).reshape(t, d)
-    return (*qkv, s[:, allowed], ctx)
+    return (*qkv, s[:, allowed])
 
 
 def make_params(wq, wk, wv, wo, biases, heads, causal, calibration):
@@ -196,18 +203,19 @@ def make_params(wq, wk, wv, wo, biases, heads, causal, calibration):
     Weights: per output channel, ``s_w = max|w[n]| / 127``, ``w_q = rint(w / s_w)``; biases
     ``rint(b / (s_in s_w))`` in int32. Activations: symmetric, zero point 0,
     ``s = HEADROOM * max|a| / 127`` over the float layer run on each calibration sequence
-    (``calibration`` [T, D] or [B, T, D]): ``x``, Q, K, V, the scaled scores the mask allows and
-    the attention context. Arguments are checked by ``sw.nn.Attention.from_float``.
+    (``calibration`` [T, D] or [B, T, D]): ``x``, Q, K, V and the scaled scores the mask
+    allows (the context's step is set per row, see the module docstring). Arguments are
+    checked by ``sw.nn.Attention.from_float``.
     """
     ws = [np.asarray(a, dtype=np.float64) for a in (wq, wk, wv, wo)]
     bs = [None if b is None else np.asarray(b, dtype=np.float64) for b in biases]
     d = ws[0].shape[0]
     seqs = np.asarray(calibration, dtype=np.float64).reshape(-1, *np.shape(calibration)[-2:])
-    amax = np.zeros(6)  # x, q, k, v, scores, ctx
+    amax = np.zeros(5)  # x, q, k, v, scores
     for x in seqs:
         for i, a in enumerate((x, *_float_layer(ws, bs, heads, causal, x))):
             amax[i] = max(amax[i], float(np.abs(a).max()))
-    s_x, s_q, s_k, s_v, s_s, s_ctx = np.where(amax > 0, HEADROOM * amax / 127, 1.0)
+    s_x, s_q, s_k, s_v, s_s = np.where(amax > 0, HEADROOM * amax / 127, 1.0)
 
     def weights(w, b, s_in):
         wmax = np.abs(w).max(axis=1)
@@ -218,7 +226,7 @@ def make_params(wq, wk, wv, wo, biases, heads, causal, calibration):
         return w_q, b_q, s_w
 
     parts = [weights(w, b, s_x) for w, b in zip(ws[:3], bs[:3], strict=True)]
-    w_o, b_o, s_wo = weights(ws[3], bs[3], s_ctx)
+    w_o, _, s_wo = weights(ws[3], None, 1.0)
     b_qkv = None
     if any(b is not None for b in bs[:3]):
         b_qkv = np.concatenate([np.zeros(d, np.int32) if pb is None else pb
@@ -229,6 +237,6 @@ def make_params(wq, wk, wv, wo, biases, heads, causal, calibration):
     return AttentionParams(
         heads=heads, head_dim=dh, causal=bool(causal),
         w_qkv=np.concatenate([pw for pw, _, _ in parts]), b_qkv=b_qkv, qkv_scale=qkv_scale,
-        w_o=w_o, b_o=b_o, out_scale=s_ctx * s_wo, x_scale=float(s_x),
-        score_scale=float(s_q * s_k / (math.sqrt(dh) * s_s)), pv_scale=float(s_v / s_ctx),
+        w_o=w_o, b_o=bs[3], wo_scale=s_wo, x_scale=float(s_x), v_scale=float(s_v),
+        score_scale=float(s_q * s_k / (math.sqrt(dh) * s_s)),
         exp_lut=exp_table(float(s_s)))

@@ -106,8 +106,8 @@ class Attention:
         """Quantize a float layer (weights [D, D] in PyTorch ``Linear`` layout, biases [D]).
 
         ``calibration`` (float [T, D], one sequence, or [B, T, D]) fixes every activation
-        scale (:func:`models.attention.make_params`); use sequences as long as those the layer
-        will see (a longer context averages more values and shrinks the attention output).
+        scale (:func:`models.attention.make_params`): the more representative data, the
+        fewer values saturate later.
         """
         if not isinstance(wq, np.ndarray) or wq.ndim != 2:
             _check_float("wq", wq, (None, None))
