@@ -1,0 +1,126 @@
+"""The convolution family on the generated Verilog in a simulator, exactly against models/conv.py.
+
+One 16x16 accelerator for the whole file; layers are small (a 16x16 Icarus simulation runs
+about a thousand cycles per second and a bus word costs about half a millisecond).
+"""
+
+import numpy as np
+import pytest
+
+import models.conv as golden
+from sw import Accelerator, conv
+from sw.simulation import seed, simulator
+
+pytestmark = pytest.mark.layer
+
+
+@pytest.fixture(scope="module")
+def acc():
+    with Accelerator.open(simulator()) as acc:
+        yield acc
+
+
+@pytest.fixture
+def rng(request):
+    s = seed() + sum(map(ord, request.node.name))
+    print(f"seed={s}")
+    return np.random.default_rng(s)
+
+
+def rand(rng, shape, lo=-128, hi=128, dtype=np.int8):
+    return rng.integers(lo, hi, shape, dtype=dtype)
+
+
+def check(y, expect):
+    np.testing.assert_array_equal(y, expect)
+    return y
+
+
+def conv_bn(rng, cin, cout, k, groups=1, input_scale=0.05):
+    """A float conv + BatchNorm block, folded and quantized (output scale 0.1)."""
+    w = rng.normal(0, 0.3, (cout, cin // groups, k, k))
+    gamma, beta = rng.uniform(0.5, 1.5, cout), rng.normal(0, 0.2, cout)
+    mean, var = rng.normal(0, 0.1, cout), rng.uniform(0.5, 2, cout)
+    return golden.quantize_conv_bn(w, rng.normal(0, 0.1, cout), gamma, beta, mean, var,
+                                   input_scale=input_scale, output_scale=0.1)
+
+
+def test_conv3x3_relu_maxpool2(acc, rng):
+    x, w = rand(rng, (1, 8, 8, 8)), rand(rng, (16, 8, 3, 3))
+    b = rand(rng, 16, -3000, 3000, np.int32)
+    kw = dict(padding=1, scale=rng.uniform(1e-4, 4e-4, 16), zero_point=-10, relu=True,
+              input_zero_point=3, max_pool=2)
+    y = check(conv.conv2d(acc, x, w, b, **kw), golden.conv2d(x, w, b, **kw))
+    assert y.shape == (1, 16, 4, 4) and acc.mapping.block == (1, 1)
+
+
+def test_depthwise3x3_stride2(acc, rng):
+    x, w = rand(rng, (1, 6, 9, 9)), rand(rng, (6, 1, 3, 3))
+    b = rand(rng, 6, -1000, 1000, np.int32)
+    kw = dict(stride=2, padding=1, scale=1 / 700, relu=True)
+    y = check(conv.depthwise_conv2d(acc, x, w, b, **kw),
+              golden.depthwise_conv2d(x, w, b, **kw))
+    assert y.shape == (1, 6, 5, 5) and acc.mapping.calls == 6
+    check(conv.depthwise_conv2d(acc, x, w, stride=2), golden.depthwise_conv2d(x, w, stride=2))
+
+
+def test_pointwise1x1(acc, rng):
+    x, w = rand(rng, (2, 16, 4, 5)), rand(rng, (24, 16, 1, 1))
+    b = rand(rng, 24, -2**20, 2**20, np.int32)
+    check(conv.conv2d(acc, x, w, b), golden.conv2d(x, w, b))
+    kw = dict(scale=1 / 3000, zero_point=5)
+    check(conv.conv2d(acc, x, w, b, **kw), golden.conv2d(x, w, b, **kw))
+
+
+def test_resnet_basic_block(acc, rng):
+    """conv-BN-ReLU, conv-BN, residual add, ReLU; activations at scale 0.1 (inputs 0.05)."""
+    x = rand(rng, (1, 8, 6, 6))
+    c1, c2 = conv_bn(rng, 8, 8, 3), conv_bn(rng, 8, 8, 3, input_scale=0.1)
+    y1 = check(conv.conv2d(acc, x, c1.w, c1.b, padding=1, scale=c1.scale, relu=True),
+               golden.conv2d(x, c1.w, c1.b, padding=1, scale=c1.scale, relu=True))
+    y2 = check(conv.conv2d(acc, y1, c2.w, c2.b, padding=1, scale=c2.scale),
+               golden.conv2d(y1, c2.w, c2.b, padding=1, scale=c2.scale))
+    # out = ReLU(y2 * 0.1 + x * 0.05) at scale 0.1
+    kw = dict(scale_a=1.0, scale_b=0.5, zero_point=0, relu=True)
+    out = check(conv.add(acc, y2, x, **kw), golden.add(y2, x, 1.0, 0.5, 0, True))
+    assert out.min() >= 0 and acc.mapping.name == "concat"
+
+
+def test_mobilenet_depthwise_separable_block(acc, rng):
+    """The seed's MobileNet rows 'Conv dw / s1, 3x3x32 dw, 112x112x32' and 'Conv / s1,
+    1x1x32x64', at 6x6 instead of 112x112 (each conv followed by BN and ReLU)."""
+    x = rand(rng, (1, 32, 6, 6), -128, 128)
+    dw, pw = conv_bn(rng, 32, 32, 3, groups=32), conv_bn(rng, 32, 64, 1, input_scale=0.1)
+    h = check(conv.depthwise_conv2d(acc, x, dw.w, dw.b, padding=1, scale=dw.scale, relu=True),
+              golden.depthwise_conv2d(x, dw.w, dw.b, 1, 1, scale=dw.scale, relu=True))
+    y = check(conv.conv2d(acc, h, pw.w, pw.b, scale=pw.scale, relu=True),
+              golden.conv2d(h, pw.w, pw.b, scale=pw.scale, relu=True))
+    assert y.shape == (1, 64, 6, 6)
+    assert golden.depthwise_separable_param_count(32, 64, 3) == dw.w.size + pw.w.size
+
+
+def test_pooling_and_seed_examples(acc, rng):
+    seed_map = np.array([[12, 13, 30, 1], [9, 12, 2, 0], [33, 98, 37, 4], [100, 73, 25, 12]],
+                        np.int8)[None, None]
+    check(conv.max_pool2d(acc, seed_map, 2, 2)[0, 0], [[13, 30], [100, 37]])
+    check(conv.avg_pool2d(acc, seed_map, 2)[0, 0], [[12, 8], [76, 20]])
+    x = rand(rng, (1, 16, 6, 6))
+    check(conv.max_pool2d(acc, x, 3, 2, 1), golden.max_pool2d(x, 3, 2, 1))
+    check(conv.avg_pool2d(acc, x, 3), golden.avg_pool2d(x, 3))
+    check(conv.global_avg_pool2d(acc, x), golden.global_avg_pool2d(x))
+
+
+def test_small_array_many_chunks(rng):
+    """A 4x4 array with small buffers: K, N and M tiles, grouped conv, 3x3/2 pool, N > 1."""
+    with Accelerator.open(simulator(), rows=4, cols=4, in_depth=32, acc_depth=16,
+                          out_depth=4) as small:
+        x, w = rand(rng, (2, 4, 7, 7)), rand(rng, (6, 2, 3, 3))
+        b = rand(rng, 6, -3000, 3000, np.int32)
+        kw = dict(padding=1, groups=2, scale=1 / 900, zero_point=-2, relu=True, max_pool=(3, 2))
+        check(conv.conv2d(small, x, w, b, **kw), golden.conv2d(x, w, b, **kw))
+        assert small.mapping.calls == 2 and small.stats.commands > 2
+        check(conv.depthwise_conv2d(small, x, w[:4, :1], stride=2, dilation=2, padding=2),
+              golden.depthwise_conv2d(x, w[:4, :1], stride=2, dilation=2, padding=2))
+        a = rand(rng, (2, 4, 7, 7))
+        check(conv.add(small, x, a, scale_a=0.3, scale_b=0.7, zero_point=4),
+              golden.add(x, a, 0.3, 0.7, 4))
