@@ -7,6 +7,7 @@ import numpy as np
 from hw.regmap import ID_MAGIC, REGISTERS, VERSION, ErrorCode, Feature, Geometry, Opcode, register
 from models import wrap_int32
 
+from . import conv as _conv
 from .arguments import check_extras, check_linear
 from .packing import pack_int8, unpack_int8, words_for
 from .stats import Stats
@@ -63,6 +64,7 @@ class Accelerator:
             raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
         self.transport = transport
         self.stats = Stats()
+        self.mapping = None  # how the last convolution-family call was mapped (sw/conv.py)
         self._written = self._read_words = 0
         ident = self._read_reg("ID")
         if ident != ID_MAGIC:
@@ -102,6 +104,14 @@ class Accelerator:
         except BaseException:
             transport.close()
             raise
+
+    # The convolution family (sw/conv.py) lowers onto linear(); see docs/architecture.md.
+    conv2d = _conv.conv2d
+    depthwise_conv2d = _conv.depthwise_conv2d
+    max_pool2d = _conv.max_pool2d
+    avg_pool2d = _conv.avg_pool2d
+    global_avg_pool2d = _conv.global_avg_pool2d
+    add = _conv.add
 
     def close(self):
         self.transport.close()

@@ -1,4 +1,7 @@
-"""``make bench``: reference FC layers on the simulated accelerator, figures from its counters.
+"""``make bench``: reference layers on the simulated accelerator, figures from its counters.
+
+FC layers (this file), the convolution family (:mod:`sw.bench_conv`) and attention
+(:mod:`sw.bench_attention`).
 
 Prints cycles, MACs and utilization per layer and simulated cycles per second, and writes the
 records to a JSON file (default build/bench.json). Utilization is measured by the hardware's
@@ -7,6 +10,7 @@ PERF_* counters: ``utilization_compute = MACs / (R*C*cycles with a vector in the
 """
 
 import argparse
+import importlib
 import json
 import os
 import time
@@ -49,6 +53,18 @@ def run_fc(acc, name, M, K, N, int8, rng, target):
             "wall_s": round(wall, 2), "sim_cycles_per_s": round(s.cycles / wall) if wall else None}
 
 
+#: modules with a ``records(acc, rng, target)`` function; ``--only conv`` selects one
+SUITES = ("bench_conv", "bench_attention")
+
+
+def _print(r):
+    wall = r.get("wall_s") or 0
+    rate = round(r["cycles"] / wall) if wall else "-"
+    print(f"{r['name'][:28]:28} {r['macs']:>10} {r['cycles']:>9} {r['compute_cycles']:>8} "
+          f"{r['utilization_compute']:>7.3f} {r['utilization_total']:>7.3f} "
+          f"{wall:>7.1f} {rate:>7}")
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", default="icarus", choices=TARGETS)
@@ -71,9 +87,14 @@ def main(argv=None):
                 continue
             r = run_fc(acc, name, M, K, N, int8, rng, args.target)
             records.append(r)
-            print(f"{name:28} {r['macs']:>10} {r['cycles']:>9} {r['compute_cycles']:>8} "
-                  f"{r['utilization_compute']:>7.3f} {r['utilization_total']:>7.3f} "
-                  f"{r['wall_s']:>7.1f} {r['sim_cycles_per_s']:>7}")
+            _print(r)
+        for suite in SUITES:
+            if args.only and args.only not in suite:
+                continue
+            module = importlib.import_module(f"sw.{suite}")
+            for r in module.records(acc, rng, args.target):
+                records.append(r)
+                _print(r)
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump(records, f, indent=1)
