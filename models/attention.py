@@ -187,14 +187,14 @@ def attend(p: AttentionParams, linear, xq, k_cache, v_cache, pos):
 
 
 def _float_layer(ws, bs, heads, causal, x):
-    """The float layer on one sequence ``x`` [T, D]: (q, k, v, allowed scaled scores)."""
-    t, d = x.shape
+    """The float layer on sequences ``x`` [B, T, D]: (q, k, v, the scaled scores allowed)."""
+    n, t, d = x.shape
     dh = d // heads
-    qkv = [x @ w.T + (0 if b is None else b) for w, b in zip(ws[:3], bs[:3], strict=True)]
-    qh, kh, vh = (a.reshape(t, heads, dh).transpose(1, 0, 2) for a in qkv)
-    s = qh @ kh.transpose(0, 2, 1) / math.sqrt(dh)
-    allowed = causal_mask(0, t, t, causal)
-    return (*qkv, s[:, allowed])
+    qkv = [(x.reshape(n * t, d) @ w.T + (0 if b is None else b)).reshape(n, t, d)
+           for w, b in zip(ws[:3], bs[:3], strict=True)]
+    qh, kh = (a.reshape(n, t, heads, dh).transpose(0, 2, 1, 3) for a in qkv[:2])
+    s = qh @ kh.transpose(0, 1, 3, 2) / math.sqrt(dh)
+    return (*qkv, s[:, :, causal_mask(0, t, t, causal)])
 
 
 def make_params(wq, wk, wv, wo, biases, heads, causal, calibration):
@@ -211,10 +211,7 @@ def make_params(wq, wk, wv, wo, biases, heads, causal, calibration):
     bs = [None if b is None else np.asarray(b, dtype=np.float64) for b in biases]
     d = ws[0].shape[0]
     seqs = np.asarray(calibration, dtype=np.float64).reshape(-1, *np.shape(calibration)[-2:])
-    amax = np.zeros(5)  # x, q, k, v, scores
-    for x in seqs:
-        for i, a in enumerate((x, *_float_layer(ws, bs, heads, causal, x))):
-            amax[i] = max(amax[i], float(np.abs(a).max()))
+    amax = np.array([np.abs(a).max() for a in (seqs, *_float_layer(ws, bs, heads, causal, seqs))])
     s_x, s_q, s_k, s_v, s_s = np.where(amax > 0, HEADROOM * amax / 127, 1.0)
 
     def weights(w, b, s_in):

@@ -14,6 +14,8 @@ pipeline on :func:`models.linear` and equals it exactly.
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 
 import models
@@ -54,9 +56,10 @@ class _Recorder:
         self.acc, self.records = acc, []
 
     def __call__(self, op, x, w, b=None, **kw):
+        start = time.perf_counter()
         y = self.acc.linear(x, w, b, **kw)
         self.records.append({"op": op, "shape": [x.shape[0], x.shape[1], w.shape[0]],
-                             "stats": self.acc.stats})
+                             "stats": self.acc.stats, "wall_s": time.perf_counter() - start})
         return y
 
 
@@ -93,7 +96,7 @@ class Attention:
         Quantized weights and scales.
     records : list of dict
         Per matrix product of the last accelerator call: ``op`` (qkv, scores, pv, out),
-        ``shape`` [M, K, N] and ``stats`` (:class:`sw.Stats`).
+        ``shape`` [M, K, N], ``stats`` (:class:`sw.Stats`) and ``wall_s`` (host seconds).
     """
 
     def __init__(self, params: _att.AttentionParams):

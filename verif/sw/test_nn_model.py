@@ -191,3 +191,18 @@ def test_linear_errors():
     lin = Linear.from_float(w, calibration=np.ones((2, 6)))
     with pytest.raises(TypeError, match="x must be a float numpy array, got int32"):
         lin.golden(np.ones((2, 6), dtype=np.int32))
+
+
+def test_bench_records():
+    """sw.bench_attention on the model: every record carries the keys sw.bench reports."""
+    from sw.bench_attention import records
+    with Accelerator.open("model") as acc:
+        recs = records(acc, np.random.default_rng(seed()), "model")
+    keys = {"name", "target", "op", "macs", "cycles", "compute_cycles", "utilization_compute",
+            "utilization_total", "wall_s"}
+    assert all(keys <= set(r) for r in recs)
+    by_name = {r["name"]: r for r in recs}
+    layer, decode = by_name["attn_T64_D128_h4_causal"], recs[-1]
+    assert layer["macs"] == 64 * (4 * 128 * 128 + 2 * 64 * 128)
+    assert decode["last_token_macs"] * 64 == decode["recompute_macs"] == layer["macs"]
+    assert decode["last_token_cycles"] < decode["recompute_cycles"]
