@@ -14,8 +14,8 @@ import numpy as np
 
 from .golden import quantize_multiplier, requantize
 
-__all__ = ["PoolShape", "add", "add_weights", "avg_pool2d", "global_avg_pool2d", "max_pool2d",
-           "pair", "pool_shape", "pool_windows"]
+__all__ = ["PoolShape", "add", "add_weights", "avg_pool2d", "check_add_operands",
+           "global_avg_pool2d", "max_pool2d", "pair", "pool_shape", "pool_windows"]
 
 #: the largest int8 weight :func:`add_weights` uses
 ADD_WEIGHT_MAX = 127
@@ -123,13 +123,8 @@ def add_weights(scale_a, scale_b):
     return int(i + 1), int(j + 1), float(m[i, j])
 
 
-def add(a, b, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0, zero_point_b=0):
-    """Residual add, int8: ``y ~ scale_a * (a - zero_point_a) + scale_b * (b - zero_point_b)
-    + zero_point``, then ReLU (clamp at ``zero_point``).
-
-    Exactly ``requantize(wa*(a - za) + wb*(b - zb), *quantize_multiplier(m), zero_point, relu)``
-    with ``(wa, wb, m) = add_weights(scale_a, scale_b)``: one rounding (half up), saturated.
-    """
+def check_add_operands(a, b):
+    """TypeError unless ``a`` and ``b`` are int8 arrays; ValueError unless same, non-empty shape."""
     for name, v in (("a", a), ("b", b)):
         if not isinstance(v, np.ndarray) or v.dtype != np.int8:
             got = v.dtype if isinstance(v, np.ndarray) else type(v).__name__
@@ -137,6 +132,16 @@ def add(a, b, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0, zero_p
     if a.shape != b.shape or a.size == 0:
         raise ValueError(f"a and b must have the same non-empty shape, got {a.shape} and "
                          f"{b.shape}")
+
+
+def add(a, b, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0, zero_point_b=0):
+    """Residual add, int8: ``y ~ scale_a * (a - zero_point_a) + scale_b * (b - zero_point_b)
+    + zero_point``, then ReLU (clamp at ``zero_point``).
+
+    Exactly ``requantize(wa*(a - za) + wb*(b - zb), *quantize_multiplier(m), zero_point, relu)``
+    with ``(wa, wb, m) = add_weights(scale_a, scale_b)``: one rounding (half up), saturated.
+    """
+    check_add_operands(a, b)
     for name, v in (("zero_point", zero_point), ("zero_point_a", zero_point_a),
                     ("zero_point_b", zero_point_b)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not -128 <= v <= 127:

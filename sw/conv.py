@@ -28,7 +28,7 @@ import numbers
 import numpy as np
 
 from models.conv import conv_shape, max_pool_args
-from models.pool import add_weights, pool_shape, pool_windows
+from models.pool import add_weights, check_add_operands, pool_shape, pool_windows
 
 from .arguments import multipliers
 from .conv_mapping import Mapping, choose_block, estimate, sum_stats
@@ -229,13 +229,7 @@ def add(acc, a, b, *, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0
     tiles accumulated in hardware), bias ``-(wa*zero_point_a + wb*zero_point_b)``, requantized
     with ``m`` of :func:`models.conv.add_weights`; then ReLU.
     """
-    for name, v in (("a", a), ("b", b)):
-        if not isinstance(v, np.ndarray) or v.dtype != np.int8:
-            got = v.dtype if isinstance(v, np.ndarray) else type(v).__name__
-            raise TypeError(f"{name} must be an int8 numpy array, got {got}")
-    if a.shape != b.shape or a.size == 0:
-        raise ValueError(f"a and b must have the same non-empty shape, got {a.shape} and "
-                         f"{b.shape}")
+    check_add_operands(a, b)
     for name, v in (("zero_point_a", zero_point_a), ("zero_point_b", zero_point_b)):
         _check_zero_point(name, v)
     wa, wb, m = add_weights(scale_a, scale_b)
