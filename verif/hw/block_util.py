@@ -83,6 +83,16 @@ class Cycles:
         return {name: read(getattr(dut, name)) for name in self.outputs}
 
 
+def pop_issued(rows, k, latency, valid):
+    """Check that ``valid`` is high in cycle ``k`` exactly when a row was issued ``latency``
+    cycles earlier (``rows`` maps issue cycle -> expectation); pop and return that expectation,
+    or None."""
+    issued = k - latency
+    assert valid == (issued in rows), \
+        f"cycle {k}: valid={valid}, row issued in cycle {issued}: {issued in rows}"
+    return rows.pop(issued) if issued in rows else None
+
+
 def rng_for(dut):
     """A NumPy generator seeded (and logged) by :func:`logged_seed`."""
     return np.random.default_rng(logged_seed(dut))
