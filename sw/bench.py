@@ -54,7 +54,7 @@ def run_fc(acc, name, M, K, N, int8, rng, target):
 
 
 #: modules with a ``records(acc, rng, target)`` function; ``--only conv`` selects one
-SUITES = ("bench_conv", "bench_attention")
+SUITES = ("bench_conv", "bench_conv_taps", "bench_attention")
 
 
 def _print(r):
