@@ -51,7 +51,7 @@ bench: setup
 	$(PY) -m sw.bench --target $(SIM) -o build/bench.json
 
 docs: $(STAMP)
-	$(PY) -m hw.regmap -o docs/registers.md --readme README.md
+	$(PY) -m hw.docs
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hw sw models verif

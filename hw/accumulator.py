@@ -4,6 +4,8 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .spec import timing
+
 __all__ = ["Accumulator"]
 
 
@@ -29,7 +31,7 @@ class Accumulator(wiring.Component):
         cycle after ``rd_en`` and holds until the next one.
     """
 
-    LATENCY = 1
+    LATENCY = timing.ACCUMULATOR_LATENCY
 
     def __init__(self, cols, depth, tag_width):
         self.cols, self.depth = cols, depth

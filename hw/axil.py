@@ -4,7 +4,7 @@ from amaranth import Module, Mux, Signal
 from amaranth.lib import enum, wiring
 from amaranth.lib.wiring import In, Out
 
-from .regmap import BusError
+from .enums import BusError
 
 __all__ = ["AxiResp", "AxiLiteSignature", "AxiLiteSlave"]
 

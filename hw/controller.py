@@ -4,7 +4,8 @@ from amaranth import Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from .regmap import ErrorCode, Geometry, Opcode
+from .enums import ErrorCode, Opcode
+from .spec import Geometry
 
 __all__ = ["Controller"]
 

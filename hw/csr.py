@@ -1,11 +1,12 @@
-"""The register block, built from :data:`hw.regmap.REGISTERS`."""
+"""The register block, built from :data:`hw.spec.regmap.REGISTERS`."""
 
 from amaranth import Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from . import regmap
-from .regmap import RO, RW, W1C, W1P, WC, BusError
+from .enums import BusError, twin
+from .spec import regmap
+from .spec.regmap import RO, RW, W1C, W1P, WC
 
 __all__ = ["RegisterFile", "port_name"]
 
@@ -21,12 +22,12 @@ def port_name(reg, fld):
 
 def _shape(fld):
     if fld.enum is not None:
-        return fld.enum
+        return twin(fld.enum)
     return signed(fld.width) if fld.signed else unsigned(fld.width)
 
 
 class RegisterFile(wiring.Component):
-    """Registers and fields exactly as :data:`hw.regmap.REGISTERS` describes them.
+    """Registers and fields exactly as :data:`hw.spec.regmap.REGISTERS` describes them.
 
     Ports per field (see :func:`port_name`):
 

@@ -10,7 +10,7 @@ from amaranth.hdl import Const, Value, ValueCastable
 from amaranth.hdl._ir import PortDirection
 from amaranth.lib import wiring
 
-from .regmap import Geometry
+from .spec import Geometry
 
 __all__ = ["ports_of", "to_verilog", "main"]
 

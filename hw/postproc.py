@@ -8,6 +8,7 @@ from .pp.lut import Lut
 from .pp.maxpool import GroupMax
 from .pp.relu import Relu
 from .pp.requant import Requantize, vector_stream
+from .spec import timing
 
 __all__ = ["PostProcess"]
 
@@ -46,9 +47,8 @@ class PostProcess(wiring.Component):
             "lut_w_strb": In(4), "lut_r_word": In(range(Lut.WORDS)), "lut_r_data": Out(32),
         })
 
-    @property
-    def latency(self):
-        return sum(stage.LATENCY for stage in self.STAGES)
+    #: cycles from a row in to its row out (:data:`hw.spec.timing.POSTPROC_LATENCY`)
+    LATENCY = sum(stage.LATENCY for stage in STAGES)
 
     def elaborate(self, platform):
         m = Module()
@@ -71,3 +71,7 @@ class PostProcess(wiring.Component):
         wiring.connect(m, relu.o, pool.i)
         wiring.connect(m, pool.o, wiring.flipped(self.o))
         return m
+
+
+# the chain is the one hw/spec/timing.py describes, stage for stage
+assert [(s.__name__, s.LATENCY) for s in PostProcess.STAGES] == list(timing.POSTPROC_STAGES)

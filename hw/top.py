@@ -1,6 +1,5 @@
 """The pimacc top level: bus, registers, buffers, array, accumulators, post-processing."""
 
-import dataclasses
 
 from amaranth import Module, Mux, Signal, Value, signed, unsigned
 from amaranth.hdl import ResetInserter
@@ -8,14 +7,14 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from . import regmap
 from .accumulator import Accumulator
 from .axil import AxiLiteSignature, AxiLiteSlave
 from .controller import Controller
 from .csr import RegisterFile
+from .enums import BusError
 from .postproc import PostProcess
 from .pp.lut import Lut
-from .regmap import PARAM_FIELDS, PARAM_STRIDE, BusError, Feature, Geometry
+from .spec import PARAM_FIELDS, PARAM_STRIDE, Geometry, regmap, timing
 from .vmm_array import VmmArray
 
 __all__ = ["PimAccelerator"]
@@ -29,8 +28,6 @@ def _any_hit(sel, ok):
             hit = hit | (sel[name] & ok[name])
     return hit
 
-FEATURES = (Feature.REQUANT.value | Feature.RELU.value | Feature.BIAS.value
-            | Feature.ROW_MASK.value | Feature.LUT.value | Feature.MAXPOOL.value)
 
 
 class PimAccelerator(wiring.Component):
@@ -42,26 +39,16 @@ class PimAccelerator(wiring.Component):
     Parameters
     ----------
     geometry : Geometry
-        Array shape, banks and buffer depths (checked against the fixed address windows).
+        Array shape, banks and buffer depths (a Geometry is checked when it is made).
     """
 
     def __init__(self, geometry: Geometry | None = None):
         geometry = geometry or Geometry.default()
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
-        for f in dataclasses.fields(Geometry):
-            if getattr(geometry, f.name) < 1:
-                raise ValueError(f"geometry.{f.name} must be >= 1, got {getattr(geometry, f.name)}")
-        if geometry.rows > 255 or geometry.cols > 255:
-            raise ValueError(f"rows and cols must be <= 255 (CMD_ROWS/CMD_COLS are 8 bits), "
-                             f"got {geometry.rows}x{geometry.cols}")
-        if geometry.banks > 255 or max(geometry.in_depth, geometry.acc_depth,
-                                       geometry.out_depth) > 0xFFFF:
-            raise ValueError("banks must be <= 255 and buffer depths <= 65535")
-        geometry.check()
         self.geometry = geometry
-        self.array_latency = VmmArray.latency_for(geometry.rows)
-        self.pipeline_depth = 2 + self.array_latency + sum(s.LATENCY for s in PostProcess.STAGES)
+        self.array_latency = timing.array_latency(geometry.rows)
+        self.pipeline_depth = timing.drain(self.array_latency)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
             "irq": Out(1),
@@ -82,7 +69,7 @@ class PimAccelerator(wiring.Component):
         # and buffers are not reset.
         soft = Signal()
         core = Module()
-        config = dataclasses.asdict(g) | {"latency": self.array_latency, "features": FEATURES}
+        config = g.as_dict() | {"latency": self.array_latency, "features": regmap.ALL_FEATURES}
         csr = RegisterFile(config)
         ctl = Controller(g, drain=self.pipeline_depth)
         array = VmmArray(R, C, g.banks)

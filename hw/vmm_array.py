@@ -3,7 +3,8 @@
 from amaranth import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
-from amaranth.utils import ceil_log2
+
+from .spec import timing, words_for
 
 __all__ = ["VmmArray"]
 
@@ -51,14 +52,14 @@ class VmmArray(wiring.Component):
         Weight write port.
     """
 
-    LEVELS_PER_STAGE = 2
+    LEVELS_PER_STAGE = timing.ARRAY_LEVELS_PER_STAGE
 
     def __init__(self, rows, cols, banks=2):
         for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
             if not isinstance(value, int) or value < 1:
                 raise TypeError(f"{name} must be a positive integer, not {value!r}")
         self.rows, self.cols, self.banks = rows, cols, banks
-        self.row_words = (rows + 3) // 4
+        self.row_words = words_for(rows)
         super().__init__({
             "x": In(data.ArrayLayout(signed(8), rows)),
             "x_valid": In(1),
@@ -78,14 +79,10 @@ class VmmArray(wiring.Component):
         self._w = [[Signal(data.ArrayLayout(signed(8), rows), name=f"w_b{b}_c{c}",
                            reset_less=True) for c in range(cols)] for b in range(banks)]
 
-    @classmethod
-    def latency_for(cls, rows):
-        """Cycles from ``x_valid`` to ``y_valid``: the input register, then the tree stages."""
-        return 1 + max(1, -(-ceil_log2(rows) // cls.LEVELS_PER_STAGE))
-
     @property
     def latency(self):
-        return self.latency_for(self.rows)
+        """Cycles from ``x_valid`` to ``y_valid``: :func:`hw.spec.timing.array_latency`."""
+        return timing.array_latency(self.rows)
 
     def weight(self, bank, row, col):
         """The register that holds W[bank][row][col] (for tests and read-back)."""

@@ -13,12 +13,12 @@ import numpy as np
 
 import models
 from sw import Accelerator
-from sw.accelerator import TARGETS
+from sw.targets import TARGET_NAMES
 
 
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--target", default="icarus", choices=TARGETS)
+    p.add_argument("--target", default="icarus", choices=TARGET_NAMES)
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--seed", type=int, default=2023)

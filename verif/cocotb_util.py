@@ -6,7 +6,7 @@ import re
 
 from cocotb_tools.runner import get_results
 
-from sw.simulation import SimBuild
+from sw.targets.sim.build import SimBuild
 
 PARAMS_ENV = "PIMACC_PARAMS"
 

@@ -4,7 +4,7 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..regmap import LUT_ENTRIES
+from ..spec import LUT_ENTRIES, timing
 from .requant import vector_stream
 
 __all__ = ["Lut"]
@@ -20,7 +20,7 @@ class Lut(wiring.Component):
     :func:`models.linear`. ``LATENCY = 1``.
     """
 
-    LATENCY = 1
+    LATENCY = timing.stage_latency("Lut")
     WORDS = LUT_ENTRIES // 4
 
     def __init__(self, cols, addr_width):

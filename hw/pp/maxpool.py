@@ -4,6 +4,7 @@ from amaranth import Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec import timing
 from .requant import vector_stream
 
 __all__ = ["GroupMax"]
@@ -20,7 +21,7 @@ class GroupMax(wiring.Component):
     argument of :func:`models.linear`. ``LATENCY = 1`` after the last row of a group.
     """
 
-    LATENCY = 1
+    LATENCY = timing.stage_latency("GroupMax")
 
     def __init__(self, cols, addr_width):
         self.cols = cols

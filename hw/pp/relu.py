@@ -4,6 +4,7 @@ from amaranth import Module, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec import timing
 from .requant import vector_stream
 
 __all__ = ["Relu"]
@@ -15,7 +16,7 @@ class Relu(wiring.Component):
     Golden twin: the ``relu`` argument of :func:`models.requantize`. ``LATENCY = 1``.
     """
 
-    LATENCY = 1
+    LATENCY = timing.stage_latency("Relu")
 
     def __init__(self, cols, addr_width):
         self.cols = cols

@@ -4,6 +4,8 @@ from amaranth import Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..spec import timing
+
 __all__ = ["Requantize", "vector_stream"]
 
 
@@ -34,7 +36,7 @@ class Requantize(wiring.Component):
     fast native arithmetic.
     """
 
-    LATENCY = 4
+    LATENCY = timing.stage_latency("Requantize")
 
     def __init__(self, cols, addr_width):
         self.cols = cols

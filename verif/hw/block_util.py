@@ -11,7 +11,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, ReadOnly
 
-from sw.simulation import seed as env_seed
+from sw.knobs import seed as env_seed
 from verif.cocotb_util import params
 
 CLOCK_NS = 10

@@ -6,10 +6,10 @@ import cocotb
 import numpy as np
 
 import models
-from hw.regmap import REGISTERS, RW, BusError, ErrorCode, Geometry, Opcode, register
+from hw.spec import REGISTERS, RW, BusError, ErrorCode, Geometry, Opcode, register
 from models import requantize, vmm
-from sw.cocotb_tb import TB, AxiResp
-from sw.simulation import seed as env_seed
+from sw.knobs import seed as env_seed
+from sw.targets.sim.testbench import TB, AxiResp
 from verif.cocotb_util import params
 
 OKAY, SLVERR, DECERR = AxiResp.OKAY, AxiResp.SLVERR, AxiResp.DECERR

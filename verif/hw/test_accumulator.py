@@ -3,7 +3,8 @@
 import pytest
 
 from hw.accumulator import Accumulator
-from sw.simulation import build_verilog, seed
+from sw.knobs import seed
+from sw.targets.sim.build import build_verilog
 from verif.cocotb_util import run_cocotb
 
 pytestmark = pytest.mark.block

@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from sw.simulation import ROOT
+from sw.targets.sim.build import ROOT
 
 pytestmark = pytest.mark.nosim
 

@@ -6,7 +6,8 @@ import pytest
 
 from hw.postproc import PostProcess
 from hw.pp.requant import Requantize
-from sw.simulation import build_verilog, seed
+from sw.knobs import seed
+from sw.targets.sim.build import build_verilog
 from verif.cocotb_util import run_cocotb
 
 pytestmark = pytest.mark.block

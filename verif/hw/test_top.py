@@ -4,8 +4,8 @@ import dataclasses
 
 import pytest
 
-from hw.regmap import Geometry
-from sw.simulation import build_accelerator
+from hw.spec import Geometry
+from sw.targets.sim.build import build_accelerator
 from verif.cocotb_util import run_cocotb
 
 pytestmark = pytest.mark.block

@@ -8,7 +8,8 @@ import math
 import pytest
 
 from hw.vmm_array import VmmArray
-from sw.simulation import build_verilog, seed
+from sw.knobs import seed
+from sw.targets.sim.build import build_verilog
 from verif.cocotb_util import run_cocotb
 
 pytestmark = pytest.mark.block

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from sw import Accelerator
+from sw.knobs import seed, simulator
 from sw.nn import Attention, Linear
-from sw.simulation import seed, simulator
 
 pytestmark = pytest.mark.layer
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import models.conv as golden
-from sw import Accelerator, conv
-from sw.simulation import seed, simulator
+from sw import Accelerator
+from sw.knobs import seed, simulator
 
 pytestmark = pytest.mark.layer
 
@@ -50,7 +50,7 @@ def test_conv3x3_relu_maxpool2(acc, rng):
     b = rand(rng, 16, -3000, 3000, np.int32)
     kw = dict(padding=1, scale=rng.uniform(1e-4, 4e-4, 16), zero_point=-10, relu=True,
               input_zero_point=3, max_pool=2)
-    y = check(conv.conv2d(acc, x, w, b, **kw), golden.conv2d(x, w, b, **kw))
+    y = check(acc.conv2d(x, w, b, **kw), golden.conv2d(x, w, b, **kw))
     assert y.shape == (1, 16, 4, 4) and acc.mapping.block == (1, 1)
 
 
@@ -58,31 +58,31 @@ def test_depthwise3x3_stride2(acc, rng):
     x, w = rand(rng, (1, 6, 9, 9)), rand(rng, (6, 1, 3, 3))
     b = rand(rng, 6, -1000, 1000, np.int32)
     kw = dict(stride=2, padding=1, scale=1 / 700, relu=True)
-    y = check(conv.depthwise_conv2d(acc, x, w, b, **kw),
+    y = check(acc.depthwise_conv2d(x, w, b, **kw),
               golden.depthwise_conv2d(x, w, b, **kw))
     assert y.shape == (1, 6, 5, 5) and acc.mapping.calls == 6
-    check(conv.depthwise_conv2d(acc, x, w, stride=2), golden.depthwise_conv2d(x, w, stride=2))
+    check(acc.depthwise_conv2d(x, w, stride=2), golden.depthwise_conv2d(x, w, stride=2))
 
 
 def test_pointwise1x1(acc, rng):
     x, w = rand(rng, (2, 16, 4, 5)), rand(rng, (24, 16, 1, 1))
     b = rand(rng, 24, -2**20, 2**20, np.int32)
-    check(conv.conv2d(acc, x, w, b), golden.conv2d(x, w, b))
+    check(acc.conv2d(x, w, b), golden.conv2d(x, w, b))
     kw = dict(scale=1 / 3000, zero_point=5)
-    check(conv.conv2d(acc, x, w, b, **kw), golden.conv2d(x, w, b, **kw))
+    check(acc.conv2d(x, w, b, **kw), golden.conv2d(x, w, b, **kw))
 
 
 def test_resnet_basic_block(acc, rng):
     """conv-BN-ReLU, conv-BN, residual add, ReLU; activations at scale 0.1 (inputs 0.05)."""
     x = rand(rng, (1, 8, 6, 6))
     c1, c2 = conv_bn(rng, 8, 8, 3), conv_bn(rng, 8, 8, 3, input_scale=0.1)
-    y1 = check(conv.conv2d(acc, x, c1.w, c1.b, padding=1, scale=c1.scale, relu=True),
+    y1 = check(acc.conv2d(x, c1.w, c1.b, padding=1, scale=c1.scale, relu=True),
                golden.conv2d(x, c1.w, c1.b, padding=1, scale=c1.scale, relu=True))
-    y2 = check(conv.conv2d(acc, y1, c2.w, c2.b, padding=1, scale=c2.scale),
+    y2 = check(acc.conv2d(y1, c2.w, c2.b, padding=1, scale=c2.scale),
                golden.conv2d(y1, c2.w, c2.b, padding=1, scale=c2.scale))
     # out = ReLU(y2 * 0.1 + x * 0.05) at scale 0.1
     kw = dict(scale_a=1.0, scale_b=0.5, zero_point=0, relu=True)
-    out = check(conv.add(acc, y2, x, **kw), golden.add(y2, x, 1.0, 0.5, 0, True))
+    out = check(acc.add(y2, x, **kw), golden.add(y2, x, 1.0, 0.5, 0, True))
     assert out.min() >= 0 and acc.mapping.name == "concat"
 
 
@@ -91,9 +91,9 @@ def test_mobilenet_depthwise_separable_block(acc, rng):
     1x1x32x64', at 6x6 instead of 112x112 (each conv followed by BN and ReLU)."""
     x = rand(rng, (1, 32, 6, 6), -128, 128)
     dw, pw = conv_bn(rng, 32, 32, 3, groups=32), conv_bn(rng, 32, 64, 1, input_scale=0.1)
-    h = check(conv.depthwise_conv2d(acc, x, dw.w, dw.b, padding=1, scale=dw.scale, relu=True),
+    h = check(acc.depthwise_conv2d(x, dw.w, dw.b, padding=1, scale=dw.scale, relu=True),
               golden.depthwise_conv2d(x, dw.w, dw.b, 1, 1, scale=dw.scale, relu=True))
-    y = check(conv.conv2d(acc, h, pw.w, pw.b, scale=pw.scale, relu=True),
+    y = check(acc.conv2d(h, pw.w, pw.b, scale=pw.scale, relu=True),
               golden.conv2d(h, pw.w, pw.b, scale=pw.scale, relu=True))
     assert y.shape == (1, 64, 6, 6)
     assert golden.depthwise_separable_param_count(32, 64, 3) == dw.w.size + pw.w.size
@@ -102,12 +102,12 @@ def test_mobilenet_depthwise_separable_block(acc, rng):
 def test_pooling_and_seed_examples(acc, rng):
     seed_map = np.array([[12, 13, 30, 1], [9, 12, 2, 0], [33, 98, 37, 4], [100, 73, 25, 12]],
                         np.int8)[None, None]
-    check(conv.max_pool2d(acc, seed_map, 2, 2)[0, 0], [[13, 30], [100, 37]])
-    check(conv.avg_pool2d(acc, seed_map, 2)[0, 0], [[12, 8], [76, 20]])
+    check(acc.max_pool2d(seed_map, 2, 2)[0, 0], [[13, 30], [100, 37]])
+    check(acc.avg_pool2d(seed_map, 2)[0, 0], [[12, 8], [76, 20]])
     x = rand(rng, (1, 16, 6, 6))
-    check(conv.max_pool2d(acc, x, 3, 2, 1), golden.max_pool2d(x, 3, 2, 1))
-    check(conv.avg_pool2d(acc, x, 3), golden.avg_pool2d(x, 3))
-    check(conv.global_avg_pool2d(acc, x), golden.global_avg_pool2d(x))
+    check(acc.max_pool2d(x, 3, 2, 1), golden.max_pool2d(x, 3, 2, 1))
+    check(acc.avg_pool2d(x, 3), golden.avg_pool2d(x, 3))
+    check(acc.global_avg_pool2d(x), golden.global_avg_pool2d(x))
 
 
 def test_small_array_many_chunks(rng):
@@ -117,10 +117,10 @@ def test_small_array_many_chunks(rng):
         x, w = rand(rng, (2, 4, 7, 7)), rand(rng, (6, 2, 3, 3))
         b = rand(rng, 6, -3000, 3000, np.int32)
         kw = dict(padding=1, groups=2, scale=1 / 900, zero_point=-2, relu=True, max_pool=(3, 2))
-        check(conv.conv2d(small, x, w, b, **kw), golden.conv2d(x, w, b, **kw))
+        check(small.conv2d(x, w, b, **kw), golden.conv2d(x, w, b, **kw))
         assert small.mapping.calls == 2 and small.stats.commands > 2
-        check(conv.depthwise_conv2d(small, x, w[:4, :1], stride=2, dilation=2, padding=2),
+        check(small.depthwise_conv2d(x, w[:4, :1], stride=2, dilation=2, padding=2),
               golden.depthwise_conv2d(x, w[:4, :1], stride=2, dilation=2, padding=2))
         a = rand(rng, (2, 4, 7, 7))
-        check(conv.add(small, x, a, scale_a=0.3, scale_b=0.7, zero_point=4),
+        check(small.add(x, a, scale_a=0.3, scale_b=0.7, zero_point=4),
               golden.add(x, a, 0.3, 0.7, 4))

@@ -5,7 +5,7 @@ import pytest
 
 import models
 from sw import Accelerator
-from sw.simulation import seed, simulator
+from sw.knobs import seed, simulator
 
 pytestmark = pytest.mark.layer
 

@@ -13,8 +13,8 @@ import pytest
 
 from models.attention import causal_mask, softmax_int
 from models.lut import ACTIVATIONS, EXP_OUT_SCALE, exp_table, lut_table
+from sw.knobs import seed
 from sw.nn import Attention
-from sw.simulation import seed
 
 pytestmark = pytest.mark.nosim
 

@@ -1,6 +1,6 @@
-"""Register helpers shared by the ModelDevice tests (not a test module)."""
+"""Register helpers shared by the RegisterModel tests (not a test module)."""
 
-from hw.regmap import BusError, Geometry, Opcode, register
+from hw.spec import BusError, Geometry, Opcode, register
 
 G = Geometry.default(rows=6, cols=5, banks=2, in_depth=8, acc_depth=6, out_depth=4)
 

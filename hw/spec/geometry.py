@@ -1,0 +1,158 @@
+"""The accelerator's geometry: its sizes, their limits, and the word layout of the windows.
+
+A :class:`Geometry` is checked when it is made, so every one that exists can be built, decoded
+and driven: each size is an int >= 1 and at most what its command field can address, and the
+buffers fit their fixed address windows (:data:`~hw.spec.regmap.WINDOWS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+from .regmap import LUT_ENTRIES, PARAM_FIELDS, PARAM_STRIDE, register, window
+
+__all__ = ["Geometry", "LIMITS"]
+
+
+def _field_max(name):
+    return (1 << register(name).field("VALUE").width) - 1
+
+
+#: the largest value of each size: the largest value of the command field that counts or
+#: addresses it (so a size always fits in its field, as the CFG_* and CMD_* registers need)
+LIMITS = {
+    "rows": _field_max("CMD_ROWS"),
+    "cols": _field_max("CMD_COLS"),
+    "banks": _field_max("CMD_BANK"),
+    "in_depth": _field_max("CMD_IN_ADDR"),
+    "acc_depth": _field_max("CMD_ACC_ADDR"),
+    "out_depth": _field_max("CMD_OUT_ADDR"),
+}
+
+
+def _pow2(n):
+    return 1 << (n - 1).bit_length()
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The accelerator's geometry (what the CFG_* registers report) and the word layout of the
+    buffer windows that follows from it.
+
+    Strides are rounded up to powers of two so the hardware decodes addresses by bit slicing;
+    words that fall into the padding are unmapped (DECERR).
+
+    Parameters
+    ----------
+    rows, cols : int
+        R x C array (1..255 each).
+    banks : int
+        Resident weight banks (1..255).
+    in_depth, acc_depth, out_depth : int
+        Input buffer vectors, accumulator rows and output buffer rows (1..65535 each, and what
+        the address windows hold).
+
+    Raises
+    ------
+    TypeError
+        A size that is not an int.
+    ValueError
+        A size outside :data:`LIMITS`, or buffers that do not fit their windows.
+    """
+    rows: int
+    cols: int
+    banks: int
+    in_depth: int
+    acc_depth: int
+    out_depth: int
+
+    def __post_init__(self):
+        for name, most in LIMITS.items():
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise TypeError(f"geometry {name} must be an int, got {value!r}")
+            if not 1 <= value <= most:
+                raise ValueError(f"geometry {name} must be in 1..{most}, got {value}")
+        for name, need in self.window_bytes().items():
+            if need > window(name).size:
+                raise ValueError(f"geometry {self} needs {need} bytes of the {name} window, "
+                                 f"which has {window(name).size}")
+
+    @classmethod
+    def default(cls, **overrides):
+        """The default build: a 16x16 array, two banks (``overrides`` replace fields)."""
+        values = dict(rows=16, cols=16, banks=2, in_depth=1024, acc_depth=256, out_depth=256)
+        unknown = set(overrides) - set(values)
+        if unknown:
+            raise TypeError(f"unknown geometry field(s) {', '.join(sorted(unknown))}; "
+                            f"the fields are {', '.join(values)}")
+        values.update(overrides)
+        return cls(**values)
+
+    def replace(self, **changes):
+        return dataclasses.replace(self, **changes)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    @property
+    def cells(self):
+        """R * C: the multiply-accumulates the array does per cycle."""
+        return self.rows * self.cols
+
+    @property
+    def row_words(self):
+        """32-bit words of one R-long int8 vector (or weight column)."""
+        return words_for(self.rows)
+
+    @property
+    def col_words(self):
+        """32-bit words of one C-wide int8 output row."""
+        return words_for(self.cols)
+
+    @property
+    def row_words_p2(self):
+        return _pow2(self.row_words)
+
+    @property
+    def cols_p2(self):
+        return _pow2(self.cols)
+
+    @property
+    def col_words_p2(self):
+        return _pow2(self.col_words)
+
+    def window_bytes(self):
+        """Bytes each window needs for this geometry (padding of the strides included)."""
+        return {
+            "LUT": LUT_ENTRIES,
+            "PARAM": PARAM_STRIDE * self.cols,
+            "WEIGHT": 4 * self.banks * self.cols_p2 * self.row_words_p2,
+            "IN": 4 * self.in_depth * self.row_words_p2,
+            "ACC": 4 * self.acc_depth * self.cols_p2,
+            "OUT": 4 * self.out_depth * self.col_words_p2,
+        }
+
+    def lut_addr(self, word=0):
+        return window("LUT").base + 4 * word
+
+    def param_addr(self, col, name):
+        return window("PARAM").base + PARAM_STRIDE * col + PARAM_FIELDS[name]
+
+    def weight_addr(self, bank, col, word=0):
+        return window("WEIGHT").base + 4 * ((bank * self.cols_p2 + col) * self.row_words_p2 + word)
+
+    def in_addr(self, vector, word=0):
+        return window("IN").base + 4 * (vector * self.row_words_p2 + word)
+
+    def acc_addr(self, row, col=0):
+        return window("ACC").base + 4 * (row * self.cols_p2 + col)
+
+    def out_addr(self, row, word=0):
+        return window("OUT").base + 4 * (row * self.col_words_p2 + word)
+
+
+def words_for(elements):
+    """Number of 32-bit words that hold ``elements`` int8 values (four to a word)."""
+    return (elements + 3) // 4

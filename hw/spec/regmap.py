@@ -1,0 +1,360 @@
+"""The register map of pimacc: the ONE source of truth for the host interface (pure Python).
+
+Everything that talks about addresses reads this module:
+
+* ``hw/csr.py`` builds the Amaranth register block from :data:`REGISTERS` and ``hw/decoder.py``
+  the address decoder from :data:`REGISTER_SPACE` and :data:`WINDOWS`,
+* the driver (``sw/driver``) and the register-level model (``sw/targets/regmodel``) use the
+  same :data:`REGISTERS`, :class:`~hw.spec.geometry.Geometry` and enums,
+* ``docs/registers.md`` and the README's register section are produced by ``python -m hw.docs``
+  and a test fails when the committed files differ from what this module generates.
+
+The bus is AXI4-Lite, 32-bit data, byte addresses, :data:`ADDR_WIDTH` address bits.
+Registers live in the first 4 KiB (:data:`REGISTER_SPACE`); the buffers are reached through fixed
+windows, each a power of two in size and aligned to it.
+
+The enumerations are plain :class:`enum.IntEnum` so that nothing here needs Amaranth; the
+gateware uses their ``amaranth.lib.enum`` twins of the width given by :data:`ENUM_WIDTHS`
+(``hw/enums.py``).
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ADDR_WIDTH", "ID_MAGIC", "VERSION", "Opcode", "ErrorCode", "BusError", "Feature",
+    "ENUM_WIDTHS", "ALL_FEATURES", "Field", "Register", "Window", "REGISTERS", "REGISTER_SPACE",
+    "WINDOWS", "LUT_ENTRIES", "PARAM_STRIDE", "PARAM_FIELDS", "register", "window",
+    "command_registers", "markdown",
+]
+
+ADDR_WIDTH = 20
+ID_MAGIC = 0x50494D41  # "PIMA"
+VERSION = 0x0001_0000  # major.minor.patch as 8.8.16 bits
+
+
+class Opcode(enum.IntEnum):
+    """Command opcodes (``CMD_OP``)."""
+    NOP = 0
+    #: Stream ``CMD_COUNT`` input vectors through the array, update the accumulators and,
+    #: with ``CMD_FLAGS.REQUANT``, write int8 results to the output buffer.
+    VMM = 1
+
+
+class ErrorCode(enum.IntEnum):
+    """Why a command was rejected (``STATUS.ERROR``). A rejected command does nothing."""
+    NONE = 0
+    BAD_OPCODE = 1   #: ``CMD_OP`` is not an :class:`Opcode`
+    BAD_BANK = 2     #: ``CMD_BANK`` >= ``CFG_BANKS``
+    BAD_COUNT = 3    #: ``CMD_COUNT`` is 0
+    IN_RANGE = 4     #: ``CMD_IN_ADDR + CMD_COUNT`` > ``CFG_IN_DEPTH``
+    ACC_RANGE = 5    #: ``CMD_ACC_ADDR + CMD_COUNT`` > ``CFG_ACC_DEPTH``
+    #: ``REQUANT`` set and ``CMD_OUT_ADDR + CMD_COUNT / CMD_POOL`` > ``CFG_OUT_DEPTH``
+    OUT_RANGE = 6
+    BAD_ROWS = 7     #: ``CMD_ROWS`` is 0 or > ``CFG_ROWS``
+    BAD_COLS = 8     #: ``CMD_COLS`` is 0 or > ``CFG_COLS``
+    #: ``CMD_POOL`` is 0, or > 1 without ``REQUANT``, or does not divide ``CMD_COUNT``
+    BAD_POOL = 9
+
+
+class BusError(enum.IntEnum):
+    """Why the last bus access was refused (``BUS_ERROR.CODE``)."""
+    NONE = 0
+    UNMAPPED = 1   #: no register or buffer word at that address (DECERR)
+    READ_ONLY = 2  #: write to a read-only register or window (SLVERR)
+    BUSY = 3       #: write to a command register or to a buffer in use while BUSY (SLVERR)
+
+
+class Feature(enum.IntEnum):
+    """Bits of ``CFG_FEATURES``: what this build of the accelerator can do."""
+    REQUANT = 1 << 0   #: per-column Q31 requantization to int8
+    RELU = 1 << 1      #: ReLU clamped at the output zero point
+    BIAS = 1 << 2      #: per-column int32 bias added on the first K tile
+    ROW_MASK = 1 << 3  #: rows >= CMD_ROWS are ignored (no need to zero-pad weights)
+    LUT = 1 << 4       #: 256-entry int8 lookup-table activation after requantization
+    MAXPOOL = 1 << 5   #: max over groups of CMD_POOL consecutive output rows
+
+
+#: bits of each enumeration where the hardware carries it (its register field)
+ENUM_WIDTHS = {Opcode: 8, ErrorCode: 8, BusError: 8, Feature: 32}
+#: CFG_FEATURES of the hardware as built: every feature
+ALL_FEATURES = sum(f.value for f in Feature)
+
+
+# Field access types.
+RO = "ro"    # read only; a write to a register that has only RO fields is refused (READ_ONLY)
+RW = "rw"    # read/write
+W1P = "w1p"  # write 1 to trigger an action; always reads 0
+W1C = "w1c"  # reads the state; write 1 to clear it
+WC = "wc"    # reads the state; any write to the register clears it
+ACCESS_DOC = {
+    RO: "read only", RW: "read/write", W1P: "write 1 to act, reads 0",
+    W1C: "write 1 to clear", WC: "any write clears",
+}
+
+
+@dataclass(frozen=True)
+class Field:
+    name: str
+    lsb: int
+    width: int
+    access: str
+    doc: str
+    reset: int = 0
+    signed: bool = False
+    enum: type | None = None
+
+    @property
+    def mask(self):
+        return ((1 << self.width) - 1) << self.lsb
+
+
+@dataclass(frozen=True)
+class Register:
+    name: str
+    offset: int
+    doc: str
+    fields: tuple[Field, ...]
+    #: registers of the command group are refused (BUSY) while a command runs
+    locked_while_busy: bool = False
+    #: the value comes from the hardware's configuration, not from ``reset`` of the fields
+    config: str | None = None
+    #: read-only constant (its reset value), e.g. ID
+    constant: bool = False
+
+    @property
+    def read_only(self):
+        return all(f.access == RO for f in self.fields)
+
+    @property
+    def reset(self):
+        value = 0
+        for f in self.fields:
+            value |= (f.reset & ((1 << f.width) - 1)) << f.lsb
+        return value
+
+    def field(self, name):
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"register {self.name} has no field {name!r}")
+
+    def pack(self, **values):
+        """Return the 32-bit word with the named fields set (others 0)."""
+        word = 0
+        for name, value in values.items():
+            f = self.field(name.upper())
+            value = int(value)
+            lo, hi = (-(1 << (f.width - 1)), (1 << (f.width - 1)) - 1) if f.signed \
+                else (0, (1 << f.width) - 1)
+            if not lo <= value <= hi:
+                raise ValueError(f"{self.name}.{f.name} must be in [{lo}, {hi}], got {value}")
+            word |= (value & ((1 << f.width) - 1)) << f.lsb
+        return word
+
+    def unpack(self, word):
+        """Return a dict field name -> value of a 32-bit word."""
+        out = {}
+        for f in self.fields:
+            v = (word >> f.lsb) & ((1 << f.width) - 1)
+            if f.signed and v >> (f.width - 1):
+                v -= 1 << f.width
+            out[f.name] = v
+        return out
+
+
+def _reg(name, offset, doc, *fields, **kw):
+    return Register(name, offset, doc, tuple(fields), **kw)
+
+
+def _word(name, access, doc, reset=0, width=32, signed=False, enum=None):
+    return Field(name, 0, width, access, doc, reset, signed, enum)
+
+
+def _cfg(name, offset, doc, source):
+    return _reg(name, offset, doc, _word("VALUE", RO, doc), config=source)
+
+
+def _cmd(name, offset, doc, width=16, signed=False, enum=None):
+    return _reg(name, offset, doc, _word("VALUE", RW, doc, width=width, signed=signed, enum=enum),
+                locked_while_busy=True)
+
+
+def _perf(name, offset, doc):
+    return _reg(name, offset, doc + " Wraps at 2**32; cleared by CTRL.CLEAR_COUNTERS.",
+                _word("VALUE", RO, doc))
+
+
+REGISTERS: tuple[Register, ...] = (
+    _reg("ID", 0x000, "Identification: ASCII 'PIMA'.", _word("VALUE", RO, "magic", ID_MAGIC),
+         constant=True),
+    _reg("VERSION", 0x004, "Design version, major.minor.patch in 8.8.16 bits.",
+         _word("VALUE", RO, "version", VERSION), constant=True),
+    _reg("CTRL", 0x008, "Control.",
+         Field("START", 0, 1, W1P, "start the command in the CMD_* registers"),
+         Field("SOFT_RESET", 1, 1, W1P,
+               "abort any command; return every register (not the buffers) to its reset value"),
+         Field("IRQ_EN", 2, 1, RW, "drive `irq` high while STATUS.DONE is set"),
+         Field("CLEAR_COUNTERS", 3, 1, W1P, "zero the PERF_* counters")),
+    _reg("STATUS", 0x00C, "Status of the last command.",
+         Field("BUSY", 0, 1, RO, "a command is running"),
+         Field("DONE", 1, 1, W1C,
+               "the last command finished or was rejected; cleared by START too"),
+         Field("ERROR", 8, 8, RO, "why the last command was rejected (ErrorCode); "
+               "cleared by the next START", enum=ErrorCode)),
+    _reg("BUS_ERROR", 0x010, "The last refused bus access.",
+         Field("CODE", 0, 8, WC, "why it was refused (BusError)", enum=BusError)),
+    _reg("BUS_ERROR_ADDR", 0x014, "Byte address of the last refused bus access.",
+         _word("VALUE", RO, "address")),
+
+    _cfg("CFG_ROWS", 0x020, "R: array rows, the length of an input vector (int8).", "rows"),
+    _cfg("CFG_COLS", 0x024, "C: array columns, int32 dot products per input vector.", "cols"),
+    _cfg("CFG_BANKS", 0x028, "Resident weight banks in the array.", "banks"),
+    _cfg("CFG_IN_DEPTH", 0x02C, "Input buffer depth, in R-long vectors.", "in_depth"),
+    _cfg("CFG_ACC_DEPTH", 0x030, "Accumulator depth, in C-wide int32 rows.", "acc_depth"),
+    _cfg("CFG_OUT_DEPTH", 0x034, "Output buffer depth, in C-wide int8 rows.", "out_depth"),
+    _cfg("CFG_LATENCY", 0x038, "VMM array latency in cycles (input register to column sums).",
+         "latency"),
+    _cfg("CFG_FEATURES", 0x03C, "Feature bits (Feature).", "features"),
+
+    _cmd("CMD_OP", 0x040, "Opcode of the next command (Opcode).", width=8, enum=Opcode),
+    _reg("CMD_FLAGS", 0x044, "Options of a VMM command.",
+         Field("ACCUMULATE", 0, 1, RW, "add to the accumulators (else overwrite them)"),
+         Field("BIAS", 1, 1, RW, "when overwriting, start from the per-column bias"),
+         Field("REQUANT", 2, 1, RW, "also requantize the new accumulators into the output buffer"),
+         Field("RELU", 3, 1, RW, "with REQUANT: clamp results below CMD_OUT_ZP to it"),
+         Field("LUT", 4, 1, RW, "with REQUANT: replace each int8 result y by LUT[y + 128] "
+               "(before RELU)"),
+         locked_while_busy=True),
+    _cmd("CMD_BANK", 0x048, "Weight bank the command multiplies with.", width=8),
+    _cmd("CMD_IN_ADDR", 0x04C, "First input-buffer vector."),
+    _cmd("CMD_ACC_ADDR", 0x050, "Accumulator row of the first vector."),
+    _cmd("CMD_OUT_ADDR", 0x054, "Output-buffer row of the first vector (with REQUANT)."),
+    _cmd("CMD_COUNT", 0x058, "Number of input vectors (1..)."),
+    _cmd("CMD_ROWS", 0x05C, "Active rows 1..R: input elements at rows >= CMD_ROWS count as 0.",
+         width=8),
+    _cmd("CMD_COLS", 0x060, "Active columns 1..C (counted in PERF_MACS).", width=8),
+    _cmd("CMD_OUT_ZP", 0x064, "Output zero point, int8.", width=8, signed=True),
+    _reg("CMD_POOL", 0x068, "With REQUANT: each group of POOL consecutive vectors gives ONE "
+         "output row, the elementwise max of their results (max-pooling); 1 = off.",
+         _word("VALUE", RW, "group size 1..255", reset=1, width=8), locked_while_busy=True),
+
+    _perf("PERF_CYCLES", 0x080, "Clock cycles."),
+    _perf("PERF_BUSY", 0x084, "Cycles with a command running."),
+    _perf("PERF_COMPUTE", 0x088, "Cycles with at least one vector inside the VMM array."),
+    _perf("PERF_STALL", 0x08C, "Cycles with a command running and no vector issued."),
+    _perf("PERF_MACS", 0x090, "Useful multiply-accumulates: CMD_ROWS * CMD_COLS per vector."),
+    _perf("PERF_VECTORS", 0x094, "Input vectors issued into the array."),
+)
+
+
+@dataclass(frozen=True)
+class Window:
+    name: str
+    base: int
+    size: int
+    writable: bool
+    doc: str
+    layout: str = field(default="")
+
+
+WINDOWS: tuple[Window, ...] = (
+    Window("LUT", 0x08000, 0x01000, True,
+           "Lookup-table activation (CMD_FLAGS.LUT); locked while BUSY.",
+           "word w holds entries 4w..4w+3 (entry i is the output for int8 input i-128), "
+           "entry 4w in bits 7:0"),
+    Window("PARAM", 0x10000, 0x10000, True,
+           "Per-column post-processing parameters; locked while BUSY.",
+           "column c at +16*c: +0 BIAS (int32), +4 MULT (Q31, 0..2**31-1), "
+           "+8 SHIFT (right shift 0..63)"),
+    Window("WEIGHT", 0x20000, 0x20000, True,
+           "Resident weights. The bank of the running command is locked while BUSY; the other "
+           "banks can be written meanwhile (double buffering).",
+           "word ((bank*COLS_P2 + c)*ROW_WORDS_P2 + w) holds rows 4w..4w+3 of column c, "
+           "row 4w in bits 7:0"),
+    Window("IN", 0x40000, 0x40000, True, "Input buffer (int8 vectors); locked while BUSY.",
+           "word (v*ROW_WORDS_P2 + w) holds elements 4w..4w+3 of vector v, element 4w in bits 7:0"),
+    Window("ACC", 0x80000, 0x40000, False, "Accumulators (int32), read only.",
+           "word (a*COLS_P2 + c) is column c of accumulator row a"),
+    Window("OUT", 0xC0000, 0x40000, False, "Output buffer (int8), read only.",
+           "word (o*COL_WORDS_P2 + w) holds columns 4w..4w+3 of output row o, "
+           "column 4w in bits 7:0"),
+)
+
+#: the register block: byte addresses [base, base + size)
+REGISTER_SPACE = Window("REG", 0x00000, 0x01000, True, "Registers (see the table above).")
+LUT_ENTRIES = 256
+PARAM_STRIDE = 16
+PARAM_FIELDS = {"BIAS": 0, "MULT": 4, "SHIFT": 8}
+
+
+def register(name) -> Register:
+    for r in REGISTERS:
+        if r.name == name:
+            return r
+    raise KeyError(f"no register {name!r}")
+
+
+def window(name) -> Window:
+    for w in WINDOWS:
+        if w.name == name:
+            return w
+    raise KeyError(f"no window {name!r}")
+
+
+def command_registers() -> tuple[Register, ...]:
+    """The CMD_* registers in address order: the block the driver writes before a START."""
+    return tuple(r for r in REGISTERS if r.name.startswith("CMD_"))
+
+
+def _check_layout():
+    """Windows and the register space are aligned powers of two that do not overlap."""
+    spans = [REGISTER_SPACE, *WINDOWS]
+    for w in spans:
+        assert w.size & (w.size - 1) == 0 and w.base % w.size == 0, w
+        assert w.base + w.size <= 1 << ADDR_WIDTH, w
+    for a in spans:
+        for b in spans:
+            assert a is b or a.base + a.size <= b.base or b.base + b.size <= a.base, (a, b)
+    for r in REGISTERS:
+        assert r.offset % 4 == 0 and r.offset < REGISTER_SPACE.size, r
+
+
+_check_layout()
+
+
+def markdown() -> str:
+    """The register document (docs/registers.md), generated from this module."""
+    out = ["# pimacc register map", "",
+           "Generated by `python -m hw.docs` from `hw/spec/regmap.py`; do not edit by hand "
+           "(`make docs` rewrites it, a test checks it).", "",
+           f"AXI4-Lite, 32-bit data, byte strobes honoured, {ADDR_WIDTH}-bit byte addresses. "
+           "An unmapped address answers DECERR; a refused write answers SLVERR and changes "
+           "nothing; either way BUS_ERROR records why.", "",
+           "## Registers", "",
+           "| offset | name | field | bits | access | reset | description |",
+           "|---|---|---|---|---|---|---|"]
+    for r in REGISTERS:
+        lock = " Refused (BUSY) while a command runs." if r.locked_while_busy else ""
+        reset = f"CFG `{r.config}`" if r.config else f"0x{r.reset:08X}"
+        out.append(f"| 0x{r.offset:03X} | **{r.name}** | | | | {reset} | {r.doc}{lock} |")
+        for f in r.fields:
+            bits = f"{f.lsb}" if f.width == 1 else f"{f.lsb + f.width - 1}:{f.lsb}"
+            kind = ("signed " if f.signed else "") + ACCESS_DOC[f.access]
+            out.append(f"| | | {f.name} | {bits} | {kind} | {f.reset} | {f.doc} |")
+    out += ["", "## Buffer windows", "",
+            "`ROW_WORDS = ceil(ROWS/4)`, `COL_WORDS = ceil(COLS/4)`; `_P2` is rounded up to a "
+            "power of two.", "",
+            "| base | size | name | access | layout | description |", "|---|---|---|---|---|---|"]
+    for w in WINDOWS:
+        acc = "read/write" if w.writable else "read only"
+        out.append(f"| 0x{w.base:05X} | 0x{w.size:05X} | **{w.name}** | {acc} | {w.layout} "
+                   f"| {w.doc} |")
+    out += ["", "## Enumerations", ""]
+    for e in (Opcode, ErrorCode, BusError, Feature):
+        out += [f"### {e.__name__}", "", e.__doc__.strip(), "", "| value | name |", "|---|---|"]
+        out += [f"| {m.value} | {m.name} |" for m in e]
+        out.append("")
+    return "\n".join(out)

@@ -1,0 +1,72 @@
+"""Cycle timing of pimacc, written once: pipeline latencies, a command's busy time, and what the
+driver's protocol costs on the bus.
+
+The gateware takes its latencies from here (each block's ``LATENCY``), and its tests prove the
+blocks keep them; the register-level model, the tiler's cost model, the bench and the docs read
+the same numbers.
+
+A VMM command of ``COUNT`` vectors issues one vector per cycle, then drains::
+
+    issue j -> input buffer read (INPUT_READ_LATENCY) -> VmmArray (array_latency(R))
+            -> Accumulator (ACCUMULATOR_LATENCY) -> post-processing (POSTPROC_LATENCY)
+            -> output buffer
+
+so it is busy for ``COUNT + drain(L)`` cycles, ``COUNT + L - 1`` of them with a vector inside
+the array (PERF_COMPUTE), where ``L = array_latency(R)`` is CFG_LATENCY.
+"""
+
+from __future__ import annotations
+
+from .regmap import command_registers
+
+__all__ = [
+    "ARRAY_LEVELS_PER_STAGE", "INPUT_READ_LATENCY", "ACCUMULATOR_LATENCY", "POSTPROC_STAGES",
+    "POSTPROC_LATENCY", "COMMAND_WORDS", "stage_latency", "array_latency", "drain", "busy_cycles",
+    "compute_cycles",
+]
+
+#: adder-tree levels between two pipeline registers of the VMM array
+ARRAY_LEVELS_PER_STAGE = 2
+#: the input buffer's read port: the vector reaches the array one cycle after its issue
+INPUT_READ_LATENCY = 1
+#: the accumulator's read-modify-write
+ACCUMULATOR_LATENCY = 1
+#: the post-processing chain in stream order: (block class, latency)
+POSTPROC_STAGES = (("Requantize", 4), ("Lut", 1), ("Relu", 1), ("GroupMax", 1))
+POSTPROC_LATENCY = sum(latency for _, latency in POSTPROC_STAGES)
+#: bus words of the command protocol besides data: the CMD_* block, CTRL.START, a STATUS read
+#: and the STATUS.DONE clear (the driver rewrites only the CMD_* words that changed, so this is
+#: an upper bound)
+COMMAND_WORDS = len(command_registers()) + 3
+
+
+def stage_latency(name):
+    """The latency of a post-processing stage by its block's class name."""
+    return dict(POSTPROC_STAGES)[name]
+
+
+def _ceil_log2(n):
+    return (n - 1).bit_length()
+
+
+def array_latency(rows):
+    """Cycles of the VMM array from an input vector to its column sums (CFG_LATENCY): the input
+    register, then the adder tree registered every :data:`ARRAY_LEVELS_PER_STAGE` levels (at
+    least one stage): 2 for R <= 4, 3 for R <= 16, 4 for R <= 64."""
+    return 1 + max(1, -(-_ceil_log2(rows) // ARRAY_LEVELS_PER_STAGE))
+
+
+def drain(latency):
+    """Cycles from the last vector's issue until its results are in ACC and OUT, for an array
+    of latency ``latency`` (CFG_LATENCY, :func:`array_latency`)."""
+    return INPUT_READ_LATENCY + latency + ACCUMULATOR_LATENCY + POSTPROC_LATENCY
+
+
+def busy_cycles(count, latency):
+    """STATUS.BUSY cycles (PERF_BUSY) of a VMM command of ``count`` vectors."""
+    return count + drain(latency)
+
+
+def compute_cycles(count, latency):
+    """PERF_COMPUTE cycles of a VMM command: some vector is inside the array."""
+    return count + latency - 1

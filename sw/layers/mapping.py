@@ -1,0 +1,239 @@
+"""How the convolution family is lowered onto ``Accelerator.linear``: pure functions of shapes.
+
+**Patch lowering** (conv2d, every ``groups``, depthwise). A *unit* is one output pixel, or one
+pooled output pixel when ``max_pool`` is fused. Units are taken in ``ba x bb`` *blocks*. One row
+of the ``linear`` input is the input patch that a block needs (``Cin/groups x ph x pw`` values,
+padding holding the input zero point); its columns are the block's ``ba * bb * Cout/groups``
+outputs, and the weight matrix holds each kernel at its unit's offset inside the patch (zeros
+elsewhere). With ``max_pool = (k, s)`` a block has ``k*k`` rows, one per window offset, so the
+hardware's max-pooling stage (``pool = k*k``) takes the max over consecutive rows.
+
+``ba = bb = 1`` is plain im2col: best when ``Cin * kh * kw`` fills the array's rows and ``Cout``
+its columns. Larger blocks help when they do not: a 3x3 depthwise channel has only 9 weights, and
+a 2x6 block (a 4x8 patch: 32 rows, 12 outputs) reaches 12 * 9 MACs per 2 array cycles on a
+16x16 array, against 9 for im2col (see :func:`depthwise_limit`).
+
+The block is chosen by :func:`estimate`: the array's busy cycles of the ``linear`` plan
+(``sw.driver.tiling.plan_linear``) plus :data:`WORD_COST` per 32-bit bus word.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.conv import ConvShape
+
+from ..driver.stats import Stats
+from ..driver.tiling import plan_linear
+
+__all__ = ["WORD_COST", "Mapping", "PatchLowering", "choose_block", "depthwise_limit",
+           "estimate", "run_calls"]
+
+#: Cycles one 32-bit bus word costs in :func:`estimate`. The simulated AXI4-Lite moves one word
+#: per cycle; an accelerator of this size would have a DMA of about 32 bytes per cycle, so data
+#: movement is weighted 1/8 and the array's cycles decide unless the traffic differs widely.
+WORD_COST = 1 / 8
+#: largest block side tried by :func:`choose_block`
+BLOCK_MAX = 8
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """What the last convolution-family call of an ``Accelerator`` ran (``acc.mapping``).
+
+    Members
+    -------
+    op : str
+        ``conv2d``, ``depthwise_conv2d``, ``max_pool2d``, ``avg_pool2d``, ``add``.
+    name : str
+        The lowering: ``patch`` (with ``block``), ``identity-max``, ``identity-accumulate``,
+        ``window-sum``, ``concat``.
+    detail : str
+        One line for humans.
+    macs : int
+        The layer's nominal operations (conv: ``N*Cout*Ho*Wo*Cin/groups*kh*kw``; pooling: one
+        per window element; add: two per element), as opposed to ``Stats.macs`` (what the
+        array did, padding and zero weights included).
+    calls : int
+        ``linear`` calls made (one per group for grouped convolutions).
+    block : tuple of int
+        ``(ba, bb)`` of the patch lowering, else ``(1, 1)``.
+    """
+    op: str
+    name: str
+    detail: str
+    macs: int
+    calls: int = 1
+    block: tuple[int, int] = (1, 1)
+
+
+def run_calls(acc, calls, mapping):
+    """Run ``(x, w, b, kwargs)`` linear calls on ``acc``; set ``acc.stats`` to the sum of their
+    stats and ``acc.mapping`` to ``mapping``. Returns the results."""
+    results, stats = [], []
+    for x, w, b, kwargs in calls:
+        results.append(acc.linear(x, w, b, **kwargs))
+        stats.append(acc.stats)
+    acc.stats, acc.mapping = Stats.total(stats), mapping
+    return results
+
+
+def estimate(geometry, latency, m, k, n, *, int8, bias, pool=1):
+    """Estimated cycles of ``linear`` on an [m, k] x [n, k] problem: busy cycles of its plan
+    plus :data:`WORD_COST` per bus word (:meth:`~sw.driver.tiling.Plan.cost`).
+    ``math.inf`` if the plan is impossible (a pooling group that does not fit)."""
+    try:
+        plan = plan_linear(m, k, n, geometry, int8=int8, bias=bias, pool=pool)
+    except ValueError:
+        return math.inf
+    cost = plan.cost(latency)
+    return cost.busy_cycles + WORD_COST * cost.words
+
+
+@dataclass(frozen=True)
+class PatchLowering:
+    """The patch lowering of one group of a convolution (see the module docstring).
+
+    Members
+    -------
+    shape : ConvShape
+    pool : (int, int) or None
+        Fused max-pooling (kernel, stride).
+    block : (int, int)
+        Units per block (ba, bb).
+    """
+    shape: ConvShape
+    pool: tuple[int, int] | None
+    block: tuple[int, int]
+
+    @property
+    def units(self):
+        """Unit grid (pooled output size with ``pool``, else the convolution output)."""
+        s, p = self.shape, self.pool
+        if p is None:
+            return s.ho, s.wo
+        return (s.ho - p[0]) // p[1] + 1, (s.wo - p[0]) // p[1] + 1
+
+    @property
+    def blocks(self):
+        (pu, qu), (ba, bb) = self.units, self.block
+        return -(-pu // ba), -(-qu // bb)
+
+    @property
+    def offsets(self):
+        """Window offsets per unit (rows per block): ``k`` per axis with a pool, else 1."""
+        return 1 if self.pool is None else self.pool[0]
+
+    @property
+    def spacing(self):
+        """Input distance between neighbouring units of a block, per axis."""
+        step = 1 if self.pool is None else self.pool[1]
+        return step * self.shape.stride[0], step * self.shape.stride[1]
+
+    @property
+    def patch(self):
+        """(ph, pw): the input patch of one block."""
+        s, (ba, bb), (uy, ux) = self.shape, self.block, self.spacing
+        (kh, kw), (dy, dx) = s.kernel, s.dilation
+        return (ba - 1) * uy + (kh - 1) * dy + 1, (bb - 1) * ux + (kw - 1) * dx + 1
+
+    @property
+    def gemm(self):
+        """(m, k, n) of the ``linear`` call of one group."""
+        s, (nbu, nbv), (ph, pw) = self.shape, self.blocks, self.patch
+        cg, og = s.cin // s.groups, s.cout // s.groups
+        return (s.n * nbu * nbv * self.offsets ** 2, cg * ph * pw,
+                og * self.block[0] * self.block[1])
+
+    def _origins(self, axis):
+        """Top (axis 0) or left (axis 1) input coordinate of each [block, offset] patch."""
+        nb, b = self.blocks[axis], self.block[axis]
+        step = 1 if self.pool is None else self.pool[1]
+        units = np.arange(nb)[:, None] * b * step + np.arange(self.offsets)[None, :]
+        return units * self.shape.stride[axis]
+
+    def rows(self, x, input_zero_point):
+        """The ``linear`` input of one group: int8 [m, k] from ``x`` [N, Cin/groups, H, W]."""
+        s, (ph, pw) = self.shape, self.patch
+        y0, x0 = self._origins(0), self._origins(1)
+        need = y0.max() + ph, x0.max() + pw
+        (py, px) = s.padding
+        extra = (max(0, need[0] - s.h - 2 * py), max(0, need[1] - s.w - 2 * px))
+        xp = np.pad(x, ((0, 0), (0, 0), (py, py + extra[0]), (px, px + extra[1])),
+                    constant_values=input_zero_point)
+        view = np.lib.stride_tricks.sliding_window_view(xp, (ph, pw), axis=(2, 3))
+        p = view[:, :, y0[:, None, :, None], x0[None, :, None, :]]  # [N,C,bu,bv,a,b,ph,pw]
+        return p.transpose(0, 2, 3, 4, 5, 1, 6, 7).reshape(self.gemm[0], -1)
+
+    def weights(self, w):
+        """The ``linear`` weights of one group: int8 [n, k] from ``w`` [Cout/groups, ...]."""
+        s, (ba, bb), (ph, pw), (uy, ux) = self.shape, self.block, self.patch, self.spacing
+        (kh, kw), (dy, dx) = s.kernel, s.dilation
+        out = np.zeros((ba, bb, w.shape[0], w.shape[1], ph, pw), dtype=np.int8)
+        for i in range(ba):
+            for j in range(bb):
+                out[i, j, :, :, i * uy:i * uy + (kh - 1) * dy + 1:dy,
+                    j * ux:j * ux + (kw - 1) * dx + 1:dx] = w
+        return out.reshape(-1, w.shape[1] * ph * pw)
+
+    def scatter(self, y):
+        """``linear``'s [m / offsets**2, n] result as [N, Cout/groups, units...]."""
+        (nbu, nbv), (ba, bb), (pu, qu) = self.blocks, self.block, self.units
+        og = self.shape.cout // self.shape.groups
+        y = y.reshape(self.shape.n, nbu, nbv, ba, bb, og).transpose(0, 5, 1, 3, 2, 4)
+        return y.reshape(self.shape.n, og, nbu * ba, nbv * bb)[:, :, :pu, :qu]
+
+
+def choose_block(shape, pool, geometry, latency, *, int8, bias):
+    """The :class:`PatchLowering` with the lowest :func:`estimate` over blocks up to
+    :data:`BLOCK_MAX` a side (ties: the smaller block). ValueError if none fits."""
+    units = PatchLowering(shape, pool, (1, 1)).units
+    og = shape.cout // shape.groups
+    best, best_cost = None, math.inf
+    for ba in range(1, min(units[0], BLOCK_MAX) + 1):
+        for bb in range(1, min(units[1], BLOCK_MAX) + 1):
+            if ba * bb > 1 and og * ba * bb > 4 * geometry.cols:
+                continue
+            low = PatchLowering(shape, pool, (ba, bb))
+            cost = estimate(geometry, latency, *low.gemm, int8=int8, bias=bias,
+                            pool=low.offsets ** 2)
+            if cost < best_cost:
+                best, best_cost = low, cost
+    if best is None:
+        k = pool[0] if pool else 1
+        raise ValueError(f"max_pool={k}: a pooling group of {k * k} rows does not fit the "
+                         f"accumulators ({geometry.acc_depth}) / input buffer "
+                         f"({geometry.in_depth})")
+    return best
+
+
+def depthwise_limit(rows, cols, kernel=(3, 3), stride=1, dilation=1, side_max=16):
+    """The best fraction of the array's R*C MACs a depthwise channel can use, patch lowering.
+
+    A vector carries one channel's patch; each column computes one output of that channel, so
+    an ``a x b`` block of outputs costs ``ceil(patch / R) * ceil(a*b / C)`` array cycles for
+    ``a*b*kh*kw`` MACs::
+
+        limit = max over (a, b) of a*b*kh*kw / (R*C * ceil(ph*pw / R) * ceil(a*b / C))
+
+    with ``ph = (a-1)*stride + (kh-1)*dilation + 1`` (and pw alike). 16x16, 3x3, stride 1:
+    12 outputs (2x6 block, 4x8 = 32-value patch) per 2 cycles: 108 / 512 = 21.1 %.
+
+    Returns
+    -------
+    (float, (int, int))
+        The limit and the block that reaches it.
+    """
+    (kh, kw), best = kernel, (0.0, (1, 1))
+    for a in range(1, side_max + 1):
+        for b in range(1, side_max + 1):
+            ph, pw = (a - 1) * stride + (kh - 1) * dilation + 1, (b - 1) * stride + (kw - 1) \
+                * dilation + 1
+            cycles = -(-ph * pw // rows) * -(-a * b // cols)
+            u = a * b * kh * kw / (rows * cols * cycles)
+            if u > best[0] + 1e-12:
+                best = (u, (a, b))
+    return best

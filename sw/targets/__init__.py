@@ -1,0 +1,42 @@
+"""What the driver talks to: a :class:`Transport` to one accelerator.
+
+* ``"regmodel"`` (alias ``"model"``): :class:`~sw.targets.regmodel.RegisterModel`, the
+  register-level model in plain Python (no simulator; commands run on the golden model);
+* ``"icarus"``, ``"verilator"``: :class:`~sw.targets.sim.client.SimTransport`, the gateware in a
+  cocotb simulation (``sw/targets/sim``: the build, the client, and the server and testbench that
+  run inside the simulator).
+"""
+
+from __future__ import annotations
+
+from hw.spec import Geometry
+
+from .transport import RESPONSES, BusErrorResponse, Transport
+
+__all__ = ["ALIASES", "RESPONSES", "TARGETS", "TARGET_NAMES", "BusErrorResponse", "Transport",
+           "canonical", "open_transport"]
+
+TARGETS = ("regmodel", "icarus", "verilator")
+#: other names accepted for a target
+ALIASES = {"model": "regmodel"}
+#: every accepted name (command-line choices)
+TARGET_NAMES = TARGETS + tuple(ALIASES)
+
+
+def canonical(target):
+    """The target's name in :data:`TARGETS` (resolving :data:`ALIASES`); ValueError if none."""
+    name = ALIASES.get(target, target) if isinstance(target, str) else target
+    if name not in TARGETS:
+        names = ", ".join(map(repr, TARGETS + tuple(ALIASES)))
+        raise ValueError(f"target must be one of {names}, got {target!r}")
+    return name
+
+
+def open_transport(target: str, geometry: Geometry) -> Transport:
+    """A transport to a new accelerator of ``geometry`` on ``target``."""
+    target = canonical(target)
+    if target == "regmodel":
+        from .regmodel import RegisterModel
+        return RegisterModel(geometry)
+    from .sim.client import SimTransport
+    return SimTransport(simulator=target, geometry=geometry)

@@ -1,0 +1,286 @@
+"""The register-level model of pimacc: the driver's stand-in for the hardware.
+
+:class:`RegisterModel` answers bus accesses exactly as ``hw/spec/regmap.py`` specifies
+(registers, field access types, reset values, window layouts, DECERR/SLVERR and BUS_ERROR),
+checks a started command with :func:`hw.spec.check` and executes it at once with the golden
+model (``models/``), so it is never BUSY.
+
+It is a *functional* model. Its PERF_* counters are an estimate, except PERF_MACS and
+PERF_VECTORS, which are exact:
+
+* every bus word (read or write, refused or not) takes one cycle;
+* a VMM command is busy, and computes, for the cycles :mod:`hw.spec.timing` gives
+  (``busy_cycles``, ``compute_cycles``); all but ``COUNT`` of the busy cycles are stall cycles;
+  NOP and rejected commands take no busy cycles;
+* the busy time runs on a virtual timeline: bus words written after START overlap it (double
+  buffering) and ``wait_irq`` advances the clock to its end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+
+from hw.spec import ADDR_WIDTH, ALL_FEATURES, REGISTERS, Command, Geometry, check, register, timing
+from hw.spec.regmap import RO, RW, W1C, W1P, WC, BusError, ErrorCode, Opcode
+from models import apply_lut, group_max, requantize, wrap_int32
+
+from ..transport import BusErrorResponse, Transport
+from .memory import FULL, ModelMemory
+
+__all__ = ["RegisterModel"]
+
+_PERF = {r.name: r for r in REGISTERS if r.name.startswith("PERF_")}
+_STATUS, _CTRL = register("STATUS"), register("CTRL")
+
+
+def _byte_mask(strb):
+    return sum(0xFF << (8 * i) for i in range(4) if strb >> i & 1)
+
+
+class RegisterModel(Transport):
+    """Register-level model of the accelerator.
+
+    Parameters
+    ----------
+    geometry : Geometry, optional
+        Default :meth:`Geometry.default`; ``geometry_overrides`` replace fields of it.
+    latency : int, optional
+        CFG_LATENCY (default :func:`hw.spec.timing.array_latency` of the rows, as built).
+    features : int, optional
+        CFG_FEATURES (default: every feature, as built).
+
+    Members
+    -------
+    irq : bool
+        The ``irq`` output: STATUS.DONE & CTRL.IRQ_EN.
+    """
+
+    def __init__(self, geometry=None, *, latency=None, features=None, **geometry_overrides):
+        g = geometry if geometry is not None else Geometry.default()
+        if not isinstance(g, Geometry):
+            raise TypeError(f"geometry must be a Geometry, got {type(g).__name__}")
+        g = dataclasses.replace(g, **geometry_overrides)
+        self.geometry = g
+        self.latency = timing.array_latency(g.rows) if latency is None else int(latency)
+        self.features = ALL_FEATURES if features is None else int(features)
+        self._config = dict(dataclasses.asdict(g), latency=self.latency, features=self.features)
+        self._by_offset = {r.offset: r for r in REGISTERS}
+        self.memory = ModelMemory(g)
+        self._now = 0
+        self._reset_registers()
+
+    # --- Transport ------------------------------------------------------------------------------
+
+    def read(self, addr, count=1):
+        self._check_addr(addr, count)
+        self._tick(count)
+        buf = self.memory.find(addr)
+        i = buf.span(addr, count) if buf else None
+        if i is not None:
+            return buf.data[i:i + count].tolist()
+        values, first = [], None
+        for j in range(count):
+            value, resp = self._read_word(addr + 4 * j)
+            values.append(value)
+            if resp != "OKAY" and first is None:
+                first = (addr + 4 * j, resp)
+        if first:
+            raise BusErrorResponse(*first, f"read of {count} word(s) at 0x{addr:05X}")
+        return values
+
+    def write(self, addr, words):
+        data = np.asarray(words).ravel()
+        if data.size and (data.dtype.kind not in "iu" or data.min() < 0 or data.max() > FULL):
+            raise ValueError("words must be integers in 0..2**32-1")
+        data = data.astype("<u4")
+        self._check_addr(addr, data.size)
+        self._tick(data.size)
+        buf = self.memory.find(addr)
+        i = buf.span(addr, data.size) if buf and buf.writable else None
+        if i is not None:
+            buf.data[i:i + data.size] = data & buf.mask[i:i + data.size]
+            return
+        first = None
+        for j, value in enumerate(data.tolist()):
+            resp = self._write_word(addr + 4 * j, value, 0xF)
+            if resp != "OKAY" and first is None:
+                first = (addr + 4 * j, resp)
+        if first:
+            raise BusErrorResponse(*first, f"write of {data.size} word(s) at 0x{addr:05X}")
+
+    def wait_irq(self, max_cycles):
+        if not self.irq:
+            self._tick(max_cycles)
+            return False
+        self._tick(max(0, self._busy_until - self._now))
+        return True
+
+    # --- single words with responses -----------------------------------------------------------
+
+    def read32(self, addr):
+        """Read one word: returns ``(value, resp)``, resp ``"OKAY"`` / ``"DECERR"``."""
+        self._check_addr(addr, 1)
+        self._tick(1)
+        return self._read_word(addr)
+
+    def write32(self, addr, value, strb=0xF):
+        """Write one word with byte strobes: returns resp ``"OKAY"``/``"SLVERR"``/``"DECERR"``."""
+        self._check_addr(addr, 1)
+        if not 0 <= value <= FULL or not 0 <= strb <= 0xF:
+            raise ValueError(f"value must be 32-bit and strb 4-bit, got {value:#x}, {strb:#x}")
+        self._tick(1)
+        return self._write_word(addr, value, strb)
+
+    @property
+    def irq(self):
+        return bool(self._regs["STATUS"] & _STATUS.field("DONE").mask
+                    and self._regs["CTRL"] & _CTRL.field("IRQ_EN").mask)
+
+    @property
+    def busy(self):
+        """Always False: a command runs to completion inside the START write."""
+        return False
+
+    # --- decoding -------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_addr(addr, count):
+        if addr % 4 or addr < 0 or addr + 4 * count > 1 << ADDR_WIDTH:
+            raise ValueError(f"address 0x{addr:X} (+{count} words) is not a word address in the "
+                             f"{ADDR_WIDTH}-bit address space")
+
+    def _refuse(self, addr, code):
+        self._regs["BUS_ERROR"] = code.value
+        self._regs["BUS_ERROR_ADDR"] = addr
+        return "DECERR" if code == BusError.UNMAPPED else "SLVERR"
+
+    def _read_word(self, addr):
+        reg = self._by_offset.get(addr)
+        if reg is not None:
+            return self._read_register(reg), "OKAY"
+        buf = self.memory.find(addr)
+        i = buf.span(addr, 1) if buf else None
+        if i is None:
+            return 0, self._refuse(addr, BusError.UNMAPPED)
+        return int(buf.data[i]), "OKAY"
+
+    def _write_word(self, addr, value, strb):
+        reg = self._by_offset.get(addr)
+        if reg is not None:
+            if reg.read_only:
+                return self._refuse(addr, BusError.READ_ONLY)
+            self._write_register(reg, value, _byte_mask(strb))
+            return "OKAY"
+        buf = self.memory.find(addr)
+        i = buf.span(addr, 1) if buf else None
+        if i is None:
+            return self._refuse(addr, BusError.UNMAPPED)
+        if not buf.writable:
+            return self._refuse(addr, BusError.READ_ONLY)
+        m = int(buf.mask[i]) & _byte_mask(strb)
+        buf.data[i] = (int(buf.data[i]) & ~m | value & m) & FULL
+        return "OKAY"
+
+    # --- registers ------------------------------------------------------------------------------
+
+    def _reset_registers(self):
+        self._regs = {r.name: r.reset for r in REGISTERS if not r.config and r.name not in _PERF}
+        self._counters = dict.fromkeys(_PERF, 0)
+        self._busy_until = self._now
+
+    def _read_register(self, reg):
+        if reg.config:
+            return self._config[reg.config] & FULL
+        if reg.name in _PERF:
+            return self._counters[reg.name] & FULL
+        w1p = sum(f.mask for f in reg.fields if f.access == W1P)
+        return self._regs[reg.name] & ~w1p
+
+    def _write_register(self, reg, value, byte_mask):
+        word, actions = self._regs[reg.name], set()
+        for f in reg.fields:
+            m = f.mask & byte_mask
+            if f.access == RW:
+                word = word & ~m | value & m
+            elif f.access == W1P:
+                if value & m:
+                    actions.add(f.name)
+            elif f.access == W1C:
+                word &= ~(value & m)
+            elif f.access == WC:  # any write clears, whatever the data and strobes
+                word &= ~f.mask
+            else:
+                assert f.access == RO, f.access
+        self._regs[reg.name] = word
+        if "SOFT_RESET" in actions:  # wins over the other bits of the same write
+            self._reset_registers()
+            return
+        if "CLEAR_COUNTERS" in actions:
+            self._counters = dict.fromkeys(_PERF, 0)
+        if "START" in actions:
+            self._start()
+
+    def _field(self, name, field="VALUE"):
+        reg = register(name)
+        return reg.unpack(self._regs[name])[field]
+
+    def _tick(self, cycles):
+        self._now += cycles
+        self._counters["PERF_CYCLES"] += cycles
+
+    # --- commands -------------------------------------------------------------------------------
+
+    def _command(self):
+        """The command in the CMD_* registers."""
+        return Command.from_registers(self._field)
+
+    def _start(self):
+        error = check(self._command(), self.geometry)
+        if error == ErrorCode.NONE and self._field("CMD_OP") == Opcode.VMM.value:
+            self._vmm()
+        self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=error.value)
+
+    def _vmm(self):
+        """docs/architecture.md, command semantics; every column is computed."""
+        mem, f = self.memory, self._field
+        n, r, c, zp = f("CMD_COUNT"), f("CMD_ROWS"), f("CMD_COLS"), f("CMD_OUT_ZP")
+        flags = register("CMD_FLAGS").unpack(self._regs["CMD_FLAGS"])
+        x = mem.vectors(f("CMD_IN_ADDR"), n).astype(np.int64)
+        x[:, r:] = 0  # ROW_MASK
+        s = x @ mem.weights(f("CMD_BANK")).astype(np.int64).T  # exact: |s| <= R * 2**14
+        acc = mem.accumulators(f("CMD_ACC_ADDR"), n)
+        bias, mult, shift = mem.params()
+        if flags["ACCUMULATE"]:
+            start = acc.astype(np.int64)
+        elif flags["BIAS"]:
+            start = bias.astype(np.int64)
+        else:
+            start = 0
+        acc[...] = wrap_int32(start + s)
+        if flags["REQUANT"]:
+            y = requantize(acc.astype(np.int32), mult, shift, zp, False)
+            if flags["LUT"]:
+                y = apply_lut(y, mem.table())
+            if flags["RELU"]:
+                y = np.maximum(y, np.int8(zp))
+            pool = f("CMD_POOL")
+            mem.outputs(f("CMD_OUT_ADDR"), n // pool)[...] = group_max(y, pool)
+        self._account(busy=timing.busy_cycles(n, self.latency),
+                      compute=timing.compute_cycles(n, self.latency), vectors=n, macs=n * r * c)
+
+    def _account(self, busy, compute, vectors, macs):
+        start = max(self._now, self._busy_until)
+        self._counters["PERF_CYCLES"] += start - self._now  # the host waited for the last one
+        self._now = start
+        self._busy_until = start + busy
+        k = self._counters
+        k["PERF_BUSY"] += busy
+        k["PERF_COMPUTE"] += compute
+        k["PERF_STALL"] += busy - vectors
+        k["PERF_MACS"] += macs
+        k["PERF_VECTORS"] += vectors
+
+    def __repr__(self):
+        return f"RegisterModel({self.geometry}, latency={self.latency})"

