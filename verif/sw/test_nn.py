@@ -37,7 +37,7 @@ def full_macs(t, length, d):
 
 @pytest.fixture(scope="module", params=list(GEOMETRIES))
 def acc(request):
-    with Accelerator.open("model", **GEOMETRIES[request.param]) as acc:
+    with Accelerator.open("regmodel", **GEOMETRIES[request.param]) as acc:
         yield acc
 
 
@@ -87,7 +87,7 @@ def test_decode_costs_far_less_than_recompute():
     d, heads, t = 64, 4, 48
     attn = make(rng, d, heads)
     x = rng.standard_normal((t, d)).astype(np.float32)
-    with Accelerator.open("model") as acc:
+    with Accelerator.open("regmodel") as acc:
         cache = attn.kv_cache(64)
         attn.step(acc, x[:-1], cache)
         last = attn.step(acc, x[-1:], cache)
@@ -151,7 +151,7 @@ def test_errors():
     attn = Attention.from_float(w, w, w, w, heads=2, calibration=cal)
     other = Attention.from_float(w, w, w, w, heads=2, calibration=cal)
     x = rng.standard_normal((3, 12)).astype(np.float32)
-    with Accelerator.open("model", rows=4, cols=4) as acc:
+    with Accelerator.open("regmodel", rows=4, cols=4) as acc:
         with pytest.raises(TypeError, match="x must be a float numpy array, got int8"):
             attn(acc, x.astype(np.int8))
         with pytest.raises(ValueError, match=r"x must have shape \[\*, 12\], got \[3, 11\]"):
@@ -196,8 +196,8 @@ def test_linear_errors():
 def test_bench_records():
     """sw.bench.attention on the model: every record carries the keys sw.bench reports."""
     from sw.bench.attention import records
-    with Accelerator.open("model") as acc:
-        recs = [r.as_dict() for r in records(acc, np.random.default_rng(seed()), "model")]
+    with Accelerator.open("regmodel") as acc:
+        recs = [r.as_dict() for r in records(acc, np.random.default_rng(seed()), "regmodel")]
     keys = {"name", "target", "op", "macs", "cycles", "compute_cycles", "utilization_compute",
             "utilization_total", "wall_s"}
     assert all(keys <= set(r) and len(r["name"]) <= 28 for r in recs)

@@ -31,7 +31,7 @@ def test_conv2d_method_runs_on_the_accelerator():
     x = rng.integers(-128, 128, (2, 3, 7, 6), dtype=np.int8)
     w = rng.integers(-128, 128, (4, 3, 3, 3), dtype=np.int8)
     b = rng.integers(-999, 999, 4, dtype=np.int32)
-    with Accelerator.open("model", rows=8, cols=8) as acc:
+    with Accelerator.open("regmodel", rows=8, cols=8) as acc:
         y = acc.conv2d(x, w, b, padding=1, scale=1 / 2048, zero_point=-2, relu=True, max_pool=2)
         expected = models.conv.conv2d(x, w, b, padding=1, scale=1 / 2048, zero_point=-2,
                                       relu=True, max_pool=2)

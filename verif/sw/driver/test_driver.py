@@ -77,7 +77,7 @@ def test_linear_matches_golden(name):
 
 
 def test_extremes_wrap_and_saturate():
-    acc = Accelerator.open("model", rows=8, cols=8)
+    acc = Accelerator.open("regmodel", rows=8, cols=8)
     x = np.full((3, 20), -128, np.int8)
     w = np.full((5, 20), -128, np.int8)
     b = np.array([2**31 - 1, -2**31, 0, 2**31 - 327680, -1], np.int32)
@@ -94,7 +94,7 @@ def test_non_contiguous_inputs():
     print("seed=3")
     x = rng.integers(-128, 128, (40, 30), dtype=np.int8)[::2, ::-1]
     w = np.asfortranarray(rng.integers(-128, 128, (17, 30), dtype=np.int8))
-    acc = Accelerator.open("model", rows=4, cols=4)
+    acc = Accelerator.open("regmodel", rows=4, cols=4)
     np.testing.assert_array_equal(acc.linear(x, w), models.linear(x, w))
 
 

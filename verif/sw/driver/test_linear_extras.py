@@ -24,7 +24,7 @@ def test_extras_exact(geometry, case):
     w = rng.integers(-128, 128, (n, k), dtype=np.int8)
     b = rng.integers(-5000, 5000, n, dtype=np.int32)
     lut = rng.integers(-128, 128, 256, dtype=np.int8)
-    with Accelerator.open("model", **geometry) as acc:
+    with Accelerator.open("regmodel", **geometry) as acc:
         g = acc.geometry
         if pool > min(g.acc_depth, g.in_depth):  # a pooling group must fit one command
             with pytest.raises(ValueError, match=f"pool={pool} needs chunks of {pool} rows"):
@@ -40,7 +40,7 @@ def test_extras_exact(geometry, case):
 
 
 def test_lut_is_loaded_once_and_reloaded_when_it_changes():
-    with Accelerator.open("model", rows=4, cols=4) as acc:
+    with Accelerator.open("regmodel", rows=4, cols=4) as acc:
         x = np.ones((2, 4), np.int8)
         w = np.ones((4, 4), np.int8)
         lut = np.arange(256, dtype=np.int16).astype(np.int8)
@@ -71,6 +71,6 @@ def test_lut_is_loaded_once_and_reloaded_when_it_changes():
     (dict(input_zero_point=1.5), TypeError, "input_zero_point must be an int"),
 ])
 def test_extras_errors(kwargs, error, match):
-    with Accelerator.open("model", rows=4, cols=4) as acc:
+    with Accelerator.open("regmodel", rows=4, cols=4) as acc:
         with pytest.raises(error, match=match):
             acc.linear(np.ones((4, 4), np.int8), np.ones((2, 4), np.int8), **kwargs)

@@ -135,3 +135,29 @@ def test_plan_errors():
         plan_linear(1, 1, 1, (16, 16))
     with pytest.raises(ValueError, match="relu, lut and pool need int8"):
         plan_linear(1, 1, 1, g, relu=True)
+
+
+@pytest.mark.parametrize("mkn, int8", [((64, 256, 256), True), ((50, 96, 30), False),
+                                       ((300, 784, 33), False), ((3, 16, 200), True)])
+def test_cost_model_matches_the_driver_on_the_register_model(mkn, int8):
+    """Plan.cost is the driver's traffic: busy cycles exact; bus words an upper bound that is
+    loose only by the CMD_* words the driver skips when they did not change."""
+    import numpy as np
+
+    from hw.spec import timing
+    from sw import Accelerator
+    m, k, n = mkn
+    rng = np.random.default_rng(m + k + n)
+    print(f"seed={m + k + n}")
+    x = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    w = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    b = rng.integers(-100, 100, n, dtype=np.int32)
+    kw = dict(scale=1 / 1024) if int8 else {}
+    with Accelerator.open("regmodel") as acc:
+        acc.linear(x, w, b, **kw)
+        plan = plan_linear(m, k, n, acc.geometry, int8=int8, bias=True)
+        cost, s = plan.cost(acc.latency), acc.stats
+    words = s.bus_words_written + s.bus_words_read
+    skippable = (timing.COMMAND_WORDS - 3) * len(plan.steps)
+    assert s.busy_cycles == cost.busy_cycles and s.commands == len(plan.steps)
+    assert cost.words - skippable <= words <= cost.words, (words, cost)

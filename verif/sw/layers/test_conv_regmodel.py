@@ -32,7 +32,7 @@ CONVS = [  # n, cin, h, w, cout, kernel, stride, padding, dilation, groups
 
 @pytest.fixture(scope="module", params=list(GEOMETRIES))
 def acc(request):
-    with Accelerator.open("model", **GEOMETRIES[request.param]) as acc:
+    with Accelerator.open("regmodel", **GEOMETRIES[request.param]) as acc:
         yield acc
 
 
@@ -153,7 +153,7 @@ def test_add_exact(acc, shape):
 
 
 def test_stats_are_summed_over_the_linear_calls():
-    with Accelerator.open("model") as acc:
+    with Accelerator.open("regmodel") as acc:
         rng = np.random.default_rng(50)
         x, w = rand(rng, (1, 3, 6, 6)), rand(rng, (3, 1, 3, 3))
         calls, original = [], acc.linear
@@ -170,7 +170,7 @@ def test_stats_are_summed_over_the_linear_calls():
 
 
 def test_block_choice_fills_the_array_for_3x3_and_1x1():
-    with Accelerator.open("model") as acc:
+    with Accelerator.open("regmodel") as acc:
         rng = np.random.default_rng(60)
         x = rand(rng, (1, 16, 16, 16))
         for k, pad in ((3, 1), (1, 0)):
@@ -186,7 +186,7 @@ def test_depthwise_reaches_its_limit():
     limit, block = depthwise_limit(16, 16)
     assert block == (2, 6) and limit == 12 * 9 / (2 * 256)
     assert depthwise_limit(4, 4)[0] == 4 * 9 / (4 * 16)
-    with Accelerator.open("model") as acc:
+    with Accelerator.open("regmodel") as acc:
         rng = np.random.default_rng(70)
         x, w = rand(rng, (1, 4, 24, 24)), rand(rng, (4, 1, 3, 3))
         y = acc.depthwise_conv2d(x, w, padding=1, scale=1 / 500)
@@ -232,6 +232,6 @@ W = np.zeros((2, 4, 3, 3), np.int8)
     (lambda a: a.add(X, X.astype(np.int32), scale_a=1.0, scale_b=1.0), TypeError, "b must be"),
 ])
 def test_errors_name_the_argument(call, error, match):
-    with Accelerator.open("model", rows=4, cols=4, in_depth=16, acc_depth=8, out_depth=4) as acc:
+    with Accelerator.open("regmodel", rows=4, cols=4, in_depth=16, acc_depth=8, out_depth=4) as acc:
         with pytest.raises(error, match=match):
             call(acc)
