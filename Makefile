@@ -50,8 +50,10 @@ demo: setup
 bench: setup
 	$(PY) -m sw.bench --target $(SIM) -o build/bench.json
 
-docs: $(STAMP)
+# Generated documents: the register map, the block table, the quoted demo output (Icarus).
+docs: setup
 	$(PY) -m hw.docs
+	$(PY) -m sw.demo --target icarus --readme README.md
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hw sw models verif

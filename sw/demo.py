@@ -3,7 +3,9 @@
 ``python -m sw.demo [--target icarus]`` runs a two-layer int8 MLP (784 -> 64 with ReLU,
 requantized on the accelerator, then 64 -> 10 raw int32 logits) for a batch of synthetic
 28x28 "images", checks every result bit for bit against the NumPy golden model and prints the
-hardware's cycle counts and utilization.
+hardware's cycle counts and utilization. Every line but the last (wall-clock times) is the same
+on every run; the README quotes them (``--readme README.md`` rewrites that quote, a test checks
+it).
 """
 
 import argparse
@@ -12,8 +14,55 @@ import time
 import numpy as np
 
 import models
+from hw.spec.markdown import replace_section
 from sw import Accelerator
 from sw.targets import TARGET_NAMES
+
+README_SECTION = ("demo output", "`python -m sw.demo --target icarus --readme README.md`")
+
+
+def run(target, batch=8, hidden=64, seed=2023):
+    """Run the demo; returns (passed, lines printed except the wall-clock line)."""
+    lines = []
+
+    def say(text):
+        print(text, flush=True)
+        lines.append(text)
+
+    rng = np.random.default_rng(seed)
+    say(f"seed={seed}")
+    x = rng.integers(0, 128, (batch, 784), dtype=np.int8)  # "pixels"
+    w1 = rng.integers(-128, 128, (hidden, 784), dtype=np.int8)
+    b1 = rng.integers(-20000, 20000, hidden, dtype=np.int32)
+    w2 = rng.integers(-128, 128, (10, hidden), dtype=np.int8)
+    b2 = rng.integers(-1000, 1000, 10, dtype=np.int32)
+    wall = [("ready", time.perf_counter())]
+
+    def check(name, got, expected, acc):
+        same = np.array_equal(got, expected)
+        say(f"{name}: {'exact' if same else 'MISMATCH'}; {acc.stats}")
+        wall.append((name.split()[0], time.perf_counter()))
+        return same
+
+    start = time.perf_counter()
+    with Accelerator.open(target) as acc:
+        g = acc.geometry
+        wall[0] = ("ready", time.perf_counter())
+        say(f"{target}: {g.rows}x{g.cols} array, {g.banks} banks")
+        requant = dict(scale=1.0 / 4096, zero_point=-128, relu=True)
+        h = acc.linear(x, w1, b1, **requant)
+        ok = check(f"fc1 784->{hidden} int8+ReLU", h, models.linear(x, w1, b1, **requant), acc)
+        # Layer 2 takes the hidden activations as they came off the accelerator.
+        logits = acc.linear(h, w2, b2)
+        ok &= check(f"fc2 {hidden}->10 int32", logits, models.linear(h, w2, b2), acc)
+    say(f"predicted classes: {logits.argmax(axis=1).tolist()}")
+    say("PASS: every output equals the golden model" if ok else "FAIL")
+    times, last = [], start
+    for name, t in wall:
+        times.append(f"{name} {t - last:.1f} s")
+        last = t
+    print("wall time: " + ", ".join(times))
+    return ok, lines
 
 
 def main(argv=None):
@@ -22,37 +71,15 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=8)
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--seed", type=int, default=2023)
+    p.add_argument("--readme", help="rewrite the quoted demo output in this README")
     args = p.parse_args(argv)
-    rng = np.random.default_rng(args.seed)
-    print(f"seed={args.seed}")
-    x = rng.integers(0, 128, (args.batch, 784), dtype=np.int8)  # "pixels"
-    w1 = rng.integers(-128, 128, (args.hidden, 784), dtype=np.int8)
-    b1 = rng.integers(-20000, 20000, args.hidden, dtype=np.int32)
-    w2 = rng.integers(-128, 128, (10, args.hidden), dtype=np.int8)
-    b2 = rng.integers(-1000, 1000, 10, dtype=np.int32)
-
-    def check(name, got, expected, acc, t):
-        same = np.array_equal(got, expected)
-        print(f"{name}: {'exact' if same else 'MISMATCH'}; {acc.stats}; "
-              f"{time.perf_counter() - t:.1f} s wall")
-        return same
-
-    t0 = time.perf_counter()
-    with Accelerator.open(args.target) as acc:
-        g = acc.geometry
-        print(f"{args.target}: {g.rows}x{g.cols} array, {g.banks} banks "
-              f"(ready in {time.perf_counter() - t0:.1f} s)")
-        requant = dict(scale=1.0 / 4096, zero_point=-128, relu=True)
-        t = time.perf_counter()
-        h = acc.linear(x, w1, b1, **requant)
-        ok = check(f"fc1 784->{args.hidden} int8+ReLU", h, models.linear(x, w1, b1, **requant),
-                   acc, t)
-        # Layer 2 takes the hidden activations as they came off the accelerator.
-        t = time.perf_counter()
-        logits = acc.linear(h, w2, b2)
-        ok &= check(f"fc2 {args.hidden}->10 int32", logits, models.linear(h, w2, b2), acc, t)
-    print("predicted classes:", logits.argmax(axis=1).tolist())
-    print("PASS: every output equals the golden model" if ok else "FAIL")
+    ok, lines = run(args.target, args.batch, args.hidden, args.seed)
+    if args.readme:
+        with open(args.readme) as f:
+            text = f.read()
+        body = "```\n" + "\n".join(lines) + "\n```"
+        with open(args.readme, "w") as f:
+            f.write(replace_section(text, *README_SECTION, body))
     return 0 if ok else 1
 
 
