@@ -16,6 +16,7 @@ import importlib
 import inspect
 import pathlib
 import pkgutil
+import re
 import sys
 
 from amaranth.lib import wiring
@@ -49,12 +50,17 @@ def _latency(cls):
     return "–" if latency is None else str(latency)
 
 
+def _markdown(rst):
+    """Inline reStructuredText of a docstring as Markdown: roles and double backticks."""
+    return re.sub(r":\w+:`~?([^`]+)`", r"`\1`", rst).replace("``", "`")
+
+
 def blocks_markdown():
     """The block table: one row per block class."""
     rows = ["| file | block | what it does | latency (cycles) |", "|---|---|---|---|"]
     for cls in blocks():
         path = pathlib.Path(inspect.getsourcefile(cls)).relative_to(ROOT).as_posix()
-        summary = (inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " ")
+        summary = _markdown((inspect.getdoc(cls) or "").split("\n\n")[0].replace("\n", " "))
         rows.append(f"| `{path}` | `{cls.__name__}` | {summary} | {_latency(cls)} |")
     return "\n".join(rows)
 
