@@ -53,6 +53,7 @@ bench: setup
 # Generated documents: the register map, the block table, the quoted demo output (Icarus).
 docs: setup
 	$(PY) -m hw.docs
+	$(PY) -m sw.bench.report docs/bench.json --readme README.md
 	$(PY) -m sw.demo --target icarus --readme README.md
 
 lint: $(STAMP)

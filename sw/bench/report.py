@@ -1,0 +1,96 @@
+"""The README's performance section, generated from a committed ``make bench`` result.
+
+``python -m sw.bench.report docs/bench.json --readme README.md`` (part of ``make docs``)
+rewrites the section; a test fails when the README's figures differ from ``docs/bench.json``.
+To publish new figures: ``make bench`` (writes ``build/bench.json``), copy it to
+``docs/bench.json``, ``make docs``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from hw.spec.markdown import replace_section
+
+__all__ = ["ROWS", "SECTION", "markdown", "main"]
+
+SECTION = ("performance table", "docs/bench.json (python -m sw.bench.report)")
+
+#: (record name, label) of the table's rows, in order
+ROWS = (
+    ("fc_64x256x256_int32", "FC 64x256x256, int32 out"),
+    ("fc_64x256x256_int8", "FC 64x256x256, int8 out"),
+    ("fc_128x128x128_int8", "FC 128x128x128, int8"),
+    ("gemv_1x256x256_int32", "GEMV 1x256x256"),
+    ("conv3x3_16to16_16x16_int8", "conv 3x3 16->16 on 16x16, int8+ReLU"),
+    ("conv3x3_16to16_16x16_pool2", "same + 2x2 max-pool in hardware"),
+    ("conv1x1_16to16_16x16_int8", "conv 1x1 16->16"),
+    ("conv3x3_16to16_16x16_int32", "conv 3x3 int32, im2col (driver)"),
+    ("conv3x3_per_tap_int32", "conv 3x3 int32, per-tap offsets (measured alternative)"),
+    ("dwconv3x3_s1_8ch_24x24", "depthwise 3x3 s1"),
+    ("dwconv3x3_s2_8ch_48x48", "depthwise 3x3 s2"),
+    ("attn_T64_D128_h4", "attention T=64 D=128 4 heads"),
+    ("decode16_D128_h4", "16-step decode, context 49-64"),
+)
+
+
+def _n(value):
+    return f"{value:,}"
+
+
+def markdown(records):
+    """The generated section's text from a list of bench records (dicts)."""
+    by_name = {r["name"]: r for r in records}
+    missing = [name for name, _ in ROWS if name not in by_name]
+    if missing:
+        raise ValueError(f"the bench records lack {', '.join(missing)}")
+    targets = sorted({by_name[name]["target"] for name, _ in ROWS})
+    out = [f"Measured on {' and '.join(targets)} (the cycle counts are the same on every "
+           "simulator):", "",
+           "| layer | MACs | cycles | util. compute | util. total | limit |",
+           "|---|---|---|---|---|---|"]
+    for name, label in ROWS:
+        r = by_name[name]
+        limit = f"{r['limit']:.3f}" if "limit" in r else ""
+        out.append(f"| {label} | {_n(r['macs'])} | {_n(r['cycles'])} | "
+                   f"{r['utilization_compute']:.3f} | {r['utilization_total']:.3f} | {limit} |")
+    decode = by_name["decode16_D128_h4"]
+    im2col, taps = by_name["conv3x3_16to16_16x16_int32"], by_name["conv3x3_per_tap_int32"]
+    out += ["",
+            f"A decoding step at context 64 costs {_n(decode['last_token_macs'])} MACs and "
+            f"{_n(decode['last_token_cycles'])} cycles; recomputing the 64-token prefix costs "
+            f"{_n(decode['recompute_macs'])} MACs and {_n(decode['recompute_cycles'])} cycles. "
+            f"Per-tap addressing takes {1 - taps['cycles'] / im2col['cycles']:.0%} fewer cycles "
+            f"than im2col on the same layer, at {taps['utilization_compute']:.3f} compute "
+            "utilization."]
+    speeds = []
+    for target in targets:
+        rates = [r["sim_cycles_per_s"] for r in records
+                 if r["target"] == target and r.get("sim_cycles_per_s")]
+        if rates:
+            speeds.append(f"{target} {_n(min(rates))}-{_n(max(rates))}")
+    if speeds:
+        out += ["", f"Simulated cycles per wall-clock second in that run: {'; '.join(speeds)} "
+                "(the bus traffic through cocotbext-axi, not the simulator, is the limit)."]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("records", help="bench JSON (e.g. docs/bench.json)")
+    p.add_argument("--readme", help="rewrite the performance section of this README")
+    args = p.parse_args(argv)
+    with open(args.records) as f:
+        text = markdown(json.load(f))
+    if args.readme:
+        with open(args.readme) as f:
+            readme = f.read()
+        with open(args.readme, "w") as f:
+            f.write(replace_section(readme, *SECTION, text))
+    else:
+        print(text)
+
+
+if __name__ == "__main__":
+    main()
