@@ -27,7 +27,16 @@ from typing import NamedTuple
 import numpy as np
 
 from .golden import apply_lut, quantize_multipliers, requantize, wrap_int32
-from .pool import add, add_weights, avg_pool2d, global_avg_pool2d, max_pool2d, pair, pool_windows
+from .pool import (
+    add,
+    add_weights,
+    avg_pool2d,
+    check_int8_nd,
+    global_avg_pool2d,
+    max_pool2d,
+    pair,
+    pool_windows,
+)
 
 __all__ = [
     "ConvShape", "QuantizedConv", "add", "add_weights", "avg_pool2d", "conv2d", "conv_output_size",
@@ -61,16 +70,6 @@ class ConvShape(NamedTuple):
     wo: int
 
 
-def _check_int8(name, a, shape_doc):
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"{name} must be an int8 numpy array {shape_doc}, got {type(a).__name__}")
-    if a.dtype != np.int8:
-        raise TypeError(f"{name} must be int8, got {a.dtype}")
-    if a.ndim != 4 or 0 in a.shape:
-        raise ValueError(f"{name} must have shape {shape_doc} with every size >= 1, "
-                         f"got {a.shape}")
-
-
 def conv_shape(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
     """Check the arguments of a convolution and return its :class:`ConvShape`.
 
@@ -80,8 +79,8 @@ def conv_shape(x, w, b=None, stride=1, padding=0, dilation=1, groups=1):
         Naming the argument: wrong type, dtype, layout or size; ``groups`` not dividing the
         channels; a kernel larger than the padded input.
     """
-    _check_int8("x", x, "[N, C, H, W] (NCHW)")
-    _check_int8("w", w, "[Cout, Cin/groups, kh, kw]")
+    check_int8_nd("x", x, "[N, C, H, W] (NCHW)")
+    check_int8_nd("w", w, "[Cout, Cin/groups, kh, kw]")
     if not isinstance(groups, numbers.Integral) or isinstance(groups, bool) or groups < 1:
         raise ValueError(f"groups must be an int >= 1, got {groups!r}")
     groups = int(groups)

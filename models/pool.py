@@ -21,6 +21,18 @@ __all__ = ["PoolShape", "add", "add_weights", "avg_pool2d", "check_add_operands"
 ADD_WEIGHT_MAX = 127
 
 
+def check_int8_nd(name, a, shape_doc, ndim=4):
+    """TypeError unless ``a`` is an int8 numpy array; ValueError unless ``ndim``-D and
+    non-empty (``shape_doc`` describes the shape in the message)."""
+    if not isinstance(a, np.ndarray):
+        raise TypeError(f"{name} must be an int8 numpy array {shape_doc}, got {type(a).__name__}")
+    if a.dtype != np.int8:
+        raise TypeError(f"{name} must be int8, got {a.dtype}")
+    if a.ndim != ndim or 0 in a.shape:
+        raise ValueError(f"{name} must have shape {shape_doc} with every size >= 1, "
+                         f"got {a.shape}")
+
+
 def pair(name, value, minimum):
     """``value`` (an int or two ints) as an (int, int) pair, each >= ``minimum``."""
     items = tuple(value) if isinstance(value, tuple | list) else (value, value)
@@ -46,13 +58,7 @@ def pool_shape(x, kernel_size, stride=None, padding=0):
 
     ``stride`` defaults to the kernel; padding is at most half the kernel (as in PyTorch).
     """
-    if not isinstance(x, np.ndarray):
-        raise TypeError(f"x must be an int8 numpy array [N, C, H, W], got {type(x).__name__}")
-    if x.dtype != np.int8:
-        raise TypeError(f"x must be int8, got {x.dtype}")
-    if x.ndim != 4 or 0 in x.shape:
-        raise ValueError(f"x must have shape [N, C, H, W] (NCHW) with every size >= 1, "
-                         f"got {x.shape}")
+    check_int8_nd("x", x, "[N, C, H, W] (NCHW)")
     k = pair("kernel_size", kernel_size, 1)
     s = k if stride is None else pair("stride", stride, 1)
     p = pair("padding", padding, 0)
