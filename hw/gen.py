@@ -7,8 +7,6 @@ import re
 
 from amaranth.back import verilog
 from amaranth.hdl import Const, Value, ValueCastable
-from amaranth.hdl._ir import PortDirection
-from amaranth.lib import wiring
 
 from .spec import Geometry
 
@@ -20,16 +18,17 @@ def ports_of(component, sep="_"):
 
     Amaranth's default separator is ``__``; ``_`` gives the classic ``s_axil_awaddr`` names
     that cocotbext-axi binds by prefix. Constant members (e.g. the ``ready`` of an
-    ``always_ready`` stream) are left out.
+    ``always_ready`` stream) are left out. Each port's direction is left to Amaranth (``None``:
+    driven inside the design is an output, else an input), which is the member's flow for a
+    component and needs no private Amaranth API.
     """
     ports = {}
-    for path, member, value in component.signature.flatten(component):
+    for path, _, value in component.signature.flatten(component):
         if isinstance(value, ValueCastable):
             value = value.as_value()
         if not isinstance(value, Value) or isinstance(value, Const):
             continue
-        direction = PortDirection.Input if member.flow == wiring.In else PortDirection.Output
-        ports[sep.join(map(str, path))] = (value, direction)
+        ports[sep.join(map(str, path))] = (value, None)
     return ports
 
 
