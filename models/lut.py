@@ -8,7 +8,8 @@ A table is an int8 array of 256 entries; the hardware replaces each requantized 
                     -128, 127)
 
 computed in float64; ``rint`` rounds half to even (``numpy.rint``), so every entry is within half
-an output step of the float function unless it saturates.
+an output step of the float function unless it saturates. Infinite values of ``fn`` (an
+exponential past float64's range) saturate like any other; NaN is refused.
 
 The exponential for softmax (:func:`exp_table`) maps a score difference ``d = z - max <= 0`` to
 ``exp(d * score_scale)`` on 0..127 (``out_scale = 1/127``, zero point 0): ``table[128] == 127``
@@ -67,10 +68,15 @@ def lut_table(fn, in_scale, out_scale, out_zero_point=0, *, in_zero_point=0):
         if not -128 <= int(z) <= 127:
             raise ValueError(f"{name} must be in -128..127, got {z}")
     real = (np.arange(256, dtype=np.float64) - 128 - int(in_zero_point)) * float(in_scale)
-    out = np.asarray(fn(real), dtype=np.float64)
-    if out.shape != (256,) or not np.all(np.isfinite(out)):
-        raise ValueError("fn must return 256 finite values for 256 inputs")
-    q = np.rint(out / float(out_scale)) + int(out_zero_point)
+    with np.errstate(over="ignore"):  # an infinite value saturates below
+        out = np.asarray(fn(real), dtype=np.float64)
+        if out.shape != (256,):
+            raise ValueError(f"fn must return 256 values for 256 inputs, got shape {out.shape}")
+        if np.isnan(out).any():
+            bad = float(real[np.isnan(out)][0])
+            raise ValueError(f"fn returned NaN for the input {bad!r} (in_scale={in_scale!r}); "
+                             "a table needs a number for every int8 input")
+        q = np.rint(out / float(out_scale)) + int(out_zero_point)
     return np.clip(q, -128, 127).astype(np.int8)
 
 

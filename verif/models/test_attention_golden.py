@@ -117,6 +117,31 @@ def test_exp_table_and_zero_points():
         lut_table(np.tanh, 1, 1, 200)
 
 
+def test_exp_table_saturates_past_float_range():
+    """Issue 8, defect 2: exp(127 * 5.6) is inf in float64; the entries saturate at 127 as the
+    docstring says (this raised 'fn must return 256 finite values' before)."""
+    table = exp_table(5.6)
+    assert table[128] == 127 and np.all(table[129:] == 127)
+    expected = [round(127 * math.exp((i - 128) * 5.6)) for i in range(128)]  # Python floats
+    np.testing.assert_array_equal(table[:128], expected)
+    with pytest.raises(ValueError, match=r"fn returned NaN for the input -128\.0 \(in_scale=1\)"):
+        lut_table(lambda v: np.where(v < 0, np.nan, v), 1, 1)
+
+
+def test_attention_from_float_with_large_activations():
+    """Issue 8, defect 2: the case that crashed (D=64, weights randn/sqrt(D), calibration
+    20 * randn(16, 64)) quantizes, over several seeds."""
+    for s in range(8):
+        rng = np.random.default_rng(s)
+        print(f"seed={s}")
+        ws = [rng.standard_normal((64, 64)) / math.sqrt(64) for _ in range(4)]
+        calibration = 20 * rng.standard_normal((16, 64))
+        attn = Attention.from_float(*ws, heads=4, causal=True, calibration=calibration)
+        x = 20 * rng.standard_normal((16, 64))
+        y = attn.golden(x)
+        assert y.shape == (16, 64) and np.all(np.isfinite(y))
+
+
 def test_softmax_int_by_hand():
     table = exp_table(0.05)
     z = np.array([[10, 0, -20, 10], [5, 5, 5, 127]], dtype=np.int8)
