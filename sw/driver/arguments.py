@@ -8,7 +8,10 @@ import numpy as np
 
 from models import quantize_multiplier
 
-__all__ = ["check_array", "check_extras", "check_int", "check_linear", "multipliers"]
+__all__ = ["INT32_MAX", "check_accumulator_range", "check_array", "check_extras", "check_int",
+           "check_linear", "multipliers"]
+
+INT32_MAX = 2**31 - 1
 
 
 def check_array(name, a, dtype, ndim, shape_doc):
@@ -100,3 +103,31 @@ def check_linear(x, w, b, scale, zero_point, relu):
     if scale is None and (relu or zero_point):
         raise ValueError("relu and zero_point need scale (int8 output); scale is None")
     return m, k, n, None if scale is None else multipliers(scale, n)
+
+
+def check_accumulator_range(x, w, b, input_zero_point):
+    """ValueError if an int32 accumulator of ``linear`` could overflow (it would wrap: a wrong
+    number). The rule, per output column n::
+
+        |b[n]| + max|x - input_zero_point| * sum_k |w[n, k]|  <=  2**31 - 1
+
+    bounds ``|sum_k (x[m, k] - input_zero_point) * w[n, k] + b[n]|`` for every row m, which is
+    what the accumulator holds at the end (its partial sums may wrap on the way: two's
+    complement makes the end value right whenever it fits). Without a bias or zero point and
+    with extreme weights this allows K <= 131071; with ``input_zero_point = -128``, K <= 65793.
+    """
+    zp = int(input_zero_point)
+    x_reach = max(abs(int(x.max()) - zp), abs(int(x.min()) - zp))
+    w_sums = np.abs(w.astype(np.int64)).sum(axis=1)
+    bound = x_reach * w_sums
+    if b is not None:
+        bound = bound + np.abs(b.astype(np.int64))
+    worst = int(np.argmax(bound))
+    if bound[worst] > INT32_MAX:
+        bias = f", |b[{worst}]| = {abs(int(b[worst]))}" if b is not None else ""
+        raise ValueError(
+            f"the int32 accumulators could overflow: for output column {worst}, "
+            f"|b| + max|x - input_zero_point| * sum|w| = {int(bound[worst])} > 2**31 - 1 "
+            f"(K = {x.shape[1]}, input_zero_point = {zp}, max|x - input_zero_point| = "
+            f"{x_reach}, sum|w[{worst}]| = {int(w_sums[worst])}{bias}); "
+            "split K over several calls, or use smaller weights, bias or zero point")

@@ -24,7 +24,7 @@ from hw.spec import (
 from models import wrap_int32
 
 from ..targets import Transport, open_transport
-from .arguments import check_extras, check_linear
+from .arguments import check_accumulator_range, check_extras, check_linear
 from .packing import pack_int8, unpack_int8
 from .stats import Stats
 from .tiling import Plan, Step, plan_linear
@@ -166,12 +166,17 @@ class Driver:
         Raises
         ------
         TypeError, ValueError
-            For bad arguments (the message names the argument and what is allowed).
+            For bad arguments (the message names the argument and what is allowed), and
+            ValueError when an int32 accumulator could overflow: the rule is
+            ``|b[n]| + max|x - input_zero_point| * sum_k |w[n, k]| <= 2**31 - 1`` for every
+            output column n (:func:`~sw.driver.arguments.check_accumulator_range`); a result is
+            never a wrapped number.
         AcceleratorError
             If a command is rejected or times out, or a needed feature is missing.
         """
         m, k, n, params = check_linear(x, w, b, scale, zero_point, relu)
         check_extras(m, scale, input_zero_point, lut, pool)
+        check_accumulator_range(x, w, b, input_zero_point)
         if input_zero_point:
             # sum_k (x - zp) w = sum_k x w - zp * sum_k w: fold the correction into the bias.
             folded = -int(input_zero_point) * w.astype(np.int64).sum(axis=1)
