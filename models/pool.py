@@ -14,11 +14,13 @@ import numpy as np
 
 from .golden import quantize_multiplier, requantize
 
-__all__ = ["PoolShape", "add", "add_weights", "avg_pool2d", "check_add_operands",
-           "global_avg_pool2d", "max_pool2d", "pair", "pool_shape", "pool_windows"]
+__all__ = ["ADD_RATIO_MAX", "PoolShape", "add", "add_weights", "avg_pool2d", "check_add_operands",
+           "global_avg_pool2d", "max_pool2d", "pair", "pool_shape", "pool_windows",
+           "weight_parts"]
 
-#: the largest int8 weight :func:`add_weights` uses
-ADD_WEIGHT_MAX = 127
+ADD_WEIGHT_MAX = 127   #: one int8 weight
+ADD_REPEAT_MAX = 8     #: times an add may feed one operand (its weight split into int8 parts)
+ADD_RATIO_MAX = ADD_WEIGHT_MAX * ADD_REPEAT_MAX  #: largest integer weight of an add operand
 
 
 def check_int8_nd(name, a, shape_doc, ndim=4):
@@ -104,12 +106,21 @@ def global_avg_pool2d(x):
 
 
 def add_weights(scale_a, scale_b):
-    """The integer form of ``scale_a * a + scale_b * b``: int8 weights and one multiplier.
+    """The integer form of ``scale_a * a + scale_b * b``: integer weights and one multiplier.
 
-    Chooses ``1 <= wa, wb <= 127`` and ``m = (scale_a + scale_b) / (wa + wb)`` minimising
-    ``max(|wa*m - scale_a|, |wb*m - scale_b|)`` (the error per input step, in output steps;
-    that ``m`` balances the two). Ties go to the smallest ``wa``, then ``wb``. Exact when
-    ``scale_a / scale_b`` is a ratio of integers up to 127 (1:1, 3:4, 100:1, ...).
+    Chooses integer weights ``1 <= wa, wb <= ADD_RATIO_MAX`` and ``m = (scale_a + scale_b) /
+    (wa + wb)`` minimising ``max(|wa*m - scale_a|, |wb*m - scale_b|)`` (the error per input
+    step, in output steps; that ``m`` balances the two); ties go to the smallest ``wa``, then
+    ``wb``. Within ratios 1/127 .. 127 both weights are at most 127 (one int8 weight each,
+    searched exhaustively); beyond, the larger weight grows past 127 and the accelerator feeds
+    that operand several times (:func:`weight_parts`). The weights are exact whenever
+    ``scale_a / scale_b`` is a ratio of such integers (1:1, 3:4, 100:1, 200:1, 1:1000).
+
+    Raises
+    ------
+    ValueError
+        A scale that is not a finite number > 0, or ``scale_a / scale_b`` outside
+        ``1/ADD_RATIO_MAX .. ADD_RATIO_MAX``.
 
     Returns
     -------
@@ -121,12 +132,34 @@ def add_weights(scale_a, scale_b):
                 or v <= 0:
             raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
     sa, sb = float(scale_a), float(scale_b)
-    wa = np.arange(1, ADD_WEIGHT_MAX + 1, dtype=np.float64)[:, None]
-    wb = wa.T
+    ratio = sa / sb
+    if not 1 / ADD_RATIO_MAX <= ratio <= ADD_RATIO_MAX:
+        raise ValueError(f"scale_a / scale_b = {ratio:.6g} is outside 1/{ADD_RATIO_MAX} .. "
+                         f"{ADD_RATIO_MAX}, the range of the integer weights of an add; "
+                         "requantize one operand first")
+    if 1 / ADD_WEIGHT_MAX <= ratio <= ADD_WEIGHT_MAX:
+        wa = np.arange(1, ADD_WEIGHT_MAX + 1, dtype=np.float64)[:, None]
+        wb = wa.T
+    else:  # one weight past 127: the small one is at most ADD_RATIO_MAX / ratio
+        big = max(ratio, 1 / ratio)
+        small = np.arange(1, int(ADD_RATIO_MAX // big) + 1, dtype=np.float64)
+        large = np.clip(np.rint(small * big), 1, ADD_RATIO_MAX)
+        wa, wb = (large, small) if ratio > 1 else (small, large)
+        wa, wb = wa[:, None], wb[:, None]
     m = (sa + sb) / (wa + wb)
     err = np.maximum(np.abs(wa * m - sa), np.abs(wb * m - sb))
-    i, j = np.unravel_index(np.argmin(err), err.shape)
-    return int(i + 1), int(j + 1), float(m[i, j])
+    i = np.unravel_index(np.argmin(err), err.shape)
+    return int(np.broadcast_to(wa, err.shape)[i]), int(np.broadcast_to(wb, err.shape)[i]), \
+        float(m[i])
+
+
+def weight_parts(weight):
+    """An add weight as int8 weights that sum to it: ``[127] * q + [rest]`` (the operand is fed
+    once per part)."""
+    if not 1 <= weight <= ADD_RATIO_MAX:
+        raise ValueError(f"an add weight must be in 1..{ADD_RATIO_MAX}, got {weight}")
+    parts = [ADD_WEIGHT_MAX] * (weight // ADD_WEIGHT_MAX)
+    return parts + ([weight % ADD_WEIGHT_MAX] if weight % ADD_WEIGHT_MAX else [])
 
 
 def check_add_operands(a, b):
@@ -145,7 +178,12 @@ def add(a, b, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0, zero_p
     + zero_point``, then ReLU (clamp at ``zero_point``).
 
     Exactly ``requantize(wa*(a - za) + wb*(b - zb), *quantize_multiplier(m), zero_point, relu)``
-    with ``(wa, wb, m) = add_weights(scale_a, scale_b)``: one rounding (half up), saturated.
+    with ``(wa, wb, m) = add_weights(scale_a, scale_b)``: one rounding, half up, of the real
+    value with the *effective* scales ``wa * M / 2**s`` and ``wb * M / 2**s``, saturated. Those
+    are within a relative 2**-30 of ``scale_a`` and ``scale_b`` when the ratio is one of
+    integers (see :func:`add_weights`), so a real value within that of a half-integer may round
+    either way (both scales 0.1: ``0.1 * 5`` is just below one half with the 31-bit multiplier,
+    and rounds to 0), as in every requantization of the accelerator.
     """
     check_add_operands(a, b)
     for name, v in (("zero_point", zero_point), ("zero_point_a", zero_point_a),

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.pool import add_weights, check_add_operands, pool_shape, pool_windows
+from models.pool import add_weights, check_add_operands, pool_shape, pool_windows, weight_parts
 
 from ..driver.arguments import check_int
 from .mapping import Mapping, estimate, run_calls
@@ -124,23 +124,27 @@ def add(acc, a, b, *, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0
         zero_point_b=0):
     """Residual add on the accelerator, exact with :func:`models.conv.add`.
 
-    Rows ``[a_j | b_j]`` of ``G = min(R, C)`` elements each, weights ``[wa*I | wb*I]`` (two K
-    tiles accumulated in hardware), bias ``-(wa*zero_point_a + wb*zero_point_b)``, requantized
-    with ``m`` of :func:`models.conv.add_weights`; then ReLU.
+    Rows ``[a_j | b_j]`` of ``G = min(R, C)`` elements each, weights ``[wa*I | wb*I]`` (K tiles
+    accumulated in hardware), bias ``-(wa*zero_point_a + wb*zero_point_b)``, requantized with
+    ``m`` of :func:`models.conv.add_weights`; then ReLU. A weight past 127 (scale ratios beyond
+    1:127) is split into int8 parts and its operand fed once per part
+    (:func:`models.pool.weight_parts`). Scale ratios beyond 1:1016 raise ValueError.
     """
     check_add_operands(a, b)
     for name, v in (("zero_point_a", zero_point_a), ("zero_point_b", zero_point_b)):
         check_int(name, v, -128, 127)
     wa, wb, m = add_weights(scale_a, scale_b)
     slots = _slots(acc)
-    rows = np.concatenate([_pack(a.reshape(-1), slots, 0), _pack(b.reshape(-1), slots, 0)],
-                          axis=1)
-    eye = np.eye(slots, dtype=np.int8)
-    weights = np.concatenate([wa * eye, wb * eye], axis=1).astype(np.int8)
+    pa, pb = _pack(a.reshape(-1), slots, 0), _pack(b.reshape(-1), slots, 0)
+    parts = [(pa, w) for w in weight_parts(wa)] + [(pb, w) for w in weight_parts(wb)]
+    rows = np.concatenate([p for p, _ in parts], axis=1)
+    eye = np.eye(slots, dtype=np.int64)
+    weights = np.concatenate([w * eye for _, w in parts], axis=1).astype(np.int8)
     offset = -(wa * int(zero_point_a) + wb * int(zero_point_b))
     bias = np.full(slots, offset, dtype=np.int32) if offset else None
-    mapping = Mapping("add", "concat", f"linear [{rows.shape[0]}, {2 * slots}] x "
-                      f"[{wa}*I | {wb}*I], scale {m:.6g}", macs=2 * a.size)
-    (y,) = run_calls(acc, [(rows, weights, bias, dict(scale=m, zero_point=zero_point, relu=relu))],
-                mapping)
+    mapping = Mapping("add", "concat", f"linear [{rows.shape[0]}, {len(parts) * slots}] x "
+                      f"[{wa}*I | {wb}*I] in {len(parts)} int8 parts, scale {m:.6g}",
+                      macs=2 * a.size)
+    (y,) = run_calls(acc, [(rows, weights, bias, dict(scale=m, zero_point=zero_point,
+                                                      relu=relu))], mapping)
     return y.reshape(-1)[:a.size].reshape(a.shape)

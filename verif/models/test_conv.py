@@ -21,6 +21,7 @@ from models.conv import (
     max_pool2d,
     quantize_conv_bn,
 )
+from models.pool import ADD_RATIO_MAX, weight_parts
 
 pytestmark = pytest.mark.nosim
 
@@ -205,6 +206,50 @@ def test_add_weights_error_is_small():
     for sa, sb in rng.uniform(0.05, 2.0, (200, 2)):
         wa, wb, m = add_weights(sa, sb)
         assert max(abs(wa * m - sa), abs(wb * m - sb)) <= 2e-3 * max(sa, sb), (sa, sb)
+
+
+ADD_SWEEP_SEED = 31
+
+
+def _add_ratios():
+    """The whole allowed range of scale_a / scale_b, log-spaced, plus integer ratios at and past
+    the 1:127 boundary (where an operand's weight is split into int8 parts)."""
+    exact = [1 / 1016, 1 / 1000, 1 / 128, 1 / 127, 1 / 3, 1, 127, 128, 200, 255, 1000, 1016]
+    return [(float(r), False) for r in np.geomspace(1 / 1016, 1016, 121)] + \
+        [(r, True) for r in exact]
+
+
+def test_add_sweeps_every_ratio():
+    """Issue 8, defect 3: over every allowed ratio, ``add`` is the stated integer formula
+    (checked with Python integers) with effective scales close to the requested ones - exact
+    (relative 2**-29) for integer ratios. Before, ratio 200 gave [79, -128] for b = [50, -100]."""
+    rng = np.random.default_rng(ADD_SWEEP_SEED)
+    print(f"seed={ADD_SWEEP_SEED}")
+    a = rng.integers(-128, 128, 400, dtype=np.int8)
+    b = rng.integers(-128, 128, 400, dtype=np.int8)
+    for ratio, integer in _add_ratios():
+        sb = float(rng.uniform(0.002, 0.02))
+        sa = ratio * sb
+        wa, wb, m = add_weights(sa, sb)
+        assert 1 <= min(wa, wb) and max(wa, wb) <= ADD_RATIO_MAX
+        assert sum(weight_parts(wa)) == wa and max(weight_parts(wa)) <= 127
+        mult, shift = quantize_multiplier(m)
+        error = max(abs(wa * mult / 2**shift - sa), abs(wb * mult / 2**shift - sb))
+        assert error <= (2**-29 if integer else 1e-3) * max(sa, sb), (ratio, wa, wb, error)
+        zp, za, zb = (int(v) for v in rng.integers(-20, 20, 3))
+        y = add(a, b, sa, sb, zp, False, za, zb)
+        acc = [wa * (int(p) - za) + wb * (int(q) - zb) for p, q in zip(a, b, strict=True)]
+        ref = [min(127, max(-128, ((v * mult + (1 << (shift - 1))) >> shift) + zp)) for v in acc]
+        np.testing.assert_array_equal(y, ref, err_msg=f"ratio {ratio}")
+    x0, x1 = np.zeros(2, np.int8), np.array([50, -100], np.int8)
+    np.testing.assert_array_equal(add(x0, x1, 200.0, 1.0), [50, -100])
+    assert add(np.array([100], np.int8), np.array([0], np.int8), 0.001, 1.0)[0] == 0
+
+
+@pytest.mark.parametrize("sa, sb", [(1017.0, 1.0), (1.0, 2000.0), (1e-9, 1.0)])
+def test_add_outside_the_ratio_range_is_refused(sa, sb):
+    with pytest.raises(ValueError, match=r"scale_a / scale_b = .* is outside 1/1016 \.\. 1016"):
+        add_weights(sa, sb)
 
 
 def test_add_against_python_ints_and_reals():

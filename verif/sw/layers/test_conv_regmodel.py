@@ -235,3 +235,19 @@ def test_errors_name_the_argument(call, error, match):
     with Accelerator.open("regmodel", rows=4, cols=4, in_depth=16, acc_depth=8, out_depth=4) as acc:
         with pytest.raises(error, match=match):
             call(acc)
+
+
+def test_add_over_the_whole_ratio_range(acc):
+    """Issue 8, defect 3: the driver's add equals the golden add at every allowed scale ratio,
+    including those past 1:127 where an operand is fed once per int8 weight part."""
+    rng = np.random.default_rng(32)
+    print("seed=32")
+    a, b = rand(rng, (3, 50)), rand(rng, (3, 50))
+    ratios = [*np.geomspace(1 / 1016, 1016, 25), 1 / 1016, 1 / 128, 128, 200, 1016]
+    for ratio in ratios:
+        sa, sb = float(ratio) * 0.01, 0.01
+        y = acc.add(a, b, scale_a=sa, scale_b=sb, zero_point=3, zero_point_a=-2, zero_point_b=5)
+        np.testing.assert_array_equal(y, golden.add(a, b, sa, sb, 3, False, -2, 5),
+                                      err_msg=f"ratio {ratio}")
+    with pytest.raises(ValueError, match="outside 1/1016"):
+        acc.add(a, b, scale_a=2000.0, scale_b=1.0)
