@@ -244,6 +244,8 @@ def test_add_sweeps_every_ratio():
     x0, x1 = np.zeros(2, np.int8), np.array([50, -100], np.int8)
     np.testing.assert_array_equal(add(x0, x1, 200.0, 1.0), [50, -100])
     assert add(np.array([100], np.int8), np.array([0], np.int8), 0.001, 1.0)[0] == 0
+    # the documented near-tie: 0.1 * (2 + 3) with the 31-bit multiplier of 0.1 is just below 1/2
+    assert add(np.array([2], np.int8), np.array([3], np.int8), 0.1, 0.1)[0] == 0
 
 
 @pytest.mark.parametrize("sa, sb", [(1017.0, 1.0), (1.0, 2000.0), (1e-9, 1.0)])
