@@ -7,8 +7,9 @@ from amaranth.lib.wiring import In, Out
 from .pp.lut import Lut
 from .pp.maxpool import GroupMax
 from .pp.relu import Relu
-from .pp.requant import Requantize, vector_stream
+from .pp.requant import Requantize
 from .spec import timing
+from .streams import vector_stream
 
 __all__ = ["PostProcess"]
 

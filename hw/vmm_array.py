@@ -1,10 +1,12 @@
 """The processing-in-memory style vector-matrix-multiply array."""
 
-from amaranth import Module, Signal, signed
+from amaranth import Cat, Const, Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pipeline import delay
 from .spec import timing, words_for
+from .streams import tagged_stream
 
 __all__ = ["VmmArray"]
 
@@ -17,12 +19,12 @@ class VmmArray(wiring.Component):
     ``y[c] = sum_r x[r] * W[bank][r][c]`` as an exact int32 (|y| <= R * 2**14). Golden twin:
     :func:`models.vmm`.
 
-    Pipeline (one vector per cycle, ``latency`` cycles from ``x_valid`` to ``y_valid``):
+    Pipeline (one vector per cycle, ``latency`` cycles from ``i.valid`` to ``o.valid``):
 
-    * Stage 0: register ``x`` and ``bank`` (only when ``x_valid``: idle inputs stay still).
+    * Stage 0: register ``x`` and ``bank`` (only when ``i.valid``: idle inputs stay still).
     * Stage 1..: the R x C products feed a balanced adder tree per column, registered every
       ``LEVELS_PER_STAGE`` levels (the products in the first stage); the last stage is the
-      output ``y``. So ``latency = 1 + max(1, ceil(log2(R) / 2))``: 2 for R <= 4, 3 for
+      output ``o.payload.y``. So ``latency = 1 + max(1, ceil(log2(R) / 2))``: 2 for R <= 4, 3 for
       R <= 16, 4 for R <= 64.
 
     Simulation speed shaped two choices: each (bank, column) keeps its weights in one packed
@@ -39,33 +41,41 @@ class VmmArray(wiring.Component):
         Array shape R x C (each >= 1).
     banks : int
         Resident weight banks (>= 1; 2 or more allow double buffering).
+    tag_width : int
+        Bits of the tag that travels with each vector (>= 0).
 
     Members
     -------
-    x : In(ArrayLayout(signed(8), rows))
-    x_valid, bank : In
-    y : Out(ArrayLayout(signed(32), cols))
-    y_valid : Out(1)
+    i : In(stream)
+        The vectors: payload ``x`` (ArrayLayout(signed(8), rows)), ``bank`` and ``tag``
+        (``tag_width`` bits that leave with the vector's sums, e.g. its index in the command).
+    o : Out(stream)
+        The column sums: payload ``y`` (ArrayLayout(signed(32), cols)) and the ``tag``, valid
+        exactly ``latency`` cycles after the vector's ``i.valid``; both hold while idle.
     active : Out(1)
         Some vector is inside the pipeline (drives PERF_COMPUTE).
     w_en, w_bank, w_col, w_word, w_data, w_strb : In
         Weight write port.
+    r_bank, r_col, r_word : In; r_data : Out(32)
+        Weight read port (combinational), the layout of the write port's words; 0 outside
+        the array.
     """
 
     LEVELS_PER_STAGE = timing.ARRAY_LEVELS_PER_STAGE
 
-    def __init__(self, rows, cols, banks=2):
+    def __init__(self, rows, cols, banks=2, tag_width=0):
         for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
-            if not isinstance(value, int) or value < 1:
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TypeError(f"{name} must be a positive integer, not {value!r}")
-        self.rows, self.cols, self.banks = rows, cols, banks
+        if not isinstance(tag_width, int) or isinstance(tag_width, bool) or tag_width < 0:
+            raise TypeError(f"tag_width must be a non-negative integer, not {tag_width!r}")
+        self.rows, self.cols, self.banks, self.tag_width = rows, cols, banks, tag_width
         self.row_words = words_for(rows)
         super().__init__({
-            "x": In(data.ArrayLayout(signed(8), rows)),
-            "x_valid": In(1),
-            "bank": In(range(banks)),
-            "y": Out(data.ArrayLayout(signed(32), cols)),
-            "y_valid": Out(1),
+            "i": In(tagged_stream({"x": data.ArrayLayout(signed(8), rows), "bank": range(banks),
+                                   "tag": unsigned(tag_width)})),
+            "o": Out(tagged_stream({"y": data.ArrayLayout(signed(32), cols),
+                                    "tag": unsigned(tag_width)})),
             "active": Out(1),
             "w_en": In(1),
             "w_bank": In(range(banks)),
@@ -73,6 +83,10 @@ class VmmArray(wiring.Component):
             "w_word": In(range(self.row_words)),
             "w_data": In(32),
             "w_strb": In(4),
+            "r_bank": In(range(banks)),
+            "r_col": In(range(cols)),
+            "r_word": In(range(self.row_words)),
+            "r_data": Out(32),
         })
         # One packed register per (bank, column): row r in bits 8r+7..8r. Few wide registers
         # simulate much faster than many narrow ones (one always block each in Verilog).
@@ -81,7 +95,7 @@ class VmmArray(wiring.Component):
 
     @property
     def latency(self):
-        """Cycles from ``x_valid`` to ``y_valid``: :func:`hw.spec.timing.array_latency`."""
+        """Cycles from ``i.valid`` to ``o.valid``: :func:`hw.spec.timing.array_latency`."""
         return timing.array_latency(self.rows)
 
     def weight(self, bank, row, col):
@@ -104,17 +118,29 @@ class VmmArray(wiring.Component):
                             with m.If(hit & self.w_strb[lane]):
                                 m.d.sync += self._w[b][c][r].eq(self.w_data[8 * lane:8 * lane + 8])
 
+        # Weight read port: word w of a (bank, column) is 32 bits of its packed register.
+        padded = 32 * self.row_words
+        with m.Switch(self.r_bank):
+            for b in range(self.banks):
+                with m.Case(b):
+                    with m.Switch(self.r_col):
+                        for c in range(C):
+                            with m.Case(c):
+                                packed = self._w[b][c].as_value()
+                                packed = Cat(packed, Const(0, padded - len(packed)))
+                                m.d.comb += self.r_data.eq(packed.word_select(self.r_word, 32))
+
         # Stage 0: input register, enabled only by valid vectors.
-        x_q = Signal.like(self.x)
-        bank_q = Signal.like(self.bank)
-        valid = [Signal(name=f"valid_{i}") for i in range(self.latency)]
-        m.d.sync += valid[0].eq(self.x_valid)
-        for i in range(1, self.latency):
-            m.d.sync += valid[i].eq(valid[i - 1])
-        m.d.comb += self.y_valid.eq(valid[-1])
-        m.d.comb += self.active.eq(_any([self.x_valid, *valid[:-1]]))
-        with m.If(self.x_valid):
-            m.d.sync += [x_q.eq(self.x), bank_q.eq(self.bank)]
+        x_q = Signal.like(self.i.payload.x, name="x_q")
+        bank_q = Signal.like(self.i.payload.bank, name="bank_q")
+        valid = delay(m, self.i.valid, self.latency, name="valid")
+        # The tag moves with its vector: each stage loads only when the vector enters it.
+        tag = delay(m, self.i.payload.tag, self.latency, enable=[self.i.valid, *valid[:-1]],
+                    name="tag")
+        m.d.comb += [self.o.valid.eq(valid[-1]), self.o.payload.tag.eq(tag[-1])]
+        m.d.comb += self.active.eq(_any([self.i.valid, *valid[:-1]]))
+        with m.If(self.i.valid):
+            m.d.sync += [x_q.eq(self.i.payload.x), bank_q.eq(self.i.payload.bank)]
 
         # Stage 1: products with the selected bank's weights, one packed register per column.
         columns = []
@@ -143,7 +169,7 @@ class VmmArray(wiring.Component):
                 if stage == tree_stages - 1:
                     assert len(terms) == 1
                     with m.If(enable):
-                        m.d.sync += self.y[c].eq(terms[0])
+                        m.d.sync += self.o.payload.y[c].eq(terms[0])
                 else:
                     regs = [Signal(signed(32), name=f"t{stage}_c{c}_{i}")
                             for i in range(len(terms))]

@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import LUT_ENTRIES, timing
-from .requant import vector_stream
+from ..streams import vector_stream
 
 __all__ = ["Lut"]
 

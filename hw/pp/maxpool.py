@@ -5,7 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import timing
-from .requant import vector_stream
+from ..streams import vector_stream
 
 __all__ = ["GroupMax"]
 

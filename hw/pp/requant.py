@@ -1,20 +1,14 @@
 """Requantization of int32 accumulators to int8."""
 
 from amaranth import Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from ..pipeline import delay
 from ..spec import timing
+from ..streams import vector_stream
 
-__all__ = ["Requantize", "vector_stream"]
-
-
-def vector_stream(elem_shape, cols, addr_width):
-    """A stream of one output row: its row address and ``cols`` elements."""
-    return stream.Signature(data.StructLayout({
-        "addr": unsigned(addr_width),
-        "data": data.ArrayLayout(elem_shape, cols),
-    }), always_ready=True)
+__all__ = ["Requantize"]
 
 
 class Requantize(wiring.Component):
@@ -50,11 +44,8 @@ class Requantize(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        valid = [Signal(name=f"valid_{i}") for i in range(self.LATENCY)]
-        addr = [Signal.like(self.i.payload.addr, name=f"addr_{i}") for i in range(self.LATENCY)]
-        m.d.sync += [valid[0].eq(self.i.valid), addr[0].eq(self.i.payload.addr)]
-        for s in range(1, self.LATENCY):
-            m.d.sync += [valid[s].eq(valid[s - 1]), addr[s].eq(addr[s - 1])]
+        valid = delay(m, self.i.valid, self.LATENCY, name="valid")
+        addr = delay(m, self.i.payload.addr, self.LATENCY, name="addr")
 
         for c in range(self.cols):
             # Stage 1: register the inputs.

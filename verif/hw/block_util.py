@@ -96,3 +96,31 @@ def pop_issued(rows, k, latency, valid):
 def rng_for(dut):
     """A NumPy generator seeded (and logged) by :func:`logged_seed`."""
     return np.random.default_rng(logged_seed(dut))
+
+
+def layout_fields(layout):
+    """A StructLayout as JSON-able ``{field: [offset, width]}`` (computed outside the simulator,
+    passed in the parameters: a stream payload is ONE flat Verilog port, fields at these
+    offsets)."""
+    return {name: [field.offset, field.width] for name, field in layout}
+
+
+def stream_payloads(component, *names):
+    """``{stream name: layout_fields(payload)}`` of the named stream members of a component."""
+    members = component.signature.members
+    return {n: layout_fields(members[n].signature.members["payload"].shape) for n in names}
+
+
+def pack_fields(fields, **values):
+    """Field values (ints, any sign) -> the flat payload, by ``{field: [offset, width]}``."""
+    out = 0
+    for name, value in values.items():
+        offset, width = fields[name]
+        out |= (int(value) & ((1 << width) - 1)) << offset
+    return out
+
+
+def field_of(fields, payload, name):
+    """The raw (unsigned) bits of field ``name`` of a flat payload."""
+    offset, width = fields[name]
+    return (payload >> offset) & ((1 << width) - 1)

@@ -5,10 +5,12 @@ The model is the docstring's rule, in NumPy with int32 wrap-around (models.wrap_
     base = acc[i_addr] if accumulate else (bias if use_bias else 0)
     acc[i_addr] = base + i_sums
 
-applied row by row in arrival order, so back-to-back rows to one address see each other. Every
-cycle the harness checks ``o_valid``/``o_data``/``o_tag`` one cycle (``LATENCY``) after each
-row, and ``rd_data`` one cycle after each ``rd_en`` and until the next one. Inputs of idle
-cycles (``i_valid`` or ``rd_en`` low) are random junk.
+applied row by row in arrival order, so back-to-back rows to one address see each other. Rows
+come in on the stream ``i`` (payload ``addr``, ``sums``, ``tag``) and leave on ``o`` (payload
+``data``, ``tag``), each payload one flat port packed by the layout offsets passed in the
+parameters. Every cycle the harness checks ``o_valid`` and the row's ``data``/``tag`` one cycle
+(``LATENCY``) after each row, and ``rd_data`` one cycle after each ``rd_en`` and until the next
+one. Inputs of idle cycles (``i_valid`` or ``rd_en`` low) are random junk.
 """
 
 import cocotb
@@ -16,13 +18,22 @@ import numpy as np
 
 from models import wrap_int32
 from verif.cocotb_util import params
-from verif.hw.block_util import TIMEOUT, Cycles, pack, pop_issued, rng_for, unpack
+from verif.hw.block_util import (
+    TIMEOUT,
+    Cycles,
+    field_of,
+    pack,
+    pack_fields,
+    pop_issued,
+    rng_for,
+    unpack,
+)
 
 P = params()
 COLS, DEPTH, TAG_BITS, LATENCY = P["cols"], P["depth"], P["tag_width"], P["latency"]
+I_FIELDS, O_FIELDS = P["payloads"]["i"], P["payloads"]["o"]
 ADDR_BITS = (DEPTH - 1).bit_length()
-INPUTS = ("i_valid", "i_addr", "i_sums", "i_tag", "accumulate", "use_bias", "bias", "rd_addr",
-          "rd_en")
+INPUTS = ("i_valid", "i_payload", "accumulate", "use_bias", "bias", "rd_addr", "rd_en")
 INT32_MIN, INT32_MAX = -2**31, 2**31 - 1
 
 OVERWRITE, BIAS, ACCUMULATE = "overwrite", "bias", "accumulate"
@@ -32,7 +43,7 @@ MODES = (OVERWRITE, BIAS, ACCUMULATE)
 class Harness:
     def __init__(self, dut, rng):
         self.dut, self.rng = dut, rng
-        self.cycles = Cycles(dut, ("o_valid", "o_data", "o_tag", "rd_data"))
+        self.cycles = Cycles(dut, ("o_valid", "o_payload", "rd_data"))
         self.acc = np.zeros((DEPTH, COLS), dtype=np.int32)  # the model
         self.known = np.zeros(DEPTH, dtype=bool)             # written since reset
         self.rows = {}          # issue cycle -> (expected row, tag)
@@ -59,13 +70,15 @@ class Harness:
         ``read`` = address for ``rd_en`` or None."""
         drive = {}
         if row is None:
-            drive.update(i_valid=0, i_addr=self._junk(ADDR_BITS), i_sums=self._junk(32 * COLS),
-                         i_tag=self._junk(TAG_BITS), accumulate=self._junk(1),
+            payload = pack_fields(I_FIELDS, addr=self._junk(ADDR_BITS),
+                                  sums=self._junk(32 * COLS), tag=self._junk(TAG_BITS))
+            drive.update(i_valid=0, i_payload=payload, accumulate=self._junk(1),
                          use_bias=self._junk(1), bias=self._junk(32 * COLS))
         else:
             addr, sums, mode, bias, tag = row
             use_bias = 1 if mode == BIAS else 0 if mode == OVERWRITE else self._junk(1)
-            drive.update(i_valid=1, i_addr=addr, i_sums=pack(sums, 32), i_tag=tag,
+            payload = pack_fields(I_FIELDS, addr=addr, sums=pack(sums, 32), tag=tag)
+            drive.update(i_valid=1, i_payload=payload,
                          accumulate=int(mode == ACCUMULATE), use_bias=use_bias,
                          bias=pack(bias, 32))
         if read is None:
@@ -101,10 +114,12 @@ class Harness:
         row = pop_issued(self.rows, k, LATENCY, out["o_valid"])
         if row is not None:
             expected, tag = row
-            assert out["o_data"] is not None, f"{where}: o_data has X/Z bits"
-            np.testing.assert_array_equal(np.array(unpack(out["o_data"], 32, COLS), np.int32),
-                                          expected, err_msg=f"{where}: o_data")
-            assert out["o_tag"] == tag, f"{where}: o_tag={out['o_tag']}, expected {tag}"
+            assert out["o_payload"] is not None, f"{where}: o_payload has X/Z bits"
+            data = field_of(O_FIELDS, out["o_payload"], "data")
+            np.testing.assert_array_equal(np.array(unpack(data, 32, COLS), np.int32),
+                                          expected, err_msg=f"{where}: o data")
+            got = field_of(O_FIELDS, out["o_payload"], "tag")
+            assert got == tag, f"{where}: o tag={got}, expected {tag}"
         if k - 1 in self.read_expect:
             self.rd_data = self.read_expect.pop(k - 1)
         if self.rd_data is not None:

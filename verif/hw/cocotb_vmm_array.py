@@ -1,13 +1,17 @@
 """cocotb tests of hw.vmm_array.VmmArray against models.vmm (run by test_vmm_array.py).
 
-Every cycle the harness checks, from the inputs it drove alone:
+The vectors come in on the stream ``i`` (payload ``x``, ``bank``, ``tag``) and the sums leave on
+``o`` (payload ``y``, ``tag``); each payload is one flat port, packed by the layout offsets passed
+in the parameters. Every cycle the harness checks, from the inputs it drove alone:
 
-* ``y_valid`` is high exactly ``latency`` cycles after each ``x_valid`` and never otherwise;
-* ``y`` then equals ``models.vmm`` of that vector with its bank's weights, and otherwise holds
-  its last value (idle inputs - ``x``, ``bank``, the weight port with ``w_en`` low - change
-  nothing);
-* ``active`` is high exactly in the ``latency`` cycles from a vector's ``x_valid`` to the cycle
-  before its ``y_valid`` (PERF_COMPUTE counts ``count + latency - 1`` cycles per command);
+* ``o_valid`` is high exactly ``latency`` cycles after each ``i_valid`` and never otherwise;
+* ``y`` then equals ``models.vmm`` of that vector with its bank's weights and ``tag`` the tag it
+  came in with; otherwise both hold their last value (idle inputs - ``x``, ``bank``, ``tag``,
+  the weight port with ``w_en`` low - change nothing);
+* ``active`` is high exactly in the ``latency`` cycles from a vector's ``i_valid`` to the cycle
+  before its ``o_valid`` (PERF_COMPUTE counts ``count + latency - 1`` cycles per command);
+* the weight read port ``r_data`` (combinational, random ``r_bank``/``r_col``/``r_word`` every
+  cycle) shows the model's word of every written weight, and 0 outside the array;
 * the stage-0 registers ``x_q`` and ``bank_q`` (when the simulator shows them) keep still after
   an idle cycle, as the docstring promises for simulation speed.
 """
@@ -17,15 +21,18 @@ import numpy as np
 
 from models import vmm
 from verif.cocotb_util import params
-from verif.hw.block_util import TIMEOUT, Cycles, pack, rng_for, unpack
+from verif.hw.block_util import TIMEOUT, Cycles, field_of, pack, pack_fields, rng_for, unpack
 
 P = params()
 R, C, BANKS, LATENCY = P["rows"], P["cols"], P["banks"], P["latency"]
+TAG_BITS = P["tag_width"]
+I_FIELDS, O_FIELDS = P["payloads"]["i"], P["payloads"]["o"]
 WORDS = (R + 3) // 4
 BANK_BITS = (BANKS - 1).bit_length()
 COL_BITS = (C - 1).bit_length()
 WORD_BITS = (WORDS - 1).bit_length()
-INPUTS = ("x", "x_valid", "bank", "w_en", "w_bank", "w_col", "w_word", "w_data", "w_strb")
+INPUTS = ("i_valid", "i_payload", "w_en", "w_bank", "w_col", "w_word", "w_data", "w_strb",
+          "r_bank", "r_col", "r_word")
 
 
 class Harness:
@@ -35,14 +42,16 @@ class Harness:
         self.dut, self.rng = dut, rng
         # Internal stage-0 registers, if the generated Verilog kept their names.
         self.internal = [n for n in ("x_q", "bank_q") if hasattr(dut, n)]
-        self.cycles = Cycles(dut, ("y", "y_valid", "active", *self.internal))
+        self.cycles = Cycles(dut, ("o_payload", "o_valid", "active", "r_data", *self.internal))
         self.last_idle = False
         self.last_internal = None
         self.w = np.zeros((BANKS, C, R), dtype=np.int8)   # the model: [bank, col, row]
         self.written = np.zeros((BANKS, C, R), dtype=bool)
-        self.in_flight = {}   # issue cycle -> expected y
+        self.in_flight = {}   # issue cycle -> (expected y, tag)
         self.y = None         # y as last seen (no value is promised before the first vector)
+        self.tag = None       # the same for the tag
         self.vectors = 0
+        self.reads = 0        # weight words checked on the read port
 
     async def start(self):
         await self.cycles.start(INPUTS)
@@ -54,13 +63,20 @@ class Harness:
         """One cycle: a vector ``x`` (int8 [R]) for ``bank``, or idle (random x and bank) if
         None; ``write`` = (bank, col, word, data, strb) or None (w_en low, random w_*)."""
         drive = {}
+        tag = self._junk(TAG_BITS)
         if x is None:
-            drive.update(x_valid=0, x=self._junk(8 * R), bank=self._junk(BANK_BITS))
+            drive.update(i_valid=0, i_payload=pack_fields(
+                I_FIELDS, x=self._junk(8 * R), bank=self._junk(BANK_BITS), tag=tag))
         else:
             assert x.dtype == np.int8 and x.shape == (R,)
             assert self.written[bank].all(), "every weight of the bank is written first"
-            drive.update(x_valid=1, x=pack(x, 8), bank=bank)
+            drive.update(i_valid=1, i_payload=pack_fields(I_FIELDS, x=pack(x, 8), bank=bank,
+                                                          tag=tag))
             expected = vmm(x[None, :], self.w[bank])[0]
+        # The read port, anywhere in its address space (out of range included).
+        read = (self._junk(BANK_BITS), self._junk(COL_BITS), self._junk(WORD_BITS))
+        drive.update(r_bank=read[0], r_col=read[1], r_word=read[2])
+        read_expect = self._read_model(*read)
         if write is None:
             drive.update(w_en=0, w_bank=self._junk(BANK_BITS), w_col=self._junk(COL_BITS),
                          w_word=self._junk(WORD_BITS), w_data=self._junk(32),
@@ -73,8 +89,12 @@ class Harness:
         out = await self.cycles.step(**drive)
         k = self.cycles.cycle
         if x is not None:
-            self.in_flight[k] = expected
+            self.in_flight[k] = (expected, tag)
             self.vectors += 1
+        if read_expect is not None:   # the weights as before this cycle's write
+            assert out["r_data"] == read_expect, \
+                f"cycle {k}: r_data of {read} = {out['r_data']}, expected {read_expect}"
+            self.reads += 1
         if write is not None:
             self._model_write(*write)
         self._check(k, out)
@@ -91,8 +111,21 @@ class Harness:
                 self.w[bank, col, r] = np.int8(unpack(data >> 8 * lane, 8, 1)[0])
                 self.written[bank, col, r] = True
 
+    def _read_model(self, bank, col, word):
+        """The expected r_data, or None when some weight of that word was never written."""
+        if bank >= BANKS or col >= C or word >= WORDS:
+            return 0
+        rows = range(4 * word, min(4 * word + 4, R))
+        if not all(self.written[bank, col, r] for r in rows):
+            return None
+        return pack([self.w[bank, col, r] for r in rows], 8)
+
     def _check(self, k, out):
         where = f"cycle {k}"
+        payload = out["o_payload"]
+        out = dict(out, y_valid=out["o_valid"],
+                   y=None if payload is None else field_of(O_FIELDS, payload, "y"),
+                   tag=None if payload is None else field_of(O_FIELDS, payload, "tag"))
         active = any(k - d in self.in_flight for d in range(LATENCY))
         assert out["active"] == active, f"{where}: active={out['active']}, expected {active}"
         issued = k - LATENCY
@@ -104,12 +137,15 @@ class Harness:
         assert out["y"] is not None, f"{where}: y has X/Z bits"
         y = unpack(out["y"], 32, C)
         if issued in self.in_flight:
+            expected, tag = self.in_flight.pop(issued)
             np.testing.assert_array_equal(
-                np.array(y, dtype=np.int64), self.in_flight.pop(issued),
+                np.array(y, dtype=np.int64), expected,
                 err_msg=f"{where}: y of the vector issued in cycle {issued}")
+            assert out["tag"] == tag, f"{where}: tag {out['tag']}, expected {tag}"
         elif self.y is not None:
-            assert y == self.y, f"{where}: y changed without y_valid: {y} (was {self.y})"
-        self.y = y
+            assert y == self.y, f"{where}: y changed without o_valid: {y} (was {self.y})"
+            assert out["tag"] == self.tag, f"{where}: tag changed without o_valid"
+        self.y, self.tag = y, out["tag"]
 
     async def drain(self, extra=2):
         for _ in range(LATENCY + extra):
@@ -180,7 +216,9 @@ async def weights_then_random_vectors(dut):
     # Idle for a while: y holds its last value (checked every step).
     for _ in range(20):
         await h.step()
-    dut._log.info(f"{h.vectors} vectors in {h.cycles.cycle + 1} cycles")
+    dut._log.info(f"{h.vectors} vectors in {h.cycles.cycle + 1} cycles, {h.reads} weight "
+                  "words read back")
+    assert h.reads > 0
 
 
 @cocotb.test(**TIMEOUT)

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """hw.accumulator.Accumulator alone in a simulator (the cocotb tests: cocotb_accumulator.py)."""
 
 import pytest
@@ -6,6 +7,7 @@ from hw.accumulator import Accumulator
 from sw.knobs import seed
 from sw.targets.sim.build import build_verilog
 from verif.cocotb_util import run_cocotb
+from verif.hw.block_util import stream_payloads
 
 pytestmark = pytest.mark.block
 
@@ -20,6 +22,7 @@ def test_accumulator(cols, depth, tag_width):
     print(f"seed={s}")
     build = build_verilog(lambda: Accumulator(cols, depth, tag_width), "accumulator",
                           f"accumulator_{cols}x{depth}t{tag_width}")
+    payloads = stream_payloads(Accumulator(cols, depth, tag_width), "i", "o")
     run_cocotb(build, "verif.hw.cocotb_accumulator",
                params=dict(cols=cols, depth=depth, tag_width=tag_width,
-                           latency=Accumulator.LATENCY, seed=s))
+                           latency=Accumulator.LATENCY, seed=s, payloads=payloads))

@@ -11,6 +11,7 @@ from hw.vmm_array import VmmArray
 from sw.knobs import seed
 from sw.targets.sim.build import build_verilog
 from verif.cocotb_util import run_cocotb
+from verif.hw.block_util import stream_payloads
 
 pytestmark = pytest.mark.block
 
@@ -26,12 +27,15 @@ def documented_latency(rows):
 @pytest.mark.parametrize(("rows", "cols", "banks"), SHAPES,
                          ids=[f"{r}x{c}x{b}" for r, c, b in SHAPES])
 def test_vmm_array(rows, cols, banks):
-    latency = VmmArray(rows, cols, banks).latency
+    tag_width = 5
+    array = VmmArray(rows, cols, banks, tag_width)
+    latency = array.latency
     assert latency == documented_latency(rows)
     s = seed()
     print(f"seed={s}")
-    build = build_verilog(lambda: VmmArray(rows, cols, banks), "vmm_array",
-                          f"vmm_array_{rows}x{cols}x{banks}")
+    build = build_verilog(lambda: VmmArray(rows, cols, banks, tag_width), "vmm_array",
+                          f"vmm_array_{rows}x{cols}x{banks}t{tag_width}")
     run_cocotb(build, "verif.hw.cocotb_vmm_array",
-               params=dict(rows=rows, cols=cols, banks=banks, latency=latency, seed=s))
+               params=dict(rows=rows, cols=cols, banks=banks, latency=latency, seed=s,
+                           tag_width=tag_width, payloads=stream_payloads(array, "i", "o")))
 

@@ -1,0 +1,62 @@
+"""Delay lines: the valid/tag bookkeeping of a pipeline, written once."""
+
+from amaranth import Signal, Value
+from amaranth.hdl import ValueCastable
+
+__all__ = ["delay"]
+
+
+def delay(m, value, cycles, *, enable=None, domain="sync", name=None):
+    """The registered copies of ``value`` over ``cycles`` cycles.
+
+    Returns a list of ``cycles`` signals of ``value``'s shape; copy ``i`` holds ``value`` as it
+    was ``i + 1`` clock edges ago (counting only edges where its stage was enabled). The
+    registers are added to ``m.d[domain]``.
+
+    Parameters
+    ----------
+    m : Module
+    value : value-like
+        What to delay (a Signal, a slice, a View of a layout...).
+    cycles : int
+        Length of the line (>= 0; 0 gives an empty list).
+    enable : value-like or list of value-like, optional
+        None: every stage loads every cycle. One value: every stage loads when it is high (the
+        whole line shifts together). A list of ``cycles`` values: stage ``i`` loads when
+        ``enable[i]`` is high (e.g. the valid of the stage before it, so a tag travels with its
+        row and idle stages keep still).
+    domain : str
+        Clock domain of the registers.
+    name : str, optional
+        Base name of the registers (``<name>_<i>``); default the name of ``value``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        ``cycles`` that is not a non-negative int, or an ``enable`` list of another length.
+    """
+    if not isinstance(cycles, int) or isinstance(cycles, bool):
+        raise TypeError(f"cycles must be an int, not {cycles!r}")
+    if cycles < 0:
+        raise ValueError(f"cycles must be >= 0, not {cycles}")
+    if enable is None or isinstance(enable, (Value, ValueCastable, int)):
+        enables = [enable] * cycles
+    else:
+        enables = list(enable)
+        if len(enables) != cycles:
+            raise ValueError(f"enable has {len(enables)} entries for a line of {cycles} stages")
+    if name is None:
+        cast = Value.cast(value)
+        name = cast.name if isinstance(cast, Signal) else "delay"
+    line = []
+    previous = value
+    for i, en in enumerate(enables):
+        stage = Signal.like(value, name=f"{name}_{i}")
+        if en is None:
+            m.d[domain] += stage.eq(previous)
+        else:
+            with m.If(en):
+                m.d[domain] += stage.eq(previous)
+        line.append(stage)
+        previous = stage
+    return line
