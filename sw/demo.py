@@ -21,6 +21,21 @@ from sw.targets import TARGET_NAMES
 README_SECTION = ("demo output", "`python -m sw.demo --target icarus --readme README.md`")
 
 
+#: fc1's requantization: int8 outputs with zero point -128 (real value ~ h + 128), ReLU
+FC1 = dict(scale=1.0 / 4096, zero_point=-128, relu=True)
+
+
+def network(batch=8, hidden=64, seed=2023):
+    """The demo's inputs and (random) weights: (x, w1, b1, w2, b2)."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 128, (batch, 784), dtype=np.int8)  # "pixels"
+    w1 = rng.integers(-128, 128, (hidden, 784), dtype=np.int8)
+    b1 = rng.integers(-20000, 20000, hidden, dtype=np.int32)
+    w2 = rng.integers(-128, 128, (10, hidden), dtype=np.int8)
+    b2 = rng.integers(-1000, 1000, 10, dtype=np.int32)
+    return x, w1, b1, w2, b2
+
+
 def run(target, batch=8, hidden=64, seed=2023):
     """Run the demo; returns (passed, lines printed except the wall-clock line)."""
     lines = []
@@ -29,13 +44,8 @@ def run(target, batch=8, hidden=64, seed=2023):
         print(text, flush=True)
         lines.append(text)
 
-    rng = np.random.default_rng(seed)
     say(f"seed={seed}")
-    x = rng.integers(0, 128, (batch, 784), dtype=np.int8)  # "pixels"
-    w1 = rng.integers(-128, 128, (hidden, 784), dtype=np.int8)
-    b1 = rng.integers(-20000, 20000, hidden, dtype=np.int32)
-    w2 = rng.integers(-128, 128, (10, hidden), dtype=np.int8)
-    b2 = rng.integers(-1000, 1000, 10, dtype=np.int32)
+    x, w1, b1, w2, b2 = network(batch, hidden, seed)
     wall = [("ready", time.perf_counter())]
 
     def check(name, got, expected, acc):
@@ -49,12 +59,13 @@ def run(target, batch=8, hidden=64, seed=2023):
         g = acc.geometry
         wall[0] = ("ready", time.perf_counter())
         say(f"{target}: {g.rows}x{g.cols} array, {g.banks} banks")
-        requant = dict(scale=1.0 / 4096, zero_point=-128, relu=True)
-        h = acc.linear(x, w1, b1, **requant)
-        ok = check(f"fc1 784->{hidden} int8+ReLU", h, models.linear(x, w1, b1, **requant), acc)
-        # Layer 2 takes the hidden activations as they came off the accelerator.
-        logits = acc.linear(h, w2, b2)
-        ok &= check(f"fc2 {hidden}->10 int32", logits, models.linear(h, w2, b2), acc)
+        h = acc.linear(x, w1, b1, **FC1)
+        ok = check(f"fc1 784->{hidden} int8+ReLU", h, models.linear(x, w1, b1, **FC1), acc)
+        # Layer 2 takes the hidden activations as they came off the accelerator: int8 with the
+        # zero point -128 that fc1's requantization gave them (real value ~ h + 128).
+        logits = acc.linear(h, w2, b2, input_zero_point=-128)
+        ok &= check(f"fc2 {hidden}->10 int32", logits,
+                    models.linear(h, w2, b2, input_zero_point=-128), acc)
     say(f"predicted classes: {logits.argmax(axis=1).tolist()}")
     say("PASS: every output equals the golden model" if ok else "FAIL")
     times, last = [], start
