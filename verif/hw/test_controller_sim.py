@@ -1,0 +1,176 @@
+# amaranth: UnusedElaboratable=no
+"""hw.controller.Controller in amaranth.sim against a naive cycle model of it.
+
+The model (:class:`ControllerModel`) is the docstring written as Python: command acceptance
+(the check itself is :func:`hw.spec.check`; test_command_check_sim.py holds the two equal), the
+issue sequence (``issue``, ``index``, ``in_rd_addr``), the drain, ``done`` and ``busy``, and the
+six performance counters. Every output is compared in every cycle, with random commands, random
+``start`` pulses while busy (ignored), random ``array_active`` and ``clear_counters``. A second
+test states the timing in the spec's own terms: BUSY lasts ``timing.busy_cycles`` (``count +
+timing.drain(latency)``) cycles from the one after START, and DONE pulses in the cycle after.
+"""
+
+import pytest
+
+from hw.controller import Controller
+from hw.spec import Command, ErrorCode, Geometry, Opcode, check, timing
+from verif.hw.sim_util import raw, rng, simulate
+
+pytestmark = pytest.mark.nosim
+
+MASK32 = (1 << 32) - 1
+COUNTERS = ("cycles", "busy", "compute", "stall", "macs", "vectors")
+FIELDS = ("op", "bank", "in_addr", "acc_addr", "out_addr", "count", "rows", "cols", "pool")
+
+
+class ControllerModel:
+    """The Controller's registers and outputs, cycle by cycle."""
+
+    def __init__(self, g, drain):
+        self.g, self.drain_cycles = g, drain
+        self.state, self.busy, self.done, self.error = "IDLE", 0, 0, ErrorCode.NONE
+        self.index = self.left = self.drain = 0
+        self.perf = dict.fromkeys(COUNTERS, 0)
+
+    def outputs(self, cmd):
+        issue = int(self.state == "ISSUE")
+        in_bits = (self.g.in_depth - 1).bit_length()
+        return dict(busy=self.busy, done=self.done, error=self.error, issue=issue,
+                    index=self.index, in_rd_addr=(cmd.in_addr + self.index) % (1 << in_bits),
+                    **{f"perf_{k}": v for k, v in self.perf.items()})
+
+    def step(self, cmd, start, clear, active):
+        """The clock edge at the end of a cycle with these inputs."""
+        issue = self.state == "ISSUE"
+        inc = dict(cycles=1, busy=self.busy, compute=active, stall=self.busy and not issue,
+                   macs=issue * ((cmd.rows * cmd.cols) & 0xFFFF), vectors=issue)
+        for k in COUNTERS:
+            self.perf[k] = 0 if clear else (self.perf[k] + inc[k]) & MASK32
+        done = 0
+        if self.state == "IDLE":
+            if start:
+                self.error = check(cmd, self.g)
+                self.index, self.left = 0, cmd.count
+                if self.error != ErrorCode.NONE or cmd.op == Opcode.NOP:
+                    done = 1
+                else:
+                    self.busy, self.state = 1, "ISSUE"
+        elif self.state == "ISSUE":
+            self.index = (self.index + 1) & 0xFFFF
+            self.left -= 1
+            if self.left == 0:
+                self.drain, self.state = self.drain_cycles, "DRAIN"
+        else:
+            self.drain -= 1
+            if self.drain == 0:
+                self.busy, done, self.state = 0, 1, "IDLE"
+        self.done = done
+
+
+def small_command(r, g):
+    """Mostly short VMM commands that pass (long enough to overlap starts and counters)."""
+    count = r.randrange(1, min(g.in_depth, g.acc_depth, 12) + 1)
+    cmd = Command(op=Opcode.VMM.value, bank=r.randrange(g.banks),
+                  in_addr=r.randrange(g.in_depth - count + 1),
+                  acc_addr=r.randrange(g.acc_depth - count + 1), out_addr=0, count=count,
+                  rows=r.randrange(1, g.rows + 1), cols=r.randrange(1, g.cols + 1),
+                  requant=False, pool=1)
+    roll = r.random()
+    if roll < 0.1:
+        return Command(**{**cmd.__dict__, "op": Opcode.NOP.value})
+    if roll < 0.25:   # some rejected ones
+        return Command(**{**cmd.__dict__, "bank": g.banks + r.randrange(3)})
+    if roll < 0.3:
+        return Command(**{**cmd.__dict__, "count": 0})
+    return cmd
+
+
+def drive(ctx, ctl, cmd):
+    for f in FIELDS:
+        ctx.set(raw(getattr(ctl, f)), getattr(cmd, f))
+    ctx.set(ctl.requant, cmd.requant)
+
+
+GEOMETRIES = {
+    "16x16": Geometry.default(),
+    "5x3x3": Geometry(rows=5, cols=3, banks=3, in_depth=40, acc_depth=24, out_depth=20),
+}
+
+
+@pytest.mark.parametrize("name", list(GEOMETRIES))
+def test_controller_equals_its_model_every_cycle(name):
+    g = GEOMETRIES[name]
+    drain = timing.drain(timing.array_latency(g.rows))
+    dut = Controller(g, drain=drain)
+    model = ControllerModel(g, drain)
+    r = rng(len(name))
+    stats = {"commands": 0, "vectors": 0, "ignored_starts": 0}
+
+    async def tb(ctx):
+        cmd = small_command(r, g)
+        for cycle in range(4000):
+            if model.state == "IDLE" and r.random() < 0.3:
+                cmd = small_command(r, g)
+            elif model.state != "IDLE" and r.random() < 0.05:
+                cmd = Command(**{**cmd.__dict__, "rows": r.randrange(1, g.rows + 1)})
+            start = r.random() < (0.4 if model.state == "IDLE" else 0.1)
+            clear, active = r.random() < 0.02, r.random() < 0.5
+            drive(ctx, dut, cmd)
+            ctx.set(dut.start, start)
+            ctx.set(dut.clear_counters, clear)
+            ctx.set(dut.array_active, active)
+            expected = model.outputs(cmd)
+            got = {k: ctx.get(raw(getattr(dut, k))) for k in expected}
+            assert got == {k: int(v) for k, v in expected.items()}, f"cycle {cycle}"
+            stats["commands"] += start and model.state == "IDLE"
+            stats["ignored_starts"] += start and model.state != "IDLE"
+            stats["vectors"] += expected["issue"]
+            await ctx.tick()
+            model.step(cmd, start, clear, active)
+
+    simulate(dut, tb)
+    print(stats)
+    assert min(stats.values()) > 50
+
+
+@pytest.mark.parametrize("count", [1, 2, 7])
+def test_busy_and_done_follow_the_spec_timing(count):
+    g = Geometry.default(rows=8, cols=8)
+    latency = timing.array_latency(g.rows)
+    dut = Controller(g, drain=timing.drain(latency))
+    cmd = Command(op=Opcode.VMM.value, count=count, rows=8, cols=4, pool=1)
+
+    async def tb(ctx):
+        drive(ctx, dut, cmd)
+        ctx.set(dut.clear_counters, 1)
+        await ctx.tick()
+        ctx.set(dut.clear_counters, 0)
+        ctx.set(dut.start, 1)
+        await ctx.tick()
+        ctx.set(dut.start, 0)
+        busy, issues, indices, done_at = 0, 0, [], None
+        for cycle in range(1, count + timing.drain(latency) + 10):
+            busy += ctx.get(dut.busy)
+            if ctx.get(dut.issue):
+                issues += 1
+                indices.append(ctx.get(dut.index))
+                assert ctx.get(dut.in_rd_addr) == cmd.in_addr + ctx.get(dut.index)
+            if ctx.get(dut.done):
+                assert done_at is None, "one DONE pulse"
+                done_at = cycle
+            await ctx.tick()
+        assert busy == timing.busy_cycles(count, latency)
+        # START's cycle is 0; BUSY in cycles 1 .. count + drain; DONE right after them.
+        assert done_at == 1 + count + timing.drain(latency)
+        assert issues == count and indices == list(range(count))
+        assert ctx.get(dut.perf_busy) == timing.busy_cycles(count, latency)
+        assert ctx.get(dut.perf_vectors) == count
+        assert ctx.get(dut.perf_macs) == count * cmd.rows * cmd.cols
+        assert ctx.get(dut.perf_stall) == timing.drain(latency)
+
+    simulate(dut, tb)
+
+
+def test_controller_checks_its_drain():
+    with pytest.raises(ValueError, match="drain must be >= 1"):
+        Controller(Geometry.default(), drain=0)
