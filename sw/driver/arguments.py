@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import decimal
 import numbers
 
 import numpy as np
@@ -29,22 +30,35 @@ def check_array(name, a, dtype, ndim, shape_doc):
         raise ValueError(f"{name} must have shape {shape_doc} with every size >= 1, got {a.shape}")
 
 
+def _is_real(value):
+    """A real number: int, float, NumPy number, Fraction or Decimal (not bool or complex)."""
+    return (isinstance(value, numbers.Real | decimal.Decimal)
+            and not isinstance(value, bool | np.bool_))
+
+
 def multipliers(scale, n):
-    """Per-column (MULT, SHIFT) as a uint32 array [2, n] for ``scale`` (a real or [n] reals)."""
-    if isinstance(scale, bool | np.bool_):
-        raise TypeError(f"scale must be a float or an array of {n} floats, got bool")
-    scalar = isinstance(scale, numbers.Real)
+    """Per-column (MULT, SHIFT) as a uint32 array [2, n] for ``scale``: one real number (an int,
+    float, NumPy scalar or 0-d array, Fraction or Decimal) or ``n`` of them (a sequence or
+    array). TypeError for anything else (bool, str, complex, ...), ValueError for a wrong
+    length or a scale :func:`models.quantize_multiplier` cannot represent."""
+    what = f"scale must be a real number or an array of N={n} real numbers"
+    if isinstance(scale, str | bytes):
+        raise TypeError(f"{what}, got {type(scale).__name__} {scale!r}")
+    values = np.asarray(scale)
+    if values.dtype.kind == "O":
+        if not all(_is_real(v) for v in values.ravel()):
+            bad = next(v for v in values.ravel() if not _is_real(v))
+            raise TypeError(f"{what}, got {type(bad).__name__} {bad!r}")
+    elif values.dtype.kind not in "iuf":
+        raise TypeError(f"{what}, got {type(scale).__name__}"
+                        + (f" of {values.dtype}" if values.ndim else ""))
+    scalar = values.ndim == 0
     if scalar:
-        scale = np.full(n, float(scale))
+        scale = np.full(n, float(values.item()))
+    elif values.shape != (n,):
+        raise ValueError(f"{what}, got shape {values.shape}")
     else:
-        try:
-            scale = np.asarray(scale, dtype=np.float64)
-        except (TypeError, ValueError):
-            raise TypeError(f"scale must be a float or an array of {n} floats, "
-                            f"got {type(scale).__name__}") from None
-        if scale.shape != (n,):
-            raise ValueError(f"scale must be a float or an array of N={n} floats, "
-                             f"got shape {scale.shape}")
+        scale = values.astype(np.float64)
     pairs = []
     for i, s in enumerate(scale):
         try:
@@ -107,27 +121,30 @@ def check_linear(x, w, b, scale, zero_point, relu):
 
 def check_accumulator_range(x, w, b, input_zero_point):
     """ValueError if an int32 accumulator of ``linear`` could overflow (it would wrap: a wrong
-    number). The rule, per output column n::
+    number). With ``lo = min(x) - input_zero_point`` and ``hi = max(x) - input_zero_point``,
+    every result of output column n lies in::
 
-        |b[n]| + max|x - input_zero_point| * sum_k |w[n, k]|  <=  2**31 - 1
+        b[n] + sum_k min(lo * w[n, k], hi * w[n, k])
+            .. b[n] + sum_k max(lo * w[n, k], hi * w[n, k])
 
-    bounds ``|sum_k (x[m, k] - input_zero_point) * w[n, k] + b[n]|`` for every row m, which is
-    what the accumulator holds at the end (its partial sums may wrap on the way: two's
-    complement makes the end value right whenever it fits). Without a bias or zero point and
-    with extreme weights this allows K <= 131071; with ``input_zero_point = -128``, K <= 65793.
+    and that interval must lie in int32 (-2**31 .. 2**31 - 1). That is what the accumulator holds
+    at the end; its partial sums may wrap on the way, as two's complement makes the end value
+    right whenever it fits. With extreme data this allows K <= 131071 without a bias or zero
+    point (products up to 128 * 128), and K <= 65793 with ``input_zero_point = -128``.
     """
     zp = int(input_zero_point)
-    x_reach = max(abs(int(x.max()) - zp), abs(int(x.min()) - zp))
-    w_sums = np.abs(w.astype(np.int64)).sum(axis=1)
-    bound = x_reach * w_sums
+    lo, hi = int(x.min()) - zp, int(x.max()) - zp
+    w64 = w.astype(np.int64)
+    low = np.minimum(lo * w64, hi * w64).sum(axis=1)
+    high = np.maximum(lo * w64, hi * w64).sum(axis=1)
     if b is not None:
-        bound = bound + np.abs(b.astype(np.int64))
-    worst = int(np.argmax(bound))
-    if bound[worst] > INT32_MAX:
-        bias = f", |b[{worst}]| = {abs(int(b[worst]))}" if b is not None else ""
+        low, high = low + b, high + b
+    bad = np.flatnonzero((high > INT32_MAX) | (low < -INT32_MAX - 1))
+    if bad.size:
+        n = int(bad[0])
+        bias = f", b[{n}] = {int(b[n])}" if b is not None else ""
         raise ValueError(
-            f"the int32 accumulators could overflow: for output column {worst}, "
-            f"|b| + max|x - input_zero_point| * sum|w| = {int(bound[worst])} > 2**31 - 1 "
-            f"(K = {x.shape[1]}, input_zero_point = {zp}, max|x - input_zero_point| = "
-            f"{x_reach}, sum|w[{worst}]| = {int(w_sums[worst])}{bias}); "
+            f"the int32 accumulators could overflow: output column {n} can reach "
+            f"{int(low[n])} .. {int(high[n])}, outside -2**31 .. 2**31 - 1 (K = {x.shape[1]}, "
+            f"x - input_zero_point in {lo} .. {hi} with input_zero_point = {zp}{bias}); "
             "split K over several calls, or use smaller weights, bias or zero point")

@@ -167,10 +167,10 @@ class Driver:
         ------
         TypeError, ValueError
             For bad arguments (the message names the argument and what is allowed), and
-            ValueError when an int32 accumulator could overflow: the rule is
-            ``|b[n]| + max|x - input_zero_point| * sum_k |w[n, k]| <= 2**31 - 1`` for every
-            output column n (:func:`~sw.driver.arguments.check_accumulator_range`); a result is
-            never a wrapped number.
+            ValueError when an int32 accumulator could overflow, judged from the range of x,
+            the weights and the bias (the rule:
+            :func:`~sw.driver.arguments.check_accumulator_range`); a result is never a wrapped
+            number.
         AcceleratorError
             If a command is rejected or times out, or a needed feature is missing.
         """

@@ -27,7 +27,12 @@ from dataclasses import dataclass
 
 from hw.spec import Geometry, register, timing, words_for
 
-__all__ = ["Cost", "Plan", "Step", "plan_linear"]
+__all__ = ["Cost", "Plan", "PlanError", "Step", "plan_linear"]
+
+class PlanError(ValueError):
+    """The layer cannot be tiled onto this geometry (a pooling group larger than the buffers);
+    the arguments themselves are valid."""
+
 
 #: the largest CMD_COUNT the register can hold
 MAX_COUNT = (1 << register("CMD_COUNT").field("VALUE").width) - 1
@@ -170,7 +175,7 @@ def _chunk_options(m, kt, geometry, int8, pool):
     cap -= cap % pool  # a chunk holds whole pooling groups
     if cap < 1:
         most = min(geometry.acc_depth, geometry.in_depth)
-        raise ValueError(f"pool={pool} needs chunks of {pool} rows, but the accumulators and "
+        raise PlanError(f"pool={pool} needs chunks of {pool} rows, but the accumulators and "
                          f"input buffer hold at most {most}")
     options = [(cap, cap * kt <= geometry.in_depth)]
     resident = geometry.in_depth // kt

@@ -27,7 +27,7 @@ import numpy as np
 from models.conv import ConvShape
 
 from ..driver.stats import Stats
-from ..driver.tiling import plan_linear
+from ..driver.tiling import PlanError, plan_linear
 
 __all__ = ["WORD_COST", "Mapping", "PatchLowering", "choose_block", "depthwise_limit",
            "estimate", "run_calls"]
@@ -84,10 +84,11 @@ def run_calls(acc, calls, mapping):
 def estimate(geometry, latency, m, k, n, *, int8, bias, pool=1):
     """Estimated cycles of ``linear`` on an [m, k] x [n, k] problem: busy cycles of its plan
     plus :data:`WORD_COST` per bus word (:meth:`~sw.driver.tiling.Plan.cost`).
-    ``math.inf`` if the plan is impossible (a pooling group that does not fit)."""
+    ``math.inf`` if the plan is impossible (:class:`~sw.driver.tiling.PlanError`: a pooling
+    group that does not fit); bad arguments still raise."""
     try:
         plan = plan_linear(m, k, n, geometry, int8=int8, bias=bias, pool=pool)
-    except ValueError:
+    except PlanError:
         return math.inf
     cost = plan.cost(latency)
     return cost.busy_cycles + WORD_COST * cost.words

@@ -1,5 +1,8 @@
 """Driver errors: bad arguments, a device that is not a pimacc, rejected and stuck commands."""
 
+import decimal
+import fractions
+
 import numpy as np
 import pytest
 
@@ -38,9 +41,12 @@ BAD_ARGUMENTS = [
     ({"scale": 2.0**31}, ValueError, r"2\*\*-33 <= scale < 2\*\*31"),
     ({"scale": 2.0**-40}, ValueError, r"scale: .*allowed range is 2\*\*-33"),
     ({"scale": [0.1, 0.1, -0.1, 0.1]}, ValueError, r"scale\[2\]: scale must be a finite"),
-    ({"scale": np.ones(3)}, ValueError, r"array of N=4 floats, got shape \(3,\)"),
+    ({"scale": np.ones(3)}, ValueError, r"array of N=4 real numbers, got shape \(3,\)"),
     ({"scale": np.ones((4, 1))}, ValueError, r"got shape \(4, 1\)"),
-    ({"scale": "0.5x"}, TypeError, "scale must be a float or an array of 4 floats, got str"),
+    ({"scale": "0.5x"}, TypeError, "scale must be a real number or an array of N=4 real numbers, "
+                               "got str '0.5x'"),
+    ({"scale": ["0.5"] * 4}, TypeError, "got list of <U3"),
+    ({"scale": 1j}, TypeError, "got complex"),
     ({"scale": True}, TypeError, "got bool"),
     ({"scale": 0.1, "zero_point": 128}, ValueError, r"zero_point must be in -128..127, got 128"),
     ({"scale": 0.1, "zero_point": -129}, ValueError, "zero_point must be in -128..127"),
@@ -65,6 +71,10 @@ def test_good_argument_variants(acc):
     np.testing.assert_array_equal(ref, np.full((3, 4), 3))  # 5 * 0.5 = 2.5 rounds up
     np.testing.assert_array_equal(acc.linear(X, W, scale=1, zero_point=np.int8(-2)), ref)
     np.testing.assert_array_equal(acc.linear(X, W, scale=0.5, relu=np.bool_(False)), ref)
+    # issue 8, defect 9: a 0-d array, a Decimal and a Fraction are valid scales too
+    for scale in (np.array(0.5), decimal.Decimal("0.5"), fractions.Fraction(1, 2),
+                  [decimal.Decimal("0.5")] * 4):
+        np.testing.assert_array_equal(acc.linear(X, W, scale=scale), ref)
 
 
 def test_open_targets():

@@ -1,17 +1,19 @@
 """acc.conv2d and friends on the register-level model, exactly against models/conv.py."""
 
+import math
 import zlib
 
 import numpy as np
 import pytest
 
 import models.conv as golden
+from hw.spec import Geometry
 from models import quantize_multiplier
 from sw import Accelerator
 from sw.driver.stats import Stats
 from sw.knobs import seed as sim_seed
 from sw.layers import pool
-from sw.layers.mapping import PatchLowering, depthwise_limit
+from sw.layers.mapping import PatchLowering, depthwise_limit, estimate
 
 pytestmark = pytest.mark.nosim
 
@@ -251,3 +253,11 @@ def test_add_over_the_whole_ratio_range(acc):
                                       err_msg=f"ratio {ratio}")
     with pytest.raises(ValueError, match="outside 1/1016"):
         acc.add(a, b, scale_a=2000.0, scale_b=1.0)
+
+
+def test_estimate_reports_bad_arguments_and_only_impossible_plans_as_inf():
+    """Issue 8, defect 9: estimate caught every ValueError as 'impossible plan'."""
+    g = Geometry.default(rows=4, cols=4, in_depth=8, acc_depth=8, out_depth=4)
+    assert estimate(g, 2, 64, 4, 4, int8=True, bias=False, pool=16) == math.inf  # 16 > 8 rows
+    with pytest.raises(ValueError, match="m must be an int >= 1, got 0"):
+        estimate(g, 2, 0, 4, 4, int8=True, bias=False)
