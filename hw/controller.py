@@ -11,7 +11,8 @@ __all__ = ["Controller"]
 
 
 class Controller(wiring.Component):
-    """Runs one command at a time.
+    """Runs one command at a time: checks it, issues its vectors one per cycle, waits for the
+    pipeline to drain, pulses ``done`` and keeps the performance counters.
 
     On ``start`` the command is checked (first failing check wins, in :class:`ErrorCode`
     order); a bad command sets ``error`` and pulses ``done`` without doing anything; NOP just
@@ -23,9 +24,23 @@ class Controller(wiring.Component):
     Performance counters (32-bit, wrapping, cleared by ``clear_counters``): cycles, busy cycles,
     cycles with ``array_active``, busy cycles without an issue (stall), useful MACs
     (``rows * cols`` per vector) and vectors.
+
+    The check is the specification's :func:`hw.spec.check` in logic (a randomized test holds the
+    two equal); the timing is :func:`hw.spec.timing.busy_cycles`.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        What the check compares the command with.
+    drain : int
+        Cycles from the last issue to ``done`` (:func:`hw.spec.timing.drain`, >= 1).
     """
 
     def __init__(self, geometry: Geometry, drain: int):
+        if not isinstance(geometry, Geometry):
+            raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
+        if not isinstance(drain, int) or isinstance(drain, bool):
+            raise TypeError(f"drain must be an int, not {drain!r}")
         if drain < 1:
             raise ValueError(f"drain must be >= 1, not {drain}")
         self.geometry, self.drain = geometry, drain
