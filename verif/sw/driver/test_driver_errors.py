@@ -149,3 +149,18 @@ def test_bus_errors_propagate():
         e.value)
     with pytest.raises(ValueError, match="resp must be"):
         BusErrorResponse(0, "OKAY")
+
+
+@pytest.mark.parametrize("override, error, match", [
+    ({"rows": 0}, ValueError, "geometry rows must be in 1..255, got 0"),
+    ({"rows": 2.5}, TypeError, "geometry rows must be an int, got 2.5"),
+    ({"rows": 256}, ValueError, "geometry rows must be in 1..255, got 256"),
+    ({"banks": 0}, ValueError, "geometry banks must be in 1..255"),
+    ({"in_depth": 70000}, ValueError, "geometry in_depth must be in 1..65535"),
+    ({"colz": 4}, TypeError, "unknown geometry field"),
+])
+def test_open_refuses_geometries_the_hardware_cannot_build(override, error, match):
+    """Issue 8, defect 5: the register model opened these (rows=0 then failed with
+    ZeroDivisionError, rows=2.5 with AttributeError, rows=256 only at run time)."""
+    with pytest.raises(error, match=match):
+        Accelerator.open("regmodel", **override)
