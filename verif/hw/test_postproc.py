@@ -22,7 +22,7 @@ BLOCKS = {"postproc": PostProcess, "requant": Requantize}
 def test_postproc(top, cols, addr_width):
     block = BLOCKS[top]
     if top == "postproc":
-        latency = PostProcess(cols, addr_width).latency
+        latency = PostProcess.LATENCY
         assert latency == sum(stage.LATENCY for stage in PostProcess.STAGES)
     else:
         latency = Requantize.LATENCY
