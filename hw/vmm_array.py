@@ -118,8 +118,9 @@ class VmmArray(wiring.Component):
                             with m.If(hit & self.w_strb[lane]):
                                 m.d.sync += self._w[b][c][r].eq(self.w_data[8 * lane:8 * lane + 8])
 
-        # Weight read port: word w of a (bank, column) is 32 bits of its packed register.
-        padded = 32 * self.row_words
+        # Weight read port: word w of a (bank, column) is 32 bits of its packed register, padded
+        # with zeros to every value r_word can take (so no read is ever undefined).
+        padded = 32 << len(self.r_word)
         with m.Switch(self.r_bank):
             for b in range(self.banks):
                 with m.Case(b):

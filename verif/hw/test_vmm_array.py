@@ -16,7 +16,7 @@ from verif.hw.block_util import stream_payloads
 pytestmark = pytest.mark.block
 
 #: (rows, cols, banks)
-SHAPES = [(4, 4, 2), (8, 8, 2), (16, 16, 2), (8, 16, 2), (5, 3, 2), (5, 3, 3)]
+SHAPES = [(4, 4, 2), (8, 8, 2), (16, 16, 2), (8, 16, 2), (5, 3, 2), (5, 3, 3), (9, 2, 2)]
 
 
 def documented_latency(rows):
