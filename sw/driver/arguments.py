@@ -7,12 +7,17 @@ import numbers
 
 import numpy as np
 
+from hw.spec import register
 from models import quantize_multiplier
 
-__all__ = ["INT32_MAX", "check_accumulator_range", "check_array", "check_extras", "check_int",
+__all__ = ["INT32_MAX", "MAX_MACS", "check_accumulator_range", "check_array", "check_extras",
+           "check_int",
            "check_linear", "multipliers"]
 
 INT32_MAX = 2**31 - 1
+#: the most multiply-accumulates one call may do: what PERF_MACS counts without wrapping, so
+#: ``acc.stats`` is exact (a larger layer is split into several calls)
+MAX_MACS = (1 << register("PERF_MACS").field("VALUE").width) - 1
 
 
 def check_array(name, a, dtype, ndim, shape_doc):
@@ -104,6 +109,10 @@ def check_linear(x, w, b, scale, zero_point, relu):
     (m, k), n = x.shape, w.shape[0]
     if w.shape[1] != k:
         raise ValueError(f"w must have shape [N, K] with K = {k} (from x), got {w.shape}")
+    if m * k * n > MAX_MACS:
+        raise ValueError(f"the layer M x K x N = {m} x {k} x {n} has {m * k * n} MACs, more than "
+                         f"one call can count ({MAX_MACS}, the 32-bit PERF_MACS); split it into "
+                         "several calls")
     if b is not None:
         check_array("b", b, np.int32, 1, f"[N] = ({n},)")
         if b.shape != (n,):

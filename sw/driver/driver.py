@@ -206,24 +206,26 @@ class Driver:
     def _run(self, plan: Plan, x, w, b, params, zero_point):
         self.begin_measure()  # (a LUT load just before is not counted)
         y = np.empty((plan.m // plan.pool, plan.n), dtype=np.int8 if plan.int8 else np.int32)
-        steps, prefetched = plan.steps, None
-        for i, s in enumerate(steps):
-            if s.load_weights and prefetched != i:
+        steps = plan.iter_steps()  # lazily: memory does not grow with the layer
+        s, prefetched = next(steps), False
+        while s is not None:
+            if s.load_weights and not prefetched:
                 self._write_weights(s, w)
             for kt, vector in s.load_inputs:
                 self._write_inputs(s, x, kt, vector)
             if s.load_params:
                 self._write_params(s, b, params)
             self._start(s, zero_point)
-            nxt = steps[i + 1] if i + 1 < len(steps) else None
-            if nxt is not None and nxt.load_weights and nxt.bank != s.bank:
+            nxt = next(steps, None)
+            prefetched = nxt is not None and nxt.load_weights and nxt.bank != s.bank
+            if prefetched:
                 self._write_weights(nxt, w)  # double buffering: the other bank, while busy
-                prefetched = i + 1
             self.finish_command(s.count, f"command {s.index}", s)
             if s.read_back:
                 o0 = s.m0 // s.pool
                 y[o0:o0 + s.out_rows, s.n0:s.n0 + s.cols] = self._read_results(s, plan.int8)
-        self.stats = self.end_measure(commands=len(steps))
+            s = nxt
+        self.stats = self.end_measure(commands=plan.commands)
         return y
 
     # --- measuring and commands (also for benches that issue commands themselves) ---------------

@@ -129,7 +129,11 @@ class Cost:
 
 @dataclass(frozen=True)
 class Plan:
-    """How one ``linear`` call runs: see the module docstring."""
+    """How one ``linear`` call runs: see the module docstring.
+
+    The steps are produced lazily (:meth:`iter_steps`), so a plan takes the same memory for any
+    layer size; :attr:`steps` materializes them (for inspection and tests).
+    """
     m: int
     k: int
     n: int
@@ -143,11 +147,55 @@ class Plan:
     m_chunk: int
     resident_inputs: bool
     resident_weights: bool
-    steps: tuple[Step, ...]
+    lut: bool = False
 
     @property
     def macs(self):
-        return sum(s.macs for s in self.steps)
+        """Multiply-accumulates of the layer: every step's count * rows * cols."""
+        return self.m * self.k * self.n
+
+    @property
+    def commands(self):
+        return _ceil_div(self.m, self.m_chunk) * self.k_tiles * self.n_tiles
+
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        return tuple(self.iter_steps())
+
+    def iter_steps(self):
+        """The plan's :class:`Step` s in order, one at a time."""
+        g, kt_count, nt_count = self.geometry, self.k_tiles, self.n_tiles
+        int8, bias, pool, chunk = self.int8, self.bias, self.pool, self.m_chunk
+        index, loaded_nt = 0, None
+        for m0 in range(0, self.m, chunk):
+            count = min(chunk, self.m - m0)
+            for nt in range(nt_count):
+                n0 = nt * g.cols
+                for kt in range(kt_count):
+                    k0 = kt * g.rows
+                    last = kt == kt_count - 1
+                    if self.resident_inputs:
+                        in_addr = kt * count
+                        loads = tuple((t, t * count) for t in range(kt_count)) \
+                            if nt == 0 and kt == 0 else ()
+                    else:
+                        in_addr = 0
+                        loads = ((kt, 0),)
+                    tile = nt * kt_count + kt
+                    yield Step(
+                        index=index, m0=m0, count=count,
+                        nt=nt, n0=n0, cols=min(g.cols, self.n - n0),
+                        kt=kt, k0=k0, rows=min(g.rows, self.k - k0),
+                        bank=tile if self.resident_weights else index % g.banks,
+                        in_addr=in_addr, accumulate=kt > 0, bias=bias and kt == 0,
+                        requant=int8 and last, relu=self.relu and last, lut=self.lut and last,
+                        pool=pool if int8 and last else 1,
+                        load_weights=not self.resident_weights or m0 == 0,
+                        load_params=(bias or int8) and kt == 0 and loaded_nt != nt,
+                        load_inputs=loads, read_back=last)
+                    index += 1
+                    if kt == 0 and (bias or int8):
+                        loaded_nt = nt
 
     def cost(self, latency=None):
         """The plan's :class:`Cost` on an array of latency ``latency`` (CFG_LATENCY; default
@@ -155,14 +203,14 @@ class Plan:
         g = self.geometry
         latency = timing.array_latency(g.rows) if latency is None else latency
         busy = weights = inputs = params = results = 0
-        for s in self.steps:
+        for s in self.iter_steps():
             busy += timing.busy_cycles(s.count, latency)
             inputs += len(s.load_inputs) * s.count * g.row_words
             weights += s.cols * g.row_words if s.load_weights else 0
             params += s.cols * (self.bias + 2 * self.int8) if s.load_params else 0
             if s.read_back:
                 results += s.out_rows * words_for(s.cols) if self.int8 else s.count * s.cols
-        return Cost(busy, weights, inputs, params, timing.COMMAND_WORDS * len(self.steps),
+        return Cost(busy, weights, inputs, params, timing.COMMAND_WORDS * self.commands,
                     results)
 
 
@@ -228,39 +276,7 @@ def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False, lut=Fa
 
 def _plan(m, k, n, g, int8, bias, relu, lut, pool, chunk, resident_inputs):
     kt_count, nt_count = _ceil_div(k, g.rows), _ceil_div(n, g.cols)
-    resident_weights = kt_count * nt_count <= g.banks
-    steps = []
-    loaded_nt = None
-    for m0 in range(0, m, chunk):
-        count = min(chunk, m - m0)
-        for nt in range(nt_count):
-            n0 = nt * g.cols
-            for kt in range(kt_count):
-                i = len(steps)
-                k0 = kt * g.rows
-                last = kt == kt_count - 1
-                if resident_inputs:
-                    in_addr = kt * count
-                    loads = tuple((t, t * count) for t in range(kt_count)) \
-                        if nt == 0 and kt == 0 else ()
-                else:
-                    in_addr = 0
-                    loads = ((kt, 0),)
-                tile = nt * kt_count + kt
-                steps.append(Step(
-                    index=i, m0=m0, count=count,
-                    nt=nt, n0=n0, cols=min(g.cols, n - n0),
-                    kt=kt, k0=k0, rows=min(g.rows, k - k0),
-                    bank=tile if resident_weights else i % g.banks, in_addr=in_addr,
-                    accumulate=kt > 0, bias=bias and kt == 0,
-                    requant=int8 and last, relu=relu and last, lut=lut and last,
-                    pool=pool if int8 and last else 1,
-                    load_weights=not resident_weights or m0 == 0,
-                    load_params=(bias or int8) and kt == 0 and loaded_nt != nt,
-                    load_inputs=loads, read_back=last))
-                if kt == 0 and (bias or int8):
-                    loaded_nt = nt
     return Plan(m=m, k=k, n=n, geometry=g, int8=int8, bias=bias, relu=relu, pool=pool,
                 k_tiles=kt_count, n_tiles=nt_count, m_chunk=chunk,
-                resident_inputs=resident_inputs, resident_weights=resident_weights,
-                steps=tuple(steps))
+                resident_inputs=resident_inputs, resident_weights=kt_count * nt_count <= g.banks,
+                lut=lut)

@@ -164,3 +164,23 @@ def test_open_refuses_geometries_the_hardware_cannot_build(override, error, matc
     ZeroDivisionError, rows=2.5 with AttributeError, rows=256 only at run time)."""
     with pytest.raises(error, match=match):
         Accelerator.open("regmodel", **override)
+
+
+def test_size_limit_is_checked_at_once():
+    """Issue 8, defect 6: a zero-stride (1, 2**40) view used more than 14 GB in 7 minutes; the
+    layer's size is now refused before any work (and plans are produced lazily)."""
+    x = np.lib.stride_tricks.as_strided(np.zeros(1, np.int8), (1, 2**40), (0, 0))
+    with Accelerator.open("regmodel") as acc:
+        with pytest.raises(ValueError, match=r"1 x 1099511627776 x 1 has 1099511627776 MACs, "
+                                             r"more than one call can count \(4294967295"):
+            acc.linear(x, x)
+        y = np.ones((1, 2**16), np.int8)
+        assert acc.linear(y, y)[0, 0] == 2**16  # K = 65536: 4096 commands from a lazy plan
+
+
+def test_plans_are_lazy():
+    from sw.driver.tiling import plan_linear
+    plan = plan_linear(2**16, 2**8, 2**8, Accelerator.open("regmodel").geometry)
+    assert plan.commands == 2**16 // plan.m_chunk * 16 * 16 and plan.macs == 2**32
+    steps = plan.iter_steps()
+    assert next(steps).index == 0 and next(steps).index == 1  # no tuple of 65536 steps built
