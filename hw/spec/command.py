@@ -49,7 +49,7 @@ def check(cmd: Command, g: Geometry) -> ErrorCode:
         (ErrorCode.BAD_COUNT, n == 0),
         (ErrorCode.IN_RANGE, cmd.in_addr + n > g.in_depth),
         (ErrorCode.ACC_RANGE, cmd.acc_addr + n > g.acc_depth),
-        # a zero pool is BAD_POOL below; the hardware's divider answers all ones for it
+        # a zero pool is BAD_POOL below; Amaranth's divider (and _div) answers 0 for it
         (ErrorCode.OUT_RANGE, cmd.requant and cmd.out_addr + _div(n, pool) > g.out_depth),
         (ErrorCode.BAD_ROWS, not 1 <= cmd.rows <= g.rows),
         (ErrorCode.BAD_COLS, not 1 <= cmd.cols <= g.cols),
