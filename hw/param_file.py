@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .spec import PARAM_FIELDS, PARAM_STRIDE
+from .spec import PARAM_BITS, PARAM_FIELDS, PARAM_STRIDE
 
 __all__ = ["ParamFile"]
 
@@ -38,7 +38,8 @@ class ParamFile(wiring.Component):
     """
 
     #: the shape of each field's register
-    SHAPES = {"BIAS": signed(32), "MULT": unsigned(31), "SHIFT": unsigned(6)}
+    SHAPES = {name: (signed if name == "BIAS" else unsigned)(bits)
+              for name, bits in PARAM_BITS.items()}
 
     def __init__(self, cols):
         if not isinstance(cols, int) or isinstance(cols, bool) or cols < 1:

@@ -13,6 +13,7 @@ from .regmap import (
     ENUM_WIDTHS,
     ID_MAGIC,
     LUT_ENTRIES,
+    PARAM_BITS,
     PARAM_FIELDS,
     PARAM_STRIDE,
     REGISTER_SPACE,
@@ -38,8 +39,8 @@ from .regmap import (
 
 __all__ = [
     "ADDR_WIDTH", "ALL_FEATURES", "ENUM_WIDTHS", "ID_MAGIC", "LIMITS", "LUT_ENTRIES",
-    "PARAM_FIELDS", "PARAM_STRIDE", "REGISTERS", "REGISTER_SPACE", "RO", "RW", "VERSION", "W1C",
-    "W1P", "WC", "WINDOWS",
+    "PARAM_BITS", "PARAM_FIELDS", "PARAM_STRIDE", "REGISTERS", "REGISTER_SPACE", "RO", "RW",
+    "VERSION", "W1C", "W1P", "WC", "WINDOWS",
     "BusError", "Command", "ErrorCode", "Feature", "Field", "Geometry", "Opcode", "Register",
     "Window", "check", "command_registers", "register", "window", "words_for",
 ]

@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .regmap import LUT_ENTRIES, PARAM_FIELDS, PARAM_STRIDE, register, window
+from .regmap import LUT_ENTRIES, PARAM_BITS, PARAM_FIELDS, PARAM_STRIDE, register, window
 
 __all__ = ["Geometry", "LIMITS"]
 
@@ -133,6 +133,38 @@ class Geometry:
             "ACC": 4 * self.acc_depth * self.cols_p2,
             "OUT": 4 * self.out_depth * self.col_words_p2,
         }
+
+    def word_mask(self, name, index):
+        """The bits that word ``index`` of window ``name`` stores (0: a hole, which answers
+        DECERR): whole words, or the bytes of the rows/columns that exist (WEIGHT and OUT keep
+        no bytes past R or C; IN keeps whole words), or the width of a PARAM field."""
+        full = 0xFFFF_FFFF
+
+        def byte_mask(elements, word):
+            return (1 << 8 * max(0, min(4, elements - 4 * word))) - 1
+
+        if name == "LUT":
+            return full if index < LUT_ENTRIES // 4 else 0
+        if name == "PARAM":
+            col, offset = divmod(4 * index, PARAM_STRIDE)
+            bits = {PARAM_FIELDS[f]: b for f, b in PARAM_BITS.items()}.get(offset, 0)
+            return (1 << bits) - 1 if col < self.cols else 0
+        if name == "WEIGHT":
+            rest, word = divmod(index, self.row_words_p2)
+            bank, col = divmod(rest, self.cols_p2)
+            ok = bank < self.banks and col < self.cols and word < self.row_words
+            return byte_mask(self.rows, word) if ok else 0
+        if name == "IN":
+            vector, word = divmod(index, self.row_words_p2)
+            return full if vector < self.in_depth and word < self.row_words else 0
+        if name == "ACC":
+            row, col = divmod(index, self.cols_p2)
+            return full if row < self.acc_depth and col < self.cols else 0
+        if name == "OUT":
+            row, word = divmod(index, self.col_words_p2)
+            return byte_mask(self.cols, word) if row < self.out_depth and word < self.col_words \
+                else 0
+        raise KeyError(f"no window {name!r}")
 
     def lut_addr(self, word=0):
         return window("LUT").base + 4 * word

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "ADDR_WIDTH", "ID_MAGIC", "VERSION", "Opcode", "ErrorCode", "BusError", "Feature",
     "ENUM_WIDTHS", "ALL_FEATURES", "Field", "Register", "Window", "REGISTERS", "REGISTER_SPACE",
-    "WINDOWS", "LUT_ENTRIES", "PARAM_STRIDE", "PARAM_FIELDS", "register", "window",
+    "WINDOWS", "LUT_ENTRIES", "PARAM_STRIDE", "PARAM_FIELDS", "PARAM_BITS", "register", "window",
     "command_registers", "markdown",
 ]
 
@@ -288,6 +288,8 @@ REGISTER_SPACE = Window("REG", 0x00000, 0x01000, True, "Registers (see the table
 LUT_ENTRIES = 256
 PARAM_STRIDE = 16
 PARAM_FIELDS = {"BIAS": 0, "MULT": 4, "SHIFT": 8}
+#: bits each PARAM field stores (BIAS is signed); wider writes are truncated
+PARAM_BITS = {"BIAS": 32, "MULT": 31, "SHIFT": 6}
 
 
 def register(name) -> Register:

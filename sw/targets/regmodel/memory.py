@@ -1,9 +1,10 @@
 """The storage of :class:`~sw.targets.regmodel.RegisterModel`: the buffer windows in their bus
 layout.
 
-Every window is a flat array of 32-bit words laid out as ``hw/spec/regmap.py`` says, with a byte
-mask per word: 0 for the padding words of the power-of-two strides (unmapped, DECERR), partial for
-bytes past R or C that the hardware does not store. The command datapath sees the same words
+Every window is a flat array of 32-bit words laid out as ``hw/spec/regmap.py`` says, with the
+mask of stored bits per word that the spec gives (``Geometry.word_mask``): 0 for the padding
+words of the power-of-two strides (unmapped, DECERR), partial for bytes past R or C that the
+hardware does not store. The command datapath sees the same words
 through typed NumPy views.
 """
 
@@ -11,32 +12,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from hw.spec import LUT_ENTRIES, PARAM_STRIDE, Geometry, window
+from hw.spec import PARAM_STRIDE, Geometry, window
 
 __all__ = ["Buffer", "ModelMemory"]
 
 FULL = 0xFFFF_FFFF
-#: stored bits of a PARAM column: BIAS int32, MULT 0..2**31-1, SHIFT 0..63, padding (unmapped)
-PARAM_MASKS = (FULL, 2**31 - 1, 63, 0)
-
-
-def _row_masks(shape, used_bytes):
-    """uint32 masks [..., words]: full words for the used bytes, a partial last word, 0 beyond."""
-    mask = np.zeros(shape, dtype="<u4")
-    full, rest = divmod(used_bytes, 4)
-    mask[..., :full] = FULL
-    if rest:
-        mask[..., full] = (1 << (8 * rest)) - 1
-    return mask
 
 
 class Buffer:
-    """One window: its words (``data``, uint32) and per-word byte masks (``mask``)."""
+    """One window of geometry ``g``: its words (``data``, uint32) and the bits each word stores
+    (``mask``, from :meth:`hw.spec.Geometry.word_mask`; 0 for a hole)."""
 
-    def __init__(self, name, mask):
+    def __init__(self, name, g: Geometry):
         w = window(name)
         self.name, self.base, self.size, self.writable = w.name, w.base, w.size, w.writable
-        self.mask = np.ascontiguousarray(mask, dtype="<u4").ravel()
+        words = g.window_bytes()[name] // 4
+        self.mask = np.array([g.word_mask(name, i) for i in range(words)], dtype="<u4")
         self.data = np.zeros_like(self.mask)
 
     def contains(self, addr):
@@ -65,17 +56,8 @@ class ModelMemory:
 
     def __init__(self, g: Geometry):
         self.geometry = g
-        rw = g.row_words_p2
-        # The LUT window holds 256 int8 entries, four to a word.
-        self.lut = Buffer("LUT", np.full(LUT_ENTRIES // 4, FULL, "<u4"))
-        self.param = Buffer("PARAM", np.tile(np.array(PARAM_MASKS, "<u4"), g.cols))
-        weight = _row_masks((g.banks, g.cols_p2, rw), g.rows)
-        weight[:, g.cols:] = 0
-        self.weight = Buffer("WEIGHT", weight)
-        # The input buffer keeps whole words (as hw/top.py does): bytes past R read back.
-        self.inputs = Buffer("IN", _row_masks((g.in_depth, rw), 4 * g.row_words))
-        self.acc = Buffer("ACC", _row_masks((g.acc_depth, g.cols_p2), 4 * g.cols))
-        self.out = Buffer("OUT", _row_masks((g.out_depth, g.col_words_p2), g.cols))
+        self.lut, self.param, self.weight, self.inputs, self.acc, self.out = (
+            Buffer(name, g) for name in ("LUT", "PARAM", "WEIGHT", "IN", "ACC", "OUT"))
         self.buffers = (self.lut, self.param, self.weight, self.inputs, self.acc, self.out)
 
     def find(self, addr):
