@@ -111,6 +111,16 @@ class SimTransport(Transport):
     def write(self, addr, words):
         self._request(("write", int(addr), [int(w) & 0xFFFFFFFF for w in words]))
 
+    def read32(self, addr):
+        """Read one word: returns ``(value, resp)``, resp ``"OKAY"`` / ``"DECERR"`` (as
+        :meth:`RegisterModel.read32 <sw.targets.regmodel.RegisterModel.read32>`)."""
+        return tuple(self._request(("read32", int(addr))))
+
+    def write32(self, addr, value, strb=0xF):
+        """Write one word with byte strobes ``strb`` (any of 0..15): returns resp ``"OKAY"`` /
+        ``"SLVERR"`` / ``"DECERR"``."""
+        return self._request(("write32", int(addr), int(value), int(strb)))
+
     def wait_irq(self, max_cycles):
         return self._request(("wait_irq", int(max_cycles)))
 

@@ -43,6 +43,12 @@ async def serve(dut):
                 bad = [(i, r) for i, r in enumerate(resps) if r != AxiResp.OKAY]
                 reply = ("err", addr + 4 * bad[0][0], _resp_name(bad[0][1])) if bad \
                     else ("ok", words)
+            elif op == "write32":
+                addr, value, strb = args
+                reply = ("ok", _resp_name(await tb.write(addr, value, strb)) or "OKAY")
+            elif op == "read32":
+                value, resp = await tb.read(args[0])
+                reply = ("ok", (value, _resp_name(resp) or "OKAY"))
             elif op == "wait_irq":
                 reply = ("ok", await tb.wait_irq(args[0]))
             else:

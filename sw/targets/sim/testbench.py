@@ -10,7 +10,7 @@ import warnings
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, First, RisingEdge
+from cocotb.triggers import ClockCycles, Event, First, RisingEdge
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\..*")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotb_bus\..*")
@@ -18,7 +18,8 @@ warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotb_b
 warnings.filterwarnings("ignore", message="The data field will be removed",
                         category=DeprecationWarning)
 
-from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiResp  # noqa: E402
+from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiProt, AxiResp  # noqa: E402
+from cocotbext.axi.axil_master import AxiLiteWriteRespCmd  # noqa: E402
 
 CLOCK_NS = 10
 
@@ -73,16 +74,36 @@ class TB:
             resps.append(ev.data.resp)
         return words, resps
 
-    async def write(self, addr, value, strb=None):
-        """One write of a word (or of the bytes selected by ``strb``); returns the AxiResp."""
-        if strb is None:
-            return (await self.axil.write(addr, int(value).to_bytes(4, "little"))).resp
+    async def write(self, addr, value, strb=0xF):
+        """One write of a word with byte strobes ``strb`` (0..15, any pattern, 0 included);
+        returns the AxiResp."""
+        if not 0 <= strb <= 0xF:
+            raise ValueError(f"strb must be 0..15, got {strb}")
         lanes = [i for i in range(4) if strb >> i & 1]
-        lo, hi = lanes[0], lanes[-1]
-        if lanes != list(range(lo, hi + 1)):
-            raise ValueError("strb must select contiguous bytes")
-        data = int(value).to_bytes(4, "little")[lo:hi + 1]
-        return (await self.axil.write(addr + lo, data)).resp
+        if lanes and lanes == list(range(lanes[0], lanes[-1] + 1)):  # the manager's own API
+            data = int(value).to_bytes(4, "little")[lanes[0]:lanes[-1] + 1]
+            return (await self.axil.write(addr + lanes[0], data)).resp
+        return await self._write_raw(addr, value, strb)
+
+    async def _write_raw(self, addr, value, strb):
+        """A write whose strobes the manager's API cannot express (none, or not contiguous):
+        the AW and W beats are sent on its channels, after everything it has in flight, and its
+        response reader collects the B beat (cocotbext-axi 0.1.28 internals, pinned)."""
+        wif = self.axil.write_if
+        await wif.wait()
+        event = Event()
+        wif.in_flight_operations += 1
+        wif._idle.clear()
+        await wif.int_write_resp_command_queue.put(
+            AxiLiteWriteRespCmd(addr, 4, 1, AxiProt.NONSECURE, event))
+        aw = wif.aw_channel._transaction_obj()
+        aw.awaddr, aw.awprot = addr & ~3, AxiProt.NONSECURE
+        w = wif.w_channel._transaction_obj()
+        w.wdata, w.wstrb = int(value), strb
+        await wif.aw_channel.send(aw)
+        await wif.w_channel.send(w)
+        await event.wait()
+        return event.data.resp
 
     async def read(self, addr):
         r = await self.axil.read(addr, 4)
