@@ -40,7 +40,8 @@ class RegisterFile(wiring.Component):
     Bus side: ``w_addr``/``r_addr`` are word indices into the 4 KiB register space;
     ``w_en``/``r_en`` mark the cycle of an access. ``w_err``/``r_err`` (combinational,
     BusError) say whether it is refused: unmapped offsets, writes to read-only registers,
-    writes to CMD_* registers and writes of CTRL.START while ``busy``. A refused write changes
+    writes to CMD_* registers and writes of CTRL.START (without CTRL.SOFT_RESET, which wins)
+    while ``busy``. A refused write changes
     nothing. ``r_data`` holds the value read one cycle after ``r_en``.
 
     Parameters
@@ -90,6 +91,10 @@ class RegisterFile(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         start = regmap.register("CTRL").field("START")
+        soft_reset = regmap.register("CTRL").field("SOFT_RESET")
+
+        def written(fld):
+            return self.w_data[fld.lsb] & self.w_strb[fld.lsb // 8]
         strobe_bits = Signal(32)
         m.d.comb += strobe_bits.eq(
             sum(self.w_strb[i].replicate(8) << (8 * i) for i in range(4)))
@@ -107,7 +112,8 @@ class RegisterFile(wiring.Component):
                         with m.If(self.busy):
                             m.d.comb += self.w_err.eq(BusError.BUSY)
                     elif reg.name == "CTRL":
-                        with m.If(self.busy & self.w_data[start.lsb] & self.w_strb[start.lsb // 8]):
+                        # START while busy is refused, unless SOFT_RESET (which wins) comes too
+                        with m.If(self.busy & written(start) & ~written(soft_reset)):
                             m.d.comb += self.w_err.eq(BusError.BUSY)
             with m.Default():
                 m.d.comb += self.w_err.eq(BusError.UNMAPPED)

@@ -339,6 +339,14 @@ async def soft_reset_and_counters(dut):
     assert await d.rd(reg("PERF_VECTORS")) == 0
     # The accelerator still works after the abort.
     assert (await d.run(count=1))["ERROR"] == 0
+    # One write of START | SOFT_RESET while BUSY is accepted and SOFT_RESET wins: the command
+    # stops, nothing new starts (issue 8, defect 4: this write was refused whole before).
+    await d.check_write(reg("CMD_OUT_ZP"), 0x7F)
+    await d.run(wait=False, count=min(g.in_depth, g.acc_depth))
+    assert await d.rd(reg("STATUS")) & 1
+    await d.check_write(reg("CTRL"), register("CTRL").pack(start=1, soft_reset=1))
+    assert await d.rd(reg("STATUS")) == 0 and await d.rd(reg("CMD_OUT_ZP")) == 0
+    assert await d.rd(reg("PERF_VECTORS")) == 0
 
 
 
@@ -410,11 +418,17 @@ async def maxpool_groups(dut):
             x[:pool, 1 % k] = -128  # a whole group at the minimum
         got = await _identity_pass(d, x, pool=pool, out_addr=g.out_depth - groups)
         np.testing.assert_array_equal(got, models.group_max(x, pool), err_msg=f"pool={pool}")
-    for pool, flags, count in ((0, 0b0100, 2), (2, 0, 2), (3, 0b0100, 4)):
+    # pool 0 with REQUANT is BAD_POOL even where COUNT rows would not fit the output buffer
+    # (the register model said OUT_RANGE there: issue 8, defect 4)
+    for pool, flags, count, out_addr in ((0, 0b0100, 2, 0), (2, 0, 2, 0), (3, 0b0100, 4, 0),
+                                         (0, 0b0100, min(limit, 255), g.out_depth)):
         await d.check_write(reg("CMD_POOL"), pool)
-        status = await d.run(flags=flags, count=count)
+        status = await d.run(flags=flags, count=count, out_addr=out_addr)
         assert status["ERROR"] == ErrorCode.BAD_POOL.value, (pool, status)
+    # a pooled command whose COUNT / POOL output rows just do / do not fit: OUT_RANGE alone
+    # decides (the input and accumulator ranges hold; before, IN_RANGE always fired first)
     await d.check_write(reg("CMD_POOL"), 2)
-    status = await d.run(flags=0b0100, count=2 * g.out_depth + 2, out_addr=0)
-    assert status["ERROR"] in (ErrorCode.OUT_RANGE.value, ErrorCode.IN_RANGE.value,
-                               ErrorCode.ACC_RANGE.value)
+    status = await d.run(flags=0b0100, count=2, out_addr=g.out_depth - 1)
+    assert status["ERROR"] == ErrorCode.NONE.value, status
+    status = await d.run(flags=0b0100, count=2, out_addr=g.out_depth)
+    assert status["ERROR"] == ErrorCode.OUT_RANGE.value, status

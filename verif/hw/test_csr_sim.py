@@ -21,6 +21,7 @@ G = Geometry.default(rows=8, cols=12)
 CONFIG = G.as_dict() | {"latency": timing.array_latency(G.rows), "features": 0x2A}
 BY_WORD = {reg.offset // 4: reg for reg in REGISTERS}
 START = register("CTRL").field("START")
+SOFT_RESET = register("CTRL").field("SOFT_RESET")
 
 
 def bits(value, width):
@@ -42,6 +43,10 @@ class RegisterModel:
                     self.state[port_name(reg, f)] = bits(f.reset, f.width)
         self.inputs = {}   # RO field port -> raw bits
 
+    @staticmethod
+    def written(fld, data, strb):
+        return bool(data >> fld.lsb & 1 and strb >> (fld.lsb // 8) & 1)
+
     def w_err(self, addr, data, strb, busy):
         reg = BY_WORD.get(addr)
         if reg is None:
@@ -50,7 +55,8 @@ class RegisterModel:
             return BusError.READ_ONLY
         if reg.locked_while_busy and busy:
             return BusError.BUSY
-        if reg.name == "CTRL" and busy and data >> START.lsb & 1 and strb >> (START.lsb // 8) & 1:
+        if reg.name == "CTRL" and busy and self.written(START, data, strb) \
+                and not self.written(SOFT_RESET, data, strb):  # SOFT_RESET wins
             return BusError.BUSY
         return BusError.NONE
 

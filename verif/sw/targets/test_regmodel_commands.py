@@ -4,8 +4,7 @@ import numpy as np
 import pytest
 
 import models
-from hw.postproc import PostProcess
-from hw.spec import ErrorCode, Opcode, window
+from hw.spec import ErrorCode, Opcode, timing, window
 from sw.driver.packing import pack_int8
 from sw.targets.regmodel import RegisterModel
 
@@ -105,5 +104,13 @@ def test_out_range_only_checked_with_requant_and_nop_does_nothing():
     assert command(dev, CMD_OUT_ADDR=100)["ERROR"] == ErrorCode.NONE.value
     assert command(dev, CMD_OUT_ADDR=100, REQUANT=1)["ERROR"] == ErrorCode.OUT_RANGE.value
     assert command(dev, CMD_OP=Opcode.NOP.value, CMD_COUNT=0, CMD_BANK=50)["ERROR"] == 0
-    drain = 2 + dev.latency + sum(stage.LATENCY for stage in PostProcess.STAGES)
+    drain = timing.drain(dev.latency)
     assert rd(dev, "PERF_VECTORS") == 1 and rd(dev, "PERF_BUSY") == 1 + drain
+
+
+def test_pool_zero_is_bad_pool_like_the_hardware():
+    """Issue 8, defect 4: with CMD_POOL = 0 and REQUANT the model said OUT_RANGE where the
+    hardware says BAD_POOL (both now follow hw.spec.check; verif/hw checks the hardware)."""
+    dev = RegisterModel(G)
+    status = command(dev, CMD_POOL=0, REQUANT=1, CMD_COUNT=4, CMD_OUT_ADDR=G.out_depth)
+    assert status["ERROR"] == ErrorCode.BAD_POOL.value
