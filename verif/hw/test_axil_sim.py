@@ -13,7 +13,7 @@ from hw.axil import AxiLiteSlave, AxiResp
 from hw.spec import BusError
 from verif.hw.sim_util import raw, rng, simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 ADDR_WIDTH = 12
 RESP = {BusError.NONE: AxiResp.OKAY, BusError.UNMAPPED: AxiResp.DECERR,

@@ -19,7 +19,7 @@ from hw.controller import Controller
 from hw.spec import Command, ErrorCode, Geometry, Opcode, check, register, timing
 from verif.hw.sim_util import raw, rng, simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 COMMANDS_PER_GEOMETRY = 6000
 GEOMETRIES = {

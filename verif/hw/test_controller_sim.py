@@ -16,7 +16,7 @@ from hw.controller import Controller
 from hw.spec import Command, ErrorCode, Geometry, Opcode, check, timing
 from verif.hw.sim_util import raw, rng, simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 MASK32 = (1 << 32) - 1
 COUNTERS = ("cycles", "busy", "compute", "stall", "macs", "vectors")

@@ -15,7 +15,7 @@ from hw.csr import REG_SPACE_WORDS, RegisterFile, port_name
 from hw.spec import REGISTERS, RO, RW, W1C, W1P, WC, BusError, Geometry, register, timing
 from verif.hw.sim_util import raw, rng, simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 G = Geometry.default(rows=8, cols=12)
 CONFIG = G.as_dict() | {"latency": timing.array_latency(G.rows), "features": 0x2A}

@@ -15,7 +15,7 @@ from hw.decoder import SPACES, AddressDecoder, Region
 from hw.spec import ADDR_WIDTH, LUT_ENTRIES, PARAM_FIELDS, REGISTERS, Geometry, words_for
 from verif.hw.sim_util import raw, rng, simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 GEOMETRIES = {
     "16x16": Geometry.default(),

@@ -8,7 +8,7 @@ import pytest
 
 from sw.targets.sim.build import ROOT
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.gen
 
 
 def _generate(tmp_path, name, *args):

@@ -19,7 +19,7 @@ from hw.spec import timing
 from hw.vmm_array import VmmArray
 from verif.hw.sim_util import simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 COLS, ADDR = 3, 5
 

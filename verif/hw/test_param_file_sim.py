@@ -8,7 +8,7 @@ from hw.param_file import ParamFile
 from hw.spec import PARAM_FIELDS, PARAM_STRIDE
 from verif.hw.sim_util import rng, simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 WIDTHS = {name: shape.width for name, shape in ParamFile.SHAPES.items()}
 SIGNED = {name: shape.signed for name, shape in ParamFile.SHAPES.items()}

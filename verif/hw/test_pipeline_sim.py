@@ -7,7 +7,7 @@ from amaranth import Module, Signal
 from hw.pipeline import delay
 from verif.hw.sim_util import rng, simulate
 
-pytestmark = pytest.mark.nosim
+pytestmark = pytest.mark.unit
 
 
 @pytest.mark.parametrize("cycles", [0, 1, 2, 5])
