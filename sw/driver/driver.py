@@ -98,11 +98,12 @@ class Driver:
         self.write_words(_CTRL.offset, [_IRQ_EN])
 
     @classmethod
-    def open(cls, target="regmodel", **geometry_overrides):
+    def open(cls, target="regmodel", *, stall_seed=None, **geometry_overrides):
         """Open an accelerator of geometry ``Geometry.default(**geometry_overrides)``:
         ``"regmodel"`` (alias ``"model"``: :class:`~sw.targets.regmodel.RegisterModel`) or a
-        simulation of the hardware (``"icarus"``, ``"verilator"``; see :mod:`sw.targets`)."""
-        transport = open_transport(target, Geometry.default(**geometry_overrides))
+        simulation of the hardware (``"icarus"``, ``"verilator"``; see :mod:`sw.targets`).
+        ``stall_seed`` stalls the simulated bus at random (results are the same)."""
+        transport = open_transport(target, Geometry.default(**geometry_overrides), stall_seed)
         try:
             return cls(transport)
         except BaseException:

@@ -32,11 +32,15 @@ def canonical(target):
     return name
 
 
-def open_transport(target: str, geometry: Geometry) -> Transport:
-    """A transport to a new accelerator of ``geometry`` on ``target``."""
+def open_transport(target: str, geometry: Geometry, stall_seed=None) -> Transport:
+    """A transport to a new accelerator of ``geometry`` on ``target``; ``stall_seed`` (a
+    simulator only) stalls its bus channels at random."""
     target = canonical(target)
     if target == "regmodel":
+        if stall_seed is not None:
+            raise ValueError("stall_seed needs a simulator target (the register model has no "
+                             "bus channels to stall)")
         from .regmodel import RegisterModel
         return RegisterModel(geometry)
     from .sim.client import SimTransport
-    return SimTransport(simulator=target, geometry=geometry)
+    return SimTransport(simulator=target, geometry=geometry, stall_seed=stall_seed)

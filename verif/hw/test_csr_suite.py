@@ -17,11 +17,12 @@ GEOMETRIES = {
 }
 
 
-@pytest.mark.parametrize("simulator, name", [("icarus", "4x4"), ("icarus", "12x6x3"),
-                                             ("verilator", "4x4")])
-def test_csr_suite_on_the_gateware(simulator, name):
+@pytest.mark.parametrize("simulator, name, stalls", [
+    ("icarus", "4x4", False), ("icarus", "12x6x3", False), ("icarus", "12x6x3", True),
+    ("verilator", "4x4", False)])
+def test_csr_suite_on_the_gateware(simulator, name, stalls):
     s = seed()
     print(f"seed={s}")
-    with SimTransport(simulator, GEOMETRIES[name]) as dev:
+    with SimTransport(simulator, GEOMETRIES[name], stall_seed=s if stalls else None) as dev:
         accesses = csr_suite.run(dev, GEOMETRIES[name], s)
     print(f"{accesses} bus accesses")

@@ -68,3 +68,14 @@ def test_linear_gelu(acc):
                             calibration=rng.standard_normal((64, 20)), activation="gelu")
     x = rng.standard_normal((5, 20)).astype(np.float32)
     np.testing.assert_array_equal(lin(acc, x), lin.golden(x))
+
+
+def test_attention_with_bus_stalls():
+    """Random stalls on all five AXI4-Lite channels (issue 8): the same results."""
+    s = seed() + 7
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    attn = make(rng, causal=True, bias=True)
+    x = rng.standard_normal((4, D)).astype(np.float32)
+    with Accelerator.open(simulator(), stall_seed=s, **GEOMETRY) as stalled:
+        np.testing.assert_array_equal(attn(stalled, x), attn.golden(x))

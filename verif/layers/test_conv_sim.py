@@ -124,3 +124,16 @@ def test_small_array_many_chunks(rng):
         a = rand(rng, (2, 4, 7, 7))
         check(small.add(x, a, scale_a=0.3, scale_b=0.7, zero_point=4),
               golden.add(x, a, 0.3, 0.7, 4))
+
+
+def test_conv_family_with_bus_stalls(rng):
+    """Random stalls on all five AXI4-Lite channels (issue 8): the same results."""
+    s = seed()
+    g = dict(rows=8, cols=8, in_depth=64, acc_depth=32, out_depth=32)
+    with Accelerator.open(simulator(), stall_seed=s, **g) as stalled:
+        x, w = rand(rng, (1, 4, 6, 6)), rand(rng, (8, 4, 3, 3))
+        kw = dict(padding=1, scale=1 / 2048, zero_point=-5, relu=True, max_pool=2)
+        check(stalled.conv2d(x, w, **kw), golden.conv2d(x, w, **kw))
+        a = rand(rng, (1, 4, 6, 6))
+        check(stalled.add(x, a, scale_a=0.6, scale_b=0.3), golden.add(x, a, 0.6, 0.3))
+        check(stalled.avg_pool2d(x, 2), golden.avg_pool2d(x, 2))

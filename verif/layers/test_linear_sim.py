@@ -63,3 +63,23 @@ def test_linear_on_verilator():
         y8 = acc.linear(x, w, b, scale=1 / 512, zero_point=4, relu=True)
         np.testing.assert_array_equal(y8, models.linear(x, w, b, scale=1 / 512, zero_point=4,
                                                         relu=True))
+
+
+def test_linear_with_bus_stalls():
+    """Random stalls on all five AXI4-Lite channels (issue 8): the results are the same, the
+    cycles grow."""
+    s = seed()
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    x = rng.integers(-128, 128, (20, 40), dtype=np.int8)
+    w = rng.integers(-128, 128, (33, 40), dtype=np.int8)
+    b = rng.integers(-1000, 1000, 33, dtype=np.int32)
+    kw = dict(scale=1 / 1024, zero_point=-3, relu=True, pool=2, input_zero_point=5,
+              lut=rng.integers(-128, 128, 256, dtype=np.int8))
+    cycles = []
+    for stall_seed in (None, s):
+        with Accelerator.open(simulator(), stall_seed=stall_seed, **GEOMETRIES["12x6x3"]) as acc:
+            np.testing.assert_array_equal(acc.linear(x, w, b), models.linear(x, w, b))
+            np.testing.assert_array_equal(acc.linear(x, w, b, **kw), models.linear(x, w, b, **kw))
+            cycles.append(acc.stats.cycles)
+    assert cycles[1] > cycles[0], cycles

@@ -36,9 +36,13 @@ class SimTransport(Transport):
         The accelerator to build (cached under ``build/sim/``).
     start_timeout : float
         Seconds to wait for the build and the simulator to come up.
+    stall_seed : int, optional
+        Stall all five AXI4-Lite channels at random (cocotbext-axi pause generators, about 30 %
+        of the cycles on each), from this seed: results must not change, only the cycles.
     """
 
-    def __init__(self, simulator="icarus", geometry: Geometry | None = None, start_timeout=600.0):
+    def __init__(self, simulator="icarus", geometry: Geometry | None = None, start_timeout=600.0,
+                 stall_seed=None):
         if simulator not in SIMULATORS:
             raise ValueError(f"simulator must be one of {SIMULATORS}, "
                              f"got {simulator!r}")
@@ -58,8 +62,11 @@ class SimTransport(Transport):
 
         def run():
             try:
+                env = {"PIMACC_SOCKET": path}
+                if stall_seed is not None:
+                    env["PIMACC_STALL_SEED"] = str(int(stall_seed))
                 build.test("sw.targets.sim.server", test_dir=test_dir, log_file=self.log_file,
-                           extra_env={"PIMACC_SOCKET": path})
+                           extra_env=env)
             except BaseException as e:  # noqa: BLE001 - reported through self._error
                 self._error = e
 

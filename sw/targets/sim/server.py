@@ -21,6 +21,8 @@ def _resp_name(resp):
 @cocotb.test()
 async def serve(dut):
     tb = TB(dut)
+    if "PIMACC_STALL_SEED" in os.environ:
+        tb.set_backpressure(int(os.environ["PIMACC_STALL_SEED"]))
     await tb.reset()
     conn = Client(os.environ["PIMACC_SOCKET"], family="AF_UNIX")
     conn.send(("ready", None))
