@@ -53,3 +53,13 @@ def test_windows_fit_the_address_space():
     spans = sorted((w.base, w.base + w.size) for w in WINDOWS)
     assert spans[0][0] >= REGISTER_SPACE.size and spans[-1][1] <= 1 << ADDR_WIDTH
     assert all(a[1] <= b[0] for a, b in zip(spans, spans[1:], strict=False))
+
+
+def test_readme_performance_section_is_generated_from_docs_bench_json():
+    import json
+
+    from sw.bench import report
+    records = json.loads((docs.ROOT / "docs" / "bench.json").read_text())
+    text = (docs.ROOT / "README.md").read_text()
+    assert replace_section(text, *report.SECTION, report.markdown(records)) == text, \
+        "README.md's performance section is stale: run `make docs`"
