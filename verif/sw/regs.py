@@ -31,4 +31,5 @@ def command(dev, **values):
         wr(dev, name, VALUE=value)
     wr(dev, "CMD_FLAGS", **flags)
     wr(dev, "CTRL", START=1, IRQ_EN=rd(dev, "CTRL", "IRQ_EN"))
+    dev.wait_irq(100_000)  # the command's busy cycles (or returns at once if DONE)
     return register("STATUS").unpack(dev.read(off("STATUS"))[0])

@@ -2,18 +2,24 @@
 
 :class:`RegisterModel` answers bus accesses exactly as ``hw/spec/regmap.py`` specifies
 (registers, field access types, reset values, window layouts, DECERR/SLVERR and BUS_ERROR),
-checks a started command with :func:`hw.spec.check` and executes it at once with the golden
-model (``models/``), so it is never BUSY.
+checks a started command with :func:`hw.spec.check` and executes it with the golden model
+(``models/``) at once; STATUS then reports it BUSY for the cycles the hardware needs
+(:mod:`hw.spec.timing`), on the model's clock, and meanwhile the model refuses (SLVERR,
+BUS_ERROR = BUSY) exactly what the hardware refuses: the CMD_* registers, CTRL.START without
+SOFT_RESET, the PARAM, IN and LUT windows and the running bank's weights. A SOFT_RESET while BUSY
+stops the command (its results are already in ACC and OUT, where the hardware would have written
+only a part of them).
 
 It is a *functional* model. Its PERF_* counters are an estimate, except PERF_MACS and
 PERF_VECTORS, which are exact:
 
-* every bus word (read or write, refused or not) takes one cycle;
+* every bus word (read or write, refused or not) takes one cycle, and so does nothing else: the
+  clock moves by bus words and by ``wait_irq``;
 * a VMM command is busy, and computes, for the cycles :mod:`hw.spec.timing` gives
   (``busy_cycles``, ``compute_cycles``); all but ``COUNT`` of the busy cycles are stall cycles;
   NOP and rejected commands take no busy cycles;
-* the busy time runs on a virtual timeline: bus words written after START overlap it (double
-  buffering) and ``wait_irq`` advances the clock to its end.
+* bus words written after START overlap the busy time (double buffering) and ``wait_irq``
+  advances the clock to its end.
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ __all__ = ["RegisterModel"]
 
 _PERF = {r.name: r for r in REGISTERS if r.name.startswith("PERF_")}
 _STATUS, _CTRL = register("STATUS"), register("CTRL")
+_START, _SOFT_RESET = _CTRL.field("START").mask, _CTRL.field("SOFT_RESET").mask
 
 
 def _byte_mask(strb):
@@ -99,7 +106,7 @@ class RegisterModel(Transport):
         self._tick(data.size)
         buf = self.memory.find(addr)
         i = buf.span(addr, data.size) if buf and buf.writable else None
-        if i is not None:
+        if i is not None and not self._locked(buf, i, data.size):
             buf.data[i:i + data.size] = data & buf.mask[i:i + data.size]
             return
         first = None
@@ -111,11 +118,13 @@ class RegisterModel(Transport):
             raise BusErrorResponse(*first, f"write of {data.size} word(s) at 0x{addr:05X}")
 
     def wait_irq(self, max_cycles):
-        if not self.irq:
-            self._tick(max_cycles)
-            return False
-        self._tick(max(0, self._busy_until - self._now))
-        return True
+        if self.irq:
+            return True
+        if self.busy and self._busy_until - self._now <= max_cycles:
+            self._tick(self._busy_until - self._now)  # the command finishes: DONE
+            return self.irq
+        self._tick(max_cycles)
+        return False
 
     # --- single words with responses -----------------------------------------------------------
 
@@ -140,8 +149,8 @@ class RegisterModel(Transport):
 
     @property
     def busy(self):
-        """Always False: a command runs to completion inside the START write."""
-        return False
+        """STATUS.BUSY: a started VMM command has not used up its busy cycles yet."""
+        return self._running is not None
 
     # --- decoding -------------------------------------------------------------------------------
 
@@ -166,11 +175,23 @@ class RegisterModel(Transport):
             return 0, self._refuse(addr, BusError.UNMAPPED)
         return int(buf.data[i]), "OKAY"
 
+    def _locked(self, buf, i, count=1):
+        """A write to words ``i .. i+count-1`` of ``buf`` is refused while BUSY (the running
+        bank's weights, every PARAM, IN and LUT word)."""
+        if self._running is None:
+            return False
+        if buf is self.memory.weight:
+            per_bank = self.geometry.row_words_p2 * self.geometry.cols_p2
+            return i // per_bank <= self._running <= (i + count - 1) // per_bank
+        return buf in (self.memory.param, self.memory.inputs, self.memory.lut)
+
     def _write_word(self, addr, value, strb):
         reg = self._by_offset.get(addr)
         if reg is not None:
             if reg.read_only:
                 return self._refuse(addr, BusError.READ_ONLY)
+            if self._running is not None and self._refused_while_busy(reg, value, strb):
+                return self._refuse(addr, BusError.BUSY)
             self._write_register(reg, value, _byte_mask(strb))
             return "OKAY"
         buf = self.memory.find(addr)
@@ -179,16 +200,30 @@ class RegisterModel(Transport):
             return self._refuse(addr, BusError.UNMAPPED)
         if not buf.writable:
             return self._refuse(addr, BusError.READ_ONLY)
+        if self._locked(buf, i):
+            return self._refuse(addr, BusError.BUSY)
         m = int(buf.mask[i]) & _byte_mask(strb)
         buf.data[i] = (int(buf.data[i]) & ~m | value & m) & FULL
         return "OKAY"
 
     # --- registers ------------------------------------------------------------------------------
 
+    @staticmethod
+    def _refused_while_busy(reg, value, strb):
+        """The hardware's rule: the command registers, and CTRL.START unless SOFT_RESET (which
+        wins) is written with it."""
+        if reg.locked_while_busy:
+            return True
+        if reg.name != "CTRL":
+            return False
+        mask = _byte_mask(strb)
+        return bool(value & mask & _START) and not value & mask & _SOFT_RESET
+
     def _reset_registers(self):
         self._regs = {r.name: r.reset for r in REGISTERS if not r.config and r.name not in _PERF}
         self._counters = dict.fromkeys(_PERF, 0)
         self._busy_until = self._now
+        self._running = None  # the bank of the command that is BUSY
 
     def _read_register(self, reg):
         if reg.config:
@@ -229,6 +264,10 @@ class RegisterModel(Transport):
     def _tick(self, cycles):
         self._now += cycles
         self._counters["PERF_CYCLES"] += cycles
+        if self._running is not None and self._now >= self._busy_until:
+            self._running = None  # the command's last cycle: BUSY falls, DONE rises
+            self._regs["STATUS"] = self._regs["STATUS"] & ~_STATUS.field("BUSY").mask \
+                | _STATUS.field("DONE").mask
 
     # --- commands -------------------------------------------------------------------------------
 
@@ -240,7 +279,10 @@ class RegisterModel(Transport):
         error = check(self._command(), self.geometry)
         if error == ErrorCode.NONE and self._field("CMD_OP") == Opcode.VMM.value:
             self._vmm()
-        self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=error.value)
+            self._running = self._field("CMD_BANK")
+            self._regs["STATUS"] = _STATUS.pack(BUSY=1, ERROR=error.value)
+        else:  # NOP or rejected: done at once
+            self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=error.value)
 
     def _vmm(self):
         """docs/architecture.md, command semantics; every column is computed."""
@@ -271,10 +313,7 @@ class RegisterModel(Transport):
                       compute=timing.compute_cycles(n, self.latency), vectors=n, macs=n * r * c)
 
     def _account(self, busy, compute, vectors, macs):
-        start = max(self._now, self._busy_until)
-        self._counters["PERF_CYCLES"] += start - self._now  # the host waited for the last one
-        self._now = start
-        self._busy_until = start + busy
+        self._busy_until = self._now + busy
         k = self._counters
         k["PERF_BUSY"] += busy
         k["PERF_COMPUTE"] += compute
