@@ -174,8 +174,8 @@ class PimAccelerator(wiring.Component):
                 m.d.sync += local.eq(post.lut_r_data)
             with m.If(sel.WEIGHT & rdec.mapped):
                 m.d.sync += local.eq(array.r_data)
-        with m.Switch(source):
-            with m.Case(Region.REG, Region.NONE):
+        with m.Switch(source):  # Region.NONE (a refused read) answers 0
+            with m.Case(Region.REG):
                 m.d.comb += axil.rd_data.eq(csr.r_data)
             with m.Case(Region.PARAM):
                 m.d.comb += axil.rd_data.eq(params.r_data)
@@ -194,7 +194,8 @@ class PimAccelerator(wiring.Component):
 
     @staticmethod
     def _bus_errors(m, core, axil, csr, w_err, r_err):
-        """Refused accesses are recorded in BUS_ERROR / BUS_ERROR_ADDR."""
+        """Refused accesses are recorded in BUS_ERROR / BUS_ERROR_ADDR (the word's address:
+        bits 1:0 of the bus address choose byte lanes, which the strobes already say)."""
         bad_w = axil.wr_en & (w_err != BusError.NONE)
         bad_r = axil.rd_en & (r_err != BusError.NONE)
         err_addr = Signal(32)
@@ -202,9 +203,9 @@ class PimAccelerator(wiring.Component):
                      csr.bus_error_code_value.eq(Mux(bad_w, w_err, r_err)),
                      csr.bus_error_addr.eq(err_addr)]
         with core.If(bad_w):
-            core.d.sync += err_addr.eq(axil.wr_addr)
+            core.d.sync += err_addr.eq(axil.wr_addr & ~3)
         with core.Elif(bad_r):
-            core.d.sync += err_addr.eq(axil.rd_addr)
+            core.d.sync += err_addr.eq(axil.rd_addr & ~3)
 
     # --- the command path --------------------------------------------------------------------
 

@@ -197,18 +197,18 @@ class CsrSuite:
             for i in holes:
                 addr = w.base + 4 * i
                 self.wr(addr, self._rand(), resp="DECERR")
-                self.rd(addr, "DECERR")
+                assert self.rd(addr, "DECERR") == 0, f"a refused read of 0x{addr:05X} is not 0"
         ends = sorted([(REGISTER_SPACE.base, REGISTER_SPACE.size)]
                       + [(w.base, w.size) for w in WINDOWS])
         for (base, size), (nxt, _) in zip(ends, ends[1:], strict=False):
             if base + size < nxt:  # a gap between two spaces
                 for addr in (base + size, nxt - 4):
                     self.wr(addr, self._rand(), resp="DECERR")
-                    self.rd(addr, "DECERR")
+                    assert self.rd(addr, "DECERR") == 0, f"a refused read of 0x{addr:05X}"
         used = {r.offset for r in REGISTERS}
         for addr in (a for a in (0x018, 0x07C, 0x098, REGISTER_SPACE.size - 4) if a not in used):
             self.wr(addr, 1, resp="DECERR")
-            self.rd(addr, "DECERR")
+            assert self.rd(addr, "DECERR") == 0, f"a refused read of 0x{addr:05X} is not 0"
         self.wr(register("BUS_ERROR").offset, 0)
 
     def access_types(self):

@@ -206,7 +206,8 @@ REGISTERS: tuple[Register, ...] = (
                "cleared by the next START", enum=ErrorCode)),
     _reg("BUS_ERROR", 0x010, "The last refused bus access.",
          Field("CODE", 0, 8, WC, "why it was refused (BusError)", enum=BusError)),
-    _reg("BUS_ERROR_ADDR", 0x014, "Byte address of the last refused bus access.",
+    _reg("BUS_ERROR_ADDR", 0x014, "Byte address of the word of the last refused bus access "
+         "(bits 1:0 read 0).",
          _word("VALUE", RO, "address")),
 
     _cfg("CFG_ROWS", 0x020, "R: array rows, the length of an input vector (int8).", "rows"),
