@@ -238,6 +238,18 @@ class Fuzzer:
             self.compare_registers(busy=False)
 
 
+def reproducer(steps):
+    """The sequence as Python lines for both devices (``dev`` = either), from its soft reset."""
+    lines = []
+    for op, *args in steps:
+        if op == "wait_irq":
+            lines.append("dev.wait_irq(20_000)")
+        else:
+            lines.append(f"dev.{op}({', '.join(args)})")
+    return "reproducer (replay on each device; the last access disagrees):\n  " + \
+        "\n  ".join(lines)
+
+
 def _resync(fz):
     """After an aborted command ACC and OUT may differ: one command that rewrites every ACC and
     OUT row (no accumulate, requantized) on both makes them equal again."""
@@ -275,9 +287,7 @@ def run_sequences(rtl, model, geometry, seeds, steps=12, log=print):
                 fz.step()
             fz.settle()
         except Mismatch as e:
-            trace = "\n  ".join(map(str, fz.steps[-40:]))
-            raise AssertionError(f"seed {seed}: {e}\nlast steps (of {len(fz.steps)}):\n"
-                                 f"  {trace}") from None
+            raise AssertionError(f"seed {seed}: {e}\n{reproducer(fz.steps)}") from None
         total += fz.accesses
         exact = fz.exact_results
         for k, v in fz.events.items():
