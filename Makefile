@@ -14,7 +14,7 @@ SIM ?= icarus
 JOBS ?= 2
 export SIM
 
-.PHONY: setup iverilog verilog sim test test-all demo bench docs lint clean
+.PHONY: setup iverilog clang verilog sim test test-all demo bench docs lint train clean
 
 setup: $(STAMP) iverilog
 
@@ -29,6 +29,16 @@ iverilog:
 	@command -v iverilog >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog; }
+
+# Debian's clang for tinygrad's CPU backend (training the digits CNN only).
+clang:
+	@command -v clang >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q clang; }
+
+# Retrain the digits CNN with tinygrad and rewrite sw/nets/digits_cnn.npz (about 20 s).
+train: setup clang
+	$(PY) -m sw.nets.digits --train-cnn
 
 verilog: $(STAMP)
 	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v

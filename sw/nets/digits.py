@@ -12,21 +12,37 @@ scikit-learn wheel: nothing is downloaded), trained by this module and run on th
   int32 logits. Every product runs on ``acc.linear``; :meth:`QuantizedMLP.golden` runs the
   same on :func:`models.linear` and equals it bit for bit.
 
-``python -m sw.nets.digits [--target regmodel]`` trains, quantizes and prints the test accuracy
-of the float model, the int8 golden model and the accelerator.
+* :func:`train_cnn`: a small CNN, conv 3x3 (1 -> 8) + ReLU + 2x2 max-pool, conv 3x3 (8 -> 16)
+  + ReLU + 2x2 max-pool, then FC 64 -> 10, trained with tinygrad (about 20 s on 2 cores; it
+  needs Debian's clang, ``make train`` installs it). Its weights are committed
+  (``digits_cnn.npz``, :data:`CNN_WEIGHTS`) with this seeded script, so running the network
+  needs neither. :class:`QuantizedCNN` runs it int8 end to end: each convolution requantizes,
+  applies ReLU and max-pools in the accelerator's post-processing.
+
+``python -m sw.nets.digits [--target regmodel]`` trains the MLP, quantizes both networks and
+prints the test accuracy of the float model, the int8 golden model and the accelerator;
+``--train-cnn`` retrains the CNN and rewrites its weights file.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pathlib
 import warnings
 from dataclasses import dataclass
 
 import numpy as np
 
 import models
+import models.conv
 
-__all__ = ["SPLIT_SEED", "QuantizedMLP", "accuracy", "load", "train_mlp"]
+__all__ = ["CNN_WEIGHTS", "SPLIT_SEED", "QuantizedCNN", "QuantizedMLP", "accuracy", "cnn_forward",
+           "load", "load_cnn", "train_cnn", "train_mlp"]
+
+#: the committed weights of the CNN (written by ``python -m sw.nets.digits --train-cnn``)
+CNN_WEIGHTS = pathlib.Path(__file__).with_name("digits_cnn.npz")
+CNN_LAYERS = ("conv1", "conv2", "fc")
 
 SPLIT_SEED = 0
 #: a digits pixel is 0..16; its real value p/16 is the int8 p - 128 with this scale, exactly
@@ -61,6 +77,81 @@ def float_forward(layers, x):
         if i < len(layers) - 1:
             x = np.maximum(x, 0)
     return x
+
+
+def train_cnn(x, y, seed=0, epochs=30, batch=64):
+    """Train the CNN with tinygrad (Adam, lr 3e-3, cross-entropy, ``epochs`` passes over
+    shuffled batches, all seeded); returns {name: (w, b)} as float32 NumPy arrays."""
+    os.environ.setdefault("DEV", "CPU")  # tinygrad's CPU backend (compiles with clang)
+    from tinygrad import Tensor, TinyJit, nn
+    from tinygrad.helpers import Context
+    from tinygrad.nn.optim import Adam
+
+    Tensor.manual_seed(seed)
+    layers = {"conv1": nn.Conv2d(1, 8, 3, padding=1), "conv2": nn.Conv2d(8, 16, 3, padding=1),
+              "fc": nn.Linear(64, 10)}
+
+    def forward(t):
+        t = layers["conv1"](t).relu().max_pool2d(2)
+        t = layers["conv2"](t).relu().max_pool2d(2)
+        return layers["fc"](t.flatten(1))
+
+    params = [p for layer in layers.values() for p in (layer.weight, layer.bias)]
+    opt = Adam(params, lr=3e-3)
+
+    @TinyJit
+    def step(xb, yb):
+        opt.zero_grad()
+        loss = forward(xb).sparse_categorical_crossentropy(yb).backward()
+        opt.step()
+        return loss
+
+    images = np.asarray(x, np.float32).reshape(-1, 1, 8, 8)
+    rng = np.random.default_rng(seed)
+    with Context(TRAINING=1):
+        for _ in range(epochs):
+            order = rng.permutation(len(images))
+            for i in range(0, len(images) - batch + 1, batch):
+                idx = order[i:i + batch]
+                step(Tensor(images[idx]), Tensor(np.asarray(y)[idx])).realize()
+    return {name: (layer.weight.numpy(), layer.bias.numpy()) for name, layer in layers.items()}
+
+
+def load_cnn(path=CNN_WEIGHTS):
+    """The committed CNN weights: {name: (w, b)} float32."""
+    with np.load(path) as f:
+        return {name: (f[f"{name}_w"], f[f"{name}_b"]) for name in CNN_LAYERS}
+
+
+def save_cnn(params, path=CNN_WEIGHTS):
+    np.savez(path, **{f"{n}_{k}": v for n, (w, b) in params.items()
+                      for k, v in (("w", w), ("b", b))})
+
+
+def _max_pool2(x):
+    n, c, h, w = x.shape
+    return x.reshape(n, c, h // 2, 2, w // 2, 2).max(axis=(3, 5))
+
+
+def _conv3x3(x, w, b):
+    """A float 3x3 convolution with padding 1 (NCHW), by shifted windows."""
+    n, c, h, wd = x.shape
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    out = np.zeros((n, w.shape[0], h, wd))
+    for i in range(3):
+        for j in range(3):
+            out += np.einsum("nchw,oc->nohw", xp[:, :, i:i + h, j:j + wd], w[:, :, i, j])
+    return out + b[None, :, None, None]
+
+
+def cnn_forward(params, x, activations=False):
+    """The float CNN on pixels ``x`` [n, 64] (in NumPy, float64): logits, or with
+    ``activations`` also the two pooled ReLU outputs (for calibration)."""
+    h1 = _max_pool2(np.maximum(_conv3x3(x.reshape(-1, 1, 8, 8), *params["conv1"]), 0))
+    h2 = _max_pool2(np.maximum(_conv3x3(h1, *params["conv2"]), 0))
+    w, b = params["fc"]
+    logits = h2.reshape(len(h2), -1) @ w.T + b
+    return (logits, h1, h2) if activations else logits
 
 
 def accuracy(logits, y):
@@ -137,28 +228,94 @@ class QuantizedMLP:
         return self._run(models.linear, x)
 
 
+def _quantize_weights(w, in_scale):
+    """Per output channel, symmetric -127..127: (int8 w, real value of one accumulator step)."""
+    flat = w.reshape(len(w), -1)
+    s_w = np.abs(flat).max(axis=1) / 127
+    s_w = np.where(s_w > 0, s_w, 1.0)
+    w_q = np.clip(np.rint(w / s_w.reshape(-1, *[1] * (w.ndim - 1))), -127, 127).astype(np.int8)
+    return w_q, in_scale * s_w
+
+
+def _quantize_bias(b, acc_scale):
+    return np.rint(b / acc_scale).clip(-2**31, 2**31 - 1).astype(np.int32)
+
+
+@dataclass(frozen=True)
+class QuantizedCNN:
+    """The digits CNN in int8 for the accelerator: two ``conv2d`` calls (padding 1, requantized
+    to int8 with zero point -128, ReLU and 2x2 max-pool in the post-processing) and one
+    ``linear`` to int32 logits; :meth:`golden` runs the same on :mod:`models.conv`."""
+    convs: tuple  # ((w int8, b int32, scale float [Cout]), ...)
+    fc: QuantizedLayer
+    logit_scale: np.ndarray
+
+    @classmethod
+    def from_float(cls, params, calibration):
+        """Quantize ``params`` ({name: (w, b)}); activation scales from ``calibration``
+        (pixels [n, 64]): each pooled ReLU output's maximum onto -128..127."""
+        _, h1, h2 = cnn_forward(params, np.asarray(calibration, np.float64), activations=True)
+        s_in, convs = INPUT_SCALE, []
+        for name, h in (("conv1", h1), ("conv2", h2)):
+            w, b = params[name]
+            w_q, acc_scale = _quantize_weights(np.asarray(w, np.float64), s_in)
+            s_out = max(float(h.max()), 1e-6) / 255
+            convs.append((w_q, _quantize_bias(b, acc_scale), acc_scale / s_out))
+            s_in = s_out
+        w, b = params["fc"]
+        w_q, acc_scale = _quantize_weights(np.asarray(w, np.float64), s_in)
+        fc = QuantizedLayer(w_q, _quantize_bias(b, acc_scale), -128, None, 0, False)
+        return cls(tuple(convs), fc, acc_scale)
+
+    def _run(self, conv2d, linear, x):
+        h = QuantizedMLP.quantize_input(x).reshape(-1, 1, 8, 8)
+        for w, b, scale in self.convs:
+            h = conv2d(h, w, b, padding=1, input_zero_point=-128, scale=scale, zero_point=-128,
+                       relu=True, max_pool=2)
+        logits = linear(h.reshape(len(h), -1), self.fc.w, self.fc.b, **self.fc.kwargs())
+        return logits.astype(np.float64) * self.logit_scale
+
+    def __call__(self, acc, x):
+        """Float logits [n, 10] for pixels ``x`` [n, 64], every layer on ``acc``."""
+        return self._run(acc.conv2d, acc.linear, x)
+
+    def golden(self, x):
+        return self._run(models.conv.conv2d, models.linear, x)
+
+
 def main(argv=None):
     from sw import Accelerator
     from sw.targets import TARGET_NAMES
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", default="regmodel", choices=TARGET_NAMES)
     p.add_argument("--images", type=int, help="classify only the first N test images")
+    p.add_argument("--train-cnn", action="store_true",
+                   help=f"retrain the CNN with tinygrad and rewrite {CNN_WEIGHTS.name}")
     args = p.parse_args(argv)
     x_train, x_test, y_train, y_test = load()
+    if args.train_cnn:
+        save_cnn(train_cnn(x_train, y_train))
+        print(f"wrote {CNN_WEIGHTS}")
     if args.images:
         x_test, y_test = x_test[:args.images], y_test[:args.images]
-    layers = train_mlp(x_train, y_train)
-    q = QuantizedMLP.from_float(layers, x_train)
+    mlp = train_mlp(x_train, y_train)
+    cnn = load_cnn()
+    nets = (("MLP 64-64-10", QuantizedMLP.from_float(mlp, x_train),
+             float_forward(mlp, x_test)),
+            ("CNN", QuantizedCNN.from_float(cnn, x_train), cnn_forward(cnn, x_test)))
     print(f"digits: {len(x_train)} training, {len(x_test)} test images (split seed "
-          f"{SPLIT_SEED}); MLP 64-64-10")
-    golden = q.golden(x_test)
+          f"{SPLIT_SEED})")
+    ok = True
     with Accelerator.open(args.target) as acc:
-        logits = q(acc, x_test)
-    same = np.array_equal(logits, golden)
-    print(f"test accuracy: float {accuracy(float_forward(layers, x_test), y_test):.4f}, "
-          f"int8 golden {accuracy(golden, y_test):.4f}, accelerator ({args.target}) "
-          f"{accuracy(logits, y_test):.4f}; accelerator {'==' if same else '!='} golden")
-    return 0 if same else 1
+        for name, q, float_logits in nets:
+            golden, logits = q.golden(x_test), q(acc, x_test)
+            same = np.array_equal(logits, golden)
+            ok &= same
+            print(f"{name}: test accuracy float {accuracy(float_logits, y_test):.4f}, int8 "
+                  f"golden {accuracy(golden, y_test):.4f}, accelerator ({args.target}) "
+                  f"{accuracy(logits, y_test):.4f}; accelerator {'==' if same else '!='} "
+                  "golden")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

@@ -19,3 +19,14 @@ def test_digits_mlp_on_the_gateware(target, images):
         logits = q(acc, x)
     np.testing.assert_array_equal(logits, q.golden(x))
     assert digits.accuracy(logits, y) >= 0.9
+
+
+@pytest.mark.parametrize("target, images", [("verilator", 60), ("icarus", 6)])
+def test_digits_cnn_on_the_gateware(target, images):
+    x_train, x_test, _, y_test = digits.load()
+    q = digits.QuantizedCNN.from_float(digits.load_cnn(), x_train)
+    x = x_test[:images]
+    with Accelerator.open(target) as acc:
+        logits = q(acc, x)
+    np.testing.assert_array_equal(logits, q.golden(x))
+    assert digits.accuracy(logits, y_test[:images]) >= 0.9

@@ -51,3 +51,45 @@ def test_logits_are_close_to_float(trained):
     layers, q, x_test, _ = trained
     ref, got = digits.float_forward(layers, x_test), q.golden(x_test)
     assert np.abs(got - ref).max() <= 0.05 * np.abs(ref).max()
+
+
+@pytest.fixture(scope="module")
+def cnn():
+    x_train, x_test, y_train, y_test = digits.load()
+    params = digits.load_cnn()
+    return params, digits.QuantizedCNN.from_float(params, x_train), x_test, y_test
+
+
+def test_cnn_float_int8_accelerator(cnn):
+    """The committed CNN: float >= 0.97, int8 within a point of it, the accelerator equal to
+    the golden model bit for bit on the whole test split."""
+    params, q, x_test, y_test = cnn
+    acc_float = digits.accuracy(digits.cnn_forward(params, x_test), y_test)
+    golden = q.golden(x_test)
+    with Accelerator.open("regmodel") as acc:
+        logits = q(acc, x_test)
+    print(f"CNN float {acc_float:.4f}, int8 {digits.accuracy(golden, y_test):.4f}")
+    np.testing.assert_array_equal(logits, golden)
+    assert acc_float >= 0.97 and digits.accuracy(golden, y_test) >= acc_float - 0.01
+
+
+def test_cnn_numpy_forward_is_the_trained_network(cnn):
+    """cnn_forward's float convolution (used for calibration) against a naive loop."""
+    params, _, x_test, _ = cnn
+    x = x_test[:5].reshape(-1, 1, 8, 8)
+    w, b = params["conv1"]
+    ref = np.zeros((5, 8, 8, 8))
+    xp = np.pad(x, ((0, 0), (0, 0), (1, 1), (1, 1)))
+    for o in range(8):
+        for i in range(8):
+            for j in range(8):
+                ref[:, o, i, j] = (xp[:, 0, i:i + 3, j:j + 3] * w[o, 0]).sum(axis=(1, 2)) + b[o]
+    np.testing.assert_allclose(digits._conv3x3(x, w, b), ref, rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_cnn_trains_to_the_committed_accuracy():
+    """`make train`: tinygrad (with clang) retrains the CNN from its seed in under a minute."""
+    x_train, x_test, y_train, y_test = digits.load()
+    params = digits.train_cnn(x_train, y_train)
+    assert digits.accuracy(digits.cnn_forward(params, x_test), y_test) >= 0.97
