@@ -64,6 +64,7 @@ bench: setup
 docs: setup
 	$(PY) -m hw.docs
 	$(PY) -m sw.bench.report docs/bench.json --readme README.md
+	$(PY) -m sw.nets.digits --readme README.md
 	$(PY) -m sw.demo --target icarus --readme README.md
 
 lint: $(STAMP)

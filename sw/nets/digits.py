@@ -283,38 +283,56 @@ class QuantizedCNN:
         return self._run(models.conv.conv2d, models.linear, x)
 
 
-def main(argv=None):
+README_SECTION = ("digits accuracy", "`python -m sw.nets.digits --readme README.md`")
+
+
+def report(target="regmodel", images=None):
+    """Train the MLP, load the CNN, quantize both, classify the test split on ``target``;
+    returns (every accelerator result equal to golden, the lines of the report)."""
     from sw import Accelerator
+    x_train, x_test, y_train, y_test = load()
+    if images:
+        x_test, y_test = x_test[:images], y_test[:images]
+    mlp, cnn = train_mlp(x_train, y_train), load_cnn()
+    nets = (("MLP 64-64-10", QuantizedMLP.from_float(mlp, x_train),
+             float_forward(mlp, x_test)),
+            ("CNN", QuantizedCNN.from_float(cnn, x_train), cnn_forward(cnn, x_test)))
+    lines = [f"digits: {len(x_train)} training, {len(x_test)} test images (split seed "
+             f"{SPLIT_SEED})", "| network | float | int8 golden | accelerator | equal |",
+             "|---|---|---|---|---|"]
+    ok = True
+    with Accelerator.open(target) as acc:
+        for name, q, float_logits in nets:
+            golden, logits = q.golden(x_test), q(acc, x_test)
+            same = np.array_equal(logits, golden)
+            ok &= same
+            lines.append(f"| {name} | {accuracy(float_logits, y_test):.4f} | "
+                         f"{accuracy(golden, y_test):.4f} | {accuracy(logits, y_test):.4f} "
+                         f"({target}) | {'bit for bit' if same else 'NO'} |")
+    return ok, lines
+
+
+def main(argv=None):
+    from hw.spec.markdown import replace_section
     from sw.targets import TARGET_NAMES
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--target", default="regmodel", choices=TARGET_NAMES)
     p.add_argument("--images", type=int, help="classify only the first N test images")
     p.add_argument("--train-cnn", action="store_true",
                    help=f"retrain the CNN with tinygrad and rewrite {CNN_WEIGHTS.name}")
+    p.add_argument("--readme", help="rewrite the accuracy table in this README")
     args = p.parse_args(argv)
-    x_train, x_test, y_train, y_test = load()
     if args.train_cnn:
+        x_train, _, y_train, _ = load()
         save_cnn(train_cnn(x_train, y_train))
         print(f"wrote {CNN_WEIGHTS}")
-    if args.images:
-        x_test, y_test = x_test[:args.images], y_test[:args.images]
-    mlp = train_mlp(x_train, y_train)
-    cnn = load_cnn()
-    nets = (("MLP 64-64-10", QuantizedMLP.from_float(mlp, x_train),
-             float_forward(mlp, x_test)),
-            ("CNN", QuantizedCNN.from_float(cnn, x_train), cnn_forward(cnn, x_test)))
-    print(f"digits: {len(x_train)} training, {len(x_test)} test images (split seed "
-          f"{SPLIT_SEED})")
-    ok = True
-    with Accelerator.open(args.target) as acc:
-        for name, q, float_logits in nets:
-            golden, logits = q.golden(x_test), q(acc, x_test)
-            same = np.array_equal(logits, golden)
-            ok &= same
-            print(f"{name}: test accuracy float {accuracy(float_logits, y_test):.4f}, int8 "
-                  f"golden {accuracy(golden, y_test):.4f}, accelerator ({args.target}) "
-                  f"{accuracy(logits, y_test):.4f}; accelerator {'==' if same else '!='} "
-                  "golden")
+    ok, lines = report(args.target, args.images)
+    print("\n".join(lines))
+    if args.readme:
+        with open(args.readme) as f:
+            text = f.read()
+        with open(args.readme, "w") as f:
+            f.write(replace_section(text, *README_SECTION, "\n".join(lines)))
     return 0 if ok else 1
 
 

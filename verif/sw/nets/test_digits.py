@@ -93,3 +93,11 @@ def test_cnn_trains_to_the_committed_accuracy():
     x_train, x_test, y_train, y_test = digits.load()
     params = digits.train_cnn(x_train, y_train)
     assert digits.accuracy(digits.cnn_forward(params, x_test), y_test) >= 0.97
+
+
+def test_readme_quotes_the_accuracy_table():
+    import pathlib
+    ok, lines = digits.report("regmodel")
+    assert ok
+    readme = (pathlib.Path(__file__).resolve().parents[3] / "README.md").read_text()
+    assert "\n".join(lines) in readme, "README.md's digits accuracy is stale: run `make docs`"
