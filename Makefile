@@ -36,9 +36,10 @@ clang:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q clang; }
 
-# Retrain the digits CNN with tinygrad and rewrite sw/nets/digits_cnn.npz (about 20 s).
+# Retrain the digits networks (scikit-learn's MLP, tinygrad's CNN, about 20 s) and rewrite
+# their weights in sw/nets/.
 train: setup clang
-	$(PY) -m sw.nets.digits --train-cnn
+	$(PY) -m sw.nets.digits --train-mlp --train-cnn
 
 verilog: $(STAMP)
 	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v

@@ -13,7 +13,7 @@ pytestmark = pytest.mark.layer
 @pytest.mark.parametrize("target, images", [("verilator", 120), ("icarus", 16)])
 def test_digits_mlp_on_the_gateware(target, images):
     x_train, x_test, y_train, y_test = digits.load()
-    q = digits.QuantizedMLP.from_float(digits.train_mlp(x_train, y_train), x_train)
+    q = digits.QuantizedMLP.from_float(digits.load_mlp(), x_train)
     x, y = x_test[:images], y_test[:images]
     with Accelerator.open(target) as acc:
         logits = q(acc, x)
