@@ -282,17 +282,27 @@ class QuantizedCNN:
         fc = QuantizedLayer(w_q, _quantize_bias(b, acc_scale), -128, None, 0, False)
         return cls(tuple(convs), fc, acc_scale)
 
-    def _run(self, conv2d, linear, x):
+    #: (name, what it computes) of the layers, in order
+    LAYERS = (("conv1", "conv 3x3 1->8, ReLU, max-pool 2"), ("conv2", "conv 3x3 8->16, ReLU, "
+              "max-pool 2"), ("fc", "linear 64->10, int32"))
+
+    def _run(self, conv2d, linear, x, after=None):
         h = QuantizedMLP.quantize_input(x).reshape(-1, 1, 8, 8)
-        for w, b, scale in self.convs:
+        for (name, _), (w, b, scale) in zip(self.LAYERS, self.convs, strict=False):
             h = conv2d(h, w, b, padding=1, input_zero_point=-128, scale=scale, zero_point=-128,
                        relu=True, max_pool=2)
+            if after:
+                after(name)
         logits = linear(h.reshape(len(h), -1), self.fc.w, self.fc.b, **self.fc.kwargs())
+        if after:
+            after("fc")
         return logits.astype(np.float64) * self.logit_scale
 
-    def __call__(self, acc, x):
-        """Float logits [n, 10] for pixels ``x`` [n, 64], every layer on ``acc``."""
-        return self._run(acc.conv2d, acc.linear, x)
+    def __call__(self, acc, x, after=None):
+        """Float logits [n, 10] for pixels ``x`` [n, 64], every layer on ``acc``; ``after(name)``
+        is called after each layer (``acc.stats`` then holds that layer's cost, and after a
+        convolution ``acc.mapping`` its nominal MACs)."""
+        return self._run(acc.conv2d, acc.linear, x, after)
 
     def golden(self, x):
         return self._run(models.conv.conv2d, models.linear, x)
@@ -304,7 +314,7 @@ README_SECTION = ("digits accuracy", "`python -m sw.nets.digits --readme README.
 def report(target="regmodel", images=None):
     """Train the MLP, load the CNN, quantize both, classify the test split on ``target``;
     returns (every accelerator result equal to golden, the lines of the report)."""
-    from sw import Accelerator
+    from sw.accelerator import Accelerator
     x_train, x_test, y_train, y_test = load()
     if images:
         x_test, y_test = x_test[:images], y_test[:images]

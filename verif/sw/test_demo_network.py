@@ -12,7 +12,7 @@ pytestmark = pytest.mark.nosim
 
 
 def test_demo_logits_are_the_two_layer_mlp(capsys):
-    ok, lines = demo.run("regmodel")
+    ok, lines = demo.run("regmodel", example="mlp")
     assert ok
     x, w1, b1, w2, b2 = demo.network()
     # Independent of the driver: plain NumPy integers, fc1 rounded as the requantizer does.

@@ -16,6 +16,7 @@ ALLOWED = {
     "sw/driver": {"hw.spec", "models", "sw.targets"},
     "sw/layers": {"hw.spec", "models", "sw.driver"},
     "sw/bench": {"hw.spec", "models", "sw"},
+    "sw/nets": {"hw.spec", "models", "sw.accelerator", "sw.targets"},
 }
 #: modules that run inside the simulator or build the gateware may import hw (lazily)
 GATEWARE_USERS = {"sw/targets/sim/build.py"}
