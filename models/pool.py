@@ -105,7 +105,7 @@ def global_avg_pool2d(x):
     return avg_pool2d(x, x.shape[2:])
 
 
-def add_weights(scale_a, scale_b):
+def add_weights(scale_a, scale_b, max_weight=ADD_WEIGHT_MAX):
     """The integer form of ``scale_a * a + scale_b * b``: integer weights and one multiplier.
 
     Chooses integer weights ``1 <= wa, wb <= ADD_RATIO_MAX`` and ``m = (scale_a + scale_b) /
@@ -115,6 +115,9 @@ def add_weights(scale_a, scale_b):
     searched exhaustively); beyond, the larger weight grows past 127 and the accelerator feeds
     that operand several times (:func:`weight_parts`). The weights are exact whenever
     ``scale_a / scale_b`` is a ratio of such integers (1:1, 3:4, 100:1, 200:1, 1:1000).
+    ``max_weight`` (127..ADD_RATIO_MAX) widens the search for ratios of larger integers: a
+    closer approximation of any ratio (about 1e-6 instead of 1e-4 at 1016), for up to eight
+    times the array passes (the ONNX importer uses it to match ONNX Runtime's float adds).
 
     Raises
     ------
@@ -137,8 +140,11 @@ def add_weights(scale_a, scale_b):
         raise ValueError(f"scale_a / scale_b = {ratio:.6g} is outside 1/{ADD_RATIO_MAX} .. "
                          f"{ADD_RATIO_MAX}, the range of the integer weights of an add; "
                          "requantize one operand first")
+    if not ADD_WEIGHT_MAX <= max_weight <= ADD_RATIO_MAX:
+        raise ValueError(f"max_weight must be in {ADD_WEIGHT_MAX}..{ADD_RATIO_MAX}, got "
+                         f"{max_weight!r}")
     if 1 / ADD_WEIGHT_MAX <= ratio <= ADD_WEIGHT_MAX:
-        wa = np.arange(1, ADD_WEIGHT_MAX + 1, dtype=np.float64)[:, None]
+        wa = np.arange(1, int(max_weight) + 1, dtype=np.float64)[:, None]
         wb = wa.T
     else:  # one weight past 127: the small one is at most ADD_RATIO_MAX / ratio
         big = max(ratio, 1 / ratio)
@@ -173,7 +179,8 @@ def check_add_operands(a, b):
                          f"{b.shape}")
 
 
-def add(a, b, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0, zero_point_b=0):
+def add(a, b, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0, zero_point_b=0,
+        max_weight=ADD_WEIGHT_MAX):
     """Residual add, int8: ``y ~ scale_a * (a - zero_point_a) + scale_b * (b - zero_point_b)
     + zero_point``, then ReLU (clamp at ``zero_point``).
 
@@ -190,7 +197,7 @@ def add(a, b, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0, zero_p
                     ("zero_point_b", zero_point_b)):
         if isinstance(v, bool) or not isinstance(v, numbers.Integral) or not -128 <= v <= 127:
             raise ValueError(f"{name} must be an int in -128..127, got {v!r}")
-    wa, wb, m = add_weights(scale_a, scale_b)
+    wa, wb, m = add_weights(scale_a, scale_b, max_weight)
     acc = wa * (a.astype(np.int32) - zero_point_a) + wb * (b.astype(np.int32) - zero_point_b)
     mult, shift = quantize_multiplier(m)
     return requantize(acc, mult, shift, zero_point, relu)

@@ -121,7 +121,7 @@ def global_avg_pool2d(acc, x):
 
 
 def add(acc, a, b, *, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0,
-        zero_point_b=0):
+        zero_point_b=0, max_weight=127):
     """Residual add on the accelerator, exact with :func:`models.conv.add`.
 
     Rows ``[a_j | b_j]`` of ``G = min(R, C)`` elements each, weights ``[wa*I | wb*I]`` (K tiles
@@ -129,11 +129,12 @@ def add(acc, a, b, *, scale_a, scale_b, zero_point=0, relu=False, zero_point_a=0
     ``m`` of :func:`models.conv.add_weights`; then ReLU. A weight past 127 (scale ratios beyond
     1:127) is split into int8 parts and its operand fed once per part
     (:func:`models.pool.weight_parts`). Scale ratios beyond 1:1016 raise ValueError.
+    ``max_weight``: see :func:`models.pool.add_weights` (closer ratios, more array passes).
     """
     check_add_operands(a, b)
     for name, v in (("zero_point_a", zero_point_a), ("zero_point_b", zero_point_b)):
         check_int(name, v, -128, 127)
-    wa, wb, m = add_weights(scale_a, scale_b)
+    wa, wb, m = add_weights(scale_a, scale_b, max_weight)
     slots = _slots(acc)
     pa, pb = _pack(a.reshape(-1), slots, 0), _pack(b.reshape(-1), slots, 0)
     parts = [(pa, w) for w in weight_parts(wa)] + [(pb, w) for w in weight_parts(wb)]
