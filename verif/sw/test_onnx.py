@@ -153,8 +153,11 @@ def test_residual_block(tmp_path):
     assert exact >= 0.99 and near >= 0.999
 
 
-def test_unsupported_ops_are_named(tmp_path):
-    nodes = [helper.make_node("Sigmoid", ["x"], ["y"], name="act0")]
-    model = graph(nodes, {}, ["N", 4], ["N", 4])
-    with pytest.raises(ValueError, match=r"ONNX node 'act0' \(Sigmoid\): unsupported op"):
+@pytest.mark.parametrize("op", ["Sigmoid", "GlobalAveragePool"])
+def test_unsupported_ops_are_named(op):
+    """An op the importer does not map raises at load time, naming the node and the op. (QDQ
+    average pooling is not imported yet: ONNX Runtime's results for it could not be matched.)"""
+    nodes = [helper.make_node(op, ["x"], ["y"], name="node0")]
+    model = graph(nodes, {}, ["N", 4, 2, 2], ["N", 4, 2, 2])
+    with pytest.raises(ValueError, match=rf"ONNX node 'node0' \({op}\): unsupported op"):
         load(model)
