@@ -70,8 +70,8 @@ def compare(path, x):
     return got, ref, (steps == 0).mean(), (steps <= 1).mean()
 
 
-def test_digits_cnn_against_onnx_runtime(tmp_path):
-    x_train, x_test, _, y_test = digits.load()
+def digits_cnn_graph():
+    """The digits CNN (committed weights) as a float ONNX graph."""
     p = digits.load_cnn()
     nodes = [
         helper.make_node("Conv", ["x", "c1w", "c1b"], ["c1"], pads=[1, 1, 1, 1]),
@@ -85,7 +85,12 @@ def test_digits_cnn_against_onnx_runtime(tmp_path):
     ]
     inits = {"c1w": p["conv1"][0], "c1b": p["conv1"][1], "c2w": p["conv2"][0],
              "c2b": p["conv2"][1], "fw": p["fc"][0], "fb": p["fc"][1]}
-    model = graph(nodes, inits, ["N", 1, 8, 8], ["N", 10])
+    return graph(nodes, inits, ["N", 1, 8, 8], ["N", 10])
+
+
+def test_digits_cnn_against_onnx_runtime(tmp_path):
+    x_train, x_test, _, y_test = digits.load()
+    model = digits_cnn_graph()
     images = x_test.reshape(-1, 1, 8, 8).astype(np.float32)
     path = quantized(model, x_train.reshape(-1, 1, 8, 8).astype(np.float32), tmp_path)
     got, ref, exact, near = compare(path, images)
