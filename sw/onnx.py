@@ -12,6 +12,14 @@ the layer before them; MaxPool; Flatten and Reshape. Every Conv/Gemm/MatMul/Add 
 accelerator call whose requantization (to the next QuantizeLinear's scale and zero point), ReLU
 and clamp run in the post-processing; the activations stay int8 between layers.
 
+Average pooling is where ONNX Runtime's float32 arithmetic decides: with an unchanged scale a
+window's mean lands exactly on halves, and ORT (which runs int8 pooling in the uint8 domain)
+rounds what its float32 sums and zero-point addition make of them. GlobalAveragePool therefore
+takes its window sums from the accelerator (a depthwise convolution with a kernel of ones) and
+requantizes them on the host as ORT's kernel does (float32 ``sum * (s_in / size / s_out) +
+zp`` rounded half to even); AveragePool runs on the host, replicating ORT's float32 average of
+dequantized values. Both are then exact against ORT.
+
 Where the results can differ from ONNX Runtime: ORT requantizes in float32 and rounds half to
 even; pimacc multiplies by a 31-bit fixed-point multiplier and rounds half up. A value that
 lands within float32/Q31 precision of a half step can round the other way (one quantization
@@ -33,7 +41,7 @@ __all__ = ["Network", "load"]
 
 #: ops the importer maps onto the accelerator or the host
 SUPPORTED = ("QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "Add", "Relu",
-             "Clip", "MaxPool", "Flatten", "Reshape")
+             "Clip", "MaxPool", "AveragePool", "GlobalAveragePool", "Flatten", "Reshape")
 
 
 def _attrs(node):
@@ -71,6 +79,13 @@ class _Pending:
     b: _Const | None
     relu: bool = False
     clip_max: float | None = None
+
+
+def _ort_round(value, zp):
+    """int8 ``round_half_even(value + zp)`` in float32 as ONNX Runtime's uint8 pooling kernels
+    do it (zero point shifted by 128, the result shifted back)."""
+    shifted = (value.astype(np.float32) + np.float32(zp + 128)).astype(np.float32)
+    return (np.clip(np.rint(shifted), 0, 255) - 128).astype(np.int8)
 
 
 class Network:
@@ -174,6 +189,25 @@ class Network:
         if p.clip_max is not None and (127 - zp) * scale > p.clip_max * (1 + 1e-6):
             _fail(node, f"Clip max {p.clip_max} below the output range "
                         f"{(127 - zp) * scale:.4g} is not supported")
+        if node.op_type == "GlobalAveragePool":
+            c, size = x.q.shape[1], x.q.shape[2] * x.q.shape[3]
+            ones = np.ones((c, 1, *x.q.shape[2:]), np.int8)
+            sums = ops["conv2d"](x.q, ones, None, groups=c, input_zero_point=x.zp)
+            factor = np.float32(x.scale) / np.float32(size) / np.float32(scale)
+            y = _ort_round(sums.astype(np.float32) * factor, zp)
+            return _Q(np.maximum(y, zp) if p.relu else y, scale, zp)
+        if node.op_type == "AveragePool":
+            (kh, kw), (sh, sw) = w, b
+            n, c, h, wd = x.q.shape
+            deq = np.float32(x.scale) * (x.q.astype(np.int32) - x.zp).astype(np.float32)
+            ho, wo = (h - kh) // sh + 1, (wd - kw) // sw + 1
+            acc = np.zeros((n, c, ho, wo), np.float32)
+            for i in range(kh):  # ORT's order: rows, then columns, in float32
+                for j in range(kw):
+                    acc = acc + deq[:, :, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw]
+            avg = acc / np.float32(kh * kw)
+            y = _ort_round(avg / np.float32(scale), zp)
+            return _Q(np.maximum(y, zp) if p.relu else y, scale, zp)
         if node.op_type == "Add":
             y = ops["add"](x.q, w.q, scale_a=x.scale / scale, scale_b=w.scale / scale,
                            zero_point=zp, relu=p.relu, zero_point_a=x.zp, zero_point_b=w.zp,
@@ -259,6 +293,22 @@ class Network:
         if k[0] != k[1] or s[0] != s[1] or len(set(pads)) > 1:
             _fail(node, "only square kernels, equal strides and equal pads are supported")
         return _Q(ops["max_pool2d"](x.q, k[0], s[0], pads[0]), x.scale, x.zp)
+
+    def _op_AveragePool(self, node, env, ops):
+        x = env[node.input[0]]
+        if not isinstance(x, _Q) or x.q.ndim != 4:
+            _fail(node, "AveragePool needs 4-D int8 activations (after a DequantizeLinear)")
+        a = _attrs(node)
+        if any(a.get("pads", [0])) or a.get("ceil_mode", 0) or len(a["kernel_shape"]) != 2:
+            _fail(node, "only 2-D AveragePool without pads or ceil_mode is supported")
+        k = tuple(a["kernel_shape"])
+        return _Pending(node, x, k, tuple(a.get("strides", k)))
+
+    def _op_GlobalAveragePool(self, node, env, ops):
+        x = env[node.input[0]]
+        if not isinstance(x, _Q) or x.q.ndim != 4:
+            _fail(node, "GlobalAveragePool needs 4-D int8 activations")
+        return _Pending(node, x, None, None)
 
     def _op_Flatten(self, node, env, ops):
         x = env[node.input[0]]

@@ -158,11 +158,26 @@ def test_residual_block(tmp_path):
     assert exact >= 0.99 and near >= 0.999
 
 
-@pytest.mark.parametrize("op", ["Sigmoid", "GlobalAveragePool"])
+@pytest.mark.parametrize("op", ["Sigmoid", "Softmax"])
 def test_unsupported_ops_are_named(op):
-    """An op the importer does not map raises at load time, naming the node and the op. (QDQ
-    average pooling is not imported yet: ONNX Runtime's results for it could not be matched.)"""
+    """An op the importer does not map raises at load time, naming the node and the op."""
     nodes = [helper.make_node(op, ["x"], ["y"], name="node0")]
     model = graph(nodes, {}, ["N", 4, 2, 2], ["N", 4, 2, 2])
     with pytest.raises(ValueError, match=rf"ONNX node 'node0' \({op}\): unsupported op"):
         load(model)
+
+
+def test_average_pooling(tmp_path):
+    """AveragePool keeps its scale, so its means land on exact halves: the importer follows ONNX
+    Runtime's float32 rounding of them (module docstring); GlobalAveragePool requantizes."""
+    rng = np.random.default_rng(SEED + 3)
+    print(f"seed={SEED + 3}")
+    nodes = [helper.make_node("Conv", ["x", "w", "b"], ["c"], pads=[1, 1, 1, 1]),
+             helper.make_node("Relu", ["c"], ["r"]),
+             helper.make_node("AveragePool", ["r"], ["a"], kernel_shape=[2, 2], strides=[2, 2]),
+             helper.make_node("GlobalAveragePool", ["a"], ["y"])]
+    model = graph(nodes, {"w": rng.normal(0, 0.3, (4, 3, 3, 3)), "b": rng.normal(0, .1, 4)},
+                  ["N", 3, 6, 6], ["N", 4, 1, 1])
+    x = rng.normal(0, 1, (160, 3, 6, 6)).astype(np.float32)
+    _, _, exact, near = compare(quantized(model, x[:64], tmp_path), x[64:])
+    assert exact >= 0.99 and near >= 0.999
