@@ -8,7 +8,8 @@ Supported: the QDQ format of ``onnxruntime.quantization.quantize_static(...,
 quant_format=QuantFormat.QDQ, per_channel=True)`` with int8 activations and weights:
 QuantizeLinear / DequantizeLinear around Conv (groups, strides, pads, dilations), Gemm and
 MatMul, and Add (a residual add of two int8 tensors), with Relu and Clip(0, x) folded into
-the layer before them; MaxPool; Flatten and Reshape. Every Conv/Gemm/MatMul/Add becomes one
+the layer before them; MaxPool (folded into the Conv before it when the Conv feeds it alone:
+the accelerator's max-pooling stage); Flatten and Reshape. Every Conv/Gemm/MatMul/Add becomes one
 accelerator call whose requantization (to the next QuantizeLinear's scale and zero point), ReLU
 and clamp run in the post-processing; the activations stay int8 between layers.
 
@@ -101,6 +102,12 @@ class Network:
         self.outputs = [o.name for o in graph.output]
         for node in graph.node:
             self._check(node)
+        self.consumers = {}
+        for node in graph.node:
+            for name in node.input:
+                self.consumers.setdefault(name, []).append(node)
+        #: MaxPool nodes folded into the Conv before them (by id), and their (kernel, stride)
+        self.folded = {}
 
     def _check(self, node):
         if node.op_type not in SUPPORTED:
@@ -170,6 +177,22 @@ class Network:
                         "its scale and zero point")
         return v  # a float view of the int8 tensor: the same values
 
+    def _foldable_pool(self, q_node):
+        """The MaxPool that alone reads this Conv's quantized output (through one
+        DequantizeLinear) and that the accelerator's pooling stage can do, or None."""
+        users = self.consumers.get(q_node.output[0], [])
+        if len(users) != 1 or users[0].op_type != "DequantizeLinear" \
+                or users[0].output[0] in self.outputs:
+            return None
+        pools = self.consumers.get(users[0].output[0], [])
+        if len(pools) != 1 or pools[0].op_type != "MaxPool":
+            return None
+        a = _attrs(pools[0])
+        k, s = a["kernel_shape"], a.get("strides", a["kernel_shape"])
+        if len(k) != 2 or k[0] != k[1] or s[0] != s[1] or any(a.get("pads", [0])):
+            return None
+        return pools[0], (k[0], s[0])
+
     def _op_QuantizeLinear(self, node, env, ops):
         scale = float(self._init(node.input[1], node))
         zp = int(self._init(node.input[2], node)) if len(node.input) > 2 else 0
@@ -181,9 +204,14 @@ class Network:
             if (v.scale, v.zp) != (scale, zp):
                 _fail(node, "requantizing an activation outside a layer is not supported")
             return v
-        return self._layer(v, scale, zp, ops)
+        pool = None
+        if v.node.op_type == "Conv":
+            fold = self._foldable_pool(node)
+            if fold is not None:
+                pool, self.folded[id(fold[0])] = fold[1], fold[1]
+        return self._layer(v, scale, zp, ops, pool)
 
-    def _layer(self, p, scale, zp, ops):
+    def _layer(self, p, scale, zp, ops, pool=None):
         """Run the pending Conv/Gemm/MatMul/Add on the accelerator, requantized to (scale, zp)."""
         node, x, w, b = p.node, p.x, p.w, p.b
         if p.clip_max is not None and (127 - zp) * scale > p.clip_max * (1 + 1e-6):
@@ -235,7 +263,7 @@ class Network:
             y = ops["conv2d"](x.q, w.q, bias, stride=tuple(a.get("strides", [1, 1])),
                               padding=(pads[0], pads[1]), dilation=tuple(a.get("dilations",
                                                                               [1, 1])),
-                              groups=a.get("group", 1), **kw)
+                              groups=a.get("group", 1), max_pool=pool, **kw)
         else:
             wq = w.q if node.op_type == "Gemm" and a.get("transB", 0) else w.q.T
             y = ops["linear"](x.q.reshape(-1, x.q.shape[-1]), np.ascontiguousarray(wq), bias,
@@ -285,6 +313,8 @@ class Network:
 
     def _op_MaxPool(self, node, env, ops):
         x = env[node.input[0]]
+        if id(node) in self.folded:  # done by the Conv before it, in the pooling stage
+            return x
         if not isinstance(x, _Q):
             _fail(node, "MaxPool needs int8 activations (after a DequantizeLinear)")
         a = _attrs(node)

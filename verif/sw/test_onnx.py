@@ -181,3 +181,20 @@ def test_average_pooling(tmp_path):
     x = rng.normal(0, 1, (160, 3, 6, 6)).astype(np.float32)
     _, _, exact, near = compare(quantized(model, x[:64], tmp_path), x[64:])
     assert exact >= 0.99 and near >= 0.999
+
+
+def test_maxpool_is_folded_into_the_conv(tmp_path):
+    """The digits CNN's two MaxPools run in the Conv calls' pooling stage (no separate call)."""
+    x_train, x_test, _, _ = digits.load()
+    path = quantized(digits_cnn_graph(), x_train.reshape(-1, 1, 8, 8).astype(np.float32),
+                     tmp_path)
+    net = load(path)
+    calls = []
+    with Accelerator.open("regmodel") as acc:
+        for name in ("conv2d", "linear", "max_pool2d"):
+            original = getattr(acc, name)
+            setattr(acc, name, lambda *a, _f=original, _n=name, **k: calls.append(
+                (_n, k.get("max_pool"))) or _f(*a, **k))
+        net.run(acc, x_test[:3].reshape(-1, 1, 8, 8).astype(np.float32))
+    assert [c for c in calls if c[0] != "linear"] == [("conv2d", (2, 2)), ("conv2d", (2, 2))]
+    assert len(net.folded) == 2
