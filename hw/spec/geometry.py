@@ -12,7 +12,10 @@ from dataclasses import dataclass
 
 from .regmap import LUT_ENTRIES, PARAM_BITS, PARAM_FIELDS, PARAM_STRIDE, register, window
 
-__all__ = ["Geometry", "LIMITS"]
+__all__ = ["Geometry", "LIMITS", "MEM_BITS"]
+
+#: the data widths the AXI4 memory port can be built with
+MEM_BITS = (64, 128, 256)
 
 
 def _field_max(name):
@@ -52,6 +55,8 @@ class Geometry:
     in_depth, acc_depth, out_depth : int
         Input buffer vectors, accumulator rows and output buffer rows (1..65535 each, and what
         the address windows hold).
+    mem_bits : int
+        Data width of the AXI4 memory port in bits: one of :data:`MEM_BITS` (default 128).
 
     Raises
     ------
@@ -66,6 +71,7 @@ class Geometry:
     in_depth: int
     acc_depth: int
     out_depth: int
+    mem_bits: int = 128
 
     def __post_init__(self):
         for name, most in LIMITS.items():
@@ -74,6 +80,9 @@ class Geometry:
                 raise TypeError(f"geometry {name} must be an int, got {value!r}")
             if not 1 <= value <= most:
                 raise ValueError(f"geometry {name} must be in 1..{most}, got {value}")
+        if self.mem_bits not in MEM_BITS or isinstance(self.mem_bits, bool):
+            raise ValueError(f"geometry mem_bits must be one of {MEM_BITS}, got "
+                             f"{self.mem_bits!r}")
         for name, need in self.window_bytes().items():
             if need > window(name).size:
                 raise ValueError(f"geometry {self} needs {need} bytes of the {name} window, "
@@ -82,7 +91,8 @@ class Geometry:
     @classmethod
     def default(cls, **overrides):
         """The default build: a 16x16 array, two banks (``overrides`` replace fields)."""
-        values = dict(rows=16, cols=16, banks=2, in_depth=1024, acc_depth=256, out_depth=256)
+        values = dict(rows=16, cols=16, banks=2, in_depth=1024, acc_depth=256, out_depth=256,
+                      mem_bits=128)
         unknown = set(overrides) - set(values)
         if unknown:
             raise TypeError(f"unknown geometry field(s) {', '.join(sorted(unknown))}; "
@@ -95,6 +105,11 @@ class Geometry:
 
     def as_dict(self):
         return dataclasses.asdict(self)
+
+    @property
+    def mem_bytes(self):
+        """Bytes of one beat of the memory port (CFG_MEM_BYTES)."""
+        return self.mem_bits // 8
 
     @property
     def cells(self):

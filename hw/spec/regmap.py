@@ -57,6 +57,15 @@ class ErrorCode(enum.IntEnum):
     BAD_COLS = 8     #: ``CMD_COLS`` is 0 or > ``CFG_COLS``
     #: ``CMD_POOL`` is 0, or > 1 without ``REQUANT``, or does not divide ``CMD_COUNT``
     BAD_POOL = 9
+    # The program's own errors (see hw/spec/isa.py); PROG_PC names the instruction.
+    BAD_INSTR = 10     #: an unknown instruction op, or a reserved instruction field not 0
+    BAD_WINDOW = 11    #: LOAD into a window other than LUT/PARAM/WEIGHT/IN, STORE from other
+                       #: than ACC/OUT
+    WINDOW_RANGE = 12  #: LOAD/STORE COUNT is 0, or FIRST + COUNT > the window's units
+    MEM_ALIGN = 13     #: a memory address (MEM_ADDR, PROG_ADDR) not a multiple of CFG_MEM_BITS/8
+    MEM_READ = 14      #: the memory answered a read with SLVERR/DECERR (MEM_ERROR_ADDR)
+    MEM_WRITE = 15     #: the memory answered a write with SLVERR/DECERR (MEM_ERROR_ADDR)
+    PROG_LEN = 16      #: PROG_LEN instructions ran without an END (or PROG_LEN is 0)
 
 
 class BusError(enum.IntEnum):
@@ -198,12 +207,13 @@ REGISTERS: tuple[Register, ...] = (
                "abort any command; return every register (not the buffers) to its reset value"),
          Field("IRQ_EN", 2, 1, RW, "drive `irq` high while STATUS.DONE is set"),
          Field("CLEAR_COUNTERS", 3, 1, W1P, "zero the PERF_* counters")),
-    _reg("STATUS", 0x00C, "Status of the last command.",
-         Field("BUSY", 0, 1, RO, "a command is running"),
+    _reg("STATUS", 0x00C, "Status of the last command or program.",
+         Field("BUSY", 0, 1, RO, "a command or a program is running"),
          Field("DONE", 1, 1, W1C,
-               "the last command finished or was rejected; cleared by START too"),
-         Field("ERROR", 8, 8, RO, "why the last command was rejected (ErrorCode); "
-               "cleared by the next START", enum=ErrorCode)),
+               "the last command or program finished or was rejected; cleared by START and "
+               "DOORBELL too"),
+         Field("ERROR", 8, 8, RO, "why the last command or program was rejected or stopped "
+               "(ErrorCode); cleared by the next START or DOORBELL", enum=ErrorCode)),
     _reg("BUS_ERROR", 0x010, "The last refused bus access.",
          Field("CODE", 0, 8, WC, "why it was refused (BusError)", enum=BusError)),
     _reg("BUS_ERROR_ADDR", 0x014, "Byte address of the word of the last refused bus access "
@@ -248,6 +258,26 @@ REGISTERS: tuple[Register, ...] = (
     _perf("PERF_STALL", 0x08C, "Cycles with a command running and no vector issued."),
     _perf("PERF_MACS", 0x090, "Useful multiply-accumulates: CMD_ROWS * CMD_COLS per vector."),
     _perf("PERF_VECTORS", 0x094, "Input vectors issued into the array."),
+    _perf("PERF_LOAD", 0x098, "Cycles with the load unit working on a LOAD."),
+    _perf("PERF_STORE", 0x09C, "Cycles with the store unit working on a STORE."),
+    _perf("PERF_RD_BYTES", 0x0A0, "Bytes read from memory (instructions and LOADs)."),
+    _perf("PERF_WR_BYTES", 0x0A4, "Bytes written to memory (STOREs)."),
+    _perf("PERF_INSTRS", 0x0A8, "Program instructions dispatched."),
+
+    _reg("PROG_ADDR", 0x0C0, "Byte address in memory of the program's first instruction "
+         "(a multiple of CFG_MEM_BITS/8).", _word("VALUE", RW, "address"),
+         locked_while_busy=True),
+    _reg("PROG_LEN", 0x0C4, "The most instructions the program may run; one that runs this "
+         "many without an END stops with PROG_LEN.", _word("VALUE", RW, "instructions"),
+         locked_while_busy=True),
+    _reg("DOORBELL", 0x0C8, "Runs the program at PROG_ADDR (hw/spec/isa.py).",
+         Field("RUN", 0, 1, W1P, "start the program"), locked_while_busy=True),
+    _reg("PROG_PC", 0x0CC, "Index of the instruction the program last dispatched; after an "
+         "error, the instruction that failed.", _word("VALUE", RO, "instruction index")),
+    _reg("MEM_ERROR_ADDR", 0x0D0, "Byte address of the burst the memory answered with "
+         "SLVERR/DECERR (MEM_READ, MEM_WRITE).", _word("VALUE", RO, "address")),
+    _cfg("CFG_MEM_BITS", 0x0D4, "Data width of the AXI4 memory port in bits (64, 128, 256).",
+         "mem_bits"),
 )
 
 

@@ -34,11 +34,13 @@ __all__ = ["AcceleratorError", "Driver"]
 _CTRL, _STATUS, _FLAGS = register("CTRL"), register("STATUS"), register("CMD_FLAGS")
 _IRQ_EN = _CTRL.pack(IRQ_EN=1)
 _CMD = command_registers()
-_CFG = tuple(r for r in REGISTERS if r.config)
+_CFG = tuple(r for r in REGISTERS if r.config and r.name != "CFG_MEM_BITS")
 _PERF = tuple(r for r in REGISTERS if r.name.startswith("PERF_"))
 _PERF_STATS = {"PERF_CYCLES": "cycles", "PERF_BUSY": "busy_cycles",
                "PERF_COMPUTE": "compute_cycles", "PERF_STALL": "stall_cycles",
-               "PERF_MACS": "macs", "PERF_VECTORS": "vectors"}
+               "PERF_MACS": "macs", "PERF_VECTORS": "vectors", "PERF_LOAD": "load_cycles",
+               "PERF_STORE": "store_cycles", "PERF_RD_BYTES": "bytes_read",
+               "PERF_WR_BYTES": "bytes_written", "PERF_INSTRS": "instructions"}
 for _group in (_CMD, _CFG, _PERF):  # each group is read or written as one block
     assert [r.offset for r in _group] == list(range(_group[0].offset, _group[-1].offset + 4, 4))
 
@@ -92,7 +94,7 @@ class Driver:
         self.latency = cfg.pop("latency")
         features = cfg.pop("features")
         self.features = frozenset(f for f in Feature if features & f.value)
-        self.geometry = Geometry(**cfg)
+        self.geometry = Geometry(**cfg, mem_bits=self._read_reg("CFG_MEM_BITS"))
         self._cmd_cache = None
         self._lut = None  # the table the device holds, if known
         self.write_words(_CTRL.offset, [_IRQ_EN])

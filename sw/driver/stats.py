@@ -26,8 +26,14 @@ class Stats:
         PERF_CYCLES, PERF_BUSY, PERF_COMPUTE, PERF_STALL.
     macs, vectors : int
         PERF_MACS, PERF_VECTORS.
+    load_cycles, store_cycles : int
+        PERF_LOAD, PERF_STORE: cycles the load and store units worked (programs only).
+    bytes_read, bytes_written : int
+        PERF_RD_BYTES, PERF_WR_BYTES: bytes moved through the memory port (programs only).
+    instructions : int
+        PERF_INSTRS: program instructions dispatched.
     commands : int
-        Commands started.
+        Commands started (programs: doorbells rung).
     bus_words_written, bus_words_read : int
         32-bit words moved over the bus.
     cells : int
@@ -39,6 +45,11 @@ class Stats:
     stall_cycles: int = 0
     macs: int = 0
     vectors: int = 0
+    load_cycles: int = 0
+    store_cycles: int = 0
+    bytes_read: int = 0
+    bytes_written: int = 0
+    instructions: int = 0
     commands: int = 0
     bus_words_written: int = 0
     bus_words_read: int = 0
@@ -70,6 +81,9 @@ class Stats:
     def __str__(self):
         return (f"{self.cycles} cycles (busy {self.busy_cycles}, compute {self.compute_cycles}, "
                 f"stall {self.stall_cycles}), {self.macs} MACs, {self.vectors} vectors, "
-                f"{self.commands} commands, bus {self.bus_words_written} words written / "
+                + (f"{self.instructions} instructions (load {self.load_cycles}, store "
+                   f"{self.store_cycles} cycles; {self.bytes_read} bytes read, "
+                   f"{self.bytes_written} written), " if self.instructions else "")
+                + f"{self.commands} commands, bus {self.bus_words_written} words written / "
                 f"{self.bus_words_read} read, utilization {self.utilization_compute:.1%} "
                 f"compute / {self.utilization_total:.1%} total")

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.nosim
 def test_reset_values_of_every_register():
     dev = RegisterModel(G)
     config = {"rows": 6, "cols": 5, "banks": 2, "in_depth": 8, "acc_depth": 6, "out_depth": 4,
-              "latency": array_latency(6), "features": sum(f.value for f in Feature)}
+              "mem_bits": 128, "latency": array_latency(6), "features": sum(f.value for f in Feature)}
     for reg in REGISTERS:
         expected = config[reg.config] if reg.config else reg.reset
         if reg.name != "PERF_CYCLES":  # counts the bus cycles of these reads
@@ -132,7 +132,7 @@ def test_clear_counters_and_exact_macs():
 # --- address decoding ---------------------------------------------------------------------------
 
 def unmapped_addresses(g):
-    yield from (0x018, 0x01C, 0x06C, 0x07C, 0x098, 0xFFC, 0x1000, 0x7FFC, 0x08100, 0xFFFC)
+    yield from (0x018, 0x01C, 0x06C, 0x07C, 0x0AC, 0x0D8, 0xFFC, 0x1000, 0x7FFC, 0x08100, 0xFFFC)
     yield g.param_addr(0, "BIAS") + 12             # padding word of a column
     yield g.param_addr(g.cols, "BIAS")             # column past C
     if g.row_words < g.row_words_p2:               # word past ROW_WORDS (12 rows: 3 of 4)
