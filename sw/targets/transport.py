@@ -57,6 +57,22 @@ class Transport(abc.ABC):
     def wait_irq(self, max_cycles: int) -> bool:
         """Advance the device until its ``irq`` output is high; False after ``max_cycles``."""
 
+    # --- the memory behind the accelerator's AXI4 manager port (programs, issue 9) ----------------
+
+    @property
+    def mem_size(self) -> int:
+        """Bytes of memory behind the accelerator's memory port (0: none, no programs)."""
+        return 0
+
+    def mem_write(self, addr: int, data: bytes) -> None:
+        """Write ``data`` into the memory at byte address ``addr``, in bulk (not through the
+        accelerator)."""
+        raise NotImplementedError(f"{type(self).__name__} has no memory behind the accelerator")
+
+    def mem_read(self, addr: int, size: int) -> bytes:
+        """Read ``size`` bytes of the memory from byte address ``addr``, in bulk."""
+        raise NotImplementedError(f"{type(self).__name__} has no memory behind the accelerator")
+
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to release by default
         """Release the device (stop the simulator, ...). Idempotent."""
 
