@@ -251,8 +251,9 @@ def check(instr: Instr | None, g: Geometry) -> ErrorCode:
 def touches(instr: Instr, g: Geometry) -> dict[Window, tuple[int, int]]:
     """The on-chip storage an instruction uses while it runs: window -> [first, last) unit.
 
-    A VMM uses its weight bank, its input vectors, the accumulator rows, with REQUANT its
-    output rows, all of PARAM (bias, mult, shift) and all of the LUT."""
+    A VMM uses its weight bank, its input vectors, the accumulator rows, with REQUANT the
+    output rows from OUT_ADDR (COUNT of them, whatever POOL is: the hardware compares ranges
+    without dividing), all of PARAM (bias, mult, shift) and all of the LUT."""
     if instr.op in (Op.LOAD, Op.STORE):
         return {Window(instr.window): (instr.first, instr.first + instr.count)}
     if instr.op != Op.VMM:
@@ -264,7 +265,7 @@ def touches(instr: Instr, g: Geometry) -> dict[Window, tuple[int, int]]:
             Window.PARAM: (0, units(Window.PARAM, g)),
             Window.LUT: (0, units(Window.LUT, g))}
     if instr.requant:
-        used[Window.OUT] = (instr.out_addr, instr.out_addr + instr.count // instr.pool)
+        used[Window.OUT] = (instr.out_addr, instr.out_addr + instr.count)
     return used
 
 

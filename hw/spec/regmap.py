@@ -253,7 +253,8 @@ REGISTERS: tuple[Register, ...] = (
          _word("VALUE", RW, "group size 1..255", reset=1, width=8), locked_while_busy=True),
 
     _perf("PERF_CYCLES", 0x080, "Clock cycles."),
-    _perf("PERF_BUSY", 0x084, "Cycles with a command running."),
+    _perf("PERF_BUSY", 0x084, "Cycles with a VMM command running (from the CMD_* registers or "
+          "a program's VMM instruction: the compute unit's busy cycles)."),
     _perf("PERF_COMPUTE", 0x088, "Cycles with at least one vector inside the VMM array."),
     _perf("PERF_STALL", 0x08C, "Cycles with a command running and no vector issued."),
     _perf("PERF_MACS", 0x090, "Useful multiply-accumulates: CMD_ROWS * CMD_COLS per vector."),
