@@ -7,7 +7,7 @@ from amaranth.lib.wiring import In, Out
 from .enums import ErrorCode, Opcode
 from .spec import Geometry
 
-__all__ = ["Controller"]
+__all__ = ["Controller", "command_error"]
 
 
 class Controller(wiring.Component):
@@ -58,27 +58,10 @@ class Controller(wiring.Component):
 
     def check(self, m):
         """The ErrorCode of the command in the CMD_* inputs (combinational)."""
-        g = self.geometry
-        err = Signal(ErrorCode)
-        checks = [
-            (ErrorCode.BAD_BANK, self.bank >= g.banks),
-            (ErrorCode.BAD_COUNT, self.count == 0),
-            (ErrorCode.IN_RANGE, self.in_addr + self.count > g.in_depth),
-            (ErrorCode.ACC_RANGE, self.acc_addr + self.count > g.acc_depth),
-            (ErrorCode.OUT_RANGE,
-             self.requant & (self.out_addr + self.count // self.pool > g.out_depth)),
-            (ErrorCode.BAD_ROWS, (self.rows == 0) | (self.rows > g.rows)),
-            (ErrorCode.BAD_COLS, (self.cols == 0) | (self.cols > g.cols)),
-            (ErrorCode.BAD_POOL, (self.pool == 0) | ((self.pool > 1) & ~self.requant)
-             | (self.requant & (self.count % self.pool != 0))),
-        ]
-        with m.If((self.op != Opcode.VMM) & (self.op != Opcode.NOP)):
-            m.d.comb += err.eq(ErrorCode.BAD_OPCODE)
-        with m.Elif(self.op == Opcode.VMM):
-            for i, (code, cond) in enumerate(checks):
-                with (m.If if i == 0 else m.Elif)(cond):
-                    m.d.comb += err.eq(code)
-        return err
+        return command_error(m, self.geometry, op=self.op, bank=self.bank, in_addr=self.in_addr,
+                             acc_addr=self.acc_addr, out_addr=self.out_addr, count=self.count,
+                             rows=self.rows, cols=self.cols, requant=self.requant,
+                             pool=self.pool)
 
     def elaborate(self, platform):
         m = Module()
@@ -125,3 +108,28 @@ class Controller(wiring.Component):
             with m.Else():
                 m.d.sync += counter.eq(counter + inc)
         return m
+
+
+def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
+                  pool):
+    """The ErrorCode of a command with these fields on geometry ``g``, in logic added to
+    ``m`` (combinational): :func:`hw.spec.check` (first failing check wins; NOP passes)."""
+    err = Signal(ErrorCode)
+    checks = [
+        (ErrorCode.BAD_BANK, bank >= g.banks),
+        (ErrorCode.BAD_COUNT, count == 0),
+        (ErrorCode.IN_RANGE, in_addr + count > g.in_depth),
+        (ErrorCode.ACC_RANGE, acc_addr + count > g.acc_depth),
+        (ErrorCode.OUT_RANGE, requant & (out_addr + count // pool > g.out_depth)),
+        (ErrorCode.BAD_ROWS, (rows == 0) | (rows > g.rows)),
+        (ErrorCode.BAD_COLS, (cols == 0) | (cols > g.cols)),
+        (ErrorCode.BAD_POOL, (pool == 0) | ((pool > 1) & ~requant)
+         | (requant & (count % pool != 0))),
+    ]
+    with m.If((op != Opcode.VMM) & (op != Opcode.NOP)):
+        m.d.comb += err.eq(ErrorCode.BAD_OPCODE)
+    with m.Elif(op == Opcode.VMM):
+        for i, (code, cond) in enumerate(checks):
+            with (m.If if i == 0 else m.Elif)(cond):
+                m.d.comb += err.eq(code)
+    return err

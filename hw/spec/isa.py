@@ -18,6 +18,12 @@ always finish. A bad instruction stops the program (:func:`check`); instructions
 running finish, then STATUS.DONE is set with the ErrorCode, PROG_PC names the instruction, and
 the interrupt fires. END waits until every unit is idle, then sets STATUS.DONE.
 
+DOORBELL.RUN first checks PROG_ADDR (a multiple of the port's width in bytes, else MEM_ALIGN)
+and PROG_LEN (0: PROG_LEN), with PROG_PC 0. A program whose first PROG_LEN instructions hold no
+END stops with PROG_LEN and PROG_PC = PROG_LEN. An instruction the memory answered with an
+error stops the program with MEM_READ when it is next to dispatch (fetching ahead past an END
+is harmless). PERF_INSTRS counts dispatched instructions, END included.
+
 Memory images use the windows' own word layout (docs/registers.md): a LOAD or STORE moves
 COUNT whole **units** of its window (a unit is a word of LUT or PARAM, a (bank, column) of
 WEIGHT, a vector of IN, a row of ACC or OUT; :func:`unit_bytes`), packed one after another
