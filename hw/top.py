@@ -7,14 +7,17 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from .accumulator import Accumulator
+from .axi4 import Axi4Signature, connect_manager
 from .axil import AxiLiteSignature, AxiLiteSlave
 from .controller import Controller
 from .csr import RegisterFile
 from .decoder import AddressDecoder, Region
-from .enums import BusError
+from .dma import ReadDma, WriteDma
+from .enums import BusError, Opcode
 from .param_file import ParamFile
 from .pipeline import delay
 from .postproc import PostProcess
+from .sequencer import Sequencer
 from .spec import WINDOWS, Geometry, regmap, timing
 from .vmm_array import VmmArray
 
@@ -28,8 +31,10 @@ class PimAccelerator(wiring.Component):
     """The whole accelerator: the bus front end, decoders, registers, parameters, buffers and
     the command datapath, wired together; see docs/architecture.md and docs/registers.md.
 
-    Ports: ``s_axil_*`` (AXI4-Lite subordinate, :data:`regmap.ADDR_WIDTH` address bits), ``irq``
-    (high while STATUS.DONE and CTRL.IRQ_EN), and the ``sync`` domain's ``clk``/``rst``.
+    Ports: ``s_axil_*`` (AXI4-Lite subordinate, :data:`regmap.ADDR_WIDTH` address bits),
+    ``m_axi_*`` (AXI4 manager, 32-bit addresses, ``geometry.mem_bits`` of data: the memory the
+    instruction stream runs from, :mod:`hw.spec.isa`), ``irq`` (high while STATUS.DONE and
+    CTRL.IRQ_EN), and the ``sync`` domain's ``clk``/``rst``.
 
     Parameters
     ----------
@@ -46,6 +51,7 @@ class PimAccelerator(wiring.Component):
         self.pipeline_depth = timing.drain(self.array_latency)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
+            "m_axi": Out(Axi4Signature(32, geometry.mem_bits)),
             "irq": Out(1),
         })
 
@@ -70,11 +76,26 @@ class PimAccelerator(wiring.Component):
         array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH)
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH)
         post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
+        seq = Sequencer(g)
         for name, sub in (("csr", csr), ("ctl", ctl), ("array", array), ("accum", accum),
-                          ("post", post)):
+                          ("post", post), ("seq", seq)):
             m.submodules[name] = ResetInserter(soft)(sub)
         m.submodules.core = ResetInserter(soft)(core)
         m.d.comb += soft.eq(csr.ctrl_soft_reset)
+
+        # The memory port: its engines are not reset by SOFT_RESET but abort, finishing the
+        # bursts they have issued (AXI4 requires it); a new program waits until they are idle.
+        m.submodules.rdma = rdma = ReadDma(g.mem_bits)
+        m.submodules.wdma = wdma = WriteDma(g.mem_bits)
+        connect_manager(m, self.m_axi, rdma.rd, wdma.wr)
+        wiring.connect(m, seq.rd_req, rdma.req)
+        wiring.connect(m, rdma.data, seq.rd_data)
+        wiring.connect(m, seq.wr_req, wdma.req)
+        wiring.connect(m, seq.wr_data, wdma.data)
+        m.d.comb += [rdma.abort.eq(soft), wdma.abort.eq(soft),
+                     seq.rd_idle.eq(rdma.idle), seq.rd_err_addr.eq(rdma.err_addr),
+                     seq.wr_idle.eq(wdma.idle), seq.wr_err.eq(wdma.err),
+                     seq.wr_err_addr.eq(wdma.err_addr)]
 
         # Buffers: the input buffer has a datapath read port and a bus read port, the output
         # buffer a datapath write port and a bus read port.
@@ -84,26 +105,30 @@ class PimAccelerator(wiring.Component):
                                                      depth=g.out_depth, init=[])
         buffers = dict(in_wp=inbuf.write_port(granularity=8), in_rp=inbuf.read_port(),
                        in_bus=inbuf.read_port(), out_wp=outbuf.write_port(),
-                       out_bus=outbuf.read_port())
+                       out_bus=outbuf.read_port(), out_store=outbuf.read_port())
 
         blocks = dict(axil=axil, wdec=wdec, rdec=rdec, params=params, csr=csr, ctl=ctl,
-                      array=array, accum=accum, post=post, **buffers)
+                      array=array, accum=accum, post=post, seq=seq, **buffers)
         w_err = self._bus_writes(m, **blocks)
         r_err = self._bus_reads(m, **blocks)
         self._bus_errors(m, core, axil, csr, w_err, r_err)
+        self._program(m, core, **blocks)
         self._command_path(m, core, **blocks)
         return m
 
     # --- the bus side ------------------------------------------------------------------------
 
     @staticmethod
-    def _bus_writes(m, *, axil, wdec, params, csr, ctl, array, post, in_wp, **_):
-        """Refusals and the write ports of every window; returns the write's BusError."""
-        sel, f, busy = wdec.select, wdec.fields, ctl.busy
+    def _bus_writes(m, *, axil, wdec, params, csr, ctl, array, post, in_wp, seq, **_):
+        """Refusals and the write ports of every window (the bus's, or the load unit's while
+        a program runs); returns the write's BusError."""
+        sel, f, busy = wdec.select, wdec.fields, ctl.busy | seq.busy
         read_only = [sel[w.name] for w in WINDOWS if not w.writable]
         # Locked while BUSY (see the window docs): every writable window but WEIGHT, and of
-        # WEIGHT only the bank the running command multiplies with.
-        locked = (sel.LUT | sel.PARAM | sel.IN) | (sel.WEIGHT & (f.WEIGHT.bank == ctl.bank))
+        # WEIGHT only the bank the running command multiplies with; all of them while a
+        # program runs.
+        locked = (sel.LUT | sel.PARAM | sel.IN) | (sel.WEIGHT & ((f.WEIGHT.bank == ctl.bank)
+                                                                 | seq.busy))
         w_err = Signal(BusError)
         with m.If(sel.REG):
             m.d.comb += w_err.eq(csr.w_err)
@@ -119,23 +144,40 @@ class PimAccelerator(wiring.Component):
 
         data, strb = axil.wr_data, axil.wr_strb
         row_words = len(in_wp.data) // 32
+        ld = seq.load
         m.d.comb += [
             csr.w_en.eq(axil.wr_en & sel.REG), csr.w_addr.eq(f.REG.word),
             csr.w_data.eq(data), csr.w_strb.eq(strb), csr.busy.eq(busy),
-            params.w_en.eq(w_ok & sel.PARAM), params.w_col.eq(f.PARAM.col),
-            params.w_field.eq(f.PARAM.field), params.w_data.eq(data), params.w_strb.eq(strb),
             array.w_en.eq(w_ok & sel.WEIGHT), array.w_bank.eq(f.WEIGHT.bank),
             array.w_col.eq(f.WEIGHT.col), array.w_word.eq(f.WEIGHT.word),
             array.w_data.eq(data), array.w_strb.eq(strb),
-            in_wp.addr.eq(f.IN.vector), in_wp.data.eq(data.replicate(row_words)),
-            in_wp.en.eq(Mux(w_ok & sel.IN, strb << (4 * f.IN.word), 0)),
-            post.lut_w_en.eq(w_ok & sel.LUT), post.lut_w_word.eq(f.LUT.word),
-            post.lut_w_data.eq(data), post.lut_w_strb.eq(strb),
+            array.wl_en.eq(ld.w_en), array.wl_bank.eq(ld.w_bank), array.wl_col.eq(ld.w_col),
+            array.wl_data.eq(ld.w_data), array.wl_mask.eq(ld.w_mask),
         ]
+        with m.If(seq.busy):  # the load unit's writes
+            m.d.comb += [
+                params.w_en.eq(ld.param_en), params.w_col.eq(ld.param_col),
+                params.w_field.eq(ld.param_field), params.w_data.eq(ld.param_data),
+                params.w_strb.eq(0xF),
+                in_wp.addr.eq(ld.in_addr), in_wp.data.eq(ld.in_data),
+                in_wp.en.eq(Mux(ld.in_en, ld.in_mask, 0)),
+                post.lut_w_en.eq(ld.lut_en), post.lut_w_word.eq(ld.lut_word),
+                post.lut_w_data.eq(ld.lut_data), post.lut_w_strb.eq(0xF),
+            ]
+        with m.Else():
+            m.d.comb += [
+                params.w_en.eq(w_ok & sel.PARAM), params.w_col.eq(f.PARAM.col),
+                params.w_field.eq(f.PARAM.field), params.w_data.eq(data),
+                params.w_strb.eq(strb),
+                in_wp.addr.eq(f.IN.vector), in_wp.data.eq(data.replicate(row_words)),
+                in_wp.en.eq(Mux(w_ok & sel.IN, strb << (4 * f.IN.word), 0)),
+                post.lut_w_en.eq(w_ok & sel.LUT), post.lut_w_word.eq(f.LUT.word),
+                post.lut_w_data.eq(data), post.lut_w_strb.eq(strb),
+            ]
         return w_err
 
     def _bus_reads(self, m, *, axil, rdec, params, csr, array, accum, post, in_bus, out_bus,
-                   **_):
+                   seq, **_):
         """Read ports of every window and the read-data mux; returns the read's BusError.
 
         Every source answers one cycle after ``rd_en``; the mux follows the region registered
@@ -149,6 +191,8 @@ class PimAccelerator(wiring.Component):
             m.d.comb += r_err.eq(csr.r_err)
         with m.Elif(~rdec.mapped):
             m.d.comb += r_err.eq(BusError.UNMAPPED)
+        with m.Elif(seq.busy & (sel.ACC | sel.OUT)):  # the store unit reads them
+            m.d.comb += r_err.eq(BusError.BUSY)
         m.d.comb += [
             axil.rd_err.eq(r_err),
             csr.r_en.eq(rd_en & sel.REG), csr.r_addr.eq(f.REG.word),
@@ -158,15 +202,19 @@ class PimAccelerator(wiring.Component):
             array.r_word.eq(f.WEIGHT.word),
             post.lut_r_word.eq(f.LUT.word),
             in_bus.addr.eq(f.IN.vector), in_bus.en.eq(rd_en),
-            accum.rd_addr.eq(f.ACC.row), accum.rd_en.eq(rd_en),
             out_bus.addr.eq(f.OUT.row), out_bus.en.eq(rd_en),
         ]
+        with m.If(seq.busy):
+            m.d.comb += [accum.rd_addr.eq(seq.store.acc_rd_addr),
+                         accum.rd_en.eq(seq.store.acc_rd_en)]
+        with m.Else():
+            m.d.comb += [accum.rd_addr.eq(f.ACC.row), accum.rd_en.eq(rd_en)]
 
         source = Signal(Region)              # what the word read at the last rd_en comes from
         sub_word = Signal(max(rw_bits, c_bits, cw_bits, 1))  # its word within a buffer row
         local = Signal(32)                   # WEIGHT and LUT words, captured at rd_en
         with m.If(rd_en):
-            m.d.sync += source.eq(Mux(rdec.mapped, rdec.region, Region.NONE))
+            m.d.sync += source.eq(Mux(r_err == BusError.NONE, rdec.region, Region.NONE))
             for region, word in (("IN", f.IN.word), ("ACC", f.ACC.col), ("OUT", f.OUT.word)):
                 with m.If(sel[region]):
                     m.d.sync += sub_word.eq(word)
@@ -209,19 +257,64 @@ class PimAccelerator(wiring.Component):
 
     # --- the command path --------------------------------------------------------------------
 
-    def _command_path(self, m, core, *, csr, ctl, array, accum, post, params, in_rp, out_wp,
-                      **_):
-        """Controller -> input buffer -> array -> accumulators -> post-processing -> outbuf."""
+    @staticmethod
+    def _program(m, core, *, csr, ctl, accum, seq, out_store, **_):
+        """The sequencer: DOORBELL, the store unit's read ports, PROG_PC and its counters."""
+        st = seq.store
         m.d.comb += [
-            ctl.start.eq(csr.ctrl_start), ctl.clear_counters.eq(csr.ctrl_clear_counters),
-            ctl.array_active.eq(array.active), ctl.op.eq(csr.cmd_op), ctl.bank.eq(csr.cmd_bank),
-            ctl.in_addr.eq(csr.cmd_in_addr), ctl.acc_addr.eq(csr.cmd_acc_addr),
-            ctl.out_addr.eq(csr.cmd_out_addr), ctl.count.eq(csr.cmd_count),
-            ctl.rows.eq(csr.cmd_rows), ctl.cols.eq(csr.cmd_cols),
-            ctl.requant.eq(csr.cmd_flags_requant), ctl.pool.eq(csr.cmd_pool),
-            csr.status_busy.eq(ctl.busy), csr.status_error.eq(ctl.error),
-            csr.status_done_set.eq(ctl.done), csr.status_done_value.eq(1),
-            csr.status_done_clr.eq(csr.ctrl_start),
+            seq.run.eq(csr.doorbell_run), seq.prog_addr.eq(csr.prog_addr),
+            seq.prog_len.eq(csr.prog_len), seq.clear_counters.eq(csr.ctrl_clear_counters),
+            seq.ctl_done.eq(ctl.done),
+            out_store.addr.eq(st.out_rd_addr), out_store.en.eq(st.out_rd_en),
+            st.out_rd_data.eq(out_store.data), st.acc_rd_data.eq(accum.rd_data),
+            csr.prog_pc.eq(seq.pc), csr.mem_error_addr.eq(seq.mem_error_addr),
+        ]
+        for name in ("load", "store", "rd_bytes", "wr_bytes", "instrs"):
+            m.d.comb += getattr(csr, f"perf_{name}").eq(getattr(seq, f"perf_{name}"))
+
+    def _command_path(self, m, core, *, csr, ctl, array, accum, post, params, in_rp, out_wp,
+                      seq, **_):
+        """Controller -> input buffer -> array -> accumulators -> post-processing -> outbuf.
+
+        The command comes from the CMD_* registers, or from the sequencer's compute unit
+        while a program runs."""
+        prog = seq.busy
+        v = seq.vmm
+        cmd = {}
+        for name in ("bank", "in_addr", "acc_addr", "out_addr", "count", "rows", "cols",
+                     "pool", "out_zp"):
+            reg = getattr(csr, f"cmd_{name}")
+            cmd[name] = Signal.like(reg, name=f"cmd_{name}")
+            m.d.comb += cmd[name].eq(Mux(prog, getattr(v, name), reg))
+        for flag in ("accumulate", "bias", "requant", "relu", "lut"):
+            bit = regmap.register("CMD_FLAGS").field(flag.upper()).lsb
+            cmd[flag] = Signal(name=f"cmd_{flag}")
+            m.d.comb += cmd[flag].eq(Mux(prog, v.flags[bit], getattr(csr, f"cmd_flags_{flag}")))
+        cmd["op"] = Signal.like(csr.cmd_op, name="cmd_op")
+        m.d.comb += cmd["op"].eq(Mux(prog, Opcode.VMM, csr.cmd_op))
+        c = _Fields(cmd)
+
+        # STATUS follows the last thing started: a command or a program.
+        prog_mode = Signal()
+        with core.If(csr.doorbell_run):
+            core.d.sync += prog_mode.eq(1)
+        with core.Elif(csr.ctrl_start):
+            core.d.sync += prog_mode.eq(0)
+        m.d.comb += [
+            csr.status_busy.eq(ctl.busy | seq.busy),
+            csr.status_error.eq(Mux(prog_mode, seq.error, ctl.error)),
+            csr.status_done_set.eq((ctl.done & ~seq.busy) | seq.done),
+            csr.status_done_value.eq(1),
+            csr.status_done_clr.eq(csr.ctrl_start | csr.doorbell_run),
+        ]
+        m.d.comb += [
+            ctl.start.eq(csr.ctrl_start | seq.vmm_start),
+            ctl.clear_counters.eq(csr.ctrl_clear_counters),
+            ctl.array_active.eq(array.active), ctl.op.eq(c.op), ctl.bank.eq(c.bank),
+            ctl.in_addr.eq(c.in_addr), ctl.acc_addr.eq(c.acc_addr),
+            ctl.out_addr.eq(c.out_addr), ctl.count.eq(c.count),
+            ctl.rows.eq(c.rows), ctl.cols.eq(c.cols),
+            ctl.requant.eq(c.requant), ctl.pool.eq(c.pool),
             self.irq.eq(csr.status_done & csr.ctrl_irq_en),
         ]
         for name in ("cycles", "busy", "compute", "stall", "macs", "vectors"):
@@ -236,32 +329,39 @@ class PimAccelerator(wiring.Component):
         index = delay(core, ctl.index, latency, name="index")[-1]
         vector = array.i.payload
         for r in range(self.geometry.rows):
-            m.d.comb += vector.x[r].eq(Mux(r < csr.cmd_rows, in_rp.data[8 * r:8 * r + 8], 0))
+            m.d.comb += vector.x[r].eq(Mux(r < c.rows, in_rp.data[8 * r:8 * r + 8], 0))
         m.d.comb += [array.i.valid.eq(x_valid), vector.bank.eq(ctl.bank), vector.tag.eq(index)]
 
         # The array's sums, with their vector index, update the accumulators.
         sums = array.o.payload
         m.d.comb += [
             accum.i.valid.eq(array.o.valid), accum.i.payload.sums.eq(sums.y),
-            accum.i.payload.addr.eq(csr.cmd_acc_addr + sums.tag),
+            accum.i.payload.addr.eq(c.acc_addr + sums.tag),
             accum.i.payload.tag.eq(sums.tag),
-            accum.accumulate.eq(csr.cmd_flags_accumulate), accum.use_bias.eq(csr.cmd_flags_bias),
+            accum.accumulate.eq(c.accumulate), accum.use_bias.eq(c.bias),
             accum.bias.eq(params.bias),
         ]
         rows = accum.o.payload
         m.d.comb += [
-            post.i.valid.eq(accum.o.valid & csr.cmd_flags_requant),
+            post.i.valid.eq(accum.o.valid & c.requant),
             post.i.payload.addr.eq(rows.tag),
             # Post-processing inputs stay still unless this command requantizes (simulation
             # speed: the 64-bit multipliers are the most expensive logic to re-evaluate).
-            post.i.payload.data.eq(Mux(csr.cmd_flags_requant, rows.data.as_value(), 0)),
+            post.i.payload.data.eq(Mux(c.requant, rows.data.as_value(), 0)),
             post.mult.eq(params.mult), post.shift.eq(params.shift),
-            post.zero_point.eq(csr.cmd_out_zp),
-            post.relu.eq(csr.cmd_flags_relu), post.lut.eq(csr.cmd_flags_lut),
-            post.pool.eq(csr.cmd_pool), post.restart.eq(csr.ctrl_start),
-            out_wp.addr.eq(csr.cmd_out_addr + post.o.payload.addr), out_wp.en.eq(post.o.valid),
+            post.zero_point.eq(c.out_zp),
+            post.relu.eq(c.relu), post.lut.eq(c.lut),
+            post.pool.eq(c.pool), post.restart.eq(ctl.start),
+            out_wp.addr.eq(c.out_addr + post.o.payload.addr), out_wp.en.eq(post.o.valid),
             out_wp.data.eq(post.o.payload.data.as_value()),
         ]
+
+
+class _Fields:
+    """Attribute access to a dict of signals."""
+
+    def __init__(self, signals):
+        self.__dict__.update(signals)
 
 
 def _any(bits):

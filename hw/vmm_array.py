@@ -55,7 +55,10 @@ class VmmArray(wiring.Component):
     active : Out(1)
         Some vector is inside the pipeline (drives PERF_COMPUTE).
     w_en, w_bank, w_col, w_word, w_data, w_strb : In
-        Weight write port.
+        Weight write port (the bus's, a word at a time).
+    wl_en, wl_bank, wl_col, wl_data, wl_mask : In
+        Column write port (the load unit's): row r of the column takes byte r of ``wl_data``
+        where bit r of ``wl_mask`` is set; a bank or column that does not exist is ignored.
     r_bank, r_col, r_word : In; r_data : Out(32)
         Weight read port (combinational), the layout of the write port's words; 0 outside
         the array.
@@ -83,6 +86,11 @@ class VmmArray(wiring.Component):
             "w_word": In(range(self.row_words)),
             "w_data": In(32),
             "w_strb": In(4),
+            "wl_en": In(1),
+            "wl_bank": In(8),
+            "wl_col": In(8),
+            "wl_data": In(32 * self.row_words),
+            "wl_mask": In(4 * self.row_words),
             "r_bank": In(range(banks)),
             "r_col": In(range(cols)),
             "r_word": In(range(self.row_words)),
@@ -117,6 +125,10 @@ class VmmArray(wiring.Component):
                         if r < R:
                             with m.If(hit & self.w_strb[lane]):
                                 m.d.sync += self._w[b][c][r].eq(self.w_data[8 * lane:8 * lane + 8])
+                hit_l = self.wl_en & (self.wl_bank == b) & (self.wl_col == c)
+                for r in range(R):
+                    with m.If(hit_l & self.wl_mask[r]):
+                        m.d.sync += self._w[b][c][r].eq(self.wl_data[8 * r:8 * r + 8])
 
         # Weight read port: word w of a (bank, column) is 32 bits of its packed register, padded
         # with zeros to every value r_word can take (so no read is ever undefined).

@@ -1,0 +1,286 @@
+"""The load and store units of the instruction stream: memory beats <-> window units.
+
+Both move whole **units** of a window (:func:`hw.spec.isa.unit_bytes`: a power of two of bytes)
+packed one after another in memory from a beat-aligned address; a beat is ``B = mem_bits / 8``
+bytes. A unit of ``S <= B`` bytes is one of the ``B / S`` slots of a beat; a unit of ``S > B``
+bytes spans ``S / B`` beats. Each unit moves one **piece** per cycle: a whole unit (``S <= B``)
+or one beat of it (``S > B``), so at 16x16 with a 128-bit port a vector, a weight column or an
+output row moves every cycle.
+"""
+
+from amaranth import Const, Module, Signal
+from amaranth.lib import data, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from .spec import Geometry
+from .spec.isa import LOAD_WINDOWS, STORE_WINDOWS, Window, unit_bytes
+
+__all__ = ["LoadUnit", "StoreUnit", "transfer_layout", "read_beat_layout", "write_beat_layout",
+           "transfer_beats"]
+
+
+def transfer_layout():
+    """A DMA transfer: ``beats`` beats from byte address ``addr``."""
+    return data.StructLayout({"addr": 32, "beats": 32})
+
+
+def read_beat_layout(mem_bits):
+    return data.StructLayout({"data": mem_bits, "last": 1, "err": 1})
+
+
+def write_beat_layout(mem_bits):
+    return data.StructLayout({"data": mem_bits, "strb": mem_bits // 8})
+
+
+def transfer_beats(count, unit, beat):
+    """Beats of ``count`` units of ``unit`` bytes on a port of ``beat`` bytes (logic)."""
+    if unit >= beat:
+        return count << exact_log2(unit // beat)
+    slots = beat // unit
+    return (count + (slots - 1)) >> exact_log2(slots)
+
+
+class _Instr(wiring.Signature):
+    """A LOAD or STORE as its unit receives it."""
+
+    def __init__(self):
+        super().__init__({"start": Out(1), "window": Out(4), "first": Out(16), "count": Out(16),
+                          "mem_addr": Out(32)})
+
+
+class LoadUnit(wiring.Component):
+    """Copies ``count`` units from memory into a LUT, PARAM, WEIGHT or IN window.
+
+    ``start`` (one cycle, while not ``busy``) takes a checked LOAD; the unit asks for one read
+    transfer on ``rd_req`` and writes the beats arriving on ``rd_data`` into the window, a
+    piece per cycle, through the window's write port (``in_*``, ``w_*``, ``param_*``,
+    ``lut_*``). Bytes past the window's storage (padding) are dropped. A beat that came with a
+    memory error is not written; ``err`` says so after the load. ``busy`` is high from the cycle
+    after ``start`` until the transfer's last beat is taken.
+    """
+
+    def __init__(self, geometry: Geometry):
+        if not isinstance(geometry, Geometry):
+            raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
+        self.geometry = g = geometry
+        rw = g.row_words
+        super().__init__({
+            "instr": In(_Instr()),
+            "busy": Out(1), "err": Out(1),
+            "rd_req": Out(stream.Signature(transfer_layout())),
+            "rd_data": In(stream.Signature(read_beat_layout(g.mem_bits))),
+            "in_en": Out(1), "in_addr": Out(16), "in_data": Out(32 * rw), "in_mask": Out(4 * rw),
+            "w_en": Out(1), "w_bank": Out(8), "w_col": Out(8), "w_data": Out(32 * rw),
+            "w_mask": Out(4 * rw),
+            "param_en": Out(1), "param_col": Out(8), "param_field": Out(2), "param_data": Out(32),
+            "lut_en": Out(1), "lut_word": Out(6), "lut_data": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g, B = self.geometry, self.geometry.mem_bytes
+        window = Signal(4)
+        unit = Signal(16)     # the unit the next piece belongs to
+        left = Signal(16)     # units not written yet
+        addr = Signal(32)
+        slot = Signal(range(max(1, B // 4)))   # unit within the beat (S <= B)
+        part = Signal(range(max(1, 4 * g.row_words_p2 // B) + 1))  # beat within the unit
+        err = Signal()
+        beat = self.rd_data.payload
+
+        m.d.comb += [self.rd_req.payload.addr.eq(addr), self.err.eq(err)]
+        with m.Switch(window):
+            for w in LOAD_WINDOWS:
+                with m.Case(w):
+                    m.d.comb += self.rd_req.payload.beats.eq(
+                        transfer_beats(left, unit_bytes(w, g), B))
+
+        piece_ok = Signal()   # this cycle writes a piece
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.instr.start):
+                    m.d.sync += [window.eq(self.instr.window), unit.eq(self.instr.first),
+                                 left.eq(self.instr.count), addr.eq(self.instr.mem_addr),
+                                 slot.eq(0), part.eq(0), err.eq(0), self.busy.eq(1)]
+                    m.next = "REQUEST"
+            with m.State("REQUEST"):
+                m.d.comb += self.rd_req.valid.eq(1)
+                with m.If(self.rd_req.ready):
+                    m.next = "MOVE"
+            with m.State("MOVE"):
+                m.d.comb += piece_ok.eq(self.rd_data.valid & ~beat.err & ~err & (left != 0))
+                with m.If(self.rd_data.valid & beat.err):
+                    m.d.sync += err.eq(1)
+                with m.Switch(window):
+                    for w in LOAD_WINDOWS:
+                        with m.Case(w):
+                            self._move(m, w, beat, unit, left, slot, part, piece_ok)
+                with m.If(self.rd_data.valid & self.rd_data.ready & beat.last):
+                    m.d.sync += self.busy.eq(0)
+                    m.next = "IDLE"
+        return m
+
+    def _move(self, m, w, beat, unit, left, slot, part, piece_ok):
+        """The pieces of window ``w``: which bytes of the beat, where they go, and when the
+        beat is taken."""
+        g, B = self.geometry, self.geometry.mem_bytes
+        S = unit_bytes(w, g)
+        if S <= B:
+            piece = beat.data.word_select(slot, 8 * S) if B > S else beat.data
+            last_slot = (slot == B // S - 1) | (left <= 1)
+            m.d.comb += self.rd_data.ready.eq(last_slot)
+            with m.If(self.rd_data.valid):
+                m.d.sync += slot.eq(0 if B == S else slot + 1)
+                with m.If(last_slot):
+                    m.d.sync += slot.eq(0)
+                with m.If(left != 0):
+                    m.d.sync += [unit.eq(unit + 1), left.eq(left - 1)]
+            offset_mask = None
+        else:
+            parts = S // B
+            piece = beat.data.replicate(parts)
+            m.d.comb += self.rd_data.ready.eq(1)
+            with m.If(self.rd_data.valid):
+                m.d.sync += part.eq(part + 1)
+                with m.If(part == parts - 1):
+                    m.d.sync += part.eq(0)
+                    with m.If(left != 0):
+                        m.d.sync += [unit.eq(unit + 1), left.eq(left - 1)]
+            offset_mask = Const((1 << B) - 1, S) << (part * B)
+        rw = g.row_words
+        if w in (Window.IN, Window.WEIGHT):
+            mask = (offset_mask if offset_mask is not None else Const((1 << S) - 1, S))[:4 * rw]
+            row = piece[:32 * rw]
+            if w == Window.IN:
+                m.d.comb += [self.in_en.eq(piece_ok), self.in_addr.eq(unit),
+                             self.in_data.eq(row), self.in_mask.eq(mask)]
+            else:
+                col_bits = exact_log2(g.cols_p2)
+                m.d.comb += [self.w_en.eq(piece_ok), self.w_col.eq(unit[:col_bits]),
+                             self.w_bank.eq(unit[col_bits:]), self.w_data.eq(row),
+                             self.w_mask.eq(mask)]
+        elif w == Window.PARAM:
+            m.d.comb += [self.param_en.eq(piece_ok), self.param_col.eq(unit[2:]),
+                         self.param_field.eq(unit[:2]), self.param_data.eq(piece[:32])]
+        else:
+            m.d.comb += [self.lut_en.eq(piece_ok), self.lut_word.eq(unit),
+                         self.lut_data.eq(piece[:32])]
+
+
+class StoreUnit(wiring.Component):
+    """Copies ``count`` units of the ACC or OUT window into memory.
+
+    ``start`` takes a checked STORE; the unit asks for one write transfer on ``wr_req``, reads
+    the units through the window's read port (``acc_rd_*`` / ``out_rd_*``: data one cycle after
+    ``en``, held until the next ``en``) and sends them as beats on ``wr_data``; bytes that hold
+    no value are 0. It waits until the memory has answered every burst (``wr_idle``); ``err``
+    then says whether it answered an error. ``busy`` from the cycle after ``start`` until then.
+    """
+
+    def __init__(self, geometry: Geometry):
+        if not isinstance(geometry, Geometry):
+            raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
+        self.geometry = g = geometry
+        super().__init__({
+            "instr": In(_Instr()),
+            "busy": Out(1), "err": Out(1),
+            "wr_req": Out(stream.Signature(transfer_layout())),
+            "wr_data": Out(stream.Signature(write_beat_layout(g.mem_bits))),
+            "wr_idle": In(1), "wr_err": In(1),
+            "acc_rd_en": Out(1), "acc_rd_addr": Out(16), "acc_rd_data": In(32 * g.cols),
+            "out_rd_en": Out(1), "out_rd_addr": Out(16), "out_rd_data": In(32 * g.col_words),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g, B = self.geometry, self.geometry.mem_bytes
+        window = Signal(4)
+        unit = Signal(16)      # the next unit to read
+        to_read = Signal(16)   # units not read yet
+        to_send = Signal(16)   # units not sent completely yet
+        addr = Signal(32)
+        m.d.comb += [self.wr_req.payload.addr.eq(addr),
+                     self.wr_data.payload.strb.eq((1 << B) - 1)]
+        with m.Switch(window):
+            for w in STORE_WINDOWS:
+                with m.Case(w):
+                    m.d.comb += self.wr_req.payload.beats.eq(
+                        transfer_beats(to_read, unit_bytes(w, g), B))
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.instr.start):
+                    m.d.sync += [window.eq(self.instr.window), unit.eq(self.instr.first),
+                                 to_read.eq(self.instr.count), to_send.eq(self.instr.count),
+                                 addr.eq(self.instr.mem_addr), self.busy.eq(1)]
+                    m.next = "REQUEST"
+            with m.State("REQUEST"):
+                m.d.comb += self.wr_req.valid.eq(1)
+                with m.If(self.wr_req.ready):
+                    m.next = "MOVE"
+            with m.State("MOVE"):
+                with m.Switch(window):
+                    for w in STORE_WINDOWS:
+                        with m.Case(w):
+                            self._move(m, w, unit, to_read, to_send)
+                with m.If(to_send == 0):
+                    m.next = "FINISH"
+            with m.State("FINISH"):  # every beat sent: wait for the memory's answers
+                with m.If(self.wr_idle):
+                    m.d.sync += [self.busy.eq(0), self.err.eq(self.wr_err)]
+                    m.next = "IDLE"
+        return m
+
+    def _move(self, m, w, unit, to_read, to_send):
+        g, B = self.geometry, self.geometry.mem_bytes
+        S = unit_bytes(w, g)
+        port = "acc" if w == Window.ACC else "out"
+        rd_en, rd_addr = getattr(self, f"{port}_rd_en"), getattr(self, f"{port}_rd_addr")
+        rd_data = getattr(self, f"{port}_rd_data")
+        unit_data = Signal(8 * S, name=f"{port}_unit")
+        m.d.comb += [unit_data.eq(rd_data), rd_addr.eq(unit)]
+        read_now = Signal(name=f"{port}_read_now")
+        m.d.comb += rd_en.eq(read_now)
+        with m.If(read_now):
+            m.d.sync += [unit.eq(unit + 1), to_read.eq(to_read - 1)]
+        have = Signal(name=f"{port}_have")  # the port holds a unit not sent completely
+        sent = self.wr_data.valid & self.wr_data.ready
+        if S >= B:
+            parts = S // B
+            part = Signal(range(parts), name=f"{port}_part")
+            done_unit = Signal(name=f"{port}_done_unit")
+            m.d.comb += [
+                self.wr_data.valid.eq(have),
+                self.wr_data.payload.data.eq(unit_data.word_select(part, 8 * B)
+                                             if parts > 1 else unit_data),
+                done_unit.eq(sent & (part == parts - 1)),
+                read_now.eq((to_read != 0) & (~have | done_unit)),
+            ]
+            with m.If(sent):
+                m.d.sync += part.eq(0 if parts == 1 else part + 1)
+            with m.If(done_unit):
+                m.d.sync += [part.eq(0), to_send.eq(to_send - 1)]
+            m.d.sync += have.eq(read_now | (have & ~done_unit))
+        else:
+            slots = B // S
+            buf = Signal(8 * B, name=f"{port}_beat")
+            slot = Signal(range(slots), name=f"{port}_slot")
+            full = Signal(name=f"{port}_full")
+            placed = Signal(16, name=f"{port}_placed")  # units in the beat being sent
+            closes = Signal(name=f"{port}_closes")  # the unit in the port completes the beat
+            m.d.comb += [
+                closes.eq(have & ((slot == slots - 1) | (to_read == 0))),
+                read_now.eq((to_read != 0) & ~full & ~closes),
+                self.wr_data.valid.eq(full),
+                self.wr_data.payload.data.eq(buf),
+            ]
+            m.d.sync += have.eq(read_now)
+            with m.If(have):
+                m.d.sync += [buf.word_select(slot, 8 * S).eq(unit_data), slot.eq(slot + 1),
+                             placed.eq(placed + 1)]
+                with m.If(closes):
+                    m.d.sync += [full.eq(1), slot.eq(0)]
+            with m.If(sent):
+                m.d.sync += [full.eq(0), buf.eq(0), to_send.eq(to_send - placed),
+                             placed.eq(0)]
+

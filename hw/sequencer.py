@@ -1,0 +1,368 @@
+"""The instruction stream: fetch, dispatch, and the load, compute and store units.
+
+See :mod:`hw.spec.isa` for what a program means; this is how the hardware runs it.
+"""
+
+from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth.hdl import ResetInserter
+from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
+
+from .controller import command_error
+from .enums import ErrorCode, Opcode
+from .load_store import LoadUnit, StoreUnit, read_beat_layout, transfer_layout, write_beat_layout
+from .spec import Geometry, regmap
+from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, units
+
+__all__ = ["Sequencer", "VmmFields"]
+
+_FLAGS = regmap.register("CMD_FLAGS")
+#: instructions the fetch unit asks for at once, and its queue's depth
+FETCH_BLOCK = 4
+QUEUE_DEPTH = 8
+
+
+class VmmFields(data.Struct):
+    """The fields of a VMM instruction, as the compute unit hands them to the datapath."""
+    flags: 8
+    bank: 8
+    out_zp: signed(8)
+    in_addr: 16
+    acc_addr: 16
+    out_addr: 16
+    count: 16
+    rows: 8
+    cols: 8
+    pool: 8
+
+
+def _flag(flags, name):
+    return flags[_FLAGS.field(name).lsb]
+
+
+def _overlap(a0, n_a, b0, n_b):
+    """Ranges [a0, a0+n_a) and [b0, b0+n_b) share a unit (logic)."""
+    return (a0 < b0 + n_b) & (b0 < a0 + n_a)
+
+
+class Sequencer(wiring.Component):
+    """Runs a program from memory: see :mod:`hw.spec.isa`.
+
+    ``run`` (DOORBELL.RUN) starts the program at ``prog_addr`` of at most ``prog_len``
+    instructions. The fetch unit reads blocks of :data:`FETCH_BLOCK` instructions ahead into a
+    queue; the dispatcher takes the queue's head, checks it (:func:`hw.spec.isa.check`) and
+    hands it to its unit once the unit is free and no running instruction conflicts with it
+    (:func:`hw.spec.isa.conflicts`). The units: :class:`LoadUnit`, :class:`StoreUnit`, and the
+    compute unit, which holds a VMM's fields on ``vmm`` (pulsing ``vmm_start``) until the
+    controller's ``ctl_done``. ``done`` pulses when the program ended (END, or an error once
+    every unit is idle), with ``error`` and ``pc``; ``busy`` is high meanwhile.
+
+    The read port (``rd_*``) is shared by fetch and the load unit (a transfer at a time, the
+    load unit first); the write port (``wr_*``) belongs to the store unit.
+    """
+
+    def __init__(self, geometry: Geometry):
+        if not isinstance(geometry, Geometry):
+            raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
+        self.geometry = g = geometry
+        self.load = LoadUnit(g)
+        self.store = StoreUnit(g)
+        super().__init__({
+            "run": In(1), "prog_addr": In(32), "prog_len": In(32), "clear_counters": In(1),
+            "busy": Out(1), "done": Out(1), "error": Out(ErrorCode),
+            "pc": Out(32), "mem_error_addr": Out(32),
+            "rd_req": Out(stream.Signature(transfer_layout())),
+            "rd_data": In(stream.Signature(read_beat_layout(g.mem_bits))),
+            "rd_idle": In(1), "rd_err_addr": In(32),
+            "wr_req": Out(stream.Signature(transfer_layout())),
+            "wr_data": Out(stream.Signature(write_beat_layout(g.mem_bits))),
+            "wr_idle": In(1), "wr_err": In(1), "wr_err_addr": In(32),
+            "vmm_start": Out(1), "vmm": Out(VmmFields), "ctl_done": In(1),
+            "perf_load": Out(32), "perf_store": Out(32), "perf_rd_bytes": Out(32),
+            "perf_wr_bytes": Out(32), "perf_instrs": Out(32),
+        })
+
+    def elaborate(self, platform):
+        m = Module()
+        g, B = self.geometry, self.geometry.mem_bytes
+        load, store = self.load, self.store
+        flush = Signal()  # DOORBELL.RUN: a new program (every unit is idle)
+        m.submodules.load = ResetInserter(flush)(load)
+        m.submodules.store = ResetInserter(flush)(store)
+        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 1, depth=QUEUE_DEPTH)
+        m.submodules.queue = ResetInserter(flush)(queue)
+
+        # --- the read port: fetch or load, one transfer at a time ---------------------------
+        owner = Signal(range(3))  # 0 none, 1 fetch, 2 load
+        f_req = stream.Signature(transfer_layout()).create(path=("fetch_req",))
+        m.d.comb += self.rd_req.valid.eq((owner == 0) & (load.rd_req.valid | f_req.valid))
+        with m.If(load.rd_req.valid):
+            m.d.comb += [self.rd_req.payload.eq(load.rd_req.payload),
+                         load.rd_req.ready.eq((owner == 0) & self.rd_req.ready)]
+        with m.Else():
+            m.d.comb += [self.rd_req.payload.eq(f_req.payload),
+                         f_req.ready.eq((owner == 0) & self.rd_req.ready)]
+        with m.If(self.rd_req.valid & self.rd_req.ready):
+            m.d.sync += owner.eq(Mux(load.rd_req.valid, 2, 1))
+        f_ready = Signal()
+        m.d.comb += [load.rd_data.payload.eq(self.rd_data.payload),
+                     load.rd_data.valid.eq(self.rd_data.valid & (owner == 2))]
+        m.d.comb += self.rd_data.ready.eq(Mux(owner == 2, load.rd_data.ready,
+                                              Mux(owner == 1, f_ready, 0)))
+        with m.If(self.rd_data.valid & self.rd_data.ready & self.rd_data.payload.last):
+            m.d.sync += owner.eq(0)
+
+        # --- the write port: the store unit's ----------------------------------------------
+        wiring.connect(m, wiring.flipped(self.wr_req), store.wr_req)
+        wiring.connect(m, wiring.flipped(self.wr_data), store.wr_data)
+        m.d.comb += [store.wr_idle.eq(self.wr_idle), store.wr_err.eq(self.wr_err)]
+
+        # --- fetch ---------------------------------------------------------------------------
+        fetching = Signal()        # the program may fetch further
+        fetched = Signal(32)       # instructions asked for
+        in_flight = Signal(range(FETCH_BLOCK + 1))  # asked for, not in the queue yet
+        fetch_addr = Signal(32)
+        block = Signal(range(FETCH_BLOCK + 1))
+        room = Signal(range(QUEUE_DEPTH + 1))
+        remaining = Signal(32)
+        m.d.comb += [
+            remaining.eq(self.prog_len - fetched),
+            block.eq(Mux(remaining < FETCH_BLOCK, remaining, FETCH_BLOCK)),
+            room.eq(QUEUE_DEPTH - queue.level - in_flight),
+            f_req.valid.eq(fetching & (block != 0) & (room >= block) & (in_flight == 0)),
+            f_req.payload.addr.eq(fetch_addr),
+            f_req.payload.beats.eq(self._instr_beats(block)),
+        ]
+        with m.If(f_req.valid & f_req.ready):
+            m.d.sync += [fetched.eq(fetched + block), in_flight.eq(block),
+                         fetch_addr.eq(fetch_addr + INSTR_BYTES * block)]
+        # beats -> instructions
+        beat = self.rd_data.payload
+        got = self.rd_data.valid & (owner == 1)
+        instr = Signal(8 * INSTR_BYTES)
+        instr_err = Signal()
+        push = Signal()
+        fetch_err_addr = Signal(32)
+        seen_err = Signal()
+        if B < INSTR_BYTES:     # several beats per instruction
+            beats = INSTR_BYTES // B
+            low = Signal(8 * (INSTR_BYTES - B))
+            low_err = Signal()
+            k = Signal(range(beats))
+            m.d.comb += [f_ready.eq(1), instr.eq(Cat(low, beat.data)),
+                         instr_err.eq(low_err | beat.err), push.eq(got & (k == beats - 1))]
+            with m.If(got):
+                m.d.sync += k.eq(k + 1)
+                with m.If(k == beats - 1):
+                    m.d.sync += [k.eq(0), low_err.eq(0)]
+                with m.Else():
+                    m.d.sync += [low.eq(Cat(low[8 * B:], beat.data)),
+                                 low_err.eq(low_err | beat.err)]
+        else:                   # one or more instructions per beat
+            per_beat = B // INSTR_BYTES
+            k = Signal(range(per_beat))
+            m.d.comb += [instr.eq(beat.data.word_select(k, 8 * INSTR_BYTES) if per_beat > 1
+                                  else beat.data),
+                         instr_err.eq(beat.err), push.eq(got)]
+            last_of_beat = (k == per_beat - 1) | (in_flight == 1)
+            m.d.comb += f_ready.eq(last_of_beat)
+            with m.If(got):
+                m.d.sync += k.eq(Mux(last_of_beat, 0, k + 1))
+        m.d.comb += [queue.w_en.eq(push), queue.w_data.eq(Cat(instr, instr_err))]
+        with m.If(push):
+            m.d.sync += in_flight.eq(in_flight - 1)
+        with m.If(got & beat.err & ~seen_err):
+            m.d.sync += [seen_err.eq(1), fetch_err_addr.eq(self.rd_err_addr)]
+
+        # --- decode and check the queue's head ---------------------------------------------
+        head = queue.r_data[:8 * INSTR_BYTES]
+        head_err = queue.r_data[8 * INSTR_BYTES]
+        w = [head[32 * i:32 * i + 32] for i in range(4)]
+        op = w[0][:8]
+        window, first, count, mem_addr = w[0][8:12], w[1][:16], w[1][16:], w[2]
+        vmm = Signal(VmmFields)
+        m.d.comb += [vmm.flags.eq(w[0][8:16]), vmm.bank.eq(w[0][16:24]),
+                     vmm.out_zp.eq(w[0][24:32]), vmm.in_addr.eq(w[1][:16]),
+                     vmm.acc_addr.eq(w[1][16:]), vmm.out_addr.eq(w[2][:16]),
+                     vmm.count.eq(w[2][16:]), vmm.rows.eq(w[3][:8]), vmm.cols.eq(w[3][8:16]),
+                     vmm.pool.eq(w[3][16:24])]
+        check = Signal(ErrorCode)
+        vmm_err = command_error(m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
+                                acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
+                                rows=vmm.rows, cols=vmm.cols,
+                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool)
+        with m.If(head_err):
+            m.d.comb += check.eq(ErrorCode.MEM_READ)
+        with m.Elif(op.matches(Op.END, Op.FENCE)):
+            with m.If((w[0][8:] != 0) | (w[1] != 0) | (w[2] != 0) | (w[3] != 0)):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+        with m.Elif(op.matches(Op.LOAD, Op.STORE)):
+            allowed = Mux(op == Op.LOAD, window.matches(*LOAD_WINDOWS),
+                          window.matches(*STORE_WINDOWS))
+            size = Signal(17)
+            with m.Switch(window):
+                for win in Window:
+                    with m.Case(win):
+                        m.d.comb += size.eq(units(win, g))
+            with m.If((w[0][12:] != 0) | (w[3] != 0)):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+            with m.Elif(~allowed):
+                m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
+            with m.Elif((count == 0) | (first + count > size)):
+                m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
+            with m.Elif(mem_addr[:exact_log2(B)] != 0):
+                m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
+        with m.Elif(op == Op.VMM):
+            with m.If(w[3][24:] != 0):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+            with m.Else():
+                m.d.comb += check.eq(vmm_err)
+        with m.Else():
+            m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+
+        # --- the units' running instructions and the conflicts ----------------------------
+        compute_busy = Signal()
+        ld = Signal.like(load.instr.window, name="ld_window"), Signal(16, name="ld_first"), \
+            Signal(16, name="ld_count")
+        st = Signal.like(store.instr.window, name="st_window"), Signal(16, name="st_first"), \
+            Signal(16, name="st_count")
+        run_vmm = self.vmm
+
+        def load_vs_vmm(lw, l0, ln, v):
+            bank0 = v.bank * g.cols_p2
+            return Mux(lw == Window.WEIGHT, _overlap(l0, ln, bank0, g.cols_p2),
+                       Mux(lw == Window.IN, _overlap(l0, ln, v.in_addr, v.count),
+                           lw.matches(Window.PARAM, Window.LUT)))
+
+        def store_vs_vmm(sw, s0, sn, v):
+            return Mux(sw == Window.ACC, _overlap(s0, sn, v.acc_addr, v.count),
+                       (sw == Window.OUT) & _flag(v.flags, "REQUANT")
+                       & _overlap(s0, sn, v.out_addr, v.count))
+
+        can = Signal()
+        with m.Switch(op):
+            with m.Case(Op.LOAD):
+                m.d.comb += can.eq(~load.busy & ~(compute_busy
+                                                  & load_vs_vmm(window, first, count, run_vmm)))
+            with m.Case(Op.STORE):
+                m.d.comb += can.eq(~store.busy & ~(compute_busy
+                                                   & store_vs_vmm(window, first, count, run_vmm)))
+            with m.Case(Op.VMM):
+                m.d.comb += can.eq(~compute_busy & ~(load.busy & load_vs_vmm(*ld, vmm))
+                                   & ~(store.busy & store_vs_vmm(*st, vmm)))
+        all_idle = Signal()
+        m.d.comb += all_idle.eq(~load.busy & ~store.busy & ~compute_busy & (owner == 0)
+                                & (in_flight == 0) & self.rd_idle & self.wr_idle)
+
+        # --- dispatch --------------------------------------------------------------------------
+        pop = Signal()
+        index = Signal(32)      # the queue head's instruction index
+        ld_pc, st_pc = Signal(32), Signal(32)
+        for unit in (load, store):
+            m.d.comb += [unit.instr.window.eq(window), unit.instr.first.eq(first),
+                         unit.instr.count.eq(count), unit.instr.mem_addr.eq(mem_addr)]
+        m.d.comb += queue.r_en.eq(pop)
+        m.d.sync += [self.done.eq(0), self.vmm_start.eq(0)]
+        with m.If(self.ctl_done):
+            m.d.sync += compute_busy.eq(0)
+
+        def stop(code, pc, addr=None):
+            m.d.sync += [self.error.eq(code), self.pc.eq(pc), fetching.eq(0)]
+            if addr is not None:
+                m.d.sync += self.mem_error_addr.eq(addr)
+            m.next = "STOP"
+
+        with m.FSM():
+            with m.State("IDLE"):
+                with m.If(self.run):
+                    m.d.sync += [self.busy.eq(1), self.error.eq(ErrorCode.NONE), self.pc.eq(0),
+                                 fetched.eq(0), fetch_addr.eq(self.prog_addr), index.eq(0),
+                                 seen_err.eq(0)]
+                    m.d.comb += flush.eq(1)
+                    with m.If(self.prog_addr[:exact_log2(B)] != 0):
+                        stop(ErrorCode.MEM_ALIGN, 0)
+                    with m.Elif(self.prog_len == 0):
+                        stop(ErrorCode.PROG_LEN, 0)
+                    with m.Else():
+                        m.next = "WAKE"
+            with m.State("WAKE"):  # after a soft reset the ports may still finish old bursts
+                with m.If(self.rd_idle & self.wr_idle):
+                    m.d.sync += fetching.eq(1)
+                    m.next = "RUN"
+            with m.State("RUN"):
+                with m.If(load.err | store.err):
+                    # a unit finished with a memory error (the flags hold until its next start)
+                    stop(Mux(load.err, ErrorCode.MEM_READ, ErrorCode.MEM_WRITE),
+                         Mux(load.err, ld_pc, st_pc),
+                         Mux(load.err, self.rd_err_addr, self.wr_err_addr))
+                with m.Elif(~queue.r_rdy):
+                    with m.If((fetched == self.prog_len) & (in_flight == 0) & (owner != 1)):
+                        stop(ErrorCode.PROG_LEN, self.prog_len)
+                with m.Elif(check != ErrorCode.NONE):
+                    stop(check, index, Mux(head_err, fetch_err_addr, self.mem_error_addr))
+                with m.Elif(op == Op.END):
+                    m.d.comb += pop.eq(1)
+                    m.d.sync += [self.pc.eq(index), fetching.eq(0)]
+                    m.next = "FINISH"
+                with m.Elif(op == Op.FENCE):
+                    m.d.comb += pop.eq(1)
+                    m.d.sync += self.pc.eq(index)
+                    m.next = "FENCE"
+                with m.Elif(can):
+                    m.d.comb += pop.eq(1)
+                    m.d.sync += self.pc.eq(index)
+                    with m.Switch(op):
+                        with m.Case(Op.LOAD):
+                            m.d.comb += load.instr.start.eq(1)
+                            m.d.sync += [ld[0].eq(window), ld[1].eq(first), ld[2].eq(count),
+                                         ld_pc.eq(index)]
+                        with m.Case(Op.STORE):
+                            m.d.comb += store.instr.start.eq(1)
+                            m.d.sync += [st[0].eq(window), st[1].eq(first), st[2].eq(count),
+                                         st_pc.eq(index)]
+                        with m.Case(Op.VMM):
+                            m.d.sync += [run_vmm.eq(vmm), self.vmm_start.eq(1),
+                                         compute_busy.eq(1)]
+            with m.State("FENCE"):
+                with m.If(all_idle):
+                    m.next = "RUN"
+            with m.State("FINISH"):
+                with m.If(load.err | store.err):
+                    stop(Mux(load.err, ErrorCode.MEM_READ, ErrorCode.MEM_WRITE),
+                         Mux(load.err, ld_pc, st_pc),
+                         Mux(load.err, self.rd_err_addr, self.wr_err_addr))
+                with m.Elif(all_idle):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                    m.next = "IDLE"
+            with m.State("STOP"):  # an error: let every running instruction finish
+                with m.If(all_idle):
+                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
+                    m.next = "IDLE"
+        with m.If(pop):
+            m.d.sync += index.eq(index + 1)
+        # fetched instructions nobody will run are dropped
+        with m.If(~fetching & queue.r_rdy & ~pop):
+            m.d.comb += queue.r_en.eq(1)
+
+        # --- counters ------------------------------------------------------------------------
+        counters = [
+            (self.perf_load, load.busy), (self.perf_store, store.busy),
+            (self.perf_rd_bytes, Mux(self.rd_data.valid & self.rd_data.ready, B, 0)),
+            (self.perf_wr_bytes, Mux(self.wr_data.valid & self.wr_data.ready, B, 0)),
+            (self.perf_instrs, pop),
+        ]
+        for counter, inc in counters:
+            with m.If(self.clear_counters):
+                m.d.sync += counter.eq(0)
+            with m.Else():
+                m.d.sync += counter.eq(counter + inc)
+        return m
+
+    def _instr_beats(self, n):
+        B = self.geometry.mem_bytes
+        if B <= INSTR_BYTES:
+            return n * (INSTR_BYTES // B)
+        per = B // INSTR_BYTES
+        return (n + per - 1) >> exact_log2(per)
+
