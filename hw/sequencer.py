@@ -297,7 +297,8 @@ class Sequencer(wiring.Component):
                          Mux(load.err, ld_pc, st_pc),
                          Mux(load.err, self.rd_err_addr, self.wr_err_addr))
                 with m.Elif(~queue.r_rdy):
-                    with m.If((fetched == self.prog_len) & (in_flight == 0) & (owner != 1)):
+                    with m.If((fetched == self.prog_len) & (in_flight == 0) & (owner != 1)
+                              & (queue.level == 0)):
                         stop(ErrorCode.PROG_LEN, self.prog_len)
                 with m.Elif(check != ErrorCode.NONE):
                     stop(check, index, Mux(head_err, fetch_err_addr, self.mem_error_addr))

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from amaranth.sim import Simulator
 
+from hw.axil import AxiResp
 from hw.spec import ErrorCode, Geometry, isa, regmap
 from hw.spec.isa import End, Fence, Load, Store, Vmm, Window
 from hw.top import PimAccelerator
@@ -207,3 +208,199 @@ def test_bad_instruction_stops_with_its_index():
 
     sys.run(tb)
     assert out["status"]["ERROR"] == ErrorCode.BAD_WINDOW and out["pc"] == 1
+
+
+def run_one(g, program, *, bad=(), setup=None, pressure=0.0, salt=0, limit=20_000, **regs):
+    """Run ``program`` on a fresh system; returns (STATUS fields, PROG_PC, MEM_ERROR_ADDR,
+    the system)."""
+    sys = System(g, pressure, seed_salt=salt, bad=bad)
+    if setup:
+        setup(sys)
+    out = {}
+
+    async def tb(ctx):
+        for name, value in regs.items():
+            await _axil_write(ctx, sys.dut, reg(name), value)
+        if "PROG_LEN" in regs or "PROG_ADDR" in regs:   # ring with the given registers
+            await _axil_write(ctx, sys.dut, reg("CTRL"), regmap.register("CTRL").pack(IRQ_EN=1))
+            await _axil_write(ctx, sys.dut, reg("DOORBELL"), 1)
+            for _ in range(limit):
+                if ctx.get(sys.dut.irq):
+                    break
+                await ctx.tick()
+            status, _ = await _axil_read(ctx, sys.dut, reg("STATUS"))
+            out["status"] = regmap.register("STATUS").unpack(status)
+            out["pc"], _ = await _axil_read(ctx, sys.dut, reg("PROG_PC"))
+        else:
+            out["status"], out["pc"] = await run_program(ctx, sys, program, limit)
+        out["addr"], _ = await _axil_read(ctx, sys.dut, reg("MEM_ERROR_ADDR"))
+
+    sys.run(tb)
+    return out["status"], out["pc"], out["addr"], sys
+
+
+@pytest.mark.parametrize("program, code, pc", [
+    ([Load(Window.IN, 0, 0, DATA), End()], ErrorCode.WINDOW_RANGE, 0),
+    ([Fence(), Store(Window.OUT, G.out_depth - 1, 2, DATA)], ErrorCode.WINDOW_RANGE, 1),
+    ([Load(Window.OUT, 0, 1, DATA)], ErrorCode.BAD_WINDOW, 0),
+    ([Store(Window.IN, 0, 1, DATA)], ErrorCode.BAD_WINDOW, 0),
+    ([Load(Window.IN, 0, 1, DATA + 4)], ErrorCode.MEM_ALIGN, 0),
+    ([Vmm(count=1, rows=4, cols=4, bank=G.banks)], ErrorCode.BAD_BANK, 0),
+    ([Fence(), Fence(), Vmm(count=4, rows=4, cols=4, pool=3, flags=REQUANT)],
+     ErrorCode.BAD_POOL, 2),
+], ids=lambda v: str(v) if isinstance(v, (int, ErrorCode)) else None)
+def test_a_bad_instruction_stops_the_program_at_it(program, code, pc):
+    status, got_pc, _, _ = run_one(G, program)
+    assert (ErrorCode(status["ERROR"]), got_pc, status["DONE"]) == (code, pc, 1)
+    assert isa.check(isa.decode(isa.encode(program[pc])), G) == code  # the spec agrees
+
+
+def test_bad_encodings_are_bad_instructions():
+    def setup(sys):
+        words = [(0x07, 0, 0, 0), (int(isa.Op.END) | 1 << 8, 0, 0, 0),
+                 (int(isa.Op.LOAD) | 1 << 12, 1 << 16, DATA, 0), (int(isa.Op.VMM), 0, 0, 1 << 24)]
+        blob = b"".join(int(w).to_bytes(4, "little") for ws in words for w in ws)
+        sys.ram.mem[0x800:0x800 + len(blob)] = blob
+
+    for i in range(4):
+        status, pc, _, _ = run_one(G, None, setup=setup, PROG_ADDR=0x800 + 16 * i, PROG_LEN=1)
+        assert (ErrorCode(status["ERROR"]), pc) == (ErrorCode.BAD_INSTR, 0), i
+
+
+def test_doorbell_checks_and_prog_len():
+    status, pc, _, _ = run_one(G, None, PROG_ADDR=4, PROG_LEN=3)
+    assert (ErrorCode(status["ERROR"]), pc) == (ErrorCode.MEM_ALIGN, 0)
+    status, pc, _, _ = run_one(G, None, PROG_ADDR=0, PROG_LEN=0)
+    assert (ErrorCode(status["ERROR"]), pc) == (ErrorCode.PROG_LEN, 0)
+
+    def fences(sys):
+        sys.ram.mem[0:16 * 6] = isa.to_bytes([Fence()] * 6)
+    status, pc, _, _ = run_one(G, None, setup=fences, PROG_ADDR=0, PROG_LEN=5)
+    assert (ErrorCode(status["ERROR"]), pc) == (ErrorCode.PROG_LEN, 5)
+
+
+@pytest.mark.parametrize("resp", [AxiResp.SLVERR, AxiResp.DECERR])
+def test_memory_errors_stop_the_program_cleanly(resp):
+    bad = [(0x2000, 0x2100, resp)]
+    # a load from the bad range
+    status, pc, addr, sys = run_one(G, [Fence(), Load(Window.IN, 0, 4, 0x2000), End()], bad=bad)
+    assert (ErrorCode(status["ERROR"]), pc, addr) == (ErrorCode.MEM_READ, 1, 0x2000)
+    assert sys.ram.quiet()
+    # a store into it: memory unchanged
+    before = bytes(sys.ram.mem[0x2000:0x2100])
+    status, pc, addr, sys = run_one(G, [Store(Window.OUT, 0, 2, 0x2040), End()], bad=bad)
+    assert (ErrorCode(status["ERROR"]), pc, addr) == (ErrorCode.MEM_WRITE, 0, 0x2040)
+    assert bytes(sys.ram.mem[0x2000:0x2100]) == before and sys.ram.quiet()
+    # the program itself: fetched past its END harmlessly, but an instruction in the bad range
+    def setup(sys):
+        sys.ram.mem[0x2000 - 32:0x2000] = isa.to_bytes([Fence(), Fence()])
+    status, pc, addr, _ = run_one(G, None, bad=bad, setup=setup, PROG_ADDR=0x2000 - 32,
+                                  PROG_LEN=4)
+    assert (ErrorCode(status["ERROR"]), pc, addr) == (ErrorCode.MEM_READ, 2, 0x2000)
+
+    def ends(sys):
+        sys.ram.mem[0x2000 - 32:0x2000] = isa.to_bytes([Fence(), End()])
+    status, pc, _, _ = run_one(G, None, bad=bad, setup=ends, PROG_ADDR=0x2000 - 32, PROG_LEN=4)
+    assert (ErrorCode(status["ERROR"]), pc, status["DONE"]) == (ErrorCode.NONE, 1, 1)
+
+
+def test_dependencies_keep_program_order():
+    """LOAD bank 0, VMM, LOAD bank 0 again, VMM, STOREs: the second load waits for the first
+    VMM, the store of the first result waits for nothing it must not; results as sequential."""
+    g = G.replace(mem_bits=128)
+    r = np.random.default_rng(rng(5).randrange(1 << 30))
+    m = 6
+    x, w1, b, mult, shift = layer(r, g, m)
+    w2 = r.integers(-128, 128, w1.shape, dtype=np.int8)
+    xin, wim1, _ = images(g, x, w1, b, mult, shift)
+    _, wim2, _ = images(g, x, w2, b, mult, shift)
+    a_x, a_w1, a_w2, a_o1, a_o2 = DATA, DATA + 0x100, DATA + 0x200, DATA + 0x300, DATA + 0x500
+
+    def setup(sys):
+        for a, blob in ((a_x, xin), (a_w1, wim1), (a_w2, wim2)):
+            sys.ram.mem[a:a + len(blob)] = blob
+
+    vmm = dict(bank=0, in_addr=0, count=m, rows=g.rows, cols=g.cols)
+    program = [Load(Window.IN, 0, m, a_x), Load(Window.WEIGHT, 0, g.cols_p2, a_w1),
+               Vmm(acc_addr=0, **vmm), Load(Window.WEIGHT, 0, g.cols_p2, a_w2),
+               Store(Window.ACC, 0, m, a_o1), Vmm(acc_addr=0, **vmm),
+               Store(Window.ACC, 0, m, a_o2), End()]
+    status, _, _, sys = run_one(g, program, setup=setup, pressure=0.3, salt=5)
+    assert status["ERROR"] == ErrorCode.NONE
+    unit = 4 * g.cols_p2
+    for a, wt in ((a_o1, w1), (a_o2, w2)):
+        got = np.frombuffer(bytes(sys.ram.mem[a:a + m * unit]), "<i4").reshape(m, -1)
+        assert (got[:, :g.cols] == expected_acc(x, wt, np.zeros(g.cols, np.int32))).all()
+
+
+def test_units_overlap():
+    """A long VMM on bank 0 while the next weights load into bank 1 and the last results
+    are stored: the program takes fewer cycles than its units' busy cycles added up."""
+    g = G.replace(in_depth=64, acc_depth=64, out_depth=64, mem_bits=128)
+    m = 48
+    program = [Load(Window.IN, 0, m, DATA), Load(Window.WEIGHT, 0, g.cols_p2, DATA + 0x400),
+               Vmm(bank=0, acc_addr=0, count=m, rows=g.rows, cols=g.cols),
+               Load(Window.WEIGHT, g.cols_p2, g.cols_p2, DATA + 0x400),
+               Vmm(bank=1, acc_addr=m // 2, count=m // 2, rows=g.rows, cols=g.cols),
+               Store(Window.ACC, 0, m // 2, DATA + 0x800), End()]
+    sys = System(g)
+    out = {}
+
+    async def tb(ctx):
+        await _axil_write(ctx, sys.dut, reg("CTRL"), regmap.register("CTRL").pack(
+            CLEAR_COUNTERS=1))
+        start = sys.cycle
+        out["status"], _ = await run_program(ctx, sys, program)
+        out["cycles"] = sys.cycle - start
+        for name in ("PERF_BUSY", "PERF_LOAD", "PERF_STORE", "PERF_INSTRS", "PERF_RD_BYTES",
+                     "PERF_WR_BYTES"):
+            out[name], _ = await _axil_read(ctx, sys.dut, reg(name))
+
+    sys.run(tb)
+    assert out["status"]["ERROR"] == ErrorCode.NONE
+    busy = out["PERF_BUSY"] + out["PERF_LOAD"] + out["PERF_STORE"]
+    print(out)
+    assert out["cycles"] < busy, out
+    assert out["PERF_INSTRS"] == len(program)
+    assert out["PERF_WR_BYTES"] == m // 2 * 4 * g.cols_p2
+    loads = (m * 4 * g.row_words_p2 + 2 * g.cols_p2 * 4 * g.row_words_p2)
+    assert loads + 16 * len(program) <= out["PERF_RD_BYTES"] <= loads + 16 * (len(program) + 4)
+
+
+def test_soft_reset_in_the_middle_of_a_program():
+    """SOFT_RESET while loads run under heavy memory stalls: no hang, the memory sees every
+    issued burst completed, and the next program runs correctly."""
+    g = G.replace(mem_bits=64)
+    sys = System(g, pressure=0.6, seed_salt=9)
+    r = np.random.default_rng(9)
+    x, w, b, mult, shift = layer(r, g, 8)
+    xin, wim, _ = images(g, x, w, b, mult, shift)
+    sys.ram.mem[DATA:DATA + len(xin)] = xin
+    sys.ram.mem[DATA + 0x100:DATA + 0x100 + len(wim)] = wim
+    long_program = [Load(Window.IN, 0, 8, DATA)] * 6 + [End()]
+    program = [Load(Window.IN, 0, 8, DATA), Load(Window.WEIGHT, 0, g.cols_p2, DATA + 0x100),
+               Vmm(count=8, rows=g.rows, cols=g.cols), Store(Window.ACC, 0, 8, DATA + 0x200),
+               End()]
+    out = {}
+
+    async def tb(ctx):
+        code = isa.to_bytes(long_program)
+        sys.ram.mem[0x1000:0x1000 + len(code)] = code
+        await _axil_write(ctx, sys.dut, reg("PROG_ADDR"), 0x1000)
+        await _axil_write(ctx, sys.dut, reg("PROG_LEN"), 16)
+        await _axil_write(ctx, sys.dut, reg("DOORBELL"), 1)
+        for _ in range(40):
+            await ctx.tick()
+        busy, _ = await _axil_read(ctx, sys.dut, reg("STATUS"))
+        out["busy_before"] = busy & 1
+        await _axil_write(ctx, sys.dut, reg("CTRL"), regmap.register("CTRL").pack(SOFT_RESET=1))
+        status, _ = await _axil_read(ctx, sys.dut, reg("STATUS"))
+        out["busy_after"] = status & 1
+        out["status"], out["pc"] = await run_program(ctx, sys, program)
+
+    sys.run(tb)
+    assert out["busy_before"] == 1 and out["busy_after"] == 0
+    assert out["status"]["ERROR"] == ErrorCode.NONE and sys.ram.quiet()
+    got = np.frombuffer(bytes(sys.ram.mem[DATA + 0x200:DATA + 0x200 + 8 * 4 * g.cols_p2]),
+                        "<i4").reshape(8, -1)
+    assert (got[:, :g.cols] == expected_acc(x, w, np.zeros(g.cols, np.int32))).all()
