@@ -1,6 +1,7 @@
 """Documents generated from the code: ``python -m hw.docs`` (``make docs``).
 
-* ``docs/registers.md``: the register map (:func:`hw.spec.regmap.markdown`);
+* ``docs/registers.md``: the register map (:func:`hw.spec.regmap.markdown`) and the
+  instruction format (:func:`hw.spec.isa.markdown`);
 * the README's register map section;
 * the block table (file, class, what it does, latency) in the README and in
   docs/architecture.md, found by walking ``hw/`` for ``wiring.Component`` classes.
@@ -21,7 +22,7 @@ import sys
 
 from amaranth.lib import wiring
 
-from .spec import regmap, timing
+from .spec import isa, regmap, timing
 from .spec.markdown import has_section, replace_section
 
 __all__ = ["blocks", "blocks_markdown", "expected_files", "generated", "main"]
@@ -65,8 +66,13 @@ def blocks_markdown():
     return "\n".join(rows)
 
 
+def registers_markdown():
+    """docs/registers.md: the register map, then the instruction format (hw/spec/isa.py)."""
+    return regmap.markdown().rstrip("\n") + "\n\n" + isa.markdown()
+
+
 def _register_section():
-    body = regmap.markdown().split("\n", 2)[2].strip()
+    body = registers_markdown().split("\n", 2)[2].strip()
     return body.replace("\n### ", "\n#### ").replace("\n## ", "\n### ")  # under README's ##
 
 
@@ -80,7 +86,7 @@ def generated():
 
 def expected_files():
     """{path: the text it must have}."""
-    files = {ROOT / "docs" / "registers.md": regmap.markdown()}
+    files = {ROOT / "docs" / "registers.md": registers_markdown()}
     for path in (ROOT / "README.md", ROOT / "docs" / "architecture.md"):
         text = path.read_text()
         for name, (source, body) in generated().items():

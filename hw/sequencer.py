@@ -12,7 +12,7 @@ from amaranth.utils import exact_log2
 from .controller import command_error
 from .enums import ErrorCode, Opcode
 from .load_store import LoadUnit, StoreUnit, read_beat_layout, transfer_layout, write_beat_layout
-from .spec import Geometry, regmap
+from .spec import Geometry, isa, regmap
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, units
 
 __all__ = ["Sequencer", "VmmFields"]
@@ -180,13 +180,19 @@ class Sequencer(wiring.Component):
         head_err = queue.r_data[8 * INSTR_BYTES]
         w = [head[32 * i:32 * i + 32] for i in range(4)]
         op = w[0][:8]
-        window, first, count, mem_addr = w[0][8:12], w[1][:16], w[1][16:], w[2]
+
+        def fld(instr_op, name):  # a field of the head as hw/spec/isa.py lays it out
+            f = isa.field(instr_op, name)
+            return w[f.word][f.lsb:f.lsb + f.width]
+
+        def reserved(instr_op):  # some bit outside the fields of instr_op is set
+            return Cat(*((w[i] & isa.reserved_mask(instr_op, i)) != 0 for i in range(4))).any()
+
+        window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
+        count, mem_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
+        assert all(isa.field(Op.STORE, f.name) == f for f in isa.FIELDS[Op.LOAD])
         vmm = Signal(VmmFields)
-        m.d.comb += [vmm.flags.eq(w[0][8:16]), vmm.bank.eq(w[0][16:24]),
-                     vmm.out_zp.eq(w[0][24:32]), vmm.in_addr.eq(w[1][:16]),
-                     vmm.acc_addr.eq(w[1][16:]), vmm.out_addr.eq(w[2][:16]),
-                     vmm.count.eq(w[2][16:]), vmm.rows.eq(w[3][:8]), vmm.cols.eq(w[3][8:16]),
-                     vmm.pool.eq(w[3][16:24])]
+        m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
         check = Signal(ErrorCode)
         vmm_err = command_error(m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
                                 acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
@@ -195,7 +201,7 @@ class Sequencer(wiring.Component):
         with m.If(head_err):
             m.d.comb += check.eq(ErrorCode.MEM_READ)
         with m.Elif(op.matches(Op.END, Op.FENCE)):
-            with m.If((w[0][8:] != 0) | (w[1] != 0) | (w[2] != 0) | (w[3] != 0)):
+            with m.If(reserved(Op.END)):
                 m.d.comb += check.eq(ErrorCode.BAD_INSTR)
         with m.Elif(op.matches(Op.LOAD, Op.STORE)):
             allowed = Mux(op == Op.LOAD, window.matches(*LOAD_WINDOWS),
@@ -205,7 +211,7 @@ class Sequencer(wiring.Component):
                 for win in Window:
                     with m.Case(win):
                         m.d.comb += size.eq(units(win, g))
-            with m.If((w[0][12:] != 0) | (w[3] != 0)):
+            with m.If(reserved(Op.LOAD)):
                 m.d.comb += check.eq(ErrorCode.BAD_INSTR)
             with m.Elif(~allowed):
                 m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
@@ -214,7 +220,7 @@ class Sequencer(wiring.Component):
             with m.Elif(mem_addr[:exact_log2(B)] != 0):
                 m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
         with m.Elif(op == Op.VMM):
-            with m.If(w[3][24:] != 0):
+            with m.If(reserved(Op.VMM)):
                 m.d.comb += check.eq(ErrorCode.BAD_INSTR)
             with m.Else():
                 m.d.comb += check.eq(vmm_err)

@@ -31,19 +31,9 @@ from MEM_ADDR, which is a multiple of the port's width in bytes. A STORE writes 
 its units; bytes that hold no value (padding past R or C) are written as 0. Loaded bytes that
 fall on no storage (padding) are dropped.
 
-Encoding: four little-endian 32-bit words; word 0 bits 7:0 are the :class:`Op`.
-
-====== ==================================================================================
-op     fields
-====== ==================================================================================
-END    (all other bits 0)
-LOAD   w0: WINDOW 11:8; w1: FIRST 15:0 (first unit), COUNT 31:16; w2: MEM_ADDR; w3: 0
-STORE  as LOAD
-VMM    w0: FLAGS 15:8 (CMD_FLAGS' bits), BANK 23:16, OUT_ZP 31:24 (int8);
-       w1: IN_ADDR 15:0, ACC_ADDR 31:16; w2: OUT_ADDR 15:0, COUNT 31:16;
-       w3: ROWS 7:0, COLS 15:8, POOL 23:16, bits 31:24 0
-FENCE  waits until every unit is idle (all other bits 0)
-====== ==================================================================================
+Encoding: four little-endian 32-bit words; word 0 bits 7:0 are the :class:`Op`; the other
+fields are :data:`FIELDS` (every bit not in a field must be 0, else BAD_INSTR). The table in
+docs/registers.md is generated from it (:func:`markdown`).
 """
 
 from __future__ import annotations
@@ -59,6 +49,7 @@ from .regmap import LUT_ENTRIES, PARAM_STRIDE, ErrorCode, Opcode, register
 
 __all__ = [
     "INSTR_BYTES", "INSTR_WORDS", "Op", "Window", "LOAD_WINDOWS", "STORE_WINDOWS", "Instr",
+    "InstrField", "FIELDS", "field", "reserved_mask", "markdown",
     "End", "Fence", "Load", "Store", "Vmm", "encode", "decode", "to_bytes", "unit_bytes",
     "units", "transfer_bytes", "check", "touches", "conflicts", "unit_of",
 ]
@@ -161,31 +152,86 @@ class Vmm(Instr):
                        rows=self.rows, cols=self.cols, requant=self.requant, pool=self.pool)
 
 
-def _bits(value, lsb, width, name, signed=False):
-    lo, hi = (-(1 << width - 1), (1 << width - 1) - 1) if signed else (0, (1 << width) - 1)
-    if not isinstance(value, int) or not lo <= value <= hi:
-        raise ValueError(f"instruction field {name} must be an int in [{lo}, {hi}], "
-                         f"got {value!r}")
-    return (value & ((1 << width) - 1)) << lsb
+@dataclass(frozen=True)
+class InstrField:
+    """A field of an instruction: ``width`` bits from bit ``lsb`` of 32-bit word ``word``."""
+    name: str
+    word: int
+    lsb: int
+    width: int
+    doc: str
+    signed: bool = False
+
+    @property
+    def attr(self):
+        """The attribute of the instruction class that holds it."""
+        return self.name.lower()
+
+    def get(self, words):
+        v = (words[self.word] >> self.lsb) & ((1 << self.width) - 1)
+        return v - (1 << self.width) if self.signed and v >> (self.width - 1) else v
+
+    def put(self, value):
+        lo, hi = ((-(1 << self.width - 1), (1 << self.width - 1) - 1) if self.signed
+                  else (0, (1 << self.width) - 1))
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            raise ValueError(f"instruction field {self.name} must be an int in [{lo}, {hi}], "
+                             f"got {value!r}")
+        return (value & ((1 << self.width) - 1)) << self.lsb
+
+
+_TRANSFER = (
+    InstrField("WINDOW", 0, 8, 4, "the window (:class:`Window`)"),
+    InstrField("FIRST", 1, 0, 16, "first unit of the window"),
+    InstrField("COUNT", 1, 16, 16, "units to move (1..)"),
+    InstrField("MEM_ADDR", 2, 0, 32, "byte address in memory (a multiple of CFG_MEM_BITS/8)"),
+)
+#: the fields of each instruction (besides OP, word 0 bits 7:0)
+FIELDS: dict[Op, tuple[InstrField, ...]] = {
+    Op.END: (),
+    Op.LOAD: _TRANSFER,
+    Op.STORE: _TRANSFER,
+    Op.VMM: (
+        InstrField("FLAGS", 0, 8, 8, "CMD_FLAGS' bits (ACCUMULATE, BIAS, REQUANT, RELU, LUT)"),
+        InstrField("BANK", 0, 16, 8, "CMD_BANK"),
+        InstrField("OUT_ZP", 0, 24, 8, "CMD_OUT_ZP (int8)", signed=True),
+        InstrField("IN_ADDR", 1, 0, 16, "CMD_IN_ADDR"),
+        InstrField("ACC_ADDR", 1, 16, 16, "CMD_ACC_ADDR"),
+        InstrField("OUT_ADDR", 2, 0, 16, "CMD_OUT_ADDR"),
+        InstrField("COUNT", 2, 16, 16, "CMD_COUNT"),
+        InstrField("ROWS", 3, 0, 8, "CMD_ROWS"),
+        InstrField("COLS", 3, 8, 8, "CMD_COLS"),
+        InstrField("POOL", 3, 16, 8, "CMD_POOL"),
+    ),
+    Op.FENCE: (),
+}
+_CLASSES = {Op.END: End, Op.LOAD: Load, Op.STORE: Store, Op.VMM: Vmm, Op.FENCE: Fence}
+
+
+def field(op, name) -> InstrField:
+    for f in FIELDS[Op(op)]:
+        if f.name == name:
+            return f
+    raise KeyError(f"{Op(op).name} has no field {name!r}")
+
+
+def reserved_mask(op, word) -> int:
+    """The bits of ``word`` that must be 0 in an instruction ``op``."""
+    used = 0xFF if word == 0 else 0
+    for f in FIELDS[Op(op)]:
+        if f.word == word:
+            used |= ((1 << f.width) - 1) << f.lsb
+    return ~used & 0xFFFF_FFFF
 
 
 def encode(instr: Instr) -> tuple[int, int, int, int]:
     """The four 32-bit words of an instruction (ValueError if a field does not fit)."""
-    op = instr.op
-    if op in (Op.END, Op.FENCE):
-        return (int(op), 0, 0, 0)
-    if op in (Op.LOAD, Op.STORE):
-        return (int(op) | _bits(int(instr.window), 8, 4, "WINDOW"),
-                _bits(instr.first, 0, 16, "FIRST") | _bits(instr.count, 16, 16, "COUNT"),
-                _bits(instr.mem_addr, 0, 32, "MEM_ADDR"), 0)
-    if op == Op.VMM:
-        return (int(op) | _bits(instr.flags, 8, 8, "FLAGS") | _bits(instr.bank, 16, 8, "BANK")
-                | _bits(instr.out_zp, 24, 8, "OUT_ZP", signed=True),
-                _bits(instr.in_addr, 0, 16, "IN_ADDR") | _bits(instr.acc_addr, 16, 16, "ACC_ADDR"),
-                _bits(instr.out_addr, 0, 16, "OUT_ADDR") | _bits(instr.count, 16, 16, "COUNT"),
-                _bits(instr.rows, 0, 8, "ROWS") | _bits(instr.cols, 8, 8, "COLS")
-                | _bits(instr.pool, 16, 8, "POOL"))
-    raise TypeError(f"not an instruction: {instr!r}")
+    if not isinstance(instr, Instr) or instr.op is None:
+        raise TypeError(f"not an instruction: {instr!r}")
+    words = [int(instr.op), 0, 0, 0]
+    for f in FIELDS[instr.op]:
+        words[f.word] |= f.put(int(getattr(instr, f.attr)))
+    return tuple(words)
 
 
 def to_bytes(program) -> bytes:
@@ -195,24 +241,49 @@ def to_bytes(program) -> bytes:
 
 def decode(words) -> Instr | None:
     """The instruction of four 32-bit words, or None if it is not one (BAD_INSTR)."""
-    w0, w1, w2, w3 = (int(w) & 0xFFFF_FFFF for w in words)
-    op = w0 & 0xFF
-    if op in (Op.END, Op.FENCE):
-        return (End() if op == Op.END else Fence()) if not (w0 >> 8 or w1 or w2 or w3) else None
-    if op in (Op.LOAD, Op.STORE):
-        if w0 >> 12 or w3:
-            return None
-        cls = Load if op == Op.LOAD else Store
-        return cls(window=(w0 >> 8) & 0xF, first=w1 & 0xFFFF, count=w1 >> 16, mem_addr=w2)
-    if op == Op.VMM:
-        if w3 >> 24:
-            return None
-        zp = w0 >> 24
-        return Vmm(flags=(w0 >> 8) & 0xFF, bank=(w0 >> 16) & 0xFF, out_zp=zp - 256 * (zp >> 7),
-                   in_addr=w1 & 0xFFFF, acc_addr=w1 >> 16, out_addr=w2 & 0xFFFF,
-                   count=w2 >> 16, rows=w3 & 0xFF, cols=(w3 >> 8) & 0xFF,
-                   pool=(w3 >> 16) & 0xFF)
-    return None
+    words = [int(w) & 0xFFFF_FFFF for w in words]
+    op = words[0] & 0xFF
+    if op not in {o.value for o in Op}:
+        return None
+    if any(words[i] & reserved_mask(op, i) for i in range(INSTR_WORDS)):
+        return None
+    return _CLASSES[Op(op)](**{f.attr: f.get(words) for f in FIELDS[Op(op)]})
+
+
+def markdown() -> str:
+    """The instruction format section of docs/registers.md."""
+    out = ["## Instructions", "",
+           f"A program is a sequence of {INSTR_BYTES}-byte instructions in memory (four "
+           "little-endian 32-bit words w0..w3), run by DOORBELL.RUN from PROG_ADDR; what they "
+           "mean is in `hw/spec/isa.py`. Word 0 bits 7:0 hold the op; every bit not in a "
+           "field must be 0 (else BAD_INSTR).", "",
+           "| op | value | field | word | bits | description |", "|---|---|---|---|---|---|"]
+    for op in Op:
+        out.append(f"| **{op.name}** | {op.value} | | | | {_doc(op)} |")
+        for f in FIELDS[op]:
+            bits = f"{f.lsb + f.width - 1}:{f.lsb}"
+            out.append(f"| | | {f.name} | w{f.word} | {bits} | {f.doc} |")
+    out += ["", "### Window (LOAD, STORE)", "", "| value | window | unit |", "|---|---|---|"]
+    units_doc = {Window.LUT: "a word (4 entries)", Window.PARAM: "a word (BIAS, MULT, SHIFT, "
+                 "padding of a column)", Window.WEIGHT: "a (bank, column): ROW_WORDS_P2 words",
+                 Window.IN: "a vector: ROW_WORDS_P2 words", Window.ACC: "a row: COLS_P2 words",
+                 Window.OUT: "a row: COL_WORDS_P2 words"}
+    out += [f"| {w.value} | {w.name} | {units_doc[w]} |" for w in Window]
+    out.append("")
+    return "\n".join(out)
+
+
+def _doc(op):
+    return _OP_DOCS[op]
+
+
+_OP_DOCS = {
+    Op.END: "wait until every unit is idle, then STATUS.DONE (zeroed memory ends a program)",
+    Op.LOAD: "memory -> a window (load unit)",
+    Op.STORE: "a window -> memory (store unit)",
+    Op.VMM: "one VMM command (compute unit), checked as CMD_* would be",
+    Op.FENCE: "wait until every unit is idle",
+}
 
 
 def unit_bytes(window: int, g: Geometry) -> int:
