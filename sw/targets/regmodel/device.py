@@ -10,6 +10,16 @@ SOFT_RESET, the PARAM, IN and LUT windows and the running bank's weights. A SOFT
 stops the command (its results are already in ACC and OUT, where the hardware would have written
 only a part of them).
 
+Behind its AXI4 memory port is a :class:`~.port_memory.PortMemory` of ``mem_size`` bytes
+(16 MiB by default; the host reaches it with ``mem_write``/``mem_read``). DOORBELL.RUN runs the
+program at PROG_ADDR (``hw/spec/isa.py``) at once on :class:`~.program.ProgramEngine` (its
+effects and its cycle model are described there); STATUS reports it BUSY for the cycles the cycle
+model predicts, and meanwhile the model refuses DOORBELL, PROG_*, CMD_*, CTRL.START and *every*
+writable window (LUT, PARAM, all of WEIGHT, IN: a running program may write any of them). A
+SOFT_RESET while a program runs stops it: the model has already applied all its effects (the
+hardware would have applied only those of the instructions it had dispatched; partial effects
+are not modelled), and the next program runs normally.
+
 It is a *functional* model. Its PERF_* counters are an estimate, except PERF_MACS and
 PERF_VECTORS, which are exact:
 
@@ -28,18 +38,21 @@ import dataclasses
 
 import numpy as np
 
-from hw.spec import ADDR_WIDTH, ALL_FEATURES, REGISTERS, Command, Geometry, check, register, timing
+from hw.spec import ADDR_WIDTH, ALL_FEATURES, REGISTERS, Geometry, check, isa, register, timing
 from hw.spec.regmap import RO, RW, W1C, W1P, WC, BusError, ErrorCode, Opcode
 from models import apply_lut, group_max, requantize, wrap_int32
 
 from ..transport import BusErrorResponse, Transport
 from .memory import FULL, ModelMemory
+from .port_memory import DEFAULT_MEM_SIZE, PortMemory
+from .program import ProgramEngine, ProgramTiming
 
 __all__ = ["RegisterModel"]
 
 _PERF = {r.name: r for r in REGISTERS if r.name.startswith("PERF_")}
 _STATUS, _CTRL = register("STATUS"), register("CTRL")
 _START, _SOFT_RESET = _CTRL.field("START").mask, _CTRL.field("SOFT_RESET").mask
+_PROGRAM = "program"  # what runs (``_running``) when it is a program, not a command's bank
 
 
 def _byte_mask(strb):
@@ -57,14 +70,23 @@ class RegisterModel(Transport):
         CFG_LATENCY (default :func:`hw.spec.timing.array_latency` of the rows, as built).
     features : int, optional
         CFG_FEATURES (default: every feature, as built).
+    mem_size : int, optional
+        Bytes of memory behind the memory port (default 16 MiB; 0: none).
+    program_timing : ProgramTiming, optional
+        The durations of the program cycle model (default ``ProgramTiming()``).
 
     Members
     -------
     irq : bool
         The ``irq`` output: STATUS.DONE & CTRL.IRQ_EN.
+    port : PortMemory
+        The memory behind the memory port (``port.inject_error(lo, hi)`` makes a range fail).
+    last_program : ProgramRun or None
+        What the last program did and when (its schedule, counters, error).
     """
 
-    def __init__(self, geometry=None, *, latency=None, features=None, **geometry_overrides):
+    def __init__(self, geometry=None, *, latency=None, features=None, mem_size=DEFAULT_MEM_SIZE,
+                 program_timing=None, **geometry_overrides):
         g = geometry if geometry is not None else Geometry.default()
         if not isinstance(g, Geometry):
             raise TypeError(f"geometry must be a Geometry, got {type(g).__name__}")
@@ -75,6 +97,14 @@ class RegisterModel(Transport):
         self._config = dict(dataclasses.asdict(g), latency=self.latency, features=self.features)
         self._by_offset = {r.offset: r for r in REGISTERS}
         self.memory = ModelMemory(g)
+        self.port = PortMemory(mem_size)
+        self.program_timing = ProgramTiming() if program_timing is None else program_timing
+        if not isinstance(self.program_timing, ProgramTiming):
+            raise TypeError(f"program_timing must be a ProgramTiming, got "
+                            f"{type(self.program_timing).__name__}")
+        self._engine = ProgramEngine(self.memory, self.port, g, self.latency,
+                                     self.program_timing, self._vmm)
+        self.last_program = None
         self._now = 0
         self._reset_registers()
 
@@ -126,6 +156,24 @@ class RegisterModel(Transport):
         self._tick(max_cycles)
         return False
 
+    @property
+    def mem_size(self):
+        return self.port.size
+
+    def mem_write(self, addr, data):
+        self.port.write(addr, data)
+
+    def mem_read(self, addr, size):
+        return self.port.read(addr, size)
+
+    def inject_mem_error(self, lo, hi, *, read=True, write=True):
+        """A program's bursts that touch bytes [lo, hi) are answered with an error (like the
+        RTL RAM model's ``err_lo``/``err_hi``): reads, writes or both."""
+        self.port.inject_error(lo, hi, read=read, write=write)
+
+    def clear_mem_errors(self):
+        self.port.clear_errors()
+
     # --- single words with responses -----------------------------------------------------------
 
     def read32(self, addr):
@@ -149,7 +197,7 @@ class RegisterModel(Transport):
 
     @property
     def busy(self):
-        """STATUS.BUSY: a started VMM command has not used up its busy cycles yet."""
+        """STATUS.BUSY: a started VMM command or program has not used up its cycles yet."""
         return self._running is not None
 
     # --- decoding -------------------------------------------------------------------------------
@@ -176,10 +224,13 @@ class RegisterModel(Transport):
         return int(buf.data[i]), "OKAY"
 
     def _locked(self, buf, i, count=1):
-        """A write to words ``i .. i+count-1`` of ``buf`` is refused while BUSY (the running
-        bank's weights, every PARAM, IN and LUT word)."""
+        """A write to words ``i .. i+count-1`` of ``buf`` is refused while BUSY (a command: the
+        running bank's weights, every PARAM, IN and LUT word; a program: every writable
+        window)."""
         if self._running is None:
             return False
+        if self._running == _PROGRAM:
+            return buf.writable
         if buf is self.memory.weight:
             per_bank = self.geometry.row_words_p2 * self.geometry.cols_p2
             return i // per_bank <= self._running <= (i + count - 1) // per_bank
@@ -230,6 +281,8 @@ class RegisterModel(Transport):
             return self._config[reg.config] & FULL
         if reg.name in _PERF:
             return self._counters[reg.name] & FULL
+        if reg.name == "PROG_PC" and self._running == _PROGRAM:
+            return self.last_program.pc_at(self._now - self._program_start)
         w1p = sum(f.mask for f in reg.fields if f.access == W1P)
         return self._regs[reg.name] & ~w1p
 
@@ -256,6 +309,8 @@ class RegisterModel(Transport):
             self._counters = dict.fromkeys(_PERF, 0)
         if "START" in actions:
             self._start()
+        if "RUN" in actions:
+            self._doorbell()
 
     def _field(self, name, field="VALUE"):
         reg = register(name)
@@ -265,34 +320,69 @@ class RegisterModel(Transport):
         self._now += cycles
         self._counters["PERF_CYCLES"] += cycles
         if self._running is not None and self._now >= self._busy_until:
-            self._running = None  # the command's last cycle: BUSY falls, DONE rises
-            self._regs["STATUS"] = self._regs["STATUS"] & ~_STATUS.field("BUSY").mask \
-                | _STATUS.field("DONE").mask
+            # the command's or program's last cycle: BUSY falls, DONE rises
+            if self._running == _PROGRAM:
+                self._finish_program(self.last_program)
+            else:
+                self._regs["STATUS"] = self._regs["STATUS"] & ~_STATUS.field("BUSY").mask \
+                    | _STATUS.field("DONE").mask
+            self._running = None
 
     # --- commands -------------------------------------------------------------------------------
 
     def _command(self):
-        """The command in the CMD_* registers."""
-        return Command.from_registers(self._field)
+        """The VMM instruction of the command in the CMD_* registers."""
+        f = self._field
+        return isa.Vmm(bank=f("CMD_BANK"), in_addr=f("CMD_IN_ADDR"), acc_addr=f("CMD_ACC_ADDR"),
+                       out_addr=f("CMD_OUT_ADDR"), count=f("CMD_COUNT"), rows=f("CMD_ROWS"),
+                       cols=f("CMD_COLS"), pool=f("CMD_POOL"), flags=self._regs["CMD_FLAGS"],
+                       out_zp=f("CMD_OUT_ZP"))
 
     def _start(self):
-        error = check(self._command(), self.geometry)
-        if error == ErrorCode.NONE and self._field("CMD_OP") == Opcode.VMM.value:
-            self._vmm()
-            self._running = self._field("CMD_BANK")
+        vmm = self._command()
+        command = dataclasses.replace(vmm.command(), op=self._field("CMD_OP"))
+        error = check(command, self.geometry)
+        if error == ErrorCode.NONE and command.op == Opcode.VMM.value:
+            self._vmm(vmm)
+            n = vmm.count
+            self._account(busy=timing.busy_cycles(n, self.latency),
+                          compute=timing.compute_cycles(n, self.latency), vectors=n,
+                          macs=n * vmm.rows * vmm.cols)
+            self._running = vmm.bank
             self._regs["STATUS"] = _STATUS.pack(BUSY=1, ERROR=error.value)
         else:  # NOP or rejected: done at once
             self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=error.value)
 
-    def _vmm(self):
-        """docs/architecture.md, command semantics; every column is computed."""
-        mem, f = self.memory, self._field
-        n, r, c, zp = f("CMD_COUNT"), f("CMD_ROWS"), f("CMD_COLS"), f("CMD_OUT_ZP")
-        flags = register("CMD_FLAGS").unpack(self._regs["CMD_FLAGS"])
-        x = mem.vectors(f("CMD_IN_ADDR"), n).astype(np.int64)
+    def _doorbell(self):
+        """DOORBELL.RUN: run the program at PROG_ADDR at once; BUSY for its cycles."""
+        run = self._engine.run(self._field("PROG_ADDR"), self._field("PROG_LEN"))
+        self.last_program = run
+        for name, value in run.counters.items():
+            self._counters[name] += value
+        if run.cycles == 0:  # refused at the doorbell: done at once
+            self._finish_program(run)
+            return
+        self._running = _PROGRAM
+        self._program_start = self._now
+        self._busy_until = self._now + run.cycles
+        self._regs["STATUS"] = _STATUS.pack(BUSY=1)
+
+    def _finish_program(self, run):
+        self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=run.error.value)
+        self._regs["PROG_PC"] = run.pc
+        if run.mem_error_addr is not None:
+            self._regs["MEM_ERROR_ADDR"] = run.mem_error_addr
+
+    def _vmm(self, vmm: isa.Vmm):
+        """One VMM command (docs/architecture.md, command semantics) on the windows, from the
+        CMD_* registers or a program; every column is computed."""
+        mem = self.memory
+        n, r, zp = vmm.count, vmm.rows, vmm.out_zp
+        flags = register("CMD_FLAGS").unpack(vmm.flags)
+        x = mem.vectors(vmm.in_addr, n).astype(np.int64)
         x[:, r:] = 0  # ROW_MASK
-        s = x @ mem.weights(f("CMD_BANK")).astype(np.int64).T  # exact: |s| <= R * 2**14
-        acc = mem.accumulators(f("CMD_ACC_ADDR"), n)
+        s = x @ mem.weights(vmm.bank).astype(np.int64).T  # exact: |s| <= R * 2**14
+        acc = mem.accumulators(vmm.acc_addr, n)
         bias, mult, shift = mem.params()
         if flags["ACCUMULATE"]:
             start = acc.astype(np.int64)
@@ -307,10 +397,8 @@ class RegisterModel(Transport):
                 y = apply_lut(y, mem.table())
             if flags["RELU"]:
                 y = np.maximum(y, np.int8(zp))
-            pool = f("CMD_POOL")
-            mem.outputs(f("CMD_OUT_ADDR"), n // pool)[...] = group_max(y, pool)
-        self._account(busy=timing.busy_cycles(n, self.latency),
-                      compute=timing.compute_cycles(n, self.latency), vectors=n, macs=n * r * c)
+            pool = vmm.pool
+            mem.outputs(vmm.out_addr, n // pool)[...] = group_max(y, pool)
 
     def _account(self, busy, compute, vectors, macs):
         self._busy_until = self._now + busy
