@@ -1,8 +1,10 @@
-"""The register-level driver: commands, data movement and ``linear`` (:mod:`.driver`), the tiler
-(:mod:`.tiling`, a pure function with its cost model), argument checks, word packing and the
+"""The driver: registers, commands, data movement, programs and ``linear`` (:mod:`.driver`),
+the tiler (:mod:`.tiling`, a pure function with its cost model), the program builder and the
+compiler of a plan into a program (:mod:`.program`), argument checks, word packing and the
 statistics of a call."""
 
 from .driver import AcceleratorError, Driver
+from .program import Program
 from .stats import Stats
 
-__all__ = ["AcceleratorError", "Driver", "Stats"]
+__all__ = ["AcceleratorError", "Driver", "Program", "Stats"]

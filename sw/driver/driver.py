@@ -1,11 +1,25 @@
-"""The host driver of pimacc: its registers, commands and data movement, and fully connected
-layers (``linear``) on any :class:`~sw.targets.transport.Transport`.
+"""The host driver of pimacc: its registers, commands and data movement, programs, and fully
+connected layers (``linear``) on any :class:`~sw.targets.transport.Transport`.
+
+A ``linear`` call runs its tiling plan (:mod:`.tiling`) one of two ways:
+
+* **program** (when the transport has memory behind the accelerator and the layer fits in it):
+  the plan is compiled into one program (:func:`~sw.driver.program.compile_plan`), written into
+  the memory with its data in one bulk write, run by one DOORBELL, and its results read back in
+  one bulk read (:meth:`Driver.run_program`);
+* **registers**: every byte through the AXI4-Lite port, one command per step.
+
+``Driver(transport, dma=None)`` chooses programs whenever it can; ``dma=False`` always uses the
+registers, ``dma=True`` requires memory (AcceleratorError otherwise). :attr:`Driver.path` says
+which path the last ``linear`` call took, and why.
 
 The public class is :class:`sw.Accelerator`, this driver plus the layers lowered onto
 ``linear`` (``sw/layers``).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 
@@ -26,6 +40,7 @@ from models import wrap_int32
 from ..targets import Transport, open_transport
 from .arguments import check_accumulator_range, check_extras, check_linear
 from .packing import pack_int8, unpack_int8
+from .program import Program, compile_plan, describe, explain
 from .stats import Stats
 from .tiling import Plan, Step, plan_linear
 
@@ -33,6 +48,7 @@ __all__ = ["AcceleratorError", "Driver"]
 
 _CTRL, _STATUS, _FLAGS = register("CTRL"), register("STATUS"), register("CMD_FLAGS")
 _IRQ_EN = _CTRL.pack(IRQ_EN=1)
+_PROG = tuple(register(n) for n in ("PROG_ADDR", "PROG_LEN", "DOORBELL"))  # one block write
 _CMD = command_registers()
 _CFG = tuple(r for r in REGISTERS if r.config and r.name != "CFG_MEM_BITS")
 _PERF = tuple(r for r in REGISTERS if r.name.startswith("PERF_"))
@@ -41,7 +57,7 @@ _PERF_STATS = {"PERF_CYCLES": "cycles", "PERF_BUSY": "busy_cycles",
                "PERF_MACS": "macs", "PERF_VECTORS": "vectors", "PERF_LOAD": "load_cycles",
                "PERF_STORE": "store_cycles", "PERF_RD_BYTES": "bytes_read",
                "PERF_WR_BYTES": "bytes_written", "PERF_INSTRS": "instructions"}
-for _group in (_CMD, _CFG, _PERF):  # each group is read or written as one block
+for _group in (_CMD, _CFG, _PERF, _PROG):  # each group is read or written as one block
     assert [r.offset for r in _group] == list(range(_group[0].offset, _group[-1].offset + 4, 4))
 
 
@@ -66,18 +82,28 @@ class Driver:
     version : int
         VERSION.
     stats : Stats
-        Statistics of the last :meth:`linear` call.
+        Statistics of the last :meth:`linear` call (or :meth:`run_program`).
+    dma : bool or None
+        None: ``linear`` runs programs when the transport has memory and the layer fits;
+        False: always the register path; True: always programs.
+    path : str
+        How the last ``linear`` call ran: ``"program"``, or ``"registers"`` and why.
 
     Raises
     ------
     AcceleratorError
-        If ID is not ``regmap.ID_MAGIC`` or the major version differs from the driver's.
+        If ID is not ``regmap.ID_MAGIC`` or the major version differs from the driver's, or
+        ``dma=True`` and the transport has no memory.
     """
 
-    def __init__(self, transport: Transport):
+    def __init__(self, transport: Transport, *, dma=None):
         if not isinstance(transport, Transport):
             raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
+        if dma not in (None, False, True):
+            raise TypeError(f"dma must be None, False or True, got {dma!r}")
         self.transport = transport
+        self.dma = dma
+        self.path = ""
         self.stats = Stats()
         self.mapping = None  # how the last convolution-family call was mapped (sw/layers)
         self._written = self._read_words = 0
@@ -97,17 +123,22 @@ class Driver:
         self.geometry = Geometry(**cfg, mem_bits=self._read_reg("CFG_MEM_BITS"))
         self._cmd_cache = None
         self._lut = None  # the table the device holds, if known
+        if dma and not transport.mem_size:
+            raise AcceleratorError(f"dma=True needs memory behind the accelerator's memory port; "
+                                   f"{transport!r} has none (mem_size 0)")
         self.write_words(_CTRL.offset, [_IRQ_EN])
 
     @classmethod
-    def open(cls, target="regmodel", *, stall_seed=None, **geometry_overrides):
+    def open(cls, target="regmodel", *, stall_seed=None, dma=None, **geometry_overrides):
         """Open an accelerator of geometry ``Geometry.default(**geometry_overrides)``:
         ``"regmodel"`` (alias ``"model"``: :class:`~sw.targets.regmodel.RegisterModel`) or a
         simulation of the hardware (``"icarus"``, ``"verilator"``; see :mod:`sw.targets`).
-        ``stall_seed`` stalls the simulated bus at random (results are the same)."""
+        ``stall_seed`` stalls the simulated bus at random (results are the same); ``dma``:
+        None runs layers as programs from memory when the target has memory, False always
+        through the registers, True requires memory."""
         transport = open_transport(target, Geometry.default(**geometry_overrides), stall_seed)
         try:
-            return cls(transport)
+            return cls(transport, dma=dma)
         except BaseException:
             transport.close()
             raise
@@ -194,9 +225,116 @@ class Driver:
                 raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
         plan = plan_linear(m, k, n, self.geometry, int8=scale is not None, bias=b is not None,
                            relu=bool(relu), lut=lut is not None, pool=int(pool))
+        compiled = self._compile(plan, x, w, b, params, int(zero_point), lut)
+        if compiled is not None:
+            if lut is not None:
+                self._lut = None  # unknown until the program has run
+            raw = self.run_program(compiled.program, what=f"linear [{m}, {k}] x [{n}, {k}]")
+            if lut is not None:
+                self._lut = np.array(lut, dtype=np.int8)
+            return compiled.results(raw["y"])
         if lut is not None:
             self._load_lut(lut)
         return self._run(plan, x, w, b, params, int(zero_point))
+
+    def _compile(self, plan, x, w, b, params, zero_point, lut):
+        """The layer's program if it runs as one (sets :attr:`path`), else None."""
+        mem = self.transport.mem_size
+        if self.dma is False:
+            self.path = "registers (dma=False)"
+            return None
+        if not mem:
+            self.path = "registers (no memory behind the accelerator)"
+            return None
+        cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
+        # (the LUT window keeps its table between calls, as on the register path)
+        compiled = compile_plan(plan, x, w, b, params, zero_point, None if cached else lut)
+        if compiled.program.end > mem:
+            why = (f"the layer's program needs {compiled.program.end} bytes of memory, the "
+                   f"target has {mem}")
+            if self.dma:
+                raise AcceleratorError(f"dma=True: {why}")
+            self.path = f"registers ({why})"
+            warnings.warn(f"linear runs through the registers: {why}", stacklevel=3)
+            return None
+        self.path = "program"
+        return compiled
+
+    # --- programs -------------------------------------------------------------------------------
+
+    def run_program(self, program: Program, max_cycles=None, *, what="program"):
+        """Run ``program``: write its image into the memory (one bulk write), set PROG_ADDR and
+        PROG_LEN, ring DOORBELL, wait for the interrupt, check STATUS, then read its output
+        regions back (one bulk read each). Sets :attr:`stats` (``commands``: 1, the doorbell).
+
+        Parameters
+        ----------
+        program : Program
+        max_cycles : int, optional
+            Give up after this many cycles (default :meth:`Program.cycle_bound`).
+        what : str
+            Names the program in error messages.
+
+        Returns
+        -------
+        dict of str -> bytes
+            Each output region's bytes.
+
+        Raises
+        ------
+        AcceleratorError
+            If the program stops with an error (the message names the ErrorCode, PROG_PC, the
+            instruction and what is allowed), or does not finish within ``max_cycles`` (the
+            driver then soft-resets the accelerator), or does not fit the memory.
+        """
+        if not isinstance(program, Program):
+            raise TypeError(f"program must be a Program, got {type(program).__name__}")
+        if program.geometry != self.geometry:
+            raise ValueError(f"the program is for {program.geometry}, the accelerator is "
+                             f"{self.geometry}")
+        mem = self.transport.mem_size
+        if program.end > mem:
+            raise AcceleratorError(f"{what} needs memory up to byte {program.end}; the memory "
+                                   f"behind the accelerator holds {mem} bytes")
+        if max_cycles is None:
+            max_cycles = program.cycle_bound(self.latency)
+        self.transport.mem_write(program.base, program.image())
+        self.begin_measure()
+        self.write_words(_PROG[0].offset, [program.code_addr, len(program),
+                                           _PROG[2].pack(RUN=1)])
+        if not self.transport.wait_irq(max_cycles):
+            status = _STATUS.unpack(self._read_reg("STATUS"))
+            pc = self._read_reg("PROG_PC")
+            self.reset()
+            raise AcceleratorError(f"{what} did not finish within {max_cycles} cycles (STATUS = "
+                                   f"{status}, PROG_PC = {pc}); the driver soft-reset the "
+                                   "accelerator")
+        status = _STATUS.unpack(self._read_reg("STATUS"))
+        if status["ERROR"] != ErrorCode.NONE.value:
+            self._program_error(program, status["ERROR"], what)
+        self.write_words(_STATUS.offset, [_STATUS.pack(DONE=1)])
+        self.stats = self.end_measure(commands=1)
+        return {r.name: self.transport.mem_read(r.addr, r.nbytes)
+                for r in program.regions.values() if r.output}
+
+    def _program_error(self, program, code, what):
+        pc = self._read_reg("PROG_PC")
+        self.write_words(_STATUS.offset, [_STATUS.pack(DONE=1)])
+        try:
+            code = ErrorCode(code)
+        except ValueError:
+            raise AcceleratorError(f"{what} stopped with an unknown ErrorCode {code} at "
+                                   f"instruction {pc}") from None
+        instr = program.decoded(pc) if pc < len(program) else None
+        if code == ErrorCode.PROG_LEN:
+            where = f"PROG_LEN = {len(program)} instructions ran without an END"
+        else:
+            where = f"instruction {pc}: {describe(instr)}"
+        if code in (ErrorCode.MEM_READ, ErrorCode.MEM_WRITE):
+            where += f"; MEM_ERROR_ADDR = 0x{self._read_reg('MEM_ERROR_ADDR'):X}"
+        allowed = explain(code, instr, self.geometry, self.transport.mem_size)
+        raise AcceleratorError(f"{what} stopped: ErrorCode.{code.name} at PROG_PC = {pc} "
+                               f"({where}); allowed: {allowed}")
 
     def _load_lut(self, lut):
         """Write the lookup table (64 words) unless the device already holds this one."""

@@ -80,14 +80,16 @@ def test_decode_equals_full_causal(acc, chunks):
     np.testing.assert_array_equal(cache.k, gcache.k)
 
 
-def test_decode_costs_far_less_than_recompute():
-    """Token 48: one decoding step against recomputing attention over the whole prefix."""
+@pytest.mark.parametrize("dma, ratio", [(False, 2), (None, 1.5)], ids=["registers", "program"])
+def test_decode_costs_far_less_than_recompute(dma, ratio):
+    """Token 48: one decoding step against recomputing attention over the whole prefix (through
+    the registers, and as programs, whose weight loads are faster so a step gains less)."""
     rng = np.random.default_rng(seed())
     print(f"seed={seed()}")
     d, heads, t = 64, 4, 48
     attn = make(rng, d, heads)
     x = rng.standard_normal((t, d)).astype(np.float32)
-    with Accelerator.open("regmodel") as acc:
+    with Accelerator.open("regmodel", dma=dma) as acc:
         cache = attn.kv_cache(64)
         attn.step(acc, x[:-1], cache)
         last = attn.step(acc, x[-1:], cache)
@@ -103,7 +105,7 @@ def test_decode_costs_far_less_than_recompute():
           f"{recompute_macs} MACs, {full_cycles} cycles")
     # Cycles fall less than MACs: one token uses each weight once, so a step is bound by
     # writing W_qkv and W_o (4 D^2 bytes) into the banks, which a recompute amortises over t rows.
-    assert full_cycles > 2 * step_cycles
+    assert full_cycles > ratio * step_cycles
 
 
 @pytest.mark.parametrize("activation", [None, "relu", *sorted(ACTIVATIONS)])

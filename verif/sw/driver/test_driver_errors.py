@@ -119,8 +119,12 @@ def test_rejected_command_names_the_error_code():
                 words[(offset - addr) // 4] = 64
             return words
 
-    acc = Accelerator(Liar(rows=4, cols=4, acc_depth=4))
+    acc = Accelerator(Liar(rows=4, cols=4, acc_depth=4), dma=False)
     with pytest.raises(AcceleratorError, match="command 0 was rejected: ErrorCode.ACC_RANGE"):
+        acc.linear(np.ones((10, 4), np.int8), np.ones((4, 4), np.int8))
+    acc = Accelerator(Liar(rows=4, cols=4, acc_depth=4))  # a program: its VMM is refused
+    with pytest.raises(AcceleratorError, match=r"stopped: ErrorCode.ACC_RANGE at PROG_PC = 2 "
+                       r"\(instruction 2: VMM .*COUNT=10.*allowed: ACC_ADDR \+ COUNT <= 64"):
         acc.linear(np.ones((10, 4), np.int8), np.ones((4, 4), np.int8))
 
 
@@ -131,13 +135,21 @@ def test_timeout_reports_status():
             return False
 
     dev = Stuck(rows=4, cols=4)
-    acc = Accelerator(dev)
+    acc = Accelerator(dev, dma=False)
     expected = 100 * (3 + acc.latency) + 1000
     with pytest.raises(AcceleratorError,
                        match=rf"did not finish within {expected} cycles; STATUS = "):
         acc.linear(np.ones((3, 4), np.int8), np.ones((4, 4), np.int8))
     assert dev.waited == expected
     acc.reset()
+    assert acc.transport.read(register("STATUS").offset) == [0]
+    # a program: the bound of Program.cycle_bound, then a soft reset leaves the device usable
+    dev = Stuck(rows=4, cols=4)
+    acc = Accelerator(dev)
+    with pytest.raises(AcceleratorError, match=r"linear \[3, 4\] x \[4, 4\] did not finish within "
+                       r"\d+ cycles \(STATUS = \{'BUSY': 1.*PROG_PC = .*soft-reset"):
+        acc.linear(np.ones((3, 4), np.int8), np.ones((4, 4), np.int8))
+    assert 1000 < dev.waited and not dev.busy
     assert acc.transport.read(register("STATUS").offset) == [0]
 
 

@@ -40,7 +40,7 @@ def test_extras_exact(geometry, case):
 
 
 def test_lut_is_loaded_once_and_reloaded_when_it_changes():
-    with Accelerator.open("regmodel", rows=4, cols=4) as acc:
+    with Accelerator.open("regmodel", rows=4, cols=4, dma=False) as acc:
         x = np.ones((2, 4), np.int8)
         w = np.ones((4, 4), np.int8)
         lut = np.arange(256, dtype=np.int16).astype(np.int8)

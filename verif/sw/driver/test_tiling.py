@@ -153,7 +153,7 @@ def test_cost_model_matches_the_driver_on_the_register_model(mkn, int8):
     w = rng.integers(-128, 128, (n, k), dtype=np.int8)
     b = rng.integers(-100, 100, n, dtype=np.int32)
     kw = dict(scale=1 / 1024) if int8 else {}
-    with Accelerator.open("regmodel") as acc:
+    with Accelerator.open("regmodel", dma=False) as acc:  # the register path's traffic
         acc.linear(x, w, b, **kw)
         plan = plan_linear(m, k, n, acc.geometry, int8=int8, bias=True)
         cost, s = plan.cost(acc.latency), acc.stats

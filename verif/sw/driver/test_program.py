@@ -1,0 +1,269 @@
+"""Programs from the driver: the Program builder, Driver.run_program (results, stats, errors,
+timeouts), the dma keyword and the choice of path, and the compiled order of a linear layer."""
+
+import functools
+import warnings
+
+import numpy as np
+import pytest
+
+import models
+from hw.spec import ErrorCode, Geometry, isa, register
+from sw import Accelerator, AcceleratorError
+from sw.driver import program as program_module
+from sw.driver.program import ALIGN, ORDERS, Program, compile_plan, explain
+from sw.driver.tiling import plan_linear
+from sw.knobs import seed as env_seed
+from sw.targets.regmodel import RegisterModel
+
+pytestmark = pytest.mark.nosim
+
+W = isa.Window
+G = Geometry.default(rows=6, cols=5, banks=2, in_depth=8, acc_depth=6, out_depth=4)
+
+
+def small_program(g, x, w):
+    """x @ w.T (int32) through LOAD, VMM, STORE; the output region is "acc"."""
+    p = Program(g)
+    pad = 4 * g.row_words_p2
+    xi, wi = np.zeros((len(x), pad), np.int8), np.zeros((len(w), pad), np.int8)
+    xi[:, :x.shape[1]], wi[:, :w.shape[1]] = x, w
+    p.load(W.IN, 0, len(x), p.data("x", xi))
+    p.load(W.WEIGHT, 0, len(w), p.data("w", wi))
+    p.vmm(count=len(x), rows=x.shape[1], cols=len(w))
+    p.store(W.ACC, 0, len(x), p.output("acc", len(x) * 4 * g.cols_p2))
+    p.end_program()
+    return p
+
+
+def test_program_builder_layout():
+    g = Geometry.default(mem_bits=256)
+    p = Program(g, base=0x1000)
+    assert p.align == max(ALIGN, 32)
+    a = p.data("a", b"\x01" * 5)
+    b = p.reserve("b", 70, fill=lambda: b"\x02" * 70)
+    c = p.output("c", 3)
+    assert (a, b, c) == (0x1000, 0x1040, 0x10C0) and p.code_addr == 0x1100
+    p.load(W.IN, 0, 1, a)
+    p.append((int(isa.Op.FENCE), 0, 0, 0))  # raw words
+    p.end_program()
+    assert len(p) == 3 and p.end == 0x1100 + 48 and p.size == 0x100 + 48
+    assert p.to_bytes() == isa.to_bytes([isa.Load(W.IN, 0, 1, a), isa.Fence(), isa.End()])
+    image = p.image()
+    assert image[:5] == b"\x01" * 5 and image[0x40:0x40 + 70] == b"\x02" * 70
+    assert image[0xC0:0xC3] == bytes(3) and image[0x100:] == p.to_bytes()
+    assert p.decoded(1) == isa.Fence() and "3 instructions at 0x1100" in repr(p)
+    with pytest.raises(ValueError, match="exists already"):
+        p.output("c", 4)
+    with pytest.raises(ValueError, match="instruction field COUNT"):
+        p.load(W.IN, 0, 1 << 16, 0)
+    with pytest.raises(ValueError, match="4 32-bit words"):
+        p.append((1, 2, 3))
+    with pytest.raises(ValueError, match="base must be"):
+        Program(g, base=16)
+    with pytest.raises(TypeError, match="geometry"):
+        Program("16x16")
+
+
+def test_run_program_returns_outputs_and_stats():
+    s = env_seed() + 10
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    acc = Accelerator(RegisterModel(G))
+    x = rng.integers(-128, 128, (4, 6), dtype=np.int8)
+    w = rng.integers(-128, 128, (5, 6), dtype=np.int8)
+    out = acc.run_program(small_program(G, x, w))
+    got = np.frombuffer(out["acc"], "<i4").reshape(4, G.cols_p2)[:, :G.cols]
+    np.testing.assert_array_equal(got, models.vmm(x, w))
+    st = acc.stats
+    assert st.commands == 1 and st.instructions == 5 and st.macs == 4 * 6 * 5
+    assert st.vectors == 4 and st.load_cycles > 0 and st.store_cycles > 0
+    assert st.bytes_written == 4 * 4 * G.cols_p2 and st.bytes_read > 0
+    assert st.bus_words_written == 4 and st.bus_words_read == 1  # PROG_*, DONE; STATUS
+    with pytest.raises(ValueError, match="the program is for"):
+        acc.run_program(Program(Geometry.default()))
+    with pytest.raises(TypeError, match="program must be a Program"):
+        acc.run_program([isa.End()])
+
+
+def _error(acc, instr, pc=1):
+    p = Program(acc.geometry)
+    p.fence()
+    p.append(instr)
+    p.end_program()
+    with pytest.raises(AcceleratorError) as e:
+        acc.run_program(p)
+    assert f"at PROG_PC = {pc}" in str(e.value)
+    return str(e.value)
+
+
+def test_program_errors_name_code_pc_instruction_and_what_is_allowed():
+    dev = RegisterModel(G, mem_size=1 << 16)
+    acc = Accelerator(dev)
+    msg = _error(acc, isa.Load(W.IN, 7, 2, 0))
+    assert "ErrorCode.WINDOW_RANGE" in msg and "LOAD IN FIRST=7 COUNT=2 MEM_ADDR=0x0" in msg
+    assert "allowed: COUNT >= 1 and FIRST + COUNT <= 8 (the units of IN)" in msg
+    msg = _error(acc, (9, 0, 0, 0))
+    assert "ErrorCode.BAD_INSTR" in msg and "not an instruction" in msg
+    msg = _error(acc, isa.Store(W.IN, 0, 1, 0))
+    assert "ErrorCode.BAD_WINDOW" in msg and "STORE from ACC or OUT" in msg
+    msg = _error(acc, isa.Load(W.IN, 0, 1, 4))
+    assert "ErrorCode.MEM_ALIGN" in msg and "multiples of 16 bytes" in msg
+    msg = _error(acc, isa.Load(W.IN, 0, 1, 1 << 16))
+    assert "ErrorCode.MEM_READ" in msg and "MEM_ERROR_ADDR = 0x10000" in msg
+    assert "the memory holds 65536 bytes" in msg
+    dev.inject_mem_error(0x100, 0x200)
+    msg = _error(acc, isa.Store(W.ACC, 0, 1, 0x100))
+    assert "ErrorCode.MEM_WRITE" in msg and "MEM_ERROR_ADDR = 0x100" in msg
+    msg = _error(acc, isa.Vmm(bank=3, rows=1, cols=1))
+    assert "ErrorCode.BAD_BANK" in msg and "VMM BANK=3" in msg and "BANK < 2" in msg
+    p = Program(G)
+    p.fence()
+    with pytest.raises(AcceleratorError, match=r"ErrorCode.PROG_LEN at PROG_PC = 1 \(PROG_LEN = "
+                       r"1 instructions ran without an END\).*an END within PROG_LEN"):
+        acc.run_program(p)
+    # the accelerator stays usable, STATUS.DONE cleared
+    assert register("STATUS").unpack(acc.read_words(register("STATUS").offset, 1)[0])["DONE"] == 0
+    acc.transport.clear_mem_errors()
+    x, w = np.ones((2, 3), np.int8), np.ones((2, 3), np.int8)
+    assert acc.run_program(small_program(G, x, w))["acc"][:4] == (3).to_bytes(4, "little")
+    for code in ErrorCode:
+        if code != ErrorCode.NONE:
+            assert explain(code, isa.Load(W.IN, 0, 1, 0), G), code
+
+
+def test_program_larger_than_the_memory():
+    acc = Accelerator(RegisterModel(G, mem_size=256))
+    x, w = np.ones((2, 3), np.int8), np.ones((2, 3), np.int8)
+    with pytest.raises(AcceleratorError, match="needs memory up to byte .* holds 256 bytes"):
+        acc.run_program(small_program(G, x, w))
+
+
+def test_timeout_soft_resets():
+    class Slow(RegisterModel):
+        pass
+
+    acc = Accelerator(Slow(G))
+    x, w = np.ones((2, 3), np.int8), np.ones((2, 3), np.int8)
+    with pytest.raises(AcceleratorError, match=r"did not finish within 10 cycles .*PROG_PC = "):
+        acc.run_program(small_program(G, x, w), max_cycles=10)
+    assert not acc.transport.busy
+    assert acc.run_program(small_program(G, x, w))["acc"][:4] == (3).to_bytes(4, "little")
+
+
+# --- the dma keyword and the path -----------------------------------------------------------
+
+def test_dma_keyword_chooses_the_path():
+    s = env_seed() + 11
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    x = rng.integers(-128, 128, (30, 40), dtype=np.int8)
+    w = rng.integers(-128, 128, (20, 40), dtype=np.int8)
+    ref = models.linear(x, w, scale=0.01)
+    results = {}
+    for dma in (None, False, True):
+        with Accelerator.open("regmodel", dma=dma, rows=8, cols=8) as acc:
+            results[dma] = acc.linear(x, w, scale=0.01)
+            np.testing.assert_array_equal(results[dma], ref)
+            assert acc.path == ("registers (dma=False)" if dma is False else "program")
+            assert (acc.stats.instructions > 0) == (dma is not False)
+            assert acc.stats.commands == (1 if dma is not False else len(plan_linear(
+                30, 40, 20, acc.geometry, int8=True).steps))
+    with pytest.raises(AcceleratorError, match="dma=True needs memory"):
+        Accelerator(RegisterModel(G, mem_size=0), dma=True)
+    with pytest.raises(TypeError, match="dma must be None, False or True"):
+        Accelerator(RegisterModel(G), dma="yes")
+    acc = Accelerator(RegisterModel(G, mem_size=0))
+    acc.linear(x[:, :6], w[:5, :6])
+    assert acc.path == "registers (no memory behind the accelerator)"
+
+
+def test_layer_too_large_for_the_memory():
+    x = np.ones((40, 60), np.int8)
+    w = np.ones((30, 60), np.int8)
+    acc = Accelerator(RegisterModel(G, mem_size=4096))
+    with pytest.warns(UserWarning, match="linear runs through the registers: the layer's "
+                      "program needs \\d+ bytes of memory, the target has 4096"):
+        y = acc.linear(x, w)
+    np.testing.assert_array_equal(y, models.linear(x, w))
+    assert acc.path.startswith("registers (the layer's program needs")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        acc.linear(x[:2, :6], w[:2, :6])  # a small one fits: no warning
+    assert acc.path == "program"
+    acc = Accelerator(RegisterModel(G, mem_size=4096), dma=True)
+    with pytest.raises(AcceleratorError, match="dma=True: the layer's program needs"):
+        acc.linear(x, w)
+
+
+def test_lut_is_loaded_by_the_first_program_only():
+    with Accelerator.open("regmodel", rows=4, cols=4) as acc:
+        x, w = np.ones((2, 4), np.int8), np.ones((4, 4), np.int8)
+        lut = np.arange(256, dtype=np.int16).astype(np.int8)
+        loads = []
+        for table in (lut, lut, -lut):
+            acc.linear(x, w, scale=1.0, lut=table)
+            loads.append(sum(isinstance(i, isa.Load) and i.window == W.LUT
+                             for _, i, _, _ in acc.transport.last_program.schedule))
+        assert loads == [1, 0, 1]
+        y = acc.linear(x, w, scale=1.0, lut=-lut)
+        np.testing.assert_array_equal(y, models.linear(x, w, scale=1.0, lut=-lut))
+
+
+# --- the compiled order ---------------------------------------------------------------------
+
+LAYERS = {  # name -> (m, k, n, int8, bias, pool)
+    "fc 64x256x256 int8": (64, 256, 256, True, True, 1),
+    "fc 64x256x256 int32": (64, 256, 256, False, False, 1),
+    "fc 50x96x30 int32 bias": (50, 96, 30, False, True, 1),
+    "conv-like 256x144x16 int8": (256, 144, 16, True, True, 1),
+    "gemv 1x256x256": (1, 256, 256, False, False, 1),
+    "pooled 64x48x20": (64, 48, 20, True, True, 4),
+}
+
+
+@pytest.mark.parametrize("name", LAYERS)
+def test_default_order_is_the_fastest_and_every_order_is_exact(name):
+    m, k, n, int8, bias, pool = LAYERS[name]
+    s = env_seed() + m + k + n
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    x = rng.integers(-128, 128, (m, k), dtype=np.int8)
+    w = rng.integers(-128, 128, (n, k), dtype=np.int8)
+    b = rng.integers(-1000, 1000, n, dtype=np.int32) if bias else None
+    kw = dict(scale=0.001, relu=True, pool=pool) if int8 else {}
+    ref = models.linear(x, w, b, **kw)
+    cycles = {}
+    real = program_module.compile_plan
+    for order in ORDERS:
+        for double in (False, True):
+            acc = Accelerator.open("regmodel")
+            with pytest.MonkeyPatch.context() as mp:
+                mp.setattr("sw.driver.driver.compile_plan",
+                           functools.partial(real, order=order, double_buffer=double))
+                np.testing.assert_array_equal(acc.linear(x, w, b, **kw), ref)
+            cycles[order, double] = acc.stats.cycles
+    acc = Accelerator.open("regmodel")
+    acc.linear(x, w, b, **kw)
+    print(name, cycles, "default", acc.stats.cycles)
+    assert acc.stats.cycles == cycles["late_store", True] <= min(cycles.values()) * 1.002
+
+
+def test_compile_plan_double_buffers_and_prefetches():
+    g = Geometry.default()
+    plan = plan_linear(64, 64, 32, g)
+    x, w = np.ones((64, 64), np.int8), np.ones((32, 64), np.int8)
+    prog = compile_plan(plan, x, w, None, None, 0).program
+    instrs = prog.instructions
+    vmms = [i for i in instrs if isinstance(i, isa.Vmm)]
+    assert [v.acc_addr for v in vmms] == [0] * 4 + [64] * 4  # tiles alternate ACC halves
+    assert [v.bank for v in vmms] == [0, 1] * 4
+    first = instrs.index(vmms[0])
+    assert isinstance(instrs[first + 1], isa.Load) and instrs[first + 1].window == W.WEIGHT
+    stores = [i for i in instrs if isinstance(i, isa.Store)]
+    assert [s.first for s in stores] == [0, 64]
+    # the first tile's STORE comes after the second tile's first VMM (late store)
+    assert instrs.index(stores[0]) > instrs.index(vmms[4])
+    assert isinstance(instrs[-1], isa.End)
+    with pytest.raises(ValueError, match="order must be one of"):
+        compile_plan(plan, x, w, None, None, 0, order="fastest")
