@@ -309,11 +309,14 @@ def compile_plan(plan: Plan, x, w, b, params, zero_point, lut=None, *, base=0,
     p = Program(g, base)
     chunk, kt_count, nt_count = plan.m_chunk, plan.k_tiles, plan.n_tiles
     in_span = kt_count * chunk if plan.resident_inputs else chunk
-    halves = {
+    out_rows = chunk // plan.pool
+    halves = {  # where the second half starts (0: no double buffering)
         "in": in_span if double_buffer and 2 * in_span <= g.in_depth else 0,
         "acc": chunk if double_buffer and 2 * chunk <= g.acc_depth else 0,
-        "out": chunk // plan.pool if double_buffer and 2 * (chunk // plan.pool) <= g.out_depth
-        else 0,
+        # a VMM's OUT range counts COUNT rows for its conflicts (isa.touches), not COUNT / POOL:
+        # halves COUNT apart keep a pooled tile's VMM off the other half's STORE when they fit
+        "out": 0 if not double_buffer else chunk if chunk + out_rows <= g.out_depth
+        else out_rows if 2 * out_rows <= g.out_depth else 0,
     }
     rwp2 = g.row_words_p2
     unit_out = isa.unit_bytes(isa.Window.OUT if plan.int8 else isa.Window.ACC, g)

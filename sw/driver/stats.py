@@ -18,12 +18,17 @@ class Stats:
 
     The cycle counts, ``macs`` and ``vectors`` come from the PERF_* counters (cleared at the start
     of the call; they wrap at 2**32). ``commands`` and the bus word counts are counted by the
-    driver.
+    driver. A call that runs as a program (``Driver.path == "program"``) moves its data through
+    the memory port, not the bus: its bus words are only the doorbell's and the status's, its
+    ``bytes_read``/``bytes_written`` the memory traffic, and ``cycles`` runs from the doorbell
+    to the interrupt (writing the memory image and reading the results back are host memory
+    accesses, not accelerator cycles).
 
     Members
     -------
     cycles, busy_cycles, compute_cycles, stall_cycles : int
-        PERF_CYCLES, PERF_BUSY, PERF_COMPUTE, PERF_STALL.
+        PERF_CYCLES, PERF_BUSY (the compute unit's busy cycles, for commands and programs
+        alike), PERF_COMPUTE, PERF_STALL.
     macs, vectors : int
         PERF_MACS, PERF_VECTORS.
     load_cycles, store_cycles : int
@@ -31,9 +36,10 @@ class Stats:
     bytes_read, bytes_written : int
         PERF_RD_BYTES, PERF_WR_BYTES: bytes moved through the memory port (programs only).
     instructions : int
-        PERF_INSTRS: program instructions dispatched.
+        PERF_INSTRS: program instructions dispatched (END included; 0 on the register path).
     commands : int
-        Commands started (programs: doorbells rung).
+        Commands started on the register path; for a program, doorbells rung (1 per
+        ``linear`` call).
     bus_words_written, bus_words_read : int
         32-bit words moved over the bus.
     cells : int
