@@ -49,6 +49,7 @@ PERF_INSTRS the dispatched instructions, FENCE and END included.
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 from dataclasses import dataclass
 
@@ -145,13 +146,10 @@ class ProgramRun:
     counters: dict = dataclasses.field(default_factory=dict)
 
     def pc_at(self, cycle):
-        """PROG_PC ``cycle`` cycles after the doorbell, while the program runs."""
-        last = 0
-        for index, _, start, _ in self.schedule:
-            if start > cycle:
-                break
-            last = index
-        return last
+        """PROG_PC ``cycle`` cycles after the doorbell, while the program runs: the index of the
+        last instruction dispatched by then (0 before the first)."""
+        n = bisect.bisect_right(self.schedule, cycle, key=lambda entry: entry[2])
+        return self.schedule[n - 1][0] if n else 0
 
     def unit_cycles(self):
         """Cycles each unit worked: {"load", "store", "compute"}."""
