@@ -1,6 +1,6 @@
 """Command controller: checks a command, issues its vectors, drains, reports, counts."""
 
-from amaranth import Module, Signal, unsigned
+from amaranth import Cat, Module, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -11,8 +11,8 @@ __all__ = ["Controller", "command_error"]
 
 
 class Controller(wiring.Component):
-    """Runs one command at a time: checks it, issues its vectors one per cycle, waits for the
-    pipeline to drain, pulses ``done`` and keeps the performance counters.
+    """Runs commands: checks each, issues its vectors one per cycle, pulses ``done`` once they
+    have drained out of the pipeline, and keeps the performance counters.
 
     On ``start`` the command is checked (first failing check wins, in :class:`ErrorCode`
     order); a bad command sets ``error`` and pulses ``done`` without doing anything; NOP just
@@ -20,6 +20,12 @@ class Controller(wiring.Component):
     ``issue`` is high and ``in_rd_addr = in_addr + j``, ``index = j``. After the last one it
     waits ``drain`` cycles (the pipeline depth from the input buffer to the output buffer), then
     pulses ``done``. ``busy`` is high from the cycle after ``start`` until ``done``.
+
+    The next command may start while the last one drains: ``ready`` is high in the last issue
+    cycle and while not issuing, and a ``start`` in the cycle after it issues the next vectors
+    right away (the datapath takes each vector's command fields with the vector). ``done``
+    pulses once per command, in order; ``busy`` stays high until the last has drained. (The
+    register interface refuses START while BUSY; the sequencer's compute unit uses ``ready``.)
 
     Performance counters (32-bit, wrapping, cleared by ``clear_counters``): cycles, busy cycles,
     cycles with ``array_active``, busy cycles without an issue (stall), useful MACs
@@ -50,7 +56,7 @@ class Controller(wiring.Component):
             "op": In(Opcode), "bank": In(8), "in_addr": In(16), "acc_addr": In(16),
             "out_addr": In(16), "count": In(16), "rows": In(8), "cols": In(8), "requant": In(1),
             "pool": In(8),
-            "busy": Out(1), "done": Out(1), "error": Out(ErrorCode),
+            "busy": Out(1), "done": Out(1), "error": Out(ErrorCode), "ready": Out(1),
             "issue": Out(1), "in_rd_addr": Out(range(g.in_depth)), "index": Out(16),
             "perf_cycles": Out(32), "perf_busy": Out(32), "perf_compute": Out(32),
             "perf_stall": Out(32), "perf_macs": Out(32), "perf_vectors": Out(32),
@@ -67,32 +73,26 @@ class Controller(wiring.Component):
         m = Module()
         err = self.check(m)
         left = Signal(16)
-        drain = Signal(range(self.drain + 1))
+        issuing = Signal()
+        # tail[i]: a command issued its last vector i + 1 cycles ago
+        tail = Signal(self.drain)
         macs_per_vector = Signal(unsigned(16))
         m.d.comb += macs_per_vector.eq(self.rows * self.cols)
 
-        m.d.sync += self.done.eq(0)
-        m.d.comb += self.in_rd_addr.eq(self.in_addr + self.index)
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.start):
-                    m.d.sync += [self.error.eq(err), self.index.eq(0), left.eq(self.count)]
-                    with m.If((err != ErrorCode.NONE) | (self.op == Opcode.NOP)):
-                        m.d.sync += self.done.eq(1)
-                    with m.Else():
-                        m.d.sync += self.busy.eq(1)
-                        m.next = "ISSUE"
-            with m.State("ISSUE"):
-                m.d.comb += self.issue.eq(1)
-                m.d.sync += [self.index.eq(self.index + 1), left.eq(left - 1)]
-                with m.If(left == 1):
-                    m.d.sync += drain.eq(self.drain)
-                    m.next = "DRAIN"
-            with m.State("DRAIN"):
-                m.d.sync += drain.eq(drain - 1)
-                with m.If(drain == 1):
-                    m.d.sync += [self.busy.eq(0), self.done.eq(1)]
-                    m.next = "IDLE"
+        m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(self.issue & (left == 1), tail[:-1]))]
+        m.d.comb += [self.in_rd_addr.eq(self.in_addr + self.index), self.issue.eq(issuing),
+                     self.busy.eq(issuing | tail.any()),
+                     self.ready.eq(~issuing | (left == 1))]
+        with m.If(self.start & ~issuing):
+            m.d.sync += [self.error.eq(err), self.index.eq(0), left.eq(self.count)]
+            with m.If((err != ErrorCode.NONE) | (self.op == Opcode.NOP)):
+                m.d.sync += self.done.eq(1)
+            with m.Else():
+                m.d.sync += issuing.eq(1)
+        with m.If(issuing):
+            m.d.sync += [self.index.eq(self.index + 1), left.eq(left - 1)]
+            with m.If(left == 1):
+                m.d.sync += issuing.eq(0)
 
         counters = [
             (self.perf_cycles, 1),

@@ -4,6 +4,7 @@ from amaranth import Module, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .pipeline import delay
 from .pp.lut import Lut
 from .pp.maxpool import GroupMax
 from .pp.relu import Relu
@@ -20,6 +21,12 @@ class PostProcess(wiring.Component):
     The chain is a list of stream stages, each with a ``LATENCY``; a new stage is one more
     entry in :attr:`STAGES`, wired in :meth:`elaborate`. The row address that leaves is the
     row's index within its command divided by the pooling group.
+
+    The controls (``zero_point``, ``lut``, ``relu``, ``pool``, and ``restart``, high with the
+    first row of a command) are sampled with each row, in the cycle of its ``i.valid``, and
+    travel with it to the stage that uses them; ``mult`` and ``shift`` are sampled by the
+    requantizer with the row too. So rows of different commands may follow each other back to
+    back.
 
     Parameters
     ----------
@@ -57,14 +64,24 @@ class PostProcess(wiring.Component):
         m.submodules.lut = lut = Lut(self.cols, self.addr_width)
         m.submodules.relu = relu = Relu(self.cols, self.addr_width)
         m.submodules.pool = pool = GroupMax(self.cols, self.addr_width)
+        def at(signal, cycles, name):
+            """``signal`` as sampled with the row that is ``cycles`` cycles into the chain."""
+            return delay(m, signal, cycles, name=name)[-1] if cycles else signal
+
+        to_lut = Requantize.LATENCY
+        to_relu = to_lut + Lut.LATENCY
+        to_pool = to_relu + Relu.LATENCY
         m.d.comb += [
             requant.mult.eq(self.mult), requant.shift.eq(self.shift),
-            requant.zero_point.eq(self.zero_point),
-            lut.enable.eq(self.lut), lut.w_en.eq(self.lut_w_en), lut.w_word.eq(self.lut_w_word),
+            requant.zero_point.eq(at(self.zero_point, Requantize.ZERO_POINT_DELAY, "zp_rq")),
+            lut.enable.eq(at(self.lut, to_lut, "lut_en")),
+            lut.w_en.eq(self.lut_w_en), lut.w_word.eq(self.lut_w_word),
             lut.w_data.eq(self.lut_w_data), lut.w_strb.eq(self.lut_w_strb),
             lut.r_word.eq(self.lut_r_word), self.lut_r_data.eq(lut.r_data),
-            relu.enable.eq(self.relu), relu.zero_point.eq(self.zero_point),
-            pool.group.eq(self.pool), pool.restart.eq(self.restart),
+            relu.enable.eq(at(self.relu, to_relu, "relu_en")),
+            relu.zero_point.eq(at(self.zero_point, to_relu, "zp_relu")),
+            pool.group.eq(at(self.pool, to_pool, "pool_group")),
+            pool.restart.eq(at(self.restart & self.i.valid, to_pool, "pool_restart")),
         ]
         wiring.connect(m, wiring.flipped(self.i), requant.i)
         wiring.connect(m, requant.o, lut.i)

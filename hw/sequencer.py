@@ -54,9 +54,12 @@ class Sequencer(wiring.Component):
     queue; the dispatcher takes the queue's head, checks it (:func:`hw.spec.isa.check`) and
     hands it to its unit once the unit is free and no running instruction conflicts with it
     (:func:`hw.spec.isa.conflicts`). The units: :class:`LoadUnit`, :class:`StoreUnit`, and the
-    compute unit, which holds a VMM's fields on ``vmm`` (pulsing ``vmm_start``) until the
-    controller's ``ctl_done``. ``done`` pulses when the program ended (END, or an error once
-    every unit is idle), with ``error`` and ``pc``; ``busy`` is high meanwhile.
+    compute unit, which hands a VMM's fields to the datapath on ``vmm`` (pulsing ``vmm_start``)
+    when the controller is ``ctl_ready``: in its last issue cycle, so consecutive VMMs issue with
+    one idle cycle between them, not a pipeline drain. At most two VMMs are in flight (one
+    issuing, one draining); each counts until its ``ctl_done`` (they finish in order).
+    ``done`` pulses when the program ended (END, or an error once every unit is idle), with
+    ``error`` and ``pc``; ``busy`` is high meanwhile.
 
     The read port (``rd_*``) is shared by fetch and the load unit (a transfer at a time, the
     load unit first); the write port (``wr_*``) belongs to the store unit.
@@ -78,7 +81,7 @@ class Sequencer(wiring.Component):
             "wr_req": Out(stream.Signature(transfer_layout())),
             "wr_data": Out(stream.Signature(write_beat_layout(g.mem_bits))),
             "wr_idle": In(1), "wr_err": In(1), "wr_err_addr": In(32),
-            "vmm_start": Out(1), "vmm": Out(VmmFields), "ctl_done": In(1),
+            "vmm_start": Out(1), "vmm": Out(VmmFields), "ctl_done": In(1), "ctl_ready": In(1),
             "perf_load": Out(32), "perf_store": Out(32), "perf_rd_bytes": Out(32),
             "perf_wr_bytes": Out(32), "perf_instrs": Out(32),
         })
@@ -228,12 +231,16 @@ class Sequencer(wiring.Component):
             m.d.comb += check.eq(ErrorCode.BAD_INSTR)
 
         # --- the units' running instructions and the conflicts ----------------------------
+        # The compute unit: up to two VMMs in flight, the newer one (``cur``) issuing or
+        # draining, the older one (``prev``) draining; ``ctl_done`` ends the oldest.
+        cur, prev = Signal(VmmFields, name="cur_vmm"), Signal(VmmFields, name="prev_vmm")
+        cur_on, prev_on = Signal(), Signal()
         compute_busy = Signal()
+        m.d.comb += [compute_busy.eq(cur_on | prev_on), self.vmm.eq(cur)]
         ld = Signal.like(load.instr.window, name="ld_window"), Signal(16, name="ld_first"), \
             Signal(16, name="ld_count")
         st = Signal.like(store.instr.window, name="st_window"), Signal(16, name="st_first"), \
             Signal(16, name="st_count")
-        run_vmm = self.vmm
 
         def load_vs_vmm(lw, l0, ln, v):
             bank0 = v.bank * g.cols_p2
@@ -246,16 +253,20 @@ class Sequencer(wiring.Component):
                        (sw == Window.OUT) & _flag(v.flags, "REQUANT")
                        & _overlap(s0, sn, v.out_addr, v.count))
 
+        def vs_running(conflict, *args):
+            return (cur_on & conflict(*args, cur)) | (prev_on & conflict(*args, prev))
+
         can = Signal()
         with m.Switch(op):
             with m.Case(Op.LOAD):
-                m.d.comb += can.eq(~load.busy & ~(compute_busy
-                                                  & load_vs_vmm(window, first, count, run_vmm)))
+                m.d.comb += can.eq(~load.busy & ~vs_running(load_vs_vmm, window, first, count))
             with m.Case(Op.STORE):
-                m.d.comb += can.eq(~store.busy & ~(compute_busy
-                                                   & store_vs_vmm(window, first, count, run_vmm)))
+                m.d.comb += can.eq(~store.busy
+                                   & ~vs_running(store_vs_vmm, window, first, count))
             with m.Case(Op.VMM):
-                m.d.comb += can.eq(~compute_busy & ~(load.busy & load_vs_vmm(*ld, vmm))
+                # the controller takes a start next cycle, and the older VMM has finished
+                m.d.comb += can.eq(self.ctl_ready & ~self.vmm_start & ~prev_on
+                                   & ~(load.busy & load_vs_vmm(*ld, vmm))
                                    & ~(store.busy & store_vs_vmm(*st, vmm)))
         all_idle = Signal()
         m.d.comb += all_idle.eq(~load.busy & ~store.busy & ~compute_busy & (owner == 0)
@@ -270,8 +281,16 @@ class Sequencer(wiring.Component):
                          unit.instr.count.eq(count), unit.instr.mem_addr.eq(mem_addr)]
         m.d.comb += queue.r_en.eq(pop)
         m.d.sync += [self.done.eq(0), self.vmm_start.eq(0)]
-        with m.If(self.ctl_done):
-            m.d.sync += compute_busy.eq(0)
+        vmm_go = Signal()
+        with m.If(vmm_go):  # (dispatch needs ~prev_on: a done then ends cur, the oldest)
+            m.d.sync += [cur.eq(vmm), cur_on.eq(1), self.vmm_start.eq(1)]
+            with m.If(cur_on & ~self.ctl_done):
+                m.d.sync += [prev.eq(cur), prev_on.eq(1)]
+        with m.Elif(self.ctl_done):
+            with m.If(prev_on):
+                m.d.sync += prev_on.eq(0)
+            with m.Else():
+                m.d.sync += cur_on.eq(0)
 
         def stop(code, pc, addr=None):
             m.d.sync += [self.error.eq(code), self.pc.eq(pc), fetching.eq(0)]
@@ -329,8 +348,7 @@ class Sequencer(wiring.Component):
                             m.d.sync += [st[0].eq(window), st[1].eq(first), st[2].eq(count),
                                          st_pc.eq(index)]
                         with m.Case(Op.VMM):
-                            m.d.sync += [run_vmm.eq(vmm), self.vmm_start.eq(1),
-                                         compute_busy.eq(1)]
+                            m.d.comb += vmm_go.eq(1)
             with m.State("FENCE"):
                 with m.If(all_idle):
                     m.next = "RUN"

@@ -264,7 +264,7 @@ class PimAccelerator(wiring.Component):
         m.d.comb += [
             seq.run.eq(csr.doorbell_run), seq.prog_addr.eq(csr.prog_addr),
             seq.prog_len.eq(csr.prog_len), seq.clear_counters.eq(csr.ctrl_clear_counters),
-            seq.ctl_done.eq(ctl.done),
+            seq.ctl_done.eq(ctl.done), seq.ctl_ready.eq(ctl.ready),
             out_store.addr.eq(st.out_rd_addr), out_store.en.eq(st.out_rd_en),
             st.out_rd_data.eq(out_store.data), st.acc_rd_data.eq(accum.rd_data),
             csr.prog_pc.eq(seq.pc), csr.mem_error_addr.eq(seq.mem_error_addr),
@@ -320,39 +320,56 @@ class PimAccelerator(wiring.Component):
         for name in ("cycles", "busy", "compute", "stall", "macs", "vectors"):
             m.d.comb += getattr(csr, f"perf_{name}").eq(getattr(ctl, f"perf_{name}"))
 
+        # Every stage takes the command fields that came with its vector: each field is
+        # delayed from the vector's issue to the stage that uses it, so the next command can
+        # issue while the last one drains (Controller.ready).
+        to_array = timing.INPUT_READ_LATENCY
+        to_accum = to_array + self.array_latency
+        to_post = to_accum + timing.ACCUMULATOR_LATENCY
+        to_out = to_post + timing.POSTPROC_LATENCY
+
+        def at(value, cycles, name):
+            """``value`` as it was when the vector now ``cycles`` cycles past issue issued."""
+            return delay(core, value, cycles, name=name)[-1]
+
         # Issue: the input buffer's read port answers INPUT_READ_LATENCY cycles later, so the
         # valid and the vector's index wait as long. Rows >= CMD_ROWS enter as 0.
-        latency = timing.INPUT_READ_LATENCY
-        assert latency == 1, "a synchronous read port"
+        assert to_array == 1, "a synchronous read port"
         m.d.comb += [in_rp.addr.eq(ctl.in_rd_addr), in_rp.en.eq(ctl.issue)]
-        x_valid = delay(core, ctl.issue, latency, name="x_valid")[-1]
-        index = delay(core, ctl.index, latency, name="index")[-1]
+        x_valid = at(ctl.issue, to_array, "x_valid")
+        index = at(ctl.index, to_array, "index")
+        rows_in = at(c.rows, to_array, "rows_in")
         vector = array.i.payload
         for r in range(self.geometry.rows):
-            m.d.comb += vector.x[r].eq(Mux(r < c.rows, in_rp.data[8 * r:8 * r + 8], 0))
-        m.d.comb += [array.i.valid.eq(x_valid), vector.bank.eq(ctl.bank), vector.tag.eq(index)]
+            m.d.comb += vector.x[r].eq(Mux(r < rows_in, in_rp.data[8 * r:8 * r + 8], 0))
+        m.d.comb += [array.i.valid.eq(x_valid), vector.bank.eq(at(c.bank, to_array, "bank_in")),
+                     vector.tag.eq(index)]
 
         # The array's sums, with their vector index, update the accumulators.
         sums = array.o.payload
         m.d.comb += [
             accum.i.valid.eq(array.o.valid), accum.i.payload.sums.eq(sums.y),
-            accum.i.payload.addr.eq(c.acc_addr + sums.tag),
+            accum.i.payload.addr.eq(at(c.acc_addr, to_accum, "acc_base") + sums.tag),
             accum.i.payload.tag.eq(sums.tag),
-            accum.accumulate.eq(c.accumulate), accum.use_bias.eq(c.bias),
+            accum.accumulate.eq(at(c.accumulate, to_accum, "accumulate")),
+            accum.use_bias.eq(at(c.bias, to_accum, "use_bias")),
             accum.bias.eq(params.bias),
         ]
         rows = accum.o.payload
+        requant = at(c.requant, to_post, "requant")
+        first = at(ctl.issue & (ctl.index == 0), to_post, "first_row")
         m.d.comb += [
-            post.i.valid.eq(accum.o.valid & c.requant),
+            post.i.valid.eq(accum.o.valid & requant),
             post.i.payload.addr.eq(rows.tag),
             # Post-processing inputs stay still unless this command requantizes (simulation
             # speed: the 64-bit multipliers are the most expensive logic to re-evaluate).
-            post.i.payload.data.eq(Mux(c.requant, rows.data.as_value(), 0)),
+            post.i.payload.data.eq(Mux(requant, rows.data.as_value(), 0)),
             post.mult.eq(params.mult), post.shift.eq(params.shift),
-            post.zero_point.eq(c.out_zp),
-            post.relu.eq(c.relu), post.lut.eq(c.lut),
-            post.pool.eq(c.pool), post.restart.eq(ctl.start),
-            out_wp.addr.eq(c.out_addr + post.o.payload.addr), out_wp.en.eq(post.o.valid),
+            post.zero_point.eq(at(c.out_zp, to_post, "out_zp")),
+            post.relu.eq(at(c.relu, to_post, "relu")), post.lut.eq(at(c.lut, to_post, "lut")),
+            post.pool.eq(at(c.pool, to_post, "pool")), post.restart.eq(first),
+            out_wp.addr.eq(at(c.out_addr, to_out, "out_base") + post.o.payload.addr),
+            out_wp.en.eq(post.o.valid),
             out_wp.data.eq(post.o.payload.data.as_value()),
         ]
 

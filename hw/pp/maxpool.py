@@ -16,8 +16,10 @@ class GroupMax(wiring.Component):
     The driver orders the rows of a command so that every pooling window's pixels are
     consecutive (pixels shared by overlapping windows are computed once per window), so one
     running max per column is all the hardware needs. Rows arrive with their index ``j`` in the
-    command; the k-th group leaves as row ``k`` (``= j // group``). ``restart`` (the command's
-    START) begins a new first group; ``group`` = 1 passes rows through. Golden twin: the ``pool``
+    command; the k-th group leaves as row ``k`` (``= j // group``). ``restart``, high with the
+    first row of a command (sampled with ``i.valid``, like ``group``), makes that row begin
+    group 0, whatever came before: commands can follow each other row after row. ``group`` = 1
+    passes rows through. Golden twin: the ``pool``
     argument of :func:`models.linear`. ``LATENCY = 1`` after the last row of a group.
     """
 
@@ -37,22 +39,23 @@ class GroupMax(wiring.Component):
         count = Signal(8)       # rows of the current group seen so far
         index = Signal.like(self.o.payload.addr)
         running = [Signal(signed(8), name=f"max_{c}") for c in range(self.cols)]
-        first = count == 0
-        last = count + 1 >= self.group
+        # ``restart`` comes with the first row of a command: it starts group 0 itself.
+        seen = Mux(self.restart, 0, count)
+        at = Mux(self.restart, 0, index)
+        first = seen == 0
+        last = seen + 1 >= self.group
 
         m.d.sync += self.o.valid.eq(0)
-        with m.If(self.restart):
-            m.d.sync += [count.eq(0), index.eq(0)]
-        with m.Elif(self.i.valid):
+        with m.If(self.i.valid):
             best = []
             for c in range(self.cols):
                 x = self.i.payload.data[c]
                 best.append(Mux(first | (x > running[c]), x, running[c]))
             m.d.sync += [r.eq(b) for r, b in zip(running, best, strict=True)]
             with m.If(last):
-                m.d.sync += [count.eq(0), index.eq(index + 1), self.o.valid.eq(1),
-                             self.o.payload.addr.eq(index)]
+                m.d.sync += [count.eq(0), index.eq(at + 1), self.o.valid.eq(1),
+                             self.o.payload.addr.eq(at)]
                 m.d.sync += [self.o.payload.data[c].eq(b) for c, b in enumerate(best)]
             with m.Else():
-                m.d.sync += count.eq(count + 1)
+                m.d.sync += [count.eq(seen + 1), index.eq(at)]
         return m

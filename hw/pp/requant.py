@@ -31,6 +31,8 @@ class Requantize(wiring.Component):
     """
 
     LATENCY = timing.stage_latency("Requantize")
+    #: cycles from a row's ``i.valid`` to the stage that adds ``zero_point`` (stage 4)
+    ZERO_POINT_DELAY = LATENCY - 1
 
     def __init__(self, cols, addr_width):
         self.cols = cols

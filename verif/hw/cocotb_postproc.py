@@ -6,8 +6,8 @@ Every cycle the harness checks that ``o_valid`` is high exactly ``latency`` cycl
 ``i_valid`` and never otherwise, and that the row then equals ``models.requantize`` of the row's
 accumulators with the parameters of its batch. The row address: Requantize carries it along
 unchanged (random addresses here); PostProcess sends out the row's index within its command
-(since ``restart``) divided by the pooling group, here 1, while the input carries the same index,
-as the accelerator drives it. ``mult``, ``shift``, ``zero_point`` and ``relu`` are held for a
+(counted from the row that came with ``restart``) divided by the pooling group, here 1, while
+the input carries the same index, as the accelerator drives it. ``mult``, ``shift``, ``zero_point`` and ``relu`` are held for a
 batch of rows and changed between batches, once the pipeline is empty.
 """
 
@@ -61,15 +61,16 @@ class Harness:
         self.config = dict(mult=mult, shift=shift, zero_point=zero_point, relu=relu)
         config = dict(mult=pack(mult, 31), shift=pack(shift, 6), zero_point=zero_point & 0xFF)
         if POSTPROC:
-            config.update(relu=int(relu), restart=1)   # a new command: row index 0 again
+            config.update(relu=int(relu), restart=0)
             self.index = 0
         await self.step(**config)
-        if POSTPROC:
-            await self.step(restart=0)
-        for acc in rows:
+        for j, acc in enumerate(rows):
             while self.rng.random() < gaps:
                 await self.step()
-            await self.step(acc=np.asarray(acc, np.int32))
+            # restart comes with a command's first row: its row index is 0 again
+            extra = {"restart": int(j == 0)} if POSTPROC else {}
+            await self.step(acc=np.asarray(acc, np.int32), **extra)
+
         for _ in range(LATENCY + 1):
             await self.step()
         assert not self.rows

@@ -404,3 +404,75 @@ def test_soft_reset_in_the_middle_of_a_program():
     got = np.frombuffer(bytes(sys.ram.mem[DATA + 0x200:DATA + 0x200 + 8 * 4 * g.cols_p2]),
                         "<i4").reshape(8, -1)
     assert (got[:, :g.cols] == expected_acc(x, w, np.zeros(g.cols, np.int32))).all()
+
+
+@pytest.mark.parametrize("pressure", [0.0, 0.5])
+def test_back_to_back_vmms_each_keep_their_own_fields(pressure):
+    """VMMs issue while the one before drains: a K-tile chain (overwrite with bias, then
+    accumulate and requantize with ReLU), a one-vector command, a max-pooled command with
+    another zero point: every result as if run one at a time, and PERF_BUSY shows the drains
+    overlapped."""
+    from hw.spec import timing
+    from models import group_max
+    g = G.replace(in_depth=64, acc_depth=32, out_depth=32, mem_bits=128)
+    r = np.random.default_rng(rng(11).randrange(1 << 30))
+    m, k = 8, 2 * g.rows
+    x = r.integers(-128, 128, (m, k), dtype=np.int8)
+    w = r.integers(-128, 128, (g.cols, k), dtype=np.int8)
+    b = r.integers(-3000, 3000, g.cols, dtype=np.int32)
+    mult, shift = quantize_multipliers(np.full(g.cols, 1 / 500.0))
+    vec = 4 * g.row_words_p2
+    xin = np.zeros((2 * m, vec), np.int8)
+    xin[:m, :g.rows], xin[m:, :g.rows] = x[:, :g.rows], x[:, g.rows:]
+    wim = np.zeros((2, g.cols_p2, vec), np.int8)
+    wim[0, :g.cols, :g.rows], wim[1, :g.cols, :g.rows] = w[:, :g.rows], w[:, g.rows:]
+    par = np.zeros((g.cols, 4), np.int64)
+    par[:, 0], par[:, 1], par[:, 2] = b, mult, shift
+    a_x, a_w, a_p = DATA, DATA + 0x400, DATA + 0x600
+    a_acc, a_out = DATA + 0x800, DATA + 0xC00
+
+    def setup(sys):
+        for a, blob in ((a_x, xin.tobytes()), (a_w, wim.tobytes()),
+                        (a_p, (par & 0xFFFF_FFFF).astype("<u4").tobytes())):
+            sys.ram.mem[a:a + len(blob)] = blob
+
+    full = dict(rows=g.rows, cols=g.cols)
+    vmms = [Vmm(bank=0, in_addr=0, acc_addr=0, count=m, flags=FLAGS.pack(BIAS=1), **full),
+            Vmm(bank=1, in_addr=m, acc_addr=0, out_addr=0, count=m, out_zp=3,
+                flags=FLAGS.pack(ACCUMULATE=1, REQUANT=1, RELU=1), **full),
+            Vmm(bank=0, in_addr=0, acc_addr=m, count=1, **full),
+            Vmm(bank=0, in_addr=0, acc_addr=m + 1, out_addr=m, count=m, pool=2, out_zp=-7,
+                flags=FLAGS.pack(REQUANT=1), **full)]
+    program = [Load(Window.IN, 0, 2 * m, a_x), Load(Window.WEIGHT, 0, 2 * g.cols_p2, a_w),
+               Load(Window.PARAM, 0, 4 * g.cols, a_p), *vmms,
+               Store(Window.ACC, 0, 2 * m + 1, a_acc), Store(Window.OUT, 0, m + m // 2, a_out),
+               End()]
+    sys = System(g, pressure, seed_salt=11)
+    setup(sys)
+    out = {}
+
+    async def tb(ctx):
+        await _axil_write(ctx, sys.dut, reg("CTRL"), regmap.register("CTRL").pack(
+            CLEAR_COUNTERS=1))
+        out["status"], _ = await run_program(ctx, sys, program)
+        out["busy"], _ = await _axil_read(ctx, sys.dut, reg("PERF_BUSY"))
+
+    sys.run(tb)
+    assert out["status"]["ERROR"] == ErrorCode.NONE
+    zero = np.zeros(g.cols, np.int32)
+    acc0 = np.array(expected_acc(x, w, b), np.int64)                       # K chain
+    acc1 = np.array(expected_acc(x[:1, :g.rows], w[:, :g.rows], zero), np.int64)
+    acc2 = np.array(expected_acc(x[:, :g.rows], w[:, :g.rows], zero), np.int64)
+    got_acc = np.frombuffer(bytes(sys.ram.mem[a_acc:a_acc + (2 * m + 1) * 4 * g.cols_p2]),
+                            "<i4").reshape(2 * m + 1, -1)[:, :g.cols]
+    assert (got_acc[:m] == acc0).all() and (got_acc[m] == acc1[0]).all()
+    assert (got_acc[m + 1:] == acc2).all()
+    got_out = np.frombuffer(bytes(sys.ram.mem[a_out:a_out + (m + m // 2) * 4 * g.col_words_p2]),
+                            np.int8).reshape(m + m // 2, -1)[:, :g.cols]
+    want0 = requantize(acc0.astype(np.int32), mult, shift, zero_point=3, relu=True)
+    want2 = group_max(requantize(acc2.astype(np.int32), mult, shift, zero_point=-7), 2)
+    assert (got_out[:m] == want0).all() and (got_out[m:] == want2).all()
+    latency = timing.array_latency(g.rows)
+    one_at_a_time = sum(timing.busy_cycles(v.count, latency) for v in vmms)
+    print(f"PERF_BUSY {out['busy']}, one at a time {one_at_a_time}")
+    assert out["busy"] <= one_at_a_time - timing.drain(latency)
