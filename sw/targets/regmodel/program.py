@@ -7,50 +7,65 @@ are computed together, instruction by instruction in program order:
 register path would: a LOAD copies ``COUNT`` units (window word layouts, :func:`isa.unit_bytes`)
 from memory into its window, dropping the bits the window does not store (padding, the unused
 bits of PARAM words); a STORE copies units of ACC or OUT into memory, its padding bytes written
-as 0 (the bytes of its last beat past its units are not written: strobes off); a VMM runs the
+as 0, and so are the bytes of its last beat past its units (whole beats, every strobe, as
+the hardware writes them); a VMM runs the
 command the CMD_* registers would run; FENCE and END change nothing. Instructions take effect in
 dispatch order, which the hardware's conflict tracking makes equal to program order for the
 on-chip storage. The memory itself is not tracked by the hardware (a LOAD of what an older,
 still running STORE writes, or a STORE over the program's own instructions, races in the
 hardware): the model applies such effects in program order.
 
-**Timing**, an event model of the hardware of ``isa.py``, with the durations of
-:class:`ProgramTiming`:
+**Timing**, an event model of the hardware that runs programs (``hw/sequencer.py``,
+``hw/load_store.py``, ``hw/dma.py``), with the durations of :class:`ProgramTiming`:
 
-* the **fetch** unit reads the program in aligned blocks of ``fetch_bytes`` (one burst each, one
-  burst outstanding) into a prefetch queue of ``fetch_queue`` instructions (a block is issued when
-  its instructions fit beside the ones queued or in flight); a block arrives
-  ``read_latency + beats`` cycles after its issue; it never reads past PROG_LEN instructions;
-* the **dispatcher** takes the instruction at the head of the queue ``dispatch`` cycles after it
-  arrived, at most one per cycle, in program order, and dispatches it when its unit is free and
-  no running instruction it :func:`isa.conflicts` with is still running (END and FENCE: when
-  every unit is idle);
-* the **load**, **store** and **compute** units run one instruction each at a time, for
-  :meth:`ProgramTiming.load_cycles`, :meth:`~ProgramTiming.store_cycles` and
-  :meth:`~ProgramTiming.vmm_cycles`.
+* the **fetch** unit asks for ``fetch_block`` instructions at a time from PROG_ADDR on (never
+  past PROG_LEN), one transfer in flight, when the prefetch queue of ``fetch_queue``
+  instructions has room for all of them;
+* the **read port** is shared: one transfer at a time, a fetch block's or a LOAD's (the one asked
+  first; the model books a LOAD in dispatch order and a fetch block when the instruction that
+  makes room for it has left the queue);
+* the **dispatcher** takes the queue's head ``dispatch`` cycles after it arrived, at most one
+  instruction per cycle, in program order, and hands it to its unit when the unit is free and
+  no running instruction of another unit that it :func:`isa.conflicts` with still runs
+  (``release`` cycles after that one's end); FENCE and END leave the queue at once, the
+  instruction after a FENCE waits until every unit (fetch included) is idle, and END's program
+  is done when they are;
+* the **load** unit asks for its transfer ``load_setup`` cycles after its dispatch and writes a
+  piece per cycle after ``read_latency`` (a unit, or a beat of a unit larger than a beat); the
+  **store** unit takes :meth:`ProgramTiming.store_cycles`;
+* the **compute** unit starts a VMM ``vmm_start`` cycles after its dispatch, busy for
+  :func:`hw.spec.timing.busy_cycles`; the next VMM may start ``vmm_gap`` cycles after its last
+  vector (back to back: the drain overlaps the next VMM), with at most two VMMs in flight. VMMs
+  do not wait for each other's conflicts: the datapath keeps their order.
 
-**Errors.** The dispatcher checks each instruction (:func:`isa.check`, or MEM_READ if its fetch
-burst failed) when it reaches the head of the queue; a bad one stops dispatching. A LOAD or STORE
-whose memory answers an error (:class:`~.port_memory.PortMemory`) reports it when it finishes;
-dispatching stops then too (younger instructions already dispatched complete, and take effect;
-the failing LOAD or STORE itself changes nothing in the model, where the hardware may have moved
-the bursts before the failing one: those units are unspecified). Running instructions finish,
-then STATUS.DONE rises ``done`` cycles later with the ErrorCode of the *oldest* failing
-instruction; PROG_PC names it (PROG_LEN: PROG_PC = PROG_LEN, the instruction that was not
-allowed to run). After END, PROG_PC is END's index.
+The defaults predict the RTL within a few cycles (0.1 % on a whole 64x256x256 layer) in
+``amaranth.sim`` with a memory of 2 cycles' read latency.
 
-**Counters** (added to PERF_* at the doorbell): PERF_BUSY, PERF_COMPUTE, PERF_STALL, PERF_MACS
-and PERF_VECTORS count each VMM as a command (PERF_BUSY: the compute unit's busy cycles);
-PERF_LOAD and PERF_STORE the cycles of each LOAD and STORE; PERF_RD_BYTES the fetch blocks
-issued before the program stopped and every LOAD's beats; PERF_WR_BYTES every STORE's beats
-(whole beats, :func:`isa.transfer_bytes`; a failing LOAD or STORE counts whole);
-PERF_INSTRS the dispatched instructions, FENCE and END included.
+**Errors.** The dispatcher checks the queue's head (:func:`isa.check`, or MEM_READ if a burst
+of its fetch failed, MEM_ERROR_ADDR that burst's address); a bad one stops dispatching. A LOAD
+or STORE whose memory answers an error (:class:`~.port_memory.PortMemory`) reports it when it
+ends (after a FENCE's wait, if it ends during one); dispatching stops then too. The first error
+found is the one reported (a memory error before the head's on the same cycle, the load unit's
+before the store unit's), as the hardware does: an older transfer's later error does not replace
+a younger instruction's. Younger instructions already dispatched complete and take effect; the
+failing LOAD or STORE itself changes nothing in the model (the hardware may have moved the
+bursts before the failing one: those units are unspecified). Running instructions finish, then
+STATUS.DONE rises; PROG_PC names the failing instruction (PROG_LEN: PROG_PC = PROG_LEN). After
+END, PROG_PC is END's index.
+
+**Counters** (added to PERF_* at the doorbell): PERF_BUSY, PERF_COMPUTE and PERF_STALL count the
+cycles of the union of the VMMs' spans as the controller does, PERF_MACS and PERF_VECTORS each
+VMM; PERF_LOAD and PERF_STORE each LOAD's and STORE's cycles from dispatch to end;
+PERF_RD_BYTES the fetch blocks asked for before the program stopped and every LOAD's beats;
+PERF_WR_BYTES every STORE's beats (whole beats, :func:`isa.transfer_bytes`; a failing LOAD or
+STORE counts whole); PERF_INSTRS the instructions taken from the queue, FENCE and END included.
 """
 
 from __future__ import annotations
 
 import bisect
 import dataclasses
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -58,36 +73,54 @@ import numpy as np
 from hw.spec import ErrorCode, Geometry, isa, timing
 
 from .memory import ModelMemory
-from .port_memory import PortMemory
+from .port_memory import PortMemory, bursts
 
 __all__ = ["ProgramEngine", "ProgramRun", "ProgramTiming"]
 
 
 @dataclass(frozen=True)
 class ProgramTiming:
-    """The durations of the program cycle model, in clock cycles. They are estimates until
-    calibrated against the RTL; every one is a field so a test or a bench can try others
-    (``dataclasses.replace``)."""
+    """The durations of the program cycle model, in clock cycles, named after the hardware
+    (``hw/sequencer.py``, ``hw/load_store.py``, ``hw/dma.py``). Every one is a field so a test
+    or a bench can try others (``dataclasses.replace``); the defaults were fitted to the RTL in
+    ``amaranth.sim`` with a memory of 2 cycles of read latency (the test RAM of
+    ``verif/hw/test_program_sim.py``)."""
 
-    #: memory read latency: a burst's address accepted -> its first data beat
-    read_latency: int = 8
-    #: memory write latency: a burst's last data beat -> its write response
-    write_latency: int = 4
-    #: bytes the fetch unit reads per burst (an aligned block: four instructions)
-    fetch_bytes: int = 64
-    #: instructions the prefetch queue holds, counting those of the block in flight
+    #: DOORBELL.RUN -> the fetch unit's first request (the sequencer waking up)
+    start: int = 3
+    #: a read transfer's request on the port -> its first beat at the unit (the DMA engine and
+    #: the memory's latency)
+    read_latency: int = 4
+    #: instructions the fetch unit asks for at once (``FETCH_BLOCK``)
+    fetch_block: int = 4
+    #: instructions the prefetch queue holds, counting those in flight (``QUEUE_DEPTH``)
     fetch_queue: int = 8
-    #: an instruction's arrival at the head of the queue -> the earliest cycle it is dispatched
-    #: (decode and check)
-    dispatch: int = 1
-    #: cycles a LOAD spends besides its beats and window writes (address set-up, last write)
+    #: an instruction leaving a full queue -> the fetch unit's request for the next block
+    fetch_room: int = 3
+    #: a read transfer's last beat -> the port taking the next transfer
+    port_gap: int = 2
+    #: an instruction's last beat -> the earliest cycle the dispatcher takes it (queue, decode)
+    dispatch: int = 2
+    #: a LOAD's dispatch -> its read request (then ``read_latency``, then one piece per cycle:
+    #: a unit, or a beat of a unit larger than a beat)
     load_setup: int = 2
-    #: cycles a STORE spends besides its window reads, beats and write response
-    store_setup: int = 2
-    #: cycles a VMM spends besides the command's busy cycles (:func:`timing.busy_cycles`)
-    vmm_setup: int = 0
-    #: the program's end (END dispatched, or the last running instruction after an error)
-    #: -> STATUS.DONE
+    #: a STORE's cycles besides its pieces and ``store_pack`` (dispatch to the first window
+    #: read, the write response after the last beat)
+    store_setup: int = 6
+    #: idle cycles per beat when several units share a beat (the store unit packs them), else
+    #: once per STORE
+    store_pack: int = 2
+    #: a VMM's dispatch -> its first vector (its busy cycles start then)
+    vmm_start: int = 2
+    #: idle cycles between a VMM's last vector and the next VMM's first (back to back; at most
+    #: two VMMs in flight)
+    vmm_gap: int = 1
+    #: an instruction's end -> the dispatch of one that waited for it (a conflict, the unit,
+    #: or the second VMM in flight)
+    release: int = 1
+    #: every unit idle -> the instruction after a FENCE may be taken
+    fence: int = 1
+    #: the program's end (END taken or an error, and every unit idle) -> STATUS.DONE
     done: int = 1
 
     def __post_init__(self):
@@ -95,28 +128,31 @@ class ProgramTiming:
             value = getattr(self, f.name)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
                 raise ValueError(f"ProgramTiming.{f.name} must be an int >= 0, got {value!r}")
-        if self.fetch_bytes < isa.INSTR_BYTES or self.fetch_bytes & (self.fetch_bytes - 1):
-            raise ValueError(f"ProgramTiming.fetch_bytes must be a power of two >= "
-                             f"{isa.INSTR_BYTES}, got {self.fetch_bytes}")
-        if self.fetch_queue * isa.INSTR_BYTES < self.fetch_bytes:
+        if self.fetch_block < 1 or self.fetch_queue < self.fetch_block:
             raise ValueError(f"ProgramTiming.fetch_queue ({self.fetch_queue}) must hold a fetch "
-                             f"block of {self.fetch_bytes // isa.INSTR_BYTES} instructions")
+                             f"block of fetch_block ({self.fetch_block} >= 1) instructions")
 
-    def load_cycles(self, units, beats):
-        """A LOAD: set-up, the read latency, then one beat and one window unit per cycle."""
-        return self.load_setup + self.read_latency + max(units, beats)
+    @staticmethod
+    def pieces(units, unit_bytes, beat_bytes):
+        """Cycles a window port needs for ``units`` units: one unit per cycle, or one beat per
+        cycle for units larger than a beat."""
+        return units * (unit_bytes // beat_bytes) if unit_bytes > beat_bytes else units
 
-    def store_cycles(self, units, beats):
-        """A STORE: set-up, one window unit and one beat per cycle, then the write response."""
-        return self.store_setup + max(units, beats) + self.write_latency
+    def load_cycles(self, units, unit_bytes, beat_bytes):
+        """A LOAD without contention for the read port: set-up, the read latency, then a piece
+        per cycle (PERF_LOAD)."""
+        return self.load_setup + self.read_latency + self.pieces(units, unit_bytes, beat_bytes)
+
+    def store_cycles(self, units, unit_bytes, beat_bytes):
+        """A STORE: set-up and write response, a piece per cycle, and ``store_pack`` idle cycles
+        per beat when units share beats, else once (PERF_STORE)."""
+        beats = -(-units * unit_bytes // beat_bytes)
+        pack = self.store_pack * (beats if unit_bytes < beat_bytes else 1)
+        return self.store_setup + self.pieces(units, unit_bytes, beat_bytes) + pack
 
     def vmm_cycles(self, count, latency):
-        """A VMM: the command's busy cycles (the compute unit is busy through the drain)."""
-        return self.vmm_setup + timing.busy_cycles(count, latency)
-
-    def fetch_cycles(self, beats):
-        """A fetch block: the read latency, then its beats."""
-        return self.read_latency + beats
+        """A VMM's busy cycles (:func:`hw.spec.timing.busy_cycles`: its vectors and the drain)."""
+        return timing.busy_cycles(count, latency)
 
 
 @dataclass
@@ -152,7 +188,8 @@ class ProgramRun:
         return self.schedule[n - 1][0] if n else 0
 
     def unit_cycles(self):
-        """Cycles each unit worked: {"load", "store", "compute"}."""
+        """Cycles each unit worked, from each instruction's dispatch to its end: {"load",
+        "store", "compute"} (load and store: PERF_LOAD and PERF_STORE)."""
         out = dict.fromkeys(("load", "store", "compute"), 0)
         for _, instr, start, end in self.schedule:
             unit = isa.unit_of(instr)
@@ -189,120 +226,195 @@ class ProgramEngine:
         words = self.port.data[instr.mem_addr:instr.mem_addr + 4 * n].view("<u4")
         buf.data[span] = words & buf.mask[span]
 
-    def _store(self, instr):
+    def _store(self, instr, nbytes):
+        """STORE: the units, then zeros to the end of the last beat (``nbytes`` in all)."""
         buf, span = self._window(instr)
         data = (buf.data[span] & buf.mask[span]).astype("<u4").view(np.uint8)
-        self.port.data[instr.mem_addr:instr.mem_addr + data.size] = data
+        a = instr.mem_addr
+        self.port.data[a:a + data.size] = data
+        self.port.data[a + data.size:a + nbytes] = 0
 
     # --- the program ----------------------------------------------------------------------------
 
     def run(self, prog_addr, prog_len) -> ProgramRun:
         """Run the program at ``prog_addr`` (at most ``prog_len`` instructions)."""
-        g, t = self.g, self.timing
         run = ProgramRun(counters=dict.fromkeys(
             ("PERF_BUSY", "PERF_COMPUTE", "PERF_STALL", "PERF_MACS", "PERF_VECTORS", "PERF_LOAD",
              "PERF_STORE", "PERF_RD_BYTES", "PERF_WR_BYTES", "PERF_INSTRS"), 0))
-        k = run.counters
-        if prog_addr % g.mem_bytes:
+        if prog_addr % self.g.mem_bytes:
             run.error = ErrorCode.MEM_ALIGN
-            return run
-        if prog_len == 0:
+        elif prog_len == 0:
             run.error = ErrorCode.PROG_LEN
-            return run
-        fetch = _Fetch(self.port, g, t, prog_addr, prog_len)
-        dispatched = []       # dispatch cycle of each dispatched instruction, by index
-        running = []          # (touches, finish) of instructions that may still run
-        unit_free = dict.fromkeys(("load", "store", "compute"), 0)
-        errors = []           # (index, ErrorCode, mem_error_addr)
-        stop = None           # the cycle dispatching stopped (an error was found), if any
-        end = None            # the cycle END was dispatched
-        last_finish = 0
-        prev = -1
-        for i in range(prog_len + 1):
-            if i == prog_len:     # PROG_LEN instructions ran without an END
-                head = prev + 1
-                if stop is None or head < stop:
-                    errors.append((i, ErrorCode.PROG_LEN, None))
-                    stop = head
-                break
-            arrival, words, burst_error = fetch.instruction(i, dispatched)
-            head = max(prev + 1, arrival + t.dispatch)
-            if stop is not None and head >= stop:
-                break
-            instr = isa.decode(words) if burst_error is None else None
-            code = ErrorCode.MEM_READ if burst_error is not None else isa.check(instr, g)
-            if code != ErrorCode.NONE:
-                errors.append((i, code, burst_error))
-                stop = head
-                break
-            running = [(touch, f) for touch, f in running if f > head]
-            unit = isa.unit_of(instr)
-            if unit is None:  # END, FENCE: every unit idle
-                start = max([head] + [f for _, f in running])
-            else:
-                touch = isa.touches(instr, g)
-                start = max([head, unit_free[unit]]
-                            + [f for other, f in running if _overlap(touch, other)])
-            if stop is not None and start >= stop:
-                break
-            dispatched.append(start)
-            prev = start
-            k["PERF_INSTRS"] += 1
-            if unit is None:
-                run.schedule.append((i, instr, start, start))
-                if instr.op == isa.Op.END:
-                    end = start
-                    break
-                continue
-            finish = start + self._execute(instr, errors, i, k)
-            if errors and errors[-1][0] == i:  # its memory failed: dispatching stops at its end
-                stop = finish if stop is None else min(stop, finish)
-            unit_free[unit] = finish
-            running.append((touch, finish))
-            last_finish = max(last_finish, finish)
-            run.schedule.append((i, instr, start, finish))
-        halt = end if end is not None and not errors else stop
-        k["PERF_RD_BYTES"] += fetch.bytes_issued(dispatched, halt)
-        run.cycles = max(halt, last_finish) + t.done
-        if errors:
-            index, run.error, run.mem_error_addr = min(errors, key=lambda e: e[0])
-            run.pc = index
         else:
-            run.pc = run.schedule[-1][0]
+            _Run(self, run, prog_addr, prog_len).go()
         return run
 
-    def _execute(self, instr, errors, index, k):
-        """Apply a dispatched LOAD/STORE/VMM and count it in ``k``; returns its duration."""
-        g, t = self.g, self.timing
+
+class _Run:
+    """One program on the event model (see the module docstring); ``go()`` fills ``run``."""
+
+    def __init__(self, engine, run, prog_addr, prog_len):
+        self.e, self.run, self.t, self.g = engine, run, engine.timing, engine.g
+        self.k = run.counters
+        self.port = _Port()
+        self.fetch = _Fetch(engine.port, self.g, self.t, self.port, prog_addr, prog_len)
+        self.prog_len = prog_len
+        self.pops = []          # the cycle each instruction left the queue, by index
+        self.loads, self.stores, self.vmms = [], [], []  # (touches, finish) of each dispatched
+        self.load_free = self.store_free = 0
+        self.pending = []       # (detected, unit order, index, ErrorCode, address) of failures
+        self.busy = []          # (first vector, finish, count) of each VMM
+
+    # the cycle every unit and the fetch unit are idle from, given that none starts after ``t``
+    def _idle(self, t):
+        t = max([t, self.load_free, self.store_free] + [f for _, f in self.vmms[-2:]])
+        return self.fetch.idle_after(t)
+
+    def go(self):
+        t, run = self.t, self.run
+        prev, barrier = -1, 0
+        stop = None     # (cycle, index, ErrorCode, address): why and when dispatching stopped
+        for i in range(self.prog_len + 1):
+            self.fetch.advance(self.pops)
+            if i == self.prog_len:  # every instruction ran and none was END
+                stop = self._first_failure(prev + 1) or (prev + 1, i, ErrorCode.PROG_LEN, None)
+                break
+            arrival, words, fetch_error = self.fetch.instruction(i)
+            head = max(prev + 1, arrival + t.dispatch, barrier)
+            failure = self._first_failure(head)
+            if failure:
+                stop = failure
+                break
+            instr = None if fetch_error is not None else isa.decode(words)
+            code = ErrorCode.MEM_READ if fetch_error is not None else isa.check(instr, self.g)
+            if code != ErrorCode.NONE:
+                stop = (head, i, code, fetch_error)
+                break
+            if instr.op in (isa.Op.END, isa.Op.FENCE):
+                self._pop(i, instr, head, head)
+                prev = head
+                if instr.op == isa.Op.END:
+                    idle = self._idle(head + 1)
+                    failure = self._first_failure(idle)
+                    stop = failure or (head, i, ErrorCode.NONE, None)
+                    break
+                barrier = self._idle(head + 1) + t.fence
+                for p in self.pending:  # a unit's error is seen when the fence ends
+                    p[0] = max(p[0], barrier)
+                continue
+            start = self._ready(instr, head)
+            failure = self._first_failure(start)
+            if failure:
+                stop = failure
+                break
+            finish = self._dispatch(i, instr, start)
+            run.schedule.append((i, instr, start, finish))
+            prev = start
+        halt, index, run.error, run.mem_error_addr = stop
+        if run.error == ErrorCode.NONE:
+            run.mem_error_addr = None
+        run.pc = index
+        self.k["PERF_RD_BYTES"] += self.fetch.bytes_before(halt)
+        self.k["PERF_INSTRS"] = len(self.pops)
+        run.cycles = self._idle(halt) + t.done
+        self._count_vmms()
+
+    def _first_failure(self, cycle):
+        """The first memory error a unit reported by ``cycle`` (the load unit's first on a tie),
+        as a stop, or None."""
+        seen = [p for p in self.pending if p[0] <= cycle]
+        if not seen:
+            return None
+        detected, _, index, code, addr = min(seen)
+        return detected, index, code, addr
+
+    def _pop(self, i, instr, cycle, finish):
+        self.pops.append(cycle)
+        if instr.op in (isa.Op.END, isa.Op.FENCE):
+            self.run.schedule.append((i, instr, cycle, finish))
+
+    def _ready(self, instr, head):
+        """The first cycle from ``head`` on when instruction ``instr`` may be dispatched: its
+        unit free, and no running instruction of another unit it conflicts with."""
+        touch, t = isa.touches(instr, self.g), self.t
+        ends = []  # what it waits for
         if instr.op == isa.Op.VMM:
-            self.vmm(instr)
-            n = instr.count
-            busy = t.vmm_cycles(n, self.latency)
-            k["PERF_BUSY"] += busy
-            k["PERF_COMPUTE"] += timing.compute_cycles(n, self.latency)
-            k["PERF_STALL"] += busy - n
-            k["PERF_MACS"] += n * instr.rows * instr.cols
-            k["PERF_VECTORS"] += n
-            return busy
-        beats = -(-instr.count * 4 * self._unit_words[instr.window] // g.mem_bytes)
+            start = head
+            if self.busy:  # back to back after the previous VMM's vectors ...
+                first, _, count = self.busy[-1]
+                start = max(start, first + count + t.vmm_gap - t.vmm_start)
+            if len(self.vmms) >= 2:  # ... and at most two in flight
+                ends.append(self.vmms[-2][1])
+            others = self.loads[-1:] + self.stores[-1:]
+        else:
+            start = head
+            ends.append(self.load_free if instr.op == isa.Op.LOAD else self.store_free)
+            others = self.vmms[-2:]
+        ends += [f for other, f in others if _overlap(touch, other)]
+        return max([start] + [f + t.release for f in ends if f + t.release > head])
+
+    def _dispatch(self, i, instr, start):
+        """Dispatch ``instr`` at ``start``: its effect, its counters; returns when it ends."""
+        e, t, g, k = self.e, self.t, self.g, self.k
+        self.pops.append(start)
+        touch = isa.touches(instr, g)
+        if instr.op == isa.Op.VMM:
+            e.vmm(instr)
+            first = start + t.vmm_start
+            finish = first + t.vmm_cycles(instr.count, e.latency)
+            self.busy.append((first, finish, instr.count))
+            self.vmms.append((touch, finish))
+            k["PERF_MACS"] += instr.count * instr.rows * instr.cols
+            k["PERF_VECTORS"] += instr.count
+            return finish
+        unit = 4 * e._unit_words[instr.window]
+        beats = -(-instr.count * unit // g.mem_bytes)
         nbytes = beats * g.mem_bytes  # isa.transfer_bytes
         write = instr.op == isa.Op.STORE
-        failed = self.port.failing_burst(instr.mem_addr, nbytes, g.mem_bytes, write)
-        if failed is not None:
-            errors.append((index, ErrorCode.MEM_WRITE if write else ErrorCode.MEM_READ, failed))
-        elif write:
-            self._store(instr)
-        else:
-            self._load(instr)
+        failed = e.port.failing_burst(instr.mem_addr, nbytes, g.mem_bytes, write)
         if write:
+            finish = start + t.store_cycles(instr.count, unit, g.mem_bytes)
+            self.store_free = finish
+            self.stores.append((touch, finish))
+            k["PERF_STORE"] += finish - start
             k["PERF_WR_BYTES"] += nbytes
-            cycles = t.store_cycles(instr.count, beats)
-            k["PERF_STORE"] += cycles
         else:
+            occupancy = t.read_latency + t.pieces(instr.count, unit, g.mem_bytes)
+            finish = self.port.reserve(start + t.load_setup, occupancy + t.port_gap) + occupancy
+            self.load_free = finish
+            self.loads.append((touch, finish))
+            k["PERF_LOAD"] += finish - start
             k["PERF_RD_BYTES"] += nbytes
-            cycles = t.load_cycles(instr.count, beats)
-            k["PERF_LOAD"] += cycles
-        return cycles
+        if failed is not None:
+            code = ErrorCode.MEM_WRITE if write else ErrorCode.MEM_READ
+            self.pending.append([finish, int(write), i, code, failed])
+        elif write:
+            e._store(instr, nbytes)
+        else:
+            e._load(instr)
+        return finish
+
+    def _count_vmms(self):
+        """PERF_BUSY, PERF_COMPUTE and PERF_STALL: cycles in the union of the VMMs' busy and
+        array-active spans, as the controller counts them."""
+        k, latency = self.k, self.e.latency
+        busy = compute = 0
+        busy_end = compute_end = None
+        for first, finish, count in self.busy:
+            busy += _extend(first, finish, busy_end)
+            busy_end = finish if busy_end is None else max(busy_end, finish)
+            end = first + timing.compute_cycles(count, latency)
+            compute += _extend(first, end, compute_end)
+            compute_end = end if compute_end is None else max(compute_end, end)
+        k["PERF_BUSY"] += busy
+        k["PERF_COMPUTE"] += compute
+        k["PERF_STALL"] += busy - k["PERF_VECTORS"]
+
+
+def _extend(lo, hi, covered_to):
+    """Cycles [lo, hi) adds to a union of spans that starts before ``lo`` and ends at
+    ``covered_to`` (None: empty)."""
+    return hi - max(lo, covered_to) if covered_to is not None and covered_to > lo else hi - lo
 
 
 def _overlap(a, b):
@@ -310,72 +422,88 @@ def _overlap(a, b):
     return any(w in b and a[w][0] < b[w][1] and b[w][0] < a[w][1] for w in a)
 
 
-class _Fetch:
-    """The fetch unit: aligned blocks of the program, one burst each and one in flight, into a
-    prefetch queue of ``fetch_queue`` instructions."""
+class _Port:
+    """The read port, shared by the fetch unit and the load unit: one transfer at a time."""
 
-    def __init__(self, port, g, t, prog_addr, prog_len):
-        self.port, self.g, self.t = port, g, t
+    def __init__(self):
+        self.spans = []  # [start, end) of the transfers, sorted
+
+    def reserve(self, cycle, length):
+        """The first cycle from ``cycle`` on when the port is free for ``length`` cycles; it is
+        taken then."""
+        i = bisect.bisect_right(self.spans, (cycle, cycle))
+        if i and self.spans[i - 1][1] > cycle:
+            cycle = self.spans[i - 1][1]
+        while i < len(self.spans) and self.spans[i][0] < cycle + length:
+            cycle = max(cycle, self.spans[i][1])
+            i += 1
+        self.spans.insert(i, (cycle, cycle + length))
+        return cycle
+
+
+class _Fetch:
+    """The fetch unit: blocks of ``fetch_block`` instructions from PROG_ADDR on, one transfer
+    in flight, asked for when the prefetch queue has room for the whole block."""
+
+    def __init__(self, memory, g, t, port, prog_addr, prog_len):
+        self.memory, self.g, self.t, self.port = memory, g, t, port
         self.addr, self.len = prog_addr, prog_len
-        self.block = max(t.fetch_bytes, g.mem_bytes)
-        self.queue = max(t.fetch_queue, self.block // isa.INSTR_BYTES)
-        self.first_block = prog_addr // self.block
-        self.blocks = []  # (issue, arrival, lo, hi, error address or None), by block
+        self.blocks = []  # (request, grant, end, first, stop, [arrival of each instruction])
 
     def _span(self, b):
-        """Block ``b``'s instructions [first, stop) and its bytes [lo, hi) (whole beats)."""
-        lo = max((self.first_block + b) * self.block, self.addr)
-        hi = min((self.first_block + b + 1) * self.block, self.addr + isa.INSTR_BYTES * self.len)
-        first, stop = ((a - self.addr) // isa.INSTR_BYTES for a in (lo, hi))
-        beat = self.g.mem_bytes
-        return first, stop, lo, -(-hi // beat) * beat
+        first = b * self.t.fetch_block
+        return first, min(first + self.t.fetch_block, self.len)
 
-    def _issue_cycle(self, b, dispatched):
-        """When block ``b`` is issued, or None if the queue never has room for it (the
-        instruction that frees the room was not dispatched)."""
-        if b == 0:
-            return 0
-        _, stop, _, _ = self._span(b)
-        need = stop - self.queue - 1  # this instruction must have left the queue
-        if need >= len(dispatched):
-            return None
-        room = dispatched[need] + 1 if need >= 0 else 0
-        return max(self.blocks[b - 1][1], room)
-
-    def instruction(self, i, dispatched):
-        """(arrival cycle, its four words, failing burst address or None) of instruction
-        ``i``, whose predecessors have all been dispatched."""
-        b = (self.addr + isa.INSTR_BYTES * i) // self.block - self.first_block
-        while len(self.blocks) <= b:
-            n = len(self.blocks)
-            issue = self._issue_cycle(n, dispatched)
-            _, _, lo, hi = self._span(n)
-            arrival = issue + self.t.fetch_cycles((hi - lo) // self.g.mem_bytes)
-            failed = self.port.failing_burst(lo, hi - lo, self.g.mem_bytes, write=False)
-            self.blocks.append((issue, arrival, lo, hi, failed))
-        _, arrival, _, _, failed = self.blocks[b]
-        if failed is not None:
-            return arrival, None, failed
-        a = self.addr + isa.INSTR_BYTES * i
-        return arrival, tuple(self.port.data[a:a + isa.INSTR_BYTES].view("<u4").tolist()), None
-
-    def bytes_issued(self, dispatched, halt):
-        """Bytes of the blocks issued before cycle ``halt`` (the prefetches included)."""
-        total, b = 0, 0
+    def advance(self, pops):
+        """Ask for every block whose request cycle the instructions taken so far decide."""
+        t, beat = self.t, self.g.mem_bytes
         while True:
-            if b < len(self.blocks):
-                issue, _, lo, hi, _ = self.blocks[b]
-            else:
-                first, _, lo, hi = self._span(b)
-                if first >= self.len:
-                    break
-                issue = self._issue_cycle(b, dispatched)
-                if issue is None:
-                    break
-                self.blocks.append((issue, issue + self.t.fetch_cycles(
-                    (hi - lo) // self.g.mem_bytes), lo, hi, None))
-            if issue >= halt:
-                break
-            total += hi - lo
-            b += 1
-        return total
+            b = len(self.blocks)
+            first, stop = self._span(b)
+            if first >= self.len:
+                return
+            need = stop - t.fetch_queue - 1  # this instruction must have left the queue
+            if need >= len(pops):
+                return
+            request = max(self.blocks[-1][2] if self.blocks else t.start,
+                          pops[need] + t.fetch_room if need >= 0 else 0)
+            n = stop - first
+            beats = -(-n * isa.INSTR_BYTES // beat)
+            length = t.read_latency + max(beats, n)
+            grant = self.port.reserve(request, length + t.port_gap)
+            each = max(beats, n) / n
+            arrivals = [grant + t.read_latency + math.ceil((j + 1) * each) for j in range(n)]
+            self.blocks.append((request, grant, grant + length, first, stop, arrivals))
+
+    def instruction(self, i):
+        """(arrival cycle, its four words or None, failing burst address or None) of
+        instruction ``i``, whose block has been asked for."""
+        first, _ = self._span(i // self.t.fetch_block)
+        arrival = self.blocks[i // self.t.fetch_block][5][i - first]
+        beat = self.g.mem_bytes
+        a = self.addr + isa.INSTR_BYTES * i
+        lo = a // beat * beat
+        hi = -(-(a + isa.INSTR_BYTES) // beat) * beat
+        block_lo = self.addr + isa.INSTR_BYTES * first
+        # the bursts of the block's transfer that hold this instruction's beats
+        for burst, length in bursts(block_lo, self._bytes(i // self.t.fetch_block), beat):
+            if burst < hi and lo < burst + length:
+                failed = self.memory.failing_burst(burst, length, beat, write=False)
+                if failed is not None:
+                    return arrival, None, failed
+        return arrival, tuple(self.memory.data[a:a + isa.INSTR_BYTES].view("<u4").tolist()), None
+
+    def _bytes(self, b):
+        first, stop = self._span(b)
+        return -(-(stop - first) * isa.INSTR_BYTES // self.g.mem_bytes) * self.g.mem_bytes
+
+    def idle_after(self, cycle):
+        """The first cycle from ``cycle`` on when no block asked for by then is in flight."""
+        for request, _, end, *_ in self.blocks:
+            if request <= cycle < end:
+                cycle = end
+        return cycle
+
+    def bytes_before(self, halt):
+        """Bytes of the blocks asked for before cycle ``halt`` (when fetching stopped)."""
+        return sum(self._bytes(b) for b, block in enumerate(self.blocks) if block[0] < halt)
