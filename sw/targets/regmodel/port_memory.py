@@ -82,12 +82,20 @@ class PortMemory:
     def clear_errors(self):
         self.errors.clear()
 
+    def refuses(self, start, length, write):
+        """Whether the memory answers the burst [start, start + length) with an error (past
+        ``size``, or in an error range for this direction)."""
+        return start + length > self.size or any(
+            lo < start + length and start < hi and (wr if write else rd)
+            for lo, hi, rd, wr in self.errors)
+
+    def failing_bursts(self, addr, nbytes, beat_bytes, write):
+        """The bursts ``(address, bytes)`` of a program's transfer that the memory refuses."""
+        return [(a, n) for a, n in bursts(addr, nbytes, beat_bytes)
+                if self.refuses(a, n, write)]
+
     def failing_burst(self, addr, nbytes, beat_bytes, write):
-        """The address of the first burst of a program's transfer that the memory refuses
-        (past ``size`` or in an error range for this direction), or None if all succeed."""
-        for start, length in bursts(addr, nbytes, beat_bytes):
-            if start + length > self.size or any(
-                    lo < start + length and start < hi and (wr if write else rd)
-                    for lo, hi, rd, wr in self.errors):
-                return start
-        return None
+        """The address of the first burst of a program's transfer that the memory refuses, or
+        None if all succeed."""
+        failed = self.failing_bursts(addr, nbytes, beat_bytes, write)
+        return failed[0][0] if failed else None

@@ -47,9 +47,10 @@ or STORE whose memory answers an error (:class:`~.port_memory.PortMemory`) repor
 ends (after a FENCE's wait, if it ends during one); dispatching stops then too. The first error
 found is the one reported (a memory error before the head's on the same cycle, the load unit's
 before the store unit's), as the hardware does: an older transfer's later error does not replace
-a younger instruction's. Younger instructions already dispatched complete and take effect; the
-failing LOAD or STORE itself changes nothing in the model (the hardware may have moved the
-bursts before the failing one: those units are unspecified). Running instructions finish, then
+a younger instruction's. Younger instructions already dispatched complete and take effect. The
+failing LOAD or STORE moves every burst the memory answered OKAY, as the hardware does: the
+beats of a failing read burst are not written into the window, a failing write burst changes
+no memory. Running instructions finish, then
 STATUS.DONE rises; PROG_PC names the failing instruction (PROG_LEN: PROG_PC = PROG_LEN). After
 END, PROG_PC is END's index.
 
@@ -220,19 +221,30 @@ class ProgramEngine:
         per = self._unit_words[instr.window]
         return buf, slice(instr.first * per, (instr.first + instr.count) * per)
 
-    def _load(self, instr):
+    def _load(self, instr, failed=()):
+        """LOAD, except the words of the ``failed`` bursts (their beats are dropped)."""
         buf, span = self._window(instr)
         n = span.stop - span.start
-        words = self.port.data[instr.mem_addr:instr.mem_addr + 4 * n].view("<u4")
-        buf.data[span] = words & buf.mask[span]
-
-    def _store(self, instr, nbytes):
-        """STORE: the units, then zeros to the end of the last beat (``nbytes`` in all)."""
-        buf, span = self._window(instr)
-        data = (buf.data[span] & buf.mask[span]).astype("<u4").view(np.uint8)
         a = instr.mem_addr
-        self.port.data[a:a + data.size] = data
-        self.port.data[a + data.size:a + nbytes] = 0
+        raw = np.zeros(4 * n, np.uint8)  # (bytes past the memory are in failed bursts)
+        got = self.port.data[a:a + 4 * n]
+        raw[:got.size] = got
+        words = raw.view("<u4") & buf.mask[span]
+        buf.data[span] = np.where(_kept(a, 4 * n, failed), words, buf.data[span]) if failed \
+            else words
+
+    def _store(self, instr, nbytes, failed=()):
+        """STORE: the units, then zeros to the end of the last beat (``nbytes`` in all);
+        the ``failed`` bursts change no memory."""
+        buf, span = self._window(instr)
+        data = np.zeros(nbytes, np.uint8)
+        units = (buf.data[span] & buf.mask[span]).astype("<u4").view(np.uint8)
+        data[:units.size] = units
+        a = instr.mem_addr
+        keep = np.repeat(_kept(a, nbytes, failed), 4)
+        inside = min(nbytes, max(0, self.port.size - a))  # (the rest is in failed bursts)
+        old = self.port.data[a:a + inside]
+        self.port.data[a:a + inside] = np.where(keep[:inside], data[:inside], old)
 
     # --- the program ----------------------------------------------------------------------------
 
@@ -371,7 +383,7 @@ class _Run:
         beats = -(-instr.count * unit // g.mem_bytes)
         nbytes = beats * g.mem_bytes  # isa.transfer_bytes
         write = instr.op == isa.Op.STORE
-        failed = e.port.failing_burst(instr.mem_addr, nbytes, g.mem_bytes, write)
+        failed = e.port.failing_bursts(instr.mem_addr, nbytes, g.mem_bytes, write)
         if write:
             finish = start + t.store_cycles(instr.count, unit, g.mem_bytes)
             self.store_free = finish
@@ -385,13 +397,13 @@ class _Run:
             self.loads.append((touch, finish))
             k["PERF_LOAD"] += finish - start
             k["PERF_RD_BYTES"] += nbytes
-        if failed is not None:
+        if failed:
             code = ErrorCode.MEM_WRITE if write else ErrorCode.MEM_READ
-            self.pending.append([finish, int(write), i, code, failed])
-        elif write:
-            e._store(instr, nbytes)
+            self.pending.append([finish, int(write), i, code, failed[0][0]])
+        if write:
+            e._store(instr, nbytes, failed)
         else:
-            e._load(instr)
+            e._load(instr, failed)
         return finish
 
     def _count_vmms(self):
@@ -409,6 +421,14 @@ class _Run:
         k["PERF_BUSY"] += busy
         k["PERF_COMPUTE"] += compute
         k["PERF_STALL"] += busy - k["PERF_VECTORS"]
+
+
+def _kept(addr, nbytes, failed):
+    """A bool per 32-bit word of [addr, addr + nbytes): not in one of the ``failed`` bursts."""
+    keep = np.ones(nbytes // 4, bool)
+    for start, length in failed:
+        keep[(start - addr) // 4:(start + length - addr) // 4] = False
+    return keep
 
 
 def _extend(lo, hi, covered_to):
