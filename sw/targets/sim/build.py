@@ -18,7 +18,8 @@ import sysconfig
 
 from sw.knobs import SIMULATORS, simulator, waves
 
-__all__ = ["BUILD", "ROOT", "SIMULATORS", "SimBuild", "build_accelerator", "build_verilog", "clean"]
+__all__ = ["BUILD", "ROOT", "SIMULATORS", "SimBuild", "accelerator_ports", "accelerator_verilog",
+           "build_accelerator", "build_sources", "build_verilog", "clean"]
 
 ROOT = pathlib.Path(__file__).resolve().parents[3]
 BUILD = ROOT / "build"
@@ -49,10 +50,19 @@ def _prepare_verilator_env():
 
 @dataclasses.dataclass(frozen=True)
 class SimBuild:
-    """A compiled simulation of one HDL top level."""
+    """A compiled simulation of one HDL top level.
+
+    ``sources`` names the Verilog files in ``build_dir`` that are compiled, in order; empty (the
+    default) means the one file ``<toplevel>.v``.
+    """
     simulator: str
     build_dir: pathlib.Path
     toplevel: str
+    sources: tuple[str, ...] = ()
+
+    @property
+    def source_paths(self) -> list[pathlib.Path]:
+        return [self.build_dir / name for name in self.sources or (f"{self.toplevel}.v",)]
 
     def runner(self):
         """A cocotb runner with this build loaded (recompiles only if the Verilog is newer)."""
@@ -63,7 +73,7 @@ class SimBuild:
         runner.log.setLevel(logging.ERROR)  # not "Skipping compilation ..." on every run
         # --no-timing: the `initial #1` process triggers of hw.gen matter to Icarus only.
         args = ["-Wno-fatal", "--no-timing"] if self.simulator == "verilator" else []
-        runner.build(sources=[self.build_dir / f"{self.toplevel}.v"], hdl_toplevel=self.toplevel,
+        runner.build(sources=self.source_paths, hdl_toplevel=self.toplevel,
                      build_dir=self.build_dir, build_args=args, waves=waves(),
                      timescale=("1ns", "1ps"), log_file=self.build_dir / "build.log")
         return runner
@@ -84,25 +94,63 @@ class SimBuild:
                            results_xml=str(test_dir / "results.xml"))
 
 
-def build_verilog(make_component, toplevel: str, key: str, sim: str | None = None) -> SimBuild:
-    """Generate Verilog for ``make_component()`` and compile it, once per (sim, key, hw source).
+def build_sources(write_sources, toplevel: str, key: str, sources: tuple[str, ...] = (),
+                  sim: str | None = None) -> SimBuild:
+    """Write Verilog files with ``write_sources(build_dir)`` and compile them, once per (sim,
+    key, hw source); ``sources`` names the files it writes (default ``<toplevel>.v``), in
+    compilation order. ``key`` must change whenever the files would (apart from hw/, which is
+    hashed here).
 
     Builds live in ``build/sim/<sim>/<key>-<hash of hw/>/``; a file lock makes concurrent pytest
     workers wait for one build instead of overwriting each other's.
     """
-    from hw.gen import to_verilog
     sim = sim or simulator()
     build_dir = BUILD / "sim" / sim / f"{key}-{_hw_hash()}"
     build_dir.mkdir(parents=True, exist_ok=True)
+    build = SimBuild(sim, build_dir, toplevel, tuple(sources))
     stamp = build_dir / "built.ok"
     with open(build_dir / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not stamp.exists():
-            verilog = build_dir / f"{toplevel}.v"
-            verilog.write_text(to_verilog(make_component(), toplevel))
-            SimBuild(sim, build_dir, toplevel).runner()
+            write_sources(build_dir)
+            build.runner()
             stamp.write_text("ok\n")
-    return SimBuild(sim, build_dir, toplevel)
+    return build
+
+
+def build_verilog(make_component, toplevel: str, key: str, sim: str | None = None) -> SimBuild:
+    """Generate Verilog for ``make_component()`` and compile it, once per (sim, key, hw source)
+    (see :func:`build_sources`)."""
+    from hw.gen import to_verilog
+
+    def write(build_dir):
+        (build_dir / f"{toplevel}.v").write_text(to_verilog(make_component(), toplevel))
+
+    return build_sources(write, toplevel, key, sim=sim)
+
+
+def accelerator_verilog(geometry) -> str:
+    """Verilog text of the module ``pimacc`` (:class:`hw.top.PimAccelerator`) for a geometry."""
+    from hw.gen import to_verilog
+    from hw.top import PimAccelerator
+    return to_verilog(PimAccelerator(geometry), "pimacc")
+
+
+def accelerator_ports(geometry) -> dict[str, tuple[int, bool]]:
+    """``pimacc``'s ports for a geometry, ``{name: (width, is an output)}``: ``clk``, ``rst``
+    and the members of :class:`hw.top.PimAccelerator`'s signature (no elaboration)."""
+    from amaranth.hdl import Const, Value, ValueCastable
+    from amaranth.lib.wiring import Out
+
+    from hw.top import PimAccelerator
+    component = PimAccelerator(geometry)
+    ports = {"clk": (1, False), "rst": (1, False)}
+    for path, member, value in component.signature.flatten(component):
+        if isinstance(value, ValueCastable):
+            value = value.as_value()
+        if isinstance(value, Value) and not isinstance(value, Const):
+            ports["_".join(map(str, path))] = (len(value), member.flow == Out)
+    return ports
 
 
 def build_accelerator(geometry, sim: str | None = None) -> SimBuild:

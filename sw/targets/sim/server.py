@@ -4,6 +4,11 @@ It connects back to the driver over the socket named in ``PIMACC_SOCKET`` and se
 requests with cocotbext-axi transactions until the driver says ``close``. While it waits for a
 request the simulator does not advance, so simulated time (and PERF_CYCLES) only passes for
 bus traffic and waits the driver asked for.
+
+On the ``pimacc_sys`` top level it also serves the memory behind the accelerator
+(:class:`~sw.targets.sim.memory.SimMemory`): ``mem_write``/``mem_read`` in bulk (no clock
+cycle), and the RAM's knobs ``mem_stalls``, ``mem_latency``, ``mem_error`` and
+``mem_violation``. Its ``ready`` message says how big the memory is (0: none).
 """
 
 import os
@@ -25,7 +30,7 @@ async def serve(dut):
         tb.set_backpressure(int(os.environ["PIMACC_STALL_SEED"]))
     await tb.reset()
     conn = Client(os.environ["PIMACC_SOCKET"], family="AF_UNIX")
-    conn.send(("ready", None))
+    conn.send(("ready", {"mem_size": tb.mem.size if tb.mem else 0}))
     while True:
         op, *args = conn.recv()
         if op == "close":
@@ -53,6 +58,27 @@ async def serve(dut):
                 reply = ("ok", (value, _resp_name(resp) or "OKAY"))
             elif op == "wait_irq":
                 reply = ("ok", await tb.wait_irq(args[0]))
+            elif op.startswith("mem_") and tb.mem is None:
+                reply = ("fail", "this simulation has no memory behind the accelerator")
+            elif op == "mem_write":
+                await tb.mem.write(*args)
+                reply = ("ok", None)
+            elif op == "mem_read":
+                reply = ("ok", await tb.mem.read(*args))
+            elif op == "mem_stalls":
+                tb.mem.set_stalls(*args)
+                reply = ("ok", None)
+            elif op == "mem_latency":
+                tb.mem.set_latency(*args)
+                reply = ("ok", None)
+            elif op == "mem_error":
+                if args[0] is None:
+                    tb.mem.clear_error()
+                else:
+                    tb.mem.set_error(*args)
+                reply = ("ok", None)
+            elif op == "mem_violation":
+                reply = ("ok", tb.mem.violation)
             else:
                 reply = ("fail", f"unknown request {op!r}")
         except Exception as e:  # report to the driver instead of killing the simulation

@@ -1,7 +1,10 @@
 """The cocotb testbench around the accelerator's top level (runs inside the simulator).
 
-One ``TB`` per simulation: the clock, the reset and a cocotbext-axi AXI4-Lite manager bound by
-the ``s_axil`` prefix. Used by the block tests in verif/ and by the driver's simulator bridge.
+One ``TB`` per simulation: the clock (in C: ``Clock(..., impl="gpi")``), the reset, a
+cocotbext-axi AXI4-Lite manager bound by the ``s_axil`` prefix and, when the top level is
+``pimacc_sys`` (sw/targets/sim/system.py), the memory behind the accelerator's AXI4 port
+(:class:`~sw.targets.sim.memory.SimMemory` on the ``mem_*`` ports). Used by the block tests in
+verif/ and by the driver's simulator bridge.
 """
 
 import logging
@@ -10,7 +13,7 @@ import warnings
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, Event, First, RisingEdge
+from cocotb.triggers import ClockCycles, Event, First, RisingEdge, Timer
 
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotbext\..*")
 warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"cocotb_bus\..*")
@@ -21,13 +24,28 @@ warnings.filterwarnings("ignore", message="The data field will be removed",
 from cocotbext.axi import AxiLiteBus, AxiLiteMaster, AxiProt, AxiResp  # noqa: E402
 from cocotbext.axi.axil_master import AxiLiteWriteRespCmd  # noqa: E402
 
+from .memory import SimMemory  # noqa: E402
+from .system import MEM_PREFIX  # noqa: E402
+
 CLOCK_NS = 10
 
 
 class TB:
+    """Members
+    -------
+    mem : SimMemory or None
+        The memory behind the accelerator's AXI4 port, if the top level has one (``mem_*``
+        ports); None on the plain ``pimacc`` top.
+    """
+
     def __init__(self, dut):
         self.dut = dut
-        Clock(dut.clk, CLOCK_NS, unit="ns").start()
+        # before the clock: SimMemory drives the RAM's control inputs to their defaults
+        self.mem = SimMemory(dut, MEM_PREFIX) if hasattr(dut, MEM_PREFIX + "bulk_go") else None
+        # In reset from time 0 and the clock starting low: no edge meets undriven inputs or
+        # not-yet-reset outputs (the C clock's first edge would come before any Python write).
+        dut.rst.value = 1
+        Clock(dut.clk, CLOCK_NS, unit="ns", impl="gpi").start(start_high=False)
         self.axil = AxiLiteMaster(AxiLiteBus.from_prefix(dut, "s_axil"), dut.clk, dut.rst)
         # cocotbext-axi logs every transaction at INFO, which costs ~30 % of the run time.
         for log in (self.axil.write_if.log, self.axil.read_if.log):
@@ -110,9 +128,12 @@ class TB:
         return int.from_bytes(r.data, "little"), r.resp
 
     async def wait_irq(self, max_cycles):
+        """Wait for ``irq`` (True) or ``max_cycles`` cycles (then ``irq``'s value): one trigger,
+        not one await per cycle. The timeout ends a step after the last edge, so an ``irq``
+        raised by that edge counts."""
         if self.dut.irq.value:
             return True
-        timeout = ClockCycles(self.dut.clk, max_cycles)
+        timeout = Timer(max_cycles * CLOCK_NS * 1000 + 1, "ps")
         await First(RisingEdge(self.dut.irq), timeout)
         return bool(self.dut.irq.value)
 
