@@ -47,10 +47,10 @@ or STORE whose memory answers an error (:class:`~.port_memory.PortMemory`) repor
 ends (after a FENCE's wait, if it ends during one); dispatching stops then too. The first error
 found is the one reported (a memory error before the head's on the same cycle, the load unit's
 before the store unit's), as the hardware does: an older transfer's later error does not replace
-a younger instruction's. Younger instructions already dispatched complete and take effect. The
-failing LOAD or STORE moves every burst the memory answered OKAY, as the hardware does: the
-beats of a failing read burst are not written into the window, a failing write burst changes
-no memory. Running instructions finish, then
+a younger instruction's. Younger instructions already dispatched complete and take effect. A
+failing LOAD or STORE does what the hardware does: the load unit writes the window up to the
+first failing burst and drops every beat from there on; the store unit sends every beat, and
+the memory writes every burst but the failing ones. Running instructions finish, then
 STATUS.DONE rises; PROG_PC names the failing instruction (PROG_LEN: PROG_PC = PROG_LEN). After
 END, PROG_PC is END's index.
 
@@ -222,7 +222,8 @@ class ProgramEngine:
         return buf, slice(instr.first * per, (instr.first + instr.count) * per)
 
     def _load(self, instr, failed=()):
-        """LOAD, except the words of the ``failed`` bursts (their beats are dropped)."""
+        """LOAD, up to the first of the ``failed`` bursts (the load unit drops every beat from
+        the first one that came with an error)."""
         buf, span = self._window(instr)
         n = span.stop - span.start
         a = instr.mem_addr
@@ -230,8 +231,11 @@ class ProgramEngine:
         got = self.port.data[a:a + 4 * n]
         raw[:got.size] = got
         words = raw.view("<u4") & buf.mask[span]
-        buf.data[span] = np.where(_kept(a, 4 * n, failed), words, buf.data[span]) if failed \
-            else words
+        if failed:
+            n = min(n, (failed[0][0] - a) // 4)
+            span = slice(span.start, span.start + n)
+            words = words[:n]
+        buf.data[span] = words
 
     def _store(self, instr, nbytes, failed=()):
         """STORE: the units, then zeros to the end of the last beat (``nbytes`` in all);

@@ -198,7 +198,7 @@ def test_memory_errors_name_the_burst():
     assert rd(dev, "MEM_ERROR_ADDR") == 0x12F0
 
 
-def test_a_failing_transfer_moves_its_other_bursts():
+def test_a_failing_transfer_moves_what_the_hardware_moves():
     g = Geometry.default()  # IN units of 16 bytes: a burst of 256 bytes holds 16 of them
     dev = RegisterModel(g, mem_size=1 << 16)
     dev.mem_write(0x1000, bytes(range(256)) * 4)
@@ -208,9 +208,9 @@ def test_a_failing_transfer_moves_its_other_bursts():
                prog_addr=0x8000)["ERROR"] == ErrorCode.MEM_READ
     got = dev.memory.inputs.data.reshape(g.in_depth, -1)
     want = np.frombuffer(bytes(range(256)), "<u4").reshape(16, 4)
-    for first in (0, 16, 48):
+    for first in (0, 16):  # up to the failing burst; from there on nothing (as the RTL)
         np.testing.assert_array_equal(got[first:first + 16], want)
-    assert not got[32:40].any() and got[40, 0] == 0x55 and not got[41:48].any()
+    assert not got[32:40].any() and got[40, 0] == 0x55 and not got[41:64].any()
     dev.clear_mem_errors()
     dev.inject_mem_error(0x2100, 0x2101, read=False)
     dev.mem_write(0x2000, b"\xEE" * 0x400)
