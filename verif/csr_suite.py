@@ -30,6 +30,7 @@ from hw.spec import (
     WC,
     WINDOWS,
     BusError,
+    ErrorCode,
     Geometry,
     Opcode,
     register,
@@ -128,7 +129,7 @@ class CsrSuite:
         else is unchanged; a write to a read-only register answers SLVERR (BUS_ERROR
         READ_ONLY) and changes nothing."""
         for r in REGISTERS:
-            if r.name in VOLATILE or r.name in ("CTRL", "STATUS", "BUS_ERROR"):
+            if r.name in VOLATILE or r.name in ("CTRL", "STATUS", "BUS_ERROR", "DOORBELL"):
                 continue  # their action bits: access_types
             rw = _mask(r, RW)
             before = self.rd(r.offset)
@@ -228,6 +229,13 @@ class CsrSuite:
         assert self.rd(status.offset) == done, "a zero-strobe write cleared DONE"
         self.wr(status.offset, done)
         assert self.rd(status.offset) == 0, "writing 1 to DONE did not clear it"
+        # DOORBELL.RUN reads 0; with PROG_LEN 0 the program stops at once, DONE with PROG_LEN
+        self.wr(register("PROG_LEN").offset, 0)
+        self.wr(register("DOORBELL").offset, 1)
+        assert self.rd(register("DOORBELL").offset) == 0, "DOORBELL.RUN must read 0"
+        got = self.rd(status.offset)
+        assert got == status.pack(DONE=1, ERROR=ErrorCode.PROG_LEN), f"STATUS 0x{got:08X}"
+        self.wr(status.offset, done)
         for strb in (0, 0xF):
             self.rd(0x7FF8, "DECERR")
             assert self.rd(bus_error.offset) == BusError.UNMAPPED

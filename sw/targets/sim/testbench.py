@@ -28,6 +28,9 @@ from .memory import SimMemory  # noqa: E402
 from .system import MEM_PREFIX  # noqa: E402
 
 CLOCK_NS = 10
+#: the inputs of the accelerator's AXI4 manager port
+M_AXI_INPUTS = ("awready", "wready", "bresp", "bvalid", "arready", "rdata", "rresp", "rlast",
+                "rvalid")
 
 
 class TB:
@@ -42,6 +45,11 @@ class TB:
         self.dut = dut
         # before the clock: SimMemory drives the RAM's control inputs to their defaults
         self.mem = SimMemory(dut, MEM_PREFIX) if hasattr(dut, MEM_PREFIX + "bulk_go") else None
+        if self.mem is None and hasattr(dut, "m_axi_arready"):
+            # the accelerator alone: no memory answers its manager port (its inputs held low,
+            # not left undriven: X would reach the DMA engines' state)
+            for name in M_AXI_INPUTS:
+                getattr(dut, f"m_axi_{name}").value = 0
         # In reset from time 0 and the clock starting low: no edge meets undriven inputs or
         # not-yet-reset outputs (the C clock's first edge would come before any Python write).
         dut.rst.value = 1
