@@ -15,7 +15,8 @@ Behind its AXI4 memory port is a :class:`~.port_memory.PortMemory` of ``mem_size
 program at PROG_ADDR (``hw/spec/isa.py``) at once on :class:`~.program.ProgramEngine` (its
 effects and its cycle model are described there); STATUS reports it BUSY for the cycles the cycle
 model predicts, and meanwhile the model refuses DOORBELL, PROG_*, CMD_*, CTRL.START and *every*
-writable window (LUT, PARAM, all of WEIGHT, IN: a running program may write any of them). A
+writable window (LUT, PARAM, all of WEIGHT, IN: a running program may write any of them), and
+reads of ACC and OUT (SLVERR, BUS_ERROR = BUSY: the store unit reads them), as the gateware does. A
 SOFT_RESET while a program runs stops it: the model has already applied all its effects (the
 hardware would have applied only those of the instructions it had dispatched; partial effects
 are not modelled), and the next program runs normally.
@@ -114,7 +115,7 @@ class RegisterModel(Transport):
         self._check_addr(addr, count)
         self._tick(count)
         buf = self.memory.find(addr)
-        i = buf.span(addr, count) if buf else None
+        i = buf.span(addr, count) if buf and not self._read_locked(buf) else None
         if i is not None:
             return buf.data[i:i + count].tolist()
         values, first = [], None
@@ -221,7 +222,13 @@ class RegisterModel(Transport):
         i = buf.span(addr, 1) if buf else None
         if i is None:
             return 0, self._refuse(addr, BusError.UNMAPPED)
+        if self._read_locked(buf):
+            return 0, self._refuse(addr, BusError.BUSY)
         return int(buf.data[i]), "OKAY"
+
+    def _read_locked(self, buf):
+        """A read of ACC or OUT is refused while a program runs (the store unit reads them)."""
+        return self._running == _PROGRAM and buf in (self.memory.acc, self.memory.out)
 
     def _locked(self, buf, i, count=1):
         """A write to words ``i .. i+count-1`` of ``buf`` is refused while BUSY (a command: the

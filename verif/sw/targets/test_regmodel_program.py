@@ -14,6 +14,7 @@ from hw.spec import BusError, ErrorCode, Geometry, isa, register, timing
 from sw.knobs import seed as env_seed
 from sw.targets.regmodel import ProgramTiming, RegisterModel
 from sw.targets.regmodel.port_memory import bursts
+from sw.targets.transport import BusErrorResponse
 
 from ..regs import bus_error, off, rd, wr
 
@@ -468,7 +469,11 @@ def test_bus_writes_refused_while_a_program_runs():
         assert dev.write32(addr, 1) == "SLVERR", hex(addr)
         assert bus_error(dev) == (BusError.BUSY, addr)
     assert dev.write32(off("CTRL"), register("CTRL").pack(START=1)) == "SLVERR"
-    assert dev.read32(g.in_addr(5)) == (0, "OKAY") and dev.read32(g.acc_addr(0))[1] == "OKAY"
+    assert dev.read32(g.in_addr(5)) == (0, "OKAY")
+    for addr in (g.acc_addr(0), g.out_addr(3)):  # the store unit reads them
+        assert dev.read32(addr) == (0, "SLVERR") and bus_error(dev) == (BusError.BUSY, addr)
+    with pytest.raises(BusErrorResponse, match="SLVERR"):
+        dev.read(g.acc_addr(0), 4)
     assert dev.write32(off("CTRL"), register("CTRL").pack(IRQ_EN=1)) == "OKAY"
     for _ in range(300):
         dev.read32(off("ID"))
@@ -477,6 +482,7 @@ def test_bus_writes_refused_while_a_program_runs():
     assert dev.wait_irq(100_000) and not dev.busy and rd(dev, "PROG_PC") == 5
     for addr in writes[:5]:
         assert dev.write32(addr, 1) == "OKAY"
+    assert dev.read32(g.acc_addr(0))[1] == "OKAY"
 
 
 def test_doorbell_refused_while_a_command_runs():
