@@ -38,8 +38,8 @@ hardware): the model applies such effects in program order.
   vector (back to back: the drain overlaps the next VMM), with at most two VMMs in flight. VMMs
   do not wait for each other's conflicts: the datapath keeps their order.
 
-The defaults predict the RTL within a few cycles (0.1 % on a whole 64x256x256 layer) in
-``amaranth.sim`` with a memory of 2 cycles' read latency.
+Fitted to the RTL, the model predicts it within a cycle on small programs and within 0.1 %
+on a whole 64x256x256 layer (``amaranth.sim``, a memory of read latency 2).
 
 **Errors.** The dispatcher checks the queue's head (:func:`isa.check`, or MEM_READ if a burst
 of its fetch failed, MEM_ERROR_ADDR that burst's address); a bad one stops dispatching. A LOAD
@@ -83,15 +83,16 @@ __all__ = ["ProgramEngine", "ProgramRun", "ProgramTiming"]
 class ProgramTiming:
     """The durations of the program cycle model, in clock cycles, named after the hardware
     (``hw/sequencer.py``, ``hw/load_store.py``, ``hw/dma.py``). Every one is a field so a test
-    or a bench can try others (``dataclasses.replace``); the defaults were fitted to the RTL in
-    ``amaranth.sim`` with a memory of 2 cycles of read latency (the test RAM of
-    ``verif/hw/test_program_sim.py``)."""
+    or a bench can try others (``dataclasses.replace``). The defaults were fitted to the RTL in
+    ``amaranth.sim`` (the test RAM of ``verif/hw/test_program_sim.py``, read latency 2, and
+    ``read_latency`` 4) and then set for the memory of the simulation target
+    (``sw/targets/sim/axi4_ram.v``, read latency 4 by default)."""
 
     #: DOORBELL.RUN -> the fetch unit's first request (the sequencer waking up)
     start: int = 3
-    #: a read transfer's request on the port -> its first beat at the unit (the DMA engine and
-    #: the memory's latency)
-    read_latency: int = 4
+    #: a read transfer's request on the port -> its first beat at the unit: the memory's
+    #: latency (4 in axi4_ram.v) and 2 cycles of the DMA engine
+    read_latency: int = 6
     #: instructions the fetch unit asks for at once (``FETCH_BLOCK``)
     fetch_block: int = 4
     #: instructions the prefetch queue holds, counting those in flight (``QUEUE_DEPTH``)
