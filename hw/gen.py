@@ -34,6 +34,9 @@ def ports_of(component, sep="_"):
 
 _TRIGGER = re.compile(r"^(\s*)reg (\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+ ) = 0;$",
                       re.MULTILINE)
+#: an ``always @*`` block of one statement, which Yosys writes without a trigger register
+_BARE = re.compile(r"^(\s*)always @\*\n(\s*)((?!begin\b|if\b)[^\n]*;)$", re.MULTILINE)
+_MODULE = re.compile(r"^module .*?^endmodule$", re.MULTILINE | re.DOTALL)
 
 
 def to_verilog(component, name):
@@ -43,11 +46,27 @@ def to_verilog(component, name):
     block runs once at time zero. Icarus 11 applies declaration initialisers without an event,
     so blocks whose inputs never change (an FSM held in reset at state 0, say) would keep
     their outputs at X. An ``initial #1`` toggle of each dummy register fixes that; synthesis
-    tools ignore it.
+    tools ignore it. Yosys writes a block of one statement (a part of a signal set to a
+    constant, say) with no dummy register at all, so it would never run: such blocks get one
+    (:func:`_trigger_bare_blocks`).
     """
     text = verilog.convert(component, name=name, ports=ports_of(component), emit_src=False,
                            strip_internal_attrs=True)
+    text = _MODULE.sub(_trigger_bare_blocks, text)
     return _TRIGGER.sub(r"\1reg \2 = 0;\n\1initial #1 \2 = 1;", text)
+
+
+def _trigger_bare_blocks(module):
+    """One module's text with its one-statement ``always @*`` blocks reading a dummy register
+    (declared as Yosys declares its own, so :data:`_TRIGGER` then toggles it)."""
+    text = module.group(0)
+    if not _BARE.search(text):
+        return text
+    reg = "\\$auto$verilog_backend.cc:0:dump_module$0 "
+    text = _BARE.sub(lambda b: f"{b.group(1)}always @* begin\n{b.group(2)}if ({reg}) begin end"
+                               f"\n{b.group(2)}{b.group(3)}\n{b.group(1)}end", text)
+    header_end = text.index(";\n") + 2   # after the module's port list
+    return f"{text[:header_end]}  reg {reg} = 0;\n{text[header_end:]}"
 
 
 def main(argv=None):

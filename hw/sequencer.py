@@ -244,9 +244,11 @@ class Sequencer(wiring.Component):
 
         def load_vs_vmm(lw, l0, ln, v):
             bank0 = v.bank * g.cols_p2
+            uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
             return Mux(lw == Window.WEIGHT, _overlap(l0, ln, bank0, g.cols_p2),
                        Mux(lw == Window.IN, _overlap(l0, ln, v.in_addr, v.count),
-                           lw.matches(Window.PARAM, Window.LUT)))
+                           ((lw == Window.PARAM) & uses_param)
+                           | ((lw == Window.LUT) & _flag(v.flags, "LUT"))))
 
         def store_vs_vmm(sw, s0, sn, v):
             return Mux(sw == Window.ACC, _overlap(s0, sn, v.acc_addr, v.count),

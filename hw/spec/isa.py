@@ -18,6 +18,11 @@ always finish. A bad instruction stops the program (:func:`check`); instructions
 running finish, then STATUS.DONE is set with the ErrorCode, PROG_PC names the instruction, and
 the interrupt fires. END waits until every unit is idle, then sets STATUS.DONE.
 
+Memory is not tracked: a LOAD of bytes an older STORE writes, or a STORE over the program
+itself, needs a FENCE between them. When an instruction fails, instructions already dispatched
+still finish (a LOAD that met a memory error has written its window up to the failing burst);
+the first failure found is the one reported.
+
 DOORBELL.RUN first checks PROG_ADDR (a multiple of the port's width in bytes, else MEM_ALIGN)
 and PROG_LEN (0: PROG_LEN), with PROG_PC 0. A program whose first PROG_LEN instructions hold no
 END stops with PROG_LEN and PROG_PC = PROG_LEN. An instruction the memory answered with an
@@ -330,7 +335,9 @@ def touches(instr: Instr, g: Geometry) -> dict[Window, tuple[int, int]]:
 
     A VMM uses its weight bank, its input vectors, the accumulator rows, with REQUANT the
     output rows from OUT_ADDR (COUNT of them, whatever POOL is: the hardware compares ranges
-    without dividing), all of PARAM (bias, mult, shift) and all of the LUT."""
+    without dividing), with BIAS or REQUANT all of PARAM (bias, mult, shift), and with LUT all
+    of the LUT. (So the next tile's parameters can load while a VMM that does not use them
+    runs.)"""
     if instr.op in (Op.LOAD, Op.STORE):
         return {Window(instr.window): (instr.first, instr.first + instr.count)}
     if instr.op != Op.VMM:
@@ -338,9 +345,11 @@ def touches(instr: Instr, g: Geometry) -> dict[Window, tuple[int, int]]:
     bank = instr.bank * g.cols_p2
     used = {Window.WEIGHT: (bank, bank + g.cols_p2),
             Window.IN: (instr.in_addr, instr.in_addr + instr.count),
-            Window.ACC: (instr.acc_addr, instr.acc_addr + instr.count),
-            Window.PARAM: (0, units(Window.PARAM, g)),
-            Window.LUT: (0, units(Window.LUT, g))}
+            Window.ACC: (instr.acc_addr, instr.acc_addr + instr.count)}
+    if instr.requant or instr.flags & _FLAGS.field("BIAS").mask:
+        used[Window.PARAM] = (0, units(Window.PARAM, g))
+    if instr.flags & _FLAGS.field("LUT").mask:
+        used[Window.LUT] = (0, units(Window.LUT, g))
     if instr.requant:
         used[Window.OUT] = (instr.out_addr, instr.out_addr + instr.count)
     return used

@@ -7,8 +7,9 @@ Every cycle the harness checks that ``o_valid`` is high exactly ``latency`` cycl
 accumulators with the parameters of its batch. The row address: Requantize carries it along
 unchanged (random addresses here); PostProcess sends out the row's index within its command
 (counted from the row that came with ``restart``) divided by the pooling group, here 1, while
-the input carries the same index, as the accelerator drives it. ``mult``, ``shift``, ``zero_point`` and ``relu`` are held for a
-batch of rows and changed between batches, once the pipeline is empty.
+the input carries the same index, as the accelerator drives it. ``mult``, ``shift``,
+``zero_point`` and ``relu`` are held for a batch of rows and changed between batches, once the
+pipeline is empty.
 """
 
 import cocotb

@@ -30,3 +30,20 @@ def test_verilog_is_deterministic_and_has_the_documented_ports(tmp_path):
             "irq"} <= ports
     assert "/work/" not in a  # no absolute source paths
     assert "// pimacc Geometry(rows=4, cols=8" in a
+    for channel in ("aw", "w", "b", "ar", "r"):  # the memory port
+        assert f"m_axi_{channel}valid" in ports and f"m_axi_{channel}ready" in ports
+
+
+def test_every_combinational_block_runs_at_time_zero(tmp_path):
+    """Icarus runs an ``always @*`` block only when something it reads changes: every block
+    reads a trigger register that an ``initial #1`` toggles (hw.gen.to_verilog), so outputs
+    set to constants or to never-changing registers are not X (a STORE's write strobes were,
+    before the one-statement blocks got a trigger too)."""
+    text = _generate(tmp_path, "c.v", "--rows", "8", "--cols", "8", "--mem-bits", "128")
+    blocks = re.findall(r"always @\*( begin)?\n\s*([^\n]*)", text)
+    assert blocks and all(begin and "dump_module$" in first for begin, first in blocks), \
+        [b for b in blocks if not (b[0] and "dump_module$" in b[1])][:3]
+    triggers = set(re.findall(r"if \((\\\$auto\$verilog_backend\.cc:\d+:dump_module\$\d+) \)",
+                              text))
+    toggled = set(re.findall(r"initial #1 (\\\$auto\$\S+)\s+= 1;", text))
+    assert triggers and triggers <= toggled

@@ -93,7 +93,7 @@ def test_units_and_transfer_sizes_follow_the_window_layouts():
 
 def test_conflicts():
     vmm = Vmm(bank=1, in_addr=10, acc_addr=0, out_addr=4, count=8, rows=16, cols=16,
-              flags=isa.register("CMD_FLAGS").pack(REQUANT=1))
+              flags=isa.register("CMD_FLAGS").pack(REQUANT=1, LUT=1))
     bank1 = G.cols_p2
     yes = [Load(Window.WEIGHT, bank1 + 3, 1, 0), Load(Window.IN, 17, 5, 0),
            Load(Window.PARAM, 0, 1, 0), Load(Window.LUT, 5, 1, 0), Store(Window.ACC, 7, 1, 0),
@@ -107,5 +107,10 @@ def test_conflicts():
         assert not isa.conflicts(vmm, other, G) and not isa.conflicts(other, vmm, G), other
     plain = Vmm(out_addr=4, count=8, rows=16, cols=16)  # no REQUANT: OUT untouched
     assert not isa.conflicts(plain, Store(Window.OUT, 4, 1, 0), G)
+    for window in (Window.PARAM, Window.LUT):  # nor PARAM (no BIAS either), nor the LUT
+        assert not isa.conflicts(plain, Load(window, 0, 1, 0), G)
+    biased = Vmm(count=8, rows=16, cols=16, flags=isa.register("CMD_FLAGS").pack(BIAS=1))
+    assert isa.conflicts(biased, Load(Window.PARAM, 0, 1, 0), G)
+    assert not isa.conflicts(biased, Load(Window.LUT, 0, 1, 0), G)
     assert isa.unit_of(vmm) == "compute" and isa.unit_of(End()) is None
     assert [op.name for op in Op] == ["END", "LOAD", "STORE", "VMM", "FENCE"]
