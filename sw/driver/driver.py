@@ -136,7 +136,8 @@ class Driver:
         ``stall_seed`` stalls the simulated bus at random (results are the same); ``dma``:
         None runs layers as programs from memory when the target has memory, False always
         through the registers, True requires memory."""
-        transport = open_transport(target, Geometry.default(**geometry_overrides), stall_seed)
+        transport = open_transport(target, Geometry.default(**geometry_overrides), stall_seed,
+                                   memory=dma is not False)
         try:
             return cls(transport, dma=dma)
         except BaseException:

@@ -32,9 +32,11 @@ def canonical(target):
     return name
 
 
-def open_transport(target: str, geometry: Geometry, stall_seed=None) -> Transport:
+def open_transport(target: str, geometry: Geometry, stall_seed=None, memory=True) -> Transport:
     """A transport to a new accelerator of ``geometry`` on ``target``; ``stall_seed`` (a
-    simulator only) stalls its bus channels at random."""
+    simulator only) stalls its bus channels at random, and the simulated memory's channels too.
+    ``memory``: the accelerator's memory port has memory behind it (the register model always
+    has; a simulation then runs the system top level ``pimacc_sys``, else ``pimacc`` alone)."""
     target = canonical(target)
     if target == "regmodel":
         if stall_seed is not None:
@@ -43,4 +45,5 @@ def open_transport(target: str, geometry: Geometry, stall_seed=None) -> Transpor
         from .regmodel import RegisterModel
         return RegisterModel(geometry)
     from .sim.client import SimTransport
-    return SimTransport(simulator=target, geometry=geometry, stall_seed=stall_seed)
+    return SimTransport(simulator=target, geometry=geometry, stall_seed=stall_seed,
+                        memory=memory)

@@ -118,7 +118,8 @@ def test_small_array_many_chunks(rng):
         b = rand(rng, 6, -3000, 3000, np.int32)
         kw = dict(padding=1, groups=2, scale=1 / 900, zero_point=-2, relu=True, max_pool=(3, 2))
         check(small.conv2d(x, w, b, **kw), golden.conv2d(x, w, b, **kw))
-        assert small.mapping.calls == 2 and small.stats.commands > 2
+        # many chunks: many VMM commands (a program: one doorbell, many instructions)
+        assert small.mapping.calls == 2 and max(small.stats.commands, small.stats.instructions) > 2
         check(small.depthwise_conv2d(x, w[:4, :1], stride=2, dilation=2, padding=2),
               golden.depthwise_conv2d(x, w[:4, :1], stride=2, dilation=2, padding=2))
         a = rand(rng, (2, 4, 7, 7))

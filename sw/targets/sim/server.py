@@ -27,7 +27,10 @@ def _resp_name(resp):
 async def serve(dut):
     tb = TB(dut)
     if "PIMACC_STALL_SEED" in os.environ:
-        tb.set_backpressure(int(os.environ["PIMACC_STALL_SEED"]))
+        seed = int(os.environ["PIMACC_STALL_SEED"])
+        tb.set_backpressure(seed)
+        if tb.mem is not None:  # the memory's channels too (about 30 % of cycles)
+            tb.mem.set_stalls(seed, 77)
     await tb.reset()
     conn = Client(os.environ["PIMACC_SOCKET"], family="AF_UNIX")
     conn.send(("ready", {"mem_size": tb.mem.size if tb.mem else 0}))
