@@ -19,7 +19,7 @@ from sw.targets import TARGET_NAMES, canonical
 from .record import print_header, print_record
 
 #: suites in running order (modules of sw.bench with ``records(acc, rng, target)``)
-SUITES = ("fc", "conv", "conv_taps", "attention")
+SUITES = ("fc", "conv", "conv_taps", "suite", "paths", "attention")
 
 
 def _open(target):
@@ -57,11 +57,21 @@ def main(argv=None):
             elif suite == "attention" and attention_target != target:
                 with _open(attention_target) as other:
                     batch = module.records(other, rng, attention_target)
+            elif suite == "paths":
+                with Accelerator.open(target, dma=False) as registers:
+                    batch = module.records(acc, rng, target, registers)
             else:
                 batch = module.records(acc, rng, target)
             for r in batch:
                 records.append(r)
                 print_record(r)
+            if suite == "suite":
+                t = module.totals(batch)
+                print(f"suite total: {t['cycles']} cycles (goal <= {t['goal_cycles']}), "
+                      f"{t['busy_cycles']} busy (goal <= {t['goal_busy_cycles']})")
+            if suite == "paths":
+                for layer, ratio in module.speedups(batch).items():
+                    print(f"{layer}: programs take {ratio}x fewer cycles than the registers")
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as f:
         json.dump([r.as_dict() for r in records], f, indent=1)

@@ -58,6 +58,10 @@ class Record:
             "utilization_compute": ratio(s.compute_cycles), "utilization_total": ratio(s.cycles),
             "wall_s": None if wall is None else round(wall, 3),
             "sim_cycles_per_s": round(s.cycles / wall) if wall else None,
+            # programs: what the memory port moved and how long each unit worked
+            "instructions": s.instructions, "bytes_read": s.bytes_read,
+            "bytes_written": s.bytes_written, "load_cycles": s.load_cycles,
+            "store_cycles": s.store_cycles,
         } | self.extra
 
 

@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """Building the gateware for a simulator: Verilog from Amaranth, compiled once per geometry and
 simulator, and run with cocotb's runner. Used by the simulator target and the cocotb suites.
 
