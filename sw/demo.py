@@ -99,7 +99,7 @@ def run_cnn(target, say, images=40, plot=None, progress=True):
         f"{total.cycles // images} cycles per image")
     say("")
     say(f"{'layer':6} {'computes':34} {'MACs':>9} {'cycles':>8} {'util_c':>7} {'util_t':>7} "
-        f"{'bus words':>9}")
+        f"{'mem bytes':>9} {'bus words':>9}")
     rows = []
     for name, what in q.LAYERS:
         s = Stats.total(per_layer[name])
@@ -107,7 +107,8 @@ def run_cnn(target, say, images=40, plot=None, progress=True):
         util_t = nominal[name] / (s.cells * s.cycles)
         rows.append((name, s.cycles, util_c, util_t))
         say(f"{name:6} {what:34} {nominal[name]:>9} {s.cycles:>8} {util_c:>7.3f} "
-            f"{util_t:>7.3f} {s.bus_words_written + s.bus_words_read:>9}")
+            f"{util_t:>7.3f} {s.bytes_read + s.bytes_written:>9} "
+            f"{s.bus_words_written + s.bus_words_read:>9}")
     say("")
     shown = range(min(4, images))
     drawn = [_digit(x_test[i]) for i in shown]
