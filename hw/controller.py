@@ -5,6 +5,7 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from .enums import ErrorCode, Opcode
+from .pipeline import counters as perf_counters
 from .spec import Geometry
 
 __all__ = ["Controller", "command_error"]
@@ -102,11 +103,7 @@ class Controller(wiring.Component):
             (self.perf_macs, self.issue * macs_per_vector),
             (self.perf_vectors, self.issue),
         ]
-        for counter, inc in counters:
-            with m.If(self.clear_counters):
-                m.d.sync += counter.eq(0)
-            with m.Else():
-                m.d.sync += counter.eq(counter + inc)
+        perf_counters(m, counters, self.clear_counters)
         return m
 
 

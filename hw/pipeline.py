@@ -3,7 +3,7 @@
 from amaranth import Signal, Value
 from amaranth.hdl import ValueCastable
 
-__all__ = ["delay"]
+__all__ = ["counters", "delay"]
 
 
 def delay(m, value, cycles, *, enable=None, domain="sync", name=None):
@@ -60,3 +60,13 @@ def delay(m, value, cycles, *, enable=None, domain="sync", name=None):
         line.append(stage)
         previous = stage
     return line
+
+
+def counters(m, pairs, clear, domain="sync"):
+    """Performance counters: each ``(counter, increment)`` pair adds its increment every cycle
+    (wrapping at the counter's width) and is zeroed in a cycle with ``clear``."""
+    for counter, inc in pairs:
+        with m.If(clear):
+            m.d[domain] += counter.eq(0)
+        with m.Else():
+            m.d[domain] += counter.eq(counter + inc)

@@ -12,6 +12,7 @@ from amaranth.utils import exact_log2
 from .controller import command_error
 from .enums import ErrorCode, Opcode
 from .load_store import LoadUnit, StoreUnit, read_beat_layout, transfer_layout, write_beat_layout
+from .pipeline import counters as perf_counters
 from .spec import Geometry, isa, regmap
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, units
 
@@ -379,11 +380,7 @@ class Sequencer(wiring.Component):
             (self.perf_wr_bytes, Mux(self.wr_data.valid & self.wr_data.ready, B, 0)),
             (self.perf_instrs, pop),
         ]
-        for counter, inc in counters:
-            with m.If(self.clear_counters):
-                m.d.sync += counter.eq(0)
-            with m.Else():
-                m.d.sync += counter.eq(counter + inc)
+        perf_counters(m, counters, self.clear_counters)
         return m
 
     def _instr_beats(self, n):

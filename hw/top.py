@@ -1,5 +1,7 @@
 """The pimacc top level: bus, registers, buffers, array, accumulators, post-processing."""
 
+from types import SimpleNamespace
+
 from amaranth import Module, Mux, Signal, unsigned
 from amaranth.hdl import ResetInserter
 from amaranth.lib import memory, wiring
@@ -292,7 +294,7 @@ class PimAccelerator(wiring.Component):
             m.d.comb += cmd[flag].eq(Mux(prog, v.flags[bit], getattr(csr, f"cmd_flags_{flag}")))
         cmd["op"] = Signal.like(csr.cmd_op, name="cmd_op")
         m.d.comb += cmd["op"].eq(Mux(prog, Opcode.VMM, csr.cmd_op))
-        c = _Fields(cmd)
+        c = SimpleNamespace(**cmd)
 
         # STATUS follows the last thing started: a command or a program.
         prog_mode = Signal()
@@ -372,13 +374,6 @@ class PimAccelerator(wiring.Component):
             out_wp.en.eq(post.o.valid),
             out_wp.data.eq(post.o.payload.data.as_value()),
         ]
-
-
-class _Fields:
-    """Attribute access to a dict of signals."""
-
-    def __init__(self, signals):
-        self.__dict__.update(signals)
 
 
 def _any(bits):

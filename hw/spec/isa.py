@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import enum
 import struct
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from .command import Command
 from .command import check as check_command
@@ -108,22 +108,24 @@ class Fence(Instr):
 
 
 @dataclass(frozen=True)
-class Load(Instr):
-    """Copy ``count`` units from memory at ``mem_addr`` into ``window`` from unit ``first``."""
+class _Transfer(Instr):
+    """The fields of LOAD and STORE: ``count`` units of ``window`` from unit ``first``, and
+    where they are in memory (``mem_addr``)."""
     window: int
     first: int
     count: int
     mem_addr: int
+
+
+@dataclass(frozen=True)
+class Load(_Transfer):
+    """Copy ``count`` units from memory at ``mem_addr`` into ``window`` from unit ``first``."""
     op = Op.LOAD
 
 
 @dataclass(frozen=True)
-class Store(Instr):
+class Store(_Transfer):
     """Copy ``count`` units of ``window`` from unit ``first`` into memory at ``mem_addr``."""
-    window: int
-    first: int
-    count: int
-    mem_addr: int
     op = Op.STORE
 
 
@@ -365,5 +367,3 @@ def unit_of(instr: Instr) -> str | None:
     """The unit that runs an instruction: "load", "store", "compute", or None (END, FENCE)."""
     return {Op.LOAD: "load", Op.STORE: "store", Op.VMM: "compute"}.get(instr.op)
 
-
-assert [f.name for f in fields(Load)] == [f.name for f in fields(Store)]
