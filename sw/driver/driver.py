@@ -38,11 +38,12 @@ from hw.spec import (
 from models import wrap_int32
 
 from ..targets import Transport, open_transport
+from ..targets.regmodel.program import predict_cycles
 from .arguments import check_accumulator_range, check_extras, check_linear
 from .packing import pack_int8, unpack_int8
 from .program import Program, compile_plan, describe, explain
 from .stats import Stats
-from .tiling import Plan, Step, plan_linear
+from .tiling import Plan, Step, plan_linear, plan_options
 
 __all__ = ["AcceleratorError", "Driver"]
 
@@ -88,6 +89,9 @@ class Driver:
         False: always the register path; True: always programs.
     path : str
         How the last ``linear`` call ran: ``"program"``, or ``"registers"`` and why.
+    plan : Plan or None
+        The tiling of the last ``linear`` call (:mod:`.tiling`): on the register path the one
+        that moves the fewest bus words, as a program the fastest on the cycle model.
 
     Raises
     ------
@@ -104,6 +108,7 @@ class Driver:
         self.transport = transport
         self.dma = dma
         self.path = ""
+        self.plan = None
         self.stats = Stats()
         self.mapping = None  # how the last convolution-family call was mapped (sw/layers)
         self._written = self._read_words = 0
@@ -226,7 +231,11 @@ class Driver:
                 raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
         plan = plan_linear(m, k, n, self.geometry, int8=scale is not None, bias=b is not None,
                            relu=bool(relu), lut=lut is not None, pool=int(pool))
-        compiled = self._compile(plan, x, w, b, params, int(zero_point), lut)
+        options = plan_options(m, k, n, self.geometry, int8=scale is not None,
+                               bias=b is not None, relu=bool(relu), lut=lut is not None,
+                               pool=int(pool))
+        compiled = self._compile(options, x, w, b, params, int(zero_point), lut)
+        self.plan = plan if compiled is None else compiled.plan
         if compiled is not None:
             if lut is not None:
                 self._lut = None  # unknown until the program has run
@@ -238,8 +247,10 @@ class Driver:
             self._load_lut(lut)
         return self._run(plan, x, w, b, params, int(zero_point))
 
-    def _compile(self, plan, x, w, b, params, zero_point, lut):
-        """The layer's program if it runs as one (sets :attr:`path`), else None."""
+    def _compile(self, plans, x, w, b, params, zero_point, lut):
+        """The layer's program if it runs as one (sets :attr:`path`), else None: of the
+        ``plans``, the one the cycle model (:func:`~sw.targets.regmodel.predict_cycles`)
+        finds fastest, the first on a tie."""
         mem = self.transport.mem_size
         if self.dma is False:
             self.path = "registers (dma=False)"
@@ -249,7 +260,13 @@ class Driver:
             return None
         cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
         # (the LUT window keeps its table between calls, as on the register path)
-        compiled = compile_plan(plan, x, w, b, params, zero_point, None if cached else lut)
+        table = None if cached else lut
+        candidates = [compile_plan(plan, x, w, b, params, zero_point, table) for plan in plans]
+        if len(candidates) > 1:
+            cycles = [predict_cycles(c.program, self.latency) for c in candidates]
+            compiled = candidates[cycles.index(min(cycles))]
+        else:
+            compiled = candidates[0]
         if compiled.program.end > mem:
             why = (f"the layer's program needs {compiled.program.end} bytes of memory, the "
                    f"target has {mem}")

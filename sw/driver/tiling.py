@@ -19,6 +19,9 @@ two banks), so the next tile can be written while the current command runs (doub
 
 The chunk size is the largest that fits, unless a smaller chunk that keeps the inputs resident
 moves fewer bus words (:meth:`Plan.cost`, the one cost model of the driver's traffic).
+:func:`plan_options` also offers each chunk halved, so that two chunks fit the accumulators
+and a program can store one while computing the next (the driver picks among them by the cycle
+model when the layer runs as a program).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from dataclasses import dataclass
 
 from hw.spec import Geometry, register, timing, words_for
 
-__all__ = ["Cost", "Plan", "PlanError", "Step", "plan_linear"]
+__all__ = ["Cost", "Plan", "PlanError", "Step", "plan_linear", "plan_options"]
 
 class PlanError(ValueError):
     """The layer cannot be tiled onto this geometry (a pooling group larger than the buffers);
@@ -233,8 +236,19 @@ def _chunk_options(m, kt, geometry, int8, pool):
     return options
 
 
+def _halved(options, kt, geometry, pool):
+    """Each chunk of ``options`` halved (whole pooling groups), when that is a new size."""
+    out = []
+    for chunk, _ in options:
+        half = chunk // 2 - (chunk // 2) % pool
+        if half >= 1 and all(half != c for c, _ in options + out):
+            out.append((half, half * kt <= geometry.in_depth))
+    return out
+
+
 def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False, lut=False, pool=1):
-    """Plan ``y[m, n] = x[m, k] @ w[n, k].T (+ b)`` on an accelerator of ``geometry``.
+    """Plan ``y[m, n] = x[m, k] @ w[n, k].T (+ b)`` on an accelerator of ``geometry``: of
+    :func:`plan_options` (without the halved chunks), the one that moves the fewest bus words.
 
     Parameters
     ----------
@@ -258,6 +272,18 @@ def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False, lut=Fa
     -------
     Plan
     """
+    plans = plan_options(m, k, n, geometry, int8=int8, bias=bias, relu=relu, lut=lut,
+                         pool=pool, halves=False)
+    # the fewest bus words; on a tie the larger chunk (fewer commands) comes first
+    return min(plans, key=lambda p: p.cost().words)
+
+
+def plan_options(m, k, n, geometry, *, int8=False, bias=False, relu=False, lut=False, pool=1,
+                 halves=True):
+    """The plans worth trying for a layer (arguments as :func:`plan_linear`): the largest chunk
+    that fits, the largest that keeps the inputs resident (when that is another), and with
+    ``halves`` each of those halved (two fit the accumulators: one can be stored while the next
+    is computed). Largest chunk first."""
     if not isinstance(geometry, Geometry):
         raise TypeError(f"geometry must be a Geometry, got {type(geometry).__name__}")
     for name, v in (("m", m), ("k", k), ("n", n)):
@@ -267,11 +293,12 @@ def plan_linear(m, k, n, geometry, *, int8=False, bias=False, relu=False, lut=Fa
         raise ValueError("relu, lut and pool need int8 (requantized) output")
     if not isinstance(pool, int) or not 1 <= pool <= 255 or m % pool:
         raise ValueError(f"pool must be an int in 1..255 that divides m={m}, got {pool!r}")
-    plans = [_plan(m, k, n, geometry, int8, bias, relu, lut, pool, chunk, resident)
-             for chunk, resident in _chunk_options(m, _ceil_div(k, geometry.rows), geometry,
-                                                   int8, pool)]
-    # the fewest bus words; on a tie the larger chunk (fewer commands) comes first
-    return min(plans, key=lambda p: p.cost().words)
+    kt = _ceil_div(k, geometry.rows)
+    options = _chunk_options(m, kt, geometry, int8, pool)
+    if halves:
+        options += _halved(options, kt, geometry, pool)
+    return [_plan(m, k, n, geometry, int8, bias, relu, lut, pool, chunk, resident)
+            for chunk, resident in options]
 
 
 def _plan(m, k, n, g, int8, bias, relu, lut, pool, chunk, resident_inputs):

@@ -76,7 +76,7 @@ from hw.spec import ErrorCode, Geometry, isa, timing
 from .memory import ModelMemory
 from .port_memory import PortMemory, bursts
 
-__all__ = ["ProgramEngine", "ProgramRun", "ProgramTiming"]
+__all__ = ["ProgramEngine", "ProgramRun", "ProgramTiming", "predict_cycles"]
 
 
 @dataclass(frozen=True)
@@ -265,6 +265,22 @@ class ProgramEngine:
         else:
             _Run(self, run, prog_addr, prog_len).go()
         return run
+
+
+def predict_cycles(program, latency=None, program_timing=None) -> int:
+    """The cycles (doorbell to STATUS.DONE) ``program`` (a :class:`sw.driver.program.Program`)
+    takes on the cycle model, without its data: the timing does not depend on it. ``latency``:
+    the array's (default :func:`hw.spec.timing.array_latency` of the geometry)."""
+    g = program.geometry
+    latency = timing.array_latency(g.rows) if latency is None else latency
+    port = PortMemory(-(-program.end // g.mem_bytes) * g.mem_bytes)
+    port.write(program.code_addr, program.to_bytes())
+    engine = ProgramEngine(ModelMemory(g), port, g, latency,
+                           program_timing or ProgramTiming(), vmm=lambda instr: None)
+    run = engine.run(program.code_addr, len(program))
+    if run.error != ErrorCode.NONE:
+        raise ValueError(f"the program stops with {run.error.name} at instruction {run.pc}")
+    return run.cycles
 
 
 class _Run:

@@ -12,9 +12,10 @@ from hw.spec import ErrorCode, Geometry, isa, register
 from sw import Accelerator, AcceleratorError
 from sw.driver import program as program_module
 from sw.driver.program import ALIGN, ORDERS, Program, compile_plan, explain
-from sw.driver.tiling import plan_linear
+from sw.driver.tiling import plan_linear, plan_options
 from sw.knobs import seed as env_seed
 from sw.targets.regmodel import RegisterModel
+from sw.targets.regmodel.program import predict_cycles
 
 pytestmark = pytest.mark.nosim
 
@@ -267,3 +268,44 @@ def test_compile_plan_double_buffers_and_prefetches():
     assert isinstance(instrs[-1], isa.End)
     with pytest.raises(ValueError, match="order must be one of"):
         compile_plan(plan, x, w, None, None, 0, order="fastest")
+
+
+def test_predict_cycles_is_the_register_models_count():
+    g = Geometry.default()
+    rng = np.random.default_rng(5)
+    x = rng.integers(-128, 128, (100, 40), dtype=np.int8)
+    w = rng.integers(-128, 128, (40, 40), dtype=np.int8)
+    for plan in plan_options(100, 40, 40, g):
+        prog = compile_plan(plan, x, w, None, None, 0).program
+        dev = RegisterModel(g)
+        Accelerator(dev).run_program(prog)
+        assert predict_cycles(prog, dev.latency) == dev.last_program.cycles
+    with pytest.raises(ValueError, match="BAD_INSTR at instruction 0"):
+        bad = Program(g)
+        bad.append((0xFF, 0, 0, 0))
+        predict_cycles(bad)
+
+
+def test_linear_picks_the_fastest_plan_on_the_cycle_model():
+    # 784x64x128 int32 (SCALE-Sim's pointwise layer): a whole chunk of 256 rows fills ACC, so
+    # each tile's STORE waits for its VMMs and the next tile's VMMs for the STORE; chunks of 128
+    # let the store of one tile overlap the compute of the next
+    g = Geometry.default()
+    s = env_seed() + 784
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    x = rng.integers(-128, 128, (784, 64), dtype=np.int8)
+    w = rng.integers(-128, 128, (128, 64), dtype=np.int8)
+    options = plan_options(784, 64, 128, g)
+    assert [p.m_chunk for p in options] == [256, 128]
+    assert plan_linear(784, 64, 128, g).m_chunk == 256  # (the fewest bus words)
+    dev = RegisterModel(g)
+    acc = Accelerator(dev)
+    np.testing.assert_array_equal(acc.linear(x, w), models.linear(x, w))
+    predicted = [predict_cycles(compile_plan(p, x, w, None, None, 0).program, acc.latency)
+                 for p in options]
+    print("predicted", predicted, "ran", acc.stats)
+    assert acc.plan.m_chunk == 128 and dev.last_program.cycles == min(predicted)
+    assert predicted[1] < 0.6 * predicted[0]
+    st = acc.stats
+    assert st.cycles < 0.6 * (st.compute_cycles + st.store_cycles)  # they overlap
