@@ -19,6 +19,7 @@ The public class is :class:`sw.Accelerator`, this driver plus the layers lowered
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -43,6 +44,7 @@ from .arguments import check_accumulator_range, check_extras, check_linear
 from .packing import pack_int8, unpack_int8
 from .program import Program, compile_plan, describe, explain
 from .stats import Stats
+from .taps import compile_taps
 from .tiling import Plan, Step, plan_linear, plan_options
 
 __all__ = ["AcceleratorError", "Driver"]
@@ -277,6 +279,51 @@ class Driver:
             return None
         self.path = "program"
         return compiled
+
+    def programs_possible(self):
+        """Whether calls may run as programs (memory behind the accelerator, ``dma`` not
+        False)."""
+        return self.dma is not False and bool(self.transport.mem_size)
+
+    def predict_linear(self, m, k, n, *, int8=False, bias=False, relu=False, lut=False,
+                       pool=1):
+        """Cycles the fastest program of a ``linear`` of this shape takes on the cycle model
+        (doorbell to done; the data does not change it)."""
+        table = np.zeros(256, np.int8) if lut else None
+        plans = plan_options(m, k, n, self.geometry, int8=int8, bias=bias, relu=relu, lut=lut,
+                             pool=pool)
+        return min(predict_cycles(compile_plan(plan, None, None, None, None, 0, table).program,
+                                  self.latency) for plan in plans)
+
+    def predict_taps(self, plan, *, lut=False):
+        """Cycles the per-tap program of ``plan`` (:class:`~.taps.TapPlan`) takes on the cycle
+        model (``math.inf`` when the program does not fit the memory)."""
+        table = np.zeros(256, np.int8) if lut else None
+        program = compile_taps(plan, None, None, None, None, 0, table).program
+        if program.end > self.transport.mem_size:
+            return math.inf
+        return predict_cycles(program, self.latency)
+
+    def run_taps(self, plan, x, w, b, params, zero_point, lut=None, *, pad_value=0):
+        """Run a convolution as a per-tap program (:mod:`.taps`) of ``plan``. ``b``: int32
+        [cout] with the input zero point folded in, or None; ``params``: uint32 [2, cout] or
+        None; the padding holds ``pad_value``. Returns [n, cout, Ho, Wo] and sets
+        :attr:`stats`, :attr:`plan` and :attr:`path`."""
+        need = {Feature.BIAS: b is not None, Feature.REQUANT: params is not None,
+                Feature.RELU: plan.relu, Feature.LUT: lut is not None}
+        for feature, needed in need.items():
+            if needed and feature not in self.features:
+                raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
+        cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
+        table = None if cached else lut
+        compiled = compile_taps(plan, x, w, b, params, zero_point, table, pad_value=pad_value)
+        if lut is not None:
+            self._lut = None  # unknown until the program has run
+        raw = self.run_program(compiled.program, what=f"per-tap conv {x.shape} * {w.shape}")
+        if lut is not None:
+            self._lut = np.array(lut, dtype=np.int8)
+        self.path, self.plan = "program", plan
+        return compiled.results(raw["y"])
 
     # --- programs -------------------------------------------------------------------------------
 

@@ -7,7 +7,10 @@ the :class:`~sw.driver.stats.Stats` of its ``linear`` calls and ``acc.mapping`` 
 
 Lowering (why: ``sw/layers/mapping.py`` and the README): patch lowering (im2col of blocks of
 output pixels) in the driver, one ``linear`` per group; a fused ``max_pool`` orders each
-window's rows consecutively for the hardware's max-pooling stage.
+window's rows consecutively for the hardware's max-pooling stage. When the layers run as
+programs, a convolution with stride 1, dilation 1, one group and no pooling may instead run
+**per tap** over images kept on chip (:mod:`sw.driver.taps`): whichever the cycle model
+predicts faster.
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import numpy as np
 
 from models.conv import conv_shape, max_pool_args
 
-from ..driver.arguments import check_int, multipliers
+from models import wrap_int32
+
+from ..driver.arguments import check_accumulator_range, check_int, multipliers
+from ..driver.taps import tap_options
 from .mapping import Mapping, choose_block, run_calls
 
 __all__ = ["conv2d", "depthwise_conv2d"]
@@ -62,6 +68,10 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
         scales = np.broadcast_to(np.asarray(scale, dtype=np.float64), (s.cout,))
     low = choose_block(s, pool, acc.geometry, acc.latency, int8=scale is not None,
                        bias=b is not None or input_zero_point != 0)
+    taps = _per_tap(acc, s, low, pool, scale is not None, b is not None or input_zero_point != 0,
+                    relu, lut)
+    if taps is not None:
+        return _run_taps(acc, taps, s, x, w, b, scales, zero_point, lut, input_zero_point)
     cg, og = s.cin // s.groups, s.cout // s.groups
     units = low.block[0] * low.block[1]
     calls = []
@@ -84,6 +94,51 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
         macs=s.n * s.cout * s.ho * s.wo * cg * kh * kw, calls=s.groups, block=low.block)
     parts = [low.scatter(y) for y in run_calls(acc, calls, mapping)]
     return np.concatenate(parts, axis=1)
+
+
+def _per_tap(acc, s, low, pool, int8, bias, relu, lut):
+    """The per-tap plan to run instead of ``low`` (the patch lowering), or None: only as a
+    program, stride 1, dilation 1, one group, no pooling, and only when the cycle model predicts
+    it faster than the patch lowering's ``linear`` program."""
+    if (not acc.programs_possible() or s.groups != 1 or s.stride != (1, 1)
+            or s.dilation != (1, 1) or pool is not None):
+        return None
+    (kh, kw) = s.kernel
+    plans = tap_options(s.n, s.cin, s.h, s.w, s.cout, kh, kw, s.padding, acc.geometry,
+                        int8=int8, bias=bias, relu=bool(relu), lut=lut is not None)
+    if not plans:
+        return None
+    cycles = [acc.predict_taps(p, lut=lut is not None) for p in plans]
+    best = min(cycles)
+    m, k, n = low.gemm
+    patch = acc.predict_linear(m, k, n, int8=int8, bias=bias, relu=bool(relu),
+                               lut=lut is not None, pool=low.offsets ** 2)
+    return plans[cycles.index(best)] if best < patch else None
+
+
+def _run_taps(acc, plan, s, x, w, b, scales, zero_point, lut, input_zero_point):
+    """``conv2d`` by :meth:`~sw.driver.driver.Driver.run_taps`: the same checks and bias
+    folding as ``linear`` (the padding holds the input zero point)."""
+    k = s.cin * s.kernel[0] * s.kernel[1]
+    probe = np.empty((2, k), np.int8)
+    probe[0], probe[1] = x.min(), x.max()  # the accumulators' range depends on these alone
+    w2 = w.reshape(s.cout, k)
+    check_accumulator_range(probe, w2, b, input_zero_point)
+    if input_zero_point:
+        folded = -int(input_zero_point) * w2.astype(np.int64).sum(axis=1)
+        if b is not None:
+            folded += b
+        b = wrap_int32(folded).astype(np.int32)
+    params = None if scales is None else multipliers(scales, s.cout)
+    y = acc.run_taps(plan, x, w, b, params, int(zero_point), lut, pad_value=input_zero_point)
+    (kh, kw), (hp, wp) = s.kernel, plan.padded
+    acc.mapping = Mapping(
+        op="conv2d", name="taps",
+        detail=(f"per-tap program: {kh * kw} taps x {plan.planes} planes x {plan.n_tiles} N "
+                f"tiles per band of {plan.rows} output rows over {hp}x{wp} padded planes kept "
+                f"on chip{' (resident)' if plan.resident else ''}"),
+        macs=s.n * s.cout * s.ho * s.wo * s.cin * kh * kw)
+    return y
 
 
 def depthwise_conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, **kwargs):

@@ -1,0 +1,287 @@
+"""Convolutions as programs by **per-tap offsets** over images kept on chip (on-chip reuse).
+
+im2col (``sw/layers/mapping.py``) writes every input pixel ``kh * kw`` times: the host expands
+the patches and the memory port reads each one. Here the zero-padded image stays in the input
+buffer once, channels-last in *planes* of ``R`` channels (one IN unit per padded pixel), and a
+VMM per kernel tap ``(dy, dx)`` reads its vectors from ``IN_ADDR = plane + dy * Wp + dx``: the
+taps accumulate in ACC. Output pixel ``(oy, ox)`` is ACC row ``oy * Wp + ox`` of its band, so
+rows ``ox >= Wo`` (the ``Wp - Wo`` columns past the edge) are computed and dropped: the price
+is ``Wp / Wo`` more vectors, for ``kh * kw`` times fewer bytes read (``make bench`` compares
+the two per layer, and the driver runs whichever the cycle model finds faster).
+
+A program (:func:`compile_taps`) covers a whole batch. Per *band* of ``rows`` output rows of one
+image (``count = (rows - 1) * Wp + Wo`` ACC rows), per N tile of ``C`` output channels, per input
+plane ``ct``, per tap: one VMM, its weight tile loaded before it into the other bank. The band's
+input rows of each plane are loaded once per band when all planes fit the input buffer
+(*resident*), else before each (N tile, plane). The last tap requantizes (int8) and the tile is
+stored from OUT or ACC. Stride 1, dilation 1, one group, no fused pooling.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from hw.spec import Geometry, isa, register
+
+from .packing import pack_int8
+from .program import Program, _order
+from .tiling import MAX_COUNT
+
+__all__ = ["TapPlan", "CompiledTaps", "compile_taps", "tap_options"]
+
+_FLAGS = register("CMD_FLAGS")
+
+
+def _ceil_div(a, b):
+    return -(-a // b)
+
+
+@dataclass(frozen=True)
+class TapPlan:
+    """The shape of a per-tap convolution program.
+
+    Members
+    -------
+    geometry : Geometry
+    n, cin, h, w, cout, kh, kw : int
+        x [n, cin, h, w], weights [cout, cin, kh, kw].
+    padding : (int, int)
+    rows : int
+        Output rows per band.
+    resident : bool
+        Every plane's band is loaded once per band (else once per N tile and plane).
+    int8, bias, relu, lut : bool
+        As for ``linear`` (bias: PARAM BIAS on the first tap).
+    """
+    geometry: Geometry
+    n: int
+    cin: int
+    h: int
+    w: int
+    cout: int
+    kh: int
+    kw: int
+    padding: tuple
+    rows: int
+    resident: bool
+    int8: bool = False
+    bias: bool = False
+    relu: bool = False
+    lut: bool = False
+
+    @property
+    def padded(self):
+        """(Hp, Wp)."""
+        return self.h + 2 * self.padding[0], self.w + 2 * self.padding[1]
+
+    @property
+    def out(self):
+        """(Ho, Wo)."""
+        hp, wp = self.padded
+        return hp - self.kh + 1, wp - self.kw + 1
+
+    def count(self, rows):
+        """ACC rows of a band of ``rows`` output rows."""
+        return (rows - 1) * self.padded[1] + self.out[1]
+
+    def band(self, rows):
+        """IN units of one plane for a band of ``rows`` output rows, and the :attr:`lead`."""
+        return (rows + self.kh - 1) * self.padded[1] + self.lead
+
+    @property
+    def lead(self):
+        """IN units before each band: a LOAD starts at a beat, so a band that starts inside one
+        brings the beat's earlier units along (when units are smaller than a beat)."""
+        unit = isa.unit_bytes(isa.Window.IN, self.geometry)
+        return max(0, self.geometry.mem_bytes // unit - 1)
+
+    @property
+    def planes(self):
+        return _ceil_div(self.cin, self.geometry.rows)
+
+    @property
+    def n_tiles(self):
+        return _ceil_div(self.cout, self.geometry.cols)
+
+
+def _fits(shape, g, rows, int8):
+    """The band of ``rows`` output rows fits ACC, OUT (int8), a VMM's COUNT and IN."""
+    count = shape.count(rows)
+    return (count <= min(g.acc_depth, MAX_COUNT) and (not int8 or count <= g.out_depth)
+            and shape.band(rows) <= g.in_depth)
+
+
+def tap_options(n, cin, h, w, cout, kh, kw, padding, geometry, *, int8=False, bias=False,
+                relu=False, lut=False):
+    """The per-tap plans worth trying (the driver predicts each one's cycles): the largest band,
+    the largest whose planes are all resident, and the largest of each that leaves room for
+    double buffering ACC (two bands). Empty when not even one output row fits."""
+    g = geometry
+    probe = TapPlan(g, n, cin, h, w, cout, kh, kw, tuple(padding), 1, False, int8, bias, relu,
+                    lut)
+    ho = probe.out[0]
+    if ho < 1 or probe.out[1] < 1 or not _fits(probe, g, 1, int8):
+        return []
+    sizes = [r for r in range(1, ho + 1) if _fits(probe, g, r, int8)]
+    largest = max(sizes)
+    resident = [r for r in sizes if probe.planes * probe.band(r) <= g.in_depth]
+    picks = {largest}
+    if resident:
+        picks.add(max(resident))
+    for pool in (list(sizes), resident):
+        halves = [r for r in pool if 2 * probe.count(r) <= g.acc_depth]
+        if halves:
+            picks.add(max(halves))
+    out = []
+    for r in sorted(picks, reverse=True):
+        out.append(TapPlan(g, n, cin, h, w, cout, kh, kw, tuple(padding), r,
+                           probe.planes * probe.band(r) <= g.in_depth, int8, bias, relu, lut))
+    return out
+
+
+@dataclass(frozen=True)
+class CompiledTaps:
+    """A per-tap convolution as a program, and where its results land (region ``"y"``).
+
+    ``tiles``: (image, oy0, rows, n0, cols, offset) of every stored band and N tile."""
+    program: Program
+    plan: TapPlan
+    tiles: tuple
+
+    def results(self, raw: bytes):
+        """The convolution's result, [n, cout, Ho, Wo] (int8 or int32), from region ``"y"``."""
+        plan, g = self.plan, self.plan.geometry
+        (ho, wo), wp = plan.out, plan.padded[1]
+        dtype = np.int8 if plan.int8 else np.int32
+        y = np.empty((plan.n, plan.cout, ho, wo), dtype=dtype)
+        window = isa.Window.OUT if plan.int8 else isa.Window.ACC
+        unit = isa.unit_bytes(window, g)
+        for img, oy0, rows, n0, cols, offset in self.tiles:
+            count = plan.count(rows)
+            block = np.frombuffer(raw, dtype=np.uint8, count=count * unit, offset=offset)
+            block = block.view(dtype).reshape(count, -1)[:, :cols]
+            wide = np.zeros((rows * wp, cols), dtype=dtype)
+            wide[:count] = block
+            y[img, n0:n0 + cols, oy0:oy0 + rows] = \
+                wide.reshape(rows, wp, cols)[:, :wo].transpose(2, 0, 1)
+        return y
+
+
+def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_value=0,
+                 base=0, double_buffer=True) -> CompiledTaps:
+    """The program of a per-tap convolution: ``plan`` on ``x`` [n, cin, h, w] (int8), ``w``
+    [cout, cin, kh, kw] (int8), ``b`` (int32 [cout] with any input zero point folded in, or
+    None), ``params`` (MULT, SHIFT as uint32 [2, cout], or None), the output ``zero_point`` and
+    ``lut`` (loaded first when not None). The padding holds ``pad_value`` (the input zero
+    point). ``x`` and ``w`` may be None to compile for timing only (:func:`predict_cycles`)."""
+    g = plan.geometry
+    p = Program(g, base)
+    R, C = g.rows, g.cols
+    (hp, wp), (ho, wo) = plan.padded, plan.out
+    py, px = plan.padding
+    rwp2 = g.row_words_p2
+    planes, nt_count, taps = plan.planes, plan.n_tiles, plan.kh * plan.kw
+    span = plan.band(plan.rows)                     # IN units a plane's band occupies
+    count_max = plan.count(plan.rows)
+    in_used = planes * span if plan.resident else span
+    halves = {
+        "in": in_used if double_buffer and 2 * in_used <= g.in_depth else 0,
+        "acc": count_max if double_buffer and 2 * count_max <= g.acc_depth else 0,
+        "out": count_max if double_buffer and plan.int8 and 2 * count_max <= g.out_depth else 0,
+    }
+    unit_out = isa.unit_bytes(isa.Window.OUT if plan.int8 else isa.Window.ACC, g)
+    head = []
+    if lut is not None:
+        head.append(isa.Load(isa.Window.LUT, 0, isa.units(isa.Window.LUT, g),
+                             p.data("lut", np.ascontiguousarray(lut, dtype=np.int8))))
+
+    def plane_image(img, ct):
+        def fill():
+            c0 = ct * R
+            xp = np.full((hp, wp, min(R, plan.cin - c0)), pad_value, dtype=np.int8)
+            xp[py:py + plan.h, px:px + plan.w] = x[img, c0:c0 + R].transpose(1, 2, 0)
+            return pack_int8(xp.reshape(hp * wp, -1), rwp2).tobytes()
+        return fill
+
+    def tap_image(nt, ct, dy, dx):
+        return lambda: pack_int8(w[nt * C:(nt + 1) * C, ct * R:(ct + 1) * R, dy, dx],
+                                 rwp2).tobytes()
+
+    def param_image(n0, cols):
+        def fill():
+            words = np.zeros((cols, 4), dtype="<u4")
+            if b is not None:
+                words[:, 0] = b[n0:n0 + cols].view(np.uint32)
+            if params is not None:
+                words[:, 1:3] = params[:, n0:n0 + cols].T
+            return words.tobytes()
+        return fill
+
+    unit_in = isa.unit_bytes(isa.Window.IN, g)
+    plane_addr = {(img, ct): p.reserve(f"x{img}.{ct}", hp * wp * unit_in,
+                                       fill=plane_image(img, ct))
+                  for img in range(plan.n) for ct in range(planes)}
+    steps, stored, out_bytes, index, t = [], [], 0, 0, 0
+    band_index = 0
+    for img in range(plan.n):
+        for oy0 in range(0, ho, plan.rows):
+            rows = min(plan.rows, ho - oy0)
+            count = plan.count(rows)
+            in_half = (band_index % 2) * halves["in"]
+            band_index += 1
+            for nt in range(nt_count):
+                n0, cols = nt * C, min(C, plan.cout - nt * C)
+                acc_addr, out_addr = (t % 2) * halves["acc"], (t % 2) * halves["out"]
+                t += 1
+                for ct in range(planes):
+                    first_in = in_half + (ct * span if plan.resident else 0)
+                    if not plan.resident:
+                        first_in = ((nt * planes + ct) % 2) * halves["in"]
+                    c_rows = min(R, plan.cin - ct * R)
+                    # the band from its beat on: ``extra`` units of the beat come first
+                    src = plane_addr[img, ct] + oy0 * wp * unit_in
+                    extra = (src % g.mem_bytes) // unit_in
+                    for tap in range(taps):
+                        dy, dx = divmod(tap, plan.kw)
+                        loads = []
+                        if tap == 0 and (not plan.resident or nt == 0):
+                            loads.append(isa.Load(isa.Window.IN, first_in + plan.lead - extra,
+                                                  plan.band(rows) - plan.lead + extra,
+                                                  src - extra * unit_in))
+                        name = f"w{nt}.{ct}.{tap}"
+                        addr = p.regions[name].addr if name in p.regions else p.reserve(
+                            name, cols * 4 * rwp2, fill=tap_image(nt, ct, dy, dx))
+                        bank = index % g.banks
+                        loads.append(isa.Load(isa.Window.WEIGHT, bank * g.cols_p2, cols, addr))
+                        first = ct == 0 and tap == 0
+                        last = ct == planes - 1 and tap == taps - 1
+                        if first and (plan.bias or plan.int8):
+                            name = f"p{nt}"
+                            pa = p.regions[name].addr if name in p.regions else p.reserve(
+                                name, 16 * cols, fill=param_image(n0, cols))
+                            loads.append(isa.Load(isa.Window.PARAM, 0, 4 * cols, pa))
+                        flags = _FLAGS.pack(ACCUMULATE=not first, BIAS=first and plan.bias,
+                                            REQUANT=last and plan.int8,
+                                            RELU=last and plan.relu, LUT=last and plan.lut)
+                        vmm = isa.Vmm(bank=bank, in_addr=first_in + plan.lead + dy * wp + dx,
+                                      acc_addr=acc_addr, out_addr=out_addr, count=count,
+                                      rows=c_rows, cols=cols, pool=1, flags=flags,
+                                      out_zp=zero_point)
+                        store = None
+                        if last:
+                            window = isa.Window.OUT if plan.int8 else isa.Window.ACC
+                            store = (window, out_addr if plan.int8 else acc_addr, count,
+                                     out_bytes)
+                            stored.append((img, oy0, rows, n0, cols, out_bytes))
+                            out_bytes += -(-count * unit_out // p.align) * p.align
+                        steps.append((loads, vmm, store))
+                        index += 1
+    y_addr = p.output("y", out_bytes)
+    steps = [(loads, vmm, None if st is None else isa.Store(st[0], st[1], st[2], y_addr + st[3]))
+             for loads, vmm, st in steps]
+    for instr in head + _order(steps, "late_store", g):
+        p.append(instr)
+    p.end_program()
+    return CompiledTaps(p, plan, tuple(stored))
