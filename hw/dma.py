@@ -1,16 +1,19 @@
 """The DMA engines of the AXI4 memory port: :class:`ReadDma` (AR, R) and :class:`WriteDma`
 (AW, W, B).
 
-Both take one transfer at a time (``beats`` beats of ``data_bits`` from the byte address
-``addr``, a multiple of ``data_bits // 8``), split it into INCR bursts and keep several bursts in
-flight, so that the memory's latency is paid once per transfer, not once per burst.
+Both split a transfer (``beats`` beats of ``data_bits`` from the byte address ``addr``, a
+multiple of ``data_bits // 8``) into INCR bursts and keep several bursts in flight, so that the
+memory's latency is paid once per transfer, not once per burst. The read engine also takes the
+next transfer as soon as the current one's bursts are all issued, so back-to-back transfers
+pay it once in all.
 
 The split is greedy: each burst is as long as it may be, ``min(beats left, max_burst, beats to
 the next 4 KiB boundary)`` (AXI forbids a burst to cross one), so a transfer's bursts depend
 only on its address and length.
 """
 
-from amaranth import Module, Mux, Signal
+from amaranth import Cat, Module, Mux, Signal
+from amaranth.hdl import ResetInserter
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.wiring import In, Out
@@ -56,10 +59,10 @@ class _Dma(wiring.Component):
     def _issue(self, m, ax, prefix, done):
         """The address channel ``prefix`` (``ar``/``aw``) of ``ax``.
 
-        A request is taken when ``req.ready`` (each engine drives it from ``idle``); ``err`` is
-        cleared then. One burst is loaded into the AxADDR/AxLEN registers per cycle while beats
-        are left, the register is free (or being taken) and fewer than ``max_outstanding`` bursts
-        are in flight; ``abort`` forgets the beats not yet issued (a burst already in the
+        A request is taken when ``req.ready`` (each engine drives it; ``left`` must be 0). One
+        burst is loaded into the AxADDR/AxLEN registers per cycle while beats are left, the
+        register is free (or being taken) and fewer than ``max_outstanding`` bursts are in
+        flight; ``abort`` forgets the beats not yet issued (a burst already in the
         register stays valid until taken: AXI forbids withdrawing a valid). ``done``: a burst
         completed this cycle (its last R beat, or its B response).
 
@@ -97,8 +100,7 @@ class _Dma(wiring.Component):
             m.d.sync += valid.eq(0)
         m.d.sync += inflight.eq(inflight + load - done)
         with m.If(accept):
-            m.d.sync += [next_addr.eq(self.req.p.addr), left.eq(self.req.p.beats),
-                         self.err.eq(0)]
+            m.d.sync += [next_addr.eq(self.req.p.addr), left.eq(self.req.p.beats)]
         with m.If(self.abort):
             m.d.sync += left.eq(0)
         return accept, left, inflight
@@ -111,7 +113,10 @@ class _Dma(wiring.Component):
 class ReadDma(_Dma):
     """Reads transfers of ``beats`` beats from memory through AXI4 (AR, R) and streams them out.
 
-    A request on ``req`` is taken only when the engine is ``idle``. Its bursts (greedy INCR,
+    A request on ``req`` is taken once every burst of the previous one is issued (its beats may
+    still be arriving) and fewer than ``WAITING`` transfers wait behind the one receiving: so
+    the next transfer's AR goes out while the current one's data streams, and consecutive transfers
+    arrive back to back. Its bursts (greedy INCR,
     at most ``max_burst`` beats, never across a 4 KiB boundary; ARSIZE = log2(data_bits/8)) are
     issued one per cycle while fewer than ``max_outstanding`` are in flight, so the next AR goes
     out while earlier bursts' data is still arriving. R beats come back in order (no IDs) and
@@ -119,9 +124,10 @@ class ReadDma(_Dma):
     the consumer's back-pressure reaches the bus directly and an unstalled stream moves one
     beat per cycle. A beat taken on R is on ``data`` in the next cycle (``LATENCY`` = 1).
 
-    ``err`` is sticky: set by the first SLVERR/DECERR beat of the transfer (``err_addr`` is then
-    the address of that beat's burst), cleared when the next request is taken. The beats still
-    arrive, in order, with ``data.p.err`` set; the transfer completes (no hang).
+    ``err`` is sticky: set by the first SLVERR/DECERR beat (``err_addr`` is then the address of
+    that beat's burst), cleared when a request is taken while no transfer is receiving (so an
+    error is kept while a transfer taken behind it runs). The beats still arrive, in order, with
+    ``data.p.err`` set; the transfer completes (no hang).
 
     ``abort`` (a pulse: the consumer is being reset) issues no further AR, forgets the rest of
     the transfer and empties the output register; an AR already on the bus stays valid until
@@ -154,12 +160,15 @@ class ReadDma(_Dma):
         SLVERR or DECERR.
     abort : ``In(1)``
     idle : ``Out(1)``
-        No transfer in progress (every beat delivered or dropped) and no burst outstanding.
+        No transfer in progress or waiting (every beat delivered or dropped) and no burst
+        outstanding.
     err : ``Out(1)``, err_addr : ``Out(addr_width)``
     """
 
     #: Cycles from a beat taken on R to that beat on ``data``.
     LATENCY = 1
+    #: Transfers that may wait behind the one receiving.
+    WAITING = 2
 
     def __init__(self, data_bits=128, addr_width=32, max_burst=16, max_outstanding=4):
         bus = Axi4ReadSignature(addr_width, data_bits)        # checks both
@@ -179,14 +188,23 @@ class ReadDma(_Dma):
         ]
         accept, left, inflight = self._issue(m, rd, "ar", done=r_take & rd.rlast)
 
+        # The transfer receiving R beats (rx_*), and those taken behind it, in order (waiting).
         rx_left = Signal(32)                        # beats of the transfer still to take on R
         beat_addr = Signal(self.addr_width)         # address of the next R beat
         burst_addr = Signal(self.addr_width)        # address of its burst
+        waiting = SyncFIFO(width=32 + self.addr_width, depth=self.WAITING)
+        m.submodules.waiting = ResetInserter(self.abort)(waiting)
         bad = Signal()
+        ending = Signal()                           # the receiving transfer's last beat
+        free = Signal()                             # nothing receives after this cycle
         m.d.comb += [
             bad.eq(self._is_error(rd.rresp)),
-            self.idle.eq((left == 0) & (inflight == 0) & (rx_left == 0) & ~out.valid),
-            self.req.ready.eq(self.idle),
+            ending.eq(r_take & (rx_left == 1)),
+            free.eq((rx_left == 0) | ending),
+            self.idle.eq((left == 0) & (inflight == 0) & (rx_left == 0) & ~waiting.r_rdy
+                         & ~out.valid),
+            self.req.ready.eq((left == 0) & waiting.w_rdy),
+            waiting.w_data.eq(Cat(self.req.p.beats, self.req.p.addr)),
         ]
 
         # Beats arriving while rx_left == 0 belong to an aborted transfer: dropped.
@@ -204,9 +222,17 @@ class ReadDma(_Dma):
             with m.If(bad & ~self.err):
                 m.d.sync += [self.err.eq(1), self.err_addr.eq(burst_addr)]
 
-        with m.If(accept):
-            m.d.sync += [rx_left.eq(self.req.p.beats), beat_addr.eq(self.req.p.addr),
-                         burst_addr.eq(self.req.p.addr)]
+        def receive(beats, addr):
+            m.d.sync += [rx_left.eq(beats), beat_addr.eq(addr), burst_addr.eq(addr)]
+
+        with m.If(free & waiting.r_rdy):            # the oldest waiting transfer goes next
+            receive(waiting.r_data[:32], waiting.r_data[32:])
+            m.d.comb += waiting.r_en.eq(1)
+        with m.Elif(free & accept):                 # nothing waits: straight in
+            receive(self.req.p.beats, self.req.p.addr)
+        m.d.comb += waiting.w_en.eq(accept & ~(free & ~waiting.r_rdy))
+        with m.If(accept & (rx_left == 0) & ~waiting.r_rdy):
+            m.d.sync += self.err.eq(0)
         with m.If(self.abort):
             m.d.sync += [rx_left.eq(0), out.valid.eq(0)]
         return m
@@ -277,6 +303,8 @@ class WriteDma(_Dma):
             self.idle.eq((left == 0) & (inflight == 0)),
             self.req.ready.eq(self.idle),
         ]
+        with m.If(accept):
+            m.d.sync += self.err.eq(0)
 
         # The lengths (AWLEN) of the bursts whose AW was taken: one queue for W (popped at the
         # burst's last W beat), one for B (popped at its response).

@@ -8,7 +8,7 @@ or one beat of it (``S > B``), so at 16x16 with a 128-bit port a vector, a weigh
 output row moves every cycle.
 """
 
-from amaranth import Const, Module, Signal
+from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
@@ -42,22 +42,37 @@ def transfer_beats(count, unit, beat):
 
 
 class _Instr(wiring.Signature):
-    """A LOAD or STORE as its unit receives it."""
+    """A LOAD or STORE as its unit receives it (``tag``: the instruction's index, for errors)."""
 
     def __init__(self):
         super().__init__({"start": Out(1), "window": Out(4), "first": Out(16), "count": Out(16),
-                          "mem_addr": Out(32)})
+                          "mem_addr": Out(32), "tag": Out(32)})
+
+
+class _Held(wiring.Signature):
+    """A LOAD the load unit holds: its window range, for the dispatcher's conflict checks."""
+
+    def __init__(self):
+        super().__init__({"on": Out(1), "window": Out(4), "first": Out(16), "count": Out(16)})
 
 
 class LoadUnit(wiring.Component):
     """Copies ``count`` units from memory into a LUT, PARAM, WEIGHT or IN window.
 
-    ``start`` (one cycle, while not ``busy``) takes a checked LOAD; the unit asks for one read
+    ``start`` (one cycle, while ``ready``) takes a checked LOAD; the unit asks for its read
     transfer on ``rd_req`` and writes the beats arriving on ``rd_data`` into the window, a
     piece per cycle, through the window's write port (``in_*``, ``w_*``, ``param_*``,
-    ``lut_*``). Bytes past the window's storage (padding) are dropped. A beat that came with a
-    memory error is not written; ``err`` says so after the load. ``busy`` is high from the cycle
-    after ``start`` until the transfer's last beat is taken.
+    ``lut_*``). Bytes past the window's storage (padding) are dropped.
+
+    Two LOADs may be in the unit: one **moving** (its beats arriving) and one **queued** (taken,
+    its transfer asked for or granted, waiting for its beats). So the next LOAD's request goes
+    to the read port while the current one's data streams, and the memory's latency is paid
+    once for back-to-back LOADs. ``ready``: a LOAD may start (nothing queued). ``moving`` and
+    ``queued`` give the two LOADs' window ranges (conflict checks).
+
+    A beat that came with a memory error is not written, nor any later beat of that LOAD;
+    ``err`` rises then and stays until the unit is reset, with ``err_tag`` the failing LOAD's
+    tag. A LOAD queued behind it still takes effect. ``busy``: some LOAD is in the unit.
     """
 
     def __init__(self, geometry: Geometry):
@@ -67,7 +82,8 @@ class LoadUnit(wiring.Component):
         rw = g.row_words
         super().__init__({
             "instr": In(_Instr()),
-            "busy": Out(1), "err": Out(1),
+            "busy": Out(1), "ready": Out(1), "err": Out(1), "err_tag": Out(32),
+            "moving": Out(_Held()), "queued": Out(_Held()),
             "rd_req": Out(stream.Signature(transfer_layout())),
             "rd_data": In(stream.Signature(read_beat_layout(g.mem_bits))),
             "in_en": Out(1), "in_addr": Out(16), "in_data": Out(32 * rw), "in_mask": Out(4 * rw),
@@ -80,45 +96,68 @@ class LoadUnit(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         g, B = self.geometry, self.geometry.mem_bytes
-        window = Signal(4)
+        q, mv = self.queued, self.moving
+        # the queued LOAD: its request is pending (asking) or granted (waiting for its beats)
+        asking = Signal()
+        q_addr, q_tag = Signal(32), Signal(32)
+        # the moving LOAD's progress
         unit = Signal(16)     # the unit the next piece belongs to
         left = Signal(16)     # units not written yet
-        addr = Signal(32)
         slot = Signal(range(max(1, B // 4)))   # unit within the beat (S <= B)
         part = Signal(range(max(1, 4 * g.row_words_p2 // B) + 1))  # beat within the unit
-        err = Signal()
+        drop = Signal()       # the moving LOAD met an error: no further piece is written
+        mv_tag = Signal(32)
         beat = self.rd_data.payload
 
-        m.d.comb += [self.rd_req.payload.addr.eq(addr), self.err.eq(err)]
-        with m.Switch(window):
+        m.d.comb += [
+            self.busy.eq(q.on | mv.on), self.ready.eq(~q.on),
+            self.rd_req.valid.eq(asking), self.rd_req.payload.addr.eq(q_addr),
+        ]
+        with m.Switch(q.window):
             for w in LOAD_WINDOWS:
                 with m.Case(w):
                     m.d.comb += self.rd_req.payload.beats.eq(
-                        transfer_beats(left, unit_bytes(w, g), B))
+                        transfer_beats(q.count, unit_bytes(w, g), B))
+
+        ending = Signal()     # the moving LOAD's last beat is taken
+        m.d.comb += ending.eq(mv.on & self.rd_data.valid & self.rd_data.ready & beat.last)
+        granted = Signal()    # the queued LOAD's transfer was asked for
+        m.d.sync += granted.eq(Mux(self.instr.start, 0, granted | (asking & self.rd_req.ready)))
+        with m.If(asking & self.rd_req.ready):
+            m.d.sync += asking.eq(0)
 
         piece_ok = Signal()   # this cycle writes a piece
-        with m.FSM():
-            with m.State("IDLE"):
-                with m.If(self.instr.start):
-                    m.d.sync += [window.eq(self.instr.window), unit.eq(self.instr.first),
-                                 left.eq(self.instr.count), addr.eq(self.instr.mem_addr),
-                                 slot.eq(0), part.eq(0), err.eq(0), self.busy.eq(1)]
-                    m.next = "REQUEST"
-            with m.State("REQUEST"):
-                m.d.comb += self.rd_req.valid.eq(1)
-                with m.If(self.rd_req.ready):
-                    m.next = "MOVE"
-            with m.State("MOVE"):
-                m.d.comb += piece_ok.eq(self.rd_data.valid & ~beat.err & ~err & (left != 0))
-                with m.If(self.rd_data.valid & beat.err):
-                    m.d.sync += err.eq(1)
-                with m.Switch(window):
-                    for w in LOAD_WINDOWS:
-                        with m.Case(w):
-                            self._move(m, w, beat, unit, left, slot, part, piece_ok)
-                with m.If(self.rd_data.valid & self.rd_data.ready & beat.last):
-                    m.d.sync += self.busy.eq(0)
-                    m.next = "IDLE"
+        m.d.comb += piece_ok.eq(mv.on & self.rd_data.valid & ~beat.err & ~drop & (left != 0))
+        with m.If(mv.on & self.rd_data.valid & beat.err):
+            m.d.sync += drop.eq(1)
+            with m.If(~self.err):
+                m.d.sync += [self.err.eq(1), self.err_tag.eq(mv_tag)]
+        with m.If(mv.on):
+            with m.Switch(mv.window):
+                for w in LOAD_WINDOWS:
+                    with m.Case(w):
+                        self._move(m, w, beat, unit, left, slot, part, piece_ok)
+
+        # (after the moving LOAD's updates: a LOAD that starts moving overrides them)
+        def begin_moving(window, first, count, tag):
+            m.d.sync += [mv.on.eq(1), mv.window.eq(window), mv.first.eq(first),
+                         mv.count.eq(count), unit.eq(first), left.eq(count), slot.eq(0),
+                         part.eq(0), drop.eq(0), mv_tag.eq(tag)]
+
+        # the queued LOAD moves once its transfer is granted and the moving one has ended
+        promote = Signal()
+        m.d.comb += promote.eq(q.on & (granted | (asking & self.rd_req.ready))
+                               & (~mv.on | ending))
+        with m.If(promote):
+            begin_moving(q.window, q.first, q.count, q_tag)
+            m.d.sync += q.on.eq(0)
+        with m.Elif(ending):
+            m.d.sync += mv.on.eq(0)
+        with m.If(self.instr.start):
+            m.d.sync += [q.on.eq(1), asking.eq(1), q.window.eq(self.instr.window),
+                         q.first.eq(self.instr.first), q.count.eq(self.instr.count),
+                         q_addr.eq(self.instr.mem_addr), q_tag.eq(self.instr.tag)]
+
         return m
 
     def _move(self, m, w, beat, unit, left, slot, part, piece_ok):

@@ -62,8 +62,9 @@ class Sequencer(wiring.Component):
     ``done`` pulses when the program ended (END, or an error once every unit is idle), with
     ``error`` and ``pc``; ``busy`` is high meanwhile.
 
-    The read port (``rd_*``) is shared by fetch and the load unit (a transfer at a time, the
-    load unit first); the write port (``wr_*``) belongs to the store unit.
+    The read port (``rd_*``) is shared by fetch and the load unit (the load unit first): one
+    transfer receiving and one taken behind it, so a transfer's request overlaps the previous
+    one's data; the write port (``wr_*``) belongs to the store unit.
     """
 
     def __init__(self, geometry: Geometry):
@@ -97,25 +98,37 @@ class Sequencer(wiring.Component):
         queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 1, depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
 
-        # --- the read port: fetch or load, one transfer at a time ---------------------------
-        owner = Signal(range(3))  # 0 none, 1 fetch, 2 load
+        # --- the read port: fetch or load; the transfer receiving and two taken behind it ----
+        # (fetch has one transfer in flight at most, the load unit two: none ever waits for a
+        # slot)
+        owner = Signal(range(3), name="owner")     # receiving: 0 none, 1 fetch, 2 load
+        behind = [Signal(range(3), name=f"behind{i}") for i in range(2)]
         f_req = stream.Signature(transfer_layout()).create(path=("fetch_req",))
-        m.d.comb += self.rd_req.valid.eq((owner == 0) & (load.rd_req.valid | f_req.valid))
+        m.d.comb += self.rd_req.valid.eq((behind[1] == 0) & (load.rd_req.valid | f_req.valid))
         with m.If(load.rd_req.valid):
             m.d.comb += [self.rd_req.payload.eq(load.rd_req.payload),
-                         load.rd_req.ready.eq((owner == 0) & self.rd_req.ready)]
+                         load.rd_req.ready.eq((behind[1] == 0) & self.rd_req.ready)]
         with m.Else():
             m.d.comb += [self.rd_req.payload.eq(f_req.payload),
-                         f_req.ready.eq((owner == 0) & self.rd_req.ready)]
-        with m.If(self.rd_req.valid & self.rd_req.ready):
-            m.d.sync += owner.eq(Mux(load.rd_req.valid, 2, 1))
+                         f_req.ready.eq((behind[1] == 0) & self.rd_req.ready)]
         f_ready = Signal()
         m.d.comb += [load.rd_data.payload.eq(self.rd_data.payload),
                      load.rd_data.valid.eq(self.rd_data.valid & (owner == 2))]
         m.d.comb += self.rd_data.ready.eq(Mux(owner == 2, load.rd_data.ready,
                                               Mux(owner == 1, f_ready, 0)))
-        with m.If(self.rd_data.valid & self.rd_data.ready & self.rd_data.payload.last):
-            m.d.sync += owner.eq(0)
+        last = self.rd_data.valid & self.rd_data.ready & self.rd_data.payload.last
+        # after the receiving transfer's last beat the queue moves up; a granted one joins it
+        slots = [Mux(last, behind[0], owner), Mux(last, behind[1], behind[0]),
+                 Mux(last, 0, behind[1])]
+        taker = Mux(load.rd_req.valid, 2, 1)
+        m.d.sync += [owner.eq(slots[0]), behind[0].eq(slots[1]), behind[1].eq(slots[2])]
+        with m.If(self.rd_req.valid & self.rd_req.ready):
+            with m.If(slots[0] == 0):
+                m.d.sync += owner.eq(taker)
+            with m.Elif(slots[1] == 0):
+                m.d.sync += behind[0].eq(taker)
+            with m.Else():
+                m.d.sync += behind[1].eq(taker)
 
         # --- the write port: the store unit's ----------------------------------------------
         wiring.connect(m, wiring.flipped(self.wr_req), store.wr_req)
@@ -238,8 +251,6 @@ class Sequencer(wiring.Component):
         cur_on, prev_on = Signal(), Signal()
         compute_busy = Signal()
         m.d.comb += [compute_busy.eq(cur_on | prev_on), self.vmm.eq(cur)]
-        ld = Signal.like(load.instr.window, name="ld_window"), Signal(16, name="ld_first"), \
-            Signal(16, name="ld_count")
         st = Signal.like(store.instr.window, name="st_window"), Signal(16, name="st_first"), \
             Signal(16, name="st_count")
 
@@ -262,26 +273,33 @@ class Sequencer(wiring.Component):
         can = Signal()
         with m.Switch(op):
             with m.Case(Op.LOAD):
-                m.d.comb += can.eq(~load.busy & ~vs_running(load_vs_vmm, window, first, count))
+                m.d.comb += can.eq(load.ready & ~vs_running(load_vs_vmm, window, first, count))
             with m.Case(Op.STORE):
                 m.d.comb += can.eq(~store.busy
                                    & ~vs_running(store_vs_vmm, window, first, count))
             with m.Case(Op.VMM):
                 # the controller takes a start next cycle, and the older VMM has finished
                 m.d.comb += can.eq(self.ctl_ready & ~self.vmm_start & ~prev_on
-                                   & ~(load.busy & load_vs_vmm(*ld, vmm))
+                                   & ~(load.moving.on & load_vs_vmm(load.moving.window,
+                                                                    load.moving.first,
+                                                                    load.moving.count, vmm))
+                                   & ~(load.queued.on & load_vs_vmm(load.queued.window,
+                                                                    load.queued.first,
+                                                                    load.queued.count, vmm))
                                    & ~(store.busy & store_vs_vmm(*st, vmm)))
         all_idle = Signal()
         m.d.comb += all_idle.eq(~load.busy & ~store.busy & ~compute_busy & (owner == 0)
+                                & (behind[0] == 0) & (behind[1] == 0)
                                 & (in_flight == 0) & self.rd_idle & self.wr_idle)
 
         # --- dispatch --------------------------------------------------------------------------
         pop = Signal()
         index = Signal(32)      # the queue head's instruction index
-        ld_pc, st_pc = Signal(32), Signal(32)
+        st_pc = Signal(32)
         for unit in (load, store):
             m.d.comb += [unit.instr.window.eq(window), unit.instr.first.eq(first),
-                         unit.instr.count.eq(count), unit.instr.mem_addr.eq(mem_addr)]
+                         unit.instr.count.eq(count), unit.instr.mem_addr.eq(mem_addr),
+                         unit.instr.tag.eq(index)]
         m.d.comb += queue.r_en.eq(pop)
         m.d.sync += [self.done.eq(0), self.vmm_start.eq(0)]
         vmm_go = Signal()
@@ -322,10 +340,11 @@ class Sequencer(wiring.Component):
                 with m.If(load.err | store.err):
                     # a unit finished with a memory error (the flags hold until its next start)
                     stop(Mux(load.err, ErrorCode.MEM_READ, ErrorCode.MEM_WRITE),
-                         Mux(load.err, ld_pc, st_pc),
+                         Mux(load.err, load.err_tag, st_pc),
                          Mux(load.err, self.rd_err_addr, self.wr_err_addr))
                 with m.Elif(~queue.r_rdy):
                     with m.If((fetched == self.prog_len) & (in_flight == 0) & (owner != 1)
+                              & (behind[0] != 1) & (behind[1] != 1)
                               & (queue.level == 0)):
                         stop(ErrorCode.PROG_LEN, self.prog_len)
                 with m.Elif(check != ErrorCode.NONE):
@@ -344,8 +363,6 @@ class Sequencer(wiring.Component):
                     with m.Switch(op):
                         with m.Case(Op.LOAD):
                             m.d.comb += load.instr.start.eq(1)
-                            m.d.sync += [ld[0].eq(window), ld[1].eq(first), ld[2].eq(count),
-                                         ld_pc.eq(index)]
                         with m.Case(Op.STORE):
                             m.d.comb += store.instr.start.eq(1)
                             m.d.sync += [st[0].eq(window), st[1].eq(first), st[2].eq(count),
@@ -358,7 +375,7 @@ class Sequencer(wiring.Component):
             with m.State("FINISH"):
                 with m.If(load.err | store.err):
                     stop(Mux(load.err, ErrorCode.MEM_READ, ErrorCode.MEM_WRITE),
-                         Mux(load.err, ld_pc, st_pc),
+                         Mux(load.err, load.err_tag, st_pc),
                          Mux(load.err, self.rd_err_addr, self.wr_err_addr))
                 with m.Elif(all_idle):
                     m.d.sync += [self.busy.eq(0), self.done.eq(1)]

@@ -47,7 +47,11 @@ from .stats import Stats
 from .taps import compile_taps
 from .tiling import Plan, Step, plan_linear, plan_options
 
-__all__ = ["AcceleratorError", "Driver"]
+__all__ = ["AcceleratorError", "Driver", "PROGRAM_ORDERS"]
+
+#: the instruction orders (:func:`~sw.driver.program.compile_plan`) a layer's program is
+#: compiled in; the driver runs the fastest on the cycle model
+PROGRAM_ORDERS = ("late_store", "lookahead")
 
 _CTRL, _STATUS, _FLAGS = register("CTRL"), register("STATUS"), register("CMD_FLAGS")
 _IRQ_EN = _CTRL.pack(IRQ_EN=1)
@@ -251,8 +255,8 @@ class Driver:
 
     def _compile(self, plans, x, w, b, params, zero_point, lut):
         """The layer's program if it runs as one (sets :attr:`path`), else None: of the
-        ``plans``, the one the cycle model (:func:`~sw.targets.regmodel.predict_cycles`)
-        finds fastest, the first on a tie."""
+        ``plans`` in each of :data:`PROGRAM_ORDERS`, the one the cycle model
+        (:func:`~sw.targets.regmodel.predict_cycles`) finds fastest, the first on a tie."""
         mem = self.transport.mem_size
         if self.dma is False:
             self.path = "registers (dma=False)"
@@ -263,7 +267,8 @@ class Driver:
         cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
         # (the LUT window keeps its table between calls, as on the register path)
         table = None if cached else lut
-        candidates = [compile_plan(plan, x, w, b, params, zero_point, table) for plan in plans]
+        candidates = [compile_plan(plan, x, w, b, params, zero_point, table, order=order)
+                      for plan in plans for order in PROGRAM_ORDERS]
         if len(candidates) > 1:
             cycles = [predict_cycles(c.program, self.latency) for c in candidates]
             compiled = candidates[cycles.index(min(cycles))]
@@ -292,8 +297,9 @@ class Driver:
         table = np.zeros(256, np.int8) if lut else None
         plans = plan_options(m, k, n, self.geometry, int8=int8, bias=bias, relu=relu, lut=lut,
                              pool=pool)
-        return min(predict_cycles(compile_plan(plan, None, None, None, None, 0, table).program,
-                                  self.latency) for plan in plans)
+        return min(predict_cycles(compile_plan(plan, None, None, None, None, 0, table,
+                                               order=order).program, self.latency)
+                   for plan in plans for order in PROGRAM_ORDERS)
 
     def predict_taps(self, plan, *, lut=False):
         """Cycles the per-tap program of ``plan`` (:class:`~.taps.TapPlan`) takes on the cycle

@@ -273,7 +273,7 @@ class CompiledLinear:
 
 
 #: the orders :func:`compile_plan` can emit (the default is the fastest on the cycle model)
-ORDERS = ("sequential", "prefetch", "late_store")
+ORDERS = ("sequential", "prefetch", "late_store", "lookahead")
 
 
 def compile_plan(plan: Plan, x, w, b, params, zero_point, lut=None, *, base=0,
@@ -300,8 +300,13 @@ def compile_plan(plan: Plan, x, w, b, params, zero_point, lut=None, *, base=0,
       that must wait for it (PARAM);
     * ``"late_store"``: as ``"prefetch"``, with each STORE moved after the next VMM when the
       two do not conflict, so the dispatcher never waits for a VMM to end before issuing
-      the next one. Fastest on the register model's cycle model (:mod:`verif` measures all
-      three).
+      the next one. Fastest on the register model's cycle model for most layers
+      (:mod:`verif` measures all of them);
+    * ``"lookahead"``: as ``"late_store"``, and the LOADs of the step after next go before
+      the next VMM when they do not touch what it uses: when VMMs are short and LOADs long
+      (one input row, a weight tile each), the next LOAD is then asked for while the current
+      one streams, which hides the memory's latency. The driver tries it against
+      ``"late_store"`` on the cycle model.
     """
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
@@ -405,24 +410,38 @@ def _order(steps, order, g):
         for loads, vmm, store in steps:
             out += [*loads, vmm] + ([store] if store else [])
         return out
-    out += steps[0][0]
+    ahead = 2 if order == "lookahead" else 1
+    emitted = set()  # (step, load index)
+
+    def emit(j, pick):
+        for n, ld in enumerate(steps[j][0]):
+            if (j, n) not in emitted and pick(ld):
+                emitted.add((j, n))
+                out.append(ld)
+
     late = None  # a STORE waiting to go after the next VMM
     for i, (_, vmm, store) in enumerate(steps):
+        emit(i, lambda ld: True)  # whatever of its own loads is still missing
         out.append(vmm)
-        nxt = steps[i + 1][0] if i + 1 < len(steps) else []
-        early = [ld for ld in nxt if not isa.conflicts(ld, vmm, g)]
-        wait = [ld for ld in nxt if isa.conflicts(ld, vmm, g)]
-        out += early
+        if i + 1 < len(steps):
+            emit(i + 1, lambda ld, vmm=vmm: not isa.conflicts(ld, vmm, g))
+        if ahead > 1 and i + 2 < len(steps):
+            # the step after next: before the next VMM (it must not touch what that one uses);
+            # the dispatcher holds it until this VMM has ended if it touches this one's
+            nxt = steps[i + 1][1]
+            if not any((i + 1, n) not in emitted for n in range(len(steps[i + 1][0]))):
+                emit(i + 2, lambda ld, nxt=nxt: not isa.conflicts(ld, nxt, g))
         if late is not None:  # (after the prefetches: the load unit is the busier one)
             out.append(late)
             late = None
         if store is not None:
-            if (order == "late_store" and i + 1 < len(steps)
+            if (order in ("late_store", "lookahead") and i + 1 < len(steps)
                     and not isa.conflicts(store, steps[i + 1][1], g)):
                 late = store
             else:
                 out.append(store)
-        out += wait
+        if i + 1 < len(steps):
+            emit(i + 1, lambda ld: True)  # those that must wait for this VMM
     if late is not None:
         out.append(late)
     return out

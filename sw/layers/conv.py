@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from models.conv import conv_shape, max_pool_args
-
 from models import wrap_int32
+from models.conv import conv_shape, max_pool_args
 
 from ..driver.arguments import check_accumulator_range, check_int, multipliers
 from ..driver.taps import tap_options

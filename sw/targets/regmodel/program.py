@@ -21,16 +21,22 @@ hardware): the model applies such effects in program order.
 * the **fetch** unit asks for ``fetch_block`` instructions at a time from PROG_ADDR on (never
   past PROG_LEN), one transfer in flight, when the prefetch queue of ``fetch_queue``
   instructions has room for all of them;
-* the **read port** is shared: one transfer at a time, a fetch block's or a LOAD's (the one asked
-  first; the model books a LOAD in dispatch order and a fetch block when the instruction that
-  makes room for it has left the queue);
+* the **read port** is shared by fetch blocks and LOADs and pipelined: a transfer's data
+  comes ``read_latency`` cycles after its request at the earliest, and the data of one
+  transfer at a time streams (``stream_gap`` idle cycles between two), so a request made while
+  another transfer's data streams hides its latency (the model books a LOAD in dispatch order
+  and a fetch block when the instruction that makes room for it has left the queue; the
+  hardware serves them in the order it took them, so the two may differ by a few cycles where
+  both wait);
 * the **dispatcher** takes the queue's head ``dispatch`` cycles after it arrived, at most one
   instruction per cycle, in program order, and hands it to its unit when the unit is free and
   no running instruction of another unit that it :func:`isa.conflicts` with still runs
   (``release`` cycles after that one's end); FENCE and END leave the queue at once, the
   instruction after a FENCE waits until every unit (fetch included) is idle, and END's program
   is done when they are;
-* the **load** unit asks for its transfer ``load_setup`` cycles after its dispatch and writes a
+* the **load** unit holds two LOADs, one writing its pieces and one waiting for its data: the
+  next LOAD is taken once the waiting one's transfer was taken and the writing one ended. It
+  asks for its transfer ``load_setup`` cycles after its dispatch and writes a
   piece per cycle after ``read_latency`` (a unit, or a beat of a unit larger than a beat); the
   **store** unit takes :meth:`ProgramTiming.store_cycles`;
 * the **compute** unit starts a VMM ``vmm_start`` cycles after its dispatch, busy for
@@ -99,8 +105,12 @@ class ProgramTiming:
     fetch_queue: int = 8
     #: an instruction leaving a full queue -> the fetch unit's request for the next block
     fetch_room: int = 3
-    #: a read transfer's last beat -> the port taking the next transfer
+    #: a fetch block's last beat -> the fetch unit's request for the next block (one block in
+    #: flight at a time)
     port_gap: int = 2
+    #: idle cycles of the read data path between two transfers' beats (the next transfer's
+    #: request is taken while the current one's data streams, so its latency is hidden)
+    stream_gap: int = 0
     #: an instruction's last beat -> the earliest cycle the dispatcher takes it (queue, decode)
     dispatch: int = 2
     #: a LOAD's dispatch -> its read request (then ``read_latency``, then one piece per cycle:
@@ -190,13 +200,15 @@ class ProgramRun:
         return self.schedule[n - 1][0] if n else 0
 
     def unit_cycles(self):
-        """Cycles each unit worked, from each instruction's dispatch to its end: {"load",
-        "store", "compute"} (load and store: PERF_LOAD and PERF_STORE)."""
+        """Cycles each unit worked, in the union of its instructions' spans from dispatch to
+        end: {"load", "store", "compute"} (load and store: PERF_LOAD and PERF_STORE)."""
         out = dict.fromkeys(("load", "store", "compute"), 0)
+        until = dict.fromkeys(out, 0)
         for _, instr, start, end in self.schedule:
             unit = isa.unit_of(instr)
             if unit:
-                out[unit] += end - start
+                out[unit] += max(0, end - max(start, until[unit]))
+                until[unit] = max(until[unit], end)
         return out
 
 
@@ -294,13 +306,14 @@ class _Run:
         self.prog_len = prog_len
         self.pops = []          # the cycle each instruction left the queue, by index
         self.loads, self.stores, self.vmms = [], [], []  # (touches, finish) of each dispatched
-        self.load_free = self.store_free = 0
+        self.load_free = self.store_free = 0  # when the unit takes its next instruction
+        self.load_end = 0  # when the load unit's last LOAD ends (PERF_LOAD: the union)
         self.pending = []       # (detected, unit order, index, ErrorCode, address) of failures
         self.busy = []          # (first vector, finish, count) of each VMM
 
     # the cycle every unit and the fetch unit are idle from, given that none starts after ``t``
     def _idle(self, t):
-        t = max([t, self.load_free, self.store_free] + [f for _, f in self.vmms[-2:]])
+        t = max([t, self.load_end, self.store_free] + [f for _, f in self.vmms[-2:]])
         return self.fetch.idle_after(t)
 
     def go(self):
@@ -370,7 +383,7 @@ class _Run:
         """The first cycle from ``head`` on when instruction ``instr`` may be dispatched: its
         unit free, and no running instruction of another unit it conflicts with."""
         touch, t = isa.touches(instr, self.g), self.t
-        ends = []  # what it waits for
+        ends = []  # the cycles of what it waits for ending
         if instr.op == isa.Op.VMM:
             start = head
             if self.busy:  # back to back after the previous VMM's vectors ...
@@ -378,12 +391,13 @@ class _Run:
                 start = max(start, first + count + t.vmm_gap - t.vmm_start)
             if len(self.vmms) >= 2:  # ... and at most two in flight
                 ends.append(self.vmms[-2][1])
-            others = self.loads[-1:] + self.stores[-1:]
+            others = self.loads[-2:] + self.stores[-1:]
+            ends += [f for other, f in others if _overlap(touch, other)]
         else:
             start = head
-            ends.append(self.load_free if instr.op == isa.Op.LOAD else self.store_free)
-            others = self.vmms[-2:]
-        ends += [f for other, f in others if _overlap(touch, other)]
+            free = self.load_free if instr.op == isa.Op.LOAD else self.store_free
+            ends.append(free)
+            ends += [f for other, f in self.vmms[-2:] if _overlap(touch, other)]
         return max([start] + [f + t.release for f in ends if f + t.release > head])
 
     def _dispatch(self, i, instr, start):
@@ -412,11 +426,17 @@ class _Run:
             k["PERF_STORE"] += finish - start
             k["PERF_WR_BYTES"] += nbytes
         else:
-            occupancy = t.read_latency + t.pieces(instr.count, unit, g.mem_bytes)
-            finish = self.port.reserve(start + t.load_setup, occupancy + t.port_gap) + occupancy
-            self.load_free = finish
+            pieces = t.pieces(instr.count, unit, g.mem_bytes)
+            request = start + t.load_setup
+            data = self.port.reserve(request + t.read_latency, pieces + t.stream_gap)
+            finish = data + pieces
+            # the unit holds two LOADs: this one leaves the queued slot once its transfer is
+            # taken (the port is free for it) and the one moving before it has ended
+            accepted = max(request, data - t.read_latency)
+            self.load_free = max(accepted, self.load_end)
+            k["PERF_LOAD"] += finish - max(start, self.load_end)
+            self.load_end = finish
             self.loads.append((touch, finish))
-            k["PERF_LOAD"] += finish - start
             k["PERF_RD_BYTES"] += nbytes
         if failed:
             code = ErrorCode.MEM_WRITE if write else ErrorCode.MEM_READ
@@ -506,15 +526,16 @@ class _Fetch:
             need = stop - t.fetch_queue - 1  # this instruction must have left the queue
             if need >= len(pops):
                 return
-            request = max(self.blocks[-1][2] if self.blocks else t.start,
+            request = max(self.blocks[-1][2] + t.port_gap if self.blocks else t.start,
                           pops[need] + t.fetch_room if need >= 0 else 0)
             n = stop - first
             beats = -(-n * isa.INSTR_BYTES // beat)
-            length = t.read_latency + max(beats, n)
-            grant = self.port.reserve(request, length + t.port_gap)
+            length = max(beats, n)
+            data = self.port.reserve(request + t.read_latency, length + t.stream_gap)
             each = max(beats, n) / n
-            arrivals = [grant + t.read_latency + math.ceil((j + 1) * each) for j in range(n)]
-            self.blocks.append((request, grant, grant + length, first, stop, arrivals))
+            arrivals = [data + math.ceil((j + 1) * each) for j in range(n)]
+            self.blocks.append((request, data - t.read_latency, data + length, first, stop,
+                                arrivals))
 
     def instruction(self, i):
         """(arrival cycle, its four words or None, failing burst address or None) of

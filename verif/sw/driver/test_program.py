@@ -11,6 +11,7 @@ import models
 from hw.spec import ErrorCode, Geometry, isa, register
 from sw import Accelerator, AcceleratorError
 from sw.driver import program as program_module
+from sw.driver.driver import PROGRAM_ORDERS
 from sw.driver.program import ALIGN, ORDERS, Program, compile_plan, explain
 from sw.driver.tiling import plan_linear, plan_options
 from sw.knobs import seed as env_seed
@@ -240,14 +241,17 @@ def test_default_order_is_the_fastest_and_every_order_is_exact(name):
         for double in (False, True):
             acc = Accelerator.open("regmodel")
             with pytest.MonkeyPatch.context() as mp:
+                mp.setattr("sw.driver.driver.PROGRAM_ORDERS", (order,))
                 mp.setattr("sw.driver.driver.compile_plan",
-                           functools.partial(real, order=order, double_buffer=double))
+                           functools.partial(real, double_buffer=double))
                 np.testing.assert_array_equal(acc.linear(x, w, b, **kw), ref)
             cycles[order, double] = acc.stats.cycles
     acc = Accelerator.open("regmodel")
     acc.linear(x, w, b, **kw)
     print(name, cycles, "default", acc.stats.cycles)
-    assert acc.stats.cycles == cycles["late_store", True] <= min(cycles.values()) * 1.002
+    # the driver tries its PROGRAM_ORDERS, double-buffered, and runs the fastest
+    assert acc.stats.cycles == min(cycles[o, True] for o in PROGRAM_ORDERS)
+    assert acc.stats.cycles <= min(cycles.values()) * 1.002
 
 
 def test_compile_plan_double_buffers_and_prefetches():

@@ -16,8 +16,8 @@ from hw.spec import (
     register,
 )
 from hw.spec.timing import array_latency
-from sw.targets.regmodel.device import TRANSACTION_CYCLES
 from sw.targets.regmodel import RegisterModel
+from sw.targets.regmodel.device import TRANSACTION_CYCLES
 from sw.targets.transport import BusErrorResponse
 
 from ..regs import G, bus_error, command, off, rd, wr
