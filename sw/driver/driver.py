@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -42,7 +43,7 @@ from ..targets import Transport, open_transport
 from ..targets.regmodel.program import predict_cycles
 from .arguments import check_accumulator_range, check_extras, check_linear
 from .packing import pack_int8, unpack_int8
-from .program import Program, compile_plan, describe, explain
+from .program import Job, Program, compile_plan, compile_plans, describe, explain
 from .stats import Stats
 from .taps import compile_taps
 from .tiling import Plan, Step, plan_linear, plan_options
@@ -220,6 +221,68 @@ class Driver:
         AcceleratorError
             If a command is rejected or times out, or a needed feature is missing.
         """
+        call = self._prepare(x, w, b, scale, zero_point, relu, input_zero_point, lut, pool)
+        plan = plan_linear(call.m, call.k, call.n, self.geometry, **call.flags)
+        options = plan_options(call.m, call.k, call.n, self.geometry, **call.flags)
+        compiled = self._compile(options, call.x, call.w, call.b, call.params, call.zero_point,
+                                 lut)
+        self.plan = plan if compiled is None else compiled.plan
+        if compiled is not None:
+            return self._run_compiled([compiled], lut, call.what)[0]
+        if lut is not None:
+            self._load_lut(lut)
+        return self._run(plan, call.x, call.w, call.b, call.params, call.zero_point)
+
+    def linear_batch(self, calls):
+        """Several ``linear`` calls ``[(x, w, b, keywords)]`` (keywords as :meth:`linear`'s)
+        as one program when they run as programs and those with a ``lut`` share one: one doorbell,
+        and each call's loads overlap the previous call's computing and stores (the convolution
+        family's groups, e.g. a depthwise layer's channels). Otherwise one :meth:`linear` after
+        another. Returns the results; :attr:`stats` covers them all."""
+        calls = list(calls)
+        luts = [kw.get("lut") for _, _, _, kw in calls if kw.get("lut") is not None]
+        same_lut = all(np.array_equal(t, luts[0]) for t in luts)
+        if len(calls) < 2 or not self.programs_possible() or not same_lut:
+            return self._one_by_one(calls)
+        prepared = []
+        for x, w, b, kw in calls:
+            kw = dict(kw)
+            prepared.append(self._prepare(x, w, b, kw.pop("scale", None),
+                                          kw.pop("zero_point", 0), kw.pop("relu", False),
+                                          kw.pop("input_zero_point", 0), kw.pop("lut", None),
+                                          kw.pop("pool", 1), **kw))
+        options = [plan_options(c.m, c.k, c.n, self.geometry, **c.flags) for c in prepared]
+        lut = luts[0] if luts else None
+        cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
+        table = None if cached else lut
+        best = None
+        for i in range(max(len(o) for o in options)):
+            jobs = [Job(o[min(i, len(o) - 1)], c.x, c.w, c.b, c.params, c.zero_point)
+                    for o, c in zip(options, prepared, strict=True)]
+            for order in PROGRAM_ORDERS:
+                compiled = compile_plans(jobs, table, order=order)
+                cycles = predict_cycles(compiled[0].program, self.latency)
+                if best is None or cycles < best[0]:
+                    best = (cycles, compiled)
+        compiled = best[1]
+        if compiled[0].program.end > self.transport.mem_size:
+            return self._one_by_one(calls)  # too large as one program: each call decides
+        self.path, self.plan = "program", compiled[-1].plan
+        return self._run_compiled(compiled, lut, f"{len(calls)} linear calls")
+
+    def _one_by_one(self, calls):
+        results, stats = [], []
+        for x, w, b, kw in calls:
+            results.append(self.linear(x, w, b, **kw))
+            stats.append(self.stats)
+        self.stats = Stats.total(stats)
+        return results
+
+    def _prepare(self, x, w, b, scale, zero_point, relu, input_zero_point, lut, pool, **extra):
+        """Check one ``linear`` call's arguments, fold its input zero point into the bias and
+        check the features it needs."""
+        if extra:
+            raise TypeError(f"linear got unexpected keywords {sorted(extra)}")
         m, k, n, params = check_linear(x, w, b, scale, zero_point, relu)
         check_extras(m, scale, input_zero_point, lut, pool)
         check_accumulator_range(x, w, b, input_zero_point)
@@ -235,23 +298,20 @@ class Driver:
         for feature, needed in need.items():
             if needed and feature not in self.features:
                 raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
-        plan = plan_linear(m, k, n, self.geometry, int8=scale is not None, bias=b is not None,
-                           relu=bool(relu), lut=lut is not None, pool=int(pool))
-        options = plan_options(m, k, n, self.geometry, int8=scale is not None,
-                               bias=b is not None, relu=bool(relu), lut=lut is not None,
-                               pool=int(pool))
-        compiled = self._compile(options, x, w, b, params, int(zero_point), lut)
-        self.plan = plan if compiled is None else compiled.plan
-        if compiled is not None:
-            if lut is not None:
-                self._lut = None  # unknown until the program has run
-            raw = self.run_program(compiled.program, what=f"linear [{m}, {k}] x [{n}, {k}]")
-            if lut is not None:
-                self._lut = np.array(lut, dtype=np.int8)
-            return compiled.results(raw["y"])
+        flags = dict(int8=scale is not None, bias=b is not None, relu=bool(relu),
+                     lut=lut is not None, pool=int(pool))
+        return SimpleNamespace(m=m, k=k, n=n, x=x, w=w, b=b, params=params,
+                               zero_point=int(zero_point), flags=flags,
+                               what=f"linear [{m}, {k}] x [{n}, {k}]")
+
+    def _run_compiled(self, compiled, lut, what):
+        """Run the program of ``compiled`` (CompiledLinear s sharing it); their results."""
         if lut is not None:
-            self._load_lut(lut)
-        return self._run(plan, x, w, b, params, int(zero_point))
+            self._lut = None  # unknown until the program has run
+        raw = self.run_program(compiled[0].program, what=what)
+        if lut is not None:
+            self._lut = np.array(lut, dtype=np.int8)
+        return [c.results(raw[c.region]) for c in compiled]
 
     def _compile(self, plans, x, w, b, params, zero_point, lut):
         """The layer's program if it runs as one (sets :attr:`path`), else None: of the

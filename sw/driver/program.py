@@ -23,7 +23,8 @@ from hw.spec import ErrorCode, Geometry, isa, register, timing
 from .packing import pack_int8
 from .tiling import Plan
 
-__all__ = ["ALIGN", "CompiledLinear", "Program", "Region", "compile_plan", "describe", "explain"]
+__all__ = ["ALIGN", "CompiledLinear", "Job", "Program", "Region", "compile_plan", "compile_plans",
+           "describe", "explain"]
 
 _FLAGS = register("CMD_FLAGS")
 #: the least alignment of a region in memory, in bytes (also at least one beat of the port)
@@ -249,16 +250,21 @@ class CompiledLinear:
     Members
     -------
     program : Program
+        The program (shared by every job of :func:`compile_plans`).
+    plan : Plan
     tiles : tuple of (o0, n0, rows, cols, offset)
         Each stored tile: result rows ``o0 ..``, columns ``n0 ..``; ``offset`` into the output
-        region ``"y"``, in OUT (int8) or ACC (int32) unit layout.
+        region ``region``, in OUT (int8) or ACC (int32) unit layout.
+    region : str
+        The output region's name.
     """
     program: Program
     plan: Plan
     tiles: tuple
+    region: str = "y"
 
     def results(self, raw: bytes):
-        """The layer's result from the bytes of region ``"y"``."""
+        """The layer's result from the bytes of its output region."""
         plan, g = self.plan, self.plan.geometry
         y = np.empty((plan.m // plan.pool, plan.n), dtype=np.int8 if plan.int8 else np.int32)
         window = isa.Window.OUT if plan.int8 else isa.Window.ACC
@@ -270,6 +276,18 @@ class CompiledLinear:
             else:
                 y[o0:o0 + rows, n0:n0 + cols] = block.view("<i4").reshape(rows, -1)[:, :cols]
         return y
+
+
+@dataclass(frozen=True)
+class Job:
+    """One ``linear`` call of :func:`compile_plans`: its plan and arguments (as
+    :func:`compile_plan`)."""
+    plan: Plan
+    x: object
+    w: object
+    b: object
+    params: object
+    zero_point: int
 
 
 #: the orders :func:`compile_plan` can emit (the default is the fastest on the cycle model)
@@ -308,10 +326,53 @@ def compile_plan(plan: Plan, x, w, b, params, zero_point, lut=None, *, base=0,
       one streams, which hides the memory's latency. The driver tries it against
       ``"late_store"`` on the cycle model.
     """
+    return compile_plans([Job(plan, x, w, b, params, zero_point)], lut, base=base, order=order,
+                         double_buffer=double_buffer)[0]
+
+
+def compile_plans(jobs, lut=None, *, base=0, order="late_store", double_buffer=True):
+    """Several ``linear`` calls (:class:`Job` s, on one geometry) as one program, in order, each
+    compiled as :func:`compile_plan` compiles one, with its regions named ``"<job>."`` ... and
+    its output region ``"y<job>"`` (``"y"`` for a single job). The alternations (weight banks,
+    the halves of IN, ACC and OUT) run on across the jobs, so one job's first LOADs and VMMs
+    overlap the last STOREs of the one before. Returns one :class:`CompiledLinear` per job
+    (sharing the program)."""
     if order not in ORDERS:
         raise ValueError(f"order must be one of {ORDERS}, got {order!r}")
-    g = plan.geometry
+    if not jobs:
+        raise ValueError("compile_plans needs at least one job")
+    g = jobs[0].plan.geometry
     p = Program(g, base)
+    head = []
+    if lut is not None:
+        head.append(isa.Load(isa.Window.LUT, 0, isa.units(isa.Window.LUT, g),
+                             p.data("lut", np.ascontiguousarray(lut, dtype=np.int8))))
+    steps, outputs = [], []  # outputs: (job, region, tiles, stores [(step, window, ...)])
+    counter = {"step": 0, "chunk": 0, "tile": 0}
+    for j, job in enumerate(jobs):
+        if job.plan.geometry != g:
+            raise ValueError("every job of compile_plans must be for one geometry")
+        name = "" if len(jobs) == 1 else f"{j}."
+        outputs.append(_linear_steps(p, job, name, steps, counter, double_buffer))
+    for region, _, stores, nbytes in outputs:
+        addr = p.output(region, nbytes)
+        for at, (window, first, rows, offset) in stores:
+            loads, vmm, _ = steps[at]
+            steps[at] = (loads, vmm, isa.Store(window, first, rows, addr + offset))
+    for instr in head + _order(steps, order, g):
+        p.append(instr)
+    p.end_program()
+    return [CompiledLinear(p, job.plan, tiles, region)
+            for job, (region, tiles, _, _) in zip(jobs, outputs, strict=True)]
+
+
+def _linear_steps(p, job, name, steps, counter, double_buffer):
+    """Append the (loads, vmm, None) steps of one job to ``steps`` (regions reserved in ``p``
+    with prefix ``name``); ``counter`` carries the step, chunk and tile alternations across
+    jobs. Returns (output region, tiles, stores [(step index, (window, first, rows, offset))],
+    output bytes)."""
+    plan, x, w, b, params, zero_point = job.plan, job.x, job.w, job.b, job.params, job.zero_point
+    g = plan.geometry
     chunk, kt_count, nt_count = plan.m_chunk, plan.k_tiles, plan.n_tiles
     in_span = kt_count * chunk if plan.resident_inputs else chunk
     out_rows = chunk // plan.pool
@@ -325,10 +386,6 @@ def compile_plan(plan: Plan, x, w, b, params, zero_point, lut=None, *, base=0,
     }
     rwp2 = g.row_words_p2
     unit_out = isa.unit_bytes(isa.Window.OUT if plan.int8 else isa.Window.ACC, g)
-    head = []
-    if lut is not None:
-        head.append(isa.Load(isa.Window.LUT, 0, isa.units(isa.Window.LUT, g),
-                             p.data("lut", np.ascontiguousarray(lut, dtype=np.int8))))
 
     def tile_image(n0, cols, k0, rows):
         return lambda: pack_int8(w[n0:n0 + cols, k0:k0 + rows], rwp2).tobytes()
@@ -346,61 +403,59 @@ def compile_plan(plan: Plan, x, w, b, params, zero_point, lut=None, *, base=0,
             return words.tobytes()
         return fill
 
-    steps = []  # (loads, vmm, store or None)
-    out_bytes, pending_tiles, deferred = 0, [], {}
+    def region(key, nbytes, fill):
+        key = name + key
+        return p.regions[key].addr if key in p.regions else p.reserve(key, nbytes, fill=fill)
+
+    out_bytes, tiles, stores, deferred = 0, [], [], {}
+    first_chunk, first_tile, first_step = counter["chunk"], counter["tile"], counter["step"]
     for s in plan.iter_steps():
-        c, t = s.m0 // chunk, (s.m0 // chunk) * nt_count + s.nt
+        c = first_chunk + s.m0 // chunk
+        t = first_tile + (s.m0 // chunk) * nt_count + s.nt
+        index = first_step + s.index
+        bank = s.bank if plan.resident_weights else index % g.banks
         loads = []
         if s.load_weights:
-            name = f"w{s.nt}.{s.kt}"
-            addr = p.regions[name].addr if name in p.regions else p.reserve(
-                name, s.cols * 4 * rwp2, fill=tile_image(s.n0, s.cols, s.k0, s.rows))
-            loads.append(isa.Load(isa.Window.WEIGHT, s.bank * g.cols_p2, s.cols, addr))
+            addr = region(f"w{s.nt}.{s.kt}", s.cols * 4 * rwp2,
+                          tile_image(s.n0, s.cols, s.k0, s.rows))
+            loads.append(isa.Load(isa.Window.WEIGHT, bank * g.cols_p2, s.cols, addr))
         if plan.resident_inputs:
             in_addr = (c % 2) * halves["in"] + s.in_addr
         else:
-            in_addr = (s.index % 2) * halves["in"]
+            in_addr = (index % 2) * halves["in"]
         if plan.resident_inputs:  # each K tile just before the chunk's first VMM that uses it
             deferred.update(s.load_inputs)
             inputs = [(s.kt, deferred.pop(s.kt))] if s.kt in deferred else []
         else:
             inputs = s.load_inputs
         for kt, _ in inputs:
-            name = f"x{c}.{kt}"
             k0 = kt * g.rows
             rows = min(g.rows, plan.k - k0)
-            addr = p.regions[name].addr if name in p.regions else p.reserve(
-                name, s.count * 4 * rwp2, fill=input_image(s.m0, s.count, k0, rows))
+            addr = region(f"x{s.m0 // chunk}.{kt}", s.count * 4 * rwp2,
+                          input_image(s.m0, s.count, k0, rows))
             first = (c % 2) * halves["in"] + kt * s.count if plan.resident_inputs else in_addr
             loads.append(isa.Load(isa.Window.IN, first, s.count, addr))
         if s.load_params:
-            name = f"p{s.nt}"
-            addr = p.regions[name].addr if name in p.regions else p.reserve(
-                name, 16 * s.cols, fill=param_image(s.n0, s.cols))
+            addr = region(f"p{s.nt}", 16 * s.cols, param_image(s.n0, s.cols))
             loads.append(isa.Load(isa.Window.PARAM, 0, 4 * s.cols, addr))
         acc_addr, out_addr = (t % 2) * halves["acc"], (t % 2) * halves["out"]
         flags = _FLAGS.pack(ACCUMULATE=s.accumulate, BIAS=s.bias, REQUANT=s.requant,
                             RELU=s.relu, LUT=s.lut)
-        vmm = isa.Vmm(bank=s.bank, in_addr=in_addr, acc_addr=acc_addr, out_addr=out_addr,
+        vmm = isa.Vmm(bank=bank, in_addr=in_addr, acc_addr=acc_addr, out_addr=out_addr,
                       count=s.count, rows=s.rows, cols=s.cols, pool=s.pool, flags=flags,
                       out_zp=zero_point)
-        store = None
         if s.read_back:
             rows = s.out_rows if plan.int8 else s.count
             window = isa.Window.OUT if plan.int8 else isa.Window.ACC
             first = out_addr if plan.int8 else acc_addr
-            store = (window, first, rows, out_bytes)
-            pending_tiles.append((s.m0 // plan.pool, s.n0, rows, s.cols, out_bytes))
+            stores.append((len(steps), (window, first, rows, out_bytes)))
+            tiles.append((s.m0 // plan.pool, s.n0, rows, s.cols, out_bytes))
             out_bytes += _round_up(rows * unit_out, p.align)
-        steps.append((loads, vmm, store))
-    y_addr = p.output("y", out_bytes)
-    tiles = tuple(pending_tiles)
-    steps = [(loads, vmm, None if st is None else isa.Store(st[0], st[1], st[2], y_addr + st[3]))
-             for loads, vmm, st in steps]
-    for instr in head + _order(steps, order, g):
-        p.append(instr)
-    p.end_program()
-    return CompiledLinear(p, plan, tiles)
+        steps.append((loads, vmm, None))
+    counter["step"] = first_step + plan.commands
+    counter["chunk"] = first_chunk + -(-plan.m // chunk)
+    counter["tile"] = first_tile + -(-plan.m // chunk) * nt_count
+    return ("y" if not name else f"y{name[:-1]}"), tuple(tiles), stores, out_bytes
 
 
 def _order(steps, order, g):

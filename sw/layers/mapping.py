@@ -26,7 +26,6 @@ import numpy as np
 
 from models.conv import ConvShape
 
-from ..driver.stats import Stats
 from ..driver.tiling import PlanError, plan_linear
 
 __all__ = ["WORD_COST", "Mapping", "PatchLowering", "choose_block", "depthwise_limit",
@@ -71,13 +70,11 @@ class Mapping:
 
 
 def run_calls(acc, calls, mapping):
-    """Run ``(x, w, b, kwargs)`` linear calls on ``acc``; set ``acc.stats`` to the sum of their
-    stats and ``acc.mapping`` to ``mapping``. Returns the results."""
-    results, stats = [], []
-    for x, w, b, kwargs in calls:
-        results.append(acc.linear(x, w, b, **kwargs))
-        stats.append(acc.stats)
-    acc.stats, acc.mapping = Stats.total(stats), mapping
+    """Run ``(x, w, b, kwargs)`` linear calls on ``acc`` (``acc.linear_batch``: one program
+    when they run as programs); set ``acc.stats`` to their whole and ``acc.mapping`` to
+    ``mapping``. Returns the results."""
+    results = acc.linear_batch(calls)
+    acc.mapping = mapping
     return results
 
 

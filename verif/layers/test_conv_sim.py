@@ -140,12 +140,19 @@ def test_conv_family_with_bus_stalls(rng):
         check(stalled.avg_pool2d(x, 2), golden.avg_pool2d(x, 2))
 
 
-def test_per_tap_program_and_its_cycles(acc, rng):
-    """A convolution per tap over an image kept on chip (sw/driver/taps.py) on the gateware:
-    exact, and its cycles as the register model's cycle model predicts them (within 2 %)."""
+def test_per_tap_program_and_its_cycles(acc, rng, monkeypatch):
+    """A convolution per tap over an image kept on chip (sw/driver/taps.py) on the gateware
+    (forced, whichever the driver would pick): exact, and its cycles as the register model's
+    cycle model predicts them (within 2 %)."""
+    from sw.driver.taps import tap_options
+    from sw.layers import conv as conv_module
     x, w = rand(rng, (1, 16, 8, 8)), rand(rng, (16, 16, 3, 3))
     b = rand(rng, 16, -3000, 3000, np.int32)
+    plan = tap_options(1, 16, 8, 8, 16, 3, 3, (1, 1), acc.geometry, bias=True)[0]
     for kw in ({}, dict(scale=1 / 3000, zero_point=5, relu=True, input_zero_point=-2)):
+        plan = plan.__class__(**{**plan.__dict__, "int8": "scale" in kw,
+                                 "relu": bool(kw.get("relu"))})
+        monkeypatch.setattr(conv_module, "_per_tap", lambda *a, plan=plan: plan)
         check(acc.conv2d(x, w, b, padding=1, **kw), golden.conv2d(x, w, b, padding=1, **kw))
         assert acc.mapping.name == "taps"
         model = Accelerator.open("regmodel")

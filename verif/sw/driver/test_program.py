@@ -313,3 +313,49 @@ def test_linear_picks_the_fastest_plan_on_the_cycle_model():
     assert predicted[1] < 0.6 * predicted[0]
     st = acc.stats
     assert st.cycles < 0.6 * (st.compute_cycles + st.store_cycles)  # they overlap
+
+
+def test_linear_batch_is_one_program_and_exact():
+    """Several calls as one program (the convolution family's groups): exact, one doorbell,
+    fewer cycles than one program per call; mixed keywords; the fallbacks."""
+    s = env_seed() + 31
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    lut = rng.integers(-128, 128, 256, dtype=np.int8)
+    calls = []
+    for i in range(5):
+        m, k, n = 20 + 7 * i, 9 + i, 3 + 2 * i
+        x = rng.integers(-128, 128, (m, k), dtype=np.int8)
+        w = rng.integers(-128, 128, (n, k), dtype=np.int8)
+        b = rng.integers(-500, 500, n, dtype=np.int32)
+        kw = [{}, dict(scale=0.002, relu=True, input_zero_point=3),
+              dict(scale=0.003, zero_point=-5, lut=lut), dict(scale=0.001, pool=2 if m % 2 == 0
+                                                              else 1), {}][i]
+        calls.append((x, w, b if i % 2 else None, kw))
+    want = [models.linear(x, w, b, **kw) for x, w, b, kw in calls]
+    acc = Accelerator.open("regmodel")
+    got = acc.linear_batch(calls)
+    for g_, w_ in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g_, w_)
+    assert acc.path == "program" and acc.stats.commands == 1
+    batch = acc.stats
+    single = Accelerator.open("regmodel")
+    single_cycles = 0
+    for x, w, b, kw in calls:
+        single.linear(x, w, b, **kw)
+        single_cycles += single.stats.cycles
+    print("batch", batch.cycles, "one by one", single_cycles)
+    assert batch.cycles < single_cycles and batch.macs > 0
+    # two different tables: one call at a time
+    other = dict(scale=0.003, lut=lut[::-1].copy())
+    calls2 = calls[:2] + [(calls[2][0], calls[2][1], None, other)] + calls[2:3]
+    got = acc.linear_batch(calls2)
+    assert acc.stats.commands == len(calls2)
+    np.testing.assert_array_equal(got[2], models.linear(calls[2][0], calls[2][1], **other))
+    # through the registers
+    regs = Accelerator.open("regmodel", dma=False)
+    for g_, w_ in zip(regs.linear_batch(calls), want, strict=True):
+        np.testing.assert_array_equal(g_, w_)
+    assert regs.path.startswith("registers")
+    with pytest.raises(TypeError, match="unexpected keywords"):
+        acc.linear_batch([(calls[0][0], calls[0][1], None, dict(sclae=1))] * 2)
