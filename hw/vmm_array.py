@@ -1,6 +1,6 @@
 """The processing-in-memory style vector-matrix-multiply array."""
 
-from amaranth import Cat, Const, Module, Signal, signed, unsigned
+from amaranth import Module, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -114,34 +114,41 @@ class VmmArray(wiring.Component):
         m = Module()
         R, C = self.rows, self.cols
 
-        # Resident weights: the array's own storage (self._w, made in __init__).
+        # Resident weights: the array's own storage (self._w, made in __init__). Each register
+        # tests one condition per write port and only then its word and byte lanes: in the
+        # Verilog a register's next value is one small block that does nothing while no write
+        # is for it (per-lane conditions were ~1000 terms a cycle; Verilator ran 2x slower).
         for b in range(self.banks):
             for c in range(C):
-                for wd in range(self.row_words):
-                    hit = (self.w_en & (self.w_bank == b) & (self.w_col == c)
-                           & (self.w_word == wd))
-                    for lane in range(4):
-                        r = 4 * wd + lane
-                        if r < R:
-                            with m.If(hit & self.w_strb[lane]):
-                                m.d.sync += self._w[b][c][r].eq(self.w_data[8 * lane:8 * lane + 8])
-                hit_l = self.wl_en & (self.wl_bank == b) & (self.wl_col == c)
-                for r in range(R):
-                    with m.If(hit_l & self.wl_mask[r]):
-                        m.d.sync += self._w[b][c][r].eq(self.wl_data[8 * r:8 * r + 8])
+                w = self._w[b][c]
+                with m.If(self.w_en & (self.w_bank == b) & (self.w_col == c)):
+                    with m.Switch(self.w_word):
+                        for wd in range(self.row_words):
+                            with m.Case(wd):
+                                for lane in range(min(4, R - 4 * wd)):
+                                    with m.If(self.w_strb[lane]):
+                                        m.d.sync += w[4 * wd + lane].eq(
+                                            self.w_data[8 * lane:8 * lane + 8])
+                # the column port comes second: it wins a byte both ports write
+                with m.If(self.wl_en & (self.wl_bank == b) & (self.wl_col == c)):
+                    for r in range(R):
+                        with m.If(self.wl_mask[r]):
+                            m.d.sync += w[r].eq(self.wl_data[8 * r:8 * r + 8])
 
-        # Weight read port: word w of a (bank, column) is 32 bits of its packed register, padded
-        # with zeros to every value r_word can take (so no read is ever undefined).
-        padded = 32 << len(self.r_word)
+        # Weight read port: the (bank, column) register, then its word (the words past the
+        # column, and a bank or column that does not exist, read 0).
+        r_column = Signal(8 * R, name="r_column")
         with m.Switch(self.r_bank):
             for b in range(self.banks):
                 with m.Case(b):
                     with m.Switch(self.r_col):
                         for c in range(C):
                             with m.Case(c):
-                                packed = self._w[b][c].as_value()
-                                packed = Cat(packed, Const(0, padded - len(packed)))
-                                m.d.comb += self.r_data.eq(packed.word_select(self.r_word, 32))
+                                m.d.comb += r_column.eq(self._w[b][c])
+        with m.Switch(self.r_word):
+            for wd in range(self.row_words):
+                with m.Case(wd):
+                    m.d.comb += self.r_data.eq(r_column[32 * wd:32 * wd + 32])
 
         # Stage 0: input register, enabled only by valid vectors.
         x_q = Signal.like(self.i.payload.x, name="x_q")
