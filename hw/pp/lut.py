@@ -1,7 +1,7 @@
 """Programmable lookup-table activation on int8 values."""
 
-from amaranth import Module, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import LUT_ENTRIES, timing
@@ -13,9 +13,12 @@ __all__ = ["Lut"]
 class Lut(wiring.Component):
     """``y = table[x + 128]`` for every column when ``enable``, else ``y = x``.
 
-    The table holds 256 int8 entries (entry i is the output for input i - 128) in registers of
-    its own, written one 32-bit word (four entries, byte strobes honoured) at a time through
-    ``w_*`` and read back through ``r_word``/``r_data`` (combinational). The driver offers tables
+    The table holds 256 int8 entries (entry i is the output for input i - 128) in a memory of
+    its own (64 words of four entries, entry 4w in bits 7:0 of word w, all 0 at start, not
+    reset), written one 32-bit word (byte strobes honoured) at a time through ``w_*`` and read
+    back through ``r_word``/``r_data`` (combinational). Each column looks its entry up through
+    a read port of its own (a memory, not a 2048-bit register indexed 16 times: simulators
+    index an array directly instead of shifting the whole table). The driver offers tables
     for sigmoid, tanh, GELU and the exponential of softmax. Golden twin: the ``lut`` argument of
     :func:`models.linear`. ``LATENCY = 1``.
     """
@@ -32,24 +35,25 @@ class Lut(wiring.Component):
             "w_en": In(1), "w_word": In(range(self.WORDS)), "w_data": In(32), "w_strb": In(4),
             "r_word": In(range(self.WORDS)), "r_data": Out(32),
         })
-        self.table = Signal(data.ArrayLayout(signed(8), LUT_ENTRIES), reset_less=True)
 
     def elaborate(self, platform):
         m = Module()
-        for wd in range(self.WORDS):
-            for lane in range(4):
-                with m.If(self.w_en & (self.w_word == wd) & self.w_strb[lane]):
-                    m.d.sync += self.table[4 * wd + lane].eq(self.w_data[8 * lane:8 * lane + 8])
-        words = data.View(data.ArrayLayout(32, self.WORDS), self.table.as_value())
-        m.d.comb += self.r_data.eq(words[self.r_word])
+        m.submodules.table = table = memory.Memory(shape=32, depth=self.WORDS, init=[])
+        wp = table.write_port(granularity=8)
+        m.d.comb += [wp.addr.eq(self.w_word), wp.data.eq(self.w_data),
+                     wp.en.eq(Mux(self.w_en, self.w_strb, 0))]
+        bus = table.read_port(domain="comb")
+        m.d.comb += [bus.addr.eq(self.r_word), self.r_data.eq(bus.data)]
 
         m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.addr.eq(self.i.payload.addr)]
         for c in range(self.cols):
             x = self.i.payload.data[c]
             index = Signal(8, name=f"index_{c}")
             m.d.comb += index.eq(x.as_unsigned() ^ 0x80)  # x + 128 for int8 x
+            lookup = table.read_port(domain="comb")
+            m.d.comb += lookup.addr.eq(index[2:])
             with m.If(self.i.valid):
                 m.d.sync += self.o.payload.data[c].eq(x)
                 with m.If(self.enable):
-                    m.d.sync += self.o.payload.data[c].eq(self.table[index])
+                    m.d.sync += self.o.payload.data[c].eq(lookup.data.word_select(index[:2], 8))
         return m
