@@ -47,3 +47,25 @@ def test_every_combinational_block_runs_at_time_zero(tmp_path):
                               text))
     toggled = set(re.findall(r"initial #1 (\\\$auto\$\S+)\s+= 1;", text))
     assert triggers and triggers <= toggled
+
+
+def test_wires_driven_slice_by_slice_get_one_driver(tmp_path):
+    """hw.gen joins the slices Yosys writes for a signal assigned element by element into one
+    concatenation (Icarus resolves several drivers of one wire bit by bit), and leaves a wire
+    the slices do not cover exactly alone."""
+    from hw.gen import _join_slices
+    module = ("module m;\n  wire [15:0] a;\n  wire [7:0] \\b$1 ;\n  wire [7:0] c;\n"
+              "  assign a[7:0] = x;\n  assign a[15:8] = y[7:0];\n"
+              "  assign \\b$1 [3:0] = 4'h1;\n  assign \\b$1 [7:4] = z;\n"
+              "  assign c[3:0] = p;\n  assign c[6:4] = q;\nendmodule")
+    text = _join_slices(module)
+    assert "  assign a = { y[7:0], x };\n" in text and "a[" not in text
+    assert "  assign \\b$1  = { z, 4'h1 };\n" in text
+    assert "  assign c[3:0] = p;\n  assign c[6:4] = q;\n" in text
+    generated = _generate(tmp_path, "d.v", "--rows", "4", "--cols", "4")
+    widths = {name: int(msb) + 1
+              for msb, name in re.findall(r"^  wire \[(\d+):0\] (\S+) ?;$", generated, re.M)}
+    sliced = {}
+    for name, msb, lsb in re.findall(r"^  assign (\S+) ?\[(\d+)(?::(\d+))?\] =", generated, re.M):
+        sliced.setdefault(name, set()).update(range(int(lsb or msb), int(msb) + 1))
+    assert not [n for n, bits in sliced.items() if n in widths and len(bits) == widths[n]]
