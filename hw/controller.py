@@ -58,7 +58,8 @@ class Controller(wiring.Component):
             "out_addr": In(16), "count": In(16), "rows": In(8), "cols": In(8), "requant": In(1),
             "pool": In(8),
             "busy": Out(1), "done": Out(1), "error": Out(ErrorCode), "ready": Out(1),
-            "issue": Out(1), "in_rd_addr": Out(range(g.in_depth)), "index": Out(16),
+            "issue": Out(1), "last_issue": Out(1), "in_rd_addr": Out(range(g.in_depth)),
+            "index": Out(16),
             "perf_cycles": Out(32), "perf_busy": Out(32), "perf_compute": Out(32),
             "perf_stall": Out(32), "perf_macs": Out(32), "perf_vectors": Out(32),
         })
@@ -82,6 +83,7 @@ class Controller(wiring.Component):
 
         m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(self.issue & (left == 1), tail[:-1]))]
         m.d.comb += [self.in_rd_addr.eq(self.in_addr + self.index), self.issue.eq(issuing),
+                     self.last_issue.eq(issuing & (left == 1)),
                      self.busy.eq(issuing | tail.any()),
                      self.ready.eq(~issuing | (left == 1))]
         with m.If(self.start & ~issuing):

@@ -13,12 +13,16 @@ from .controller import command_error
 from .enums import ErrorCode, Opcode
 from .load_store import LoadUnit, StoreUnit, read_beat_layout, transfer_layout, write_beat_layout
 from .pipeline import counters as perf_counters
-from .spec import Geometry, isa, regmap
+from .spec import Geometry, isa, regmap, timing
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, units
 
 __all__ = ["Sequencer", "VmmFields"]
 
 _FLAGS = regmap.register("CMD_FLAGS")
+#: cycles from a VMM's last issue until that vector has passed the array's multipliers (the
+#: input buffer's read, the array's input register, the products): its weights and inputs
+#: are free from then on
+FRONT = timing.INPUT_READ_LATENCY + 2
 #: instructions the fetch unit asks for at once, and its queue's depth
 FETCH_BLOCK = 4
 QUEUE_DEPTH = 8
@@ -84,6 +88,7 @@ class Sequencer(wiring.Component):
             "wr_data": Out(stream.Signature(write_beat_layout(g.mem_bits))),
             "wr_idle": In(1), "wr_err": In(1), "wr_err_addr": In(32),
             "vmm_start": Out(1), "vmm": Out(VmmFields), "ctl_done": In(1), "ctl_ready": In(1),
+            "ctl_last_issue": In(1),
             "perf_load": Out(32), "perf_store": Out(32), "perf_rd_bytes": Out(32),
             "perf_wr_bytes": Out(32), "perf_instrs": Out(32),
         })
@@ -254,11 +259,18 @@ class Sequencer(wiring.Component):
         st = Signal.like(store.instr.window, name="st_window"), Signal(16, name="st_first"), \
             Signal(16, name="st_count")
 
-        def load_vs_vmm(lw, l0, ln, v):
+        # A VMM reads its weights and input vectors only until its last vector has passed the
+        # array's multipliers (FRONT cycles after its last issue): a LOAD into its bank or its
+        # input range may go from then on, while it drains. ``*_front``: FRONT + 1 while the
+        # VMM issues, then counting down; 0 once its weights and inputs are free.
+        cur_front = Signal(range(FRONT + 2), name="cur_front")
+        prev_front = Signal(range(FRONT + 2), name="prev_front")
+
+        def load_vs_vmm(lw, l0, ln, v, front=1):
             bank0 = v.bank * g.cols_p2
             uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
-            return Mux(lw == Window.WEIGHT, _overlap(l0, ln, bank0, g.cols_p2),
-                       Mux(lw == Window.IN, _overlap(l0, ln, v.in_addr, v.count),
+            return Mux(lw == Window.WEIGHT, (front != 0) & _overlap(l0, ln, bank0, g.cols_p2),
+                       Mux(lw == Window.IN, (front != 0) & _overlap(l0, ln, v.in_addr, v.count),
                            ((lw == Window.PARAM) & uses_param)
                            | ((lw == Window.LUT) & _flag(v.flags, "LUT"))))
 
@@ -273,7 +285,11 @@ class Sequencer(wiring.Component):
         can = Signal()
         with m.Switch(op):
             with m.Case(Op.LOAD):
-                m.d.comb += can.eq(load.ready & ~vs_running(load_vs_vmm, window, first, count))
+                m.d.comb += can.eq(load.ready
+                                   & ~(cur_on & load_vs_vmm(window, first, count, cur,
+                                                            cur_front))
+                                   & ~(prev_on & load_vs_vmm(window, first, count, prev,
+                                                             prev_front)))
             with m.Case(Op.STORE):
                 m.d.comb += can.eq(~store.busy
                                    & ~vs_running(store_vs_vmm, window, first, count))
@@ -303,10 +319,18 @@ class Sequencer(wiring.Component):
         m.d.comb += queue.r_en.eq(pop)
         m.d.sync += [self.done.eq(0), self.vmm_start.eq(0)]
         vmm_go = Signal()
+        # the issuing VMM is cur (a new one is dispatched in its last issue cycle at the earliest)
+        def counted(front, issuing_here):
+            return Mux(issuing_here & (front == FRONT + 1), FRONT,
+                       Mux((front != 0) & (front != FRONT + 1), front - 1, front))
+
+        cur_front_next = counted(cur_front, self.ctl_last_issue)
+        m.d.sync += [cur_front.eq(cur_front_next), prev_front.eq(counted(prev_front, 0))]
         with m.If(vmm_go):  # (dispatch needs ~prev_on: a done then ends cur, the oldest)
-            m.d.sync += [cur.eq(vmm), cur_on.eq(1), self.vmm_start.eq(1)]
+            m.d.sync += [cur.eq(vmm), cur_on.eq(1), self.vmm_start.eq(1),
+                         cur_front.eq(FRONT + 1)]
             with m.If(cur_on & ~self.ctl_done):
-                m.d.sync += [prev.eq(cur), prev_on.eq(1)]
+                m.d.sync += [prev.eq(cur), prev_on.eq(1), prev_front.eq(cur_front_next)]
         with m.Elif(self.ctl_done):
             with m.If(prev_on):
                 m.d.sync += prev_on.eq(0)

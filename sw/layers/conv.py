@@ -22,7 +22,7 @@ from models.conv import conv_shape, max_pool_args
 
 from ..driver.arguments import check_accumulator_range, check_int, multipliers
 from ..driver.taps import tap_options
-from .mapping import Mapping, choose_block, run_calls
+from .mapping import Mapping, choose_block, program_estimate, rank_blocks, run_calls
 
 __all__ = ["conv2d", "depthwise_conv2d"]
 
@@ -65,8 +65,8 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
     if scale is not None:
         multipliers(scale, s.cout)  # checks scale, naming it
         scales = np.broadcast_to(np.asarray(scale, dtype=np.float64), (s.cout,))
-    low = choose_block(s, pool, acc.geometry, acc.latency, int8=scale is not None,
-                       bias=b is not None or input_zero_point != 0)
+    low = _block(acc, s, pool, scale is not None, b is not None or input_zero_point != 0, relu,
+                 lut)
     taps = _per_tap(acc, s, low, pool, scale is not None, b is not None or input_zero_point != 0,
                     relu, lut)
     if taps is not None:
@@ -93,6 +93,26 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
         macs=s.n * s.cout * s.ho * s.wo * cg * kh * kw, calls=s.groups, block=low.block)
     parts = [low.scatter(y) for y in run_calls(acc, calls, mapping)]
     return np.concatenate(parts, axis=1)
+
+
+#: blocks the cycle model compares when the layer runs as programs (the best by
+#: :func:`~sw.layers.mapping.program_estimate`)
+BLOCK_CANDIDATES = 3
+
+
+def _block(acc, s, pool, int8, bias, relu, lut):
+    """The patch lowering's block: on the register path by the bus-word estimate; as programs,
+    of the :data:`BLOCK_CANDIDATES` best by :func:`~sw.layers.mapping.program_estimate`, the
+    fastest on the cycle model (``acc.predict_linear``)."""
+    if not acc.programs_possible():
+        return choose_block(s, pool, acc.geometry, acc.latency, int8=int8, bias=bias)
+    ranked = rank_blocks(s, pool, acc.geometry, acc.latency, int8=int8, bias=bias,
+                         cost=program_estimate)[:BLOCK_CANDIDATES]
+    if len(ranked) == 1:
+        return ranked[0]
+    cycles = [acc.predict_linear(*low.gemm, int8=int8, bias=bias, relu=bool(relu),
+                                 lut=lut is not None, pool=low.offsets ** 2) for low in ranked]
+    return ranked[cycles.index(min(cycles))]
 
 
 def _per_tap(acc, s, low, pool, int8, bias, relu, lut):

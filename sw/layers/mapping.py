@@ -13,8 +13,10 @@ its columns. Larger blocks help when they do not: a 3x3 depthwise channel has on
 a 2x6 block (a 4x8 patch: 32 rows, 12 outputs) reaches 12 * 9 MACs per 2 array cycles on a
 16x16 array, against 9 for im2col (see :func:`depthwise_limit`).
 
-The block is chosen by :func:`estimate`: the array's busy cycles of the ``linear`` plan
-(``sw.driver.tiling.plan_linear``) plus :data:`WORD_COST` per 32-bit bus word.
+The block is chosen by :func:`estimate` on the register path: the array's busy cycles of the
+``linear`` plan (``sw.driver.tiling.plan_linear``) plus :data:`WORD_COST` per 32-bit bus
+word. As programs, :func:`program_estimate` (busy cycles or the memory port's beats) ranks the
+blocks and the cycle model decides among the best few (``sw/layers/conv.py``).
 """
 
 from __future__ import annotations
@@ -24,12 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from hw.spec import isa, timing
 from models.conv import ConvShape
 
 from ..driver.tiling import PlanError, plan_linear
 
 __all__ = ["WORD_COST", "Mapping", "PatchLowering", "choose_block", "depthwise_limit",
-           "estimate", "run_calls"]
+           "estimate", "program_estimate", "rank_blocks", "run_calls"]
 
 #: Cycles one 32-bit bus word costs in :func:`estimate`. The simulated AXI4-Lite moves one word
 #: per cycle; an accelerator of this size would have a DMA of about 32 bytes per cycle, so data
@@ -185,27 +188,59 @@ class PatchLowering:
         return y.reshape(self.shape.n, og, nbu * ba, nbv * bb)[:, :, :pu, :qu]
 
 
-def choose_block(shape, pool, geometry, latency, *, int8, bias):
-    """The :class:`PatchLowering` with the lowest :func:`estimate` over blocks up to
-    :data:`BLOCK_MAX` a side (ties: the smaller block). ValueError if none fits."""
+def choose_block(shape, pool, geometry, latency, *, int8, bias, cost=None):
+    """The :class:`PatchLowering` with the lowest ``cost`` (default :func:`estimate`) over
+    blocks up to :data:`BLOCK_MAX` a side (ties: the smaller block). ValueError if none
+    fits."""
+    return rank_blocks(shape, pool, geometry, latency, int8=int8, bias=bias, cost=cost)[0]
+
+
+def rank_blocks(shape, pool, geometry, latency, *, int8, bias, cost=None):
+    """Every :class:`PatchLowering` that fits, cheapest first by ``cost(geometry, latency, m,
+    k, n, int8=, bias=, pool=)`` (default :func:`estimate`; ties: the smaller block first).
+    ValueError if none fits."""
+    cost = estimate if cost is None else cost
     units = PatchLowering(shape, pool, (1, 1)).units
     og = shape.cout // shape.groups
-    best, best_cost = None, math.inf
+    ranked = []
     for ba in range(1, min(units[0], BLOCK_MAX) + 1):
         for bb in range(1, min(units[1], BLOCK_MAX) + 1):
             if ba * bb > 1 and og * ba * bb > 4 * geometry.cols:
                 continue
             low = PatchLowering(shape, pool, (ba, bb))
-            cost = estimate(geometry, latency, *low.gemm, int8=int8, bias=bias,
-                            pool=low.offsets ** 2)
-            if cost < best_cost:
-                best, best_cost = low, cost
-    if best is None:
+            c = cost(geometry, latency, *low.gemm, int8=int8, bias=bias, pool=low.offsets ** 2)
+            if c < math.inf:
+                ranked.append((c, len(ranked), low))
+    if not ranked:
         k = pool[0] if pool else 1
         raise ValueError(f"max_pool={k}: a pooling group of {k * k} rows does not fit the "
                          f"accumulators ({geometry.acc_depth}) / input buffer "
                          f"({geometry.in_depth})")
-    return best
+    return [low for _, _, low in sorted(ranked, key=lambda r: r[:2])]
+
+
+def program_estimate(geometry, latency, m, k, n, *, int8, bias, pool=1):
+    """Estimated cycles of ``linear`` as a program from memory: the array's busy cycles or the
+    memory port's beats (every LOAD's and STORE's bytes, whole ACC or OUT rows, and 16 bytes
+    an instruction), whichever is more. ``math.inf`` if the plan is impossible."""
+    try:
+        plan = plan_linear(m, k, n, geometry, int8=int8, bias=bias, pool=pool)
+    except PlanError:
+        return math.inf
+    g = geometry
+    unit_in = isa.unit_bytes(isa.Window.IN, g)
+    unit_out = isa.unit_bytes(isa.Window.OUT if int8 else isa.Window.ACC, g)
+    busy = moved = instructions = 0
+    for s in plan.iter_steps():
+        busy += timing.busy_cycles(s.count, latency)
+        instructions += 1 + bool(s.load_weights) + len(s.load_inputs) + bool(s.load_params)
+        moved += len(s.load_inputs) * s.count * unit_in
+        moved += s.cols * unit_in if s.load_weights else 0
+        moved += 16 * s.cols if s.load_params else 0
+        if s.read_back:
+            instructions += 1
+            moved += (s.out_rows if int8 else s.count) * unit_out
+    return max(busy, (moved + isa.INSTR_BYTES * instructions) / g.mem_bytes)
 
 
 def depthwise_limit(rows, cols, kernel=(3, 3), stride=1, dilation=1, side_max=16):

@@ -124,6 +124,9 @@ class ProgramTiming:
     store_pack: int = 2
     #: a VMM's dispatch -> its first vector (its busy cycles start then)
     vmm_start: int = 2
+    #: a VMM's last vector -> its weights and inputs are free (the vector has passed the
+    #: array's multipliers; ``hw.sequencer.FRONT``): a LOAD into its bank or input range may go
+    vmm_front: int = 3
     #: idle cycles between a VMM's last vector and the next VMM's first (back to back; at most
     #: two VMMs in flight)
     vmm_gap: int = 1
@@ -305,7 +308,7 @@ class _Run:
         self.fetch = _Fetch(engine.port, self.g, self.t, self.port, prog_addr, prog_len)
         self.prog_len = prog_len
         self.pops = []          # the cycle each instruction left the queue, by index
-        self.loads, self.stores, self.vmms = [], [], []  # (touches, finish) of each dispatched
+        self.loads, self.stores, self.vmms = [], [], []  # (touches, finish[, front end]) of each
         self.load_free = self.store_free = 0  # when the unit takes its next instruction
         self.load_end = 0  # when the load unit's last LOAD ends (PERF_LOAD: the union)
         self.pending = []       # (detected, unit order, index, ErrorCode, address) of failures
@@ -313,7 +316,7 @@ class _Run:
 
     # the cycle every unit and the fetch unit are idle from, given that none starts after ``t``
     def _idle(self, t):
-        t = max([t, self.load_end, self.store_free] + [f for _, f in self.vmms[-2:]])
+        t = max([t, self.load_end, self.store_free] + [f for _, f, _ in self.vmms[-2:]])
         return self.fetch.idle_after(t)
 
     def go(self):
@@ -397,7 +400,11 @@ class _Run:
             start = head
             free = self.load_free if instr.op == isa.Op.LOAD else self.store_free
             ends.append(free)
-            ends += [f for other, f in self.vmms[-2:] if _overlap(touch, other)]
+            # a VMM's weights and inputs are free once its last vector passed the array
+            front = instr.op == isa.Op.LOAD and instr.window in (isa.Window.WEIGHT,
+                                                                  isa.Window.IN)
+            ends += [fr if front else f for other, f, fr in self.vmms[-2:]
+                     if _overlap(touch, other)]
         return max([start] + [f + t.release for f in ends if f + t.release > head])
 
     def _dispatch(self, i, instr, start):
@@ -410,7 +417,7 @@ class _Run:
             first = start + t.vmm_start
             finish = first + t.vmm_cycles(instr.count, e.latency)
             self.busy.append((first, finish, instr.count))
-            self.vmms.append((touch, finish))
+            self.vmms.append((touch, finish, first + instr.count - 1 + t.vmm_front))
             k["PERF_MACS"] += instr.count * instr.rows * instr.cols
             k["PERF_VECTORS"] += instr.count
             return finish

@@ -100,10 +100,15 @@ def test_family_program_equals_golden_and_registers(pair, name):
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(run(regs), got)
     assert regs.path == "registers (dma=False)" and regs.stats.instructions == 0
-    assert prog.stats.macs == regs.stats.macs and prog.stats.vectors == regs.stats.vectors
+    # the same commands, unless the program path lowered the layer otherwise (another block
+    # or per tap: the cycle model decides there, the bus-word estimate on the registers)
+    same = getattr(prog.mapping, "block", None) == getattr(regs.mapping, "block", None) and \
+        getattr(prog.mapping, "name", None) == getattr(regs.mapping, "name", None)
+    if same:
+        assert prog.stats.macs == regs.stats.macs and prog.stats.vectors == regs.stats.vectors
     # the compute unit: VMMs back to back in a program overlap their drains (when the program
     # runs the same VMMs: it may halve the chunks instead, for fewer cycles in all)
-    if prog.plan.m_chunk == regs.plan.m_chunk:
+    if same and prog.plan.m_chunk == regs.plan.m_chunk:
         assert prog.stats.busy_cycles <= regs.stats.busy_cycles
 
 

@@ -306,7 +306,11 @@ def test_dependencies_keep_the_sequential_meaning():
     np.testing.assert_array_equal(got[:3, :g.cols], models.vmm(x, w1))
     np.testing.assert_array_equal(got[3:, :g.cols], models.vmm(x, w2))
     sched = {i: (start, end) for i, _, start, end in dev.last_program.schedule}
-    assert sched[3][0] >= sched[2][1]  # the second LOAD of bank 0 waits for the first VMM
+    # the second LOAD of bank 0 waits until the first VMM's last vector has passed the array
+    # (its weights are free then), not for its drain
+    t, vmm = dev.program_timing, prog[2]
+    last_vector = sched[2][0] + t.vmm_start + vmm.count - 1
+    assert sched[2][1] > sched[3][0] >= last_vector + t.vmm_front + t.release
     assert sched[4][0] >= sched[3][1] and sched[5][0] >= sched[4][1]
 
 
