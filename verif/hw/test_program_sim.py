@@ -304,12 +304,13 @@ def test_memory_errors_stop_the_program_cleanly(resp):
     assert (ErrorCode(status["ERROR"]), pc, status["DONE"]) == (ErrorCode.NONE, 1, 1)
 
 
-def test_dependencies_keep_program_order():
-    """LOAD bank 0, VMM, LOAD bank 0 again, VMM, STOREs: the second load waits for the first
-    VMM, the store of the first result waits for nothing it must not; results as sequential."""
+@pytest.mark.parametrize("m, pressure", [(6, 0.3), (1, 0.0), (2, 0.0)])
+def test_dependencies_keep_program_order(m, pressure):
+    """LOAD bank 0, VMM, LOAD bank 0 again, VMM, STOREs: the second load waits until the first
+    VMM's vectors have passed the array (short VMMs without stalls: the tightest timing), the
+    store of the first result waits for nothing it must not; results as sequential."""
     g = G.replace(mem_bits=128)
     r = np.random.default_rng(rng(5).randrange(1 << 30))
-    m = 6
     x, w1, b, mult, shift = layer(r, g, m)
     w2 = r.integers(-128, 128, w1.shape, dtype=np.int8)
     xin, wim1, _ = images(g, x, w1, b, mult, shift)
@@ -325,7 +326,7 @@ def test_dependencies_keep_program_order():
                Vmm(acc_addr=0, **vmm), Load(Window.WEIGHT, 0, g.cols_p2, a_w2),
                Store(Window.ACC, 0, m, a_o1), Vmm(acc_addr=0, **vmm),
                Store(Window.ACC, 0, m, a_o2), End()]
-    status, _, _, sys = run_one(g, program, setup=setup, pressure=0.3, salt=5)
+    status, _, _, sys = run_one(g, program, setup=setup, pressure=pressure, salt=5)
     assert status["ERROR"] == ErrorCode.NONE
     unit = 4 * g.cols_p2
     for a, wt in ((a_o1, w1), (a_o2, w2)):
