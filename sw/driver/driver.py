@@ -363,9 +363,13 @@ class Driver:
 
     def predict_taps(self, plan, *, lut=False):
         """Cycles the per-tap program of ``plan`` (:class:`~.taps.TapPlan`) takes on the cycle
-        model (``math.inf`` when the program does not fit the memory)."""
+        model in the faster of :data:`PROGRAM_ORDERS` (``math.inf`` when the program does not
+        fit the memory)."""
+        return min(self._predict_taps(plan, lut, order) for order in PROGRAM_ORDERS)
+
+    def _predict_taps(self, plan, lut, order):
         table = np.zeros(256, np.int8) if lut else None
-        program = compile_taps(plan, None, None, None, None, 0, table).program
+        program = compile_taps(plan, None, None, None, None, 0, table, order=order).program
         if program.end > self.transport.mem_size:
             return math.inf
         return predict_cycles(program, self.latency)
@@ -382,7 +386,10 @@ class Driver:
                 raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
         cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
         table = None if cached else lut
-        compiled = compile_taps(plan, x, w, b, params, zero_point, table, pad_value=pad_value)
+        cycles = [self._predict_taps(plan, lut is not None, o) for o in PROGRAM_ORDERS]
+        order = PROGRAM_ORDERS[cycles.index(min(cycles))]
+        compiled = compile_taps(plan, x, w, b, params, zero_point, table, pad_value=pad_value,
+                                order=order)
         if lut is not None:
             self._lut = None  # unknown until the program has run
         raw = self.run_program(compiled.program, what=f"per-tap conv {x.shape} * {w.shape}")

@@ -170,12 +170,13 @@ class CompiledTaps:
 
 
 def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_value=0,
-                 base=0, double_buffer=True) -> CompiledTaps:
+                 base=0, double_buffer=True, order="late_store") -> CompiledTaps:
     """The program of a per-tap convolution: ``plan`` on ``x`` [n, cin, h, w] (int8), ``w``
     [cout, cin, kh, kw] (int8), ``b`` (int32 [cout] with any input zero point folded in, or
     None), ``params`` (MULT, SHIFT as uint32 [2, cout], or None), the output ``zero_point`` and
     ``lut`` (loaded first when not None). The padding holds ``pad_value`` (the input zero
-    point). ``x`` and ``w`` may be None to compile for timing only (:func:`predict_cycles`)."""
+    point). ``x`` and ``w`` may be None to compile for timing only (:func:`predict_cycles`).
+    ``order``: as :func:`~.program.compile_plan`'s."""
     g = plan.geometry
     p = Program(g, base)
     R, C = g.rows, g.cols
@@ -281,7 +282,7 @@ def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_va
     y_addr = p.output("y", out_bytes)
     steps = [(loads, vmm, None if st is None else isa.Store(st[0], st[1], st[2], y_addr + st[3]))
              for loads, vmm, st in steps]
-    for instr in head + _order(steps, "late_store", g):
+    for instr in head + _order(steps, order, g):
         p.append(instr)
     p.end_program()
     return CompiledTaps(p, plan, tuple(stored))
