@@ -169,6 +169,11 @@ class Program:
         """The instructions as the accelerator fetches them."""
         return np.array(self._words, dtype="<u4").reshape(-1).tobytes()
 
+    def decoded_by_words(self):
+        """{the four words of an instruction: the instruction} for the program's isa.Instr s."""
+        return {w: i for w, i in zip(self._words, self.instructions, strict=True)
+                if isinstance(i, isa.Instr)}
+
     def decoded(self, index):
         """Instruction ``index`` as the accelerator decodes it (None: not an instruction)."""
         return isa.decode(self._words[index])

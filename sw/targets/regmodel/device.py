@@ -119,13 +119,15 @@ class RegisterModel(Transport):
 
     def read(self, addr, count=1):
         self._check_addr(addr, count)
-        self._tick(count + TRANSACTION_CYCLES)
+        self._tick(TRANSACTION_CYCLES)
         buf = self.memory.find(addr)
         i = buf.span(addr, count) if buf and not self._read_locked(buf) else None
         if i is not None:
+            self._tick(count)
             return buf.data[i:i + count].tolist()
         values, first = [], None
         for j in range(count):
+            self._tick(1)  # each word as the bus reads it (PERF_CYCLES counts on meanwhile)
             value, resp = self._read_word(addr + 4 * j)
             values.append(value)
             if resp != "OKAY" and first is None:

@@ -10,6 +10,8 @@ through typed NumPy views.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from hw.spec import PARAM_STRIDE, Geometry, window
@@ -19,6 +21,15 @@ __all__ = ["Buffer", "ModelMemory"]
 FULL = 0xFFFF_FFFF
 
 
+@functools.lru_cache(maxsize=64)
+def _mask(name, g: Geometry):
+    """The bits each word of window ``name`` stores (read only: shared by every Buffer)."""
+    words = g.window_bytes()[name] // 4
+    mask = np.array([g.word_mask(name, i) for i in range(words)], dtype="<u4")
+    mask.flags.writeable = False
+    return mask
+
+
 class Buffer:
     """One window of geometry ``g``: its words (``data``, uint32) and the bits each word stores
     (``mask``, from :meth:`hw.spec.Geometry.word_mask`; 0 for a hole)."""
@@ -26,8 +37,7 @@ class Buffer:
     def __init__(self, name, g: Geometry):
         w = window(name)
         self.name, self.base, self.size, self.writable = w.name, w.base, w.size, w.writable
-        words = g.window_bytes()[name] // 4
-        self.mask = np.array([g.word_mask(name, i) for i in range(words)], dtype="<u4")
+        self.mask = _mask(name, g)  # (shared: read only)
         self.data = np.zeros_like(self.mask)
 
     def contains(self, addr):

@@ -228,6 +228,9 @@ class ProgramEngine:
                  program_timing: ProgramTiming, vmm):
         self.buffers, self.port, self.g, self.latency = buffers, port, g, latency
         self.timing, self.vmm = program_timing, vmm
+        #: words -> instruction already decoded (predict_cycles); with ``buffers`` None the
+        #: engine moves no data (timing only)
+        self.decoded = {}
         self._unit_words = {w: isa.unit_bytes(w, g) // 4 for w in isa.Window}
 
     # --- effects --------------------------------------------------------------------------------
@@ -290,8 +293,9 @@ def predict_cycles(program, latency=None, program_timing=None) -> int:
     latency = timing.array_latency(g.rows) if latency is None else latency
     port = PortMemory(-(-program.end // g.mem_bytes) * g.mem_bytes)
     port.write(program.code_addr, program.to_bytes())
-    engine = ProgramEngine(ModelMemory(g), port, g, latency,
-                           program_timing or ProgramTiming(), vmm=lambda instr: None)
+    engine = ProgramEngine(None, port, g, latency, program_timing or ProgramTiming(),
+                           vmm=lambda instr: None)
+    engine.decoded = program.decoded_by_words()  # (no decoding, no data: timing only)
     run = engine.run(program.code_addr, len(program))
     if run.error != ErrorCode.NONE:
         raise ValueError(f"the program stops with {run.error.name} at instruction {run.pc}")
@@ -334,7 +338,8 @@ class _Run:
             if failure:
                 stop = failure
                 break
-            instr = None if fetch_error is not None else isa.decode(words)
+            instr = None if fetch_error is not None else (
+                self.e.decoded.get(words) or isa.decode(words))
             code = ErrorCode.MEM_READ if fetch_error is not None else isa.check(instr, self.g)
             if code != ErrorCode.NONE:
                 stop = (head, i, code, fetch_error)
@@ -448,7 +453,9 @@ class _Run:
         if failed:
             code = ErrorCode.MEM_WRITE if write else ErrorCode.MEM_READ
             self.pending.append([finish, int(write), i, code, failed[0][0]])
-        if write:
+        if e.buffers is None:  # timing only
+            pass
+        elif write:
             e._store(instr, nbytes, failed)
         else:
             e._load(instr, failed)
