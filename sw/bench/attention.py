@@ -26,7 +26,7 @@ from ..accelerator import Accelerator
 from ..driver.stats import Stats
 from ..nn import Attention
 from ..targets import TARGET_NAMES
-from .record import Record
+from .record import Record, Stopwatch
 
 __all__ = ["records"]
 
@@ -90,9 +90,9 @@ def records(acc, rng, target) -> list[Record]:
     layer = f"attn_T{T}_D{D}_h{HEADS}"  # causal; names fit sw.bench's 28 columns
     out = []
 
-    start = time.perf_counter()
+    watch = Stopwatch(acc)
     full = attn(acc, x)
-    wall = time.perf_counter() - start
+    wall, sim = watch.stop()
     if not np.array_equal(full, attn.golden(x)):
         raise AssertionError(f"{layer}: result differs from the golden pipeline")
     heads = {}
@@ -102,7 +102,7 @@ def records(acc, rng, target) -> list[Record]:
         out.append(Record(f"{layer}/{r['op']}{suffix}", target, r["op"], r["stats"],
                           r["wall_s"], mapping=MAPPING[r["op"]], extra={"shape": r["shape"]}))
     layer_stats = Stats.total([r["stats"] for r in attn.records])
-    out.append(Record(layer, target, "attention", layer_stats, wall,
+    out.append(Record(layer, target, "attention", layer_stats, wall, sim_s=sim,
                       extra={"shape": [T, D, HEADS], "causal": True}))
     out.append(_exp_on_lut_stage(acc, attn, x, f"{layer}/lut_exp_h0", target))
 
@@ -112,13 +112,13 @@ def records(acc, rng, target) -> list[Record]:
     prompt_stats = Stats.total([r["stats"] for r in attn.records])
     out.append(Record(f"prefill{PROMPT}_D{D}_h{HEADS}", target, "prefill", prompt_stats,
                       time.perf_counter() - start, extra={"shape": [PROMPT, D, HEADS]}))
-    by_op, step_stats, start = {}, [], time.perf_counter()
+    by_op, step_stats, watch = {}, [], Stopwatch(acc)
     for t in range(PROMPT, T):
         rows.append(attn.step(acc, x[t:t + 1], cache))
         for r in attn.records:
             by_op.setdefault(r["op"], []).append(r["stats"])
         step_stats.append(Stats.total([r["stats"] for r in attn.records]))
-    wall = time.perf_counter() - start
+    wall, sim = watch.stop()
     if not np.array_equal(np.concatenate(rows), full):
         raise AssertionError("decoding differs from the full causal layer")
     steps = T - PROMPT
@@ -127,7 +127,7 @@ def records(acc, rng, target) -> list[Record]:
         out.append(Record(f"{decode}/{op}", target, op, Stats.total(stats), None,
                           mapping=MAPPING[op], extra={"steps": steps}))
     last = step_stats[-1]
-    out.append(Record(decode, target, "decode", Stats.total(step_stats), wall, extra={
+    out.append(Record(decode, target, "decode", Stats.total(step_stats), wall, sim_s=sim, extra={
         "steps": steps, "context": [PROMPT + 1, T], "last_token_macs": last.macs,
         "last_token_cycles": last.cycles, "recompute_macs": layer_stats.macs,
         "recompute_cycles": layer_stats.cycles}))

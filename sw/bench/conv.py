@@ -9,14 +9,12 @@ identity weights are counted by the hardware (``array_macs``) but are not useful
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import models.conv as golden
 
 from ..layers.mapping import depthwise_limit
-from .record import Record
+from .record import Record, Stopwatch
 
 __all__ = ["records"]
 
@@ -73,15 +71,15 @@ def records(acc, rng, target):
     """
     result = []
     for name, op, run, reference, limit in _layers(acc, rng):
-        start = time.perf_counter()
+        watch = Stopwatch(acc)
         y = run()
-        wall = time.perf_counter() - start
+        wall, sim = watch.stop()
         if not np.array_equal(y, reference()):
             raise AssertionError(f"{name}: result differs from the golden model")
         m = acc.mapping
         extra = {"block": list(m.block), "calls": m.calls}
         if limit is not None:
             extra["limit"] = round(limit, 4)
-        result.append(Record(name, target, op, acc.stats, wall, macs=m.macs,
+        result.append(Record(name, target, op, acc.stats, wall, sim_s=sim, macs=m.macs,
                              mapping=f"{m.name}: {m.detail}", extra=extra))
     return result

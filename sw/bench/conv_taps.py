@@ -12,15 +12,13 @@ image must fit the input buffer.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import models.conv as golden
 from hw.spec import register
 
 from ..driver.packing import pack_int8
-from .record import Record
+from .record import Record, Stopwatch
 
 __all__ = ["conv3x3_per_tap", "records"]
 
@@ -74,12 +72,12 @@ def records(acc, rng, target):
     g = acc.geometry
     x = rng.integers(-128, 128, (1, g.rows, 16, 16), dtype=np.int8)
     w = rng.integers(-128, 128, (g.cols, g.rows, 3, 3), dtype=np.int8)
-    start = time.perf_counter()
+    watch = Stopwatch(acc)
     y, stats = conv3x3_per_tap(acc, x, w)
-    wall = time.perf_counter() - start
+    wall, sim = watch.stop()
     if not np.array_equal(y, golden.conv2d(x, w, padding=1)):
         raise AssertionError("per-tap conv3x3 differs from the golden model")
     macs = int(np.prod(y.shape)) * g.rows * 9
-    return [Record("conv3x3_per_tap_int32", target, "conv2d", stats, wall, macs=macs,
+    return [Record("conv3x3_per_tap_int32", target, "conv2d", stats, wall, sim_s=sim, macs=macs,
                    mapping="per-tap CMD_IN_ADDR offsets over a resident channels-last image "
                            "(measurement only; the driver uses im2col)")]

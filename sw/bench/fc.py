@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import models
 
-from .record import Record
+from .record import Record, Stopwatch
 
 __all__ = ["LAYERS", "records"]
 
@@ -35,11 +33,11 @@ def records(acc, rng, target, only=None):
         w = rng.integers(-128, 128, (n, k), dtype=np.int8)
         b = rng.integers(-2**15, 2**15, n, dtype=np.int32)
         kw = dict(scale=1 / 2048, zero_point=0, relu=True) if int8 else {}
-        start = time.perf_counter()
+        watch = Stopwatch(acc)
         y = acc.linear(x, w, b, **kw)
-        wall = time.perf_counter() - start
+        wall, sim = watch.stop()
         if not np.array_equal(y, models.linear(x, w, b, **kw)):
             raise AssertionError(f"{name}: result differs from the golden model")
-        out.append(Record(name, target, "linear", acc.stats, wall, mapping=MAPPING,
+        out.append(Record(name, target, "linear", acc.stats, wall, sim_s=sim, mapping=MAPPING,
                           extra={"shape": [m, k, n]}))
     return out

@@ -6,14 +6,12 @@ against the program path (the data and a program in memory, one doorbell per lay
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import models
 import models.conv as golden
 
-from .record import Record
+from .record import Record, Stopwatch
 
 __all__ = ["LAYERS", "records", "speedups"]
 
@@ -41,16 +39,17 @@ def records(acc, rng, target, registers_acc):
     for name, (run, want) in _calls(acc, rng).items():
         expected = want()
         for suffix, a in (("registers", registers_acc), ("program", acc)):
-            start = time.perf_counter()
+            watch = Stopwatch(a)
             y = run(a)
-            wall = time.perf_counter() - start
+            wall, sim = watch.stop()
             if not np.array_equal(y, expected):
                 raise AssertionError(f"{name}_{suffix}: result differs from the golden model")
             conv = "conv" in name
             # (a convolution counts its nominal MACs: per tap, the array also computes the
             # discarded columns past the image edge)
             out.append(Record(f"{name}_{suffix}", target, "conv2d" if conv else "linear",
-                              a.stats, wall, macs=a.mapping.macs if conv else None,
+                              a.stats, wall, sim_s=sim,
+                              macs=a.mapping.macs if conv else None,
                               mapping=f"{a.path}, {a.mapping.name}" if conv else a.path))
     return out
 

@@ -8,15 +8,13 @@ golden model.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
 
 import models
 import models.conv as golden
 
 from ..driver.stats import Stats
-from .record import Record
+from .record import Record, Stopwatch
 
 __all__ = ["LAYERS", "GOALS", "records", "totals"]
 
@@ -60,14 +58,14 @@ def records(acc, rng, target):
     out = []
     for name, op, shape in LAYERS:
         run, want = _run(acc, rng, op, shape)
-        start = time.perf_counter()
+        watch = Stopwatch(acc)
         y = run()
-        wall = time.perf_counter() - start
+        wall, sim = watch.stop()
         if not np.array_equal(y, want()):
             raise AssertionError(f"suite_{name}: result differs from the golden model")
         mapping = getattr(acc, "mapping", None)
         macs = mapping.macs if op != "linear" and mapping is not None else None
-        out.append(Record(f"suite_{name}", target, op, acc.stats, wall, macs=macs,
+        out.append(Record(f"suite_{name}", target, op, acc.stats, wall, sim_s=sim, macs=macs,
                           mapping=acc.path if isinstance(getattr(acc, "path", None), str)
                           else "", extra={"shape": list(shape)}))
     return out

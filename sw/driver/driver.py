@@ -116,6 +116,7 @@ class Driver:
         self.dma = dma
         self.path = ""
         self.plan = None
+        self._choices = {}  # shape -> the cycle model's choice (plans, orders) or prediction
         self.stats = Stats()
         self.mapping = None  # how the last convolution-family call was mapped (sw/layers)
         self._written = self._read_words = 0
@@ -255,16 +256,21 @@ class Driver:
         lut = luts[0] if luts else None
         cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
         table = None if cached else lut
-        best = None
-        for i in range(max(len(o) for o in options)):
-            jobs = [Job(o[min(i, len(o) - 1)], c.x, c.w, c.b, c.params, c.zero_point)
-                    for o, c in zip(options, prepared, strict=True)]
-            for order in PROGRAM_ORDERS:
-                compiled = compile_plans(jobs, table, order=order)
-                cycles = predict_cycles(compiled[0].program, self.latency)
-                if best is None or cycles < best[0]:
-                    best = (cycles, compiled)
-        compiled = best[1]
+        key = ("batch", tuple(tuple(o) for o in options), table is not None)
+        if key not in self._choices:
+            best = None
+            for i in range(max(len(o) for o in options)):
+                jobs = [Job(o[min(i, len(o) - 1)], None, None, None, None, 0) for o in options]
+                for order in PROGRAM_ORDERS:
+                    cycles = predict_cycles(compile_plans(jobs, table, order=order)[0].program,
+                                            self.latency)
+                    if best is None or cycles < best[0]:
+                        best = (cycles, i, order)
+            self._choices[key] = best[1:]
+        i, order = self._choices[key]
+        jobs = [Job(o[min(i, len(o) - 1)], c.x, c.w, c.b, c.params, c.zero_point)
+                for o, c in zip(options, prepared, strict=True)]
+        compiled = compile_plans(jobs, table, order=order)
         if compiled[0].program.end > self.transport.mem_size:
             return self._one_by_one(calls)  # too large as one program: each call decides
         self.path, self.plan = "program", compiled[-1].plan
@@ -327,13 +333,16 @@ class Driver:
         cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
         # (the LUT window keeps its table between calls, as on the register path)
         table = None if cached else lut
-        candidates = [compile_plan(plan, x, w, b, params, zero_point, table, order=order)
-                      for plan in plans for order in PROGRAM_ORDERS]
-        if len(candidates) > 1:
-            cycles = [predict_cycles(c.program, self.latency) for c in candidates]
-            compiled = candidates[cycles.index(min(cycles))]
-        else:
-            compiled = candidates[0]
+        # the timing does not depend on the data: one choice per shape (remembered)
+        key = ("linear", tuple(plans), table is not None)
+        if key not in self._choices:
+            options = [(plan, order) for plan in plans for order in PROGRAM_ORDERS]
+            cycles = [predict_cycles(compile_plan(plan, None, None, None, None, 0, table,
+                                                  order=order).program, self.latency)
+                      for plan, order in options]
+            self._choices[key] = options[cycles.index(min(cycles))]
+        plan, order = self._choices[key]
+        compiled = compile_plan(plan, x, w, b, params, zero_point, table, order=order)
         if compiled.program.end > mem:
             why = (f"the layer's program needs {compiled.program.end} bytes of memory, the "
                    f"target has {mem}")
@@ -357,9 +366,13 @@ class Driver:
         table = np.zeros(256, np.int8) if lut else None
         plans = plan_options(m, k, n, self.geometry, int8=int8, bias=bias, relu=relu, lut=lut,
                              pool=pool)
-        return min(predict_cycles(compile_plan(plan, None, None, None, None, 0, table,
-                                               order=order).program, self.latency)
-                   for plan in plans for order in PROGRAM_ORDERS)
+        key = ("predict linear", tuple(plans), lut)
+        if key not in self._choices:
+            self._choices[key] = min(
+                predict_cycles(compile_plan(plan, None, None, None, None, 0, table,
+                                            order=order).program, self.latency)
+                for plan in plans for order in PROGRAM_ORDERS)
+        return self._choices[key]
 
     def predict_taps(self, plan, *, lut=False):
         """Cycles the per-tap program of ``plan`` (:class:`~.taps.TapPlan`) takes on the cycle
@@ -368,11 +381,13 @@ class Driver:
         return min(self._predict_taps(plan, lut, order) for order in PROGRAM_ORDERS)
 
     def _predict_taps(self, plan, lut, order):
-        table = np.zeros(256, np.int8) if lut else None
-        program = compile_taps(plan, None, None, None, None, 0, table, order=order).program
-        if program.end > self.transport.mem_size:
-            return math.inf
-        return predict_cycles(program, self.latency)
+        key = ("taps", plan, bool(lut), order)
+        if key not in self._choices:
+            table = np.zeros(256, np.int8) if lut else None
+            program = compile_taps(plan, None, None, None, None, 0, table, order=order).program
+            self._choices[key] = math.inf if program.end > self.transport.mem_size else \
+                predict_cycles(program, self.latency)
+        return self._choices[key]
 
     def run_taps(self, plan, x, w, b, params, zero_point, lut=None, *, pad_value=0):
         """Run a convolution as a per-tap program (:mod:`.taps`) of ``plan``. ``b``: int32

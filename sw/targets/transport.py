@@ -43,7 +43,12 @@ class Transport(abc.ABC):
     touches consecutive words; every word is a separate bus transaction, and if any of them gets
     an error response the transport raises :class:`BusErrorResponse` (naming the first one)
     after the whole access.
+
+    ``sim_seconds``: wall-clock seconds the host has waited for a simulator behind the
+    transport (0 when there is none), for the bench's simulation speed.
     """
+
+    sim_seconds = 0.0
 
     @abc.abstractmethod
     def read(self, addr: int, count: int = 1) -> list[int]:

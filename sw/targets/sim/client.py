@@ -118,6 +118,13 @@ class SimTransport(Transport):
     def _request(self, message):
         if self._conn is None:
             raise SimulatorError("the simulator connection is closed")
+        start = time.perf_counter()
+        try:
+            return self._exchange(message)
+        finally:
+            self.sim_seconds += time.perf_counter() - start
+
+    def _exchange(self, message):
         try:
             if message is not None:
                 self._conn.send(message)
