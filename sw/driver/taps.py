@@ -19,6 +19,7 @@ stored from OUT or ACC. Stride 1, dilation 1, one group, no fused pooling.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +71,7 @@ class TapPlan:
     bias: bool = False
     relu: bool = False
     lut: bool = False
+    per_row: bool = False
 
     @property
     def padded(self):
@@ -83,7 +85,10 @@ class TapPlan:
         return hp - self.kh + 1, wp - self.kw + 1
 
     def count(self, rows):
-        """ACC rows of a band of ``rows`` output rows."""
+        """ACC rows of a band of ``rows`` output rows: wide rows (the columns past the edge
+        computed and dropped), or with :attr:`per_row` dense ones (a VMM per output row)."""
+        if self.per_row:
+            return rows * self.out[1]
         return (rows - 1) * self.padded[1] + self.out[1]
 
     def band(self, rows):
@@ -138,7 +143,9 @@ def tap_options(n, cin, h, w, cout, kh, kw, padding, geometry, *, int8=False, bi
     for r in sorted(picks, reverse=True):
         out.append(TapPlan(g, n, cin, h, w, cout, kh, kw, tuple(padding), r,
                            probe.planes * probe.band(r) <= g.in_depth, int8, bias, relu, lut))
-    return out
+    # a VMM per output row and tap: no discarded columns, Wp - Wo fewer vectors a row for one
+    # more instruction and an idle cycle between VMMs (the same bands: ACC rows only shrink)
+    return out + [dataclasses.replace(p, per_row=True) for p in out if p.out[1] < p.padded[1]]
 
 
 @dataclass(frozen=True)
@@ -162,6 +169,10 @@ class CompiledTaps:
             count = plan.count(rows)
             block = np.frombuffer(raw, dtype=np.uint8, count=count * unit, offset=offset)
             block = block.view(dtype).reshape(count, -1)[:, :cols]
+            if plan.per_row:
+                y[img, n0:n0 + cols, oy0:oy0 + rows] = \
+                    block.reshape(rows, wo, cols).transpose(2, 0, 1)
+                continue
             wide = np.zeros((rows * wp, cols), dtype=dtype)
             wide[:count] = block
             y[img, n0:n0 + cols, oy0:oy0 + rows] = \
@@ -180,7 +191,7 @@ def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_va
     g = plan.geometry
     p = Program(g, base)
     R, C = g.rows, g.cols
-    (hp, wp), (ho, _) = plan.padded, plan.out
+    (hp, wp), (ho, wo) = plan.padded, plan.out
     py, px = plan.padding
     rwp2 = g.row_words_p2
     planes, nt_count, taps = plan.planes, plan.n_tiles, plan.kh * plan.kw
@@ -266,18 +277,22 @@ def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_va
                         flags = _FLAGS.pack(ACCUMULATE=not first, BIAS=first and plan.bias,
                                             REQUANT=last and plan.int8,
                                             RELU=last and plan.relu, LUT=last and plan.lut)
-                        vmm = isa.Vmm(bank=bank, in_addr=first_in + plan.lead + dy * wp + dx,
-                                      acc_addr=acc_addr, out_addr=out_addr, count=count,
-                                      rows=c_rows, cols=cols, pool=1, flags=flags,
-                                      out_zp=zero_point)
-                        store = None
-                        if last:
-                            window = isa.Window.OUT if plan.int8 else isa.Window.ACC
-                            store = (window, out_addr if plan.int8 else acc_addr, count,
-                                     out_bytes)
-                            stored.append((img, oy0, rows, n0, cols, out_bytes))
-                            out_bytes += -(-count * unit_out // p.align) * p.align
-                        steps.append((loads, vmm, store))
+                        tap_in = first_in + plan.lead + dy * wp + dx
+                        # one VMM over the wide rows, or one per output row (per_row)
+                        pieces = [(tap_in + oy * wp, oy * wo, wo) for oy in range(rows)] \
+                            if plan.per_row else [(tap_in, 0, count)]
+                        for k, (in_addr, row0, n_vec) in enumerate(pieces):
+                            vmm = isa.Vmm(bank=bank, in_addr=in_addr, acc_addr=acc_addr + row0,
+                                          out_addr=out_addr + row0, count=n_vec, rows=c_rows,
+                                          cols=cols, pool=1, flags=flags, out_zp=zero_point)
+                            store = None
+                            if last and k == len(pieces) - 1:
+                                window = isa.Window.OUT if plan.int8 else isa.Window.ACC
+                                store = (window, out_addr if plan.int8 else acc_addr, count,
+                                         out_bytes)
+                                stored.append((img, oy0, rows, n0, cols, out_bytes))
+                                out_bytes += -(-count * unit_out // p.align) * p.align
+                            steps.append((loads if k == 0 else [], vmm, store))
                         index += 1
     y_addr = p.output("y", out_bytes)
     steps = [(loads, vmm, None if st is None else isa.Store(st[0], st[1], st[2], y_addr + st[3]))
