@@ -87,14 +87,25 @@ def markdown(records):
                 + "; ".join(lines) + "."]
     speeds = []
     for target in targets:
-        rates = [r["sim_cycles_per_s"] for r in records
-                 if r["target"] == target and r.get("sim_cycles_per_s")]
-        if rates:
-            speeds.append(f"{target} {_n(min(rates))}-{_n(max(rates))}")
+        for key, what in (("sim_cycles_per_s", "per call, end to end"),
+                          ("simulator_cycles_per_s", "in the simulator alone")):
+            layers = [r[key] for r in records if r["target"] == target and r.get(key)
+                      and r["name"].startswith(("fc_", "conv", "suite_"))
+                      and r["cycles"] >= 10_000 and r.get("instructions")]
+            if layers:
+                speeds.append(f"{target} {what} {_n(min(layers))}-{_n(max(layers))}")
     if speeds:
-        out += ["", f"Simulated cycles per wall-clock second in that run: {'; '.join(speeds)} "
-                "(per call: the driver's compiling, the bulk memory transfers and the "
-                "simulation together)."]
+        out += ["", f"Simulated cycles per wall-clock second of the FC and conv layers of at "
+                f"least 10,000 cycles run as programs in that run: {'; '.join(speeds)} (end to end includes the driver's compiling and its "
+                "choice of plan on the cycle model; the simulator's share includes the bulk "
+                "memory transfers)."]
+    model = [(r["model_cycles"] / r["cycles"], r["name"]) for r in records
+             if r.get("model_cycles") and r["cycles"]]
+    if model:
+        worst = max(model, key=lambda m: abs(m[0] - 1))
+        out += ["", f"The register model predicts {len(model)} of these records within "
+                f"{min(m[0] for m in model):.3f}-{max(m[0] for m in model):.3f}x the RTL's "
+                f"cycles (worst: {worst[1]}, {worst[0]:.3f}; the issue's bound: 5 %)."]
     return "\n".join(out)
 
 
