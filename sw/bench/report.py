@@ -96,9 +96,9 @@ def markdown(records):
                 speeds.append(f"{target} {what} {_n(min(layers))}-{_n(max(layers))}")
     if speeds:
         out += ["", f"Simulated cycles per wall-clock second of the FC and conv layers of at "
-                f"least 10,000 cycles run as programs in that run: {'; '.join(speeds)} (end to end includes the driver's compiling and its "
-                "choice of plan on the cycle model; the simulator's share includes the bulk "
-                "memory transfers)."]
+                f"least 10,000 cycles run as programs in that run: {'; '.join(speeds)} (end to "
+                "end includes the driver's compiling and its choice of plan on the cycle model; "
+                "the simulator's share includes the bulk memory transfers)."]
     model = [(r["model_cycles"] / r["cycles"], r["name"]) for r in records
              if r.get("model_cycles") and r["cycles"]]
     if model:

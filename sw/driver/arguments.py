@@ -8,7 +8,7 @@ import numbers
 import numpy as np
 
 from hw.spec import register
-from models import quantize_multiplier
+from models import quantize_multiplier, wrap_int32
 
 __all__ = ["INT32_MAX", "MAX_MACS", "check_accumulator_range", "check_array", "check_extras",
            "check_int",
@@ -157,3 +157,15 @@ def check_accumulator_range(x, w, b, input_zero_point):
             f"{int(low[n])} .. {int(high[n])}, outside -2**31 .. 2**31 - 1 (K = {x.shape[1]}, "
             f"x - input_zero_point in {lo} .. {hi} with input_zero_point = {zp}{bias}); "
             "split K over several calls, or use smaller weights, bias or zero point")
+
+
+def fold_input_zero_point(w, b, input_zero_point):
+    """The bias with the input zero point folded in: ``sum_k (x - zp) w = sum_k x w - zp *
+    sum_k w``, so ``b - zp * w.sum(axis=1)`` (``w`` [N, K]; ``b`` int32 [N] or None), int32;
+    ``b`` itself when the zero point is 0. (check_accumulator_range judges the range first.)"""
+    if not input_zero_point:
+        return b
+    folded = -int(input_zero_point) * w.astype(np.int64).sum(axis=1)
+    if b is not None:
+        folded += b
+    return wrap_int32(folded).astype(np.int32)

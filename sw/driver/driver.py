@@ -37,11 +37,10 @@ from hw.spec import (
     register,
     words_for,
 )
-from models import wrap_int32
 
 from ..targets import Transport, open_transport
 from ..targets.regmodel.program import predict_cycles
-from .arguments import check_accumulator_range, check_extras, check_linear
+from .arguments import check_accumulator_range, check_extras, check_linear, fold_input_zero_point
 from .packing import pack_int8, unpack_int8
 from .program import Job, Program, compile_plan, compile_plans, describe, explain
 from .stats import Stats
@@ -292,12 +291,7 @@ class Driver:
         m, k, n, params = check_linear(x, w, b, scale, zero_point, relu)
         check_extras(m, scale, input_zero_point, lut, pool)
         check_accumulator_range(x, w, b, input_zero_point)
-        if input_zero_point:
-            # sum_k (x - zp) w = sum_k x w - zp * sum_k w: fold the correction into the bias.
-            folded = -int(input_zero_point) * w.astype(np.int64).sum(axis=1)
-            if b is not None:
-                folded += b
-            b = wrap_int32(folded).astype(np.int32)
+        b = fold_input_zero_point(w, b, input_zero_point)
         need = {Feature.BIAS: b is not None, Feature.REQUANT: scale is not None,
                 Feature.RELU: bool(relu), Feature.LUT: lut is not None,
                 Feature.MAXPOOL: pool != 1}

@@ -371,6 +371,17 @@ def compile_plans(jobs, lut=None, *, base=0, order="late_store", double_buffer=T
             for job, (region, tiles, _, _) in zip(jobs, outputs, strict=True)]
 
 
+def param_words(b, params, n0, cols):
+    """PARAM's image for columns ``n0 ..`` (``cols`` of them): 4 words a column, BIAS (``b``,
+    int32, or 0), MULT and SHIFT (``params`` uint32 [2, N], or 0), 0."""
+    words = np.zeros((cols, 4), dtype="<u4")
+    if b is not None:
+        words[:, 0] = b[n0:n0 + cols].view(np.uint32)
+    if params is not None:
+        words[:, 1:3] = params[:, n0:n0 + cols].T
+    return words.tobytes()
+
+
 def _linear_steps(p, job, name, steps, counter, double_buffer):
     """Append the (loads, vmm, None) steps of one job to ``steps`` (regions reserved in ``p``
     with prefix ``name``); ``counter`` carries the step, chunk and tile alternations across
@@ -399,14 +410,7 @@ def _linear_steps(p, job, name, steps, counter, double_buffer):
         return lambda: pack_int8(x[m0:m0 + count, k0:k0 + rows], rwp2).tobytes()
 
     def param_image(n0, cols):
-        def fill():
-            words = np.zeros((cols, 4), dtype="<u4")
-            if b is not None:
-                words[:, 0] = b[n0:n0 + cols].view(np.uint32)
-            if params is not None:
-                words[:, 1:3] = params[:, n0:n0 + cols].T
-            return words.tobytes()
-        return fill
+        return lambda: param_words(b, params, n0, cols)
 
     def region(key, nbytes, fill):
         key = name + key

@@ -27,7 +27,7 @@ import numpy as np
 from hw.spec import Geometry, isa, register
 
 from .packing import pack_int8
-from .program import Program, _order
+from .program import Program, _order, param_words
 from .tiling import MAX_COUNT
 
 __all__ = ["TapPlan", "CompiledTaps", "compile_taps", "tap_options"]
@@ -222,14 +222,7 @@ def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_va
                                  rwp2).tobytes()
 
     def param_image(n0, cols):
-        def fill():
-            words = np.zeros((cols, 4), dtype="<u4")
-            if b is not None:
-                words[:, 0] = b[n0:n0 + cols].view(np.uint32)
-            if params is not None:
-                words[:, 1:3] = params[:, n0:n0 + cols].T
-            return words.tobytes()
-        return fill
+        return lambda: param_words(b, params, n0, cols)
 
     unit_in = isa.unit_bytes(isa.Window.IN, g)
     plane_addr = {(img, ct): p.reserve(f"x{img}.{ct}", hp * wp * unit_in,

@@ -17,10 +17,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from models import wrap_int32
 from models.conv import conv_shape, max_pool_args
 
-from ..driver.arguments import check_accumulator_range, check_int, multipliers
+from ..driver.arguments import (
+    check_accumulator_range,
+    check_int,
+    fold_input_zero_point,
+    multipliers,
+)
 from ..driver.taps import tap_options
 from .mapping import Mapping, choose_block, program_estimate, rank_blocks, run_calls
 
@@ -143,11 +147,7 @@ def _run_taps(acc, plan, s, x, w, b, scales, zero_point, lut, input_zero_point):
     probe[0], probe[1] = x.min(), x.max()  # the accumulators' range depends on these alone
     w2 = w.reshape(s.cout, k)
     check_accumulator_range(probe, w2, b, input_zero_point)
-    if input_zero_point:
-        folded = -int(input_zero_point) * w2.astype(np.int64).sum(axis=1)
-        if b is not None:
-            folded += b
-        b = wrap_int32(folded).astype(np.int32)
+    b = fold_input_zero_point(w2, b, input_zero_point)
     params = None if scales is None else multipliers(scales, s.cout)
     y = acc.run_taps(plan, x, w, b, params, int(zero_point), lut, pad_value=input_zero_point)
     (kh, kw), (hp, wp) = s.kernel, plan.padded
