@@ -1,6 +1,6 @@
 """Command controller: checks a command, issues its vectors, drains, reports, counts."""
 
-from amaranth import Cat, Module, Signal, unsigned
+from amaranth import Cat, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -24,7 +24,10 @@ class Controller(wiring.Component):
 
     The next command may start while the last one drains: ``ready`` is high in the last issue
     cycle and while not issuing, and a ``start`` in the cycle after it issues the next vectors
-    right away (the datapath takes each vector's command fields with the vector). ``done``
+    right away (the datapath takes each vector's command fields with the vector). With
+    ``issue_at_start`` (a program runs: the sequencer has checked the VMM) a good VMM issues its
+    first vector in its ``start`` cycle itself, so consecutive VMMs of a program follow each
+    other with no idle cycle (PERF_BUSY counts from that cycle; ``busy`` rises after it). ``done``
     pulses once per command, in order; ``busy`` stays high until the last has drained. (The
     register interface refuses START while BUSY; the sequencer's compute unit uses ``ready``.)
 
@@ -53,7 +56,8 @@ class Controller(wiring.Component):
         self.geometry, self.drain = geometry, drain
         g = geometry
         super().__init__({
-            "start": In(1), "clear_counters": In(1), "array_active": In(1),
+            "start": In(1), "issue_at_start": In(1), "clear_counters": In(1),
+            "array_active": In(1),
             "op": In(Opcode), "bank": In(8), "in_addr": In(16), "acc_addr": In(16),
             "out_addr": In(16), "count": In(16), "rows": In(8), "cols": In(8), "requant": In(1),
             "pool": In(8),
@@ -76,32 +80,42 @@ class Controller(wiring.Component):
         err = self.check(m)
         left = Signal(16)
         issuing = Signal()
+        index = Signal(16)
         # tail[i]: a command issued its last vector i + 1 cycles ago
         tail = Signal(self.drain)
         macs_per_vector = Signal(unsigned(16))
         m.d.comb += macs_per_vector.eq(self.rows * self.cols)
+        # with issue_at_start a good VMM issues its first vector in its start cycle
+        first = Signal()
+        m.d.comb += first.eq(self.start & ~issuing & self.issue_at_start
+                             & (err == ErrorCode.NONE) & (self.op == Opcode.VMM))
 
-        m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(self.issue & (left == 1), tail[:-1]))]
-        m.d.comb += [self.in_rd_addr.eq(self.in_addr + self.index), self.issue.eq(issuing),
-                     self.last_issue.eq(issuing & (left == 1)),
-                     self.busy.eq(issuing | tail.any()),
+        m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(self.last_issue, tail[:-1]))]
+        m.d.comb += [self.index.eq(Mux(first, 0, index)),
+                     self.in_rd_addr.eq(self.in_addr + self.index),
+                     self.issue.eq(issuing | first),
+                     self.last_issue.eq((issuing & (left == 1)) | (first & (self.count == 1))),
+                     self.busy.eq(issuing | tail.any()),  # (registers only: START's refusal
+                     # depends on it)
                      self.ready.eq(~issuing | (left == 1))]
         with m.If(self.start & ~issuing):
-            m.d.sync += [self.error.eq(err), self.index.eq(0), left.eq(self.count)]
+            m.d.sync += [self.error.eq(err), index.eq(0), left.eq(self.count)]
             with m.If((err != ErrorCode.NONE) | (self.op == Opcode.NOP)):
                 m.d.sync += self.done.eq(1)
+            with m.Elif(first):
+                m.d.sync += [index.eq(1), left.eq(self.count - 1), issuing.eq(self.count != 1)]
             with m.Else():
                 m.d.sync += issuing.eq(1)
         with m.If(issuing):
-            m.d.sync += [self.index.eq(self.index + 1), left.eq(left - 1)]
+            m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
             with m.If(left == 1):
                 m.d.sync += issuing.eq(0)
 
         counters = [
             (self.perf_cycles, 1),
-            (self.perf_busy, self.busy),
+            (self.perf_busy, self.busy | first),
             (self.perf_compute, self.array_active),
-            (self.perf_stall, self.busy & ~self.issue),
+            (self.perf_stall, (self.busy | first) & ~self.issue),
             (self.perf_macs, self.issue * macs_per_vector),
             (self.perf_vectors, self.issue),
         ]

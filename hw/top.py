@@ -311,7 +311,7 @@ class PimAccelerator(wiring.Component):
             csr.status_done_clr.eq(csr.ctrl_start | csr.doorbell_run),
         ]
         m.d.comb += [
-            ctl.start.eq(csr.ctrl_start | seq.vmm_start),
+            ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),
             ctl.clear_counters.eq(csr.ctrl_clear_counters),
             ctl.array_active.eq(array.active), ctl.op.eq(c.op), ctl.bank.eq(c.bank),
             ctl.in_addr.eq(c.in_addr), ctl.acc_addr.eq(c.acc_addr),

@@ -41,7 +41,7 @@ hardware): the model applies such effects in program order.
   **store** unit takes :meth:`ProgramTiming.store_cycles`;
 * the **compute** unit starts a VMM ``vmm_start`` cycles after its dispatch, busy for
   :func:`hw.spec.timing.busy_cycles`; the next VMM may start ``vmm_gap`` cycles after its last
-  vector (back to back: the drain overlaps the next VMM), with at most two VMMs in flight. VMMs
+  vector (one more after a one-vector VMM; back to back: the drain overlaps the next VMM), with at most two VMMs in flight. VMMs
   do not wait for each other's conflicts: the datapath keeps their order.
 
 Fitted to the RTL, the model predicts it within a cycle on small programs and within 0.1 %
@@ -122,14 +122,16 @@ class ProgramTiming:
     #: idle cycles per beat when several units share a beat (the store unit packs them), else
     #: once per STORE
     store_pack: int = 2
-    #: a VMM's dispatch -> its first vector (its busy cycles start then)
-    vmm_start: int = 2
+    #: a VMM's dispatch -> its first vector (its busy cycles start then; the controller issues
+    #: it in the cycle it takes the VMM)
+    vmm_start: int = 1
     #: a VMM's last vector -> its weights and inputs are free (the vector has passed the
     #: array's multipliers; ``hw.sequencer.FRONT``): a LOAD into its bank or input range may go
     vmm_front: int = 3
     #: idle cycles between a VMM's last vector and the next VMM's first (back to back; at most
-    #: two VMMs in flight)
-    vmm_gap: int = 1
+    #: two VMMs in flight); one more after a one-vector VMM (its only vector issues in the
+    #: cycle the controller takes it, when the dispatcher takes no VMM)
+    vmm_gap: int = 0
     #: an instruction's end -> the dispatch of one that waited for it (a conflict, the unit,
     #: or the second VMM in flight)
     release: int = 1
@@ -396,7 +398,8 @@ class _Run:
             start = head
             if self.busy:  # back to back after the previous VMM's vectors ...
                 first, _, count = self.busy[-1]
-                start = max(start, first + count + t.vmm_gap - t.vmm_start)
+                gap = t.vmm_gap + (count == 1)
+                start = max(start, first + count + gap - t.vmm_start)
             if len(self.vmms) >= 2:  # ... and at most two in flight
                 ends.append(self.vmms[-2][1])
             others = self.loads[-2:] + self.stores[-1:]
