@@ -28,3 +28,21 @@ def test_programs_beat_the_registers_on_the_same_layers():
     assert recs[0].stats.instructions == 0 and recs[1].stats.instructions > 0
     ratios = paths.speedups(recs)
     assert set(ratios) == set(paths.LAYERS) and min(ratios.values()) > 1.5, ratios
+
+
+def test_stopwatch_splits_the_simulators_share():
+    from types import SimpleNamespace
+
+    from sw.bench.record import Record, Stopwatch
+    from sw.driver.stats import Stats
+
+    transport = SimpleNamespace(sim_seconds=1.0)
+    watch = Stopwatch(SimpleNamespace(transport=transport))
+    transport.sim_seconds = 1.25  # the host waited a quarter second for the simulator
+    wall, sim = watch.stop()
+    assert sim == 0.25 and wall >= 0
+    d = Record("x", "verilator", "linear", Stats(cycles=1000), 0.5, sim_s=0.25).as_dict()
+    assert d["sim_cycles_per_s"] == 2000 and d["simulator_cycles_per_s"] == 4000
+    # the register model has no simulator: no simulator speed
+    assert Record("x", "regmodel", "linear", Stats(cycles=10), 0.1).as_dict()[
+        "simulator_cycles_per_s"] is None
