@@ -69,3 +69,54 @@ def test_wires_driven_slice_by_slice_get_one_driver(tmp_path):
     for name, msb, lsb in re.findall(r"^  assign (\S+) ?\[(\d+)(?::(\d+))?\] =", generated, re.M):
         sliced.setdefault(name, set()).update(range(int(lsb or msb), int(msb) + 1))
     assert not [n for n, bits in sliced.items() if n in widths and len(bits) == widths[n]]
+
+
+def test_unread_field_aliases_are_dropped():
+    """A wire that only names a field of another signal (Amaranth's views) and that nothing
+    reads is left out; one that something reads stays."""
+    from hw.gen import _drop_aliases
+    module = ("module m(o);\n  output [7:0] o;\n  wire [15:0] p;\n  wire [7:0] \\p.a ;\n"
+              "  wire [7:0] \\p.b ;\n  assign \\p.a  = p[7:0];\n  assign \\p.b  = p[15:8];\n"
+              "  assign o = \\p.b ;\nendmodule")
+    text = _drop_aliases(module)
+    assert "\\p.a " not in text
+    assert "  wire [7:0] \\p.b ;\n" in text and "  assign \\p.b  = p[15:8];\n" in text
+
+
+def test_repeated_bits_become_one_replication():
+    from hw.gen import _REPEATS, _replicate
+    text = "  assign w = { \\$9 [17], \\$9 [17], \\$9 [17], \\$9  };\n  assign v = { a[3], a[3] };"
+    assert _REPEATS.sub(_replicate, text) == ("  assign w = { {3{\\$9 [17]}}, \\$9  };\n"
+                                              "  assign v = { {2{a[3]}} };")
+
+
+def test_grouped_assignments_become_ordered_blocks():
+    """In the named submodules, assignments that feed one another become one ``always @*``
+    block in the order of their dependencies (an output port's too), reading the trigger;
+    a lone assignment, an input and other modules stay as they were."""
+    from hw.gen import _group_assigns
+    module = ("module \\top.array (x, y, z);\n  input [7:0] x;\n  output [9:0] y;\n"
+              "  output [7:0] z;\n  wire [9:0] y;\n  wire [8:0] \\$2 ;\n  wire [8:0] s;\n"
+              "  wire [7:0] z;\n  assign y = \\$2  + s;\n  assign \\$2  = x + 1'h1;\n"
+              "  assign s = x * 2'h2;\n  assign z = x;\nendmodule")
+    text = _group_assigns(module, grouped=("array",))
+    assert "  reg [9:0] y;\n" in text and "  reg [8:0] \\$2 ;\n" in text
+    assert "  reg [8:0] s;\n" in text and "  wire [7:0] z;\n  assign z = x;\n" in text
+    block = re.search(r"  always @\* begin\n    if \((\S+ )\) begin end\n((?:    .*\n)*)  end\n",
+                      text)
+    assert block and text.count(f"  reg {block.group(1)} = 0;\n") == 1
+    lines = block.group(2).splitlines()
+    assert sorted(lines) == sorted(["    y = \\$2  + s;", "    \\$2 = x + 1'h1;",
+                                    "    s = x * 2'h2;"])
+    assert lines[-1] == "    y = \\$2  + s;"
+    other = module.replace("top.array", "top.ctl")
+    assert _group_assigns(other, grouped=("array",)) == other
+
+
+def test_the_array_and_the_accumulator_compute_in_blocks(tmp_path):
+    generated = _generate(tmp_path, "e.v", "--rows", "4", "--cols", "4")
+    for name in ("array", "accum"):
+        module = re.search(rf"^module \\pimacc\.{name} .*?^endmodule", generated,
+                           re.M | re.S).group(0)
+        assert not re.search(r"^  assign \S+ ?= [^;]*[*+]", module, re.M), name
+        assert "always @* begin" in module
