@@ -41,8 +41,9 @@ hardware): the model applies such effects in program order.
   **store** unit takes :meth:`ProgramTiming.store_cycles`;
 * the **compute** unit starts a VMM ``vmm_start`` cycles after its dispatch, busy for
   :func:`hw.spec.timing.busy_cycles`; the next VMM may start ``vmm_gap`` cycles after its last
-  vector (one more after a one-vector VMM; back to back: the drain overlaps the next VMM), with at most two VMMs in flight. VMMs
-  do not wait for each other's conflicts: the datapath keeps their order.
+  vector (one more after a one-vector VMM; back to back: the drain overlaps the next VMM), with
+  at most two VMMs in flight. VMMs do not wait for each other's conflicts: the datapath keeps
+  their order.
 
 Fitted to the RTL, the model predicts it within a cycle on small programs and within 0.1 %
 on a whole 64x256x256 layer (``amaranth.sim``, a memory of read latency 2).
