@@ -253,8 +253,7 @@ class Driver:
                                           kw.pop("pool", 1), **kw))
         options = [plan_options(c.m, c.k, c.n, self.geometry, **c.flags) for c in prepared]
         lut = luts[0] if luts else None
-        cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
-        table = None if cached else lut
+        table = self._table_to_load(lut)
         key = ("batch", tuple(tuple(o) for o in options), table is not None)
         if key not in self._choices:
             best = None
@@ -306,12 +305,24 @@ class Driver:
 
     def _run_compiled(self, compiled, lut, what):
         """Run the program of ``compiled`` (CompiledLinear s sharing it); their results."""
+        raw = self._run_with_lut(compiled[0].program, lut, what)
+        return [c.results(raw[c.region]) for c in compiled]
+
+    def _table_to_load(self, lut):
+        """The table a program must load into the LUT window: None when ``lut`` is None or the
+        window holds it already."""
+        if lut is None or (self._lut is not None and np.array_equal(self._lut, lut)):
+            return None
+        return lut
+
+    def _run_with_lut(self, program, lut, what):
+        """:meth:`run_program`, keeping track of the table the LUT window holds after it."""
         if lut is not None:
             self._lut = None  # unknown until the program has run
-        raw = self.run_program(compiled[0].program, what=what)
+        raw = self.run_program(program, what=what)
         if lut is not None:
             self._lut = np.array(lut, dtype=np.int8)
-        return [c.results(raw[c.region]) for c in compiled]
+        return raw
 
     def _compile(self, plans, x, w, b, params, zero_point, lut):
         """The layer's program if it runs as one (sets :attr:`path`), else None: of the
@@ -324,9 +335,7 @@ class Driver:
         if not mem:
             self.path = "registers (no memory behind the accelerator)"
             return None
-        cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
-        # (the LUT window keeps its table between calls, as on the register path)
-        table = None if cached else lut
+        table = self._table_to_load(lut)  # (the LUT window keeps its table between calls)
         # the timing does not depend on the data: one choice per shape (remembered)
         key = ("linear", tuple(plans), table is not None)
         if key not in self._choices:
@@ -393,17 +402,12 @@ class Driver:
         for feature, needed in need.items():
             if needed and feature not in self.features:
                 raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
-        cached = lut is not None and self._lut is not None and np.array_equal(self._lut, lut)
-        table = None if cached else lut
+        table = self._table_to_load(lut)
         cycles = [self._predict_taps(plan, lut is not None, o) for o in PROGRAM_ORDERS]
         order = PROGRAM_ORDERS[cycles.index(min(cycles))]
         compiled = compile_taps(plan, x, w, b, params, zero_point, table, pad_value=pad_value,
                                 order=order)
-        if lut is not None:
-            self._lut = None  # unknown until the program has run
-        raw = self.run_program(compiled.program, what=f"per-tap conv {x.shape} * {w.shape}")
-        if lut is not None:
-            self._lut = np.array(lut, dtype=np.int8)
+        raw = self._run_with_lut(compiled.program, lut, f"per-tap conv {x.shape} * {w.shape}")
         self.path, self.plan = "program", plan
         return compiled.results(raw["y"])
 
