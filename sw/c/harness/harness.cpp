@@ -1,0 +1,251 @@
+// harness.cpp: the Verilated pimacc clocked from C++, its AXI4 memory and AXI4-Lite access.
+//
+// One cycle is two evaluations of the model: the handshakes of the cycle are sampled with the
+// clock low (after the inputs settled), the clock rises, then the memory model and the
+// register-port manager update their outputs and the clock falls. So both behave as
+// registered logic, like the RTL they talk to.
+#include "harness.h"
+
+#include <chrono>
+#include <cstring>
+#include <deque>
+#include <memory>
+#include <vector>
+
+#include "Vpimacc.h"
+#include "verilated.h"
+
+namespace {
+
+constexpr uint32_t OKAY = 0, SLVERR = 2;
+
+// The data bus as bytes, whatever type Verilator gives it (QData up to 64 bits, VlWide above).
+template <std::size_t N> void bus_from_bytes(VlWide<N> &bus, const uint8_t *b) {
+    for (std::size_t i = 0; i < N; ++i)
+        bus[i] = uint32_t(b[4 * i]) | uint32_t(b[4 * i + 1]) << 8 | uint32_t(b[4 * i + 2]) << 16
+                 | uint32_t(b[4 * i + 3]) << 24;
+}
+inline void bus_from_bytes(QData &bus, const uint8_t *b) {
+    bus = 0;
+    for (int i = 7; i >= 0; --i) bus = bus << 8 | b[i];
+}
+template <std::size_t N> void bus_to_bytes(const VlWide<N> &bus, uint8_t *b) {
+    for (std::size_t i = 0; i < 4 * N; ++i) b[i] = uint8_t(bus[i / 4] >> (8 * (i % 4)));
+}
+inline void bus_to_bytes(QData bus, uint8_t *b) {
+    for (int i = 0; i < 8; ++i) b[i] = uint8_t(bus >> (8 * i));
+}
+
+struct Burst {
+    uint32_t addr, beats, size;  // next beat's address, beats left, bytes per beat
+    uint64_t ready_at;           // reads: the cycle its first beat may answer
+    bool error;
+};
+
+}  // namespace
+
+struct pimacc_harness {
+    std::unique_ptr<VerilatedContext> context;
+    std::unique_ptr<Vpimacc> top;
+    std::vector<uint8_t> mem;
+    uint32_t rd_latency;
+    uint64_t cycles = 0;
+    double sim_seconds = 0;
+    uint32_t err_lo = 0, err_hi = 0;
+    uint32_t last_resp = 0;
+    pimacc_dev_t dev{};
+    pimacc_platform_t platform{};
+
+    // the memory: bursts in flight
+    std::deque<Burst> reads, writes;
+    std::deque<uint32_t> responses;  // B channel
+    static constexpr std::size_t QUEUE = 4;  // addresses accepted ahead of their data
+
+    // AXI4-Lite manager state: what the current access still waits for
+    bool aw_wait = false, w_wait = false, b_wait = false, ar_wait = false, r_wait = false;
+    uint32_t rdata = 0;
+
+    pimacc_harness(uint32_t mem_bytes, uint32_t latency)
+        : context(new VerilatedContext), mem(mem_bytes, 0), rd_latency(latency) {
+        top.reset(new Vpimacc{context.get(), "pimacc"});
+        top->s_axil_wstrb = 0xF;
+        top->s_axil_bready = 0;
+        top->s_axil_rready = 0;
+        top->rst = 1;
+        top->clk = 0;
+        top->eval();
+        for (int i = 0; i < 4; ++i) tick();
+        top->rst = 0;
+        top->eval();
+        platform.read32 = [](void *ctx, uint32_t offset) {
+            return pimacc_harness_read32(static_cast<pimacc_harness *>(ctx), offset);
+        };
+        platform.write32 = [](void *ctx, uint32_t offset, uint32_t value) {
+            pimacc_harness_write32(static_cast<pimacc_harness *>(ctx), offset, value);
+        };
+        platform.ctx = this;
+        platform.mem = mem.data();
+        platform.mem_addr = 0;
+        platform.mem_size = mem_bytes;
+    }
+
+    ~pimacc_harness() { top->final(); }
+
+    bool bad(uint32_t addr, uint32_t bytes) const {
+        uint64_t end = uint64_t(addr) + bytes;
+        return end > mem.size() || (addr < err_hi && err_lo < end);
+    }
+
+    Burst burst(uint32_t addr, uint32_t len, uint32_t size, uint64_t ready_at) const {
+        uint32_t beat = 1u << size, beats = len + 1;
+        return Burst{addr, beats, beat, ready_at, bad(addr & ~(beat - 1), beat * beats)};
+    }
+
+    void tick() {
+        Vpimacc &t = *top;
+        // Sample the cycle's handshakes (inputs have settled: the last eval saw them).
+        bool ar = t.m_axi_arvalid && t.m_axi_arready, r = t.m_axi_rvalid && t.m_axi_rready;
+        bool aw = t.m_axi_awvalid && t.m_axi_awready, w = t.m_axi_wvalid && t.m_axi_wready;
+        bool b = t.m_axi_bvalid && t.m_axi_bready;
+        if (ar) reads.push_back(burst(t.m_axi_araddr, t.m_axi_arlen, t.m_axi_arsize,
+                                      cycles + rd_latency));
+        if (aw) writes.push_back(burst(t.m_axi_awaddr, t.m_axi_awlen, t.m_axi_awsize, 0));
+        if (w) write_beat();
+        bool l_aw = t.s_axil_awvalid && t.s_axil_awready, l_w = t.s_axil_wvalid && t.s_axil_wready;
+        bool l_b = t.s_axil_bvalid && t.s_axil_bready, l_ar = t.s_axil_arvalid && t.s_axil_arready;
+        bool l_r = t.s_axil_rvalid && t.s_axil_rready;
+        if (l_b) last_resp = t.s_axil_bresp;
+        if (l_r) {
+            rdata = t.s_axil_rdata;
+            last_resp = t.s_axil_rresp;
+        }
+
+        t.clk = 1;
+        t.eval();
+        ++cycles;
+
+        // The memory's outputs for the next cycle.
+        if (r) {
+            Burst &front = reads.front();
+            front.addr += front.size;
+            if (--front.beats == 0) reads.pop_front();
+        }
+        if (b) responses.pop_front();
+        t.m_axi_arready = reads.size() < QUEUE;
+        t.m_axi_awready = writes.size() < QUEUE;
+        t.m_axi_wready = !writes.empty();
+        t.m_axi_bvalid = !responses.empty();
+        t.m_axi_bresp = responses.empty() ? 0 : responses.front();
+        bool rv = !reads.empty() && reads.front().ready_at <= cycles;
+        t.m_axi_rvalid = rv;
+        if (rv) read_beat(reads.front());
+        // The register port's manager.
+        if (l_aw) t.s_axil_awvalid = 0, aw_wait = false;
+        if (l_w) t.s_axil_wvalid = 0, w_wait = false;
+        if (l_b) t.s_axil_bready = 0, b_wait = false;
+        if (l_ar) t.s_axil_arvalid = 0, ar_wait = false;
+        if (l_r) t.s_axil_rready = 0, r_wait = false;
+
+        t.clk = 0;
+        t.eval();
+    }
+
+    void read_beat(const Burst &burst) {
+        Vpimacc &t = *top;
+        constexpr uint32_t BYTES = sizeof(t.m_axi_rdata);
+        uint8_t data[BYTES] = {};
+        uint32_t base = burst.addr & ~(BYTES - 1);
+        if (!burst.error) std::memcpy(data, &mem[base], BYTES);
+        bus_from_bytes(t.m_axi_rdata, data);
+        t.m_axi_rresp = burst.error ? SLVERR : OKAY;
+        t.m_axi_rlast = burst.beats == 1;
+    }
+
+    void write_beat() {
+        Vpimacc &t = *top;
+        constexpr uint32_t BYTES = sizeof(t.m_axi_wdata);
+        Burst &front = writes.front();
+        uint8_t data[BYTES];
+        bus_to_bytes(t.m_axi_wdata, data);
+        uint64_t strb = t.m_axi_wstrb;
+        uint32_t base = front.addr & ~(BYTES - 1);
+        if (!front.error)
+            for (uint32_t i = 0; i < BYTES; ++i)
+                if (strb >> i & 1) mem[base + i] = data[i];
+        front.addr += front.size;
+        if (--front.beats == 0 || t.m_axi_wlast) {
+            responses.push_back(front.error ? SLVERR : OKAY);
+            writes.pop_front();
+        }
+    }
+
+    // Clock until the register-port access set up by the caller has finished.
+    void finish_access() {
+        auto t0 = std::chrono::steady_clock::now();
+        top->eval();
+        while (aw_wait || w_wait || b_wait || ar_wait || r_wait) tick();
+        sim_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+
+    uint32_t read32(uint32_t offset) {
+        top->s_axil_araddr = offset;
+        top->s_axil_arvalid = 1;
+        top->s_axil_rready = 1;
+        ar_wait = r_wait = true;
+        finish_access();
+        return rdata;
+    }
+
+    void write32(uint32_t offset, uint32_t value) {
+        top->s_axil_awaddr = offset;
+        top->s_axil_awvalid = 1;
+        top->s_axil_wdata = value;
+        top->s_axil_wstrb = 0xF;
+        top->s_axil_wvalid = 1;
+        top->s_axil_bready = 1;
+        aw_wait = w_wait = b_wait = true;
+        finish_access();
+    }
+};
+
+extern "C" {
+
+pimacc_harness_t *pimacc_harness_open(uint32_t mem_bytes, uint32_t rd_latency) {
+    if (mem_bytes == 0 || mem_bytes % 4096) return nullptr;
+    return new pimacc_harness(mem_bytes, rd_latency);
+}
+
+void pimacc_harness_close(pimacc_harness_t *h) { delete h; }
+
+int pimacc_harness_init(pimacc_harness_t *h) { return pimacc_init(&h->dev, &h->platform); }
+
+pimacc_dev_t *pimacc_harness_dev(pimacc_harness_t *h) { return &h->dev; }
+uint8_t *pimacc_harness_mem(pimacc_harness_t *h) { return h->mem.data(); }
+uint32_t pimacc_harness_mem_size(pimacc_harness_t *h) { return uint32_t(h->mem.size()); }
+uint64_t pimacc_harness_cycles(pimacc_harness_t *h) { return h->cycles; }
+double pimacc_harness_sim_seconds(pimacc_harness_t *h) { return h->sim_seconds; }
+uint32_t pimacc_harness_read32(pimacc_harness_t *h, uint32_t offset) { return h->read32(offset); }
+void pimacc_harness_write32(pimacc_harness_t *h, uint32_t offset, uint32_t value) {
+    h->write32(offset, value);
+}
+uint32_t pimacc_harness_last_resp(pimacc_harness_t *h) { return h->last_resp; }
+
+void pimacc_harness_idle(pimacc_harness_t *h, uint64_t cycles) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (uint64_t i = 0; i < cycles; ++i) h->tick();
+    h->sim_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+
+void pimacc_harness_mem_error(pimacc_harness_t *h, uint32_t lo, uint32_t hi) {
+    h->err_lo = lo;
+    h->err_hi = hi;
+}
+
+void pimacc_harness_sizes(uint32_t out[4]) {
+    out[0] = sizeof(pimacc_dev_t);
+    out[1] = sizeof(pimacc_linear_desc_t);
+    out[2] = sizeof(pimacc_conv_desc_t);
+    out[3] = sizeof(pimacc_layer_t);
+}
+
+}  // extern "C"
