@@ -44,16 +44,23 @@ class Controller(wiring.Component):
         What the check compares the command with.
     drain : int
         Cycles from the last issue to ``done`` (:func:`hw.spec.timing.drain`, >= 1).
+    acc_drain : int
+        The same for a VMM without REQUANT (``timing.drain(latency, requant=False)``; 1 to
+        ``drain``; default ``drain``).
     """
 
-    def __init__(self, geometry: Geometry, drain: int):
+    def __init__(self, geometry: Geometry, drain: int, acc_drain: int | None = None):
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
         if not isinstance(drain, int) or isinstance(drain, bool):
             raise TypeError(f"drain must be an int, not {drain!r}")
         if drain < 1:
             raise ValueError(f"drain must be >= 1, not {drain}")
-        self.geometry, self.drain = geometry, drain
+        acc_drain = drain if acc_drain is None else acc_drain
+        if not isinstance(acc_drain, int) or not 1 <= acc_drain <= drain:
+            raise ValueError(f"acc_drain must be an int from 1 to drain ({drain}), "
+                             f"not {acc_drain!r}")
+        self.geometry, self.drain, self.acc_drain = geometry, drain, acc_drain
         g = geometry
         super().__init__({
             "start": In(1), "issue_at_start": In(1), "clear_counters": In(1),
@@ -90,7 +97,22 @@ class Controller(wiring.Component):
         m.d.comb += first.eq(self.start & ~issuing & self.issue_at_start
                              & (err == ErrorCode.NONE) & (self.op == Opcode.VMM))
 
-        m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(self.last_issue, tail[:-1]))]
+        # A command's last issue enters ``tail`` at 0 (full drain), or, without REQUANT, at
+        # ``skip`` (acc_drain) -- or right behind the newest command still there, so that the
+        # done pulses keep their order.
+        requant = Signal()
+        skip = self.drain - self.acc_drain
+        short = Signal()
+        at = Signal(range(skip + 1))
+        m.d.comb += [short.eq(self.last_issue & ~Mux(first, self.requant, requant)),
+                     at.eq(skip)]
+        for i in reversed(range(skip)):
+            with m.If(tail[i]):
+                m.d.comb += at.eq(i)
+        inserted = [short & (at == i) for i in range(self.drain)]
+        inserted[0] = inserted[0] | (self.last_issue & ~short)
+        inserted = Cat(*inserted)
+        m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted)]
         m.d.comb += [self.index.eq(Mux(first, 0, index)),
                      self.in_rd_addr.eq(self.in_addr + self.index),
                      self.issue.eq(issuing | first),
@@ -99,7 +121,8 @@ class Controller(wiring.Component):
                      # depends on it)
                      self.ready.eq(~issuing | (left == 1))]
         with m.If(self.start & ~issuing):
-            m.d.sync += [self.error.eq(err), index.eq(0), left.eq(self.count)]
+            m.d.sync += [self.error.eq(err), index.eq(0), left.eq(self.count),
+                         requant.eq(self.requant)]
             with m.If((err != ErrorCode.NONE) | (self.op == Opcode.NOP)):
                 m.d.sync += self.done.eq(1)
             with m.Elif(first):

@@ -74,7 +74,8 @@ class PimAccelerator(wiring.Component):
         core = Module()
         config = g.as_dict() | {"latency": self.array_latency, "features": regmap.ALL_FEATURES}
         csr = RegisterFile(config)
-        ctl = Controller(g, drain=self.pipeline_depth)
+        ctl = Controller(g, drain=self.pipeline_depth,
+                         acc_drain=timing.drain(self.array_latency, requant=False))
         array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH)
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH)
         post = PostProcess(g.cols, addr_width=INDEX_WIDTH)

@@ -12,7 +12,10 @@ A VMM command of ``COUNT`` vectors issues one vector per cycle, then drains::
             -> output buffer
 
 so it is busy for ``COUNT + drain(L)`` cycles, ``COUNT + L - 1`` of them with a vector inside
-the array (PERF_COMPUTE), where ``L = array_latency(R)`` is CFG_LATENCY.
+the array (PERF_COMPUTE), where ``L = array_latency(R)`` is CFG_LATENCY. A VMM without REQUANT
+gives the post-processing chain nothing: it is done once its sums are in ACC,
+``drain(L, requant=False)`` cycles after its last issue -- but never before the command ahead
+of it (done pulses keep command order, one cycle apart at least).
 """
 
 from __future__ import annotations
@@ -56,15 +59,18 @@ def array_latency(rows):
     return 1 + max(1, -(-_ceil_log2(rows) // ARRAY_LEVELS_PER_STAGE))
 
 
-def drain(latency):
-    """Cycles from the last vector's issue until its results are in ACC and OUT, for an array
-    of latency ``latency`` (CFG_LATENCY, :func:`array_latency`)."""
-    return INPUT_READ_LATENCY + latency + ACCUMULATOR_LATENCY + POSTPROC_LATENCY
+def drain(latency, requant=True):
+    """Cycles from the last vector's issue until its results are in ACC and OUT (with
+    ``requant``; else in ACC), for an array of latency ``latency`` (CFG_LATENCY,
+    :func:`array_latency`)."""
+    to_acc = INPUT_READ_LATENCY + latency + ACCUMULATOR_LATENCY
+    return to_acc + POSTPROC_LATENCY if requant else to_acc
 
 
-def busy_cycles(count, latency):
-    """STATUS.BUSY cycles (PERF_BUSY) of a VMM command of ``count`` vectors."""
-    return count + drain(latency)
+def busy_cycles(count, latency, requant=True):
+    """STATUS.BUSY cycles (PERF_BUSY) of a VMM command of ``count`` vectors, alone (a VMM
+    without REQUANT right behind one with it may wait for that one's done)."""
+    return count + drain(latency, requant)
 
 
 def compute_cycles(count, latency):

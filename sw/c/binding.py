@@ -105,16 +105,20 @@ class Harness:
         Cycles from a read burst's address to its first data.
     harness : HarnessBuild, optional
         A build to use (default: :func:`sw.c.build.build` of ``geometry``).
+    stall_seed : int, optional
+        Stall the memory port at random (:meth:`stalls`) from this seed.
+    exact : bool
+        Evaluate the model twice a cycle instead of once (sw/c/harness/harness.cpp).
     """
 
     def __init__(self, geometry: Geometry, mem_bytes=4 << 20, rd_latency=4,
-                 harness: HarnessBuild | None = None):
+                 harness: HarnessBuild | None = None, stall_seed=None, exact=False):
         self.build = harness or build(geometry)
         lib = self.lib = ctypes.CDLL(str(self.build.library))
         lib.pimacc_harness_open.restype = ctypes.c_void_p
         lib.pimacc_harness_open.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
         for name in ("close", "init", "dev", "mem", "mem_size", "cycles", "sim_seconds",
-                     "read32", "write32", "idle", "mem_error", "last_resp"):
+                     "read32", "write32", "idle", "mem_error", "last_resp", "stalls", "fast"):
             getattr(lib, f"pimacc_harness_{name}").argtypes = [ctypes.c_void_p]
         lib.pimacc_harness_dev.restype = _P(Dev)
         lib.pimacc_harness_mem.restype = ctypes.POINTER(ctypes.c_uint8)
@@ -128,6 +132,8 @@ class Harness:
         lib.pimacc_harness_mem_error.argtypes = [ctypes.c_void_p, ctypes.c_uint32,
                                                  ctypes.c_uint32]
         lib.pimacc_harness_last_resp.restype = ctypes.c_uint32
+        lib.pimacc_harness_stalls.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
+        lib.pimacc_harness_fast.argtypes = [ctypes.c_void_p, ctypes.c_int]
         lib.pimacc_linear.argtypes = [_P(Dev), _P(LinearDesc), _I8, ctypes.c_uint32,
                                       ctypes.c_void_p]
         lib.pimacc_linear_load.argtypes = [_P(Dev), _P(LinearDesc), _P(Layer)]
@@ -151,6 +157,9 @@ class Harness:
         self.handle = lib.pimacc_harness_open(mem_bytes, rd_latency)
         if not self.handle:
             raise ValueError(f"mem_bytes must be a positive multiple of 4096, got {mem_bytes}")
+        self.fast = bool(lib.pimacc_harness_fast(self.handle, not exact))
+        if stall_seed is not None:
+            self.stalls(stall_seed)
         self.init_result = lib.pimacc_harness_init(self.handle)
         self.dev = lib.pimacc_harness_dev(self.handle)
 
@@ -185,6 +194,11 @@ class Harness:
 
     def write32(self, offset, value):
         self.lib.pimacc_harness_write32(self.handle, offset, value)
+
+    def stalls(self, seed, pressure=96):
+        """Random stalls on the memory port: each ready, and each valid not yet raised, held
+        low with the chance ``pressure``/256 per cycle (0: none)."""
+        self.lib.pimacc_harness_stalls(self.handle, seed, pressure)
 
     def mem_error(self, lo, hi):
         """Bursts touching memory bytes [lo, hi) answer SLVERR."""

@@ -207,7 +207,7 @@ class Plan:
         latency = timing.array_latency(g.rows) if latency is None else latency
         busy = weights = inputs = params = results = 0
         for s in self.iter_steps():
-            busy += timing.busy_cycles(s.count, latency)
+            busy += timing.busy_cycles(s.count, latency, s.requant)
             inputs += len(s.load_inputs) * s.count * g.row_words
             weights += s.cols * g.row_words if s.load_weights else 0
             params += s.cols * (self.bias + 2 * self.int8) if s.load_params else 0

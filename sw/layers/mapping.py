@@ -232,7 +232,7 @@ def program_estimate(geometry, latency, m, k, n, *, int8, bias, pool=1):
     unit_out = isa.unit_bytes(isa.Window.OUT if int8 else isa.Window.ACC, g)
     busy = moved = instructions = 0
     for s in plan.iter_steps():
-        busy += timing.busy_cycles(s.count, latency)
+        busy += timing.busy_cycles(s.count, latency, s.requant)
         instructions += 1 + bool(s.load_weights) + len(s.load_inputs) + bool(s.load_params)
         moved += len(s.load_inputs) * s.count * unit_in
         moved += s.cols * unit_in if s.load_weights else 0

@@ -27,9 +27,9 @@ FIELDS = ("op", "bank", "in_addr", "acc_addr", "out_addr", "count", "rows", "col
 class ControllerModel:
     """The Controller's registers and outputs, cycle by cycle."""
 
-    def __init__(self, g, drain):
-        self.g, self.drain_cycles = g, drain
-        self.issuing, self.done, self.error = 0, 0, ErrorCode.NONE
+    def __init__(self, g, drain, acc_drain):
+        self.g, self.drain_cycles, self.acc_drain = g, drain, acc_drain
+        self.issuing, self.done, self.error, self.requant = 0, 0, ErrorCode.NONE, False
         self.index = self.left = 0
         self.tails = []   # per command that issued its last vector: cycles until its DONE
         self.perf = dict.fromkeys(COUNTERS, 0)
@@ -57,7 +57,7 @@ class ControllerModel:
         if not self.issuing:
             if start:  # accepted while the last command drains too
                 self.error = check(cmd, self.g)
-                self.index, self.left = 0, cmd.count
+                self.index, self.left, self.requant = 0, cmd.count, cmd.requant
                 if self.error != ErrorCode.NONE or cmd.op == Opcode.NOP:
                     done = 1
                 else:
@@ -67,7 +67,9 @@ class ControllerModel:
             self.left -= 1
             if self.left == 0:
                 self.issuing = 0
-                self.tails.append(self.drain_cycles)
+                # without REQUANT: done once in ACC, but after the command ahead of it
+                self.tails.append(self.drain_cycles if self.requant else
+                                  max([self.acc_drain] + [t + 1 for t in self.tails]))
         self.done = done
 
 
@@ -78,7 +80,7 @@ def small_command(r, g):
                   in_addr=r.randrange(g.in_depth - count + 1),
                   acc_addr=r.randrange(g.acc_depth - count + 1), out_addr=0, count=count,
                   rows=r.randrange(1, g.rows + 1), cols=r.randrange(1, g.cols + 1),
-                  requant=False, pool=1)
+                  requant=r.random() < 0.4, pool=1)
     roll = r.random()
     if roll < 0.1:
         return Command(**{**cmd.__dict__, "op": Opcode.NOP.value})
@@ -104,11 +106,13 @@ GEOMETRIES = {
 @pytest.mark.parametrize("name", list(GEOMETRIES))
 def test_controller_equals_its_model_every_cycle(name):
     g = GEOMETRIES[name]
-    drain = timing.drain(timing.array_latency(g.rows))
-    dut = Controller(g, drain=drain)
-    model = ControllerModel(g, drain)
+    latency = timing.array_latency(g.rows)
+    drain, acc_drain = timing.drain(latency), timing.drain(latency, requant=False)
+    dut = Controller(g, drain=drain, acc_drain=acc_drain)
+    model = ControllerModel(g, drain, acc_drain)
     r = rng(len(name))
-    stats = {"commands": 0, "vectors": 0, "ignored_starts": 0, "while_draining": 0}
+    stats = {"commands": 0, "vectors": 0, "ignored_starts": 0, "while_draining": 0,
+             "done_held_back": 0}
 
     async def tb(ctx):
         cmd = small_command(r, g)
@@ -117,7 +121,7 @@ def test_controller_equals_its_model_every_cycle(name):
                 cmd = small_command(r, g)
             elif model.issuing and r.random() < 0.05:
                 cmd = Command(**{**cmd.__dict__, "rows": r.randrange(1, g.rows + 1)})
-            start = r.random() < (0.2 if not model.busy else 0.1)
+            start = r.random() < (0.2 if not model.busy else 0.25)
             clear, active = r.random() < 0.02, r.random() < 0.5
             drive(ctx, dut, cmd)
             ctx.set(dut.start, start)
@@ -130,20 +134,25 @@ def test_controller_equals_its_model_every_cycle(name):
             stats["while_draining"] += start and not model.issuing and model.busy
             stats["ignored_starts"] += start and model.issuing
             stats["vectors"] += expected["issue"]
+            stats["done_held_back"] += (model.issuing and model.left == 1 and not model.requant
+                                        and any(t > model.acc_drain for t in model.tails))
             await ctx.tick()
             model.step(cmd, start, clear, active)
 
     simulate(dut, tb)
     print(stats)
-    assert min(stats.values()) > 50
+    assert min(v for k, v in stats.items() if k != "done_held_back") > 50
+    assert stats["done_held_back"] > 10
 
 
+@pytest.mark.parametrize("requant", [True, False])
 @pytest.mark.parametrize("count", [1, 2, 7])
-def test_busy_and_done_follow_the_spec_timing(count):
+def test_busy_and_done_follow_the_spec_timing(count, requant):
     g = Geometry.default(rows=8, cols=8)
     latency = timing.array_latency(g.rows)
-    dut = Controller(g, drain=timing.drain(latency))
-    cmd = Command(op=Opcode.VMM.value, count=count, rows=8, cols=4, pool=1)
+    dut = Controller(g, drain=timing.drain(latency),
+                     acc_drain=timing.drain(latency, requant=False))
+    cmd = Command(op=Opcode.VMM.value, count=count, rows=8, cols=4, pool=1, requant=requant)
 
     async def tb(ctx):
         drive(ctx, dut, cmd)
@@ -164,14 +173,14 @@ def test_busy_and_done_follow_the_spec_timing(count):
                 assert done_at is None, "one DONE pulse"
                 done_at = cycle
             await ctx.tick()
-        assert busy == timing.busy_cycles(count, latency)
+        assert busy == timing.busy_cycles(count, latency, requant)
         # START's cycle is 0; BUSY in cycles 1 .. count + drain; DONE right after them.
-        assert done_at == 1 + count + timing.drain(latency)
+        assert done_at == 1 + count + timing.drain(latency, requant)
         assert issues == count and indices == list(range(count))
-        assert ctx.get(dut.perf_busy) == timing.busy_cycles(count, latency)
+        assert ctx.get(dut.perf_busy) == timing.busy_cycles(count, latency, requant)
         assert ctx.get(dut.perf_vectors) == count
         assert ctx.get(dut.perf_macs) == count * cmd.rows * cmd.cols
-        assert ctx.get(dut.perf_stall) == timing.drain(latency)
+        assert ctx.get(dut.perf_stall) == timing.drain(latency, requant)
 
     simulate(dut, tb)
 

@@ -1,9 +1,18 @@
 // harness.cpp: the Verilated pimacc clocked from C++, its AXI4 memory and AXI4-Lite access.
 //
-// One cycle is two evaluations of the model: the handshakes of the cycle are sampled with the
-// clock low (after the inputs settled), the clock rises, then the memory model and the
-// register-port manager update their outputs and the clock falls. So both behave as
-// registered logic, like the RTL they talk to.
+// A cycle: the handshakes of the cycle are sampled with the clock low (after the inputs
+// settled), the clock rises, then the memory model and the register-port manager update their
+// outputs and the clock falls. So both behave as registered logic, like the RTL they talk to.
+//
+// Exact mode evaluates the model twice a cycle (clock high, clock low). Fast mode (the
+// default) evaluates it once, at the rising edge: Verilator runs the logic fed by the inputs
+// (its "ico" region, about a third of the time) on every evaluation, and the falling edge
+// needs nothing else. Its handshakes are sampled from the outputs of the last evaluation,
+// computed with the previous cycle's inputs; that is exact because the memory port's outputs
+// do not depend on its inputs combinationally (hw/dma.py: registered valids, bready
+// constant, rready from inside), and the register port's (whose readies do depend on its
+// valids) are settled by one more evaluation whenever the harness changed its inputs. A test
+// holds the two modes to the same results and cycle counts.
 #include "harness.h"
 
 #include <chrono>
@@ -13,6 +22,7 @@
 #include <vector>
 
 #include "Vpimacc.h"
+#include "Vpimacc___024root.h"
 #include "verilated.h"
 
 namespace {
@@ -36,6 +46,16 @@ inline void bus_to_bytes(QData bus, uint8_t *b) {
     for (int i = 0; i < 8; ++i) b[i] = uint8_t(bus >> (8 * i));
 }
 
+// Make the next evaluation see a rising clock edge without evaluating the falling one: the
+// clock's previous value as Verilator's trigger remembers it. Verilator-generated name; if a
+// Verilator lacks it, the second overload makes fast mode unavailable.
+template <typename Root>
+auto arm_rising_edge(Root *root, int) -> decltype(root->__Vtrigprevexpr___TOP__clk__0 = 0, true) {
+    root->__Vtrigprevexpr___TOP__clk__0 = 0;
+    return true;
+}
+template <typename Root> bool arm_rising_edge(Root *, long) { return false; }
+
 struct Burst {
     uint32_t addr, beats, size;  // next beat's address, beats left, bytes per beat
     uint64_t ready_at;           // reads: the cycle its first beat may answer
@@ -53,6 +73,8 @@ struct pimacc_harness {
     double sim_seconds = 0;
     uint32_t err_lo = 0, err_hi = 0;
     uint32_t last_resp = 0;
+    bool fast = false, settle = false;  // settle: register-port inputs changed (fast mode)
+    uint32_t stall_state = 1, pressure = 0;  // random stalls: xorshift32, chance pressure/256
     pimacc_dev_t dev{};
     pimacc_platform_t platform{};
 
@@ -77,6 +99,7 @@ struct pimacc_harness {
         for (int i = 0; i < 4; ++i) tick();
         top->rst = 0;
         top->eval();
+        fast = arm_rising_edge(top->rootp, 0);
         platform.read32 = [](void *ctx, uint32_t offset) {
             return pimacc_harness_read32(static_cast<pimacc_harness *>(ctx), offset);
         };
@@ -91,6 +114,15 @@ struct pimacc_harness {
 
     ~pimacc_harness() { top->final(); }
 
+    // Whether to stall a ready or a valid this cycle.
+    bool stall() {
+        if (!pressure) return false;
+        stall_state ^= stall_state << 13;
+        stall_state ^= stall_state >> 17;
+        stall_state ^= stall_state << 5;
+        return (stall_state & 0xFF) < pressure;
+    }
+
     bool bad(uint32_t addr, uint32_t bytes) const {
         uint64_t end = uint64_t(addr) + bytes;
         return end > mem.size() || (addr < err_hi && err_lo < end);
@@ -103,6 +135,10 @@ struct pimacc_harness {
 
     void tick() {
         Vpimacc &t = *top;
+        if (settle) {
+            t.eval();
+            settle = false;
+        }
         // Sample the cycle's handshakes (inputs have settled: the last eval saw them).
         bool ar = t.m_axi_arvalid && t.m_axi_arready, r = t.m_axi_rvalid && t.m_axi_rready;
         bool aw = t.m_axi_awvalid && t.m_axi_awready, w = t.m_axi_wvalid && t.m_axi_wready;
@@ -121,6 +157,7 @@ struct pimacc_harness {
         }
 
         t.clk = 1;
+        if (fast) arm_rising_edge(t.rootp, 0);
         t.eval();
         ++cycles;
 
@@ -131,12 +168,14 @@ struct pimacc_harness {
             if (--front.beats == 0) reads.pop_front();
         }
         if (b) responses.pop_front();
-        t.m_axi_arready = reads.size() < QUEUE;
-        t.m_axi_awready = writes.size() < QUEUE;
-        t.m_axi_wready = !writes.empty();
-        t.m_axi_bvalid = !responses.empty();
+        // (a valid, once raised, stays until its handshake; a ready may drop any time)
+        t.m_axi_arready = reads.size() < QUEUE && !stall();
+        t.m_axi_awready = writes.size() < QUEUE && !stall();
+        t.m_axi_wready = !writes.empty() && !stall();
+        t.m_axi_bvalid = (t.m_axi_bvalid && !b) || (!responses.empty() && !stall());
         t.m_axi_bresp = responses.empty() ? 0 : responses.front();
-        bool rv = !reads.empty() && reads.front().ready_at <= cycles;
+        bool rv = (t.m_axi_rvalid && !r)
+                  || (!reads.empty() && reads.front().ready_at <= cycles && !stall());
         t.m_axi_rvalid = rv;
         if (rv) read_beat(reads.front());
         // The register port's manager.
@@ -145,9 +184,10 @@ struct pimacc_harness {
         if (l_b) t.s_axil_bready = 0, b_wait = false;
         if (l_ar) t.s_axil_arvalid = 0, ar_wait = false;
         if (l_r) t.s_axil_rready = 0, r_wait = false;
+        settle = fast && (l_aw || l_w || l_b || l_ar || l_r);
 
         t.clk = 0;
-        t.eval();
+        if (!fast) t.eval();
     }
 
     void read_beat(const Burst &burst) {
@@ -183,6 +223,7 @@ struct pimacc_harness {
     void finish_access() {
         auto t0 = std::chrono::steady_clock::now();
         top->eval();
+        settle = false;
         while (aw_wait || w_wait || b_wait || ar_wait || r_wait) tick();
         sim_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
@@ -239,6 +280,18 @@ void pimacc_harness_idle(pimacc_harness_t *h, uint64_t cycles) {
 void pimacc_harness_mem_error(pimacc_harness_t *h, uint32_t lo, uint32_t hi) {
     h->err_lo = lo;
     h->err_hi = hi;
+}
+
+int pimacc_harness_fast(pimacc_harness_t *h, int on) {
+    h->fast = on && arm_rising_edge(h->top->rootp, 0);
+    if (!h->fast) h->top->eval();  // (exact mode evaluates with the clock low)
+    h->settle = false;
+    return h->fast;
+}
+
+void pimacc_harness_stalls(pimacc_harness_t *h, uint32_t seed, uint32_t pressure) {
+    h->stall_state = seed ? seed : 1;
+    h->pressure = pressure > 255 ? 255 : pressure;
 }
 
 void pimacc_harness_sizes(uint32_t out[4]) {

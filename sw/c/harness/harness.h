@@ -38,6 +38,12 @@ uint32_t pimacc_harness_last_resp(pimacc_harness_t *h);
 void pimacc_harness_idle(pimacc_harness_t *h, uint64_t cycles);
 // Bursts touching memory bytes [lo, hi) answer SLVERR (lo == hi: none).
 void pimacc_harness_mem_error(pimacc_harness_t *h, uint32_t lo, uint32_t hi);
+// Fast mode (one evaluation of the model per cycle, the default when this Verilator allows it)
+// or exact mode (two, on = 0); returns whether fast mode is on.
+int pimacc_harness_fast(pimacc_harness_t *h, int on);
+// Random stalls of the memory port: each cycle each ready and each valid not yet raised is held
+// low with the chance pressure/256 (0: never), from a xorshift32 seeded with seed.
+void pimacc_harness_stalls(pimacc_harness_t *h, uint32_t seed, uint32_t pressure);
 // sizeof the driver's structures as this build sees them: dev, linear desc, conv desc, layer.
 void pimacc_harness_sizes(uint32_t out[4]);
 

@@ -360,7 +360,7 @@ class RegisterModel(Transport):
         if error == ErrorCode.NONE and command.op == Opcode.VMM.value:
             self._vmm(vmm)
             n = vmm.count
-            self._account(busy=timing.busy_cycles(n, self.latency),
+            self._account(busy=timing.busy_cycles(n, self.latency, vmm.requant),
                           compute=timing.compute_cycles(n, self.latency), vectors=n,
                           macs=n * vmm.rows * vmm.cols)
             self._running = vmm.bank

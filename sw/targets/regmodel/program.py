@@ -168,9 +168,10 @@ class ProgramTiming:
         pack = self.store_pack * (beats if unit_bytes < beat_bytes else 1)
         return self.store_setup + self.pieces(units, unit_bytes, beat_bytes) + pack
 
-    def vmm_cycles(self, count, latency):
-        """A VMM's busy cycles (:func:`hw.spec.timing.busy_cycles`: its vectors and the drain)."""
-        return timing.busy_cycles(count, latency)
+    def vmm_cycles(self, count, latency, requant=True):
+        """A VMM's busy cycles alone (:func:`hw.spec.timing.busy_cycles`: its vectors and the
+        drain, shorter without REQUANT)."""
+        return timing.busy_cycles(count, latency, requant)
 
 
 @dataclass
@@ -424,7 +425,9 @@ class _Run:
         if instr.op == isa.Op.VMM:
             e.vmm(instr)
             first = start + t.vmm_start
-            finish = first + t.vmm_cycles(instr.count, e.latency)
+            finish = first + t.vmm_cycles(instr.count, e.latency, instr.requant)
+            if self.busy:  # done pulses keep their order
+                finish = max(finish, self.busy[-1][1] + 1)
             self.busy.append((first, finish, instr.count))
             self.vmms.append((touch, finish, first + instr.count - 1 + t.vmm_front))
             k["PERF_MACS"] += instr.count * instr.rows * instr.cols

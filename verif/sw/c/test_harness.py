@@ -32,9 +32,12 @@ def small():
     return build(SMALL)
 
 
-@pytest.fixture
-def harness(small):
-    with Harness(SMALL, harness=small) as h:
+@pytest.fixture(params=[None, 5], ids=["no_stalls", "stalls"])
+def harness(small, request):
+    """Every test runs twice: with the memory port always ready, and stalled at random."""
+    if request.param is not None:
+        print(f"stall seed {request.param}")
+    with Harness(SMALL, harness=small, stall_seed=request.param) as h:
         assert h.init_result == OK, result_name(h.init_result)
         yield h
 
@@ -237,6 +240,30 @@ def test_quantize_multiplier_equals_the_golden_model(harness):
                   float("nan"), 5e-324)
     for bad in bad_scales:
         assert harness.quantize_multiplier(bad)[0] == RESULTS["PIMACC_E_ARG"], bad
+
+
+@pytest.mark.parametrize("stall_seed", [None, 9], ids=["no_stalls", "stalls"])
+def test_fast_mode_equals_exact_mode(small, stall_seed):
+    """One evaluation of the model per cycle gives the results, the cycle counts and the
+    harness's cycles of two (a register-port or memory-port handshake sampled wrong would
+    change them, or hang)."""
+    rng = _rng(1000)
+    x, w = _int8(rng, 21, 11), _int8(rng, 7, 11)
+    b = rng.integers(-99, 99, 7, dtype=np.int32)
+    mult, shift = models.quantize_multipliers(_scales(rng, 7, 11))
+    runs = []
+    for exact in (False, True):
+        with Harness(SMALL, harness=small, exact=exact, stall_seed=stall_seed) as h:
+            assert h.fast == (not exact)
+            y8 = h.linear(x, w, b, mult, shift, relu=True)
+            c8 = h.dev.contents.last_cycles
+            y32 = h.linear(x, w, b)
+            runs.append((y8, c8, y32, h.dev.contents.last_cycles, h.cycles))
+    (fy8, fc8, fy32, fc32, fcycles), (ey8, ec8, ey32, ec32, ecycles) = runs
+    assert fy8[0] == ey8[0] == OK and fy32[0] == ey32[0] == OK
+    np.testing.assert_array_equal(fy8[1], ey8[1])
+    np.testing.assert_array_equal(fy32[1], ey32[1])
+    assert (fc8, fc32, fcycles) == (ec8, ec32, ecycles)
 
 
 def test_harness_program_checks_itself_and_prints_its_speed(small):

