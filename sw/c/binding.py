@@ -36,8 +36,8 @@ _I8, _I32, _U32 = _P(ctypes.c_int8), _P(ctypes.c_int32), _P(ctypes.c_uint32)
 
 class Platform(ctypes.Structure):
     _fields_ = [("read32", ctypes.c_void_p), ("write32", ctypes.c_void_p),
-                ("ctx", ctypes.c_void_p), ("mem", ctypes.c_void_p), ("mem_addr", ctypes.c_uint32),
-                ("mem_size", ctypes.c_uint32)]
+                ("wait", ctypes.c_void_p), ("ctx", ctypes.c_void_p), ("mem", ctypes.c_void_p),
+                ("mem_addr", ctypes.c_uint32), ("mem_size", ctypes.c_uint32)]
 
 
 class GeometryC(ctypes.Structure):

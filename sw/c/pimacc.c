@@ -154,7 +154,8 @@ int pimacc_run_program(pimacc_dev_t *dev, uint32_t prog_offset, uint32_t prog_le
     if (!max_polls)
         max_polls = dev->max_polls ? dev->max_polls : sat_add(1000, (uint64_t)100 * prog_len);
     PIMACC_BARRIER();
-    wr(dev, PIMACC_REG_CTRL, PIMACC_CTRL_CLEAR_COUNTERS_MASK);
+    wr(dev, PIMACC_REG_CTRL, PIMACC_CTRL_CLEAR_COUNTERS_MASK
+                                 | (dev->plat.wait ? PIMACC_CTRL_IRQ_EN_MASK : 0));
     wr(dev, PIMACC_REG_PROG_ADDR, dev->plat.mem_addr + prog_offset);
     wr(dev, PIMACC_REG_PROG_LEN, prog_len);
     wr(dev, PIMACC_REG_DOORBELL, PIMACC_DOORBELL_RUN_MASK);
@@ -162,6 +163,8 @@ int pimacc_run_program(pimacc_dev_t *dev, uint32_t prog_offset, uint32_t prog_le
         status = rd(dev, PIMACC_REG_STATUS);
         if (status & PIMACC_STATUS_DONE_MASK)
             break;
+        if (dev->plat.wait)
+            dev->plat.wait(dev->plat.ctx, PIMACC_WAIT_CYCLES);
     }
     dev->last_polls = polls;
     if (!(status & PIMACC_STATUS_DONE_MASK)) {

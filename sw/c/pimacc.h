@@ -50,6 +50,10 @@ typedef struct pimacc_platform {
     /* 32-bit access to the AXI4-Lite port; offset is a byte address of the register map. */
     uint32_t (*read32)(void *ctx, uint32_t offset);
     void (*write32)(void *ctx, uint32_t offset, uint32_t value);
+    /* Optional (NULL: STATUS is polled back to back): wait up to `cycles` clock cycles of the
+       accelerator, returning as soon as its irq is high (the driver sets CTRL.IRQ_EN); called
+       between two polls. A core can sleep until the interrupt here (wfi). */
+    void (*wait)(void *ctx, uint32_t cycles);
     void *ctx;
     /* The memory the accelerator's AXI4 port reaches: the CPU's pointer to it, the
        accelerator's address of mem[0] (a multiple of 64), and the bytes the driver may use. */
@@ -159,6 +163,9 @@ int pimacc_conv2d(pimacc_dev_t *dev, const pimacc_conv_desc_t *desc, const int8_
    is 0, 1000 + 100 per instruction). */
 int pimacc_run_program(pimacc_dev_t *dev, uint32_t prog_offset, uint32_t prog_len,
                        uint32_t max_polls);
+
+/* Cycles the driver lets platform->wait run between two polls of STATUS. */
+#define PIMACC_WAIT_CYCLES 256u
 
 /* The Q31 multiplier and right shift of a real scale, as models.quantize_multiplier:
    PIMACC_E_ARG unless 2**-33 <= scale < 2**31. Needs no libm (soft float on cores without an

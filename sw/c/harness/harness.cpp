@@ -106,6 +106,9 @@ struct pimacc_harness {
         platform.write32 = [](void *ctx, uint32_t offset, uint32_t value) {
             pimacc_harness_write32(static_cast<pimacc_harness *>(ctx), offset, value);
         };
+        platform.wait = [](void *ctx, uint32_t cycles) {
+            static_cast<pimacc_harness *>(ctx)->wait_irq(cycles);
+        };
         platform.ctx = this;
         platform.mem = mem.data();
         platform.mem_addr = 0;
@@ -225,6 +228,13 @@ struct pimacc_harness {
         top->eval();
         settle = false;
         while (aw_wait || w_wait || b_wait || ar_wait || r_wait) tick();
+        sim_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    }
+
+    // Clock until irq is high, at most `most` cycles (the driver's wait between two polls).
+    void wait_irq(uint32_t most) {
+        auto t0 = std::chrono::steady_clock::now();
+        for (uint32_t i = 0; i < most && !top->irq; ++i) tick();
         sim_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     }
 

@@ -222,7 +222,7 @@ def test_hardware_error_codes_pass_through(harness):
 def test_timeout_soft_resets_and_the_next_call_works(harness):
     rng = _rng(800)
     x, w = _int8(rng, 30, 20), _int8(rng, 10, 20)
-    harness.dev.contents.max_polls = 2
+    harness.dev.contents.max_polls = 1
     assert harness.linear(x, w)[0] == RESULTS["PIMACC_E_TIMEOUT"]
     harness.dev.contents.max_polls = 0
     code, y = harness.linear(x, w)
