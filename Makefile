@@ -14,7 +14,7 @@ SIM ?= icarus
 JOBS ?= 2
 export SIM
 
-.PHONY: setup iverilog clang verilog sim test test-all demo bench docs lint train clean
+.PHONY: setup iverilog clang verilog sim test test-all demo bench docs lint train clean c
 
 setup: $(STAMP) iverilog
 
@@ -64,9 +64,15 @@ bench: setup
 # Generated documents: the register map, the block table, the quoted demo output (Icarus).
 docs: setup
 	$(PY) -m hw.docs
+	$(PY) -m hw.spec.cheader
 	$(PY) -m sw.bench.report docs/bench.json --readme README.md
 	$(PY) -m sw.nets.digits --readme README.md
 	$(PY) -m sw.demo --target icarus --readme README.md
+
+# The C driver on the Verilated RTL (sw/c/): build the host harness for $(ROWS)x$(COLS), run
+# its checked layer and print its simulated cycles per second.
+c: setup
+	$(PY) -m sw.c.build --rows $(ROWS) --cols $(COLS) --banks $(BANKS) --run
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check hw sw models verif
