@@ -14,7 +14,7 @@ SIM ?= icarus
 JOBS ?= 2
 export SIM
 
-.PHONY: setup iverilog clang verilog sim test test-all demo bench docs lint train clean c
+.PHONY: setup iverilog clang verilog synth sim test test-all demo bench docs lint train clean c
 
 setup: $(STAMP) iverilog
 
@@ -44,6 +44,11 @@ train: setup clang
 verilog: $(STAMP)
 	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v
 
+# Yosys + nextpnr for an ECP5 (LFE5U-85F, speed 8): LUT4, FF, DSP, BRAM and Fmax of this
+# geometry, added to build/synth.json (4x4 takes about 8 minutes, 16x16 much longer: README).
+synth: $(STAMP)
+	$(PY) -m hw.synth --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/synth.json --table
+
 # The cocotb suites (block and top level) on $(SIM).
 sim: setup
 	$(PY) -m pytest -m block -n $(JOBS)
@@ -66,6 +71,7 @@ docs: setup
 	$(PY) -m hw.docs
 	$(PY) -m hw.spec.cheader
 	$(PY) -m sw.bench.report docs/bench.json --readme README.md
+	$(PY) -m hw.synth -o docs/synth.json --readme README.md
 	$(PY) -m sw.nets.digits --readme README.md
 	$(PY) -m sw.demo --target icarus --readme README.md
 

@@ -135,8 +135,9 @@ def parse_report(report, clock=CLOCK):
 
 def critical_path(report, clock=CLOCK):
     """The clock's register-to-register critical path in a nextpnr report: its start and end
-    cells, the top-level blocks they belong to (the part of a flattened name before the first
-    ``.``; ``top`` for the top level's own logic) and its delay split into logic (cell,
+    cells, the top-level blocks it passes through in order (``blocks``: the part of a
+    flattened cell name before the first ``.``, ``top`` for the top level's own logic; cells
+    nextpnr made, ``$nextpnr...``, are skipped) and its delay split into logic (cell,
     clock-to-q, setup) and routing, in ns. Empty if the report lists no such path."""
     edge = f"posedge {clock}"
     for path in report.get("critical_paths", []):
@@ -144,15 +145,18 @@ def critical_path(report, clock=CLOCK):
             steps = path["path"]
             routing = sum(s["delay"] for s in steps if s["type"] == "routing")
             logic = sum(s["delay"] for s in steps if s["type"] != "routing")
-            start, end = steps[0]["from"]["cell"], steps[-1]["to"]["cell"]
-            return {"from": start, "to": end, "from_block": _block(start),
-                    "to_block": _block(end), "logic_ns": round(logic, 2),
+            blocks = []
+            for s in steps:
+                for cell in (s["from"]["cell"], s["to"]["cell"]):
+                    if cell.startswith("$nextpnr"):
+                        continue
+                    block = cell.split(".", 1)[0] if "." in cell else "top"
+                    if not blocks or blocks[-1] != block:
+                        blocks.append(block)
+            return {"from": steps[0]["from"]["cell"], "to": steps[-1]["to"]["cell"],
+                    "blocks": blocks, "logic_ns": round(logic, 2),
                     "routing_ns": round(routing, 2)}
     return {}
-
-
-def _block(cell):
-    return cell.split(".", 1)[0] if "." in cell else "top"
 
 
 def parse_stat(stat):
@@ -339,16 +343,20 @@ def markdown(records):
     if not records:
         raise ValueError("no synthesis records")
     first = records[0]
+    commits = sorted({(r.source.get("commit") or "unknown")
+                      + (" with hw/ modified" if r.source.get("hw_modified") else "")
+                      for r in records})
     out = [f"{first.device['part']} speed {first.device['speed']}, out of context, nextpnr seed "
            f"{first.seed}, constraint {first.target_mhz:g} MHz; "
-           + ", ".join(f"{k} {v}" for k, v in first.tools.items()) + ":", "",
+           + ", ".join(f"{k} {v}" for k, v in first.tools.items())
+           + f"; gateware of commit {', '.join(commits)}:", "",
            "| array | banks | products on | LUT4 | FF | DSP | BRAM | Fmax (MHz) "
            "| critical path (logic + routing) | run time |",
            "|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         share = r.lut4 / r.available["lut4"]
         cp = r.critical_path
-        path = (f"{cp['from_block']} -> {cp['to_block']} ({cp['logic_ns']:.1f} + "
+        path = (f"{' → '.join(cp['blocks'])} ({cp['logic_ns']:.1f} + "
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
         out.append(f"| {r.rows}x{r.cols} | {r.banks} | {'DSP' if r.dsp_products else 'logic'} "
                    f"| {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
