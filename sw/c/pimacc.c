@@ -24,6 +24,13 @@
 #define PUT(op, field, value) \
     (((uint32_t)(value) << PIMACC_INSTR_##op##_##field##_SHIFT) & PIMACC_INSTR_##op##_##field##_MASK)
 
+/* LOAD and STORE share WINDOW, FIRST, COUNT and MEM_ADDR (emit_transfer writes LOAD's): a
+   compile-time check that the generated header still says so. */
+#define SAME_FIELD(f) (PIMACC_INSTR_LOAD_##f##_WORD == PIMACC_INSTR_STORE_##f##_WORD \
+                       && PIMACC_INSTR_LOAD_##f##_MASK == PIMACC_INSTR_STORE_##f##_MASK)
+typedef char transfer_fields_match[SAME_FIELD(WINDOW) && SAME_FIELD(FIRST) && SAME_FIELD(COUNT)
+                                   && SAME_FIELD(MEM_ADDR) ? 1 : -1];
+
 static pimacc_dev_t *default_dev;
 
 void pimacc_set_default(pimacc_dev_t *dev) { default_dev = dev; }

@@ -287,6 +287,13 @@ void pimacc_harness_idle(pimacc_harness_t *h, uint64_t cycles) {
     h->sim_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
+int pimacc_harness_wait_irq(pimacc_harness_t *h, uint64_t max_cycles) {
+    auto t0 = std::chrono::steady_clock::now();
+    for (uint64_t i = 0; i < max_cycles && !h->top->irq; ++i) h->tick();
+    h->sim_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return h->top->irq != 0;
+}
+
 void pimacc_harness_mem_error(pimacc_harness_t *h, uint32_t lo, uint32_t hi) {
     h->err_lo = lo;
     h->err_hi = hi;

@@ -36,6 +36,8 @@ void pimacc_harness_write32(pimacc_harness_t *h, uint32_t offset, uint32_t value
 // The response of the last AXI4-Lite access (0 OKAY, 2 SLVERR, 3 DECERR).
 uint32_t pimacc_harness_last_resp(pimacc_harness_t *h);
 void pimacc_harness_idle(pimacc_harness_t *h, uint64_t cycles);
+// Clock until irq is high (at once if it is), at most max_cycles; whether irq is high.
+int pimacc_harness_wait_irq(pimacc_harness_t *h, uint64_t max_cycles);
 // Bursts touching memory bytes [lo, hi) answer SLVERR (lo == hi: none).
 void pimacc_harness_mem_error(pimacc_harness_t *h, uint32_t lo, uint32_t hi);
 // Fast mode (one evaluation of the model per cycle, the default when this Verilator allows it)

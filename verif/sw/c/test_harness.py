@@ -287,3 +287,20 @@ def test_harness_speed(size):
     assert r.returncode == 0, r.stdout + r.stderr
     speed = float(re.search(r"speed: linear .*?: .*? ([\d.]+) cycles/s", r.stdout).group(1))
     assert speed > 50_000
+
+
+def test_python_driver_on_the_harness_transport(small):
+    """sw.Accelerator over HarnessTransport: the Python driver's programs on the harness."""
+    from sw import Accelerator
+    from sw.c.transport import HarnessTransport
+    rng = _rng(1100)
+    x, w = _int8(rng, 19, 10), _int8(rng, 6, 10)
+    b = rng.integers(-500, 500, 6, dtype=np.int32)
+    with Accelerator(HarnessTransport(SMALL, harness=small, stall_seed=3)) as acc:
+        assert acc.geometry == SMALL
+        np.testing.assert_array_equal(acc.linear(x, w, b), models.linear(x, w, b))
+        y = acc.linear(x, w, b, scale=0.004, zero_point=3, relu=True)
+        assert acc.path == "program"
+        np.testing.assert_array_equal(y, models.linear(x, w, b, scale=0.004, zero_point=3,
+                                                       relu=True))
+        assert acc.stats.cycles > 0
