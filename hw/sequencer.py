@@ -11,10 +11,17 @@ from amaranth.utils import exact_log2
 
 from .controller import command_error
 from .enums import ErrorCode, Opcode
-from .load_store import LoadUnit, StoreUnit, read_beat_layout, transfer_layout, write_beat_layout
+from .load_store import (
+    LoadUnit,
+    StoreUnit,
+    read_beat_layout,
+    transfer_beats,
+    transfer_layout,
+    write_beat_layout,
+)
 from .pipeline import counters as perf_counters
 from .spec import Geometry, isa, regmap, timing
-from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, units
+from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, unit_bytes, units
 
 __all__ = ["Sequencer", "VmmFields"]
 
@@ -210,9 +217,20 @@ class Sequencer(wiring.Component):
         def reserved(instr_op):  # some bit outside the fields of instr_op is set
             return Cat(*((w[i] & isa.reserved_mask(instr_op, i)) != 0 for i in range(4))).any()
 
-        window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
-        count, mem_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
-        assert all(isa.field(Op.STORE, f.name) == f for f in isa.FIELDS[Op.LOAD])
+        window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
+        count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
+        assert all(isa.field(Op.LOAD, f.name) == f for f in isa.FIELDS[Op.STORE])
+        # A 2-D LOAD runs as one-row LOADs, one per dispatch: ``row`` counts the rows gone,
+        # ``row_first``/``row_addr`` are the next row's (STOREs and other LOADs: row 0, the
+        # instruction's own fields).
+        rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
+        row = Signal(16, name="load_row")
+        row_first, row_addr = Signal(16, name="row_first"), Signal(32, name="row_addr")
+        first, mem_addr = Signal(16, name="instr_first"), Signal(32, name="instr_mem_addr")
+        last_row = Signal()
+        m.d.comb += [first.eq(Mux(row == 0, head_first, row_first)),
+                     mem_addr.eq(Mux(row == 0, head_addr, row_addr)),
+                     last_row.eq((op != Op.LOAD) | (row + 1 >= rows))]
         vmm = Signal(VmmFields)
         m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
         check = Signal(ErrorCode)
@@ -229,18 +247,27 @@ class Sequencer(wiring.Component):
             allowed = Mux(op == Op.LOAD, window.matches(*LOAD_WINDOWS),
                           window.matches(*STORE_WINDOWS))
             size = Signal(17)
+            row_bytes = Signal(33)  # a row's bytes in memory, whole beats
             with m.Switch(window):
                 for win in Window:
                     with m.Case(win):
-                        m.d.comb += size.eq(units(win, g))
-            with m.If(reserved(Op.LOAD)):
+                        m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
+                            transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
+            # (the checks of the whole instruction, every row: isa.check)
+            more = Signal(16)  # rows after the first
+            m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
+            end_unit = head_first + more * skip + count
+            end_byte = head_addr + more * pitch + row_bytes
+            with m.If(Mux(op == Op.LOAD, reserved(Op.LOAD), reserved(Op.STORE))):
                 m.d.comb += check.eq(ErrorCode.BAD_INSTR)
             with m.Elif(~allowed):
                 m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
-            with m.Elif((count == 0) | (first + count > size)):
+            with m.Elif((count == 0) | (end_unit > size)):
                 m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
-            with m.Elif(mem_addr[:exact_log2(B)] != 0):
+            with m.Elif((head_addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0)):
                 m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
+            with m.Elif(end_byte > (1 << 32)):
+                m.d.comb += check.eq(ErrorCode.MEM_RANGE)
         with m.Elif(op == Op.VMM):
             with m.If(reserved(Op.VMM)):
                 m.d.comb += check.eq(ErrorCode.BAD_INSTR)
@@ -348,7 +375,7 @@ class Sequencer(wiring.Component):
                 with m.If(self.run):
                     m.d.sync += [self.busy.eq(1), self.error.eq(ErrorCode.NONE), self.pc.eq(0),
                                  fetched.eq(0), fetch_addr.eq(self.prog_addr), index.eq(0),
-                                 seen_err.eq(0)]
+                                 seen_err.eq(0), row.eq(0)]
                     m.d.comb += flush.eq(1)
                     with m.If(self.prog_addr[:exact_log2(B)] != 0):
                         stop(ErrorCode.MEM_ALIGN, 0)
@@ -382,8 +409,9 @@ class Sequencer(wiring.Component):
                     m.d.sync += self.pc.eq(index)
                     m.next = "FENCE"
                 with m.Elif(can):
-                    m.d.comb += pop.eq(1)
-                    m.d.sync += self.pc.eq(index)
+                    m.d.comb += pop.eq(last_row)
+                    m.d.sync += [self.pc.eq(index), row.eq(Mux(last_row, 0, row + 1)),
+                                 row_first.eq(first + skip), row_addr.eq(mem_addr + pitch)]
                     with m.Switch(op):
                         with m.Case(Op.LOAD):
                             m.d.comb += load.instr.start.eq(1)

@@ -56,7 +56,7 @@ __all__ = [
     "INSTR_BYTES", "INSTR_WORDS", "Op", "Window", "LOAD_WINDOWS", "STORE_WINDOWS", "Instr",
     "InstrField", "FIELDS", "field", "reserved_mask", "markdown",
     "End", "Fence", "Load", "Store", "Vmm", "encode", "decode", "to_bytes", "unit_bytes",
-    "units", "transfer_bytes", "check", "touches", "conflicts", "unit_of",
+    "units", "transfer_bytes", "rows_of", "check", "touches", "conflicts", "unit_of",
 ]
 
 INSTR_WORDS = 4
@@ -119,7 +119,19 @@ class _Transfer(Instr):
 
 @dataclass(frozen=True)
 class Load(_Transfer):
-    """Copy ``count`` units from memory at ``mem_addr`` into ``window`` from unit ``first``."""
+    """Copy ``count`` units from memory at ``mem_addr`` into ``window`` from unit ``first``.
+
+    A **2-D LOAD** (``rows`` > 1, as VTA's LOAD) copies ``rows`` such rows: row ``r`` is
+    ``count`` units from ``mem_addr + r * pitch`` into the window from unit
+    ``first + r * skip``. So a tile of an image in memory (rows of a larger pitch) lands in
+    a window with its own row length (``skip`` > ``count`` leaves the units between the rows
+    as they are, e.g. a zero-padded border loaded once), and ``pitch`` = 0 repeats one row of
+    memory (fills). The hardware runs the rows as one-row LOADs, one after another
+    (:func:`rows_of`); each is checked for conflicts on its own; the instruction counts once
+    (PERF_INSTRS)."""
+    rows: int = 0
+    skip: int = 0
+    pitch: int = 0
     op = Op.LOAD
 
 
@@ -193,10 +205,17 @@ _TRANSFER = (
     InstrField("COUNT", 1, 16, 16, "units to move (1..)"),
     InstrField("MEM_ADDR", 2, 0, 32, "byte address in memory (a multiple of CFG_MEM_BITS/8)"),
 )
+_LOAD_2D = (
+    InstrField("PITCH", 0, 12, 20, "2-D: memory bytes from a row's first unit to the next "
+               "row's (a multiple of CFG_MEM_BITS/8; 0 repeats one row)"),
+    InstrField("ROWS", 3, 0, 16, "2-D: rows of COUNT units (0 and 1: one row)"),
+    InstrField("SKIP", 3, 16, 16, "2-D: window units from a row's first unit to the next "
+               "row's"),
+)
 #: the fields of each instruction (besides OP, word 0 bits 7:0)
 FIELDS: dict[Op, tuple[InstrField, ...]] = {
     Op.END: (),
-    Op.LOAD: _TRANSFER,
+    Op.LOAD: _TRANSFER + _LOAD_2D,
     Op.STORE: _TRANSFER,
     Op.VMM: (
         InstrField("FLAGS", 0, 8, 8, "CMD_FLAGS' bits (ACCUMULATE, BIAS, REQUANT, RELU, LUT)"),
@@ -286,7 +305,8 @@ def _doc(op):
 
 _OP_DOCS = {
     Op.END: "wait until every unit is idle, then STATUS.DONE (zeroed memory ends a program)",
-    Op.LOAD: "memory -> a window (load unit)",
+    Op.LOAD: "memory -> a window (load unit); with ROWS > 1 a 2-D LOAD: row r is COUNT units "
+             "from MEM_ADDR + r * PITCH into the window from FIRST + r * SKIP",
     Op.STORE: "a window -> memory (store unit)",
     Op.VMM: "one VMM command (compute unit), checked as CMD_* would be",
     Op.FENCE: "wait until every unit is idle",
@@ -308,9 +328,25 @@ def units(window: int, g: Geometry) -> int:
 
 
 def transfer_bytes(instr: Instr, g: Geometry) -> int:
-    """Bytes a LOAD or STORE moves in memory: COUNT units, rounded up to whole beats."""
+    """Bytes a LOAD or STORE moves in memory per row: COUNT units, rounded up to whole beats
+    (a 2-D LOAD moves this :func:`rows_of` times)."""
     n = instr.count * unit_bytes(instr.window, g)
     return -(-n // g.mem_bytes) * g.mem_bytes
+
+
+def rows_of(instr: Instr) -> list[Instr]:
+    """The one-row instructions a LOAD or STORE runs as (a 2-D LOAD: one LOAD per row; any
+    other: itself)."""
+    if instr.op != Op.LOAD or instr.rows <= 1:
+        return [instr]
+    return [Load(instr.window, instr.first + r * instr.skip, instr.count,
+                 instr.mem_addr + r * instr.pitch) for r in range(instr.rows)]
+
+
+def _span(instr: Instr) -> tuple[int, int]:
+    """[first, last) units of its window a LOAD or STORE (every row of it) writes or reads."""
+    rows = max(1, getattr(instr, "rows", 0))
+    return instr.first, instr.first + (rows - 1) * getattr(instr, "skip", 0) + instr.count
 
 
 def check(instr: Instr | None, g: Geometry) -> ErrorCode:
@@ -322,10 +358,14 @@ def check(instr: Instr | None, g: Geometry) -> ErrorCode:
         allowed = LOAD_WINDOWS if instr.op == Op.LOAD else STORE_WINDOWS
         if instr.window not in [int(w) for w in allowed]:
             return ErrorCode.BAD_WINDOW
-        if instr.count == 0 or instr.first + instr.count > units(instr.window, g):
+        if instr.count == 0 or _span(instr)[1] > units(instr.window, g):
             return ErrorCode.WINDOW_RANGE
-        if instr.mem_addr % g.mem_bytes:
+        if instr.mem_addr % g.mem_bytes or getattr(instr, "pitch", 0) % g.mem_bytes:
             return ErrorCode.MEM_ALIGN
+        last_row = instr.mem_addr + (max(1, getattr(instr, "rows", 0)) - 1) * \
+            getattr(instr, "pitch", 0)
+        if last_row + transfer_bytes(instr, g) > 1 << 32:
+            return ErrorCode.MEM_RANGE
         return ErrorCode.NONE
     if instr.op == Op.VMM:
         return check_command(instr.command(), g)
@@ -341,7 +381,7 @@ def touches(instr: Instr, g: Geometry) -> dict[Window, tuple[int, int]]:
     of the LUT. (So the next tile's parameters can load while a VMM that does not use them
     runs.)"""
     if instr.op in (Op.LOAD, Op.STORE):
-        return {Window(instr.window): (instr.first, instr.first + instr.count)}
+        return {Window(instr.window): _span(instr)}
     if instr.op != Op.VMM:
         return {}
     bank = instr.bank * g.cols_p2

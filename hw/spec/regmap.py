@@ -66,6 +66,8 @@ class ErrorCode(enum.IntEnum):
     MEM_READ = 14      #: the memory answered a read with SLVERR/DECERR (MEM_ERROR_ADDR)
     MEM_WRITE = 15     #: the memory answered a write with SLVERR/DECERR (MEM_ERROR_ADDR)
     PROG_LEN = 16      #: PROG_LEN instructions ran without an END (or PROG_LEN is 0)
+    MEM_RANGE = 17     #: a LOAD's or STORE's bytes (every row of a 2-D LOAD) reach past the
+                       #: 32-bit address space
 
 
 class BusError(enum.IntEnum):

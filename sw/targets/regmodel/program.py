@@ -360,13 +360,22 @@ class _Run:
                 for p in self.pending:  # a unit's error is seen when the fence ends
                     p[0] = max(p[0], barrier)
                 continue
-            start = self._ready(instr, head)
-            failure = self._first_failure(start)
-            if failure:
-                stop = failure
+            # (a 2-D LOAD: a one-row LOAD per row, each dispatched when it can go; the
+            # instruction leaves the queue with its last row)
+            rows = isa.rows_of(instr)
+            first_start = None
+            for r, row in enumerate(rows):
+                start = self._ready(row, head)
+                failure = self._first_failure(start)
+                if failure:
+                    stop = failure
+                    break
+                finish = self._dispatch(i, row, start, pop=r == len(rows) - 1)
+                first_start = start if first_start is None else first_start
+                head = start + 1
+            if stop:
                 break
-            finish = self._dispatch(i, instr, start)
-            run.schedule.append((i, instr, start, finish))
+            run.schedule.append((i, instr, first_start, finish))
             prev = start
         halt, index, run.error, run.mem_error_addr = stop
         if run.error == ErrorCode.NONE:
@@ -417,10 +426,12 @@ class _Run:
                      if _overlap(touch, other)]
         return max([start] + [f + t.release for f in ends if f + t.release > head])
 
-    def _dispatch(self, i, instr, start):
-        """Dispatch ``instr`` at ``start``: its effect, its counters; returns when it ends."""
+    def _dispatch(self, i, instr, start, pop=True):
+        """Dispatch ``instr`` (one row) at ``start``: its effect, its counters; returns when it
+        ends. ``pop``: instruction ``i`` leaves the queue then (its last row)."""
         e, t, g, k = self.e, self.t, self.g, self.k
-        self.pops.append(start)
+        if pop:
+            self.pops.append(start)
         touch = isa.touches(instr, g)
         if instr.op == isa.Op.VMM:
             e.vmm(instr)

@@ -127,7 +127,11 @@ GOOD = [isa.Load(W.IN, 0, 2, 0), isa.Fence()]
 BAD_PROGRAMS = [  # (ErrorCode, the instruction that fails after GOOD)
     (ErrorCode.BAD_INSTR, (7, 0, 0, 0)),
     (ErrorCode.BAD_INSTR, (0, 1, 0, 0)),                       # END with a field set
-    (ErrorCode.BAD_INSTR, (int(isa.Op.LOAD) | 1 << 12, 1 << 16, 0, 0)),  # reserved bit
+    (ErrorCode.BAD_INSTR, (int(isa.Op.STORE) | 4 << 8 | 1 << 12, 1 << 16, 0, 0)),  # no PITCH
+    (ErrorCode.BAD_INSTR, (int(isa.Op.STORE) | 4 << 8, 1 << 16, 0, 2)),  # nor ROWS
+    (ErrorCode.MEM_ALIGN, isa.Load(W.IN, 0, 1, 0, rows=2, skip=1, pitch=8)),
+    (ErrorCode.WINDOW_RANGE, isa.Load(W.IN, 0, 2, 0, rows=4, skip=3)),  # units 0..10, 8 in IN
+    (ErrorCode.MEM_RANGE, isa.Load(W.IN, 0, 1, 0xFFFF_FF00, rows=2, skip=1, pitch=0x100)),
     (ErrorCode.BAD_INSTR, (int(isa.Op.VMM), 1 << 16, 1 << 16, 1 << 24 | 1)),
     (ErrorCode.BAD_WINDOW, isa.Load(W.ACC, 0, 1, 0)),
     (ErrorCode.BAD_WINDOW, isa.Store(W.IN, 0, 1, 0)),
@@ -400,6 +404,14 @@ RTL_PROGRAMS = {
     "load_vmm": [isa.Load(W.IN, 0, 16, 0x400), isa.Vmm(count=16, rows=4, cols=4), isa.End()],
     "vmm_store": [isa.Vmm(count=16, rows=4, cols=4), isa.Store(W.ACC, 0, 16, 0x800), isa.End()],
     "fences8": [isa.Fence()] * 8 + [isa.End()],
+    "load_2d_4x3": [isa.Load(W.IN, 0, 3, 0x400, rows=4, skip=5, pitch=0x40), isa.End()],
+    "fill_2d_6x2": [isa.Load(W.IN, 0, 2, 0x400, rows=6, skip=8, pitch=0), isa.End()],
+    "load_2d_vmm": [isa.Load(W.IN, 0, 8, 0x400, rows=4, skip=8, pitch=0x40),
+                    isa.Vmm(count=32, rows=4, cols=4), isa.End()],
+    # a VMM without REQUANT right behind one with it: its done waits for that one's
+    "vmm_requant_then_plain": [isa.Vmm(count=1, rows=4, cols=4, flags=_BR),
+                               *[isa.Vmm(count=1, rows=4, cols=4, acc_addr=1 + i)
+                                 for i in range(3)], isa.Store(W.ACC, 1, 3, 0x800), isa.End()],
     "mixed": [isa.Load(W.WEIGHT, 0, 4, 0x400), isa.Load(W.IN, 0, 32, 0x500),
               isa.Load(W.PARAM, 0, 16, 0x600),
               isa.Vmm(count=32, rows=4, cols=4, flags=_BR), isa.Load(W.WEIGHT, 4, 4, 0x400),
