@@ -235,6 +235,34 @@ class Harness:
                                       y.ctypes.data_as(ctypes.c_void_p))
         return code, y
 
+    def load_linear(self, w, b=None, mult=None, shift=None, *, zero_point=0, relu=False,
+                    input_zero_point=0, k=None):
+        """``pimacc_linear_load``: pack w (int8 [N, >= K]: the first ``k`` columns, default
+        all, of each row) and the parameters into memory once. Returns (result code, Layer); the
+        arrays are kept with the Layer (the C driver reads them while loading only)."""
+        w = np.ascontiguousarray(w, np.int8)
+        b = None if b is None else np.ascontiguousarray(b, np.int32)
+        mult = None if mult is None else np.ascontiguousarray(mult, np.uint32)
+        shift = None if shift is None else np.ascontiguousarray(shift, np.uint32)
+        k = k or w.shape[1]
+        d = LinearDesc(k=k, n=w.shape[0], w=_ptr(w, _I8), w_stride=w.shape[1],
+                       bias=_ptr(b, _I32), input_zero_point=input_zero_point,
+                       mult=_ptr(mult, _U32), shift=_ptr(shift, _U32),
+                       n_scales=0 if mult is None else mult.size, out_zero_point=zero_point,
+                       relu=relu)
+        layer = Layer()
+        code = self.lib.pimacc_linear_load(self.dev, ctypes.byref(d), ctypes.byref(layer))
+        return code, layer
+
+    def run_linear(self, layer, x, y):
+        """``pimacc_linear_run`` of a loaded layer on x (int8 [M, >= K]) into y (int8 or int32
+        [M, >= N]), with the arrays' own row strides; the result code."""
+        if not (x.flags.c_contiguous and y.flags.c_contiguous and x.dtype == np.int8):
+            raise ValueError("x and y must be C-contiguous; x int8")
+        return self.lib.pimacc_linear_run(self.dev, ctypes.byref(layer), _ptr(x, _I8),
+                                          x.shape[0], x.shape[1], y.ctypes.data_as(
+                                              ctypes.c_void_p), y.shape[1])
+
     def conv2d(self, x, w, b=None, mult=None, shift=None, *, stride=1, padding=0, dilation=1,
                zero_point=0, relu=False, input_zero_point=0):
         """``pimacc_conv2d``: x int8 [N, C, H, W], w int8 [Cout, C, kh, kw] (groups 1).

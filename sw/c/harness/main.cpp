@@ -1,6 +1,7 @@
 // main.cpp: the host harness as a program: the C driver on the Verilated RTL, checked and timed.
 //
 //   pimacc_harness [--m M] [--k K] [--n N] [--seconds S] [--latency L] [--seed X] [--exact 1]
+//                  [--idle CYCLES]
 //
 // 1. checks a random int8 linear layer (bias, requantization, ReLU) and its int32 twin against
 //    a plain C++ reference of models/golden.py;
@@ -74,7 +75,7 @@ pimacc_linear_desc_t desc(const Layer &L, bool int8) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    uint32_t m = 64, k = 256, n = 256, latency = 4, seed = 1, exact = 0;
+    uint32_t m = 64, k = 256, n = 256, latency = 4, seed = 1, exact = 0, idle = 1000000;
     double seconds = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i];
@@ -85,6 +86,7 @@ int main(int argc, char **argv) {
         else if (!std::strcmp(opt, "--latency")) latency = v;
         else if (!std::strcmp(opt, "--seed")) seed = v;
         else if (!std::strcmp(opt, "--exact")) exact = v;
+        else if (!std::strcmp(opt, "--idle")) idle = v;
         else if (!std::strcmp(opt, "--seconds")) seconds = std::strtod(argv[i + 1], nullptr);
         else {
             std::fprintf(stderr, "unknown option %s\n", opt);
@@ -147,10 +149,9 @@ int main(int argc, char **argv) {
                 "(model clock loop alone %.0f cycles/s; %u cycles per layer)\n", m, k, n,
                 (unsigned long long)runs, (unsigned long long)cycles, t1 - t0,
                 cycles / (t1 - t0), cycles / sim, dev->last_cycles);
-    uint64_t idle = 1000000;
     double t2 = now();
     pimacc_harness_idle(h, idle);
-    std::printf("speed: idle: %.0f cycles/s\n", idle / (now() - t2));
+    if (idle) std::printf("speed: idle: %.0f cycles/s\n", idle / (now() - t2));
     pimacc_harness_close(h);
     if (err) std::printf("error %d\n", err);
     return ok && !err ? 0 : 1;

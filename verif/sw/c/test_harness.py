@@ -137,17 +137,19 @@ def test_accelerator_vmm_is_the_seeds_inner_loop(harness):
     np.testing.assert_array_equal(y, x.astype(np.int32) @ w.astype(np.int32).T)
 
 
-def _im2col(x, kh, kw, stride, padding, fill):
+def _im2col(x, kh, kw, stride, padding, fill, dilation=1):
     """NumPy im2col of NCHW x: [N * Ho * Wo, C * kh * kw] (padding holds ``fill``)."""
     n, c, h, wd = x.shape
     xp = np.pad(x.astype(np.int64), ((0, 0), (0, 0), (padding,) * 2, (padding,) * 2),
                 constant_values=fill)
-    ho, wo = (h + 2 * padding - kh) // stride + 1, (wd + 2 * padding - kw) // stride + 1
+    ho = (h + 2 * padding - dilation * (kh - 1) - 1) // stride + 1
+    wo = (wd + 2 * padding - dilation * (kw - 1) - 1) // stride + 1
     cols = np.empty((n, ho, wo, c, kh, kw), np.int64)
     for i in range(kh):
         for j in range(kw):
-            cols[:, :, :, :, i, j] = xp[:, :, i:i + stride * ho:stride,
-                                        j:j + stride * wo:stride].transpose(0, 2, 3, 1)
+            y0, x0 = i * dilation, j * dilation
+            cols[:, :, :, :, i, j] = xp[:, :, y0:y0 + stride * ho:stride,
+                                        x0:x0 + stride * wo:stride].transpose(0, 2, 3, 1)
     return cols.reshape(n * ho * wo, -1), (n, ho, wo)
 
 
@@ -155,7 +157,8 @@ def _im2col(x, kh, kw, stride, padding, fill):
     dict(batch=1, cin=3, hw=6, cout=5, kernel=3, stride=1, padding=1, int8=True),
     dict(batch=2, cin=2, hw=7, cout=6, kernel=3, stride=2, padding=0, int8=False),
     dict(batch=1, cin=5, hw=5, cout=3, kernel=1, stride=1, padding=0, int8=True),
-], ids=["3x3_pad1_int8_relu", "3x3_stride2_int32", "1x1_int8"])
+    dict(batch=1, cin=2, hw=8, cout=5, kernel=3, stride=1, padding=2, dilation=2, int8=True),
+], ids=["3x3_pad1_int8_relu", "3x3_stride2_int32", "1x1_int8", "3x3_dilation2_int8"])
 def test_conv2d(harness, case):
     rng = _rng(500 + case["cin"] * case["cout"])
     c, k, cout = case["cin"], case["kernel"], case["cout"]
@@ -163,7 +166,8 @@ def test_conv2d(harness, case):
     w = _int8(rng, cout, c, k, k)
     b = rng.integers(-3000, 3000, cout, dtype=np.int32)
     izp = int(rng.integers(-10, 10))
-    kw = dict(stride=case["stride"], padding=case["padding"])
+    dilation = case.get("dilation", 1)
+    kw = dict(stride=case["stride"], padding=case["padding"], dilation=dilation)
     if case["int8"]:
         scale = _scales(rng, cout, c * k * k)
         mult, shift = models.quantize_multipliers(scale)
@@ -177,11 +181,34 @@ def test_conv2d(harness, case):
         golden = conv2d(x, w, b, input_zero_point=izp, **kw)
     assert code == OK, result_name(code)
     np.testing.assert_array_equal(y, golden)
-    patches, (n, ho, wo) = _im2col(x, k, k, case["stride"], case["padding"], izp)
+    patches, (n, ho, wo) = _im2col(x, k, k, case["stride"], case["padding"], izp, dilation)
     flat = numpy_linear(patches, w.reshape(cout, -1), b, mult, shift, -5, True, izp) \
         if case["int8"] else numpy_linear(patches, w.reshape(cout, -1), b, None, None, 0,
                                           False, izp)
     np.testing.assert_array_equal(y, flat.reshape(n, ho, wo, cout).transpose(0, 3, 1, 2))
+
+
+def test_loaded_layer_runs_on_new_inputs_with_row_strides(harness):
+    """Weights packed once (pimacc_linear_load) serve several runs; rows of x and y are
+    read and written with their arrays' strides; each run gives its memory back."""
+    rng = _rng(650)
+    wide = _int8(rng, 6, 13)  # rows of 13, K = 9 used
+    w = wide[:, :9]
+    b = rng.integers(-900, 900, 6, dtype=np.int32)
+    scale = _scales(rng, 6, 9)
+    mult, shift = models.quantize_multipliers(scale)
+    code, layer = harness.load_linear(wide, b, mult, shift, zero_point=2, relu=True, k=9)
+    assert code == OK, result_name(code)
+    loaded = harness.dev.contents.top
+    for m in (5, 18):
+        x = _int8(rng, m, 11)  # rows of 11, K = 9 used
+        y = np.full((m, 8), 99, np.int8)  # rows of 8, N = 6 written
+        assert harness.run_linear(layer, x, y) == OK
+        np.testing.assert_array_equal(y[:, :6], models.linear(
+            np.ascontiguousarray(x[:, :9]), np.ascontiguousarray(w), b, scale=scale,
+            zero_point=2, relu=True))
+        assert (y[:, 6:] == 99).all()
+        assert harness.dev.contents.top == loaded
 
 
 def test_bad_arguments_return_driver_errors(harness):
