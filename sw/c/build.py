@@ -24,6 +24,7 @@ import hashlib
 import os
 import pathlib
 import shlex
+import shutil
 import subprocess
 import sys
 import time
@@ -126,6 +127,11 @@ def _compile(out: pathlib.Path, geometry: Geometry, jobs: int):
     _run([cxx, "-shared", "-o", "libpimacc_harness.so", "harness.o", "pimacc.o", *libs], out,
          log)
     _run([cxx, "-o", "pimacc_harness", "main.o", "harness.o", "pimacc.o", *libs], out, log)
+    # the model's objects and precompiled headers are ~140 MB; the program and library are all
+    # a build keeps (one per geometry and hash of hw/)
+    shutil.rmtree(out / "obj")
+    for obj in out.glob("*.o"):
+        obj.unlink()
 
 
 def build(geometry: Geometry, jobs: int = 2) -> HarnessBuild:
