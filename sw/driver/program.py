@@ -207,8 +207,11 @@ def describe(instr) -> str:
             window = isa.Window(instr.window).name
         except ValueError:
             window = f"<window {instr.window}>"
-        return (f"{type(instr).__name__.upper()} {window} FIRST={instr.first} "
+        text = (f"{type(instr).__name__.upper()} {window} FIRST={instr.first} "
                 f"COUNT={instr.count} MEM_ADDR=0x{instr.mem_addr:X}")
+        if getattr(instr, "rows", 0) > 1:
+            text += f" ROWS={instr.rows} SKIP={instr.skip} PITCH=0x{instr.pitch:X}"
+        return text
     if isinstance(instr, isa.Vmm):
         return (f"VMM BANK={instr.bank} IN_ADDR={instr.in_addr} ACC_ADDR={instr.acc_addr} "
                 f"OUT_ADDR={instr.out_addr} COUNT={instr.count} ROWS={instr.rows} "
@@ -227,9 +230,12 @@ def explain(code: ErrorCode, instr, g: Geometry, mem_size=None) -> str:
         ErrorCode.BAD_INSTR: "an instruction is END, LOAD, STORE, VMM or FENCE (op 0..4) with "
                              "every reserved bit 0",
         ErrorCode.BAD_WINDOW: "LOAD into LUT, PARAM, WEIGHT or IN; STORE from ACC or OUT",
-        ErrorCode.WINDOW_RANGE: f"COUNT >= 1 and FIRST + COUNT <= {units} (the units of {name})",
-        ErrorCode.MEM_ALIGN: f"MEM_ADDR and PROG_ADDR multiples of {g.mem_bytes} bytes "
+        ErrorCode.WINDOW_RANGE: f"COUNT >= 1 and FIRST + (ROWS - 1) * SKIP + COUNT <= {units} "
+                                f"(the units of {name})",
+        ErrorCode.MEM_ALIGN: f"MEM_ADDR, PITCH and PROG_ADDR multiples of {g.mem_bytes} bytes "
                              "(CFG_MEM_BITS / 8)",
+        ErrorCode.MEM_RANGE: "MEM_ADDR + (ROWS - 1) * PITCH + the row's bytes <= 2**32 (the "
+                             "32-bit address space)",
         ErrorCode.MEM_READ: f"every burst read from memory answered OKAY{memory}",
         ErrorCode.MEM_WRITE: f"every burst written to memory answered OKAY{memory}",
         ErrorCode.PROG_LEN: "PROG_LEN >= 1 and an END within PROG_LEN instructions",

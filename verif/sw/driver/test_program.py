@@ -104,7 +104,11 @@ def test_program_errors_name_code_pc_instruction_and_what_is_allowed():
     acc = Accelerator(dev)
     msg = _error(acc, isa.Load(W.IN, 7, 2, 0))
     assert "ErrorCode.WINDOW_RANGE" in msg and "LOAD IN FIRST=7 COUNT=2 MEM_ADDR=0x0" in msg
-    assert "allowed: COUNT >= 1 and FIRST + COUNT <= 8 (the units of IN)" in msg
+    assert "allowed: COUNT >= 1 and FIRST + (ROWS - 1) * SKIP + COUNT <= 8 (the units of IN)" \
+        in msg
+    msg = _error(acc, isa.Load(W.IN, 0, 1, 0xFFFF_FF00, rows=3, skip=1, pitch=0x100))
+    assert "ErrorCode.MEM_RANGE" in msg and "ROWS=3 SKIP=1 PITCH=0x100" in msg
+    assert "the 32-bit address space" in msg
     msg = _error(acc, (9, 0, 0, 0))
     assert "ErrorCode.BAD_INSTR" in msg and "not an instruction" in msg
     msg = _error(acc, isa.Store(W.IN, 0, 1, 0))
