@@ -144,7 +144,8 @@ class Driver:
     def open(cls, target="regmodel", *, stall_seed=None, dma=None, **geometry_overrides):
         """Open an accelerator of geometry ``Geometry.default(**geometry_overrides)``:
         ``"regmodel"`` (alias ``"model"``: :class:`~sw.targets.regmodel.RegisterModel`) or a
-        simulation of the hardware (``"icarus"``, ``"verilator"``; see :mod:`sw.targets`).
+        simulation of the hardware (``"icarus"``, ``"verilator"``; ``"harness"``: Verilator with
+        the clock and memory in C++, the fastest; see :mod:`sw.targets`).
         ``stall_seed`` stalls the simulated bus at random (results are the same); ``dma``:
         None runs layers as programs from memory when the target has memory, False always
         through the registers, True requires memory."""

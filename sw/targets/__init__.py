@@ -5,6 +5,9 @@
 * ``"icarus"``, ``"verilator"``: :class:`~sw.targets.sim.client.SimTransport`, the gateware in a
   cocotb simulation (``sw/targets/sim``: the build, the client, and the server and testbench that
   run inside the simulator).
+* ``"harness"``: :class:`~sw.c.transport.HarnessTransport`, the Verilated gateware with its clock
+  loop and memory in C++ and no cocotb (``sw/c/harness``; issue 12's host harness): the fastest
+  way to run the RTL. Always with memory, no stalls of the register port.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ from .transport import RESPONSES, BusErrorResponse, Transport
 __all__ = ["ALIASES", "RESPONSES", "TARGETS", "TARGET_NAMES", "BusErrorResponse", "Transport",
            "canonical", "open_transport"]
 
-TARGETS = ("regmodel", "icarus", "verilator")
+TARGETS = ("regmodel", "icarus", "verilator", "harness")
 #: other names accepted for a target
 ALIASES = {"model": "regmodel"}
 #: every accepted name (command-line choices)
@@ -44,6 +47,11 @@ def open_transport(target: str, geometry: Geometry, stall_seed=None, memory=True
                              "bus channels to stall)")
         from .regmodel import RegisterModel
         return RegisterModel(geometry)
+    if target == "harness":
+        if not memory:
+            raise ValueError("the harness target always has memory behind the accelerator")
+        from sw.c.transport import HarnessTransport
+        return HarnessTransport(geometry, stall_seed=stall_seed)
     from .sim.client import SimTransport
     return SimTransport(simulator=target, geometry=geometry, stall_seed=stall_seed,
                         memory=memory)

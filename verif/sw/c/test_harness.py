@@ -331,3 +331,22 @@ def test_python_driver_on_the_harness_transport(small):
         np.testing.assert_array_equal(y, models.linear(x, w, b, scale=0.004, zero_point=3,
                                                        relu=True))
         assert acc.stats.cycles > 0
+
+
+def test_accelerator_open_harness_runs_a_conv_exactly():
+    """``Accelerator.open("harness")``: the same target by name; a convolution and a linear
+    layer exact against models/ (per-tap convolutions on the gateware:
+    verif/layers/test_conv_sim.py)."""
+    import models.conv as golden
+    from sw import Accelerator
+    rng = _rng(1200)
+    x, w = _int8(rng, 1, 4, 12, 12), _int8(rng, 4, 4, 3, 3)
+    geometry = {f: getattr(SMALL, f) for f in ("rows", "cols", "in_depth", "acc_depth",
+                                                "out_depth")}
+    with Accelerator.open("harness", **geometry) as acc:
+        np.testing.assert_array_equal(acc.conv2d(x, w, padding=1),
+                                      golden.conv2d(x, w, padding=1))
+        xl, wl = _int8(rng, 9, 7), _int8(rng, 5, 7)
+        np.testing.assert_array_equal(acc.linear(xl, wl), models.linear(xl, wl))
+    with pytest.raises(ValueError, match="always has memory"):
+        Accelerator.open("harness", dma=False, **geometry)
