@@ -44,6 +44,7 @@ docs/registers.md is generated from it (:func:`markdown`).
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 from dataclasses import dataclass
 
@@ -86,6 +87,8 @@ LOAD_WINDOWS = (Window.LUT, Window.PARAM, Window.WEIGHT, Window.IN)
 STORE_WINDOWS = (Window.ACC, Window.OUT)
 
 _FLAGS = register("CMD_FLAGS")
+_REQUANT, _ACCUMULATE = _FLAGS.field("REQUANT").mask, _FLAGS.field("ACCUMULATE").mask
+_BIAS, _LUT = _FLAGS.field("BIAS").mask, _FLAGS.field("LUT").mask
 
 
 @dataclass(frozen=True)
@@ -158,11 +161,11 @@ class Vmm(Instr):
 
     @property
     def requant(self):
-        return bool(self.flags & _FLAGS.field("REQUANT").mask)
+        return bool(self.flags & _REQUANT)
 
     @property
     def accumulate(self):
-        return bool(self.flags & _FLAGS.field("ACCUMULATE").mask)
+        return bool(self.flags & _ACCUMULATE)
 
     def command(self):
         """The :class:`~hw.spec.command.Command` this instruction runs."""
@@ -349,6 +352,7 @@ def _span(instr: Instr) -> tuple[int, int]:
     return instr.first, instr.first + (rows - 1) * getattr(instr, "skip", 0) + instr.count
 
 
+@functools.lru_cache(maxsize=1 << 16)  # (the driver's cycle model asks again and again)
 def check(instr: Instr | None, g: Geometry) -> ErrorCode:
     """The ErrorCode that stops a program at this instruction (NONE: it runs). The decoded
     instruction is None when :func:`decode` refused its words."""
@@ -372,8 +376,10 @@ def check(instr: Instr | None, g: Geometry) -> ErrorCode:
     return ErrorCode.NONE
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def touches(instr: Instr, g: Geometry) -> dict[Window, tuple[int, int]]:
-    """The on-chip storage an instruction uses while it runs: window -> [first, last) unit.
+    """The on-chip storage an instruction uses while it runs: window -> [first, last) unit
+    (one dict per instruction and geometry, shared: do not change it).
 
     A VMM uses its weight bank, its input vectors, the accumulator rows, with REQUANT the
     output rows from OUT_ADDR (COUNT of them, whatever POOL is: the hardware compares ranges
@@ -388,9 +394,9 @@ def touches(instr: Instr, g: Geometry) -> dict[Window, tuple[int, int]]:
     used = {Window.WEIGHT: (bank, bank + g.cols_p2),
             Window.IN: (instr.in_addr, instr.in_addr + instr.count),
             Window.ACC: (instr.acc_addr, instr.acc_addr + instr.count)}
-    if instr.requant or instr.flags & _FLAGS.field("BIAS").mask:
+    if instr.requant or instr.flags & _BIAS:
         used[Window.PARAM] = (0, units(Window.PARAM, g))
-    if instr.flags & _FLAGS.field("LUT").mask:
+    if instr.flags & _LUT:
         used[Window.LUT] = (0, units(Window.LUT, g))
     if instr.requant:
         used[Window.OUT] = (instr.out_addr, instr.out_addr + instr.count)

@@ -99,6 +99,23 @@ def markdown(records):
                 f"least 10,000 cycles run as programs in that run: {'; '.join(speeds)} (end to "
                 "end includes the driver's compiling and its choice of plan on the cycle model; "
                 "the simulator's share includes the bulk memory transfers)."]
+    fast = {r["name"]: r for r in records if r["name"].startswith("speed_")
+            and r.get("sim_cycles_per_s")}
+    parts = []
+    for name in sorted({n.rsplit("_", 1)[0] for n in fast}):
+        first, repeat = fast.get(name + "_first"), fast.get(name + "_repeat")
+        if first and repeat:
+            parts.append(f"{name[len('speed_'):]} ({_n(repeat['cycles'])} cycles): "
+                         f"{_n(first['sim_cycles_per_s'])} first, "
+                         f"{_n(repeat['sim_cycles_per_s'])} repeated, "
+                         f"{_n(repeat.get('simulator_cycles_per_s') or 0)} in the simulator")
+    if parts:
+        target = next(iter(fast.values()))["target"]
+        out += ["", f"On the `{target}` target (Verilator with its clock and memory in C++, no "
+                "cocotb; `speed_*` records), simulated cycles per wall-clock second end to end "
+                "of a layer's first call (the driver chooses its plan on the cycle model) and "
+                "of a repeated call of the same shape, and in the simulator alone: "
+                + "; ".join(parts) + "."]
     model = [(r["model_cycles"] / r["cycles"], r["name"]) for r in records
              if r.get("model_cycles") and r["cycles"]]
     if model:

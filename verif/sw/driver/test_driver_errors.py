@@ -79,7 +79,7 @@ def test_good_argument_variants(acc):
 
 def test_open_targets():
     with pytest.raises(ValueError, match="target must be one of 'regmodel', 'icarus', "
-                                         "'verilator', 'model'"):
+                                         "'verilator', 'harness', 'model'"):
         Accelerator.open("fpga")
     with Accelerator.open("model", rows=8, banks=3) as acc:
         assert acc.geometry.rows == 8 and acc.geometry.banks == 3 and acc.geometry.cols == 16
