@@ -14,9 +14,10 @@ SIM ?= icarus
 JOBS ?= 2
 export SIM
 
-.PHONY: setup iverilog clang verilog synth sim test test-all demo bench docs lint train clean c
+.PHONY: setup iverilog riscv clang verilog synth sim test test-all demo bench docs lint train clean c \
+	soc
 
-setup: $(STAMP) iverilog
+setup: $(STAMP) iverilog riscv
 
 $(STAMP): pyproject.toml
 	$(PYTHON_SYS) -m venv $(VENV)
@@ -29,6 +30,13 @@ iverilog:
 	@command -v iverilog >/dev/null || { \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q iverilog; }
+
+# Debian's RISC-V cross compiler for the firmware of the RISC-V system (`make soc`; the
+# firmware is freestanding: no C library needed), when it is missing (needs root, as on CI).
+riscv:
+	@command -v riscv64-unknown-elf-gcc >/dev/null || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && $$SUDO apt-get install -y -q gcc-riscv64-unknown-elf; }
 
 # Debian's clang for tinygrad's CPU backend (training the digits CNN only).
 clang:
