@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import fcntl
 import hashlib
+import os
 import pathlib
 import re
 import shutil
@@ -91,7 +92,7 @@ class Firmware:
             width = mem_bits // 8
             data += bytes(-len(data) % width)
             words = (data[i:i + width][::-1].hex() for i in range(0, len(data), width))
-            tmp = path.with_suffix(".tmp")
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")  # pytest workers may race here
             tmp.write_text("\n".join(words) + "\n")
             tmp.replace(path)
         return path
