@@ -30,6 +30,7 @@ step); the next layer then sees an input one step off, which moves its outputs b
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +39,7 @@ import models
 import models.conv
 from models.pool import ADD_RATIO_MAX
 
-__all__ = ["Network", "load"]
+__all__ = ["Layer", "Network", "load"]
 
 #: ops the importer maps onto the accelerator or the host
 SUPPORTED = ("QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "Add", "Relu",
@@ -89,6 +90,51 @@ def _ort_round(value, zp):
     return (np.clip(np.rint(shifted), 0, 255) - 128).astype(np.int8)
 
 
+@dataclass(frozen=True)
+class Layer:
+    """One accelerator call of :meth:`Network.run` (``layers=``).
+
+    Members
+    -------
+    name, op_type : str
+        The ONNX node (its name, else its output) and its op.
+    call : str
+        The accelerator call: ``conv2d``, ``linear``, ``max_pool2d`` or ``add``.
+    in_shape, out_shape : tuple
+        The call's int8 input and output shapes.
+    macs : int
+        The layer's nominal MACs (a depthwise layer's, not the zero weights its lowering
+        multiplies too).
+    stats : sw.Stats
+        The call's counters.
+    wall_s : float
+        Wall-clock seconds of the call.
+    groups : int
+        A convolution's groups (its input channels: depthwise).
+    """
+    name: str
+    op_type: str
+    call: str
+    in_shape: tuple
+    out_shape: tuple
+    macs: int
+    stats: object
+    wall_s: float
+    groups: int = 1
+
+    @property
+    def utilization_total(self):
+        """Nominal MACs / (R*C*all cycles)."""
+        s = self.stats
+        return self.macs / (s.cells * s.cycles) if s.cells and s.cycles else 0.0
+
+    @property
+    def utilization_compute(self):
+        """Nominal MACs / (R*C*cycles with a vector in the array)."""
+        s = self.stats
+        return self.macs / (s.cells * s.compute_cycles) if s.cells and s.compute_cycles else 0.0
+
+
 class Network:
     """A loaded QDQ model; :meth:`run` executes it on an accelerator, :meth:`golden` on the
     golden model (the same integers)."""
@@ -130,9 +176,31 @@ class Network:
 
     # --- execution --------------------------------------------------------------------------
 
-    def run(self, acc, *inputs):
-        """The model on ``acc`` (an :class:`sw.Accelerator`): float32 outputs (a list)."""
-        return self._execute(inputs, acc.conv2d, acc.linear, acc.max_pool2d, acc.add)
+    def run(self, acc, *inputs, layers=None, progress=False):
+        """The model on ``acc`` (an :class:`sw.Accelerator`): float32 outputs (a list).
+
+        ``layers``: a list that receives a :class:`Layer` per accelerator call (the node, the
+        operation, its shapes, its MACs, the call's :class:`~sw.Stats` and wall time);
+        ``progress``: a progress bar over the nodes (tqdm, on stderr)."""
+        ops = dict(conv2d=acc.conv2d, linear=acc.linear, max_pool2d=acc.max_pool2d, add=acc.add)
+        if layers is not None:
+            ops = {name: self._recorded(acc, name, fn, layers) for name, fn in ops.items()}
+        return self._execute(inputs, **ops, progress=progress)
+
+    def _recorded(self, acc, name, fn, layers):
+        """``fn`` (an accelerator call), appending its :class:`Layer` to ``layers``."""
+        def call(x, *args, **kwargs):
+            start = time.perf_counter()
+            y = fn(x, *args, **kwargs)
+            wall = time.perf_counter() - start
+            mapping = getattr(acc, "mapping", None)
+            macs = mapping.macs if name == "conv2d" and mapping is not None else acc.stats.macs
+            node = self._node
+            layers.append(Layer(node.name or node.output[0], node.op_type, name,
+                                tuple(np.shape(x)), tuple(np.shape(y)), macs, acc.stats, wall,
+                                kwargs.get("groups", 1)))
+            return y
+        return call
 
     def golden(self, *inputs):
         """The same integers on the golden model (:mod:`models`)."""
@@ -143,13 +211,18 @@ class Network:
         return self._execute(inputs, models.conv.conv2d, models.linear, models.conv.max_pool2d,
                              add)
 
-    def _execute(self, inputs, conv2d, linear, max_pool2d, add):
+    def _execute(self, inputs, conv2d, linear, max_pool2d, add, progress=False):
         if len(inputs) != len(self.inputs):
             raise ValueError(f"the model takes {len(self.inputs)} input(s) "
                              f"({', '.join(self.inputs)}), got {len(inputs)}")
         env = dict(zip(self.inputs, (np.asarray(x, np.float32) for x in inputs), strict=True))
         ops = dict(conv2d=conv2d, linear=linear, max_pool2d=max_pool2d, add=add)
-        for node in self.model.graph.node:
+        nodes = self.model.graph.node
+        if progress:
+            from tqdm import tqdm
+            nodes = tqdm(nodes, unit="node", leave=False)
+        for node in nodes:
+            self._node = node
             result = getattr(self, f"_op_{node.op_type}")(node, env, ops)
             env[node.output[0]] = result
         out = []
@@ -214,6 +287,7 @@ class Network:
     def _layer(self, p, scale, zp, ops, pool=None):
         """Run the pending Conv/Gemm/MatMul/Add on the accelerator, requantized to (scale, zp)."""
         node, x, w, b = p.node, p.x, p.w, p.b
+        self._node = node  # (the node a recorded call belongs to: Network.run(layers=))
         if p.clip_max is not None and (127 - zp) * scale > p.clip_max * (1 + 1e-6):
             _fail(node, f"Clip max {p.clip_max} below the output range "
                         f"{(127 - zp) * scale:.4g} is not supported")
