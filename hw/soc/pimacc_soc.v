@@ -7,11 +7,15 @@
 //                memory port (m_axi_*) reaches the same RAM at the same addresses
 //   0x1000_0000  IO: +0 CONSOLE (write: a byte to the console), +4 FINISH (write: end the
 //                simulation with this exit code), +8 CYCLES (read: clock cycles since reset, low
-//                word), +12 CYCLES_HI (read: the high word as of the last read of +8)
+//                word), +12 CYCLES_HI (read: the high word as of the last read of +8), +16
+//                PROFILE (write: bit 0 turns the testbench's profile on or off)
 //   0x4000_0000  the accelerator's registers (pimacc's s_axil_*, through axil_bridge)
 //
 // Anything else answers 0 at once and raises fault (the testbench stops). The console, finish
 // and fault are outputs: the testbench (sw/soc/sim_main.cpp) prints and stops; no $display.
+// So are the core's instruction fetches (fetch, fetch_addr) and the PROFILE bit, from which
+// the testbench attributes each cycle to the instruction last fetched (PicoRV32 is not
+// pipelined: a fetch, then its execution).
 module pimacc_soc #(
     parameter MEM_BITS = 128,
     parameter RAM_WORDS = 8192
@@ -24,7 +28,10 @@ module pimacc_soc #(
     output reg        finish_valid,
     output reg [31:0] finish_code,
     output            trap,
-    output reg        fault
+    output reg        fault,
+    output            fetch,
+    output     [31:0] fetch_addr,
+    output reg        profile
 );
     localparam ACC_ADDR_BITS = 20;
 
@@ -79,6 +86,9 @@ module pimacc_soc #(
     wire sel_io = mem_addr[31:28] == 4'h1;
     wire sel_acc = mem_addr[31:28] == 4'h4;
 
+    assign fetch = mem_valid && mem_instr && mem_ready;
+    assign fetch_addr = mem_addr;
+
     wire        ram_ready, acc_ready;
     wire [31:0] ram_rdata, acc_rdata;
     reg         io_ready;
@@ -103,15 +113,16 @@ module pimacc_soc #(
             if (!sel_io)
                 fault <= 1'b1;
             else if (|mem_wstrb) begin
-                case (mem_addr[3:2])
-                    2'd0: begin console_valid <= 1'b1; console_data <= mem_wdata[7:0]; end
-                    2'd1: begin finish_valid <= 1'b1; finish_code <= mem_wdata; end
+                case (mem_addr[4:2])
+                    3'd0: begin console_valid <= 1'b1; console_data <= mem_wdata[7:0]; end
+                    3'd1: begin finish_valid <= 1'b1; finish_code <= mem_wdata; end
+                    3'd4: profile <= mem_wdata[0];
                     default: ;
                 endcase
             end else begin
-                case (mem_addr[3:2])
-                    2'd2: begin io_rdata <= cycles[31:0]; cycles_hi <= cycles[63:32]; end
-                    2'd3: io_rdata <= cycles_hi;
+                case (mem_addr[4:2])
+                    3'd2: begin io_rdata <= cycles[31:0]; cycles_hi <= cycles[63:32]; end
+                    3'd3: io_rdata <= cycles_hi;
                     default: ;
                 endcase
             end
@@ -120,6 +131,7 @@ module pimacc_soc #(
             cycles <= 64'd0;
             io_ready <= 1'b0;
             fault <= 1'b0;
+            profile <= 1'b0;
         end
     end
 

@@ -25,6 +25,7 @@ __all__ = ["SECTION", "Record", "check", "markdown", "measure"]
 
 #: the README's generated section (hw.spec.markdown)
 SECTION = ("soc figures", "`python -m sw.soc --json docs/soc.json --readme README.md` (`make soc`)")
+TOP_FUNCTIONS = 4
 CORE = "PicoRV32 (rv32im, fast multiplier, barrel shifter)"
 
 
@@ -40,6 +41,9 @@ class Record:
     accelerator_cycles: int
     setup_cycles: int
     golden: bool
+    #: where the cycles of an inference go: the firmware's functions with the most, per
+    #: inference (the testbench's profile; batch-1 records only)
+    top_functions: tuple = ()
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -73,14 +77,17 @@ def measure(geometry: Geometry, images: int, modes=tuple(build.MODES), jobs: int
     expected = mlp.golden(images)
     records, problems = [], []
     for mode in modes:
-        run = system.run(build.firmware(mode, images))
+        fw = build.firmware(mode, images)
+        run = system.run(fw, profile=True)
         log(f"-- {mode}: {run.cycles:,} cycles simulated in {run.sim_seconds:.1f} s")
         log(run.output.rstrip())
         bad = check(run, expected)
         problems += [f"{mode}: {p}" for p in bad]
+        top = tuple((name, cycles // images) for name, cycles in
+                    list(build.functions(fw.elf, run.profile or {}).items())[:TOP_FUNCTIONS])
         records.append(Record(mode, build.MODES[mode][1], images, 1, run.cycles_per_inference,
                               sum(run.accelerator_cycles) // max(len(run.accelerator_cycles), 1),
-                              run.setup_cycles or 0, not bad))
+                              run.setup_cycles or 0, not bad, top))
         if run.batch_cycles:
             records.append(Record(mode, build.MODES[mode][1], images, images,
                                   run.batch_cycles // images,
@@ -106,6 +113,15 @@ def markdown(data: dict) -> str:
         lines.append(f"| `{r['mode']}` | {r['on_accelerator']} | {r['batch']} | "
                      f"{r['cycles_per_inference']:,} | {r['accelerator_cycles']:,} | {speedup} | "
                      f"{r['setup_cycles']:,} |")
+    lines += ["", "Where a batch-1 inference's cycles go (the testbench's profile: each cycle "
+              "counted against the instruction the core fetched last; static functions the "
+              "compiler inlined count as their caller):", "",
+              "| firmware | cycles per inference, by function |", "|---|---|"]
+    for r in records:
+        if r["batch"] == 1 and r["top_functions"]:
+            parts = [f"`{name}` {cycles:,} ({100 * cycles / r['cycles_per_inference']:.0f} %)"
+                     for name, cycles in r["top_functions"]]
+            lines.append(f"| `{r['mode']}` | {', '.join(parts)} |")
     return "\n".join(lines)
 
 

@@ -131,6 +131,24 @@ def firmware(mode: str, images: int) -> Firmware:
     return Firmware(mode, images, elf)
 
 
+def functions(elf: pathlib.Path, counts: dict) -> dict[str, int]:
+    """{function: cycles} of a profile (instruction address -> cycles), from the ELF's symbols
+    (each address counted against the nearest text symbol at or below it)."""
+    import bisect
+    nm = subprocess.run([CROSS + "nm", "-n", "--defined-only", str(elf)], capture_output=True,
+                        text=True, check=True).stdout
+    symbols = [(int(a, 16), name) for a, kind, name in (line.split() for line in nm.splitlines()
+                                                         if len(line.split()) == 3)
+               if kind in "tT"]
+    starts = [a for a, _ in symbols]
+    out: dict[str, int] = {}
+    for addr, cycles in counts.items():
+        i = bisect.bisect_right(starts, addr) - 1
+        name = symbols[i][1] if i >= 0 else "?"
+        out[name] = out.get(name, 0) + cycles
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 # --- the system -----------------------------------------------------------------------------
 
 @dataclasses.dataclass(frozen=True)
@@ -149,6 +167,7 @@ class Run:
     logits: tuple            # one tuple of 10 int32 per image
     batch_cycles: int | None = None        # all images in one call per layer (linear)
     batch_accelerator_cycles: int | None = None
+    profile: dict | None = None  # {instruction address: cycles} over the images (--profile)
 
     @property
     def cycles_per_inference(self) -> int:
@@ -182,11 +201,22 @@ class SocBuild:
     def program(self) -> pathlib.Path:
         return self.directory / "pimacc_soc"
 
-    def run(self, fw: Firmware, max_cycles: int = 200_000_000, timeout=900) -> Run:
+    def run(self, fw: Firmware, max_cycles: int = 200_000_000, timeout=900,
+            profile: bool = False) -> Run:
+        """Run ``fw``; with ``profile``, also the cycles of the images per instruction address
+        (the testbench's --profile)."""
+        path = fw.elf.with_name(f"profile.{os.getpid()}.txt")
+        extra = ["--profile", str(path)] if profile else []
         r = subprocess.run([str(self.program), f"+firmware={fw.hex(self.geometry.mem_bits)}",
-                            "--max-cycles", str(max_cycles)], capture_output=True, text=True,
-                           timeout=timeout, cwd=self.directory)
-        return parse_output(fw.mode, r.returncode, r.stdout, r.stderr)
+                            "--max-cycles", str(max_cycles), *extra], capture_output=True,
+                           text=True, timeout=timeout, cwd=self.directory)
+        run = parse_output(fw.mode, r.returncode, r.stdout, r.stderr)
+        if profile and path.exists():
+            counts = dict((int(a, 16), int(c)) for a, c in
+                          (line.split() for line in path.read_text().splitlines()))
+            path.unlink()
+            run = dataclasses.replace(run, profile=counts)
+        return run
 
 
 def _compile(out: pathlib.Path, geometry: Geometry, jobs: int):

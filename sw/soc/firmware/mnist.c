@@ -277,9 +277,11 @@ int main(void)
         int predicted;
         uint32_t cycles;
         acc_cycles = 0;
+        soc_write(SOC_PROFILE, 1);
         cycles = soc_cycles();
         predicted = forward(digits_images[i], logits[i]);
         cycles = soc_cycles() - cycles;
+        soc_write(SOC_PROFILE, 0);
         total += cycles;
         if (predicted < 0) {
             console_puts("error ");

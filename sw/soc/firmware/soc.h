@@ -9,6 +9,7 @@
 #define SOC_FINISH (SOC_IO_BASE + 0x4)     /* write: end the simulation, this exit code */
 #define SOC_CYCLES (SOC_IO_BASE + 0x8)     /* read: clock cycles since reset (low word) */
 #define SOC_CYCLES_HI (SOC_IO_BASE + 0xC)  /* read: the high word as of the last low read */
+#define SOC_PROFILE (SOC_IO_BASE + 0x10)  /* write: 1/0 the testbench's profile on/off */
 #define SOC_ACC_BASE 0x40000000u           /* the accelerator's registers */
 
 static inline void soc_write(uint32_t addr, uint32_t value)

@@ -74,7 +74,8 @@ def small_system():
 @pytest.mark.layer
 @pytest.mark.parametrize("mode", list(build.MODES))
 def test_soc_classifies_like_the_golden_model(small_system, mode):
-    run = small_system.run(build.firmware(mode, IMAGES), max_cycles=20_000_000)
+    fw = build.firmware(mode, IMAGES)
+    run = small_system.run(fw, max_cycles=20_000_000, profile=True)
     expected = mlp.golden(IMAGES)
     assert run.exit_code == 0, run.output
     np.testing.assert_array_equal(np.array(run.logits, dtype=np.int32), expected.logits)
@@ -87,6 +88,12 @@ def test_soc_classifies_like_the_golden_model(small_system, mode):
                                              strict=True))
     if mode == "linear":
         assert run.batch_cycles is not None
+    # the profile covers the images (and the counter reads around them), in the firmware's code
+    profiled, measured = sum(run.profile.values()), sum(run.image_cycles)
+    assert measured <= profiled <= measured + 100 * IMAGES, (profiled, measured)
+    by_function = build.functions(fw.elf, run.profile)
+    assert sum(by_function.values()) == profiled and "?" not in by_function
+    assert next(iter(by_function)) in ("forward", "run_layer", "pimacc_linear_load")
 
 
 @pytest.mark.slow
