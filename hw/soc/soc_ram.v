@@ -54,7 +54,6 @@ module soc_ram #(
     input                       s_axi_rready
 );
     localparam BYTES = MEM_BITS / 8;
-    localparam LANES = MEM_BITS / 32;  // 32-bit lanes of a word: the core's word in it
     localparam ADDR_LSB = $clog2(BYTES);
     localparam INDEX_BITS = $clog2(WORDS);
 
@@ -68,7 +67,7 @@ module soc_ram #(
 
     // Out-of-range accesses wrap (the address decoder of the system sends only RAM addresses).
     wire [INDEX_BITS-1:0] core_index = mem_addr[ADDR_LSB +: INDEX_BITS];
-    wire [$clog2(LANES+1)-1:0] core_lane = mem_addr[ADDR_LSB-1:2];
+    wire [ADDR_LSB-3:0] core_lane = mem_addr[ADDR_LSB-1:2];  // the 32-bit lane in a word
 
     // the AXI4 port's bursts: one read and one write at a time
     reg [31:0] rd_addr, wr_addr;
