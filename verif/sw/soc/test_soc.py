@@ -96,6 +96,14 @@ def test_soc_classifies_like_the_golden_model(small_system, mode):
     assert next(iter(by_function)) in ("forward", "run_layer", "pimacc_linear_load")
 
 
+@pytest.mark.layer
+def test_soc_stops_at_the_cycle_limit(small_system):
+    """A run that does not finish in time ends with exit code 103, not a hang."""
+    run = small_system.run(build.firmware("cpu", IMAGES), max_cycles=20_000)
+    assert run.exit_code == 103 and run.cycles == 20_000 and run.logits == ()
+    assert soc_main.check(run, mlp.golden(IMAGES))[0] == "exit code 103"
+
+
 @pytest.mark.slow
 def test_soc_default_geometry_speedup():
     """The `make soc` run (16x16, 8 images): the linear firmware beats the core alone."""
