@@ -280,7 +280,7 @@ def main(argv=None):
     args = p.parse_args(argv)
     import onnxruntime as ort
 
-    from sw import Accelerator
+    from sw.accelerator import Accelerator
     from sw.onnx import load
 
     print(f"{args.net}: {args.size}x{args.size} input, width {args.width}, {args.classes} "

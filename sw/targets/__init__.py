@@ -5,9 +5,9 @@
 * ``"icarus"``, ``"verilator"``: :class:`~sw.targets.sim.client.SimTransport`, the gateware in a
   cocotb simulation (``sw/targets/sim``: the build, the client, and the server and testbench that
   run inside the simulator).
-* ``"harness"``: :class:`~sw.c.transport.HarnessTransport`, the Verilated gateware with its clock
-  loop and memory in C++ and no cocotb (``sw/c/harness``; issue 12's host harness): the fastest
-  way to run the RTL. Always with memory, no stalls of the register port.
+* ``"harness"``: :class:`~sw.targets.harness.HarnessTransport`, the Verilated gateware with
+  its clock loop and memory in C++ and no cocotb (``sw/c/harness``; issue 12's host harness):
+  the fastest way to run the RTL. Always with memory, no stalls of the register port.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ def open_transport(target: str, geometry: Geometry, stall_seed=None, memory=True
     if target == "harness":
         if not memory:
             raise ValueError("the harness target always has memory behind the accelerator")
-        from sw.c.transport import HarnessTransport
+        from .harness import HarnessTransport
         return HarnessTransport(geometry, stall_seed=stall_seed)
     from .sim.client import SimTransport
     return SimTransport(simulator=target, geometry=geometry, stall_seed=stall_seed,

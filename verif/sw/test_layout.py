@@ -12,11 +12,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 #: what each part of sw/ may import from this project (besides itself)
 ALLOWED = {
-    "sw/targets": {"hw.spec", "models", "sw.knobs"},
+    # (the "harness" target runs the gateware through the C harness's binding, sw/c)
+    "sw/targets": {"hw.spec", "models", "sw.knobs", "sw.c"},
     "sw/driver": {"hw.spec", "models", "sw.targets"},
     "sw/layers": {"hw.spec", "models", "sw.driver"},
     "sw/bench": {"hw.spec", "models", "sw"},
-    "sw/nets": {"hw.spec", "models", "sw.accelerator", "sw.targets"},
+    "sw/nets": {"hw.spec", "models", "sw.accelerator", "sw.targets", "sw.onnx"},
 }
 #: modules that run inside the simulator or build the gateware may import hw (lazily)
 GATEWARE_USERS = {"sw/targets/sim/build.py"}

@@ -319,7 +319,7 @@ def test_harness_speed(size):
 def test_python_driver_on_the_harness_transport(small):
     """sw.Accelerator over HarnessTransport: the Python driver's programs on the harness."""
     from sw import Accelerator
-    from sw.c.transport import HarnessTransport
+    from sw.targets.harness import HarnessTransport
     rng = _rng(1100)
     x, w = _int8(rng, 19, 10), _int8(rng, 6, 10)
     b = rng.integers(-500, 500, 6, dtype=np.int32)

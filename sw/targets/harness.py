@@ -1,5 +1,6 @@
-"""The host harness as a :class:`~sw.targets.transport.Transport`: the Python driver
-(``sw.Accelerator``) on the Verilated RTL with the C++ clock loop and memory, no cocotb.
+"""The ``"harness"`` target: the host harness (``sw/c``) as a :class:`~.transport.Transport`:
+the Python driver (``sw.Accelerator``) on the Verilated RTL with the C++ clock loop and memory,
+no cocotb.
 
 ``Accelerator(HarnessTransport(geometry))`` runs every layer of the Python driver on the
 harness of :mod:`sw.c.build` (programs from memory, like the ``"verilator"`` target, but with
@@ -13,9 +14,9 @@ from collections.abc import Sequence
 import numpy as np
 
 from hw.spec import Geometry
+from sw.c.binding import Harness
 
-from ..targets.transport import RESPONSES, BusErrorResponse, Transport
-from .binding import Harness
+from .transport import RESPONSES, BusErrorResponse, Transport
 
 __all__ = ["HarnessTransport"]
 
