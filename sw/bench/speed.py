@@ -13,37 +13,19 @@ from __future__ import annotations
 
 import numpy as np
 
-import models
-import models.conv as golden
 from sw import Accelerator
 
 from .record import Record, Stopwatch
+from .suite import LAYERS as SUITE
+from .suite import call
 
 __all__ = ["LAYERS", "TARGET", "records"]
 
 #: the simulator target measured here
 TARGET = "harness"
-#: name, op, shape: FC (M, K, N); conv (C_in, C_out, H=W, kernel)
-LAYERS = [
-    ("fc_64x256x256", "linear", (64, 256, 256)),
-    ("fc_1x784x1000", "linear", (1, 784, 1000)),
-    ("conv3x3_64to64_16x16", "conv2d", (64, 64, 16, 3)),
-    ("conv1x1_64to128_28x28", "conv2d", (64, 128, 28, 1)),
-]
-
-
-def _call(acc, rng, op, shape):
-    def i8(*s):
-        return rng.integers(-128, 128, s, dtype=np.int8)
-
-    if op == "linear":
-        m, k, n = shape
-        x, w = i8(m, k), i8(n, k)
-        return (lambda: acc.linear(x, w)), (lambda: models.linear(x, w))
-    cin, cout, size, kernel = shape
-    x, w = i8(1, cin, size, size), i8(cout, cin, kernel, kernel)
-    pad = kernel // 2
-    return (lambda: acc.conv2d(x, w, padding=pad)), (lambda: golden.conv2d(x, w, padding=pad))
+#: name, op, shape as :data:`.suite.LAYERS` has them (four of the suite's layers)
+LAYERS = [layer for layer in SUITE if layer[0] in (
+    "fc_64x256x256", "fc_1x784x1000", "conv3x3_64to64_16x16", "conv1x1_64to128_28x28")]
 
 
 def records(acc, rng, target):
@@ -55,7 +37,7 @@ def records(acc, rng, target):
     try:
         for name, op, shape in LAYERS:
             for when in ("first", "repeat"):
-                run, want = _call(runner, rng, op, shape)
+                run, want = call(runner, rng, op, shape)
                 watch = Stopwatch(runner)
                 y = run()
                 wall, sim = watch.stop()

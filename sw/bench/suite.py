@@ -16,7 +16,7 @@ import models.conv as golden
 from ..driver.stats import Stats
 from .record import Record, Stopwatch
 
-__all__ = ["LAYERS", "GOALS", "records", "totals"]
+__all__ = ["LAYERS", "GOALS", "call", "records", "totals"]
 
 #: name, op, shape: FC (M, K, N); conv (C_in, C_out, H=W of the output, kernel, groups)
 LAYERS = [
@@ -33,7 +33,9 @@ LAYERS = [
 GOALS = {"cycles": 152_000, "busy_cycles": 110_000}
 
 
-def _run(acc, rng, op, shape):
+def call(acc, rng, op, shape):
+    """(run the layer on ``acc``, compute it on the golden model) for random int8 data of one
+    of :data:`LAYERS`' shapes."""
     def i8(*s):
         return rng.integers(-128, 128, s, dtype=np.int8)
 
@@ -57,7 +59,7 @@ def records(acc, rng, target):
     model)."""
     out = []
     for name, op, shape in LAYERS:
-        run, want = _run(acc, rng, op, shape)
+        run, want = call(acc, rng, op, shape)
         watch = Stopwatch(acc)
         y = run()
         wall, sim = watch.stop()
