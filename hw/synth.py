@@ -365,10 +365,15 @@ def markdown(records):
     commits = sorted({(r.source.get("commit") or "unknown")
                       + (" with hw/ modified" if r.source.get("hw_modified") else "")
                       for r in records})
+    toolsets = {}   # the tools' versions -> the records made with them
+    for r in records:
+        toolsets.setdefault(", ".join(f"{k} {v}" for k, v in r.tools.items()), []).append(r)
+    tools = "; ".join(versions + ("" if len(toolsets) == 1 else
+                                  f" ({', '.join(f'{r.rows}x{r.cols}/{r.banks}' for r in rs)})")
+                      for versions, rs in toolsets.items())
     out = [f"{first.device['part']} speed {first.device['speed']}, out of context, nextpnr seed "
-           f"{first.seed}, constraint {first.target_mhz:g} MHz; "
-           + ", ".join(f"{k} {v}" for k, v in first.tools.items())
-           + f"; gateware of commit {', '.join(commits)}:", "",
+           f"{first.seed}, constraint {first.target_mhz:g} MHz; {tools}; gateware of commit "
+           f"{', '.join(commits)}:", "",
            "| array | banks | products on | LUT4 | FF | DSP | BRAM | Fmax (MHz) "
            "| critical path (logic + routing) | run time |",
            "|---|---|---|---|---|---|---|---|---|---|"]

