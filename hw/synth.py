@@ -428,8 +428,11 @@ def main(argv=None):
             geometry = Geometry.default(rows=args.rows, cols=args.cols, banks=args.banks)
         except (TypeError, ValueError) as e:
             p.error(str(e))
-        record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
-                            target_mhz=args.freq)
+        try:
+            record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
+                                target_mhz=args.freq)
+        except RuntimeError as e:   # a tool failed: its message and the log's tail
+            p.exit(1, f"{e}\n")
         records = load(args.records)
         records[record.key] = record
         save(args.records, records)
