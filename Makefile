@@ -73,6 +73,7 @@ demo: setup
 
 bench: setup
 	$(PY) -m sw.bench --target $(SIM) -o build/bench.json
+	$(PY) -m sw.soc --rows $(ROWS) --cols $(COLS) --banks $(BANKS) --json build/soc.json
 
 # Generated documents: the register map, the block table, the quoted demo output (Icarus).
 docs: setup
