@@ -53,7 +53,8 @@ verilog: $(STAMP)
 	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v
 
 # Yosys + nextpnr for an ECP5 (LFE5U-85F, speed 8): LUT4, FF, DSP, BRAM and Fmax of this
-# geometry, added to build/synth.json (4x4 takes about 8 minutes, 16x16 much longer: README).
+# geometry, added to build/synth.json (4x4 takes about 6 minutes, 8x8 about 15; 16x16 does not
+# finish: Yosys 0.68 fails an ABC9 assertion after 33 minutes, see the README).
 synth: $(STAMP)
 	$(PY) -m hw.synth --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/synth.json --table
 
@@ -80,6 +81,7 @@ docs: setup
 	$(PY) -m hw.docs
 	$(PY) -m hw.spec.cheader
 	$(PY) -m sw.bench.report docs/bench.json --readme README.md
+	$(PY) -m sw.nets.zoo --markdown docs/zoo.json --readme README.md
 	$(PY) -m hw.synth -o docs/synth.json --readme README.md
 	$(PY) -m sw.nets.digits --readme README.md
 	$(PY) -m sw.demo --target icarus --readme README.md

@@ -30,8 +30,9 @@ import time
 
 import numpy as np
 
-__all__ = ["NETS", "MOBILENET_V1", "mobilenet_v1", "resnet18", "quantize", "calibration",
-           "graph_macs", "report", "plot", "main"]
+__all__ = ["NETS", "MOBILENET_V1", "SECTION", "mobilenet_v1", "resnet18", "quantize",
+           "calibration", "graph_macs", "output_scale", "report", "plot", "summary", "markdown",
+           "main"]
 
 #: MobileNet-v1's depthwise-separable blocks (the seed's table): (stride, output channels)
 MOBILENET_V1 = [(1, 64), (2, 128), (1, 128), (2, 256), (1, 256), (2, 512),
@@ -209,6 +210,15 @@ def graph_macs(model, size):
     return total
 
 
+def output_scale(qdq):
+    """The scale of a QDQ model's output ``y`` (its last QuantizeLinear's): one output step."""
+    from onnx import numpy_helper
+    inits = {t.name: numpy_helper.to_array(t) for t in qdq.graph.initializer}
+    producer = {n.output[0]: n for n in qdq.graph.node}
+    dq = producer["y"]
+    return float(inits[dq.input[1]])
+
+
 def report(layers):
     """A per-layer table (op, shape, MACs, cycles, utilizations, bytes moved, wall time) and a
     total line, as text."""
@@ -268,6 +278,43 @@ def plot(layers, path, title):
     plt.close(fig)
 
 
+#: the README's generated section of network runs
+SECTION = ("network runs", "docs/zoo.json (python -m sw.nets.zoo --markdown)")
+
+
+def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same, max_steps):
+    """One run's figures as a JSON-able dict (``docs/zoo.json`` holds a list of them)."""
+    macs = sum(la.macs for la in layers)
+    cycles = sum(la.stats.cycles for la in layers)
+    cells = max((la.stats.cells for la in layers), default=0)
+    types = {}
+    for la in layers:
+        m, c = types.get(_kind(la), (0, 0))
+        types[_kind(la)] = (m + la.macs, c + la.stats.cycles)
+    return {"net": net, "size": size, "width": width, "target": target, "macs": macs,
+            "cycles": cycles, "utilization_total": round(macs / (cells * cycles), 4),
+            "by_type": {k: {"cycles": c, "utilization_total": round(m / (cells * c), 4)}
+                        for k, (m, c) in sorted(types.items())},
+            "calls": len(layers), "wall_s": round(wall_s, 1), "golden_equal": golden_equal,
+            "onnx_runtime_top1_same": top1_same, "onnx_runtime_max_steps": max_steps}
+
+
+def markdown(runs):
+    """The README's paragraph of network runs (from ``docs/zoo.json``)."""
+    out = []
+    for r in runs:
+        types = ", ".join(f"{k} {v['utilization_total']:.3f}" for k, v in r["by_type"].items())
+        out.append(
+            f"- {r['net']} at {r['size']}x{r['size']}, width {r['width']}, on `{r['target']}`: "
+            f"{r['macs']:,} MACs in {r['cycles']:,} cycles per inference, total utilization "
+            f"{r['utilization_total']:.3f} (by layer type: {types}); {r['calls']} accelerator "
+            f"calls in {r['wall_s']} s of wall time (the driver's plan choices included); "
+            f"{'equal to' if r['golden_equal'] else 'DIFFERENT from'} the golden model; ONNX "
+            f"Runtime: top-1 {'the same' if r['onnx_runtime_top1_same'] else 'different'}, "
+            f"logits within {r['onnx_runtime_max_steps']:.1f} output steps.")
+    return "\n".join(out)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--net", choices=sorted(NETS), default="mobilenet_v1")
@@ -277,7 +324,18 @@ def main(argv=None):
     p.add_argument("--target", default="regmodel")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--plot", help="write a PNG of per-layer cycles and utilization here")
+    p.add_argument("--json", help="add this run's figures to a JSON list (docs/zoo.json)")
+    p.add_argument("--markdown", help="only rewrite the README's network runs from this JSON")
+    p.add_argument("--readme", default="README.md", help="the README --markdown rewrites")
     args = p.parse_args(argv)
+    if args.markdown:
+        import json
+
+        from hw.spec.markdown import replace_section
+        text = pathlib.Path(args.readme).read_text()
+        runs = json.loads(pathlib.Path(args.markdown).read_text())
+        pathlib.Path(args.readme).write_text(replace_section(text, *SECTION, markdown(runs)))
+        return 0
     import onnxruntime as ort
 
     from sw.accelerator import Accelerator
@@ -300,8 +358,7 @@ def main(argv=None):
     wall = time.perf_counter() - start
     print(report(layers))
     same = np.array_equal(got, net.golden(x)[0])
-    scale = float(np.max(np.abs(ref))) / 127 or 1.0
-    steps = np.abs(got - ref) / scale
+    steps = np.abs(got - ref) / output_scale(net.model)
     print(f"{args.target}: {wall:.1f} s; golden model: {'equal' if same else 'DIFFERENT'}; "
           f"ONNX Runtime: top-1 {'same' if got.argmax() == ref.argmax() else 'different'}, "
           f"largest difference {float(np.max(np.abs(got - ref))):.4g} "
@@ -310,6 +367,18 @@ def main(argv=None):
         plot(layers, args.plot, f"{args.net} {args.size}x{args.size} width {args.width} on "
                                 f"{args.target}")
         print(f"wrote {args.plot}")
+    if args.json:
+        import json
+        path = pathlib.Path(args.json)
+        runs = json.loads(path.read_text()) if path.exists() else []
+        run = summary(layers, net=args.net, size=args.size, width=args.width,
+                      target=args.target, wall_s=wall, golden_equal=bool(same),
+                      top1_same=bool((got.argmax(1) == ref.argmax(1)).all()),
+                      max_steps=round(float(np.max(steps)), 2))
+        runs = [r for r in runs if (r["net"], r["size"], r["width"], r["target"])
+                != (args.net, args.size, args.width, args.target)] + [run]
+        path.write_text(json.dumps(runs, indent=1) + "\n")
+        print(f"wrote {path}")
     return 0 if same else 1
 
 

@@ -57,3 +57,18 @@ def test_small_variant_runs_exactly_and_agrees_with_onnx_runtime(net, tmp_path):
     assert {zoo._kind(la) for la in layers} == kinds
     zoo.plot(layers, tmp_path / "layers.png", net)
     assert (tmp_path / "layers.png").stat().st_size > 1000
+
+
+def test_readme_lists_the_runs_of_docs_zoo_json():
+    """The README's network runs are generated from docs/zoo.json (``make docs``); every
+    recorded run equalled the golden model."""
+    import json
+    import pathlib
+
+    from hw.spec.markdown import replace_section
+    root = pathlib.Path(__file__).resolve().parents[3]
+    runs = json.loads((root / "docs" / "zoo.json").read_text())
+    assert runs and all(r["golden_equal"] for r in runs)
+    readme = (root / "README.md").read_text()
+    assert replace_section(readme, *zoo.SECTION, zoo.markdown(runs)) == readme, \
+        "README.md's network runs are stale: run `make docs`"
