@@ -282,8 +282,12 @@ def plot(layers, path, title):
 SECTION = ("network runs", "docs/zoo.json (python -m sw.nets.zoo --markdown)")
 
 
-def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same, max_steps):
-    """One run's figures as a JSON-able dict (``docs/zoo.json`` holds a list of them)."""
+def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same, max_steps,
+            network_macs):
+    """One run's figures as a JSON-able dict (``docs/zoo.json`` holds a list of them):
+    ``network_macs`` are the graph's convolutions' and FC's (:func:`graph_macs`), ``macs`` those
+    of every accelerator call (residual adds and average pooling too), which the utilizations
+    count."""
     macs = sum(la.macs for la in layers)
     cycles = sum(la.stats.cycles for la in layers)
     cells = max((la.stats.cells for la in layers), default=0)
@@ -291,7 +295,8 @@ def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same
     for la in layers:
         m, c = types.get(_kind(la), (0, 0))
         types[_kind(la)] = (m + la.macs, c + la.stats.cycles)
-    return {"net": net, "size": size, "width": width, "target": target, "macs": macs,
+    return {"net": net, "size": size, "width": width, "target": target,
+            "network_macs": network_macs, "macs": macs,
             "cycles": cycles, "utilization_total": round(macs / (cells * cycles), 4),
             "by_type": {k: {"cycles": c, "utilization_total": round(m / (cells * c), 4)}
                         for k, (m, c) in sorted(types.items())},
@@ -306,7 +311,9 @@ def markdown(runs):
         types = ", ".join(f"{k} {v['utilization_total']:.3f}" for k, v in r["by_type"].items())
         out.append(
             f"- {r['net']} at {r['size']}x{r['size']}, width {r['width']}, on `{r['target']}`: "
-            f"{r['macs']:,} MACs in {r['cycles']:,} cycles per inference, total utilization "
+            f"{r['network_macs']:,} MACs of convolutions and FC ({r['macs']:,} in all "
+            f"accelerator calls, the residual adds and average pooling included) in "
+            f"{r['cycles']:,} cycles per inference; total utilization of the calls' MACs "
             f"{r['utilization_total']:.3f} (by layer type: {types}); {r['calls']} accelerator "
             f"calls in {r['wall_s']} s of wall time (the driver's plan choices included); "
             f"{'equal to' if r['golden_equal'] else 'DIFFERENT from'} the golden model; ONNX "
@@ -374,7 +381,8 @@ def main(argv=None):
         run = summary(layers, net=args.net, size=args.size, width=args.width,
                       target=args.target, wall_s=wall, golden_equal=bool(same),
                       top1_same=bool((got.argmax(1) == ref.argmax(1)).all()),
-                      max_steps=round(float(np.max(steps)), 2))
+                      max_steps=round(float(np.max(steps)), 2),
+                      network_macs=graph_macs(model, args.size))
         runs = [r for r in runs if (r["net"], r["size"], r["width"], r["target"])
                 != (args.net, args.size, args.width, args.target)] + [run]
         path.write_text(json.dumps(runs, indent=1) + "\n")
