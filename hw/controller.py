@@ -1,6 +1,6 @@
 """Command controller: checks a command, issues its vectors, drains, reports, counts."""
 
-from amaranth import Cat, Module, Mux, Signal, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -8,7 +8,10 @@ from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
 
-__all__ = ["Controller", "command_error"]
+__all__ = ["Controller", "command_error", "pool_constants"]
+
+#: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
+COUNT_BITS, POOL_BITS = 16, 8
 
 
 class Controller(wiring.Component):
@@ -146,21 +149,60 @@ class Controller(wiring.Component):
         return m
 
 
+def pool_constants(pool: int) -> tuple[int, int]:
+    """The constants of the division-free test "``count % pool == 0``" for 16-bit counts:
+    ``(inverse, bound)``.
+
+    With ``pool = 2**t * d`` (``d`` odd), ``count`` is a multiple of ``pool`` exactly when its
+    low ``t`` bits are zero and ``(count * inverse) % 2**16 <= bound``, where ``inverse`` is
+    ``d``'s inverse modulo ``2**16`` and ``bound = 2**t * ((2**(16 - t) - 1) // d)`` (Granlund
+    and Montgomery's test, applied to ``count >> t`` modulo ``2**(16 - t)``: with those low bits
+    zero, ``count * inverse`` is ``2**t`` times ``(count >> t) * inverse``). Pool 0 (refused
+    anyway) gives ``(0, 0)``."""
+    if not isinstance(pool, int) or not 0 <= pool < 1 << POOL_BITS:
+        raise ValueError(f"pool must be an int in 0..{(1 << POOL_BITS) - 1}, not {pool!r}")
+    if pool == 0:
+        return 0, 0
+    t = (pool & -pool).bit_length() - 1
+    d = pool >> t
+    inverse = pow(d, -1, 1 << COUNT_BITS)
+    return inverse, ((1 << (COUNT_BITS - t)) - 1) // d << t
+
+
 def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
                   pool):
     """The ErrorCode of a command with these fields on geometry ``g``, in logic added to
-    ``m`` (combinational): :func:`hw.spec.check` (first failing check wins; NOP passes)."""
+    ``m`` (combinational): :func:`hw.spec.check` (first failing check wins; NOP passes).
+
+    The checks on ``count // pool`` and ``count % pool`` go without a divider (a 16-by-8-bit
+    one limited the clock): ``out_addr + count // pool > out_depth`` is ``out_addr >
+    out_depth`` or ``count >= (out_depth + 1 - out_addr) * pool`` (pool 0: Amaranth's ``//``
+    gives 0, so only the first), and divisibility is :func:`pool_constants`' test, a
+    256-entry table and one 16-bit multiply.
+    """
     err = Signal(ErrorCode)
+    room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
+    out_range = Signal()
+    m.d.comb += [room.eq(g.out_depth + 1 - out_addr),
+                 out_range.eq((out_addr > g.out_depth)
+                              | ((pool != 0) & (count >= room * pool)))]
+    table = [pool_constants(p) for p in range(1 << POOL_BITS)]
+    inverse = Array(Const(i, COUNT_BITS) for i, _ in table)[pool]
+    bound = Array(Const(b, COUNT_BITS) for _, b in table)[pool]
+    residue = Signal(COUNT_BITS)
+    multiple = Signal()
+    low_bits = (pool - 1) & ~pool  # the bits below pool's lowest one
+    m.d.comb += [residue.eq((count * inverse)[:COUNT_BITS]),
+                 multiple.eq(((count & low_bits) == 0) & (residue <= bound))]
     checks = [
         (ErrorCode.BAD_BANK, bank >= g.banks),
         (ErrorCode.BAD_COUNT, count == 0),
         (ErrorCode.IN_RANGE, in_addr + count > g.in_depth),
         (ErrorCode.ACC_RANGE, acc_addr + count > g.acc_depth),
-        (ErrorCode.OUT_RANGE, requant & (out_addr + count // pool > g.out_depth)),
+        (ErrorCode.OUT_RANGE, requant & out_range),
         (ErrorCode.BAD_ROWS, (rows == 0) | (rows > g.rows)),
         (ErrorCode.BAD_COLS, (cols == 0) | (cols > g.cols)),
-        (ErrorCode.BAD_POOL, (pool == 0) | ((pool > 1) & ~requant)
-         | (requant & (count % pool != 0))),
+        (ErrorCode.BAD_POOL, (pool == 0) | ((pool > 1) & ~requant) | (requant & ~multiple)),
     ]
     with m.If((op != Opcode.VMM) & (op != Opcode.NOP)):
         m.d.comb += err.eq(ErrorCode.BAD_OPCODE)

@@ -155,3 +155,21 @@ def test_controller_check_equals_the_spec(name):
         f"{len(disagreements)} disagreements, first: {disagreements[:3]}"
     command_codes = {c.name for c in ErrorCode if c <= ErrorCode.BAD_POOL}  # the rest: programs
     assert set(seen) == command_codes, f"codes not reached: {seen}"
+
+
+@pytest.mark.nosim
+def test_divisibility_without_a_divider_is_exact():
+    """command_error's test for ``count % pool == 0`` (pool_constants: a table and a 16-bit
+    multiply instead of a divider) equals ``%`` for every 16-bit count and every pool 1..255."""
+    import numpy as np
+
+    from hw.controller import pool_constants
+    count = np.arange(1 << 16, dtype=np.uint64)
+    for pool in range(1, 256):
+        inverse, bound = pool_constants(pool)
+        low_bits = (pool - 1) & ~pool
+        got = ((count & low_bits) == 0) & (((count * inverse) & 0xFFFF) <= bound)
+        np.testing.assert_array_equal(got, count % pool == 0, err_msg=f"pool {pool}")
+    assert pool_constants(0) == (0, 0)
+    with pytest.raises(ValueError, match="pool must be"):
+        pool_constants(256)
