@@ -47,6 +47,8 @@ def blocks():
 def _latency(cls):
     if cls.__name__ == "VmmArray":
         return f"`array_latency(R)`: {timing.array_latency(16)} at R = 16"
+    if cls.__name__ == "CimArray":
+        return f"`cim_array_latency(B)`: 8/B + 2, {timing.cim_array_latency(1)} at B = 1"
     latency = getattr(cls, "LATENCY", None)
     return "–" if latency is None else str(latency)
 

@@ -74,12 +74,27 @@ class VmmArray(wiring.Component):
             raise TypeError(f"tag_width must be a non-negative integer, not {tag_width!r}")
         self.rows, self.cols, self.banks, self.tag_width = rows, cols, banks, tag_width
         self.row_words = words_for(rows)
-        super().__init__({
-            "i": In(tagged_stream({"x": data.ArrayLayout(signed(8), rows), "bank": range(banks),
-                                   "tag": unsigned(tag_width)})),
-            "o": Out(tagged_stream({"y": data.ArrayLayout(signed(32), cols),
-                                    "tag": unsigned(tag_width)})),
+        super().__init__({**self._stream_members(), **self._weight_members()})
+        # One packed register per (bank, column): row r in bits 8r+7..8r. Few wide registers
+        # simulate much faster than many narrow ones (one always block each in Verilog).
+        self._w = [[Signal(data.ArrayLayout(signed(8), rows), name=f"w_b{b}_c{c}",
+                           reset_less=True) for c in range(cols)] for b in range(banks)]
+
+    def _stream_members(self):
+        """The vector stream in, the sums out, ``active`` (what a subclass may change)."""
+        return {
+            "i": In(tagged_stream({"x": data.ArrayLayout(signed(8), self.rows),
+                                   "bank": range(self.banks),
+                                   "tag": unsigned(self.tag_width)})),
+            "o": Out(tagged_stream({"y": data.ArrayLayout(signed(32), self.cols),
+                                    "tag": unsigned(self.tag_width)})),
             "active": Out(1),
+        }
+
+    def _weight_members(self):
+        """The weight write and read ports."""
+        banks, cols = self.banks, self.cols
+        return {
             "w_en": In(1),
             "w_bank": In(range(banks)),
             "w_col": In(range(cols)),
@@ -95,11 +110,7 @@ class VmmArray(wiring.Component):
             "r_col": In(range(cols)),
             "r_word": In(range(self.row_words)),
             "r_data": Out(32),
-        })
-        # One packed register per (bank, column): row r in bits 8r+7..8r. Few wide registers
-        # simulate much faster than many narrow ones (one always block each in Verilog).
-        self._w = [[Signal(data.ArrayLayout(signed(8), rows), name=f"w_b{b}_c{c}",
-                           reset_less=True) for c in range(cols)] for b in range(banks)]
+        }
 
     @property
     def latency(self):
@@ -110,10 +121,9 @@ class VmmArray(wiring.Component):
         """The register that holds W[bank][row][col] (for tests and read-back)."""
         return self._w[bank][col][row]
 
-    def elaborate(self, platform):
-        m = Module()
+    def _elaborate_weights(self, m):
+        """The weight registers and their write and read ports."""
         R, C = self.rows, self.cols
-
         # Resident weights: the array's own storage (self._w, made in __init__). Each register
         # tests one condition per write port and only then its word and byte lanes: in the
         # Verilog a register's next value is one small block that does nothing while no write
@@ -150,6 +160,20 @@ class VmmArray(wiring.Component):
                 with m.Case(wd):
                     m.d.comb += self.r_data.eq(r_column[32 * wd:32 * wd + 32])
 
+    def _selected(self, m, bank, c):
+        """Column ``c``'s weights in bank ``bank`` (a combinational select)."""
+        w_sel = Signal(data.ArrayLayout(signed(8), self.rows), name=f"wsel_c{c}")
+        m.d.comb += w_sel.eq(self._w[0][c])
+        for b in range(1, self.banks):
+            with m.If(bank == b):
+                m.d.comb += w_sel.eq(self._w[b][c])
+        return w_sel
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C = self.rows, self.cols
+        self._elaborate_weights(m)
+
         # Stage 0: input register, enabled only by valid vectors.
         x_q = Signal.like(self.i.payload.x, name="x_q")
         bank_q = Signal.like(self.i.payload.bank, name="bank_q")
@@ -165,11 +189,7 @@ class VmmArray(wiring.Component):
         # Stage 1: products with the selected bank's weights, one packed register per column.
         columns = []
         for c in range(C):
-            w_sel = Signal(data.ArrayLayout(signed(8), R), name=f"wsel_c{c}")
-            m.d.comb += w_sel.eq(self._w[0][c])
-            for b in range(1, self.banks):
-                with m.If(bank_q == b):
-                    m.d.comb += w_sel.eq(self._w[b][c])
+            w_sel = self._selected(m, bank_q, c)
             terms = []
             for r in range(R):
                 p = Signal(signed(16), name=f"p_r{r}_c{c}")

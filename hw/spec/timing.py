@@ -25,7 +25,7 @@ from .regmap import command_registers
 __all__ = [
     "ARRAY_LEVELS_PER_STAGE", "INPUT_READ_LATENCY", "ACCUMULATOR_LATENCY", "POSTPROC_STAGES",
     "POSTPROC_LATENCY", "COMMAND_WORDS", "stage_latency", "array_latency", "drain", "busy_cycles",
-    "compute_cycles",
+    "compute_cycles", "cim_vector_cycles", "cim_array_latency",
 ]
 
 #: adder-tree levels between two pipeline registers of the VMM array
@@ -76,3 +76,19 @@ def busy_cycles(count, latency, requant=True):
 def compute_cycles(count, latency):
     """PERF_COMPUTE cycles of a VMM command: some vector is inside the array."""
     return count + latency - 1
+
+
+def cim_vector_cycles(bits_per_cycle):
+    """Cycles the array takes per input vector in compute-in-memory mode (``models.cim``): one
+    input slice of ``bits_per_cycle`` bits per cycle, ``8 / bits_per_cycle`` in all (the exact
+    digital mode takes 1)."""
+    if bits_per_cycle not in (1, 2, 4, 8) or isinstance(bits_per_cycle, bool):
+        raise ValueError(f"bits_per_cycle must be one of (1, 2, 4, 8), got {bits_per_cycle!r}")
+    return 8 // bits_per_cycle
+
+
+def cim_array_latency(bits_per_cycle):
+    """Cycles of the CIM array (``hw.cim_array.CimArray``) from a vector's acceptance to its
+    column sums: the input register, one cycle per slice into the partial-sum registers, then
+    the ADCs with shift-and-add into the output: ``8 / bits_per_cycle + 2``."""
+    return cim_vector_cycles(bits_per_cycle) + 2

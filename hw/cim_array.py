@@ -1,0 +1,186 @@
+"""The VMM array in compute-in-memory mode: bit-serial inputs, one ADC per group of rows."""
+
+from amaranth import Const, Module, Mux, Signal, signed, unsigned
+from amaranth.lib import data, stream
+from amaranth.lib.wiring import In, Out
+
+from models.cim import SHIFT_MAX, CimConfig
+
+from .pipeline import counters as perf_counters
+from .spec import timing
+from .streams import tagged_stream
+from .vmm_array import VmmArray
+
+__all__ = ["CimArray"]
+
+
+def _ceil_log2(n):
+    return (n - 1).bit_length()
+
+
+class CimArray(VmmArray):
+    """R x C array with resident int8 weights that computes as a compute-in-memory macro.
+
+    Golden twin: :func:`models.cim.cim_vmm` (the arithmetic is stated there): each accepted
+    vector is applied ``B = config.bits_per_cycle`` bits per cycle, least significant slice
+    first (the top slice two's complement); every cycle each column's rows are summed per group
+    of ``config.group_rows`` rows (the last group may be shorter), each group's partial sum
+    passes the ADC (``(p + 2**(shift-1)) >> shift``, round half up, clipped to
+    ``config.adc_bits`` signed bits), and the codes are shifted by ``shift + B*s`` and added
+    into the column (int32, wrapping). The weights, their ports and the bank select are the
+    digital array's (:class:`~hw.vmm_array.VmmArray`); only int8 cells are built
+    (``cell_bits = 8``).
+
+    Pipeline (``latency = 8/B + 2`` cycles from the accepting cycle to ``o.valid``,
+    :func:`hw.spec.timing.cim_array_latency`):
+
+    * Stage 0: on ``i.valid & i.ready`` the vector, its bank, tag and ``shift`` are registered.
+    * Slices: for ``8/B`` cycles the slice's digits (the low B bits of the vector, shifted right
+      by B each cycle) multiply the selected bank's weights and every group's adder tree is
+      registered (the partial sums).
+    * ADC: the registered partial sums are converted, summed over the groups, shifted and
+      accumulated; the last slice's sum is registered into ``o.payload.y``.
+
+    ``i.ready`` is high when no vector is in the slice stage or in its last slice, so vectors
+    follow each other every ``8/B`` cycles (:func:`hw.spec.timing.cim_vector_cycles`).
+
+    Parameters
+    ----------
+    rows, cols, banks, tag_width
+        As :class:`~hw.vmm_array.VmmArray`.
+    config : models.cim.CimConfig
+        The CIM build (``cell_bits`` must be 8).
+
+    Members
+    -------
+    i : In(stream)
+        As the digital array's, with ``ready``.
+    shift : In(range(SHIFT_MAX + 1))
+        The ADC window, taken with each accepted vector (set per layer).
+    clear_counters : In(1)
+        Zeroes ``perf_adc`` and ``perf_rows``.
+    perf_adc, perf_rows : Out(32)
+        ADC conversions (``C * ceil(R / group_rows)`` per slice) and row activations (``R`` per
+        slice), wrapping: :func:`models.cim.counts` of the vectors taken.
+    o, active, w_*, wl_*, r_*
+        As :class:`~hw.vmm_array.VmmArray`; ``active`` covers the ``latency`` cycles from the
+        accepting cycle.
+    """
+
+    def __init__(self, rows, cols, banks=2, tag_width=0, *, config):
+        if not isinstance(config, CimConfig):
+            raise TypeError(f"config must be a models.cim.CimConfig, not {config!r}")
+        if config.cell_bits != 8:
+            raise ValueError(f"the gateware builds int8 weight cells only (cell_bits=8), got "
+                             f"cell_bits={config.cell_bits}; sliced weights are in the golden "
+                             f"model (models.cim) only")
+        self.config = config
+        super().__init__(rows, cols, banks, tag_width)
+
+    def _stream_members(self):
+        members = super()._stream_members()
+        members["i"] = In(stream.Signature(data.StructLayout({
+            "x": data.ArrayLayout(signed(8), self.rows), "bank": range(self.banks),
+            "tag": unsigned(self.tag_width)})))
+        members["o"] = Out(tagged_stream({"y": data.ArrayLayout(signed(32), self.cols),
+                                          "tag": unsigned(self.tag_width)}))
+        return {**members, "shift": In(range(SHIFT_MAX + 1)), "clear_counters": In(1),
+                "perf_adc": Out(32), "perf_rows": Out(32)}
+
+    @property
+    def latency(self):
+        """Cycles from the accepting cycle to ``o.valid``: ``timing.cim_array_latency``."""
+        return timing.cim_array_latency(self.config.bits_per_cycle)
+
+    @property
+    def groups(self):
+        return -(-self.rows // self.config.group_rows)
+
+    def elaborate(self, platform):
+        m = Module()
+        R, C, cfg = self.rows, self.cols, self.config
+        B, S, G, A = cfg.bits_per_cycle, cfg.input_slices, cfg.group_rows, cfg.adc_bits
+        self._elaborate_weights(m)
+
+        # Stage 0 and the slice stage: the vector shifts right by B bits per cycle.
+        busy = Signal()                       # a vector is in the slice stage
+        s = Signal(range(S))                  # its slice
+        x_sh = Signal(data.ArrayLayout(signed(8), R), name="x_sh")
+        bank_x = Signal.like(self.i.payload.bank, name="bank_x")
+        tag_x = Signal(self.tag_width, name="tag_x")
+        shift_x = Signal.like(self.shift, name="shift_x")
+        last = Signal()
+        m.d.comb += [last.eq(s == S - 1), self.i.ready.eq(~busy | last)]
+        accept = self.i.valid & self.i.ready
+        with m.If(accept):
+            m.d.sync += [x_sh.eq(self.i.payload.x), bank_x.eq(self.i.payload.bank),
+                         tag_x.eq(self.i.payload.tag), shift_x.eq(self.shift), s.eq(0),
+                         busy.eq(1)]
+        with m.Elif(busy):
+            m.d.sync += [x_sh[r].eq(x_sh[r] >> B) for r in range(R)]
+            m.d.sync += [s.eq(s + 1), busy.eq(~last)]
+
+        # The slice's digits: the low B bits, unsigned, or two's complement in the top slice
+        # (x_sh is then the arithmetic shift of x by B*(S-1)).
+        digits = []
+        for r in range(R):
+            low = x_sh[r][:B]
+            d = Signal(signed(B + 1), name=f"d_r{r}")
+            m.d.comb += d.eq(Mux(last, low.as_signed(), low.as_unsigned()))
+            digits.append(d)
+
+        # Partial sums per (group, column), registered with the slice's bookkeeping.
+        p_width = B + 9 + _ceil_log2(G)
+        pv, ps = Signal(), Signal(range(S))
+        tag_p, shift_p, last_p = Signal(self.tag_width), Signal.like(self.shift), Signal()
+        m.d.sync += pv.eq(busy)
+        with m.If(busy):
+            m.d.sync += [ps.eq(s), tag_p.eq(tag_x), shift_p.eq(shift_x), last_p.eq(last)]
+        partial = []
+        for c in range(C):
+            w_sel = self._selected(m, bank_x, c)
+            column = []
+            for g in range(self.groups):
+                rows = range(g * G, min(R, g * G + G))
+                terms = [digits[r] * w_sel[r] for r in rows]
+                while len(terms) > 1:
+                    terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                             for i in range(0, len(terms), 2)]
+                p = Signal(signed(p_width), name=f"p_g{g}_c{c}")
+                with m.If(busy):
+                    m.d.sync += p.eq(terms[0])
+                column.append(p)
+            partial.append(column)
+
+        # ADC: round half up, shift, clip; then shift-and-add into the column.
+        lo, hi = -(1 << (A - 1)), (1 << (A - 1)) - 1
+        rnd = Signal(32)
+        m.d.comb += rnd.eq((Const(1, 1) << shift_p) >> 1)
+        amount = Signal(range(SHIFT_MAX + 8 + 1))
+        m.d.comb += amount.eq(shift_p + ps * B)
+        acc = [Signal(32, name=f"acc_c{c}") for c in range(C)]
+        for c in range(C):
+            codes = []
+            for g, p in enumerate(partial[c]):
+                q = Signal(signed(max(p_width, 32) + 2), name=f"q_g{g}_c{c}")
+                m.d.comb += q.eq((p + rnd) >> shift_p)
+                code = Signal(signed(A), name=f"code_g{g}_c{c}")
+                m.d.comb += code.eq(Mux(q < lo, lo, Mux(q > hi, hi, q)))
+                codes.append(code)
+            total = Signal(signed(32), name=f"codes_c{c}")
+            m.d.comb += total.eq(sum(codes[1:], codes[0]))
+            term = Signal(32, name=f"term_c{c}")
+            m.d.comb += term.eq((total << amount)[:32])
+            new = Mux(ps == 0, term, acc[c] + term)[:32]
+            with m.If(pv):
+                m.d.sync += acc[c].eq(new)
+                with m.If(last_p):
+                    m.d.sync += self.o.payload.y[c].eq(new)
+        m.d.sync += self.o.valid.eq(pv & last_p)
+        with m.If(pv & last_p):
+            m.d.sync += self.o.payload.tag.eq(tag_p)
+        m.d.comb += self.active.eq(accept | busy | pv)
+
+        perf_counters(m, [(self.perf_adc, Mux(busy, C * self.groups, 0)),
+                          (self.perf_rows, Mux(busy, R, 0))], self.clear_counters)
+        return m
