@@ -84,6 +84,7 @@ docs: setup
 	$(PY) -m sw.nets.zoo --markdown docs/zoo.json --readme README.md
 	$(PY) -m hw.synth -o docs/synth.json --readme README.md
 	$(PY) -m sw.nets.digits --readme README.md
+	$(PY) -m sw.cim --from-json --plot '' --readme README.md
 	$(PY) -m sw.demo --target icarus --readme README.md
 
 # The C driver on the Verilated RTL (sw/c/): build the host harness for $(ROWS)x$(COLS), run

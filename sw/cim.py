@@ -286,9 +286,10 @@ def markdown(record):
         lines += [f"| {r['cell_bits']} | {r['bits_per_cycle']} | {r['adc_bits']} | "
                   f"{r['accuracy']:.4f} |" for r in sliced]
     lines += ["", f"Per image ({head['macs_per_image']:,} MACs, {head['vectors_per_image']} "
-              f"vectors on the {head['array'][0]}x{head['array'][1]} array), at 8-bit ADCs; "
-              f"energy of the array alone from the parameters below:", "",
-              "| mode | cycles | ADC conversions | row activations | energy (nJ) | TOPS/W |",
+              f"vectors on the {head['array'][0]}x{head['array'][1]} array), at 8-bit ADCs: "
+              f"the array's cycles (vectors x 8/B, no data movement) and the energy of the "
+              f"array alone from the parameters below:", "",
+              "| mode | array cycles | ADC conversions | row activations | energy (nJ) | TOPS/W |",
               "|---|---|---|---|---|---|",
               f"| digital | {head['digital_cycles_per_image']} | – | – | "
               f"{head['digital_energy_pj'] / 1000:.2f} | {head['digital_tops_per_watt']:.2f} |"]

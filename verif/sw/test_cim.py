@@ -132,3 +132,10 @@ def test_markdown_and_plot(record, tmp_path):
     assert "| 1 | " in text and "TOPS/W" in text
     sw_cim.plot(record, tmp_path / "cim.png")
     assert (tmp_path / "cim.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_readme_section_is_generated_from_docs_cim_json(record):
+    from hw.spec.markdown import replace_section
+    text = (sw_cim.ROOT / "README.md").read_text()
+    assert replace_section(text, *sw_cim.README_SECTION, sw_cim.markdown(record)) == text, \
+        "README.md's CIM section is stale: run `make docs`"
