@@ -1,7 +1,7 @@
 """Programmable lookup-table activation on int8 values."""
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import memory, wiring
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import LUT_ENTRIES, timing
@@ -46,6 +46,9 @@ class Lut(wiring.Component):
         m.d.comb += [bus.addr.eq(self.r_word), self.r_data.eq(bus.data)]
 
         m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.addr.eq(self.i.payload.addr)]
+        # the data register is read only with o.valid: no reset (see Requantize)
+        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
+        m.d.comb += self.o.payload.data.eq(out)
         for c in range(self.cols):
             x = self.i.payload.data[c]
             index = Signal(8, name=f"index_{c}")
@@ -53,7 +56,7 @@ class Lut(wiring.Component):
             lookup = table.read_port(domain="comb")
             m.d.comb += lookup.addr.eq(index[2:])
             with m.If(self.i.valid):
-                m.d.sync += self.o.payload.data[c].eq(x)
+                m.d.sync += out[c].eq(x)
                 with m.If(self.enable):
-                    m.d.sync += self.o.payload.data[c].eq(lookup.data.word_select(index[:2], 8))
+                    m.d.sync += out[c].eq(lookup.data.word_select(index[:2], 8))
         return m

@@ -1,7 +1,7 @@
 """Max-pooling on the output stream: one row per group of consecutive rows."""
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import timing
@@ -38,7 +38,11 @@ class GroupMax(wiring.Component):
         m = Module()
         count = Signal(8)       # rows of the current group seen so far
         index = Signal.like(self.o.payload.addr)
-        running = [Signal(signed(8), name=f"max_{c}") for c in range(self.cols)]
+        # the data registers are read only with o.valid or after a first row: no reset (see
+        # Requantize)
+        running = [Signal(signed(8), name=f"max_{c}", reset_less=True) for c in range(self.cols)]
+        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
+        m.d.comb += self.o.payload.data.eq(out)
         # ``restart`` comes with the first row of a command: it starts group 0 itself.
         seen = Mux(self.restart, 0, count)
         at = Mux(self.restart, 0, index)
@@ -55,7 +59,7 @@ class GroupMax(wiring.Component):
             with m.If(last):
                 m.d.sync += [count.eq(0), index.eq(at + 1), self.o.valid.eq(1),
                              self.o.payload.addr.eq(at)]
-                m.d.sync += [self.o.payload.data[c].eq(b) for c, b in enumerate(best)]
+                m.d.sync += [out[c].eq(b) for c, b in enumerate(best)]
             with m.Else():
                 m.d.sync += [count.eq(seen + 1), index.eq(at)]
         return m

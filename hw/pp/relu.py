@@ -1,7 +1,7 @@
 """ReLU on int8 values: clamp at the output zero point."""
 
 from amaranth import Module, Signal, signed
-from amaranth.lib import wiring
+from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import timing
@@ -30,12 +30,15 @@ class Relu(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.addr.eq(self.i.payload.addr)]
+        # the data register is read only with o.valid: no reset (see Requantize)
+        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
+        m.d.comb += self.o.payload.data.eq(out)
         for c in range(self.cols):
             x = self.i.payload.data[c]
             clamp = Signal(name=f"clamp_{c}")
             m.d.comb += clamp.eq(self.enable & (x < self.zero_point))
             with m.If(self.i.valid):
-                m.d.sync += self.o.payload.data[c].eq(x)
+                m.d.sync += out[c].eq(x)
                 with m.If(clamp):
-                    m.d.sync += self.o.payload.data[c].eq(self.zero_point)
+                    m.d.sync += out[c].eq(self.zero_point)
         return m

@@ -26,8 +26,11 @@ class Requantize(wiring.Component):
     Pipeline, ``LATENCY = 4``: stage 1 registers the inputs (so the multipliers see a change
     only once per valid row, never while idle), stage 2 multiplies, stage 3 shifts with
     rounding, stage 4 adds the zero point and saturates. The row address travels along
-    unchanged. Every intermediate stays within 64 bits (|p| < 2**62), which keeps Icarus on its
-    fast native arithmetic.
+    unchanged. Only the valid bits are reset: the data registers (``reset_less``) are read only
+    with their valid bit, and without a reset their next values do not depend on the reset
+    inputs, which Verilator would otherwise evaluate again whenever an input changes. Every
+    intermediate stays within 64 bits (|p| < 2**62), which keeps Icarus on its fast native
+    arithmetic.
     """
 
     LATENCY = timing.stage_latency("Requantize")
@@ -48,23 +51,26 @@ class Requantize(wiring.Component):
         m = Module()
         valid = delay(m, self.i.valid, self.LATENCY, name="valid")
         addr = delay(m, self.i.payload.addr, self.LATENCY, name="addr")
+        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
+        m.d.comb += self.o.payload.data.eq(out)
 
         for c in range(self.cols):
             # Stage 1: register the inputs.
-            acc = Signal(signed(32), name=f"acc_{c}")
-            mult = Signal(unsigned(31), name=f"mult_{c}")
-            shift = [Signal(unsigned(6), name=f"shift_{c}_{i}") for i in range(2)]
+            acc = Signal(signed(32), name=f"acc_{c}", reset_less=True)
+            mult = Signal(unsigned(31), name=f"mult_{c}", reset_less=True)
+            shift = [Signal(unsigned(6), name=f"shift_{c}_{i}", reset_less=True)
+                     for i in range(2)]
             with m.If(self.i.valid):
                 m.d.sync += [acc.eq(self.i.payload.data[c]), mult.eq(self.mult[c]),
                              shift[0].eq(self.shift[c])]
             # Stage 2: the 64-bit product.
-            p = Signal(signed(64), name=f"p_{c}")
+            p = Signal(signed(64), name=f"p_{c}", reset_less=True)
             with m.If(valid[0]):
                 m.d.sync += [p.eq(acc * mult), shift[1].eq(shift[0])]
             # Stage 3: rounding right shift, ((p >> (shift-1)) + 1) >> 1.
             half = Signal(signed(64), name=f"half_{c}")
             m.d.comb += half.eq((p >> (shift[1] - 1)[:6]) + 1)
-            q = Signal(signed(64), name=f"q_{c}")
+            q = Signal(signed(64), name=f"q_{c}", reset_less=True)
             with m.If(valid[1]):
                 m.d.sync += q.eq(Mux(shift[1] == 0, p, half >> 1))
             # Stage 4: zero point and saturation to int8. |q| > 511 saturates whatever the zero
@@ -74,11 +80,11 @@ class Requantize(wiring.Component):
                                  + self.zero_point)
             with m.If(valid[2]):
                 with m.If(small > 127):
-                    m.d.sync += self.o.payload.data[c].eq(127)
+                    m.d.sync += out[c].eq(127)
                 with m.Elif(small < -128):
-                    m.d.sync += self.o.payload.data[c].eq(-128)
+                    m.d.sync += out[c].eq(-128)
                 with m.Else():
-                    m.d.sync += self.o.payload.data[c].eq(small[:8])
+                    m.d.sync += out[c].eq(small[:8])
 
         m.d.comb += [self.o.valid.eq(valid[-1]), self.o.payload.addr.eq(addr[-1])]
         return m
