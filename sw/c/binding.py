@@ -109,17 +109,21 @@ class Harness:
         Stall the memory port at random (:meth:`stalls`) from this seed.
     exact : bool
         Evaluate the model twice a cycle instead of once (sw/c/harness/harness.cpp).
+    skip_inputs : bool
+        In fast mode, evaluate a rising edge without Verilator's input region when no input
+        changed since the last evaluation (exact; :attr:`skipped` counts those edges).
     """
 
     def __init__(self, geometry: Geometry, mem_bytes=4 << 20, rd_latency=4,
-                 harness: HarnessBuild | None = None, stall_seed=None, exact=False):
+                 harness: HarnessBuild | None = None, stall_seed=None, exact=False,
+                 skip_inputs=True):
         self.build = harness or build(geometry)
         lib = self.lib = ctypes.CDLL(str(self.build.library))
         lib.pimacc_harness_open.restype = ctypes.c_void_p
         lib.pimacc_harness_open.argtypes = [ctypes.c_uint32, ctypes.c_uint32]
         for name in ("close", "init", "dev", "mem", "mem_size", "cycles", "sim_seconds",
                      "read32", "write32", "idle", "mem_error", "last_resp", "stalls", "fast",
-                     "wait_irq"):
+                     "wait_irq", "skip_inputs", "skipped"):
             getattr(lib, f"pimacc_harness_{name}").argtypes = [ctypes.c_void_p]
         lib.pimacc_harness_dev.restype = _P(Dev)
         lib.pimacc_harness_mem.restype = ctypes.POINTER(ctypes.c_uint8)
@@ -135,6 +139,8 @@ class Harness:
         lib.pimacc_harness_last_resp.restype = ctypes.c_uint32
         lib.pimacc_harness_stalls.argtypes = [ctypes.c_void_p, ctypes.c_uint32, ctypes.c_uint32]
         lib.pimacc_harness_fast.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.pimacc_harness_skip_inputs.argtypes = [ctypes.c_void_p, ctypes.c_int]
+        lib.pimacc_harness_skipped.restype = ctypes.c_uint64
         lib.pimacc_harness_wait_irq.argtypes = [ctypes.c_void_p, ctypes.c_uint64]
         lib.pimacc_linear.argtypes = [_P(Dev), _P(LinearDesc), _I8, ctypes.c_uint32,
                                       ctypes.c_void_p]
@@ -160,6 +166,8 @@ class Harness:
         if not self.handle:
             raise ValueError(f"mem_bytes must be a positive multiple of 4096, got {mem_bytes}")
         self.fast = bool(lib.pimacc_harness_fast(self.handle, not exact))
+        self.skip_inputs = self.fast and bool(lib.pimacc_harness_skip_inputs(self.handle,
+                                                                              skip_inputs))
         if stall_seed is not None:
             self.stalls(stall_seed)
         self.init_result = lib.pimacc_harness_init(self.handle)
@@ -181,6 +189,11 @@ class Harness:
     @property
     def cycles(self) -> int:
         return self.lib.pimacc_harness_cycles(self.handle)
+
+    @property
+    def skipped(self) -> int:
+        """Rising edges evaluated without the input region (``skip_inputs``)."""
+        return self.lib.pimacc_harness_skipped(self.handle)
 
     @property
     def sim_seconds(self) -> float:

@@ -43,6 +43,11 @@ void pimacc_harness_mem_error(pimacc_harness_t *h, uint32_t lo, uint32_t hi);
 // Fast mode (one evaluation of the model per cycle, the default when this Verilator allows it)
 // or exact mode (two, on = 0); returns whether fast mode is on.
 int pimacc_harness_fast(pimacc_harness_t *h, int on);
+// In fast mode, evaluate a rising edge without Verilator's input region when no input changed
+// since the last evaluation (exact; the default); returns whether it is on and available.
+int pimacc_harness_skip_inputs(pimacc_harness_t *h, int on);
+// Rising edges evaluated without the input region so far.
+uint64_t pimacc_harness_skipped(pimacc_harness_t *h);
 // Random stalls of the memory port: each cycle each ready and each valid not yet raised is held
 // low with the chance pressure/256 (0: never), from a xorshift32 seeded with seed.
 void pimacc_harness_stalls(pimacc_harness_t *h, uint32_t seed, uint32_t pressure);

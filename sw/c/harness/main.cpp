@@ -1,14 +1,15 @@
 // main.cpp: the host harness as a program: the C driver on the Verilated RTL, checked and timed.
 //
 //   pimacc_harness [--m M] [--k K] [--n N] [--seconds S] [--latency L] [--seed X] [--exact 1]
-//                  [--idle CYCLES]
+//                  [--idle CYCLES] [--skip 0] [--runs N]
 //
 // 1. checks a random int8 linear layer (bias, requantization, ReLU) and its int32 twin against
 //    a plain C++ reference of models/golden.py;
-// 2. runs the int8 layer again and again for S seconds and prints the simulated cycles per
+// 2. runs the int8 layer again and again for S seconds (or N times) and prints the simulated cycles per
 //    wall second of the whole harness (driver, packing, register and memory traffic, RTL), and
 //    of the model's clock loop alone; then the idle model's speed. --exact 1 evaluates the
-//    model twice a cycle instead of once (harness.cpp).
+//    model twice a cycle instead of once, --skip 0 evaluates its input region on every rising
+//    edge (harness.cpp).
 // Exit status 0 when every check passed.
 #include <chrono>
 #include <ctime>
@@ -76,7 +77,8 @@ pimacc_linear_desc_t desc(const Layer &L, bool int8) {
 }  // namespace
 
 int main(int argc, char **argv) {
-    uint32_t m = 64, k = 256, n = 256, latency = 4, seed = 1, exact = 0, idle = 1000000;
+    uint32_t m = 64, k = 256, n = 256, latency = 4, seed = 1, exact = 0, idle = 1000000, skip = 1,
+             runs_wanted = 0;
     double seconds = 3;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *opt = argv[i];
@@ -88,6 +90,8 @@ int main(int argc, char **argv) {
         else if (!std::strcmp(opt, "--seed")) seed = v;
         else if (!std::strcmp(opt, "--exact")) exact = v;
         else if (!std::strcmp(opt, "--idle")) idle = v;
+        else if (!std::strcmp(opt, "--skip")) skip = v;
+        else if (!std::strcmp(opt, "--runs")) runs_wanted = v;
         else if (!std::strcmp(opt, "--seconds")) seconds = std::strtod(argv[i + 1], nullptr);
         else {
             std::fprintf(stderr, "unknown option %s\n", opt);
@@ -96,6 +100,7 @@ int main(int argc, char **argv) {
     }
     pimacc_harness_t *h = pimacc_harness_open(64u << 20, latency);
     bool fast = pimacc_harness_fast(h, !exact);
+    bool skipping = fast && pimacc_harness_skip_inputs(h, skip);
     int err = pimacc_harness_init(h);
     if (err) {
         std::printf("pimacc_init failed: %d\n", err);
@@ -104,8 +109,9 @@ int main(int argc, char **argv) {
     pimacc_dev_t *dev = pimacc_harness_dev(h);
     const pimacc_geometry_t &g = dev->geometry;
     std::printf("harness: %ux%u array, %u banks, in %u, acc %u, out %u, %u-bit memory, "
-                "read latency %u, %s mode\n", g.rows, g.cols, g.banks, g.in_depth, g.acc_depth,
-                g.out_depth, g.mem_bits, latency, fast ? "fast" : "exact");
+                "read latency %u, %s mode%s\n", g.rows, g.cols, g.banks, g.in_depth, g.acc_depth,
+                g.out_depth, g.mem_bits, latency, fast ? "fast" : "exact",
+                skipping ? " (input region skipped when no input changed)" : "");
 
     std::mt19937 rng(seed);
     Layer L{m, k, n};
@@ -136,10 +142,10 @@ int main(int argc, char **argv) {
     std::vector<int8_t> y(m * n);
     uint32_t mark = pimacc_mark(dev);
     err = pimacc_linear_load(dev, &d, &layer);
-    uint64_t c0 = pimacc_harness_cycles(h), runs = 0;
+    uint64_t c0 = pimacc_harness_cycles(h), runs = 0, skipped0 = pimacc_harness_skipped(h);
     double s0 = pimacc_harness_sim_seconds(h), t0 = now(), t1 = t0;
     std::clock_t cpu0 = std::clock();
-    while (!err && t1 - t0 < seconds) {
+    while (!err && (runs_wanted ? runs < runs_wanted : t1 - t0 < seconds)) {
         err = pimacc_linear_run(dev, &layer, L.x.data(), m, 0, y.data(), 0);
         ++runs;
         t1 = now();
@@ -151,8 +157,9 @@ int main(int argc, char **argv) {
     // per CPU second too: on a shared machine the wall-clock figure measures the sharing
     std::printf("speed: linear %ux%ux%u int8 x%llu: %llu cycles in %.3f s: %.0f cycles/s "
                 "(%.0f per CPU second; model clock loop alone %.0f cycles/s; %u cycles per "
-                "layer)\n", m, k, n, (unsigned long long)runs, (unsigned long long)cycles,
-                t1 - t0, cycles / (t1 - t0), cycles / cpu, cycles / sim, dev->last_cycles);
+                "layer; %.0f %% of rising edges without the input region)\n", m, k, n, (unsigned long long)runs, (unsigned long long)cycles,
+                t1 - t0, cycles / (t1 - t0), cycles / cpu, cycles / sim, dev->last_cycles,
+                100.0 * (pimacc_harness_skipped(h) - skipped0) / cycles);
     double t2 = now();
     cpu0 = std::clock();
     pimacc_harness_idle(h, idle);

@@ -273,24 +273,29 @@ def test_quantize_multiplier_equals_the_golden_model(harness):
 def test_fast_mode_equals_exact_mode(small, stall_seed):
     """One evaluation of the model per cycle gives the results, the cycle counts and the
     harness's cycles of two (a register-port or memory-port handshake sampled wrong would
-    change them, or hang)."""
+    change them, or hang), with and without skipping the input region when no input changed
+    (an input change missed would change them too)."""
     rng = _rng(1000)
     x, w = _int8(rng, 21, 11), _int8(rng, 7, 11)
     b = rng.integers(-99, 99, 7, dtype=np.int32)
     mult, shift = models.quantize_multipliers(_scales(rng, 7, 11))
     runs = []
-    for exact in (False, True):
-        with Harness(SMALL, harness=small, exact=exact, stall_seed=stall_seed) as h:
-            assert h.fast == (not exact)
+    for exact, skip in ((True, False), (False, False), (False, True)):
+        with Harness(SMALL, harness=small, exact=exact, stall_seed=stall_seed,
+                     skip_inputs=skip) as h:
+            assert h.fast == (not exact) and h.skip_inputs == skip
             y8 = h.linear(x, w, b, mult, shift, relu=True)
             c8 = h.dev.contents.last_cycles
             y32 = h.linear(x, w, b)
             runs.append((y8, c8, y32, h.dev.contents.last_cycles, h.cycles))
-    (fy8, fc8, fy32, fc32, fcycles), (ey8, ec8, ey32, ec32, ecycles) = runs
-    assert fy8[0] == ey8[0] == OK and fy32[0] == ey32[0] == OK
-    np.testing.assert_array_equal(fy8[1], ey8[1])
-    np.testing.assert_array_equal(fy32[1], ey32[1])
-    assert (fc8, fc32, fcycles) == (ec8, ec32, ecycles)
+            assert (h.skipped > h.cycles // 10) if skip else h.skipped == 0, \
+                (h.skipped, h.cycles)
+    (ey8, ec8, ey32, ec32, ecycles) = runs[0]
+    for fy8, fc8, fy32, fc32, fcycles in runs[1:]:
+        assert fy8[0] == ey8[0] == OK and fy32[0] == ey32[0] == OK
+        np.testing.assert_array_equal(fy8[1], ey8[1])
+        np.testing.assert_array_equal(fy32[1], ey32[1])
+        assert (fc8, fc32, fcycles) == (ec8, ec32, ecycles)
 
 
 def test_harness_program_checks_itself_and_prints_its_speed(small):
