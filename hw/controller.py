@@ -50,9 +50,20 @@ class Controller(wiring.Component):
     acc_drain : int
         The same for a VMM without REQUANT (``timing.drain(latency, requant=False)``; 1 to
         ``drain``; default ``drain``).
+    vector_cycles : int
+        Cycles between two issues (default 1). A compute-in-memory array
+        (``hw.cim_array.CimArray``) takes a vector every ``8 / bits_per_cycle`` cycles: an
+        issue then waits until ``vector_cycles`` cycles have passed since the last one, across
+        commands too (``ready`` rises only in an issuing cycle or when not issuing). With 1
+        the logic is the exact digital mode's, unchanged.
     """
 
-    def __init__(self, geometry: Geometry, drain: int, acc_drain: int | None = None):
+    def __init__(self, geometry: Geometry, drain: int, acc_drain: int | None = None,
+                 vector_cycles: int = 1):
+        if not isinstance(vector_cycles, int) or isinstance(vector_cycles, bool) \
+                or vector_cycles < 1:
+            raise ValueError(f"vector_cycles must be an int >= 1, not {vector_cycles!r}")
+        self.vector_cycles = vector_cycles
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
         if not isinstance(drain, int) or isinstance(drain, bool):
@@ -97,8 +108,20 @@ class Controller(wiring.Component):
         m.d.comb += macs_per_vector.eq(self.rows * self.cols)
         # with issue_at_start a good VMM issues its first vector in its start cycle
         first = Signal()
-        m.d.comb += first.eq(self.start & ~issuing & self.issue_at_start
-                             & (err == ErrorCode.NONE) & (self.op == Opcode.VMM))
+        first_ok = (self.start & ~issuing & self.issue_at_start & (err == ErrorCode.NONE)
+                    & (self.op == Opcode.VMM))
+        # step: an issuing cycle after the first (every cycle, or paced: see vector_cycles)
+        step, last_left = issuing, (left == 1)
+        if self.vector_cycles > 1:
+            pace = Signal(range(self.vector_cycles))  # cycles until the next issue may come
+            can = Signal()
+            m.d.comb += can.eq(pace == 0)
+            first_ok, step, last_left = first_ok & can, issuing & can, (left == 1) & can
+            with m.If(self.issue):
+                m.d.sync += pace.eq(self.vector_cycles - 1)
+            with m.Elif(~can):
+                m.d.sync += pace.eq(pace - 1)
+        m.d.comb += first.eq(first_ok)
 
         # A command's last issue enters ``tail`` at 0 (full drain), or, without REQUANT, at
         # ``skip`` (acc_drain) -- or right behind the newest command still there, so that the
@@ -118,11 +141,11 @@ class Controller(wiring.Component):
         m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted)]
         m.d.comb += [self.index.eq(Mux(first, 0, index)),
                      self.in_rd_addr.eq(self.in_addr + self.index),
-                     self.issue.eq(issuing | first),
-                     self.last_issue.eq((issuing & (left == 1)) | (first & (self.count == 1))),
+                     self.issue.eq(step | first),
+                     self.last_issue.eq((step & (left == 1)) | (first & (self.count == 1))),
                      self.busy.eq(issuing | tail.any()),  # (registers only: START's refusal
                      # depends on it)
-                     self.ready.eq(~issuing | (left == 1))]
+                     self.ready.eq(~issuing | last_left)]
         with m.If(self.start & ~issuing):
             m.d.sync += [self.error.eq(err), index.eq(0), left.eq(self.count),
                          requant.eq(self.requant)]
@@ -132,7 +155,7 @@ class Controller(wiring.Component):
                 m.d.sync += [index.eq(1), left.eq(self.count - 1), issuing.eq(self.count != 1)]
             with m.Else():
                 m.d.sync += issuing.eq(1)
-        with m.If(issuing):
+        with m.If(step):
             m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
             with m.If(left == 1):
                 m.d.sync += issuing.eq(0)

@@ -48,9 +48,13 @@ class RegisterFile(wiring.Component):
     ----------
     config : dict
         Values of the CFG_* registers by their ``config`` key (``rows``, ``cols``, ...).
+    registers : tuple of Register, optional
+        The build's registers (default :data:`hw.spec.regmap.REGISTERS`; a CIM build's are
+        ``regmap.registers(cim=True)``).
     """
 
-    def __init__(self, config):
+    def __init__(self, config, registers=None):
+        self.registers = regmap.REGISTERS if registers is None else tuple(registers)
         members = {
             "w_addr": In(range(REG_SPACE_WORDS)), "r_addr": In(range(REG_SPACE_WORDS)),
             "w_en": In(1), "w_data": In(32), "w_strb": In(4),
@@ -58,7 +62,7 @@ class RegisterFile(wiring.Component):
             "w_err": Out(BusError), "r_err": Out(BusError),
             "busy": In(1),
         }
-        for reg in regmap.REGISTERS:
+        for reg in self.registers:
             if reg.config is not None:
                 if reg.config not in config:
                     raise ValueError(f"config has no value {reg.config!r} for {reg.name}")
@@ -100,11 +104,11 @@ class RegisterFile(wiring.Component):
             sum(self.w_strb[i].replicate(8) << (8 * i) for i in range(4)))
 
         # Refusals.
-        offsets = [reg.offset // 4 for reg in regmap.REGISTERS]
+        offsets = [reg.offset // 4 for reg in self.registers]
         with m.If(~self.r_addr.matches(*offsets)):
             m.d.comb += self.r_err.eq(BusError.UNMAPPED)
         with m.Switch(self.w_addr):
-            for reg in regmap.REGISTERS:
+            for reg in self.registers:
                 with m.Case(reg.offset // 4):
                     if reg.read_only:
                         m.d.comb += self.w_err.eq(BusError.READ_ONLY)
@@ -121,7 +125,7 @@ class RegisterFile(wiring.Component):
         m.d.comb += write_ok.eq(self.w_en & (self.w_err == BusError.NONE))
 
         # Writes and sticky state.
-        for reg in regmap.REGISTERS:
+        for reg in self.registers:
             if reg.config is not None or reg.read_only:
                 continue
             hit = Signal(name=f"hit_{reg.name.lower()}")
@@ -151,7 +155,7 @@ class RegisterFile(wiring.Component):
         with m.If(self.r_en):
             m.d.sync += self.r_data.eq(0)
             with m.Switch(self.r_addr):
-                for reg in regmap.REGISTERS:
+                for reg in self.registers:
                     with m.Case(reg.offset // 4):
                         word = 0
                         for fld in reg.fields:

@@ -11,9 +11,10 @@ from .spec import (
     PARAM_FIELDS,
     PARAM_STRIDE,
     REGISTER_SPACE,
-    REGISTERS,
     WINDOWS,
     Geometry,
+    cim_of,
+    regmap,
     words_for,
 )
 
@@ -45,7 +46,7 @@ def word_fields(g: Geometry):
     of its values). The strides are those of ``Geometry.*_addr`` (powers of two)."""
     log2 = exact_log2
     return {
-        "REG": (("word", None, {r.offset // 4 for r in REGISTERS}),),
+        "REG": (("word", None, {r.offset // 4 for r in regmap.registers(cim_of(g) is not None)}),),
         "LUT": (("word", None, words_for(LUT_ENTRIES)),),
         "PARAM": (("field", log2(PARAM_STRIDE // 4), {v // 4 for v in PARAM_FIELDS.values()}),
                   ("col", None, g.cols)),

@@ -11,6 +11,7 @@ from amaranth.utils import exact_log2
 from .accumulator import Accumulator
 from .axi4 import Axi4Signature, connect_manager
 from .axil import AxiLiteSignature, AxiLiteSlave
+from .cim_array import CimArray
 from .controller import Controller
 from .csr import RegisterFile
 from .decoder import AddressDecoder, Region
@@ -20,7 +21,7 @@ from .param_file import ParamFile
 from .pipeline import delay
 from .postproc import PostProcess
 from .sequencer import Sequencer
-from .spec import WINDOWS, Geometry, regmap, timing
+from .spec import WINDOWS, Geometry, cim_of, regmap, timing
 from .vmm_array import VmmArray
 
 __all__ = ["PimAccelerator"]
@@ -41,7 +42,11 @@ class PimAccelerator(wiring.Component):
     Parameters
     ----------
     geometry : Geometry
-        Array shape, banks and buffer depths (a Geometry is checked when it is made).
+        Array shape, banks and buffer depths (a Geometry is checked when it is made). A
+        :class:`~hw.spec.CimGeometry` builds the array in compute-in-memory mode
+        (:class:`~hw.cim_array.CimArray`): the controller issues a vector every
+        ``8 / bits_per_cycle`` cycles, CIM_SHIFT sets the ADC window, PERF_ADC and PERF_ROWS
+        count, CFG_FEATURES has Feature.CIM; a Geometry builds the exact digital array.
     """
 
     def __init__(self, geometry: Geometry | None = None):
@@ -49,7 +54,9 @@ class PimAccelerator(wiring.Component):
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
         self.geometry = geometry
-        self.array_latency = timing.array_latency(geometry.rows)
+        self.cim = cim_of(geometry)
+        self.array_latency = (timing.array_latency(geometry.rows) if self.cim is None
+                              else timing.cim_array_latency(self.cim.bits_per_cycle))
         self.pipeline_depth = timing.drain(self.array_latency)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
@@ -72,11 +79,18 @@ class PimAccelerator(wiring.Component):
         # and buffers are not reset.
         soft = Signal()
         core = Module()
+        cim = self.cim
         config = g.as_dict() | {"latency": self.array_latency, "features": regmap.ALL_FEATURES}
-        csr = RegisterFile(config)
+        if cim is not None:
+            config |= {"cim": g.cim_word, "features": regmap.ALL_FEATURES | regmap.Feature.CIM}
+        csr = RegisterFile(config, regmap.registers(cim is not None))
         ctl = Controller(g, drain=self.pipeline_depth,
-                         acc_drain=timing.drain(self.array_latency, requant=False))
-        array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH)
+                         acc_drain=timing.drain(self.array_latency, requant=False),
+                         vector_cycles=1 if cim is None else cim.cycles_per_vector)
+        if cim is None:
+            array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH)
+        else:
+            array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim)
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH)
         post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
         seq = Sequencer(g)
@@ -323,6 +337,12 @@ class PimAccelerator(wiring.Component):
         ]
         for name in ("cycles", "busy", "compute", "stall", "macs", "vectors"):
             m.d.comb += getattr(csr, f"perf_{name}").eq(getattr(ctl, f"perf_{name}"))
+        if self.cim is not None:
+            # The controller paces the issues, so the array is ready for every vector
+            # (i.ready is not needed); the window and the counters are registers.
+            m.d.comb += [array.shift.eq(csr.cim_shift),
+                         array.clear_counters.eq(csr.ctrl_clear_counters),
+                         csr.perf_adc.eq(array.perf_adc), csr.perf_rows.eq(array.perf_rows)]
 
         # Every stage takes the command fields that came with its vector: each field is
         # delayed from the vector's issue to the stage that uses it, so the next command can

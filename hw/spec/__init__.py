@@ -6,7 +6,7 @@ the bench and the docs read it; ``import sw`` therefore never imports Amaranth.
 """
 
 from .command import Command, check
-from .geometry import LIMITS, Geometry, words_for
+from .geometry import LIMITS, CimGeometry, Geometry, cim_of, words_for
 from .regmap import (
     ADDR_WIDTH,
     ALL_FEATURES,
@@ -41,6 +41,6 @@ __all__ = [
     "ADDR_WIDTH", "ALL_FEATURES", "ENUM_WIDTHS", "ID_MAGIC", "LIMITS", "LUT_ENTRIES",
     "PARAM_BITS", "PARAM_FIELDS", "PARAM_STRIDE", "REGISTERS", "REGISTER_SPACE", "RO", "RW",
     "VERSION", "W1C", "W1P", "WC", "WINDOWS",
-    "BusError", "Command", "ErrorCode", "Feature", "Field", "Geometry", "Opcode", "Register",
-    "Window", "check", "command_registers", "register", "window", "words_for",
+    "BusError", "CimGeometry", "Command", "ErrorCode", "Feature", "Field", "Geometry", "Opcode",
+    "Register", "Window", "check", "cim_of", "command_registers", "register", "window", "words_for",
 ]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from .regmap import LUT_ENTRIES, PARAM_BITS, PARAM_FIELDS, PARAM_STRIDE, register, window
 
-__all__ = ["Geometry", "LIMITS", "MEM_BITS"]
+__all__ = ["CimGeometry", "Geometry", "LIMITS", "MEM_BITS", "build_key", "cim_of"]
 
 #: the data widths the AXI4 memory port can be built with
 MEM_BITS = (64, 128, 256)
@@ -90,15 +90,17 @@ class Geometry:
 
     @classmethod
     def default(cls, **overrides):
-        """The default build: a 16x16 array, two banks (``overrides`` replace fields)."""
+        """The default build: a 16x16 array, two banks (``overrides`` replace fields; a
+        ``cim`` that is not None makes a :class:`CimGeometry`)."""
         values = dict(rows=16, cols=16, banks=2, in_depth=1024, acc_depth=256, out_depth=256,
                       mem_bits=128)
+        cim = overrides.pop("cim", None)
         unknown = set(overrides) - set(values)
         if unknown:
             raise TypeError(f"unknown geometry field(s) {', '.join(sorted(unknown))}; "
-                            f"the fields are {', '.join(values)}")
+                            f"the fields are {', '.join(values)} (and cim)")
         values.update(overrides)
-        return cls(**values)
+        return cls(**values) if cim is None else CimGeometry(**values, cim=cim)
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -198,6 +200,66 @@ class Geometry:
 
     def out_addr(self, row, word=0):
         return window("OUT").base + 4 * (row * self.col_words_p2 + word)
+
+
+@dataclass(frozen=True)
+class CimGeometry(Geometry):
+    """A build whose array computes in compute-in-memory mode (:mod:`models.cim`, the gateware
+    ``hw.cim_array.CimArray``); the exact digital mode is :class:`Geometry` itself.
+
+    Parameters
+    ----------
+    cim : models.cim.CimConfig
+        Bits per cycle, rows per ADC group, ADC bits (``cell_bits`` must be 8: the gateware
+        has int8 cells). ``group_rows`` must divide ``rows``, so that the ADC groups of a layer
+        whose K is tiled by R rows are runs of ``group_rows`` consecutive K from 0, as
+        :func:`models.cim.cim_vmm` groups them.
+
+    Raises
+    ------
+    TypeError, ValueError
+        As :class:`Geometry`; ``cim`` not a CimConfig, sliced cells, or groups that do not
+        divide the rows.
+    """
+    cim: object = None
+
+    def __post_init__(self):
+        super().__post_init__()
+        from models.cim import CimConfig
+        if not isinstance(self.cim, CimConfig):
+            raise TypeError(f"geometry cim must be a models.cim.CimConfig, got {self.cim!r}")
+        if self.cim.cell_bits != 8:
+            raise ValueError(f"geometry cim: the gateware has int8 weight cells only "
+                             f"(cell_bits=8), got cell_bits={self.cim.cell_bits}")
+        if self.rows % self.cim.group_rows:
+            raise ValueError(f"geometry cim: group_rows ({self.cim.group_rows}) must divide "
+                             f"rows ({self.rows})")
+
+    @property
+    def cim_word(self):
+        """CFG_CIM: ``bits_per_cycle | group_rows << 8 | adc_bits << 16``."""
+        return self.cim.bits_per_cycle | self.cim.group_rows << 8 | self.cim.adc_bits << 16
+
+    @staticmethod
+    def cim_from_word(word):
+        """The CimConfig a CFG_CIM word describes."""
+        from models.cim import CimConfig
+        return CimConfig(bits_per_cycle=word & 0xFF, group_rows=word >> 8 & 0xFF,
+                         adc_bits=word >> 16 & 0xFF)
+
+
+def build_key(geometry, sep="_"):
+    """The geometry's values joined by ``sep`` (a CimGeometry's CimConfig flattened in), for
+    the names of cached builds."""
+    def flat(values):
+        for v in values:
+            yield from (flat(v) if isinstance(v, tuple) else (v,))
+    return sep.join(str(v) for v in flat(dataclasses.astuple(geometry)))
+
+
+def cim_of(geometry):
+    """The :class:`models.cim.CimConfig` of a geometry, or None (the exact digital mode)."""
+    return getattr(geometry, "cim", None)
 
 
 def words_for(elements):

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 __all__ = [
     "ADDR_WIDTH", "ID_MAGIC", "VERSION", "Opcode", "ErrorCode", "BusError", "Feature",
     "ENUM_WIDTHS", "ALL_FEATURES", "Field", "Register", "Window", "REGISTERS", "REGISTER_SPACE",
+    "CIM_REGISTERS", "registers",
     "WINDOWS", "LUT_ENTRIES", "PARAM_STRIDE", "PARAM_FIELDS", "PARAM_BITS", "register", "window",
     "command_registers", "markdown",
 ]
@@ -86,12 +87,16 @@ class Feature(enum.IntEnum):
     ROW_MASK = 1 << 3  #: rows >= CMD_ROWS are ignored (no need to zero-pad weights)
     LUT = 1 << 4       #: 256-entry int8 lookup-table activation after requantization
     MAXPOOL = 1 << 5   #: max over groups of CMD_POOL consecutive output rows
+    #: the array computes in compute-in-memory mode (``models.cim``); the CIM registers
+    #: (:data:`CIM_REGISTERS`: CFG_CIM, CIM_SHIFT, PERF_ADC, PERF_ROWS) exist
+    CIM = 1 << 6
 
 
 #: bits of each enumeration where the hardware carries it (its register field)
 ENUM_WIDTHS = {Opcode: 8, ErrorCode: 8, BusError: 8, Feature: 32}
-#: CFG_FEATURES of the hardware as built: every feature
-ALL_FEATURES = sum(f.value for f in Feature)
+#: CFG_FEATURES of the hardware as built: every feature but CIM (a build parameter; a CIM build
+#: reports ``ALL_FEATURES | Feature.CIM``)
+ALL_FEATURES = sum(f.value for f in Feature if f is not Feature.CIM)
 
 
 # Field access types.
@@ -283,6 +288,25 @@ REGISTERS: tuple[Register, ...] = (
          "mem_bits"),
 )
 
+#: the registers of a compute-in-memory build only (Feature.CIM; hw/cim_array.py): in the exact
+#: digital build these words are unmapped, so its register block is unchanged
+CIM_REGISTERS: tuple[Register, ...] = (
+    _cfg("CFG_CIM", 0x0E0, "The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), "
+         "GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16.", "cim"),
+    _reg("CIM_SHIFT", 0x0E4, "The ADC window (models.cim): each group's partial sum p becomes "
+         "clip((p + 2**(SHIFT-1)) >> SHIFT) on ADC_BITS signed bits; set per layer. A vector "
+         "takes the value it finds when it enters the array.",
+         _word("VALUE", RW, "right shift 0..31", width=5), locked_while_busy=True),
+    _perf("PERF_ADC", 0x0E8, "ADC conversions: C * R / GROUP_ROWS per input slice, 8 / "
+          "BITS_PER_CYCLE slices per vector."),
+    _perf("PERF_ROWS", 0x0EC, "Row activations: R per input slice."),
+)
+
+
+def registers(cim=False):
+    """The registers of a build: :data:`REGISTERS`, and :data:`CIM_REGISTERS` with ``cim``."""
+    return REGISTERS + CIM_REGISTERS if cim else REGISTERS
+
 
 @dataclass(frozen=True)
 class Window:
@@ -327,7 +351,7 @@ PARAM_BITS = {"BIAS": 32, "MULT": 31, "SHIFT": 6}
 
 
 def register(name) -> Register:
-    for r in REGISTERS:
+    for r in REGISTERS + CIM_REGISTERS:
         if r.name == name:
             return r
     raise KeyError(f"no register {name!r}")
@@ -354,8 +378,9 @@ def _check_layout():
     for a in spans:
         for b in spans:
             assert a is b or a.base + a.size <= b.base or b.base + b.size <= a.base, (a, b)
-    for r in REGISTERS:
+    for r in REGISTERS + CIM_REGISTERS:
         assert r.offset % 4 == 0 and r.offset < REGISTER_SPACE.size, r
+    assert len({r.offset for r in REGISTERS + CIM_REGISTERS}) == len(REGISTERS + CIM_REGISTERS)
 
 
 _check_layout()
@@ -372,8 +397,10 @@ def markdown() -> str:
            "## Registers", "",
            "| offset | name | field | bits | access | reset | description |",
            "|---|---|---|---|---|---|---|"]
-    for r in REGISTERS:
+    for r in REGISTERS + CIM_REGISTERS:
         lock = " Refused (BUSY) while a command runs." if r.locked_while_busy else ""
+        if r in CIM_REGISTERS:
+            lock += " CIM builds only (Feature.CIM); unmapped otherwise."
         reset = f"CFG `{r.config}`" if r.config else f"0x{r.reset:08X}"
         out.append(f"| 0x{r.offset:03X} | **{r.name}** | | | | {reset} | {r.doc}{lock} |")
         for f in r.fields:

@@ -67,15 +67,18 @@ def drain(latency, requant=True):
     return to_acc + POSTPROC_LATENCY if requant else to_acc
 
 
-def busy_cycles(count, latency, requant=True):
+def busy_cycles(count, latency, requant=True, vector_cycles=1):
     """STATUS.BUSY cycles (PERF_BUSY) of a VMM command of ``count`` vectors, alone (a VMM
-    without REQUANT right behind one with it may wait for that one's done)."""
-    return count + drain(latency, requant)
+    without REQUANT right behind one with it may wait for that one's done). With
+    ``vector_cycles`` (a CIM array, :func:`cim_vector_cycles`) the issues come that many
+    cycles apart: ``(count - 1) * vector_cycles + 1 + drain``."""
+    return (count - 1) * vector_cycles + 1 + drain(latency, requant)
 
 
-def compute_cycles(count, latency):
-    """PERF_COMPUTE cycles of a VMM command: some vector is inside the array."""
-    return count + latency - 1
+def compute_cycles(count, latency, vector_cycles=1):
+    """PERF_COMPUTE cycles of a VMM command: some vector is inside the array
+    (``(count - 1) * vector_cycles + latency``)."""
+    return (count - 1) * vector_cycles + latency
 
 
 def cim_vector_cycles(bits_per_cycle):

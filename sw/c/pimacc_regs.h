@@ -475,6 +475,7 @@ enum pimacc_feature {
     PIMACC_FEATURE_ROW_MASK = 8,
     PIMACC_FEATURE_LUT = 16,
     PIMACC_FEATURE_MAXPOOL = 32,
+    PIMACC_FEATURE_CIM = 64,
 };
 
 /* Instruction opcodes (word 0, bits 7:0). */

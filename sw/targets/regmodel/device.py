@@ -31,6 +31,13 @@ PERF_VECTORS, which are exact:
   NOP and rejected commands take no busy cycles;
 * bus words written after START overlap the busy time (double buffering) and ``wait_irq``
   advances the clock to its end.
+
+With a :class:`~hw.spec.CimGeometry` it models the compute-in-memory build: VMM products come
+from :func:`models.cim.cim_vmm` with the window in CIM_SHIFT, CFG_FEATURES has Feature.CIM, the
+CIM registers exist (CFG_CIM, CIM_SHIFT, PERF_ADC, PERF_ROWS: exact, by
+:func:`models.cim.counts` of the vectors), CFG_LATENCY is
+:func:`hw.spec.timing.cim_array_latency` and a command's vectors issue ``8 / bits_per_cycle``
+cycles apart (``busy_cycles(..., vector_cycles)``), in commands and in programs alike.
 """
 
 from __future__ import annotations
@@ -39,9 +46,21 @@ import dataclasses
 
 import numpy as np
 
-from hw.spec import ADDR_WIDTH, ALL_FEATURES, REGISTERS, Geometry, check, isa, register, timing
-from hw.spec.regmap import RO, RW, W1C, W1P, WC, BusError, ErrorCode, Opcode
+from hw.spec import (
+    ADDR_WIDTH,
+    ALL_FEATURES,
+    Feature,
+    Geometry,
+    check,
+    cim_of,
+    isa,
+    register,
+    timing,
+)
+from hw.spec.regmap import RO, RW, W1C, W1P, WC, BusError, ErrorCode, Opcode, registers
 from models import apply_lut, group_max, requantize, wrap_int32
+from models.cim import cim_vmm
+from models.cim import counts as cim_counts
 
 from ..transport import BusErrorResponse, Transport
 from .memory import FULL, ModelMemory
@@ -50,7 +69,6 @@ from .program import ProgramEngine, ProgramTiming
 
 __all__ = ["RegisterModel"]
 
-_PERF = {r.name: r for r in REGISTERS if r.name.startswith("PERF_")}
 _STATUS, _CTRL = register("STATUS"), register("CTRL")
 _START, _SOFT_RESET = _CTRL.field("START").mask, _CTRL.field("SOFT_RESET").mask
 _PROGRAM = "program"  # what runs (``_running``) when it is a program, not a command's bank
@@ -74,9 +92,10 @@ class RegisterModel(Transport):
     geometry : Geometry, optional
         Default :meth:`Geometry.default`; ``geometry_overrides`` replace fields of it.
     latency : int, optional
-        CFG_LATENCY (default :func:`hw.spec.timing.array_latency` of the rows, as built).
+        CFG_LATENCY (default :func:`hw.spec.timing.array_latency` of the rows, as built;
+        :func:`~hw.spec.timing.cim_array_latency` for a CimGeometry).
     features : int, optional
-        CFG_FEATURES (default: every feature, as built).
+        CFG_FEATURES (default: every feature, as built; with Feature.CIM for a CimGeometry).
     mem_size : int, optional
         Bytes of memory behind the memory port (default 16 MiB; 0: none).
     program_timing : ProgramTiming, optional
@@ -99,10 +118,19 @@ class RegisterModel(Transport):
             raise TypeError(f"geometry must be a Geometry, got {type(g).__name__}")
         g = dataclasses.replace(g, **geometry_overrides)
         self.geometry = g
-        self.latency = timing.array_latency(g.rows) if latency is None else int(latency)
-        self.features = ALL_FEATURES if features is None else int(features)
+        self.cim = cim = cim_of(g)
+        self._vector_cycles = 1 if cim is None else cim.cycles_per_vector
+        default_latency = (timing.array_latency(g.rows) if cim is None
+                           else timing.cim_array_latency(cim.bits_per_cycle))
+        self.latency = default_latency if latency is None else int(latency)
+        default_features = ALL_FEATURES | (0 if cim is None else Feature.CIM)
+        self.features = default_features if features is None else int(features)
         self._config = dict(dataclasses.asdict(g), latency=self.latency, features=self.features)
-        self._by_offset = {r.offset: r for r in REGISTERS}
+        if cim is not None:
+            self._config["cim"] = g.cim_word
+        self._registers = registers(cim is not None)
+        self._perf = tuple(r.name for r in self._registers if r.name.startswith("PERF_"))
+        self._by_offset = {r.offset: r for r in self._registers}
         self.memory = ModelMemory(g)
         self.port = PortMemory(mem_size)
         self.program_timing = ProgramTiming() if program_timing is None else program_timing
@@ -286,15 +314,16 @@ class RegisterModel(Transport):
         return bool(value & mask & _START) and not value & mask & _SOFT_RESET
 
     def _reset_registers(self):
-        self._regs = {r.name: r.reset for r in REGISTERS if not r.config and r.name not in _PERF}
-        self._counters = dict.fromkeys(_PERF, 0)
+        self._regs = {r.name: r.reset for r in self._registers
+                      if not r.config and r.name not in self._perf}
+        self._counters = dict.fromkeys(self._perf, 0)
         self._busy_until = self._now
         self._running = None  # the bank of the command that is BUSY
 
     def _read_register(self, reg):
         if reg.config:
             return self._config[reg.config] & FULL
-        if reg.name in _PERF:
+        if reg.name in self._perf:
             return self._counters[reg.name] & FULL
         if reg.name == "PROG_PC" and self._running == _PROGRAM:
             return self.last_program.pc_at(self._now - self._program_start)
@@ -321,7 +350,7 @@ class RegisterModel(Transport):
             self._reset_registers()
             return
         if "CLEAR_COUNTERS" in actions:
-            self._counters = dict.fromkeys(_PERF, 0)
+            self._counters = dict.fromkeys(self._perf, 0)
         if "START" in actions:
             self._start()
         if "RUN" in actions:
@@ -360,8 +389,9 @@ class RegisterModel(Transport):
         if error == ErrorCode.NONE and command.op == Opcode.VMM.value:
             self._vmm(vmm)
             n = vmm.count
-            self._account(busy=timing.busy_cycles(n, self.latency, vmm.requant),
-                          compute=timing.compute_cycles(n, self.latency), vectors=n,
+            vc = self._vector_cycles
+            self._account(busy=timing.busy_cycles(n, self.latency, vmm.requant, vc),
+                          compute=timing.compute_cycles(n, self.latency, vc), vectors=n,
                           macs=n * vmm.rows * vmm.cols)
             self._running = vmm.bank
             self._regs["STATUS"] = _STATUS.pack(BUSY=1, ERROR=error.value)
@@ -374,6 +404,7 @@ class RegisterModel(Transport):
         self.last_program = run
         for name, value in run.counters.items():
             self._counters[name] += value
+        self._count_cim(run.counters.get("PERF_VECTORS", 0))
         if run.cycles == 0:  # refused at the doorbell: done at once
             self._finish_program(run)
             return
@@ -396,7 +427,11 @@ class RegisterModel(Transport):
         flags = register("CMD_FLAGS").unpack(vmm.flags)
         x = mem.vectors(vmm.in_addr, n).astype(np.int64)
         x[:, r:] = 0  # ROW_MASK
-        s = x @ mem.weights(vmm.bank).astype(np.int64).T  # exact: |s| <= R * 2**14
+        if self.cim is None:
+            s = x @ mem.weights(vmm.bank).astype(np.int64).T  # exact: |s| <= R * 2**14
+        else:
+            s = cim_vmm(x.astype(np.int8), mem.weights(vmm.bank), self.cim,
+                        self._field("CIM_SHIFT")).astype(np.int64)
         acc = mem.accumulators(vmm.acc_addr, n)
         bias, mult, shift = mem.params()
         if flags["ACCUMULATE"]:
@@ -423,6 +458,15 @@ class RegisterModel(Transport):
         k["PERF_STALL"] += busy - vectors
         k["PERF_MACS"] += macs
         k["PERF_VECTORS"] += vectors
+        self._count_cim(vectors)
+
+    def _count_cim(self, vectors):
+        """PERF_ADC and PERF_ROWS of ``vectors`` vectors through the whole R x C array."""
+        if self.cim is not None:
+            g, k = self.geometry, self._counters
+            c = cim_counts(vectors, g.rows, g.cols, self.cim)
+            k["PERF_ADC"] += c["adc_conversions"]
+            k["PERF_ROWS"] += c["row_activations"]
 
     def __repr__(self):
         return f"RegisterModel({self.geometry}, latency={self.latency})"

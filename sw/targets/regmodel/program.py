@@ -78,7 +78,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from hw.spec import ErrorCode, Geometry, isa, timing
+from hw.spec import ErrorCode, Geometry, cim_of, isa, timing
 
 from .memory import ModelMemory
 from .port_memory import PortMemory, bursts
@@ -168,10 +168,10 @@ class ProgramTiming:
         pack = self.store_pack * (beats if unit_bytes < beat_bytes else 1)
         return self.store_setup + self.pieces(units, unit_bytes, beat_bytes) + pack
 
-    def vmm_cycles(self, count, latency, requant=True):
-        """A VMM's busy cycles alone (:func:`hw.spec.timing.busy_cycles`: its vectors and the
-        drain, shorter without REQUANT)."""
-        return timing.busy_cycles(count, latency, requant)
+    def vmm_cycles(self, count, latency, requant=True, vector_cycles=1):
+        """A VMM's busy cycles alone (:func:`hw.spec.timing.busy_cycles`: its vectors, each
+        ``vector_cycles`` apart, and the drain, shorter without REQUANT)."""
+        return timing.busy_cycles(count, latency, requant, vector_cycles)
 
 
 @dataclass
@@ -231,6 +231,9 @@ class ProgramEngine:
     def __init__(self, buffers: ModelMemory, port: PortMemory, g: Geometry, latency,
                  program_timing: ProgramTiming, vmm):
         self.buffers, self.port, self.g, self.latency = buffers, port, g, latency
+        #: cycles between two vectors (a CIM array's 8 / bits_per_cycle; else 1)
+        cim = cim_of(g)
+        self.vector_cycles = 1 if cim is None else cim.cycles_per_vector
         self.timing, self.vmm = program_timing, vmm
         #: words -> instruction already decoded (predict_cycles); with ``buffers`` None the
         #: engine moves no data (timing only)
@@ -294,7 +297,10 @@ def predict_cycles(program, latency=None, program_timing=None) -> int:
     takes on the cycle model, without its data: the timing does not depend on it. ``latency``:
     the array's (default :func:`hw.spec.timing.array_latency` of the geometry)."""
     g = program.geometry
-    latency = timing.array_latency(g.rows) if latency is None else latency
+    cim = cim_of(g)
+    if latency is None:
+        latency = (timing.array_latency(g.rows) if cim is None
+                   else timing.cim_array_latency(cim.bits_per_cycle))
     port = PortMemory(-(-program.end // g.mem_bytes) * g.mem_bytes)
     port.write(program.code_addr, program.to_bytes())
     engine = ProgramEngine(None, port, g, latency, program_timing or ProgramTiming(),
@@ -409,8 +415,8 @@ class _Run:
             start = head
             if self.busy:  # back to back after the previous VMM's vectors ...
                 first, _, count = self.busy[-1]
-                gap = t.vmm_gap + (count == 1)
-                start = max(start, first + count + gap - t.vmm_start)
+                gap, vc = t.vmm_gap + (count == 1), self.e.vector_cycles
+                start = max(start, first + (count - 1) * vc + max(vc, 1 + gap) - t.vmm_start)
             if len(self.vmms) >= 2:  # ... and at most two in flight
                 ends.append(self.vmms[-2][1])
             others = self.loads[-2:] + self.stores[-1:]
@@ -436,11 +442,12 @@ class _Run:
         if instr.op == isa.Op.VMM:
             e.vmm(instr)
             first = start + t.vmm_start
-            finish = first + t.vmm_cycles(instr.count, e.latency, instr.requant)
+            vc = e.vector_cycles
+            finish = first + t.vmm_cycles(instr.count, e.latency, instr.requant, vc)
             if self.busy:  # done pulses keep their order
                 finish = max(finish, self.busy[-1][1] + 1)
             self.busy.append((first, finish, instr.count))
-            self.vmms.append((touch, finish, first + instr.count - 1 + t.vmm_front))
+            self.vmms.append((touch, finish, first + (instr.count - 1) * vc + t.vmm_front))
             k["PERF_MACS"] += instr.count * instr.rows * instr.cols
             k["PERF_VECTORS"] += instr.count
             return finish
@@ -488,7 +495,7 @@ class _Run:
         for first, finish, count in self.busy:
             busy += _extend(first, finish, busy_end)
             busy_end = finish if busy_end is None else max(busy_end, finish)
-            end = first + timing.compute_cycles(count, latency)
+            end = first + timing.compute_cycles(count, latency, self.e.vector_cycles)
             compute += _extend(first, end, compute_end)
             compute_end = end if compute_end is None else max(compute_end, end)
         k["PERF_BUSY"] += busy

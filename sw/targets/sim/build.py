@@ -17,6 +17,7 @@ import shutil
 import sys
 import sysconfig
 
+from hw.spec.geometry import build_key
 from sw.knobs import SIMULATORS, simulator, waves
 
 __all__ = ["BUILD", "ROOT", "SIMULATORS", "VERILATOR_ARGS", "SimBuild", "accelerator_ports",
@@ -166,7 +167,7 @@ def accelerator_ports(geometry) -> dict[str, tuple[int, bool]]:
 def build_accelerator(geometry, sim: str | None = None) -> SimBuild:
     """Compiled simulation of :class:`hw.top.PimAccelerator` for a geometry."""
     from hw.top import PimAccelerator
-    key = "pimacc_" + "_".join(str(v) for v in dataclasses.astuple(geometry))
+    key = "pimacc_" + build_key(geometry)
     return build_verilog(lambda: PimAccelerator(geometry), "pimacc", key, sim)
 
 

@@ -14,6 +14,8 @@ import dataclasses
 import hashlib
 import pathlib
 
+from hw.spec.geometry import build_key
+
 from .build import SimBuild, accelerator_ports, accelerator_verilog, build_sources
 
 __all__ = ["AXI4_PORTS", "DEFAULT_MEM_BYTES", "MEM_PREFIX", "RAM_CONTROLS", "RAM_SOURCE",
@@ -134,7 +136,7 @@ def build_system(geometry, sim: str | None = None, mem_bytes: int = DEFAULT_MEM_
     ram = RAM_SOURCE.read_text()
     wrapper = system_verilog(geometry, mem_bytes, ports)
     parts = [ram, wrapper] + ([accelerator] if accelerator is not None else [])
-    key = ("pimacc_sys_" + "_".join(str(v) for v in dataclasses.astuple(geometry))
+    key = ("pimacc_sys_" + build_key(geometry)
            + f"_{mem_bytes}-{_digest(*parts)}")
 
     def write(build_dir):
