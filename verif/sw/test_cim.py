@@ -139,3 +139,12 @@ def test_readme_section_is_generated_from_docs_cim_json(record):
     text = (sw_cim.ROOT / "README.md").read_text()
     assert replace_section(text, *sw_cim.README_SECTION, sw_cim.markdown(record)) == text, \
         "README.md's CIM section is stale: run `make docs`"
+
+
+def test_measured_cycles(record):
+    """The register model's cycles per image: the CIM build at 8 bits per cycle times like the
+    digital one (one vector per cycle, the same latency at 16 rows); one point recomputed."""
+    measured = record["head"]["measured_cycles_per_image"]
+    assert measured["8"] == measured["None"]
+    assert measured["1"] > measured["2"] > measured["4"] > measured["8"]
+    assert sw_cim.measured_cycles(2) == measured["2"]
