@@ -154,6 +154,7 @@ class Harness:
         lib.pimacc_mark.argtypes = [_P(Dev)]
         lib.pimacc_mark.restype = ctypes.c_uint32
         lib.pimacc_release.argtypes = [_P(Dev), ctypes.c_uint32]
+        lib.pimacc_vmm_forget.argtypes = []
         lib.AcceleratorVMM.argtypes = [_I8, _I8, _I32, ctypes.c_uint32, ctypes.c_uint32,
                                        ctypes.c_uint32]
         sizes = (ctypes.c_uint32 * 4)()
@@ -299,13 +300,32 @@ class Harness:
                                       y.ctypes.data_as(ctypes.c_void_p))
         return code, y
 
-    def accelerator_vmm(self, inputs, weights):
-        """The seed's ``AcceleratorVMM(inputs, weights, outputs, m, k, n)``: (code, outputs)."""
+    def accelerator_vmm(self, inputs, weights, forget=True):
+        """The seed's ``AcceleratorVMM(inputs, weights, outputs, m, k, n)``: (code, outputs).
+
+        AcceleratorVMM keeps packed weights by pointer (sw/c/pimacc.h); NumPy may give a new
+        array the address of a freed one, so by default ``pimacc_vmm_forget()`` comes first
+        (``forget=False`` keeps them: ``weights`` must then be a contiguous int8 array whose
+        values have not changed since it was last passed)."""
         x, w = np.ascontiguousarray(inputs, np.int8), np.ascontiguousarray(weights, np.int8)
         y = np.zeros((x.shape[0], w.shape[0]), np.int32)
+        if forget:
+            self.vmm_forget()
         code = self.lib.AcceleratorVMM(_ptr(x, _I8), _ptr(w, _I8), _ptr(y, _I32), x.shape[0],
                                        x.shape[1], w.shape[0])
         return code, y
+
+    def vmm_forget(self):
+        """``pimacc_vmm_forget()``: AcceleratorVMM's packed weights are dropped."""
+        self.lib.pimacc_vmm_forget()
+
+    def mark(self) -> int:
+        """``pimacc_mark``: the memory in use."""
+        return self.lib.pimacc_mark(self.dev)
+
+    def release(self, mark):
+        """``pimacc_release``: give back the memory in use above ``mark``."""
+        self.lib.pimacc_release(self.dev, mark)
 
     def run_program(self, words, offset=0, prog_len=None, max_polls=0):
         """Write instructions (uint32 words, four per instruction) at memory ``offset`` and run

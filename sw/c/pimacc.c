@@ -32,14 +32,26 @@ typedef char transfer_fields_match[SAME_FIELD(WINDOW) && SAME_FIELD(FIRST) && SA
                                    && SAME_FIELD(MEM_ADDR) ? 1 : -1];
 
 static pimacc_dev_t *default_dev;
+static void vmm_drop(const pimacc_dev_t *dev, uint32_t mark);
 
-void pimacc_set_default(pimacc_dev_t *dev) { default_dev = dev; }
+void pimacc_set_default(pimacc_dev_t *dev)
+{
+    if (dev != default_dev)
+        vmm_drop(default_dev, 0);  /* (AcceleratorVMM keeps weights of the default device) */
+    default_dev = dev;
+}
 pimacc_dev_t *pimacc_default(void) { return default_dev; }
 
 /* --- small helpers (no libc) ----------------------------------------------------------------- */
 
 static uint32_t min_u32(uint32_t a, uint32_t b) { return a < b ? a : b; }
 static uint32_t div_up(uint32_t a, uint32_t b) { return (a + b - 1) / b; }
+
+/* n rounded up to a multiple of dev->align (a power of two) */
+static uint32_t align_up(const pimacc_dev_t *dev, uint32_t n)
+{
+    return (n + dev->align - 1) & ~(dev->align - 1);
+}
 
 static uint32_t pow2_up(uint32_t n)
 {
@@ -49,29 +61,59 @@ static uint32_t pow2_up(uint32_t n)
     return p;
 }
 
-static void zero(uint8_t *p, uint32_t n)
-{
-    while (n--)
-        *p++ = 0;
-}
+/* 32-bit little-endian words in the accelerator's memory. pimacc_init checks that platform->mem
+   is 4-byte aligned, and every word the driver writes or reads there is at a multiple of 4
+   bytes from it: so on a little-endian GCC/Clang target (RISC-V, x86, Arm) a word is one
+   store or load (through a may_alias type: the memory may be declared as bytes), elsewhere
+   four byte accesses. Small cores gain most: PicoRV32 takes some five cycles an access. */
+#if defined(__GNUC__) && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+typedef uint32_t __attribute__((may_alias)) word_t;
+#define PIMACC_WORDS 1
+#else
+#define PIMACC_WORDS 0
+#endif
 
 static void put32(uint8_t *p, uint32_t v)
 {
+#if PIMACC_WORDS
+    *(word_t *)(void *)p = v;
+#else
     p[0] = (uint8_t)v;
     p[1] = (uint8_t)(v >> 8);
     p[2] = (uint8_t)(v >> 16);
     p[3] = (uint8_t)(v >> 24);
+#endif
 }
 
 static uint32_t get32(const uint8_t *p)
 {
+#if PIMACC_WORDS
+    return *(const word_t *)(const void *)p;
+#else
     return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+#endif
 }
 
-static uint32_t sat_add(uint32_t a, uint64_t b)
+/* Zero n bytes at p (p and n multiples of 4: memory blocks are aligned to dev->align). */
+static void zero(uint8_t *p, uint32_t n)
 {
-    uint64_t s = (uint64_t)a + b;
-    return s > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)s;
+    for (; n >= 4; n -= 4, p += 4)
+        put32(p, 0);
+    while (n--)
+        *p++ = 0;
+}
+
+/* a + b, at most 0xFFFFFFFF (32-bit arithmetic: rv32 has no 64-bit adds) */
+static uint32_t sat_add(uint32_t a, uint32_t b)
+{
+    uint32_t s = a + b;
+    return s < a ? 0xFFFFFFFFu : s;
+}
+
+/* 100 * n + 100, at most 0xFFFFFFFF: the polls the driver allows an instruction of n units */
+static uint32_t polls_for(uint32_t n)
+{
+    return n >= 0xFFFFFFFFu / 100 - 1 ? 0xFFFFFFFFu : 100 * n + 100;
 }
 
 static uint32_t rd(pimacc_dev_t *dev, uint32_t offset)
@@ -88,7 +130,7 @@ static void wr(pimacc_dev_t *dev, uint32_t offset, uint32_t value)
 static int reserve(pimacc_dev_t *dev, uint64_t n, uint32_t *offset)
 {
     uint64_t start = dev->top, end = start + n;
-    end = (end + dev->align - 1) / dev->align * dev->align;
+    end = (end + dev->align - 1) & ~(uint64_t)(dev->align - 1);  /* (align: a power of two) */
     if (end > dev->plat.mem_size)
         return PIMACC_E_NOMEM;
     *offset = (uint32_t)start;
@@ -101,9 +143,11 @@ static int reserve(pimacc_dev_t *dev, uint64_t n, uint32_t *offset)
 int pimacc_init(pimacc_dev_t *dev, const pimacc_platform_t *platform)
 {
     pimacc_geometry_t *g;
-    if (!dev || !platform || !platform->read32 || !platform->write32 || !platform->mem)
+    if (!dev || !platform || !platform->read32 || !platform->write32 || !platform->mem
+        || ((uintptr_t)platform->mem & 3u))
         return PIMACC_E_ARG;
     dev->plat = *platform;
+    vmm_drop(default_dev, 0);  /* a new default device, or this one's memory all free again */
     dev->top = 0;
     dev->max_polls = 0;
     dev->last_pc = dev->last_instructions = dev->last_cycles = dev->last_polls = 0;
@@ -148,8 +192,10 @@ uint32_t pimacc_mark(const pimacc_dev_t *dev) { return dev->top; }
 
 void pimacc_release(pimacc_dev_t *dev, uint32_t mark)
 {
-    if (mark <= dev->top)
+    if (mark <= dev->top) {
+        vmm_drop(dev, mark);
         dev->top = mark;
+    }
 }
 
 int pimacc_run_program(pimacc_dev_t *dev, uint32_t prog_offset, uint32_t prog_len,
@@ -159,7 +205,7 @@ int pimacc_run_program(pimacc_dev_t *dev, uint32_t prog_offset, uint32_t prog_le
     if (!dev || prog_offset >= dev->plat.mem_size)
         return PIMACC_E_ARG;
     if (!max_polls)
-        max_polls = dev->max_polls ? dev->max_polls : sat_add(1000, (uint64_t)100 * prog_len);
+        max_polls = dev->max_polls ? dev->max_polls : sat_add(900, polls_for(prog_len));
     PIMACC_BARRIER();
     wr(dev, PIMACC_REG_CTRL, PIMACC_CTRL_CLEAR_COUNTERS_MASK
                                  | (dev->plat.wait ? PIMACC_CTRL_IRQ_EN_MASK : 0));
@@ -220,8 +266,24 @@ typedef struct program {
     uint8_t *at;        /* the next instruction */
     uint32_t count, capacity;
     uint32_t polls;     /* the bound on the wait */
+    uint32_t mem_addr;  /* the memory's bus address */
+    uint32_t beat_shift, latency;  /* log2 of a beat's bytes; the array's latency */
 } program_t;
 
+static void program_init(const pimacc_dev_t *dev, program_t *p, uint8_t *at, uint32_t capacity)
+{
+    uint32_t beat = dev->geometry.mem_bits / 8;
+    p->at = at;
+    p->count = 0;
+    p->capacity = capacity;
+    p->polls = 1000;
+    p->mem_addr = dev->plat.mem_addr;
+    for (p->beat_shift = 0; (1u << p->beat_shift) < beat; ++p->beat_shift)
+        ;
+    p->latency = dev->geometry.latency;
+}
+
+/* an instruction: four word stores (the program is aligned: dev->align) */
 static void emit(program_t *p, uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w3)
 {
     if (p->count++ >= p->capacity)
@@ -233,14 +295,15 @@ static void emit(program_t *p, uint32_t w0, uint32_t w1, uint32_t w2, uint32_t w
     p->at += PIMACC_INSTR_BYTES;
 }
 
-static void emit_transfer(pimacc_dev_t *dev, program_t *p, uint32_t op, uint32_t window,
-                          uint32_t first, uint32_t count, uint32_t offset, uint32_t unit_bytes)
+static void emit_transfer(program_t *p, uint32_t op, uint32_t window, uint32_t first,
+                          uint32_t count, uint32_t offset, uint32_t unit_bytes)
 {
-    /* LOAD and STORE share their fields; the header has them under each op */
-    uint32_t beats = div_up(count * unit_bytes, dev->geometry.mem_bits / 8);
+    /* LOAD and STORE share their fields; the header has them under each op. count < 2**16
+       and unit_bytes <= 2**10: no overflow */
+    uint32_t beats = (count * unit_bytes + (1u << p->beat_shift) - 1) >> p->beat_shift;
     emit(p, op | PUT(LOAD, WINDOW, window), PUT(LOAD, FIRST, first) | PUT(LOAD, COUNT, count),
-         PUT(LOAD, MEM_ADDR, dev->plat.mem_addr + offset), 0);
-    p->polls = sat_add(p->polls, 100 + (uint64_t)100 * (count + beats));
+         PUT(LOAD, MEM_ADDR, p->mem_addr + offset), 0);
+    p->polls = sat_add(p->polls, polls_for(count + beats));
 }
 
 typedef struct vmm {
@@ -248,14 +311,14 @@ typedef struct vmm {
     int32_t out_zp;
 } vmm_t;
 
-static void emit_vmm(pimacc_dev_t *dev, program_t *p, const vmm_t *v)
+static void emit_vmm(program_t *p, const vmm_t *v)
 {
     emit(p, PIMACC_OP_VMM | PUT(VMM, FLAGS, v->flags) | PUT(VMM, BANK, v->bank)
                 | PUT(VMM, OUT_ZP, (uint32_t)v->out_zp & 0xFFu),
          PUT(VMM, IN_ADDR, v->in_addr) | PUT(VMM, ACC_ADDR, v->acc_addr),
          PUT(VMM, OUT_ADDR, v->out_addr) | PUT(VMM, COUNT, v->count),
          PUT(VMM, ROWS, v->rows) | PUT(VMM, COLS, v->cols) | PUT(VMM, POOL, 1));
-    p->polls = sat_add(p->polls, 100 + (uint64_t)100 * (v->count + dev->geometry.latency + 8));
+    p->polls = sat_add(p->polls, polls_for(v->count + p->latency + 8));
 }
 
 /* --- linear layers ------------------------------------------------------------------------------ */
@@ -300,9 +363,9 @@ int pimacc_linear_load(pimacc_dev_t *dev, const pimacc_linear_desc_t *d, pimacc_
     layer->relu = d->relu;
     layer->out_zero_point = d->out_zero_point;
     unit = 4 * g->row_words_p2;
-    layer->w_block = (g->cols * unit + dev->align - 1) / dev->align * dev->align;
+    layer->w_block = align_up(dev, g->cols * unit);
     layer->p_block = bias || layer->int8
-        ? (g->cols * PIMACC_PARAM_STRIDE + dev->align - 1) / dev->align * dev->align : 0;
+        ? align_up(dev, g->cols * PIMACC_PARAM_STRIDE) : 0;
     err = reserve(dev, (uint64_t)layer->w_block * layer->n_tiles * layer->k_tiles,
                   &layer->w_offset);
     if (!err && layer->p_block)
@@ -358,7 +421,7 @@ static int run_layer(pimacc_dev_t *dev, const pimacc_layer_t *layer, uint32_t m,
     uint32_t unit_in = 4 * g->row_words_p2;
     uint32_t unit_out = layer->int8 ? 4 * g->col_words_p2 : 4 * g->cols_p2;
     uint32_t chunk, chunks, in_half, acc_half, out_half, x_block, y_block, capacity;
-    uint32_t x_off, y_off, prog_off, mark = dev->top, nt, c, kt, i, step = 0;
+    uint32_t x_off, y_off, prog_off, mark = dev->top, nt, c, kt, i, step = 0, bank = 0;
     uint64_t mem_limit;
     program_t p;
     int err;
@@ -370,8 +433,8 @@ static int run_layer(pimacc_dev_t *dev, const pimacc_layer_t *layer, uint32_t m,
     in_half = 2 * chunk <= g->in_depth ? chunk : 0;
     acc_half = 2 * chunk <= g->acc_depth ? chunk : 0;
     out_half = layer->int8 && 2 * chunk <= g->out_depth ? chunk : 0;
-    x_block = (chunk * unit_in + dev->align - 1) / dev->align * dev->align;
-    y_block = (chunk * unit_out + dev->align - 1) / dev->align * dev->align;
+    x_block = align_up(dev, chunk * unit_in);
+    y_block = align_up(dev, chunk * unit_out);
     mem_limit = (uint64_t)layer->n_tiles * (1 + (uint64_t)chunks * (3 * layer->k_tiles + 1)) + 1;
     if (mem_limit > 0x0FFFFFFFu)
         return PIMACC_E_NOMEM;
@@ -396,14 +459,11 @@ static int run_layer(pimacc_dev_t *dev, const pimacc_layer_t *layer, uint32_t m,
                 fetch(fctx, c * chunk + i, kt * g->rows, rows, block + i * unit_in);
         }
 
-    p.at = dev->plat.mem + prog_off;
-    p.count = 0;
-    p.capacity = capacity;
-    p.polls = 1000;
+    program_init(dev, &p, dev->plat.mem + prog_off, capacity);
     for (nt = 0; nt < layer->n_tiles; ++nt) {
         uint32_t cols = min_u32(g->cols, layer->n - nt * g->cols);
         if (layer->p_block)
-            emit_transfer(dev, &p, PIMACC_OP_LOAD, PIMACC_WINDOW_PARAM, 0,
+            emit_transfer(&p, PIMACC_OP_LOAD, PIMACC_WINDOW_PARAM, 0,
                           cols * PIMACC_PARAM_STRIDE / 4, layer->p_offset + nt * layer->p_block,
                           4);
         for (c = 0; c < chunks; ++c) {
@@ -417,21 +477,22 @@ static int run_layer(pimacc_dev_t *dev, const pimacc_layer_t *layer, uint32_t m,
             for (kt = 0; kt < layer->k_tiles; ++kt, ++step) {
                 bool first = kt == 0, last = kt + 1 == layer->k_tiles;
                 v.rows = min_u32(g->rows, layer->k - kt * g->rows);
-                v.bank = step % g->banks;
+                v.bank = bank;  /* step % banks */
+                bank = bank + 1 == g->banks ? 0 : bank + 1;
                 v.in_addr = (step & 1) * in_half;
                 v.flags = (first ? 0 : FLAG(ACCUMULATE))
                           | (first && layer->p_block ? FLAG(BIAS) : 0)
                           | (last && layer->int8 ? FLAG(REQUANT) : 0)
                           | (last && layer->relu ? FLAG(RELU) : 0);
-                emit_transfer(dev, &p, PIMACC_OP_LOAD, PIMACC_WINDOW_WEIGHT,
+                emit_transfer(&p, PIMACC_OP_LOAD, PIMACC_WINDOW_WEIGHT,
                               v.bank * g->cols_p2, cols,
                               layer->w_offset + (nt * layer->k_tiles + kt) * layer->w_block,
                               unit_in);
-                emit_transfer(dev, &p, PIMACC_OP_LOAD, PIMACC_WINDOW_IN, v.in_addr, v.count,
+                emit_transfer(&p, PIMACC_OP_LOAD, PIMACC_WINDOW_IN, v.in_addr, v.count,
                               x_off + (kt * chunks + c) * x_block, unit_in);
-                emit_vmm(dev, &p, &v);
+                emit_vmm(&p, &v);
             }
-            emit_transfer(dev, &p, PIMACC_OP_STORE,
+            emit_transfer(&p, PIMACC_OP_STORE,
                           layer->int8 ? PIMACC_WINDOW_OUT : PIMACC_WINDOW_ACC,
                           layer->int8 ? v.out_addr : v.acc_addr, v.count,
                           y_off + tile * y_block, unit_out);
@@ -525,16 +586,81 @@ int pimacc_linear(pimacc_dev_t *dev, const pimacc_linear_desc_t *desc, const int
     return err;
 }
 
+/* AcceleratorVMM's packed weights, by weight pointer (see pimacc.h): VMM_CACHE entries of one
+   device, packed one after another at the top of its memory in use; entry i occupies
+   [start, end), and the entries stay valid while that memory does (dev->top >= end). */
+#define VMM_CACHE 4
+typedef struct vmm_entry {
+    const int8_t *w;
+    uint32_t k, n, start, end;
+    pimacc_layer_t layer;
+} vmm_entry_t;
+static pimacc_dev_t *vmm_dev;
+static vmm_entry_t vmm_cache[VMM_CACHE];
+static uint32_t vmm_entries;
+
+/* dev's memory from mark up is given back (or all of it: pimacc_init): the entries there go */
+static void vmm_drop(const pimacc_dev_t *dev, uint32_t mark)
+{
+    if (dev == vmm_dev)
+        while (vmm_entries && vmm_cache[vmm_entries - 1].end > mark)
+            --vmm_entries;
+    if (!vmm_entries)
+        vmm_dev = NULL;
+}
+
+void pimacc_vmm_forget(void)
+{
+    /* give the memory back if nothing was reserved above it since (vmm_dev is the default
+       device: pimacc_init and pimacc_set_default drop the entries of another) */
+    if (vmm_dev && vmm_entries && vmm_dev->top == vmm_cache[vmm_entries - 1].end)
+        pimacc_release(vmm_dev, vmm_cache[0].start);  /* (drops them too) */
+    vmm_entries = 0;
+    vmm_dev = NULL;
+}
+
 int AcceleratorVMM(const int8_t *inputs, const int8_t *weights, int32_t *outputs,
                    uint32_t m, uint32_t k, uint32_t n)
 {
     pimacc_linear_desc_t d = {0};
-    if (!default_dev)
+    pimacc_dev_t *dev = default_dev;
+    vmm_entry_t *e;
+    uint32_t i;
+    int err;
+    if (!dev)
         return PIMACC_E_NODEV;
+    if (!inputs || !weights || !outputs || !m || !k || !n)
+        return PIMACC_E_ARG;
+    if (vmm_dev != dev)
+        vmm_entries = 0;
+    vmm_dev = dev;
+    for (i = 0; i < vmm_entries; ++i) {
+        e = &vmm_cache[i];
+        if (e->w == weights && e->k == k && e->n == n)
+            return pimacc_linear_run(dev, &e->layer, inputs, m, 0, outputs, 0);
+    }
     d.k = k;
     d.n = n;
     d.w = weights;
-    return pimacc_linear(default_dev, &d, inputs, m, outputs);
+    if (vmm_entries == VMM_CACHE
+        || (vmm_entries && dev->top != vmm_cache[vmm_entries - 1].end))
+        return pimacc_linear(dev, &d, inputs, m, outputs);  /* no room to keep it: uncached */
+    e = &vmm_cache[vmm_entries];
+    e->start = pimacc_mark(dev);
+    err = pimacc_linear_load(dev, &d, &e->layer);
+    if (err == PIMACC_E_NOMEM && vmm_entries) {  /* the kept weights take the room: drop them */
+        pimacc_vmm_forget();
+        vmm_dev = dev;
+        return pimacc_linear(dev, &d, inputs, m, outputs);
+    }
+    if (err)
+        return err;
+    e->w = weights;
+    e->k = k;
+    e->n = n;
+    e->end = dev->top;
+    ++vmm_entries;
+    return pimacc_linear_run(dev, &e->layer, inputs, m, 0, outputs, 0);
 }
 
 /* --- convolutions ----------------------------------------------------------------------------- */

@@ -179,9 +179,21 @@ pimacc_dev_t *pimacc_default(void);
 /* The seed's call (its MNIST MLP's inner loop): outputs[i][j] = sum_l inputs[i][l] *
    weights[j][l] in int32, for inputs int8 [m][k], weights int8 [n][k] (each output's weights
    contiguous, as the seed's weights[k][i*(K+1)+j] without the bias column), outputs int32
-   [m][n], on the default device. Returns PIMACC_OK or an error as every call here. */
+   [m][n], on the default device. Returns PIMACC_OK or an error as every call here.
+
+   The weights are packed into the accelerator's memory once per (weights, k, n): the packed
+   copies of up to 4 weight pointers stay reserved on top of the memory in use (as
+   pimacc_linear_load's) and a later call with the same pointer and shape runs on them. So the
+   weights behind a pointer must not change between calls: after changing them in place, or to
+   reuse the memory, call pimacc_vmm_forget(). Memory released below the copies (pimacc_release
+   to an earlier mark) drops them; with 4 kept, or memory reserved above them since, a call
+   packs its weights for that call only, as pimacc_linear does. */
 int AcceleratorVMM(const int8_t *inputs, const int8_t *weights, int32_t *outputs,
                    uint32_t m, uint32_t k, uint32_t n);
+
+/* Forget AcceleratorVMM's packed weights (and release their memory when nothing was reserved
+   above it since). */
+void pimacc_vmm_forget(void);
 
 #ifdef __cplusplus
 }

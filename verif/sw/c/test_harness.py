@@ -137,6 +137,46 @@ def test_accelerator_vmm_is_the_seeds_inner_loop(harness):
     np.testing.assert_array_equal(y, x.astype(np.int32) @ w.astype(np.int32).T)
 
 
+def test_accelerator_vmm_keeps_packed_weights_by_pointer(harness):
+    """AcceleratorVMM packs a weight pointer's weights once (they stay reserved) and runs later
+    calls on them; pimacc_vmm_forget, a release below them and pimacc_init drop them, so
+    weights changed in place are packed again; past 4 pointers a call packs for itself."""
+    rng = _rng(410)
+    x, w, w2 = _int8(rng, 5, 23), _int8(rng, 7, 23), _int8(rng, 3, 23)
+    harness.vmm_forget()
+    base = harness.mark()
+    code, y = harness.accelerator_vmm(x, w, forget=False)
+    assert code == OK and harness.mark() > base     # packed and kept
+    kept = harness.mark()
+    x = _int8(rng, 6, 23)
+    code, y = harness.accelerator_vmm(x, w, forget=False)
+    assert code == OK and harness.mark() == kept    # the same packed weights
+    np.testing.assert_array_equal(y, models.vmm(x, w))
+    code, y = harness.accelerator_vmm(x, w2, forget=False)  # a second pointer: kept above
+    assert code == OK and harness.mark() > kept
+    np.testing.assert_array_equal(y, models.vmm(x, w2))
+    w[:] = _int8(rng, 7, 23)                        # changed in place: stale until forgotten
+    code, y = harness.accelerator_vmm(x, w, forget=False)
+    assert code == OK and not np.array_equal(y, models.vmm(x, w))
+    harness.vmm_forget()                            # on top: its memory is given back
+    assert harness.mark() == base
+    code, y = harness.accelerator_vmm(x, w, forget=False)
+    np.testing.assert_array_equal(y, models.vmm(x, w))
+    harness.release(base)                           # released below: dropped
+    w[:] = _int8(rng, 7, 23)
+    code, y = harness.accelerator_vmm(x, w, forget=False)
+    np.testing.assert_array_equal(y, models.vmm(x, w))
+    ws = [_int8(rng, 4, 23) for _ in range(5)]      # 4 kept; the fifth packs for its call only
+    harness.vmm_forget()
+    for i, wi in enumerate(ws):
+        before = harness.mark()
+        code, y = harness.accelerator_vmm(x, wi, forget=False)
+        assert code == OK and (harness.mark() > before) == (i < 4), i
+        np.testing.assert_array_equal(y, models.vmm(x, wi))
+    harness.vmm_forget()
+    assert harness.mark() == base
+
+
 def _im2col(x, kh, kw, stride, padding, fill, dilation=1):
     """NumPy im2col of NCHW x: [N * Ho * Wo, C * kh * kw] (padding holds ``fill``)."""
     n, c, h, wd = x.shape
