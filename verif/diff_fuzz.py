@@ -21,20 +21,21 @@ from dataclasses import dataclass, field
 
 from hw.spec import (
     REGISTER_SPACE,
-    REGISTERS,
     WINDOWS,
     Geometry,
     Opcode,
+    cim_of,
     command_registers,
     register,
 )
+from hw.spec.regmap import registers
 
 __all__ = ["Fuzzer", "run_sequences"]
 
 CTRL, STATUS, DOORBELL = register("CTRL"), register("STATUS"), register("DOORBELL")
 IRQ_EN = CTRL.field("IRQ_EN").mask
 ESTIMATED = {"PERF_CYCLES", "PERF_BUSY", "PERF_COMPUTE", "PERF_STALL"}
-COUNTS = {"PERF_MACS", "PERF_VECTORS"}
+COUNTS = {"PERF_MACS", "PERF_VECTORS", "PERF_ADC", "PERF_ROWS"}  # (the last two: CIM builds)
 #: a command at least this long is still BUSY for the few accesses that follow its START
 #: (its busy cycles, LONG + drain, outlast them on the model's clock and on the hardware's)
 LONG = 12
@@ -57,6 +58,11 @@ class Fuzzer:
     exact_results: bool = True   # ACC/OUT comparable
     accesses: int = 0
     events: dict = field(default_factory=dict)  # what the sequence exercised, counted
+
+    @property
+    def registers(self):
+        """The build's registers (a CIM build's include CIM_SHIFT and its counters)."""
+        return registers(cim_of(self.g) is not None)
 
     def saw(self, event):
         self.events[event] = self.events.get(event, 0) + 1
@@ -86,7 +92,7 @@ class Fuzzer:
         """A read; the values of the registers that may differ by design (module docstring)
         are left out, their responses still compared."""
         self.steps.append(("read32", hex(addr)))
-        name = next((r.name for r in REGISTERS if r.offset == addr), None)
+        name = next((r.name for r in self.registers if r.offset == addr), None)
         partial = not self.exact_results and any(
             w.base <= addr < w.base + w.size for w in WINDOWS if w.name in ("ACC", "OUT"))
         if name in ESTIMATED or (name in COUNTS and (busy or not self.exact_counts)) or partial:
@@ -109,7 +115,7 @@ class Fuzzer:
         skip = set(ESTIMATED)
         if busy or not self.exact_counts:
             skip |= COUNTS
-        for r in REGISTERS:
+        for r in self.registers:
             if r.name not in skip:
                 self.both("read32", r.offset)
 
@@ -149,7 +155,7 @@ class Fuzzer:
         kind = self.pick(["reg", "reg", "window", "window", "gap"])
         if kind == "reg":
             if self.rng.random() < 0.9:
-                return self.pick([r.offset for r in REGISTERS])
+                return self.pick([r.offset for r in self.registers])
             return 4 * int(self.rng.integers(0, REGISTER_SPACE.size // 4))
         if kind == "gap":
             return self.pick([0x1000, 0x7FFC, 0x9000, 0xFFFC])
