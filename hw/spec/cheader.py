@@ -68,8 +68,9 @@ def macros() -> list[tuple[str, str, str]]:
            ("ID_MAGIC", _hex(regmap.ID_MAGIC), "ID reads this: ASCII 'PIMA'"),
            ("VERSION", _hex(regmap.VERSION), "VERSION of this map: major.minor.patch, 8.8.16"),
            ("ALL_FEATURES", _hex(regmap.ALL_FEATURES), "CFG_FEATURES with every feature")]
-    for r in regmap.REGISTERS:
-        out.append((f"REG_{r.name}", f"0x{r.offset:03X}u", r.doc))
+    for r in regmap.REGISTERS + regmap.CIM_REGISTERS:
+        cim_only = " (CIM builds only: Feature.CIM)" if r in regmap.CIM_REGISTERS else ""
+        out.append((f"REG_{r.name}", f"0x{r.offset:03X}u", r.doc + cim_only))
         for f in r.fields:
             base = f"{r.name}_{f.name}"
             kind = ("signed " if f.signed else "") + regmap.ACCESS_DOC[f.access]

@@ -264,6 +264,26 @@
 #define PIMACC_CFG_MEM_BITS_VALUE_WIDTH 32
 #define PIMACC_CFG_MEM_BITS_VALUE_MASK 0xFFFFFFFFu
 #define PIMACC_CFG_MEM_BITS_VALUE_RESET 0x0u
+#define PIMACC_REG_CFG_CIM 0x0E0u  /* The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16. (CIM builds only: Feature.CIM) */
+#define PIMACC_CFG_CIM_VALUE_SHIFT 0  /* read only: The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16. */
+#define PIMACC_CFG_CIM_VALUE_WIDTH 32
+#define PIMACC_CFG_CIM_VALUE_MASK 0xFFFFFFFFu
+#define PIMACC_CFG_CIM_VALUE_RESET 0x0u
+#define PIMACC_REG_CIM_SHIFT 0x0E4u  /* The ADC window (models.cim): each group's partial sum p becomes clip((p + 2**(SHIFT-1)) >> SHIFT) on ADC_BITS signed bits; set per layer. A vector takes the value it finds when it enters the array. (CIM builds only: Feature.CIM) */
+#define PIMACC_CIM_SHIFT_VALUE_SHIFT 0  /* read/write: right shift 0..31 */
+#define PIMACC_CIM_SHIFT_VALUE_WIDTH 5
+#define PIMACC_CIM_SHIFT_VALUE_MASK 0x1Fu
+#define PIMACC_CIM_SHIFT_VALUE_RESET 0x0u
+#define PIMACC_REG_PERF_ADC 0x0E8u  /* ADC conversions: C * R / GROUP_ROWS per input slice, 8 / BITS_PER_CYCLE slices per vector. Wraps at 2**32; cleared by CTRL.CLEAR_COUNTERS. (CIM builds only: Feature.CIM) */
+#define PIMACC_PERF_ADC_VALUE_SHIFT 0  /* read only: ADC conversions: C * R / GROUP_ROWS per input slice, 8 / BITS_PER_CYCLE slices per vector. */
+#define PIMACC_PERF_ADC_VALUE_WIDTH 32
+#define PIMACC_PERF_ADC_VALUE_MASK 0xFFFFFFFFu
+#define PIMACC_PERF_ADC_VALUE_RESET 0x0u
+#define PIMACC_REG_PERF_ROWS 0x0ECu  /* Row activations: R per input slice. Wraps at 2**32; cleared by CTRL.CLEAR_COUNTERS. (CIM builds only: Feature.CIM) */
+#define PIMACC_PERF_ROWS_VALUE_SHIFT 0  /* read only: Row activations: R per input slice. */
+#define PIMACC_PERF_ROWS_VALUE_WIDTH 32
+#define PIMACC_PERF_ROWS_VALUE_MASK 0xFFFFFFFFu
+#define PIMACC_PERF_ROWS_VALUE_RESET 0x0u
 #define PIMACC_WIN_REG_BASE 0x0u  /* Registers (see the table above). */
 #define PIMACC_WIN_REG_SIZE 0x1000u
 #define PIMACC_WIN_LUT_BASE 0x8000u  /* Lookup-table activation (CMD_FLAGS.LUT); locked while BUSY. */

@@ -37,7 +37,7 @@ def expected() -> dict[str, int]:
          "LUT_ENTRIES": regmap.LUT_ENTRIES, "PARAM_STRIDE": regmap.PARAM_STRIDE,
          "INSTR_BYTES": isa.INSTR_BYTES, "INSTR_WORDS": isa.INSTR_WORDS,
          "INSTR_OP_WORD": 0, "INSTR_OP_SHIFT": 0, "INSTR_OP_WIDTH": 8, "INSTR_OP_MASK": 0xFF}
-    for r in regmap.REGISTERS:
+    for r in regmap.REGISTERS + regmap.CIM_REGISTERS:
         v[f"REG_{r.name}"] = r.offset
         for f in r.fields:
             v |= {f"{r.name}_{f.name}_SHIFT": f.lsb, f"{r.name}_{f.name}_WIDTH": f.width,
