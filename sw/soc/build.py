@@ -38,7 +38,8 @@ RAM_BYTES = 128 * 1024
 #: firmware builds (mnist.c's SOC_MODE_*): name -> (SOC_MODE, what runs on the accelerator)
 MODES = {
     "cpu": (0, "nothing: C loops on the core"),
-    "vmm": (1, "the products: `AcceleratorVMM` (weights packed on every call)"),
+    "vmm": (1, "the products: `AcceleratorVMM` (weights packed at the first call, kept by "
+               "pointer)"),
     "linear": (2, "whole layers: `pimacc_linear_run` (weights packed once)"),
 }
 CROSS = "riscv64-unknown-elf-"
