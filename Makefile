@@ -47,7 +47,7 @@ clang:
 # Retrain the digits networks (scikit-learn's MLP, tinygrad's CNN, about 20 s) and rewrite
 # their weights in sw/nets/.
 train: setup clang
-	$(PY) -m sw.nets.digits --train-mlp --train-cnn
+	$(PY) -m sw.nets.digits --train-mlp --train-cnn && $(PY) -m sw.nets.adder --train
 
 verilog: $(STAMP)
 	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v
