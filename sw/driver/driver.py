@@ -42,7 +42,15 @@ from ..targets import Transport, open_transport
 from ..targets.regmodel.program import predict_cycles
 from .arguments import check_accumulator_range, check_extras, check_linear, fold_input_zero_point
 from .packing import pack_int8, unpack_int8
-from .program import Job, Program, compile_plan, compile_plans, describe, explain
+from .program import (
+    Job,
+    Program,
+    compile_plan,
+    compile_plans,
+    describe,
+    explain,
+    plan_lower_bound,
+)
 from .stats import Stats
 from .taps import compile_taps
 from .tiling import Plan, Step, plan_linear, plan_options
@@ -116,6 +124,8 @@ class Driver:
         self.path = ""
         self.plan = None
         self._choices = {}  # shape -> the cycle model's choice (plans, orders) or prediction
+        #: programs predicted on the cycle model so far (the first call of a shape predicts)
+        self.predictions = 0
         self.stats = Stats()
         self.mapping = None  # how the last convolution-family call was mapped (sw/layers)
         self._written = self._read_words = 0
@@ -340,11 +350,9 @@ class Driver:
         # the timing does not depend on the data: one choice per shape (remembered)
         key = ("linear", tuple(plans), table is not None)
         if key not in self._choices:
-            options = [(plan, order) for plan in plans for order in PROGRAM_ORDERS]
-            cycles = [predict_cycles(compile_plan(plan, None, None, None, None, 0, table,
-                                                  order=order).program, self.latency)
-                      for plan, order in options]
-            self._choices[key] = options[cycles.index(min(cycles))]
+            _, i = self._fastest_linear(plans, table)
+            self._choices[key] = (plans[i // len(PROGRAM_ORDERS)],
+                                  PROGRAM_ORDERS[i % len(PROGRAM_ORDERS)])
         plan, order = self._choices[key]
         compiled = compile_plan(plan, x, w, b, params, zero_point, table, order=order)
         if compiled.program.end > mem:
@@ -364,33 +372,64 @@ class Driver:
         return self.dma is not False and bool(self.transport.mem_size)
 
     def predict_linear(self, m, k, n, *, int8=False, bias=False, relu=False, lut=False,
-                       pool=1):
+                       pool=1, limit=None):
         """Cycles the fastest program of a ``linear`` of this shape takes on the cycle model
-        (doorbell to done; the data does not change it)."""
+        (doorbell to done; the data does not change it). With ``limit``, programs whose lower
+        bound exceeds it are not predicted, and the result is ``math.inf`` when none is left:
+        exact whenever it is at most ``limit``."""
         table = np.zeros(256, np.int8) if lut else None
         plans = plan_options(m, k, n, self.geometry, int8=int8, bias=bias, relu=relu, lut=lut,
                              pool=pool)
         key = ("predict linear", tuple(plans), lut)
-        if key not in self._choices:
-            self._choices[key] = min(
-                predict_cycles(compile_plan(plan, None, None, None, None, 0, table,
-                                            order=order).program, self.latency)
-                for plan in plans for order in PROGRAM_ORDERS)
-        return self._choices[key]
+        if key in self._choices:
+            return self._choices[key]
+        cycles, _ = self._fastest_linear(plans, table, limit)
+        if cycles < math.inf:  # (exact: remembered)
+            self._choices[key] = cycles
+        return cycles
 
-    def predict_taps(self, plan, *, lut=False):
+    def _fastest_linear(self, plans, table, limit=None):
+        """(cycles, index) of the fastest of ``plans`` x :data:`PROGRAM_ORDERS` on the cycle
+        model, index ``plan * len(PROGRAM_ORDERS) + order``; the first on a tie, as if every
+        one were predicted. Candidates are tried in the order of their lower bound
+        (:func:`~.program.plan_lower_bound`) and skipped once it exceeds the best prediction
+        (or ``limit``): (math.inf, None) when every one exceeds ``limit``."""
+        orders = len(PROGRAM_ORDERS)
+        bounds = [plan_lower_bound(plan, table is not None) for plan in plans]
+        best = (math.inf if limit is None else limit, None)
+        for p in sorted(range(len(plans)), key=bounds.__getitem__):
+            for o, order in enumerate(PROGRAM_ORDERS):
+                i = p * orders + o
+                if bounds[p] > best[0] or (bounds[p] == best[0] and best[1] is not None
+                                           and i > best[1]):
+                    continue
+                program = compile_plan(plans[p], None, None, None, None, 0, table,
+                                       order=order).program
+                cycles = predict_cycles(program, self.latency)
+                self.predictions += 1
+                if cycles < best[0] or (cycles == best[0] and (best[1] is None or i < best[1])):
+                    best = (cycles, i)
+        return best if best[1] is not None else (math.inf, None)
+
+    def predict_taps(self, plan, *, lut=False, limit=None):
         """Cycles the per-tap program of ``plan`` (:class:`~.taps.TapPlan`) takes on the cycle
         model in the faster of :data:`PROGRAM_ORDERS` (``math.inf`` when the program does not
-        fit the memory)."""
-        return min(self._predict_taps(plan, lut, order) for order in PROGRAM_ORDERS)
+        fit the memory). With ``limit``, a program whose lower bound exceeds it is not
+        predicted (``math.inf``): exact whenever at most ``limit``."""
+        return min(self._predict_taps(plan, lut, order, limit) for order in PROGRAM_ORDERS)
 
-    def _predict_taps(self, plan, lut, order):
+    def _predict_taps(self, plan, lut, order, limit=None):
         key = ("taps", plan, bool(lut), order)
         if key not in self._choices:
             table = np.zeros(256, np.int8) if lut else None
             program = compile_taps(plan, None, None, None, None, 0, table, order=order).program
-            self._choices[key] = math.inf if program.end > self.transport.mem_size else \
-                predict_cycles(program, self.latency)
+            if program.end > self.transport.mem_size:
+                self._choices[key] = math.inf
+            elif limit is not None and program.lower_bound() > limit:
+                return math.inf  # (not exact: not remembered)
+            else:
+                self._choices[key] = predict_cycles(program, self.latency)
+                self.predictions += 1
         return self._choices[key]
 
     def run_taps(self, plan, x, w, b, params, zero_point, lut=None, *, pad_value=0):
@@ -404,8 +443,11 @@ class Driver:
             if needed and feature not in self.features:
                 raise AcceleratorError(f"this accelerator lacks Feature.{feature.name}")
         table = self._table_to_load(lut)
-        cycles = [self._predict_taps(plan, lut is not None, o) for o in PROGRAM_ORDERS]
-        order = PROGRAM_ORDERS[cycles.index(min(cycles))]
+        best = (math.inf, PROGRAM_ORDERS[0])
+        for order in PROGRAM_ORDERS:  # the first fastest (a slower order's bound may skip it)
+            cycles = self._predict_taps(plan, lut is not None, order, limit=best[0])
+            best = (cycles, order) if cycles < best[0] else best
+        order = best[1]
         compiled = compile_taps(plan, x, w, b, params, zero_point, table, pad_value=pad_value,
                                 order=order)
         raw = self._run_with_lut(compiled.program, lut, f"per-tap conv {x.shape} * {w.shape}")

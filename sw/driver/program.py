@@ -24,7 +24,7 @@ from .packing import pack_int8
 from .tiling import Plan
 
 __all__ = ["ALIGN", "CompiledLinear", "Job", "Program", "Region", "compile_plan", "compile_plans",
-           "describe", "explain"]
+           "describe", "explain", "floor_cycles", "plan_lower_bound"]
 
 _FLAGS = register("CMD_FLAGS")
 #: the least alignment of a region in memory, in bytes (also at least one beat of the port)
@@ -190,6 +190,23 @@ class Program:
                 total += 100 * (i.count + isa.transfer_bytes(i, g) // g.mem_bytes)
         return total
 
+    def lower_bound(self):
+        """Cycles the program needs at least, on any timing: the compute unit issues one vector a
+        cycle (every VMM's COUNT, one after another) and the memory port moves a beat a cycle
+        each way (reads: every LOAD row and the instructions' fetch; writes: every STORE).
+        The driver skips predicting a program on the cycle model when this exceeds the best
+        prediction it has (:func:`floor_cycles`)."""
+        g = self.geometry
+        vectors, read, written = 0, isa.INSTR_BYTES * len(self.instructions), 0
+        for i in self.instructions:
+            if isinstance(i, isa.Vmm):
+                vectors += i.count
+            elif isinstance(i, isa.Load):
+                read += isa.transfer_bytes(i, g) * max(1, getattr(i, "rows", 1))
+            elif isinstance(i, isa.Store):
+                written += isa.transfer_bytes(i, g)
+        return floor_cycles(g, vectors, read, written)
+
     def __len__(self):
         return len(self.instructions)
 
@@ -250,6 +267,54 @@ def explain(code: ErrorCode, instr, g: Geometry, mem_size=None) -> str:
         ErrorCode.BAD_POOL: "POOL >= 1, POOL == 1 without REQUANT, and POOL divides COUNT",
     }
     return text.get(code, "")
+
+
+def floor_cycles(g: Geometry, vectors, read_bytes, written_bytes):
+    """The least cycles of a program that issues ``vectors`` vectors, reads ``read_bytes`` and
+    writes ``written_bytes`` of memory (whole beats): one vector and one beat each way a
+    cycle."""
+    return max(vectors, -(-read_bytes // g.mem_bytes), -(-written_bytes // g.mem_bytes))
+
+
+def plan_lower_bound(plan: Plan, lut=False) -> int:
+    """:meth:`Program.lower_bound` of ``plan``'s program (:func:`compile_plan`, any order, with
+    a LUT load when ``lut``) without compiling it: the same vectors, LOAD and STORE bytes and
+    instructions, counted in closed form from the plan's shape (as :meth:`Plan.iter_steps`
+    walks it)."""
+    g = plan.geometry
+
+    def beats(window, count):
+        n = count * isa.unit_bytes(window, g)
+        return -(-n // g.mem_bytes) * g.mem_bytes
+
+    out = isa.Window.OUT if plan.int8 else isa.Window.ACC
+    kts, nts, chunk = plan.k_tiles, plan.n_tiles, plan.m_chunk
+    counts = [chunk] * (plan.m // chunk) + ([plan.m % chunk] if plan.m % chunk else [])
+    tile_cols = [min(g.cols, plan.n - nt * g.cols) for nt in range(nts)]
+    weights = kts * sum(beats(isa.Window.WEIGHT, c) for c in tile_cols)  # one set of tiles
+    params = sum(beats(isa.Window.PARAM, 4 * c) for c in tile_cols)      # one set of N tiles
+    read = beats(isa.Window.LUT, isa.units(isa.Window.LUT, g)) if lut else 0
+    instructions = 1 + bool(lut)  # END (and the LUT's LOAD)
+    written = 0
+    for count in counts:
+        steps = nts * kts
+        instructions += 2 * steps + nts  # VMMs, weight LOADs (as if streamed), STOREs
+        if plan.resident_inputs:
+            read += kts * beats(isa.Window.IN, count)
+            instructions += kts
+        else:
+            read += steps * beats(isa.Window.IN, count)
+            instructions += steps
+        written += nts * beats(out, count // plan.pool if plan.int8 else count)
+    read += weights * (1 if plan.resident_weights else len(counts))
+    if plan.resident_weights:  # loaded with the first chunk only
+        instructions -= (len(counts) - 1) * nts * kts
+    if plan.bias or plan.int8:  # PARAM with each N tile, once when there is one N tile
+        loads = 1 if nts == 1 else len(counts) * nts
+        instructions += loads
+        read += params * (1 if nts == 1 else len(counts))
+    vectors = plan.m * kts * nts
+    return floor_cycles(g, vectors, read + isa.INSTR_BYTES * instructions, written)
 
 
 # --- linear layers --------------------------------------------------------------------------------

@@ -15,6 +15,8 @@ predicts faster.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 from models.conv import conv_shape, max_pool_args
@@ -114,9 +116,12 @@ def _block(acc, s, pool, int8, bias, relu, lut):
                          cost=program_estimate)[:BLOCK_CANDIDATES]
     if len(ranked) == 1:
         return ranked[0]
-    cycles = [acc.predict_linear(*low.gemm, int8=int8, bias=bias, relu=bool(relu),
-                                 lut=lut is not None, pool=low.offsets ** 2) for low in ranked]
-    return ranked[cycles.index(min(cycles))]
+    best = (math.inf, ranked[0])
+    for low in ranked:  # the first fastest (a candidate slower than the best so far is skipped)
+        cycles = acc.predict_linear(*low.gemm, int8=int8, bias=bias, relu=bool(relu),
+                                    lut=lut is not None, pool=low.offsets ** 2, limit=best[0])
+        best = (cycles, low) if cycles < best[0] else best
+    return best[1]
 
 
 def _per_tap(acc, s, low, pool, int8, bias, relu, lut):
@@ -131,12 +136,16 @@ def _per_tap(acc, s, low, pool, int8, bias, relu, lut):
                         int8=int8, bias=bias, relu=bool(relu), lut=lut is not None)
     if not plans:
         return None
-    cycles = [acc.predict_taps(p, lut=lut is not None) for p in plans]
-    best = min(cycles)
+    best = (math.inf, None)
+    for p in plans:  # the first fastest (a plan slower than the best so far is skipped)
+        cycles = acc.predict_taps(p, lut=lut is not None, limit=best[0])
+        best = (cycles, p) if cycles < best[0] else best
+    if best[1] is None:
+        return None
     m, k, n = low.gemm
     patch = acc.predict_linear(m, k, n, int8=int8, bias=bias, relu=bool(relu),
-                               lut=lut is not None, pool=low.offsets ** 2)
-    return plans[cycles.index(best)] if best < patch else None
+                               lut=lut is not None, pool=low.offsets ** 2, limit=best[0])
+    return best[1] if best[0] < patch else None
 
 
 def _run_taps(acc, plan, s, x, w, b, scales, zero_point, lut, input_zero_point):

@@ -363,3 +363,74 @@ def test_linear_batch_is_one_program_and_exact():
     assert regs.path.startswith("registers")
     with pytest.raises(TypeError, match="unexpected keywords"):
         acc.linear_batch([(calls[0][0], calls[0][1], None, dict(sclae=1))] * 2)
+
+
+def _random_linear_shapes(rng, count, geometry):
+    for _ in range(count):
+        m, k, n = (int(v) for v in rng.integers(1, 12 * geometry.rows, 3))
+        int8, bias, lut, pooled = (bool(v) for v in rng.integers(0, 2, 4))
+        pool = 4 if int8 and pooled else 1  # (a pooled layer's rows come in groups of POOL)
+        yield -(-m // pool) * pool, k, n, int8, bias, lut and int8, pool
+
+
+@pytest.mark.parametrize("geometry", [Geometry.default(), Geometry.default(rows=4, cols=4),
+                                      Geometry.default(rows=8, cols=8, banks=4, mem_bits=64)],
+                         ids=["16x16", "4x4", "8x8-64bit"])
+def test_lower_bound_of_a_plan_is_its_programs_and_below_the_cycle_model(geometry):
+    # the pruned plan search (Driver._fastest_linear) relies on: plan_lower_bound(plan) ==
+    # Program.lower_bound() of its program in every order <= predict_cycles of that program
+    s = env_seed() + 17
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    tight = 0.0
+    for m, k, n, int8, bias, lut, pool in _random_linear_shapes(rng, 12, geometry):
+        table = np.zeros(256, np.int8) if lut else None
+        for plan in plan_options(m, k, n, geometry, int8=int8, bias=bias, lut=lut, pool=pool):
+            bound = program_module.plan_lower_bound(plan, lut)
+            for order in ORDERS:
+                prog = compile_plan(plan, None, None, None, None, 0, table, order=order).program
+                cycles = predict_cycles(prog)
+                assert prog.lower_bound() == bound, (plan, order)
+                assert bound <= cycles, (plan, order, bound, cycles)
+                tight = max(tight, bound / cycles)
+    print(f"largest bound / cycles: {tight:.3f}")
+    assert tight > 0.5  # a bound that prunes nothing would be useless
+
+
+def test_per_tap_programs_lower_bound_is_below_the_cycle_model():
+    from sw.driver.taps import compile_taps, tap_options
+    g = Geometry.default(rows=8, cols=8)
+    for cin, cout, h, pad in ((8, 8, 12, 1), (20, 12, 9, 0), (3, 16, 16, 1)):
+        for plan in tap_options(1, cin, h, h, cout, 3, 3, (pad, pad), g, int8=True):
+            for order in PROGRAM_ORDERS:
+                prog = compile_taps(plan, None, None, None, None, 0, order=order).program
+                assert 0 < prog.lower_bound() <= predict_cycles(prog), (plan, order)
+
+
+def test_pruned_plan_search_chooses_as_the_exhaustive_one():
+    # the driver predicts candidates in the order of their lower bound and skips one once its
+    # bound exceeds the best prediction: the same (plan, order) as predicting every one, the
+    # first on a tie, with fewer predictions
+    g = Geometry.default()
+    s = env_seed() + 23
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    acc = Accelerator.open("regmodel")
+    skipped = 0
+    shapes = [(392, 576, 64, True, False, False, 1), (784, 64, 128, False, False, False, 1),
+              *_random_linear_shapes(rng, 10, g)]
+    for m, k, n, int8, bias, lut, pool in shapes:
+        plans = plan_options(m, k, n, g, int8=int8, bias=bias, lut=lut, pool=pool)
+        table = np.zeros(256, np.int8) if lut else None
+        cycles = [predict_cycles(compile_plan(p, None, None, None, None, 0, table,
+                                              order=o).program, acc.latency)
+                  for p in plans for o in PROGRAM_ORDERS]
+        before = acc.predictions
+        best, i = acc._fastest_linear(plans, table)
+        skipped += len(cycles) - (acc.predictions - before)
+        assert (best, i) == (min(cycles), cycles.index(min(cycles))), (m, k, n)
+        # with a limit below the best: nothing (inf); at the best: exact
+        assert acc._fastest_linear(plans, table, limit=best - 1) == (np.inf, None)
+        assert acc._fastest_linear(plans, table, limit=best)[0] == best
+    print(f"predictions skipped: {skipped}")
+    assert skipped > 0
