@@ -3,6 +3,7 @@
 from amaranth import Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream
 from amaranth.lib.wiring import In, Out
+from amaranth.utils import exact_log2
 
 from models.cim import SHIFT_MAX, CimConfig
 
@@ -16,6 +17,14 @@ __all__ = ["CimArray"]
 
 def _ceil_log2(n):
     return (n - 1).bit_length()
+
+
+def _tree(terms):
+    """A balanced adder tree."""
+    while len(terms) > 1:
+        terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
+                 for i in range(0, len(terms), 2)]
+    return terms[0]
 
 
 class CimArray(VmmArray):
@@ -35,9 +44,11 @@ class CimArray(VmmArray):
     :func:`hw.spec.timing.cim_array_latency`):
 
     * Stage 0: on ``i.valid & i.ready`` the vector, its bank, tag and ``shift`` are registered.
-    * Slices: for ``8/B`` cycles the slice's digits (the low B bits of the vector, shifted right
-      by B each cycle) multiply the selected bank's weights and every group's adder tree is
-      registered (the partial sums).
+    * Slices: for ``8/B`` cycles the slice's B bits of every row (the vector shifted right by B
+      each cycle) select the selected bank's weights, with no multiplier: per input bit, each
+      group's selected weights are summed (a bit line), and the B sums are weighted
+      ``2**i`` (the top slice's top bit ``-2**(B-1)``); every group's partial sum is
+      registered.
     * ADC: the registered partial sums are converted, summed over the groups, shifted and
       accumulated; the last slice's sum is registered into ``o.payload.y``.
 
@@ -120,14 +131,10 @@ class CimArray(VmmArray):
             m.d.sync += [x_sh[r].eq(x_sh[r] >> B) for r in range(R)]
             m.d.sync += [s.eq(s + 1), busy.eq(~last)]
 
-        # The slice's digits: the low B bits, unsigned, or two's complement in the top slice
-        # (x_sh is then the arithmetic shift of x by B*(S-1)).
-        digits = []
-        for r in range(R):
-            low = x_sh[r][:B]
-            d = Signal(signed(B + 1), name=f"d_r{r}")
-            m.d.comb += d.eq(Mux(last, low.as_signed(), low.as_unsigned()))
-            digits.append(d)
+        # The slice's bits: the low B bits of each row (x_sh is shifted right by B each cycle;
+        # in the top slice it is the arithmetic shift of x by B*(S-1), so its bit B-1 is the
+        # sign bit, weighing -2**(B-1)).
+        bits = [x_sh[r][:B] for r in range(R)]
 
         # Partial sums per (group, column), registered with the slice's bookkeeping.
         p_width = B + 9 + _ceil_log2(G)
@@ -142,13 +149,18 @@ class CimArray(VmmArray):
             column = []
             for g in range(self.groups):
                 rows = range(g * G, min(R, g * G + G))
-                terms = [digits[r] * w_sel[r] for r in rows]
-                while len(terms) > 1:
-                    terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
-                             for i in range(0, len(terms), 2)]
+                # No multipliers, as in a CIM macro: per input bit, the group's cells whose
+                # input bit is 1 add their weight on the bit line; the B bit-line sums are
+                # weighted 2**i (the top slice's top bit -2**(B-1)).
+                planes = []
+                for i in range(B):
+                    plane = _tree([Mux(bits[r][i], w_sel[r], 0) for r in rows]) << i
+                    if i == B - 1:
+                        plane = Mux(last, -plane, plane)
+                    planes.append(plane)
                 p = Signal(signed(p_width), name=f"p_g{g}_c{c}")
                 with m.If(busy):
-                    m.d.sync += p.eq(terms[0])
+                    m.d.sync += p.eq(_tree(planes))
                 column.append(p)
             partial.append(column)
 
@@ -157,7 +169,7 @@ class CimArray(VmmArray):
         rnd = Signal(32)
         m.d.comb += rnd.eq((Const(1, 1) << shift_p) >> 1)
         amount = Signal(range(SHIFT_MAX + 8 + 1))
-        m.d.comb += amount.eq(shift_p + ps * B)
+        m.d.comb += amount.eq(shift_p + (ps << exact_log2(B)))
         acc = [Signal(32, name=f"acc_c{c}") for c in range(C)]
         for c in range(C):
             codes = []
