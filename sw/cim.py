@@ -320,6 +320,16 @@ def markdown(record):
                      f"{r['adc_conversions']:,} | "
                      f"{r['row_activations']:,} | {r['energy_pj'] / 1000:.2f} | "
                      f"{r['tops_per_watt']:.2f} |")
+    synth = head.get("synthesis")
+    if synth:
+        tools = ", ".join(f"{k} {v}" for k, v in synth[0]["tools"].items())
+        lines += ["", f"The array alone, {synth[0]['shape'][0]}x{synth[0]['shape'][1]} with "
+                  f"{synth[0]['shape'][2]} banks, for the LFE5U-85F (speed 8, out of context; "
+                  f"`python -m hw.cim_synth`, {tools}):", "",
+                  "| array | LUT4 | FF | DSP | Fmax (MHz) | run time |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {r['what']} | {r['lut4']:,} | {r['ff']:,} | {r['dsp']} | "
+                  f"{r['fmax_mhz']:.1f} | {r['minutes']:.0f} min |" for r in synth]
     lines += ["", "| parameter | pJ | what | source |", "|---|---|---|---|"]
     lines += [f"| {p['name']} | {p['value_pj']} | {p['what']} | {p['source']} |"
               for p in head["energy_params"]]
