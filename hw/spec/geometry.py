@@ -8,6 +8,7 @@ buffers fit their fixed address windows (:data:`~hw.spec.regmap.WINDOWS`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 from .regmap import LUT_ENTRIES, PARAM_BITS, PARAM_FIELDS, PARAM_STRIDE, register, window
@@ -118,25 +119,25 @@ class Geometry:
         """R * C: the multiply-accumulates the array does per cycle."""
         return self.rows * self.cols
 
-    @property
+    @functools.cached_property  # (hot in the compilers; the geometry is frozen)
     def row_words(self):
         """32-bit words of one R-long int8 vector (or weight column)."""
         return words_for(self.rows)
 
-    @property
+    @functools.cached_property
     def col_words(self):
         """32-bit words of one C-wide int8 output row."""
         return words_for(self.cols)
 
-    @property
+    @functools.cached_property
     def row_words_p2(self):
         return _pow2(self.row_words)
 
-    @property
+    @functools.cached_property
     def cols_p2(self):
         return _pow2(self.cols)
 
-    @property
+    @functools.cached_property
     def col_words_p2(self):
         return _pow2(self.col_words)
 

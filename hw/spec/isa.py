@@ -253,13 +253,24 @@ def reserved_mask(op, word) -> int:
     return ~used & 0xFFFF_FFFF
 
 
+#: per op: (attribute, word, lsb, least, largest, mask) of each field (what encode checks)
+_LAYOUT = {op: tuple((f.attr, f.word, f.lsb,
+                      -(1 << f.width - 1) if f.signed else 0,
+                      (1 << f.width - 1) - 1 if f.signed else (1 << f.width) - 1,
+                      (1 << f.width) - 1) for f in fields)
+           for op, fields in FIELDS.items()}
+
+
 def encode(instr: Instr) -> tuple[int, int, int, int]:
     """The four 32-bit words of an instruction (ValueError if a field does not fit)."""
     if not isinstance(instr, Instr) or instr.op is None:
         raise TypeError(f"not an instruction: {instr!r}")
     words = [int(instr.op), 0, 0, 0]
-    for f in FIELDS[instr.op]:
-        words[f.word] |= f.put(int(getattr(instr, f.attr)))
+    for attr, word, lsb, lo, hi, mask in _LAYOUT[instr.op]:
+        value = int(getattr(instr, attr))
+        if not lo <= value <= hi:
+            field(instr.op, attr.upper()).put(value)  # (raises, naming the field)
+        words[word] |= (value & mask) << lsb
     return tuple(words)
 
 

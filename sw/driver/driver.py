@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from collections import OrderedDict
 from types import SimpleNamespace
 
 import numpy as np
@@ -60,6 +61,9 @@ __all__ = ["AcceleratorError", "Driver", "PROGRAM_ORDERS"]
 #: the instruction orders (:func:`~sw.driver.program.compile_plan`) a layer's program is
 #: compiled in; the driver runs the fastest on the cycle model
 PROGRAM_ORDERS = ("late_store", "lookahead")
+#: instructions of compiled programs the driver keeps for calls of the same shape (about 0.4 kB
+#: of host memory each)
+PROGRAM_CACHE = 1_000_000
 
 _CTRL, _STATUS, _FLAGS = register("CTRL"), register("STATUS"), register("CMD_FLAGS")
 _IRQ_EN = _CTRL.pack(IRQ_EN=1)
@@ -126,6 +130,10 @@ class Driver:
         self._choices = {}  # shape -> the cycle model's choice (plans, orders) or prediction
         #: programs predicted on the cycle model so far (the first call of a shape predicts)
         self.predictions = 0
+        #: compiled programs by (kind, plan(s), order, LUT, zero point(s)), least recently used
+        #: first: a shape's program is compiled once, for its prediction, and then runs on the
+        #: data of every call of that shape (``bind``); at most PROGRAM_CACHE instructions
+        self._programs = OrderedDict()
         self.stats = Stats()
         self.mapping = None  # how the last convolution-family call was mapped (sw/layers)
         self._written = self._read_words = 0
@@ -269,21 +277,31 @@ class Driver:
         if key not in self._choices:
             best = None
             for i in range(max(len(o) for o in options)):
-                jobs = [Job(o[min(i, len(o) - 1)], None, None, None, None, 0) for o in options]
                 for order in PROGRAM_ORDERS:
-                    cycles = predict_cycles(compile_plans(jobs, table, order=order)[0].program,
-                                            self.latency)
+                    program = self._batch_program(options, i, order, table, prepared)
+                    cycles = predict_cycles(program[0].program, self.latency)
+                    self.predictions += 1
                     if best is None or cycles < best[0]:
                         best = (cycles, i, order)
             self._choices[key] = best[1:]
         i, order = self._choices[key]
-        jobs = [Job(o[min(i, len(o) - 1)], c.x, c.w, c.b, c.params, c.zero_point)
-                for o, c in zip(options, prepared, strict=True)]
-        compiled = compile_plans(jobs, table, order=order)
+        compiled = self._batch_program(options, i, order, table, prepared)
+        for one, c in zip(compiled, prepared, strict=True):
+            one.bind(c.x, c.w, c.b, c.params)
         if compiled[0].program.end > self.transport.mem_size:
             return self._one_by_one(calls)  # too large as one program: each call decides
         self.path, self.plan = "program", compiled[-1].plan
         return self._run_compiled(compiled, lut, f"{len(calls)} linear calls")
+
+    def _batch_program(self, options, i, order, table, prepared):
+        """The program of :meth:`linear_batch`'s calls, each in plan ``i`` of its ``options``
+        (or its last), in ``order`` (:func:`compile_plans`; cached)."""
+        plans = tuple(o[min(i, len(o) - 1)] for o in options)
+        zps = tuple(c.zero_point for c in prepared)
+        key = ("batch", plans, order, None if table is None else table.tobytes(), zps)
+        return self._program(key, lambda: compile_plans(
+            [Job(p, None, None, None, None, zp) for p, zp in zip(plans, zps, strict=True)],
+            table, order=order))
 
     def _one_by_one(self, calls):
         results, stats = [], []
@@ -350,11 +368,11 @@ class Driver:
         # the timing does not depend on the data: one choice per shape (remembered)
         key = ("linear", tuple(plans), table is not None)
         if key not in self._choices:
-            _, i = self._fastest_linear(plans, table)
+            _, i = self._fastest_linear(plans, table, zero_point=zero_point)
             self._choices[key] = (plans[i // len(PROGRAM_ORDERS)],
                                   PROGRAM_ORDERS[i % len(PROGRAM_ORDERS)])
         plan, order = self._choices[key]
-        compiled = compile_plan(plan, x, w, b, params, zero_point, table, order=order)
+        compiled = self._linear_program(plan, order, table, zero_point).bind(x, w, b, params)
         if compiled.program.end > mem:
             why = (f"the layer's program needs {compiled.program.end} bytes of memory, the "
                    f"target has {mem}")
@@ -371,24 +389,53 @@ class Driver:
         False)."""
         return self.dma is not False and bool(self.transport.mem_size)
 
+    def _program(self, key, build):
+        """The compiled program (CompiledLinear, list of them, or CompiledTaps) of ``key``, from
+        the cache or ``build()``; the cache keeps the most recently used ones, up to
+        :data:`PROGRAM_CACHE` instructions in all."""
+        if key in self._programs:
+            self._programs.move_to_end(key)
+            return self._programs[key]
+        compiled = build()
+        self._programs[key] = compiled
+        size = lambda c: len((c[0] if isinstance(c, list) else c).program)  # noqa: E731
+        total = sum(size(c) for c in self._programs.values())
+        while total > PROGRAM_CACHE and len(self._programs) > 1:
+            total -= size(self._programs.popitem(last=False)[1])
+        return compiled
+
+    def _linear_program(self, plan, order, table, zero_point):
+        """``plan``'s program in ``order`` (:func:`compile_plan`; cached, bind it to data)."""
+        key = ("linear", plan, order, None if table is None else table.tobytes(), zero_point)
+        return self._program(key, lambda: compile_plan(plan, None, None, None, None, zero_point,
+                                                       table, order=order))
+
+    def _taps_program(self, plan, order, table, zero_point):
+        """The per-tap program of ``plan`` in ``order`` (:func:`compile_taps`; cached)."""
+        key = ("taps", plan, order, None if table is None else table.tobytes(), zero_point)
+        return self._program(key, lambda: compile_taps(plan, None, None, None, None,
+                                                       zero_point, table, order=order))
+
     def predict_linear(self, m, k, n, *, int8=False, bias=False, relu=False, lut=False,
-                       pool=1, limit=None):
+                       pool=1, limit=None, zero_point=0):
         """Cycles the fastest program of a ``linear`` of this shape takes on the cycle model
         (doorbell to done; the data does not change it). With ``limit``, programs whose lower
         bound exceeds it are not predicted, and the result is ``math.inf`` when none is left:
-        exact whenever it is at most ``limit``."""
+        exact whenever it is at most ``limit``. ``zero_point`` (the output's, which does not
+        change the timing): the programs compiled for the prediction are kept for a call with
+        it (:meth:`_program`)."""
         table = np.zeros(256, np.int8) if lut else None
         plans = plan_options(m, k, n, self.geometry, int8=int8, bias=bias, relu=relu, lut=lut,
                              pool=pool)
         key = ("predict linear", tuple(plans), lut)
         if key in self._choices:
             return self._choices[key]
-        cycles, _ = self._fastest_linear(plans, table, limit)
+        cycles, _ = self._fastest_linear(plans, table, limit, zero_point)
         if cycles < math.inf:  # (exact: remembered)
             self._choices[key] = cycles
         return cycles
 
-    def _fastest_linear(self, plans, table, limit=None):
+    def _fastest_linear(self, plans, table, limit=None, zero_point=0):
         """(cycles, index) of the fastest of ``plans`` x :data:`PROGRAM_ORDERS` on the cycle
         model, index ``plan * len(PROGRAM_ORDERS) + order``; the first on a tie, as if every
         one were predicted. Candidates are tried in the order of their lower bound
@@ -403,26 +450,32 @@ class Driver:
                 if bounds[p] > best[0] or (bounds[p] == best[0] and best[1] is not None
                                            and i > best[1]):
                     continue
-                program = compile_plan(plans[p], None, None, None, None, 0, table,
-                                       order=order).program
-                cycles = predict_cycles(program, self.latency)
-                self.predictions += 1
+                ckey = ("cycles", plans[p], order, table is not None)  # (data: no matter)
+                if ckey not in self._choices:
+                    program = self._linear_program(plans[p], order, table, zero_point).program
+                    self._choices[ckey] = predict_cycles(program, self.latency)
+                    self.predictions += 1
+                cycles = self._choices[ckey]
                 if cycles < best[0] or (cycles == best[0] and (best[1] is None or i < best[1])):
                     best = (cycles, i)
         return best if best[1] is not None else (math.inf, None)
 
-    def predict_taps(self, plan, *, lut=False, limit=None):
+    def predict_taps(self, plan, *, lut=False, limit=None, zero_point=0):
         """Cycles the per-tap program of ``plan`` (:class:`~.taps.TapPlan`) takes on the cycle
         model in the faster of :data:`PROGRAM_ORDERS` (``math.inf`` when the program does not
         fit the memory). With ``limit``, a program whose lower bound exceeds it is not
-        predicted (``math.inf``): exact whenever at most ``limit``."""
-        return min(self._predict_taps(plan, lut, order, limit) for order in PROGRAM_ORDERS)
+        predicted (``math.inf``): exact whenever at most ``limit``. ``zero_point``: as
+        :meth:`predict_linear`'s."""
+        return min(self._predict_taps(plan, lut, order, limit, zero_point)
+                   for order in PROGRAM_ORDERS)
 
-    def _predict_taps(self, plan, lut, order, limit=None):
+    def _predict_taps(self, plan, lut, order, limit=None, zero_point=0):
         key = ("taps", plan, bool(lut), order)
         if key not in self._choices:
+            if limit is not None and plan.lower_bound() > limit:
+                return math.inf  # (not exact: not remembered)
             table = np.zeros(256, np.int8) if lut else None
-            program = compile_taps(plan, None, None, None, None, 0, table, order=order).program
+            program = self._taps_program(plan, order, table, zero_point).program
             if program.end > self.transport.mem_size:
                 self._choices[key] = math.inf
             elif limit is not None and program.lower_bound() > limit:
@@ -445,11 +498,11 @@ class Driver:
         table = self._table_to_load(lut)
         best = (math.inf, PROGRAM_ORDERS[0])
         for order in PROGRAM_ORDERS:  # the first fastest (a slower order's bound may skip it)
-            cycles = self._predict_taps(plan, lut is not None, order, limit=best[0])
+            cycles = self._predict_taps(plan, lut is not None, order, best[0], zero_point)
             best = (cycles, order) if cycles < best[0] else best
         order = best[1]
-        compiled = compile_taps(plan, x, w, b, params, zero_point, table, pad_value=pad_value,
-                                order=order)
+        compiled = self._taps_program(plan, order, table, zero_point).bind(
+            x, w, b, params, pad_value)
         raw = self._run_with_lut(compiled.program, lut, f"per-tap conv {x.shape} * {w.shape}")
         self.path, self.plan = "program", plan
         return compiled.results(raw["y"])

@@ -15,6 +15,7 @@ the instructions and why).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -338,6 +339,15 @@ class CompiledLinear:
     plan: Plan
     tiles: tuple
     region: str = "y"
+    #: the arrays the program's regions are filled from (``x``, ``w``, ``b``, ``params``)
+    source: object = None
+
+    def bind(self, x, w, b, params):
+        """Fill the program's regions from these arrays from now on (a program compiled once,
+        for timing, runs on any data of its shape); returns self. Every job of
+        :func:`compile_plans` binds its own."""
+        self.source.x, self.source.w, self.source.b, self.source.params = x, w, b, params
+        return self
 
     def results(self, raw: bytes):
         """The layer's result from the bytes of its output region."""
@@ -430,7 +440,7 @@ def compile_plans(jobs, lut=None, *, base=0, order="late_store", double_buffer=T
             raise ValueError("every job of compile_plans must be for one geometry")
         name = "" if len(jobs) == 1 else f"{j}."
         outputs.append(_linear_steps(p, job, name, steps, counter, double_buffer))
-    for region, _, stores, nbytes in outputs:
+    for region, _, stores, nbytes, _ in outputs:
         addr = p.output(region, nbytes)
         for at, (window, first, rows, offset) in stores:
             loads, vmm, _ = steps[at]
@@ -438,8 +448,8 @@ def compile_plans(jobs, lut=None, *, base=0, order="late_store", double_buffer=T
     for instr in head + _order(steps, order, g):
         p.append(instr)
     p.end_program()
-    return [CompiledLinear(p, job.plan, tiles, region)
-            for job, (region, tiles, _, _) in zip(jobs, outputs, strict=True)]
+    return [CompiledLinear(p, job.plan, tiles, region, src)
+            for job, (region, tiles, _, _, src) in zip(jobs, outputs, strict=True)]
 
 
 def param_words(b, params, n0, cols):
@@ -457,8 +467,10 @@ def _linear_steps(p, job, name, steps, counter, double_buffer):
     """Append the (loads, vmm, None) steps of one job to ``steps`` (regions reserved in ``p``
     with prefix ``name``); ``counter`` carries the step, chunk and tile alternations across
     jobs. Returns (output region, tiles, stores [(step index, (window, first, rows, offset))],
-    output bytes)."""
-    plan, x, w, b, params, zero_point = job.plan, job.x, job.w, job.b, job.params, job.zero_point
+    output bytes, the data source the regions are filled from)."""
+    plan, zero_point = job.plan, job.zero_point
+    # the regions are filled from ``src`` when the image is made: CompiledLinear.bind rebinds it
+    src = SimpleNamespace(x=job.x, w=job.w, b=job.b, params=job.params)
     g = plan.geometry
     chunk, kt_count, nt_count = plan.m_chunk, plan.k_tiles, plan.n_tiles
     in_span = kt_count * chunk if plan.resident_inputs else chunk
@@ -475,13 +487,13 @@ def _linear_steps(p, job, name, steps, counter, double_buffer):
     unit_out = isa.unit_bytes(isa.Window.OUT if plan.int8 else isa.Window.ACC, g)
 
     def tile_image(n0, cols, k0, rows):
-        return lambda: pack_int8(w[n0:n0 + cols, k0:k0 + rows], rwp2).tobytes()
+        return lambda: pack_int8(src.w[n0:n0 + cols, k0:k0 + rows], rwp2).tobytes()
 
     def input_image(m0, count, k0, rows):
-        return lambda: pack_int8(x[m0:m0 + count, k0:k0 + rows], rwp2).tobytes()
+        return lambda: pack_int8(src.x[m0:m0 + count, k0:k0 + rows], rwp2).tobytes()
 
     def param_image(n0, cols):
-        return lambda: param_words(b, params, n0, cols)
+        return lambda: param_words(src.b, src.params, n0, cols)
 
     def region(key, nbytes, fill):
         key = name + key
@@ -535,7 +547,7 @@ def _linear_steps(p, job, name, steps, counter, double_buffer):
     counter["step"] = first_step + plan.commands
     counter["chunk"] = first_chunk + -(-plan.m // chunk)
     counter["tile"] = first_tile + -(-plan.m // chunk) * nt_count
-    return ("y" if not name else f"y{name[:-1]}"), tuple(tiles), stores, out_bytes
+    return ("y" if not name else f"y{name[:-1]}"), tuple(tiles), stores, out_bytes, src
 
 
 def _order(steps, order, g):

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -112,6 +113,25 @@ class TapPlan:
     def planes(self):
         return _ceil_div(self.cin, self.geometry.rows)
 
+    def lower_bound(self):
+        """A lower bound of the cycles of this plan's program (:func:`compile_taps`, any order),
+        without compiling it: its vectors, its weight LOADs' beats and the fetch of those LOADs
+        and the VMMs (at most :meth:`Program.lower_bound` of the program; the driver skips
+        compiling a plan whose bound exceeds the best prediction)."""
+        g, ho = self.geometry, self.out[0]
+        full, last = divmod(ho, self.rows)
+        bands = [self.rows] * full + ([last] if last else [])
+        steps = self.n * len(bands) * self.n_tiles * self.planes * self.kh * self.kw
+        vectors = self.n * self.n_tiles * self.planes * self.kh * self.kw * sum(
+            self.count(r) for r in bands)
+        vmms = self.n * self.n_tiles * self.planes * self.kh * self.kw * ho if self.per_row \
+            else steps
+        unit = isa.unit_bytes(isa.Window.WEIGHT, g)
+        cols = [min(g.cols, self.cout - nt * g.cols) for nt in range(self.n_tiles)]
+        weights = sum(-(-c * unit // g.mem_bytes) for c in cols) * (steps // self.n_tiles)
+        fetch = -(-(vmms + steps) * isa.INSTR_BYTES // g.mem_bytes)
+        return max(vectors, weights + fetch)
+
     @property
     def n_tiles(self):
         return _ceil_div(self.cout, self.geometry.cols)
@@ -151,7 +171,9 @@ def tap_options(n, cin, h, w, cout, kh, kw, padding, geometry, *, int8=False, bi
                            probe.planes * probe.band(r) <= g.in_depth, int8, bias, relu, lut))
     # a VMM per output row and tap: no discarded columns, Wp - Wo fewer vectors a row for one
     # more instruction and an idle cycle between VMMs (the same bands: ACC rows only shrink)
-    return out + [dataclasses.replace(p, per_row=True) for p in out if p.out[1] < p.padded[1]]
+    # (with one output row a band, the two are the same program: the first is kept)
+    return out + [dataclasses.replace(p, per_row=True) for p in out
+                  if p.out[1] < p.padded[1] and p.rows > 1]
 
 
 @dataclass(frozen=True)
@@ -162,6 +184,15 @@ class CompiledTaps:
     program: Program
     plan: TapPlan
     tiles: tuple
+    #: the arrays and pad value the program's regions are filled from
+    source: object = None
+
+    def bind(self, x, w, b, params, pad_value=0):
+        """Fill the program's regions from these from now on (a program compiled once, for
+        timing, runs on any data of its shape); returns self."""
+        src = self.source
+        src.x, src.w, src.b, src.params, src.pad_value = x, w, b, params, pad_value
+        return self
 
     def results(self, raw: bytes):
         """The convolution's result, [n, cout, Ho, Wo] (int8 or int32), from region ``"y"``."""
@@ -219,11 +250,14 @@ def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_va
     # a plane in memory is the image itself, channels-last, unpadded: its rows start at beats
     pitch = _ceil_div(plan.w * unit_in, g.mem_bytes) * g.mem_bytes
 
+    # the regions are filled from ``data`` when the image is made: CompiledTaps.bind rebinds it
+    data = SimpleNamespace(x=x, w=w, b=b, params=params, pad_value=pad_value)
+
     def plane_image(img, ct):
         def fill():
             c0 = ct * R
-            rows = pack_int8(x[img, c0:c0 + R].transpose(1, 2, 0).reshape(plan.h * plan.w, -1),
-                             rwp2)
+            image = data.x[img, c0:c0 + R].transpose(1, 2, 0).reshape(plan.h * plan.w, -1)
+            rows = pack_int8(image, rwp2)
             out = np.zeros((plan.h, pitch), np.uint8)
             out[:, :plan.w * unit_in] = np.ascontiguousarray(rows).view(np.uint8).reshape(
                 plan.h, plan.w * unit_in)
@@ -231,18 +265,18 @@ def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_va
         return fill
 
     def tap_image(nt, ct, dy, dx):
-        return lambda: pack_int8(w[nt * C:(nt + 1) * C, ct * R:(ct + 1) * R, dy, dx],
+        return lambda: pack_int8(data.w[nt * C:(nt + 1) * C, ct * R:(ct + 1) * R, dy, dx],
                                  rwp2).tobytes()
 
     def param_image(n0, cols):
-        return lambda: param_words(b, params, n0, cols)
+        return lambda: param_words(data.b, data.params, n0, cols)
 
     plane_addr = {(img, ct): p.reserve(f"x{img}.{ct}", plan.h * pitch,
                                        fill=plane_image(img, ct))
                   for img in range(plan.n) for ct in range(planes)}
     # one padded row of the pad value: 2-D LOADs with PITCH 0 fill the border from it
     pad_addr = p.reserve("pad", wp * unit_in, fill=lambda: pack_int8(
-        np.full((wp, R), pad_value, np.int8), rwp2).tobytes()) if py or px else None
+        np.full((wp, R), data.pad_value, np.int8), rwp2).tobytes()) if py or px else None
 
     def band_loads(base, img, ct, oy0, rows):
         """The LOADs of a plane's band (padded rows ``oy0 ..`` for ``rows`` output rows) into
@@ -331,4 +365,4 @@ def compile_taps(plan: TapPlan, x, w, b, params, zero_point, lut=None, *, pad_va
     for instr in head + _order(steps, order, g):
         p.append(instr)
     p.end_program()
-    return CompiledTaps(p, plan, tuple(stored))
+    return CompiledTaps(p, plan, tuple(stored), data)

@@ -71,10 +71,10 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
     if scale is not None:
         multipliers(scale, s.cout)  # checks scale, naming it
         scales = np.broadcast_to(np.asarray(scale, dtype=np.float64), (s.cout,))
-    low = _block(acc, s, pool, scale is not None, b is not None or input_zero_point != 0, relu,
-                 lut)
-    taps = _per_tap(acc, s, low, pool, scale is not None, b is not None or input_zero_point != 0,
-                    relu, lut)
+    int8, bias = scale is not None, b is not None or input_zero_point != 0
+    zp = int(zero_point) if int8 else 0  # (the programs compiled for predictions are kept)
+    low = _block(acc, s, pool, int8, bias, relu, lut, zp)
+    taps = _per_tap(acc, s, low, pool, int8, bias, relu, lut, zp)
     if taps is not None:
         return _run_taps(acc, taps, s, x, w, b, scales, zero_point, lut, input_zero_point)
     cg, og = s.cin // s.groups, s.cout // s.groups
@@ -106,7 +106,7 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
 BLOCK_CANDIDATES = 3
 
 
-def _block(acc, s, pool, int8, bias, relu, lut):
+def _block(acc, s, pool, int8, bias, relu, lut, zero_point=0):
     """The patch lowering's block: on the register path by the bus-word estimate; as programs,
     of the :data:`BLOCK_CANDIDATES` best by :func:`~sw.layers.mapping.program_estimate`, the
     fastest on the cycle model (``acc.predict_linear``)."""
@@ -119,12 +119,13 @@ def _block(acc, s, pool, int8, bias, relu, lut):
     best = (math.inf, ranked[0])
     for low in ranked:  # the first fastest (a candidate slower than the best so far is skipped)
         cycles = acc.predict_linear(*low.gemm, int8=int8, bias=bias, relu=bool(relu),
-                                    lut=lut is not None, pool=low.offsets ** 2, limit=best[0])
+                                    lut=lut is not None, pool=low.offsets ** 2, limit=best[0],
+                                    zero_point=zero_point)
         best = (cycles, low) if cycles < best[0] else best
     return best[1]
 
 
-def _per_tap(acc, s, low, pool, int8, bias, relu, lut):
+def _per_tap(acc, s, low, pool, int8, bias, relu, lut, zero_point=0):
     """The per-tap plan to run instead of ``low`` (the patch lowering), or None: only as a
     program, stride 1, dilation 1, one group, no pooling, and only when the cycle model predicts
     it faster than the patch lowering's ``linear`` program."""
@@ -138,13 +139,14 @@ def _per_tap(acc, s, low, pool, int8, bias, relu, lut):
         return None
     best = (math.inf, None)
     for p in plans:  # the first fastest (a plan slower than the best so far is skipped)
-        cycles = acc.predict_taps(p, lut=lut is not None, limit=best[0])
+        cycles = acc.predict_taps(p, lut=lut is not None, limit=best[0], zero_point=zero_point)
         best = (cycles, p) if cycles < best[0] else best
     if best[1] is None:
         return None
     m, k, n = low.gemm
     patch = acc.predict_linear(m, k, n, int8=int8, bias=bias, relu=bool(relu),
-                               lut=lut is not None, pool=low.offsets ** 2, limit=best[0])
+                               lut=lut is not None, pool=low.offsets ** 2, limit=best[0],
+                               zero_point=zero_point)
     return best[1] if best[0] < patch else None
 
 

@@ -397,14 +397,19 @@ def test_lower_bound_of_a_plan_is_its_programs_and_below_the_cycle_model(geometr
     assert tight > 0.5  # a bound that prunes nothing would be useless
 
 
-def test_per_tap_programs_lower_bound_is_below_the_cycle_model():
+@pytest.mark.parametrize("geometry", [Geometry.default(rows=8, cols=8),
+                                      Geometry.default(rows=4, cols=4, mem_bits=64)],
+                         ids=["8x8", "4x4-64bit"])
+def test_per_tap_lower_bounds_are_below_the_cycle_model(geometry):
+    # TapPlan.lower_bound (before compiling) <= the program's <= the cycle model's count
     from sw.driver.taps import compile_taps, tap_options
-    g = Geometry.default(rows=8, cols=8)
-    for cin, cout, h, pad in ((8, 8, 12, 1), (20, 12, 9, 0), (3, 16, 16, 1)):
-        for plan in tap_options(1, cin, h, h, cout, 3, 3, (pad, pad), g, int8=True):
+    for n, cin, cout, h, pad in ((1, 8, 8, 12, 1), (2, 20, 12, 9, 0), (1, 3, 16, 16, 1),
+                                 (2, 17, 40, 11, 1)):
+        for plan in tap_options(n, cin, h, h, cout, 3, 3, (pad, pad), geometry, int8=True):
             for order in PROGRAM_ORDERS:
                 prog = compile_taps(plan, None, None, None, None, 0, order=order).program
-                assert 0 < prog.lower_bound() <= predict_cycles(prog), (plan, order)
+                assert 0 < plan.lower_bound() <= prog.lower_bound() <= predict_cycles(prog), \
+                    (plan, order)
 
 
 def test_pruned_plan_search_chooses_as_the_exhaustive_one():
@@ -434,3 +439,42 @@ def test_pruned_plan_search_chooses_as_the_exhaustive_one():
         assert acc._fastest_linear(plans, table, limit=best)[0] == best
     print(f"predictions skipped: {skipped}")
     assert skipped > 0
+
+
+def test_a_shapes_program_is_compiled_once_and_runs_on_each_calls_data(monkeypatch):
+    # the program compiled for the prediction runs the first call; later calls of the shape
+    # bind their own data to it (linear, linear_batch and per-tap convolutions), and the
+    # cache drops the least recently used programs past PROGRAM_CACHE instructions
+    from sw.driver import driver as driver_module
+    s = env_seed() + 31
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    compiles = []
+    for module, name in ((driver_module, "compile_plan"), (driver_module, "compile_plans"),
+                         (driver_module, "compile_taps")):
+        real = getattr(module, name)
+        monkeypatch.setattr(module, name, lambda *a, _real=real, _n=name, **k:
+                            compiles.append(_n) or _real(*a, **k))
+    acc = Accelerator.open("regmodel")
+    i8 = functools.partial(rng.integers, -128, 128, dtype=np.int8)
+    for _ in range(3):
+        x, w = i8((70, 40)), i8((24, 40))
+        np.testing.assert_array_equal(acc.linear(x, w, scale=1 / 512, zero_point=3),
+                                      models.linear(x, w, scale=1 / 512, zero_point=3))
+    assert compiles.count("compile_plan") == acc.predictions  # none for the runs
+    for _ in range(2):
+        x, w = i8((1, 16, 9, 9)), i8((16, 16, 3, 3))
+        y = acc.conv2d(x, w, padding=1, scale=1 / 1024, input_zero_point=-5)
+        np.testing.assert_array_equal(
+            y, models.conv.conv2d(x, w, padding=1, scale=1 / 1024, input_zero_point=-5))
+        assert acc.path == "program"
+    batch = [(i8((10, 9)), i8((5, 9)), None, {}) for _ in range(3)]
+    for _ in range(2):
+        for y, (x, w, _, _) in zip(acc.linear_batch(batch), batch, strict=True):
+            np.testing.assert_array_equal(y, models.linear(x, w))
+        batch = [(i8((10, 9)), i8((5, 9)), None, {}) for _ in range(3)]
+    print("compiles", compiles, "predictions", acc.predictions)
+    assert len(compiles) == acc.predictions
+    monkeypatch.setattr(driver_module, "PROGRAM_CACHE", 1)
+    acc.linear(i8((3, 4)), i8((2, 4)))
+    assert len(acc._programs) == 1  # (the one just used)

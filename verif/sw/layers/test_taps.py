@@ -57,7 +57,9 @@ def test_every_tap_plan_is_exact(geometry, case, monkeypatch):
                         relu=bool(kw.get("relu")), lut="lut" in kw)
     assert plans, "one output row fits every geometry here"
     assert len({(p.rows, p.resident, p.per_row) for p in plans}) == len(plans)
-    assert any(p.per_row for p in plans) == (plans[0].out[1] < plans[0].padded[1])
+    # (a band of one output row is the same program either way: only the wide one is tried)
+    assert any(p.per_row for p in plans) == (plans[0].out[1] < plans[0].padded[1]
+                                             and any(p.rows > 1 for p in plans))
     for plan in plans:
         monkeypatch.setattr(conv_module, "_per_tap", lambda *a, plan=plan: plan)
         dev = RegisterModel(g)
@@ -73,7 +75,7 @@ def test_plans_cover_resident_and_reloaded_planes():
     g = Geometry.default(rows=4, cols=4, in_depth=120, acc_depth=24, out_depth=24)
     plans = tap_options(1, 9, 8, 8, 4, 3, 3, (1, 1), g)   # 3 planes of a 10-wide image
     assert [(p.rows, p.resident, p.per_row) for p in plans] == [
-        (2, False, False), (1, True, False), (2, False, True), (1, True, True)]
+        (2, False, False), (1, True, False), (2, False, True)]
     x = np.arange(9 * 64, dtype=np.int64).reshape(1, 9, 8, 8).astype(np.int8)
     w = np.arange(4 * 81, dtype=np.int64).reshape(4, 9, 3, 3).astype(np.int8)
     for plan in plans:
