@@ -35,12 +35,14 @@ from hw.spec import (
     Geometry,
     Opcode,
     command_registers,
+    isa,
     register,
     words_for,
 )
 
 from ..targets import Transport, open_transport
 from ..targets.regmodel.program import predict_cycles
+from . import pinning
 from .arguments import check_accumulator_range, check_extras, check_linear, fold_input_zero_point
 from .packing import pack_int8, unpack_int8
 from .program import (
@@ -134,6 +136,9 @@ class Driver:
         #: first: a shape's program is compiled once, for its prediction, and then runs on the
         #: data of every call of that shape (``bind``); at most PROGRAM_CACHE instructions
         self._programs = OrderedDict()
+        self._pins, self._recorder, self._plan_geometry = {}, None, None
+        #: the last :meth:`pin`'s :class:`~.pinning.PinReport` (None: nothing pinned)
+        self.pinned = None
         self.stats = Stats()
         self.mapping = None  # how the last convolution-family call was mapped (sw/layers)
         self._written = self._read_words = 0
@@ -186,6 +191,65 @@ class Driver:
 
     def __repr__(self):
         return f"{type(self).__name__}({self.transport!r}, {self.geometry})"
+
+    @property
+    def plan_geometry(self):
+        """The geometry layers are planned on: the accelerator's, with only the streaming banks
+        while tiles are pinned (:meth:`pin`)."""
+        return self._plan_geometry or self.geometry
+
+    def pin(self, run, *, banks=None):
+        """Keep the weight tiles a workload loads most resident in the array.
+
+        ``run()`` runs the workload once (e.g. ``lambda: net.run(acc, x)``), planned on the
+        streaming banks, while the driver records the content of every weight tile its
+        programs load. The ``banks`` top banks (default: all but
+        :data:`~.pinning.STREAM_BANKS`) are then loaded with the most often loaded tiles, by
+        one program; later programs skip the LOADs of those tiles and read them in place
+        (:mod:`.pinning`). Tiles that do not fit keep streaming: the report says how many (and
+        a warning, when some do). Replaces an earlier pin. Returns the
+        :class:`~.pinning.PinReport` (also :attr:`pinned`)."""
+        if not self.programs_possible():
+            raise AcceleratorError("pin needs programs: memory behind the accelerator and dma "
+                                   "not False")
+        total, free = self.geometry.banks, self.geometry.banks - pinning.STREAM_BANKS
+        banks = free if banks is None else banks
+        if isinstance(banks, bool) or not isinstance(banks, int) or not 1 <= banks <= free:
+            raise ValueError(f"banks must be an int in [1, {free}] (this accelerator has "
+                             f"{total} weight banks and streams through "
+                             f"{pinning.STREAM_BANKS}), got {banks!r}"
+                             + ("; build it with more banks (e.g. banks=16)" if free < 1 else ""))
+        self.unpin()
+        first = total - banks
+        self._plan_geometry = self.geometry.replace(banks=first)
+        recorder = self._recorder = pinning.Recorder()
+        try:
+            run()
+        finally:
+            self._recorder = None
+        tiles, mem = recorder.ranked(), self.geometry.mem_bytes
+        chosen = tiles[:banks]
+        if chosen:
+            unit = isa.unit_bytes(isa.Window.WEIGHT, self.geometry)
+            p = Program(self.geometry)
+            for j, tile in enumerate(chosen):
+                p.load(isa.Window.WEIGHT, (first + j) * self.geometry.cols_p2, len(tile) // unit,
+                       p.data(f"pin{j}", tile))
+            p.end_program()
+            self.run_program(p, what="pinning weight tiles")
+        self._pins = {tile: first + j for j, tile in enumerate(chosen)}
+        self.pinned = pinning.PinReport(
+            tiles=len(tiles), pinned=len(chosen), loads=sum(recorder.loads.values()),
+            loads_saved=sum(recorder.loads[t] for t in chosen),
+            bytes_saved=sum(recorder.loads[t] * -(-len(t) // mem) * mem for t in chosen),
+            first_bank=first, banks=total)
+        if not self.pinned.fits:
+            warnings.warn(str(self.pinned), stacklevel=2)
+        return self.pinned
+
+    def unpin(self):
+        """Forget pinned tiles: every bank streams again."""
+        self._pins, self._plan_geometry, self.pinned = {}, None, None
 
     def reset(self):
         """CTRL.SOFT_RESET (abort a command, registers to reset values), then enable the IRQ."""
@@ -241,8 +305,8 @@ class Driver:
             If a command is rejected or times out, or a needed feature is missing.
         """
         call = self._prepare(x, w, b, scale, zero_point, relu, input_zero_point, lut, pool)
-        plan = plan_linear(call.m, call.k, call.n, self.geometry, **call.flags)
-        options = plan_options(call.m, call.k, call.n, self.geometry, **call.flags)
+        plan = plan_linear(call.m, call.k, call.n, self.plan_geometry, **call.flags)
+        options = plan_options(call.m, call.k, call.n, self.plan_geometry, **call.flags)
         compiled = self._compile(options, call.x, call.w, call.b, call.params, call.zero_point,
                                  lut)
         self.plan = plan if compiled is None else compiled.plan
@@ -270,7 +334,7 @@ class Driver:
                                           kw.pop("zero_point", 0), kw.pop("relu", False),
                                           kw.pop("input_zero_point", 0), kw.pop("lut", None),
                                           kw.pop("pool", 1), **kw))
-        options = [plan_options(c.m, c.k, c.n, self.geometry, **c.flags) for c in prepared]
+        options = [plan_options(c.m, c.k, c.n, self.plan_geometry, **c.flags) for c in prepared]
         lut = luts[0] if luts else None
         table = self._table_to_load(lut)
         key = ("batch", tuple(tuple(o) for o in options), table is not None)
@@ -346,6 +410,10 @@ class Driver:
 
     def _run_with_lut(self, program, lut, what):
         """:meth:`run_program`, keeping track of the table the LUT window holds after it."""
+        if self._recorder is not None:
+            self._recorder.record(program)
+        if self._pins or program.geometry != self.geometry:
+            program = pinning.apply(program, self._pins, self.geometry)
         if lut is not None:
             self._lut = None  # unknown until the program has run
         raw = self.run_program(program, what=what)
@@ -425,7 +493,7 @@ class Driver:
         change the timing): the programs compiled for the prediction are kept for a call with
         it (:meth:`_program`)."""
         table = np.zeros(256, np.int8) if lut else None
-        plans = plan_options(m, k, n, self.geometry, int8=int8, bias=bias, relu=relu, lut=lut,
+        plans = plan_options(m, k, n, self.plan_geometry, int8=int8, bias=bias, relu=relu, lut=lut,
                              pool=pool)
         key = ("predict linear", tuple(plans), lut)
         if key in self._choices:

@@ -120,6 +120,18 @@ class Program:
         """Bytes of memory the program uses from :attr:`base`."""
         return self.end - self.base
 
+    def fill_bytes(self, name) -> bytes:
+        """The bytes region ``name`` is filled with (zeros when it has no fill)."""
+        fill = self._fill.get(name)
+        return fill() if fill is not None else bytes(self.regions[name].nbytes)
+
+    def copy_layout(self, geometry=None) -> Program:
+        """A program with this one's regions (and fills) and no instructions, for ``geometry``
+        (default this one's: e.g. the accelerator's, for a program compiled on fewer banks)."""
+        out = Program(self.geometry if geometry is None else geometry, self.base)
+        out.regions, out._fill, out._top = dict(self.regions), dict(self._fill), self._top
+        return out
+
     def image(self) -> bytes:
         """The bytes from :attr:`base` to :attr:`end`: the regions (zeros where nothing is
         filled in) and the instructions."""

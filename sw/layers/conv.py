@@ -111,8 +111,8 @@ def _block(acc, s, pool, int8, bias, relu, lut, zero_point=0):
     of the :data:`BLOCK_CANDIDATES` best by :func:`~sw.layers.mapping.program_estimate`, the
     fastest on the cycle model (``acc.predict_linear``)."""
     if not acc.programs_possible():
-        return choose_block(s, pool, acc.geometry, acc.latency, int8=int8, bias=bias)
-    ranked = rank_blocks(s, pool, acc.geometry, acc.latency, int8=int8, bias=bias,
+        return choose_block(s, pool, acc.plan_geometry, acc.latency, int8=int8, bias=bias)
+    ranked = rank_blocks(s, pool, acc.plan_geometry, acc.latency, int8=int8, bias=bias,
                          cost=program_estimate)[:BLOCK_CANDIDATES]
     if len(ranked) == 1:
         return ranked[0]
@@ -133,7 +133,7 @@ def _per_tap(acc, s, low, pool, int8, bias, relu, lut, zero_point=0):
             or s.dilation != (1, 1) or pool is not None):
         return None
     (kh, kw) = s.kernel
-    plans = tap_options(s.n, s.cin, s.h, s.w, s.cout, kh, kw, s.padding, acc.geometry,
+    plans = tap_options(s.n, s.cin, s.h, s.w, s.cout, kh, kw, s.padding, acc.plan_geometry,
                         int8=int8, bias=bias, relu=bool(relu), lut=lut is not None)
     if not plans:
         return None
