@@ -283,11 +283,12 @@ SECTION = ("network runs", "docs/zoo.json (python -m sw.nets.zoo --markdown)")
 
 
 def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same, max_steps,
-            network_macs):
+            network_macs, resident=None):
     """One run's figures as a JSON-able dict (``docs/zoo.json`` holds a list of them):
     ``network_macs`` are the graph's convolutions' and FC's (:func:`graph_macs`), ``macs`` those
     of every accelerator call (residual adds and average pooling too), which the utilizations
-    count."""
+    count. ``resident``: with pinned weights, the banks, tiles pinned of all, weight LOADs saved
+    and the cycles of the same inference streamed."""
     macs = sum(la.macs for la in layers)
     cycles = sum(la.stats.cycles for la in layers)
     cells = max((la.stats.cells for la in layers), default=0)
@@ -301,7 +302,8 @@ def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same
             "by_type": {k: {"cycles": c, "utilization_total": round(m / (cells * c), 4)}
                         for k, (m, c) in sorted(types.items())},
             "calls": len(layers), "wall_s": round(wall_s, 1), "golden_equal": golden_equal,
-            "onnx_runtime_top1_same": top1_same, "onnx_runtime_max_steps": max_steps}
+            "onnx_runtime_top1_same": top1_same, "onnx_runtime_max_steps": max_steps,
+            **({"resident": resident} if resident else {})}
 
 
 def markdown(runs):
@@ -318,8 +320,19 @@ def markdown(runs):
             f"calls in {r['wall_s']} s of wall time (the driver's plan choices included); "
             f"{'equal to' if r['golden_equal'] else 'DIFFERENT from'} the golden model; ONNX "
             f"Runtime: top-1 {'the same' if r['onnx_runtime_top1_same'] else 'different'}, "
-            f"logits within {r['onnx_runtime_max_steps']:.1f} output steps.")
+            f"logits within {r['onnx_runtime_max_steps']:.1f} output steps."
+            + _resident_text(r))
     return "\n".join(out)
+
+
+def _resident_text(r):
+    res = r.get("resident")
+    if not res:
+        return ""
+    return (f" **Weights resident** ({res['banks']} banks): {res['pinned']:,} of "
+            f"{res['tiles']:,} weight tiles pinned, {res['loads_saved']:,} of {res['loads']:,} "
+            f"weight loads saved per inference; {r['cycles']:,} cycles against "
+            f"{res['streamed_cycles']:,} streamed ({r['cycles'] / res['streamed_cycles']:.3f}).")
 
 
 def main(argv=None):
@@ -330,6 +343,10 @@ def main(argv=None):
     p.add_argument("--classes", type=int, default=1000)
     p.add_argument("--target", default="regmodel")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--banks", type=int, help="weight banks of the accelerator (a build "
+                   "parameter; default the target's)")
+    p.add_argument("--pin", action="store_true", help="also run with the most loaded weight "
+                   "tiles pinned in the banks (Driver.pin): cycles resident vs streamed")
     p.add_argument("--plot", help="write a PNG of per-layer cycles and utilization here")
     p.add_argument("--json", help="add this run's figures to a JSON list (docs/zoo.json)")
     p.add_argument("--markdown", help="only rewrite the README's network runs from this JSON")
@@ -358,11 +375,27 @@ def main(argv=None):
         x = data[16:]
         ref = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
     print(f"{graph_macs(model, args.size):,} MACs per image (from the graph's shapes)")
-    layers = []
+    layers, resident = [], None
     start = time.perf_counter()
-    with Accelerator.open(args.target) as acc:
+    with Accelerator.open(args.target, **({"banks": args.banks} if args.banks else {})) as acc:
         got = net.run(acc, x, layers=layers, progress=True)[0]
-    wall = time.perf_counter() - start
+        wall = time.perf_counter() - start
+        if args.pin:
+            streamed = sum(la.stats.cycles for la in layers)
+            print(report(layers))
+            print(f"streamed: {streamed:,} cycles per inference; pinning ...")
+            pinned = acc.pin(lambda: net.run(acc, x, progress=True))
+            print(pinned)
+            layers = []
+            start = time.perf_counter()
+            got = net.run(acc, x, layers=layers, progress=True)[0]
+            wall = time.perf_counter() - start
+            resident = {"banks": acc.geometry.banks, "tiles": pinned.tiles,
+                        "pinned": pinned.pinned, "loads": pinned.loads,
+                        "loads_saved": pinned.loads_saved, "streamed_cycles": streamed}
+            cycles = sum(la.stats.cycles for la in layers)
+            print(f"resident: {cycles:,} cycles per inference ({cycles / streamed:.3f} of "
+                  "streamed)")
     print(report(layers))
     same = np.array_equal(got, net.golden(x)[0])
     steps = np.abs(got - ref) / output_scale(net.model)
@@ -382,9 +415,10 @@ def main(argv=None):
                       target=args.target, wall_s=wall, golden_equal=bool(same),
                       top1_same=bool((got.argmax(1) == ref.argmax(1)).all()),
                       max_steps=round(float(np.max(steps)), 2),
-                      network_macs=graph_macs(model, args.size))
-        runs = [r for r in runs if (r["net"], r["size"], r["width"], r["target"])
-                != (args.net, args.size, args.width, args.target)] + [run]
+                      network_macs=graph_macs(model, args.size), resident=resident)
+        key = lambda r: (r["net"], r["size"], r["width"], r["target"],  # noqa: E731
+                         r.get("resident") is not None)
+        runs = [r for r in runs if key(r) != key(run)] + [run]
         path.write_text(json.dumps(runs, indent=1) + "\n")
         print(f"wrote {path}")
     return 0 if same else 1
