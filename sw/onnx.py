@@ -39,7 +39,7 @@ import models
 import models.conv
 from models.pool import ADD_RATIO_MAX
 
-__all__ = ["Layer", "Network", "load"]
+__all__ = ["Call", "Layer", "Network", "load"]
 
 #: ops the importer maps onto the accelerator or the host
 SUPPORTED = ("QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "Add", "Relu",
@@ -135,6 +135,40 @@ class Layer:
         return self.macs / (s.cells * s.compute_cycles) if s.cells and s.compute_cycles else 0.0
 
 
+def _golden_add(a, b, *, scale_a, scale_b, zero_point, relu, zero_point_a, zero_point_b,
+                max_weight):
+    return models.conv.add(a, b, scale_a, scale_b, zero_point, relu, zero_point_a,
+                           zero_point_b, max_weight)
+
+
+#: the accelerator calls a network makes, on the golden model
+_GOLDEN = dict(conv2d=models.conv.conv2d, linear=models.linear,
+               max_pool2d=models.conv.max_pool2d, add=_golden_add)
+
+
+@dataclass(frozen=True)
+class Call:
+    """One accelerator call of an inference (:meth:`Network.calls`): the node, the call's
+    arguments and its output on the golden model."""
+    name: str
+    op_type: str
+    call: str
+    args: tuple
+    kwargs: dict
+    golden: object
+
+    def run(self, acc):
+        """(output, :class:`Layer`) of this call on ``acc``; the output should equal
+        :attr:`golden`."""
+        start = time.perf_counter()
+        y = getattr(acc, self.call)(*self.args, **self.kwargs)
+        wall = time.perf_counter() - start
+        mapping = getattr(acc, "mapping", None)
+        macs = mapping.macs if self.call == "conv2d" and mapping is not None else acc.stats.macs
+        return y, Layer(self.name, self.op_type, self.call, tuple(np.shape(self.args[0])),
+                        tuple(np.shape(y)), macs, acc.stats, wall, self.kwargs.get("groups", 1))
+
+
 class Network:
     """A loaded QDQ model; :meth:`run` executes it on an accelerator, :meth:`golden` on the
     golden model (the same integers)."""
@@ -184,32 +218,40 @@ class Network:
         ``progress``: a progress bar over the nodes (tqdm, on stderr)."""
         ops = dict(conv2d=acc.conv2d, linear=acc.linear, max_pool2d=acc.max_pool2d, add=acc.add)
         if layers is not None:
-            ops = {name: self._recorded(acc, name, fn, layers) for name, fn in ops.items()}
+            ops = {name: self._recorded(acc, name, layers) for name in ops}
         return self._execute(inputs, **ops, progress=progress)
 
-    def _recorded(self, acc, name, fn, layers):
-        """``fn`` (an accelerator call), appending its :class:`Layer` to ``layers``."""
-        def call(x, *args, **kwargs):
-            start = time.perf_counter()
-            y = fn(x, *args, **kwargs)
-            wall = time.perf_counter() - start
-            mapping = getattr(acc, "mapping", None)
-            macs = mapping.macs if name == "conv2d" and mapping is not None else acc.stats.macs
+    def _recorded(self, acc, name, layers):
+        """The accelerator call ``name``, appending its :class:`Layer` to ``layers``."""
+        def call(*args, **kwargs):
             node = self._node
-            layers.append(Layer(node.name or node.output[0], node.op_type, name,
-                                tuple(np.shape(x)), tuple(np.shape(y)), macs, acc.stats, wall,
-                                kwargs.get("groups", 1)))
+            y, layer = Call(node.name or node.output[0], node.op_type, name, args, kwargs,
+                            None).run(acc)
+            layers.append(layer)
             return y
         return call
 
     def golden(self, *inputs):
         """The same integers on the golden model (:mod:`models`)."""
-        def add(a, b, *, scale_a, scale_b, zero_point, relu, zero_point_a, zero_point_b,
-                max_weight):
-            return models.conv.add(a, b, scale_a, scale_b, zero_point, relu, zero_point_a,
-                                   zero_point_b, max_weight)
-        return self._execute(inputs, models.conv.conv2d, models.linear, models.conv.max_pool2d,
-                             add)
+        return self._execute(inputs, **_GOLDEN)
+
+    def calls(self, *inputs, progress=False):
+        """Every accelerator call of an inference, with the golden model's inputs and outputs:
+        a list of :class:`Call` in order. Each can run on its own (:meth:`Call.run`), which is
+        what runs a network's layers in parallel (:mod:`sw.nets.parallel`)."""
+        out = []
+
+        def recorded(name, fn):
+            def call(*args, **kwargs):
+                y = fn(*args, **kwargs)
+                node = self._node
+                out.append(Call(node.name or node.output[0], node.op_type, name, args, kwargs,
+                                y))
+                return y
+            return call
+        self._execute(inputs, **{n: recorded(n, fn) for n, fn in _GOLDEN.items()},
+                      progress=progress)
+        return out
 
     def _execute(self, inputs, conv2d, linear, max_pool2d, add, progress=False):
         if len(inputs) != len(self.inputs):

@@ -347,6 +347,11 @@ def main(argv=None):
                    "parameter; default the target's)")
     p.add_argument("--pin", action="store_true", help="also run with the most loaded weight "
                    "tiles pinned in the banks (Driver.pin): cycles resident vs streamed")
+    p.add_argument("--parallel", type=int, metavar="N", help="also run the inference's "
+                   "accelerator calls in N local processes, from the golden model's activations "
+                   "(sw.nets.parallel): serial vs parallel wall time")
+    p.add_argument("--cluster", metavar="ADDRESS", help="run them on this Dask scheduler "
+                   "instead (tcp://host:port)")
     p.add_argument("--plot", help="write a PNG of per-layer cycles and utilization here")
     p.add_argument("--json", help="add this run's figures to a JSON list (docs/zoo.json)")
     p.add_argument("--markdown", help="only rewrite the README's network runs from this JSON")
@@ -397,6 +402,16 @@ def main(argv=None):
             print(f"resident: {cycles:,} cycles per inference ({cycles / streamed:.3f} of "
                   "streamed)")
     print(report(layers))
+    if args.parallel or args.cluster:
+        from .parallel import run_calls
+        calls = net.calls(x)
+        par = run_calls(calls, args.target, workers=args.parallel, address=args.cluster,
+                        geometry={"banks": args.banks} if args.banks else None, progress=True)
+        print(report(par.layers))
+        print(f"parallel ({par.engine}): {par.wall_s:.1f} s against {wall:.1f} s serial "
+              f"({wall / par.wall_s:.2f}x); every call "
+              f"{'equal to' if par.all_equal else 'NOT equal to'} the golden model; "
+              f"{sum(la.stats.cycles for la in par.layers):,} cycles")
     same = np.array_equal(got, net.golden(x)[0])
     steps = np.abs(got - ref) / output_scale(net.model)
     print(f"{args.target}: {wall:.1f} s; golden model: {'equal' if same else 'DIFFERENT'}; "
