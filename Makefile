@@ -75,6 +75,8 @@ demo: setup
 bench: setup
 	$(PY) -m sw.bench --target $(SIM) -o build/bench.json
 	$(PY) -m sw.soc --rows $(ROWS) --cols $(COLS) --banks $(BANKS) --json build/soc.json
+	$(PY) -m sw.nets.zoo --net mobilenet_v1 --size 224 --width 1.0 --target harness --json build/zoo.json
+	$(PY) -m sw.nets.zoo --net resnet18 --size 224 --width 1.0 --target harness --json build/zoo.json
 
 # Generated documents: the register map, the block table, the quoted demo output (Icarus).
 docs: setup
