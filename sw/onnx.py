@@ -111,6 +111,8 @@ class Layer:
         Wall-clock seconds of the call.
     groups : int
         A convolution's groups (its input channels: depthwise).
+    kernel, stride : tuple
+        A convolution's kernel (kh, kw) and stride (sy, sx); () otherwise.
     """
     name: str
     op_type: str
@@ -121,6 +123,8 @@ class Layer:
     stats: object
     wall_s: float
     groups: int = 1
+    kernel: tuple = ()
+    stride: tuple = ()
 
     @property
     def utilization_total(self):
@@ -165,8 +169,12 @@ class Call:
         wall = time.perf_counter() - start
         mapping = getattr(acc, "mapping", None)
         macs = mapping.macs if self.call == "conv2d" and mapping is not None else acc.stats.macs
+        conv = self.call == "conv2d"
+        stride = self.kwargs.get("stride", 1) if conv else ()
         return y, Layer(self.name, self.op_type, self.call, tuple(np.shape(self.args[0])),
-                        tuple(np.shape(y)), macs, acc.stats, wall, self.kwargs.get("groups", 1))
+                        tuple(np.shape(y)), macs, acc.stats, wall, self.kwargs.get("groups", 1),
+                        tuple(np.shape(self.args[1])[2:]) if conv else (),
+                        (stride, stride) if isinstance(stride, int) else tuple(stride))
 
 
 class Network:

@@ -249,6 +249,16 @@ def report(layers):
     return "\n".join(out)
 
 
+def _limit_cycles(layer, geometry):
+    """The fewest compute cycles a depthwise layer's mapping allows on ``geometry`` (its MACs
+    at :func:`sw.layers.mapping.depthwise_limit`), else 0."""
+    if geometry is None or _kind(layer) != "depthwise" or not layer.kernel:
+        return 0.0
+    from sw.layers.mapping import depthwise_limit
+    limit, _ = depthwise_limit(geometry.rows, geometry.cols, layer.kernel, layer.stride[0])
+    return layer.macs / (geometry.cells * limit)
+
+
 def _kind(layer):
     """The layer type a report sums by."""
     if layer.op_type == "Conv":
@@ -283,24 +293,33 @@ SECTION = ("network runs", "docs/zoo.json (python -m sw.nets.zoo --markdown)")
 
 
 def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same, max_steps,
-            network_macs, resident=None):
+            network_macs, resident=None, geometry=None):
     """One run's figures as a JSON-able dict (``docs/zoo.json`` holds a list of them):
     ``network_macs`` are the graph's convolutions' and FC's (:func:`graph_macs`), ``macs`` those
     of every accelerator call (residual adds and average pooling too), which the utilizations
-    count. ``resident``: with pinned weights, the banks, tiles pinned of all, weight LOADs saved
-    and the cycles of the same inference streamed."""
+    count; with ``geometry`` (the accelerator's), depthwise layers also state their mapping's
+    limit (:func:`sw.layers.mapping.depthwise_limit`). ``resident``: with pinned weights, the
+    banks, tiles pinned of all, weight LOADs saved and the cycles of the same inference
+    streamed."""
     macs = sum(la.macs for la in layers)
     cycles = sum(la.stats.cycles for la in layers)
     cells = max((la.stats.cells for la in layers), default=0)
     types = {}
     for la in layers:
-        m, c = types.get(_kind(la), (0, 0))
-        types[_kind(la)] = (m + la.macs, c + la.stats.cycles)
+        m, c, cc, limit_cycles = types.get(_kind(la), (0, 0, 0, 0.0))
+        types[_kind(la)] = (m + la.macs, c + la.stats.cycles, cc + la.stats.compute_cycles,
+                            limit_cycles + _limit_cycles(la, geometry))
+
+    def by_type(m, c, cc, limit_cycles):
+        out = {"cycles": c, "utilization_total": round(m / (cells * c), 4),
+               "utilization_compute": round(m / (cells * cc), 4) if cc else 0.0}
+        if limit_cycles:  # the mapping's best compute utilization over these layers
+            out["limit"] = round(m / (cells * limit_cycles), 4)
+        return out
     return {"net": net, "size": size, "width": width, "target": target,
             "network_macs": network_macs, "macs": macs,
             "cycles": cycles, "utilization_total": round(macs / (cells * cycles), 4),
-            "by_type": {k: {"cycles": c, "utilization_total": round(m / (cells * c), 4)}
-                        for k, (m, c) in sorted(types.items())},
+            "by_type": {k: by_type(*v) for k, v in sorted(types.items())},
             "calls": len(layers), "wall_s": round(wall_s, 1), "golden_equal": golden_equal,
             "onnx_runtime_top1_same": top1_same, "onnx_runtime_max_steps": max_steps,
             **({"resident": resident} if resident else {})}
@@ -310,7 +329,11 @@ def markdown(runs):
     """The README's paragraph of network runs (from ``docs/zoo.json``)."""
     out = []
     for r in runs:
-        types = ", ".join(f"{k} {v['utilization_total']:.3f}" for k, v in r["by_type"].items())
+        types = ", ".join(
+            f"{k} {v['utilization_total']:.3f}" + (
+                f" (compute {v['utilization_compute']:.3f}, its mapping's limit "
+                f"{v['limit']:.3f})" if "limit" in v else "")
+            for k, v in r["by_type"].items())
         out.append(
             f"- {r['net']} at {r['size']}x{r['size']}, width {r['width']}, on `{r['target']}`: "
             f"{r['network_macs']:,} MACs of convolutions and FC ({r['macs']:,} in all "
@@ -430,7 +453,8 @@ def main(argv=None):
                       target=args.target, wall_s=wall, golden_equal=bool(same),
                       top1_same=bool((got.argmax(1) == ref.argmax(1)).all()),
                       max_steps=round(float(np.max(steps)), 2),
-                      network_macs=graph_macs(model, args.size), resident=resident)
+                      network_macs=graph_macs(model, args.size), resident=resident,
+                      geometry=acc.geometry)
         key = lambda r: (r["net"], r["size"], r["width"], r["target"],  # noqa: E731
                          r.get("resident") is not None)
         runs = [r for r in runs if key(r) != key(run)] + [run]

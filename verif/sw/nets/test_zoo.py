@@ -55,6 +55,14 @@ def test_small_variant_runs_exactly_and_agrees_with_onnx_runtime(net, tmp_path):
     kinds = {"mobilenet_v1": {"conv", "depthwise", "pool", "fc"},
              "resnet18": {"conv", "add", "pool", "fc"}}[net]
     assert {zoo._kind(la) for la in layers} == kinds
+    run = zoo.summary(layers, net=net, size=32, width=0.25, target="regmodel", wall_s=1.0,
+                      golden_equal=True, top1_same=True, max_steps=0.0,
+                      network_macs=zoo.graph_macs(model, 32), geometry=acc.geometry)
+    if net == "mobilenet_v1":  # depthwise: within the limit its mapping states
+        dw = run["by_type"]["depthwise"]
+        print("depthwise", dw)
+        assert 0 < dw["utilization_total"] <= dw["utilization_compute"] <= dw["limit"] < 0.25
+    assert "its mapping's limit" in zoo.markdown([run]) or net != "mobilenet_v1"
     zoo.plot(layers, tmp_path / "layers.png", net)
     assert (tmp_path / "layers.png").stat().st_size > 1000
 
