@@ -18,7 +18,9 @@ layers, convolutions' patch and per-tap programs, batches of groups. The hardwar
 checks still guard every program (a pinned bank is never a LOAD's target).
 
 Pinning applies to programs (the driver's path whenever memory sits behind the accelerator);
-the register path plans on the streaming banks too, so it never overwrites a pinned tile.
+the register path plans on the streaming banks too, so it never overwrites a pinned tile. A
+soft reset keeps the banks (it resets registers, not windows). Only a program of the user's own
+(``acc.run_program``) that loads into a pinned bank replaces its tile: pin again after one.
 """
 
 from __future__ import annotations
