@@ -340,12 +340,21 @@ def markdown(runs):
             f"accelerator calls, the residual adds and average pooling included) in "
             f"{r['cycles']:,} cycles per inference; total utilization of the calls' MACs "
             f"{r['utilization_total']:.3f} (by layer type: {types}); {r['calls']} accelerator "
-            f"calls in {r['wall_s']} s of wall time (the driver's plan choices included); "
+            f"calls in {r['wall_s']} s of wall time (the driver's plan choices included"
+            f"{_choices_text(r)}); "
             f"{'equal to' if r['golden_equal'] else 'DIFFERENT from'} the golden model; ONNX "
             f"Runtime: top-1 {'the same' if r['onnx_runtime_top1_same'] else 'different'}, "
             f"logits within {r['onnx_runtime_max_steps']:.1f} output steps."
             + _resident_text(r))
     return "\n".join(out)
+
+
+def _choices_text(r):
+    if "predictions" not in r:
+        return ""
+    hits = r.get("plan_cache_hits")
+    return (f": {r['predictions']} programs predicted on the cycle model"
+            + (f", {hits} predictions from a warm plan cache" if hits else ""))
 
 
 def _resident_text(r):
@@ -455,8 +464,11 @@ def main(argv=None):
                       max_steps=round(float(np.max(steps)), 2),
                       network_macs=graph_macs(model, args.size), resident=resident,
                       geometry=acc.geometry)
+        run["predictions"] = acc.predictions  # (the plan choices' cost: cycle model runs)
+        if acc.plan_cache is not None:
+            run["plan_cache_hits"] = acc.plan_cache.hits
         key = lambda r: (r["net"], r["size"], r["width"], r["target"],  # noqa: E731
-                         r.get("resident") is not None)
+                         r.get("resident") is not None, bool(r.get("plan_cache_hits")))
         runs = [r for r in runs if key(r) != key(run)] + [run]
         path.write_text(json.dumps(runs, indent=1) + "\n")
         print(f"wrote {path}")
