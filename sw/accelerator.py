@@ -31,8 +31,9 @@ class Accelerator(Layers, Driver):
     :meth:`calibrate_cim` from calibration data (:func:`sw.cim.calibrate_shift`).
     """
 
-    def __init__(self, transport, *, dma=None, plan_cache=None):
-        super().__init__(transport, dma=dma, plan_cache=plan_cache)
+    def __init__(self, transport, *, dma=None, plan_cache=None, predict_workers=None):
+        super().__init__(transport, dma=dma, plan_cache=plan_cache,
+                         predict_workers=predict_workers)
         if Feature.CIM in self.features:
             digital = {f.name: getattr(self.geometry, f.name)
                        for f in dataclasses.fields(Geometry)}

@@ -5,14 +5,16 @@
 * ``WAVES=1``: dump waveforms into the test directory;
 * ``SEED``: seed for the random tests (default 1; printed by every test that uses it);
 * ``PIMACC_PLAN_CACHE``: a file in which the driver keeps the cycle model's predictions between
-  processes (:mod:`sw.driver.plancache`; unset: none).
+  processes (:mod:`sw.driver.plancache`; unset: none);
+* ``PIMACC_PREDICT_WORKERS``: processes that predict a layer shape's candidate programs side by
+  side on its first call (:mod:`sw.driver.predictor`; unset: one after another).
 """
 
 from __future__ import annotations
 
 import os
 
-__all__ = ["SIMULATORS", "plan_cache", "seed", "simulator", "waves"]
+__all__ = ["SIMULATORS", "plan_cache", "predict_workers", "seed", "simulator", "waves"]
 
 SIMULATORS = ("icarus", "verilator")
 
@@ -39,3 +41,14 @@ def seed(default: int = 1) -> int:
 def plan_cache():
     """The plan cache file (``PIMACC_PLAN_CACHE``), or None."""
     return os.environ.get("PIMACC_PLAN_CACHE") or None
+
+
+def predict_workers():
+    """``PIMACC_PREDICT_WORKERS`` as an int, or None."""
+    value = os.environ.get("PIMACC_PREDICT_WORKERS")
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ValueError(f"PIMACC_PREDICT_WORKERS must be an integer, got {value!r}") from None

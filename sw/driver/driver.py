@@ -47,6 +47,7 @@ from . import pinning
 from .arguments import check_accumulator_range, check_extras, check_linear, fold_input_zero_point
 from .packing import pack_int8, unpack_int8
 from .plancache import PlanCache
+from .predictor import Predictor
 from .program import (
     Job,
     Program,
@@ -122,7 +123,8 @@ class Driver:
         ``dma=True`` and the transport has no memory.
     """
 
-    def __init__(self, transport: Transport, *, dma=None, plan_cache=None):
+    def __init__(self, transport: Transport, *, dma=None, plan_cache=None,
+                 predict_workers=None):
         if not isinstance(transport, Transport):
             raise TypeError(f"transport must be a Transport, got {type(transport).__name__}")
         if dma not in (None, False, True):
@@ -135,6 +137,9 @@ class Driver:
         path = plan_cache or knobs.plan_cache()
         #: predictions kept on disk between processes (:mod:`.plancache`; None: off)
         self.plan_cache = PlanCache(path) if path else None
+        workers = predict_workers or knobs.predict_workers()
+        #: worker processes for a first call's predictions (:mod:`.predictor`; None: serial)
+        self.predictor = Predictor(workers) if workers and workers > 1 else None
         #: programs predicted on the cycle model so far (the first call of a shape predicts)
         self.predictions = 0
         #: compiled programs by (kind, plan(s), order, LUT, zero point(s)), least recently used
@@ -170,7 +175,7 @@ class Driver:
 
     @classmethod
     def open(cls, target="regmodel", *, stall_seed=None, dma=None, plan_cache=None,
-             **geometry_overrides):
+             predict_workers=None, **geometry_overrides):
         """Open an accelerator of geometry ``Geometry.default(**geometry_overrides)``:
         ``"regmodel"`` (alias ``"model"``: :class:`~sw.targets.regmodel.RegisterModel`) or a
         simulation of the hardware (``"icarus"``, ``"verilator"``; ``"harness"``: Verilator with
@@ -179,16 +184,21 @@ class Driver:
         None runs layers as programs from memory when the target has memory, False always
         through the registers, True requires memory. ``plan_cache``: a file that keeps the
         cycle model's predictions between processes (:mod:`.plancache`; default the
-        ``PIMACC_PLAN_CACHE`` environment variable, else none)."""
+        ``PIMACC_PLAN_CACHE`` environment variable, else none); ``predict_workers``: processes
+        that predict a first call's candidates side by side (:mod:`.predictor`; default
+        ``PIMACC_PREDICT_WORKERS``, else one after another in this process)."""
         transport = open_transport(target, Geometry.default(**geometry_overrides), stall_seed,
                                    memory=dma is not False)
         try:
-            return cls(transport, dma=dma, plan_cache=plan_cache)
+            return cls(transport, dma=dma, plan_cache=plan_cache,
+                       predict_workers=predict_workers)
         except BaseException:
             transport.close()
             raise
 
     def close(self):
+        if self.predictor is not None:
+            self.predictor.close()
         self.transport.close()
 
     def __enter__(self):
@@ -481,6 +491,41 @@ class Driver:
         self._choices[key] = cycles
         return cycles
 
+    def _known(self, key):
+        """Whether the cycles of ``key`` are known (here or in the plan cache)."""
+        if key in self._choices:
+            return True
+        cycles = None if self.plan_cache is None else self.plan_cache.get(key, self.latency)
+        if cycles is not None:
+            self._choices[key] = cycles
+        return cycles is not None
+
+    def _prefetch(self, jobs):
+        """Predict ``jobs`` [(key, (kind, plan, order, lut, zero point))] not yet known on the
+        :attr:`predictor`'s processes, and remember their cycles (a per-tap program that does
+        not fit the memory: math.inf)."""
+        jobs = [(k, t) for k, t in jobs if not self._known(k)]
+        if not jobs:
+            return
+        answers = self.predictor.map([t + (self.latency,) for _, t in jobs])
+        for (key, _), (cycles, end) in zip(jobs, answers, strict=True):
+            if key[0] == "taps" and end > self.transport.mem_size:
+                cycles = math.inf
+            else:
+                self.predictions += 1
+            self._choices[key] = cycles
+            if self.plan_cache is not None:
+                self.plan_cache.put(key, self.latency, cycles)
+
+    def prefetch_taps(self, plans, *, lut=False, zero_point=0):
+        """With :attr:`predictor`: predict the per-tap programs of ``plans`` in every order
+        side by side (what :meth:`predict_taps` then answers at once); else nothing."""
+        if self.predictor is None:
+            return
+        self._prefetch([(("taps", plan, bool(lut), order, self.transport.mem_size),
+                         ("taps", plan, order, bool(lut), zero_point))
+                        for plan in plans for order in PROGRAM_ORDERS])
+
     def _program(self, key, build):
         """The compiled program (CompiledLinear, list of them, or CompiledTaps) of ``key``, from
         the cache or ``build()``; the cache keeps the most recently used ones, up to
@@ -532,22 +577,32 @@ class Driver:
         model, index ``plan * len(PROGRAM_ORDERS) + order``; the first on a tie, as if every
         one were predicted. Candidates are tried in the order of their lower bound
         (:func:`~.program.plan_lower_bound`) and skipped once it exceeds the best prediction
-        (or ``limit``): (math.inf, None) when every one exceeds ``limit``."""
-        orders = len(PROGRAM_ORDERS)
-        bounds = [plan_lower_bound(plan, table is not None) for plan in plans]
+        (or ``limit``): (math.inf, None) when every one exceeds ``limit``. With
+        :attr:`predictor`, the next candidates not yet known are predicted side by side."""
+        orders, lut = len(PROGRAM_ORDERS), table is not None
+        bounds = [plan_lower_bound(plan, lut) for plan in plans]
+        cands = [(p, o, p * orders + o) for p in sorted(range(len(plans)),
+                                                        key=bounds.__getitem__)
+                 for o in range(orders)]
         best = (math.inf if limit is None else limit, None)
-        for p in sorted(range(len(plans)), key=bounds.__getitem__):
-            for o, order in enumerate(PROGRAM_ORDERS):
-                i = p * orders + o
-                if bounds[p] > best[0] or (bounds[p] == best[0] and best[1] is not None
-                                           and i > best[1]):
-                    continue
-                cycles = self._predicted(  # (the data do not matter)
-                    ("cycles", plans[p], order, table is not None),
-                    lambda p=p, order=order: self._linear_program(plans[p], order, table,
-                                                                  zero_point).program)
-                if cycles < best[0] or (cycles == best[0] and (best[1] is None or i < best[1])):
-                    best = (cycles, i)
+
+        def skipped(p, i):
+            return bounds[p] > best[0] or (bounds[p] == best[0] and best[1] is not None
+                                           and i > best[1])
+        for k, (p, o, i) in enumerate(cands):
+            if skipped(p, i):
+                continue
+            key = ("cycles", plans[p], PROGRAM_ORDERS[o], lut)  # (the data do not matter)
+            if self.predictor is not None and not self._known(key):
+                self._prefetch([(("cycles", plans[q], PROGRAM_ORDERS[r], lut),
+                                 ("linear", plans[q], PROGRAM_ORDERS[r], lut, zero_point))
+                                for q, r, j in cands[k:] if not skipped(q, j)]
+                               [:self.predictor.workers])
+            cycles = self._predicted(
+                key, lambda p=p, o=o: self._linear_program(plans[p], PROGRAM_ORDERS[o], table,
+                                                           zero_point).program)
+            if cycles < best[0] or (cycles == best[0] and (best[1] is None or i < best[1])):
+                best = (cycles, i)
         return best if best[1] is not None else (math.inf, None)
 
     def predict_taps(self, plan, *, lut=False, limit=None, zero_point=0):

@@ -137,6 +137,7 @@ def _per_tap(acc, s, low, pool, int8, bias, relu, lut, zero_point=0):
                         int8=int8, bias=bias, relu=bool(relu), lut=lut is not None)
     if not plans:
         return None
+    acc.prefetch_taps(plans, lut=lut is not None, zero_point=zero_point)  # (side by side)
     best = (math.inf, None)
     for p in plans:  # the first fastest (a plan slower than the best so far is skipped)
         cycles = acc.predict_taps(p, lut=lut is not None, limit=best[0], zero_point=zero_point)

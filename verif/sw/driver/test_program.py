@@ -509,3 +509,35 @@ def test_plan_cache_keeps_predictions_between_processes(tmp_path, monkeypatch):
     assert acc.predictions > 0 and acc.plan_cache.hits == 0
     monkeypatch.setenv("PIMACC_PLAN_CACHE", str(tmp_path / "env.jsonl"))
     assert Accelerator.open("regmodel").plan_cache.path == tmp_path / "env.jsonl"
+
+
+def test_predictions_in_worker_processes_choose_the_same_programs():
+    # predict_workers=2: a first call's candidates are predicted side by side in two processes;
+    # the driver chooses the same programs (the same cycles, call by call) as predicting them
+    # one after another here
+    s = env_seed() + 43
+    print(f"seed={s}")
+    rng = np.random.default_rng(s)
+    i8 = functools.partial(rng.integers, -128, 128, dtype=np.int8)
+    calls = [("linear", (i8((300, 70)), i8((40, 70))), dict(scale=1 / 1024)),
+             ("linear", (i8((77, 200)), i8((50, 200))), {}),
+             ("conv2d", (i8((1, 16, 12, 12)), i8((32, 16, 3, 3))),
+              dict(padding=1, scale=1 / 2048, zero_point=4)),
+             ("conv2d", (i8((1, 8, 9, 9)), i8((8, 1, 3, 3))), dict(padding=1, groups=8))]
+    runs = []
+    for workers in (None, 2):
+        with Accelerator.open("regmodel", predict_workers=workers) as acc:
+            assert (acc.predictor is None) == (workers is None)
+            cycles = []
+            for op, args, kw in calls:
+                y = getattr(acc, op)(*args, **kw)
+                want = getattr(models if op == "linear" else models.conv, op)(*args, **kw)
+                np.testing.assert_array_equal(y, want)
+                cycles.append(acc.stats.cycles)
+            runs.append((cycles, acc.predictions))
+    print(runs)
+    assert runs[0][0] == runs[1][0]
+    assert runs[1][1] >= runs[0][1] > 0  # (a batch may predict one the bound would skip)
+    with pytest.raises(ValueError, match="predict_workers must be an int >= 1"):
+        from sw.driver.predictor import Predictor
+        Predictor(0)
