@@ -392,10 +392,9 @@ def main(argv=None):
     if args.markdown:
         import json
 
-        from hw.spec.markdown import replace_section
-        text = pathlib.Path(args.readme).read_text()
-        runs = json.loads(pathlib.Path(args.markdown).read_text())
-        pathlib.Path(args.readme).write_text(replace_section(text, *SECTION, markdown(runs)))
+        from hw.spec.markdown import rewrite_section
+        rewrite_section(args.readme, *SECTION,
+                        markdown(json.loads(pathlib.Path(args.markdown).read_text())))
         return 0
     import onnxruntime as ort
 
