@@ -23,10 +23,10 @@ int8, with the KV cache of :mod:`sw.nn`.
   projection, both FFN layers (the ReLU in the accelerator's post-processing) and the output
   head. **On the host**: the embedding look-up, the softmax's row max, exponential table and
   row sums (as :mod:`models.attention` does it), the residual adds and the layer norms (float),
-  and the argmax over the head's int8 logits. :meth:`QuantizedAdder.decode` runs a prompt
-  through the KV caches in one step (prefill), then one token per step;
-  :meth:`QuantizedAdder.golden_decode` runs the same integers on the golden model and equals it
-  bit for bit.
+  and the argmax over the head's int8 logits (the first of equal maxima).
+  :meth:`QuantizedAdder.decode` runs a prompt through the KV caches in one step (prefill),
+  then one token per step; :meth:`QuantizedAdder.golden_decode` runs the same integers on the
+  golden model and equals it bit for bit.
 
 ``python -m sw.nets.adder [--target regmodel] [--count N] [--json docs/adder.json]`` decodes the
 held-out sums, prints the accuracies and a per-call report (:func:`sw.nets.zoo.report`);
@@ -40,6 +40,7 @@ import argparse
 import json
 import os
 import pathlib
+import re
 import time
 
 import numpy as np
@@ -239,9 +240,11 @@ def init_params(seed=TRAIN_SEED):
 
 def train(pairs, seed=TRAIN_SEED, steps=2500, batch=128, lr=3e-3, decay_every=250,
           weight_decay=0.0, progress=False):
-    """Train on ``pairs`` [n, 2] with tinygrad (CPU): Adam, ``lr`` divided by 1.2 every
-    ``decay_every`` steps (tinygrad's schedule, every 50 there), cross-entropy on the three
-    answer positions, seeded batches; returns the float32 weights {name: array}."""
+    """Train on ``pairs`` [n, 2] with tinygrad (CPU): ``steps`` batches of ``batch`` sums drawn
+    with ``seed``, Adam (tinygrad's AdamW; ``weight_decay`` 0 is Adam), ``lr`` divided by 1.2
+    every ``decay_every`` steps (tinygrad's schedule, every 50 there), cross-entropy on the
+    three answer positions; the embedding stays as initialised. Returns the float32 weights
+    {name: array}. The defaults made the committed weights."""
     os.environ.setdefault("DEV", "CPU")  # tinygrad's CPU backend (compiles with clang)
     from tinygrad import Tensor, TinyJit
     from tinygrad.helpers import Context
@@ -419,16 +422,16 @@ def layers(record, per_site=True):
     from sw.onnx import Layer
     sites = {}
     for i, r in enumerate(record):
-        key = r["name"].split(".h")[0] if per_site else i
+        key = re.sub(r"\.h\d+$", "", r["name"]) if per_site else i  # (the head index)
         sites.setdefault(key, []).append(r)
     out = []
-    for calls in sites.values():
+    for key, calls in sites.items():
         shapes = {tuple(c["shape"]) for c in calls}
         if len(shapes) != 1:
             raise ValueError(f"{calls[0]['name']}: calls of different shapes {sorted(shapes)}")
         (m, k, n), = shapes
-        name = calls[0]["name"].split(".h")[0] if per_site else calls[0]["name"]
-        out.append(Layer(name=name, op_type=_KINDS[calls[0]["op"]], call=calls[0]["op"],
+        out.append(Layer(name=key if per_site else calls[0]["name"],
+                         op_type=_KINDS[calls[0]["op"]], call=calls[0]["op"],
                          in_shape=(len(calls), m, k, n), out_shape=(m, n),
                          macs=len(calls) * m * k * n,
                          stats=Stats.total(c["stats"] for c in calls),
