@@ -40,7 +40,8 @@ from hw.spec import (
     words_for,
 )
 
-from .. import knobs
+from ..knobs import plan_cache as _plan_cache_knob
+from ..knobs import predict_workers as _workers_knob
 from ..targets import Transport, open_transport
 from ..targets.regmodel.program import predict_cycles
 from . import pinning
@@ -134,10 +135,10 @@ class Driver:
         self.path = ""
         self.plan = None
         self._choices = {}  # shape -> the cycle model's choice (plans, orders) or prediction
-        path = plan_cache or knobs.plan_cache()
+        path = plan_cache or _plan_cache_knob()
         #: predictions kept on disk between processes (:mod:`.plancache`; None: off)
         self.plan_cache = PlanCache(path) if path else None
-        workers = predict_workers or knobs.predict_workers()
+        workers = predict_workers or _workers_knob()
         #: worker processes for a first call's predictions (:mod:`.predictor`; None: serial)
         self.predictor = Predictor(workers) if workers and workers > 1 else None
         #: programs predicted on the cycle model so far (the first call of a shape predicts)

@@ -14,10 +14,12 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 ALLOWED = {
     # (the "harness" target runs the gateware through the C harness's binding, sw/c)
     "sw/targets": {"hw.spec", "models", "sw.knobs", "sw.c"},
-    "sw/driver": {"hw.spec", "models", "sw.targets"},
+    "sw/driver": {"hw.spec", "models", "sw.targets", "sw.knobs"},
     "sw/layers": {"hw.spec", "models", "sw.driver"},
     "sw/bench": {"hw.spec", "models", "sw"},
-    "sw/nets": {"hw.spec", "models", "sw.accelerator", "sw.targets", "sw.onnx"},
+    # (networks are applications: any public part of the host software, not the bench)
+    "sw/nets": {"hw.spec", "models", "sw.accelerator", "sw.targets", "sw.onnx", "sw.nn",
+                "sw.layers", "sw.driver"},
 }
 #: modules that run inside the simulator or build the gateware may import hw (lazily)
 GATEWARE_USERS = {"sw/targets/sim/build.py"}
