@@ -371,8 +371,9 @@ class QuantizedAdder:
         """Greedy decoding of ``a + b`` (numbers or 1-D arrays in 0..99) with every product on
         ``acc``: the answer digits [n, 3] (int64; :func:`sums_of` reads them as numbers).
 
-        ``record``: a list that receives one dict per accelerator call (``step``, ``name``,
-        ``op``, ``shape`` [M, K, N], ``stats``, ``wall_s``); ``progress``: a progress bar over
+        ``record``: a list that receives one dict per accelerator call (``name`` such as
+        ``tok4.b1.scores#2``: step, block, product and head; ``op``, ``shape`` [M, K, N],
+        ``stats``, ``wall_s``); ``progress``: a progress bar over
         the sums (tqdm, on stderr)."""
         from sw.accelerator import Accelerator
         if not isinstance(acc, Accelerator):
@@ -384,7 +385,7 @@ class QuantizedAdder:
                 seen = {}
                 for r in attn.records:  # per head: scores and pv (models.attention.attend)
                     h = seen[r["op"]] = seen.get(r["op"], -1) + 1
-                    suffix = f".h{h}" if r["op"] in ("scores", "pv") else ""
+                    suffix = f"#{h}" if r["op"] in ("scores", "pv") else ""
                     rec.append(r | {"name": f"{name}.{r['op']}{suffix}"})
             return y
 
@@ -413,16 +414,17 @@ _KINDS = {"qkv": "attn", "scores": "attn", "pv": "attn", "out": "attn", "ff1": "
 
 def layers(record, per_site=True):
     """:class:`sw.onnx.Layer` records for :func:`sw.nets.zoo.report` of a decode's ``record``:
-    one per accelerator call, or with ``per_site`` one per call site (``prompt.b0.qkv``, the
-    heads and the sums together). ``op_type`` is the layer (``attn``, ``ffn``, ``head``),
-    ``call`` the product (``qkv``, ``scores``, ``pv``, ``out``, ``ff1``, ``ff2``, ``head``),
-    ``in_shape`` (calls, M, K, N) of ``acc.linear``, ``macs`` the nominal ``M K N`` of each call
-    summed, ``stats`` their :meth:`sw.Stats.total`."""
+    one per accelerator call, or with ``per_site`` one per call site (``prompt.b0.qkv``; the
+    per-head calls ``prompt.b0.scores#0`` .. ``#3`` and every sum's together). ``op_type``
+    is the layer (``attn``, ``ffn``, ``head``), ``call`` the product (``qkv``, ``scores``,
+    ``pv``, ``out``, ``ff1``, ``ff2``, ``head``), ``in_shape`` (calls, M, K, N) of
+    ``acc.linear``, ``macs`` the nominal ``M K N`` of each call summed, ``stats`` their
+    :meth:`sw.Stats.total`."""
     from sw.driver.stats import Stats
     from sw.onnx import Layer
     sites = {}
     for i, r in enumerate(record):
-        key = re.sub(r"\.h\d+$", "", r["name"]) if per_site else i  # (the head index)
+        key = re.sub(r"#\d+$", "", r["name"]) if per_site else i  # (the head index)
         sites.setdefault(key, []).append(r)
     out = []
     for key, calls in sites.items():
