@@ -221,7 +221,7 @@ def test_weights_file_missing_arrays_is_named(tmp_path):
 def test_decode_on_rtl_equals_golden(quantized):
     """One held-out sum on the Verilated RTL (the harness target, a 4x4 array as
     verif/sw/c/test_harness.py builds it: the 16x16 build takes minutes) equals the golden
-    model. Slow: about 15 s of CPU once the harness is built (a build takes minutes)."""
+    model. Slow: about 45 s here once the harness is built (a build takes minutes)."""
     a, b = adder.make_dataset()[1][0]
     with Accelerator.open("harness", rows=4, cols=4, in_depth=32, acc_depth=16,
                           out_depth=16) as acc:
