@@ -75,8 +75,10 @@ demo: setup
 bench: setup
 	$(PY) -m sw.bench --target $(SIM) -o build/bench.json
 	$(PY) -m sw.soc --rows $(ROWS) --cols $(COLS) --banks $(BANKS) --json build/soc.json
-	$(PY) -m sw.nets.zoo --net mobilenet_v1 --size 224 --width 1.0 --target harness --json build/zoo.json
-	$(PY) -m sw.nets.zoo --net resnet18 --size 224 --width 1.0 --target harness --json build/zoo.json
+	$(PY) -m sw.nets.zoo --net mobilenet_v1 --size 224 --width 1.0 --target harness --parallel 2 \
+	  --json build/zoo.json
+	$(PY) -m sw.nets.zoo --net resnet18 --size 224 --width 1.0 --target harness --parallel 2 \
+	  --json build/zoo.json
 
 # Generated documents: the register map, the block table, the quoted demo output (Icarus).
 docs: setup
@@ -84,6 +86,7 @@ docs: setup
 	$(PY) -m hw.spec.cheader
 	$(PY) -m sw.bench.report docs/bench.json --readme README.md
 	$(PY) -m sw.nets.zoo --markdown docs/zoo.json --readme README.md
+	$(PY) -m sw.nets.adder --markdown docs/adder.json --readme README.md
 	$(PY) -m hw.synth -o docs/synth.json --readme README.md
 	$(PY) -m sw.nets.digits --readme README.md
 	$(PY) -m sw.cim --from-json --plot '' --readme README.md

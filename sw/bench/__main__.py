@@ -19,7 +19,7 @@ from sw.targets import TARGET_NAMES, canonical
 from .record import print_header, print_record
 
 #: suites in running order (modules of sw.bench with ``records(acc, rng, target)``)
-SUITES = ("fc", "conv", "conv_taps", "suite", "paths", "attention", "speed")
+SUITES = ("fc", "conv", "conv_taps", "suite", "paths", "attention", "speed", "resident")
 #: the register model's cycles may differ from the RTL's by this fraction (issue 9)
 MODEL_TOLERANCE = 0.05
 

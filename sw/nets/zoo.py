@@ -345,7 +345,7 @@ def markdown(runs):
             f"{'equal to' if r['golden_equal'] else 'DIFFERENT from'} the golden model; ONNX "
             f"Runtime: top-1 {'the same' if r['onnx_runtime_top1_same'] else 'different'}, "
             f"logits within {r['onnx_runtime_max_steps']:.1f} output steps."
-            + _resident_text(r))
+            + _resident_text(r) + _parallel_text(r))
     return "\n".join(out)
 
 
@@ -355,6 +355,15 @@ def _choices_text(r):
     hits = r.get("plan_cache_hits")
     return (f": {r['predictions']} programs predicted on the cycle model"
             + (f", {hits} predictions from a warm plan cache" if hits else ""))
+
+
+def _parallel_text(r):
+    par = r.get("parallel")
+    if not par:
+        return ""
+    return (f" Its calls in parallel ({par['engine']}, each from the golden model's activations): "
+            f"{par['wall_s']} s ({r['wall_s'] / par['wall_s']:.2f}x), "
+            f"{'every call equal to' if par['all_equal'] else 'NOT equal to'} the golden model.")
 
 
 def _resident_text(r):
@@ -433,6 +442,7 @@ def main(argv=None):
             print(f"resident: {cycles:,} cycles per inference ({cycles / streamed:.3f} of "
                   "streamed)")
     print(report(layers))
+    par = None
     if args.parallel or args.cluster:
         from .parallel import run_calls
         calls = net.calls(x)
@@ -464,6 +474,9 @@ def main(argv=None):
                       network_macs=graph_macs(model, args.size), resident=resident,
                       geometry=acc.geometry)
         run["predictions"] = acc.predictions  # (the plan choices' cost: cycle model runs)
+        if par is not None:
+            run["parallel"] = {"engine": par.engine, "wall_s": round(par.wall_s, 1),
+                               "all_equal": par.all_equal}
         if acc.plan_cache is not None:
             run["plan_cache_hits"] = acc.plan_cache.hits
         key = lambda r: (r["net"], r["size"], r["width"], r["target"],  # noqa: E731
