@@ -556,11 +556,9 @@ def main(argv=None):
     p.add_argument("--readme", default="README.md", help="the README --markdown rewrites")
     args = p.parse_args(argv)
     if args.markdown:
-        from hw.spec.markdown import replace_section
-        text = pathlib.Path(args.readme).read_text()
-        figures = json.loads(pathlib.Path(args.markdown).read_text())
-        pathlib.Path(args.readme).write_text(replace_section(text, *SECTION,
-                                                             markdown(figures)))
+        from hw.spec.markdown import rewrite_section
+        rewrite_section(args.readme, *SECTION,
+                        markdown(json.loads(pathlib.Path(args.markdown).read_text())))
         return 0
     if args.train:
         start = time.perf_counter()
