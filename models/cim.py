@@ -45,7 +45,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .golden import apply_lut, group_max, quantize_multipliers, requantize, wrap_int32
+from .golden import (
+    apply_lut,
+    folded_bias,
+    group_max,
+    quantize_multipliers,
+    requantize,
+    wrap_int32,
+)
 
 __all__ = [
     "ADC_BITS", "BITS_PER_CYCLE", "CELL_BITS", "SHIFT_MAX", "CimConfig", "adc", "cim_vmm",
@@ -279,21 +286,13 @@ def linear(x, w, b=None, scale=None, zero_point=0, relu=False, input_zero_point=
     and digital, as the driver does), requantization, LUT, ReLU and pooling are the digital
     post-processing, unchanged."""
     acc = cim_vmm(x, w, config, shift).astype(np.int64)
-    n = w.shape[0]
-    bias = np.zeros(n, dtype=np.int64)
-    if b is not None:
-        b = np.asarray(b)
-        if b.dtype != np.int32 or b.shape != (n,):
-            raise ValueError(f"b must be int32 of shape ({n},), got {b.dtype} {b.shape}")
-        bias += b
-    if input_zero_point:
-        bias = wrap_int32(bias - int(input_zero_point) * w.astype(np.int64).sum(axis=1))
-    acc = wrap_int32(acc + bias)
+    acc = wrap_int32(acc + folded_bias(w, b, input_zero_point))
     if scale is None:
         if relu or zero_point or lut is not None or pool != 1:
             raise ValueError("relu, zero_point, lut and pool need a scale")
         return acc
-    mult, shift_q = quantize_multipliers(np.broadcast_to(np.asarray(scale, np.float64), (n,)))
+    mult, shift_q = quantize_multipliers(np.broadcast_to(np.asarray(scale, np.float64),
+                                                         (w.shape[0],)))
     y = requantize(acc, mult, shift_q, zero_point, relu=False)
     if lut is not None:
         y = apply_lut(y, lut)

@@ -160,6 +160,22 @@ def group_max(y, pool):
     return y.reshape(m // pool, pool, *y.shape[1:]).max(axis=1)
 
 
+def folded_bias(w, b, input_zero_point):
+    """The int64 [N] bias the accumulators start from: ``b`` (int32 [N] or None) with the input
+    zero point's correction ``-input_zero_point * sum_k w[n, k]`` folded in (wrapped to int32,
+    as the driver folds it). ValueError for a ``b`` of the wrong type or shape."""
+    n = w.shape[0]
+    bias = np.zeros(n, dtype=np.int64)
+    if b is not None:
+        b = np.asarray(b)
+        if b.dtype != np.int32 or b.shape != (n,):
+            raise ValueError(f"b must be int32 of shape ({n},), got {b.dtype} {b.shape}")
+        bias += b
+    if input_zero_point:
+        bias = wrap_int32(bias - int(input_zero_point) * w.astype(np.int64).sum(axis=1))
+    return bias
+
+
 def linear(x, w, b=None, scale=None, zero_point=0, relu=False, input_zero_point=0, lut=None,
            pool=1):
     """A fully connected layer, as the accelerator computes it.
@@ -183,22 +199,15 @@ def linear(x, w, b=None, scale=None, zero_point=0, relu=False, input_zero_point=
     ndarray of int32 [M, N] (no scale) or int8 [M // pool, N] (with scale)
     """
     acc = vmm(x, w)
-    n = w.shape[0]
-    bias = np.zeros(n, dtype=np.int64)
-    if b is not None:
-        b = np.asarray(b)
-        if b.dtype != np.int32 or b.shape != (n,):
-            raise ValueError(f"b must be int32 of shape ({n},), got {b.dtype} {b.shape}")
-        bias += b
-    if input_zero_point:
-        bias = wrap_int32(bias - int(input_zero_point) * w.astype(np.int64).sum(axis=1))
+    bias = folded_bias(w, b, input_zero_point)
     if b is not None or input_zero_point:
         acc = wrap_int32(acc.astype(np.int64) + bias)
     if scale is None:
         if relu or zero_point or lut is not None or pool != 1:
             raise ValueError("relu, zero_point, lut and pool need a scale")
         return acc
-    mult, shift = quantize_multipliers(np.broadcast_to(np.asarray(scale, dtype=np.float64), (n,)))
+    mult, shift = quantize_multipliers(np.broadcast_to(np.asarray(scale, dtype=np.float64),
+                                                       (w.shape[0],)))
     y = requantize(acc, mult, shift, zero_point, relu=False)
     if lut is not None:
         y = apply_lut(y, lut)
