@@ -45,14 +45,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .golden import (
-    apply_lut,
-    folded_bias,
-    group_max,
-    quantize_multipliers,
-    requantize,
-    wrap_int32,
-)
+from .golden import folded_bias, postprocess, wrap_int32
 
 __all__ = [
     "ADC_BITS", "BITS_PER_CYCLE", "CELL_BITS", "SHIFT_MAX", "CimConfig", "adc", "cim_vmm",
@@ -287,15 +280,4 @@ def linear(x, w, b=None, scale=None, zero_point=0, relu=False, input_zero_point=
     post-processing, unchanged."""
     acc = cim_vmm(x, w, config, shift).astype(np.int64)
     acc = wrap_int32(acc + folded_bias(w, b, input_zero_point))
-    if scale is None:
-        if relu or zero_point or lut is not None or pool != 1:
-            raise ValueError("relu, zero_point, lut and pool need a scale")
-        return acc
-    mult, shift_q = quantize_multipliers(np.broadcast_to(np.asarray(scale, np.float64),
-                                                         (w.shape[0],)))
-    y = requantize(acc, mult, shift_q, zero_point, relu=False)
-    if lut is not None:
-        y = apply_lut(y, lut)
-    if relu:
-        y = np.maximum(y, np.int8(zero_point))
-    return group_max(y.astype(np.int8), pool)
+    return postprocess(acc, scale, zero_point, relu, lut, pool)

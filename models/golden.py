@@ -202,12 +202,19 @@ def linear(x, w, b=None, scale=None, zero_point=0, relu=False, input_zero_point=
     bias = folded_bias(w, b, input_zero_point)
     if b is not None or input_zero_point:
         acc = wrap_int32(acc.astype(np.int64) + bias)
+    return postprocess(acc, scale, zero_point, relu, lut, pool)
+
+
+def postprocess(acc, scale=None, zero_point=0, relu=False, lut=None, pool=1):
+    """The post-processing of int32 sums ``acc`` [M, N]: with ``scale`` (a float or one per
+    column) requantize to int8, then the LUT, ReLU (at the zero point) and max over groups of
+    ``pool`` rows; without, ``acc`` itself (ValueError if any of the others is asked for)."""
     if scale is None:
         if relu or zero_point or lut is not None or pool != 1:
             raise ValueError("relu, zero_point, lut and pool need a scale")
         return acc
     mult, shift = quantize_multipliers(np.broadcast_to(np.asarray(scale, dtype=np.float64),
-                                                       (w.shape[0],)))
+                                                       (acc.shape[1],)))
     y = requantize(acc, mult, shift, zero_point, relu=False)
     if lut is not None:
         y = apply_lut(y, lut)
