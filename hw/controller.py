@@ -8,7 +8,7 @@ from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
 
-__all__ = ["Controller", "command_error", "pool_constants"]
+__all__ = ["Controller", "command_error", "pool_checks", "pool_constants"]
 
 #: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
 COUNT_BITS, POOL_BITS = 16, 8
@@ -28,7 +28,7 @@ class Controller(wiring.Component):
     The next command may start while the last one drains: ``ready`` is high in the last issue
     cycle and while not issuing, and a ``start`` in the cycle after it issues the next vectors
     right away (the datapath takes each vector's command fields with the vector). With
-    ``issue_at_start`` (a program runs: the sequencer has checked the VMM) a good VMM issues its
+    ``issue_at_start`` (a program runs: the sequencer has checked the VMM) a VMM issues its
     first vector in its ``start`` cycle itself, so consecutive VMMs of a program follow each
     other with no idle cycle (PERF_BUSY counts from that cycle; ``busy`` rises after it). ``done``
     pulses once per command, in order; ``busy`` stays high until the last has drained. (The
@@ -39,7 +39,10 @@ class Controller(wiring.Component):
     (``rows * cols`` per vector) and vectors.
 
     The check is the specification's :func:`hw.spec.check` in logic (a randomized test holds the
-    two equal); the timing is :func:`hw.spec.timing.busy_cycles`.
+    two equal); the timing is :func:`hw.spec.timing.busy_cycles`. With ``issue_at_start`` the
+    controller trusts the sequencer's check (the same :func:`command_error` on the same fields,
+    one instruction earlier): its own verdict is then NONE, and neither the first issue nor
+    its input-buffer address waits for the check (the check's multiplies limited the clock).
 
     Parameters
     ----------
@@ -108,8 +111,10 @@ class Controller(wiring.Component):
         m.d.comb += macs_per_vector.eq(self.rows * self.cols)
         # with issue_at_start a good VMM issues its first vector in its start cycle
         first = Signal()
-        first_ok = (self.start & ~issuing & self.issue_at_start & (err == ErrorCode.NONE)
-                    & (self.op == Opcode.VMM))
+        first_ok = self.start & ~issuing & self.issue_at_start & (self.op == Opcode.VMM)
+        # the verdict: the sequencer checked a program's VMM (issue_at_start) already
+        verdict = Signal(ErrorCode)
+        m.d.comb += verdict.eq(Mux(self.issue_at_start, ErrorCode.NONE, err))
         # step: an issuing cycle after the first (every cycle, or paced: see vector_cycles)
         step, last_left = issuing, (left == 1)
         if self.vector_cycles > 1:
@@ -147,9 +152,9 @@ class Controller(wiring.Component):
                      # depends on it)
                      self.ready.eq(~issuing | last_left)]
         with m.If(self.start & ~issuing):
-            m.d.sync += [self.error.eq(err), index.eq(0), left.eq(self.count),
+            m.d.sync += [self.error.eq(verdict), index.eq(0), left.eq(self.count),
                          requant.eq(self.requant)]
-            with m.If((err != ErrorCode.NONE) | (self.op == Opcode.NOP)):
+            with m.If((verdict != ErrorCode.NONE) | (self.op == Opcode.NOP)):
                 m.d.sync += self.done.eq(1)
             with m.Elif(first):
                 m.d.sync += [index.eq(1), left.eq(self.count - 1), issuing.eq(self.count != 1)]
@@ -192,18 +197,17 @@ def pool_constants(pool: int) -> tuple[int, int]:
     return inverse, ((1 << (COUNT_BITS - t)) - 1) // d << t
 
 
-def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
-                  pool):
-    """The ErrorCode of a command with these fields on geometry ``g``, in logic added to
-    ``m`` (combinational): :func:`hw.spec.check` (first failing check wins; NOP passes).
+def pool_checks(m, g, *, out_addr, count, pool):
+    """The two terms of the command check that depend on the pool, in logic added to ``m``
+    (combinational): ``(out_range, multiple)``, ``out_addr + count // pool > out_depth`` and
+    ``count % pool == 0``.
 
-    The checks on ``count // pool`` and ``count % pool`` go without a divider (a 16-by-8-bit
-    one limited the clock): ``out_addr + count // pool > out_depth`` is ``out_addr >
-    out_depth`` or ``count >= (out_depth + 1 - out_addr) * pool`` (pool 0: Amaranth's ``//``
-    gives 0, so only the first), and divisibility is :func:`pool_constants`' test, a
-    256-entry table and one 16-bit multiply.
+    Both go without a divider (a 16-by-8-bit one limited the clock): the first is
+    ``out_addr > out_depth`` or ``count >= (out_depth + 1 - out_addr) * pool`` (pool 0:
+    Amaranth's ``//`` gives 0, so only the first), divisibility is :func:`pool_constants`' test,
+    a 256-entry table and one 16-bit multiply. Two multiplies in all: the sequencer computes
+    them as an instruction enters its queue, a cycle or more before its dispatch.
     """
-    err = Signal(ErrorCode)
     room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
     out_range = Signal()
     m.d.comb += [room.eq(g.out_depth + 1 - out_addr),
@@ -217,6 +221,21 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
     low_bits = (pool - 1) & ~pool  # the bits below pool's lowest one
     m.d.comb += [residue.eq((count * inverse)[:COUNT_BITS]),
                  multiple.eq(((count & low_bits) == 0) & (residue <= bound))]
+    return out_range, multiple
+
+
+def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
+                  pool, pool_terms=None):
+    """The ErrorCode of a command with these fields on geometry ``g``, in logic added to
+    ``m`` (combinational): :func:`hw.spec.check` (first failing check wins; NOP passes).
+
+    ``pool_terms``: :func:`pool_checks`' ``(out_range, multiple)`` of these fields, computed
+    earlier (default: computed here).
+    """
+    err = Signal(ErrorCode)
+    if pool_terms is None:
+        pool_terms = pool_checks(m, g, out_addr=out_addr, count=count, pool=pool)
+    out_range, multiple = pool_terms
     checks = [
         (ErrorCode.BAD_BANK, bank >= g.banks),
         (ErrorCode.BAD_COUNT, count == 0),

@@ -9,7 +9,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .controller import command_error
+from .controller import command_error, pool_checks
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -63,7 +63,9 @@ class Sequencer(wiring.Component):
 
     ``run`` (DOORBELL.RUN) starts the program at ``prog_addr`` of at most ``prog_len``
     instructions. The fetch unit reads blocks of :data:`FETCH_BLOCK` instructions ahead into a
-    queue; the dispatcher takes the queue's head, checks it (:func:`hw.spec.isa.check`) and
+    queue; the dispatcher takes the queue's head, checks it (:func:`hw.spec.isa.check`; the
+    terms of a VMM's check that depend on its pool, :func:`hw.controller.pool_checks`, are
+    computed as it enters the queue and travel with it) and
     hands it to its unit once the unit is free and no running instruction conflicts with it
     (:func:`hw.spec.isa.conflicts`). The units: :class:`LoadUnit`, :class:`StoreUnit`, and the
     compute unit, which hands a VMM's fields to the datapath on ``vmm`` (pulsing ``vmm_start``)
@@ -107,7 +109,8 @@ class Sequencer(wiring.Component):
         flush = Signal()  # DOORBELL.RUN: a new program (every unit is idle)
         m.submodules.load = ResetInserter(flush)(load)
         m.submodules.store = ResetInserter(flush)(store)
-        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 1, depth=QUEUE_DEPTH)
+        # an entry: the instruction, its read error, a VMM's pool terms (out_range, multiple)
+        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 3, depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
 
         # --- the read port: fetch or load; the transfer receiving and two taken behind it ----
@@ -198,7 +201,15 @@ class Sequencer(wiring.Component):
             m.d.comb += f_ready.eq(last_of_beat)
             with m.If(got):
                 m.d.sync += k.eq(Mux(last_of_beat, 0, k + 1))
-        m.d.comb += [queue.w_en.eq(push), queue.w_data.eq(Cat(instr, instr_err))]
+        # A VMM's pool terms (two multiplies, the clock's limit at the head of the queue)
+        # are computed here, as it enters the queue: the same function of the same fields.
+        def instr_fld(name):
+            f = isa.field(Op.VMM, name)
+            return instr[32 * f.word + f.lsb:][:f.width]
+        in_pool_terms = pool_checks(m, g, out_addr=instr_fld("OUT_ADDR"),
+                                    count=instr_fld("COUNT"), pool=instr_fld("POOL"))
+        m.d.comb += [queue.w_en.eq(push),
+                     queue.w_data.eq(Cat(instr, instr_err, *in_pool_terms))]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
         with m.If(got & beat.err & ~seen_err):
@@ -207,6 +218,7 @@ class Sequencer(wiring.Component):
         # --- decode and check the queue's head ---------------------------------------------
         head = queue.r_data[:8 * INSTR_BYTES]
         head_err = queue.r_data[8 * INSTR_BYTES]
+        head_pool_terms = queue.r_data[8 * INSTR_BYTES + 1], queue.r_data[8 * INSTR_BYTES + 2]
         w = [head[32 * i:32 * i + 32] for i in range(4)]
         op = w[0][:8]
 
@@ -237,7 +249,8 @@ class Sequencer(wiring.Component):
         vmm_err = command_error(m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
                                 acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
                                 rows=vmm.rows, cols=vmm.cols,
-                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool)
+                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool,
+                                pool_terms=head_pool_terms)
         with m.If(head_err):
             m.d.comb += check.eq(ErrorCode.MEM_READ)
         with m.Elif(op.matches(Op.END, Op.FENCE)):
