@@ -77,7 +77,7 @@ def records(acc, rng, target):
         if not np.array_equal(y, reference()):
             raise AssertionError(f"{name}: result differs from the golden model")
         m = acc.mapping
-        extra = {"block": list(m.block), "calls": m.calls}
+        extra = {"block": list(m.block), "calls": m.calls, "pack": m.pack}
         if limit is not None:
             extra["limit"] = round(limit, 4)
         result.append(Record(name, target, op, acc.stats, wall, sim_s=sim, macs=m.macs,

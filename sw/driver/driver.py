@@ -67,6 +67,8 @@ __all__ = ["AcceleratorError", "Driver", "PROGRAM_ORDERS"]
 #: the instruction orders (:func:`~sw.driver.program.compile_plan`) a layer's program is
 #: compiled in; the driver runs the fastest on the cycle model
 PROGRAM_ORDERS = ("late_store", "lookahead")
+#: calls in the program :meth:`Driver.predict_linear` measures what a further call adds from
+BATCH_SAMPLE = 4
 #: instructions of compiled programs the driver keeps for calls of the same shape (about 0.4 kB
 #: of host memory each)
 PROGRAM_CACHE = 1_000_000
@@ -555,16 +557,30 @@ class Driver:
                                                        zero_point, table, order=order))
 
     def predict_linear(self, m, k, n, *, int8=False, bias=False, relu=False, lut=False,
-                       pool=1, limit=None, zero_point=0):
+                       pool=1, limit=None, zero_point=0, calls=1):
         """Cycles the fastest program of a ``linear`` of this shape takes on the cycle model
         (doorbell to done; the data does not change it). With ``limit``, programs whose lower
         bound exceeds it are not predicted, and the result is ``math.inf`` when none is left:
         exact whenever it is at most ``limit``. ``zero_point`` (the output's, which does not
         change the timing): the programs compiled for the prediction are kept for a call with
-        it (:meth:`_program`)."""
+        it (:meth:`_program`).
+
+        ``calls`` > 1: an estimate for that many such calls as one program
+        (:meth:`linear_batch`, every call in the same plan), from programs of one call and of
+        :data:`BATCH_SAMPLE` calls: the first call's cycles plus ``calls - 1`` times what a
+        further call adds on average (a later call's loads overlap the previous call's
+        computing, as in the whole batch), in the best plan and order; ``limit`` skips plans
+        whose lower bound for the calls exceeds it (``math.inf`` when none is left)."""
         table = np.zeros(256, np.int8) if lut else None
         plans = plan_options(m, k, n, self.plan_geometry, int8=int8, bias=bias, relu=relu, lut=lut,
                              pool=pool)
+        if calls > 1:  # (a plan whose bound for the calls exceeds the best so far is skipped)
+            best = math.inf if limit is None else limit
+            for bound, plan in sorted(((plan_lower_bound(p, lut), p) for p in plans),
+                                      key=lambda bp: bp[0]):
+                if calls * (bound - 1) < best:  # (the END's beat is counted once)
+                    best = min(best, self._predict_batch(plan, calls, table, zero_point))
+            return best
         key = ("predict linear", tuple(plans), lut)
         if key in self._choices:
             return self._choices[key]
@@ -572,6 +588,21 @@ class Driver:
         if cycles < math.inf:  # (exact: remembered)
             self._choices[key] = cycles
         return cycles
+
+    def _predict_batch(self, plan, calls, table, zero_point):
+        """:meth:`predict_linear`'s estimate of ``calls`` calls in ``plan``, each order's
+        programs of one call and of :data:`BATCH_SAMPLE` calls (as :meth:`linear_batch` would
+        run them), the faster order."""
+        few, lut = min(calls, BATCH_SAMPLE), table is not None
+
+        def cycles(n, order):
+            return self._predicted(
+                ("batch cycles", (plan,) * n, order, lut) if n > 1 else
+                ("cycles", plan, order, lut),
+                lambda: compile_plans([Job(plan, None, None, None, None, zero_point)] * n, table,
+                                      order=order)[0].program)
+        return min(cycles(1, o) + (calls - 1) * (cycles(few, o) - cycles(1, o)) / (few - 1)
+                   for o in PROGRAM_ORDERS)
 
     def _fastest_linear(self, plans, table, limit=None, zero_point=0):
         """(cycles, index) of the fastest of ``plans`` x :data:`PROGRAM_ORDERS` on the cycle

@@ -28,7 +28,7 @@ from ..driver.arguments import (
     multipliers,
 )
 from ..driver.taps import tap_options
-from .mapping import Mapping, choose_block, program_estimate, rank_blocks, run_calls
+from .mapping import Mapping, choose_block, packings, program_estimate, rank_blocks, run_calls
 
 __all__ = ["conv2d", "depthwise_conv2d"]
 
@@ -67,6 +67,7 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
     if scale is None and (relu or zero_point or lut is not None or pool is not None):
         raise ValueError("relu, zero_point, lut and max_pool need scale (int8 output)")
     check_int("input_zero_point", input_zero_point, -128, 127)
+    check_int("zero_point", zero_point, -128, 127)  # (before the plan choice compiles it)
     scales = None
     if scale is not None:
         multipliers(scale, s.cout)  # checks scale, naming it
@@ -78,49 +79,58 @@ def conv2d(acc, x, w, b=None, *, stride=1, padding=0, dilation=1, groups=1, scal
     if taps is not None:
         return _run_taps(acc, taps, s, x, w, b, scales, zero_point, lut, input_zero_point)
     cg, og = s.cin // s.groups, s.cout // s.groups
-    units = low.block[0] * low.block[1]
     calls = []
-    for g in range(s.groups):
+    for g in range(0, s.groups, low.pack):
         kwargs = dict(input_zero_point=input_zero_point)
         if scales is not None:
-            kwargs.update(scale=np.tile(scales[g * og:(g + 1) * og], units),
-                          zero_point=zero_point, relu=relu, lut=lut, pool=low.offsets ** 2)
-        bias = None if b is None else np.tile(b[g * og:(g + 1) * og], units)
-        calls.append((low.rows(x[:, g * cg:(g + 1) * cg], input_zero_point),
-                      low.weights(w[g * og:(g + 1) * og]), bias, kwargs))
+            kwargs.update(scale=low.column_values(scales, g), zero_point=zero_point, relu=relu,
+                          lut=lut, pool=low.offsets ** 2)
+        bias = None if b is None else low.column_values(b, g)
+        calls.append((low.rows(x[:, g * cg:(g + low.pack) * cg], input_zero_point),
+                      low.weights(w[g * og:(g + low.pack) * og]), bias, kwargs))
     depthwise = s.groups == s.cin and cg == 1
     (ph, pw), kh, kw = low.patch, *s.kernel
     m, k, n = low.gemm
+    packed = f" ({low.pack} groups a call, block-diagonal)" if low.pack > 1 else ""
     mapping = Mapping(
         op="depthwise_conv2d" if depthwise else "conv2d", name="patch",
-        detail=(f"{s.groups} x linear [{m}, {k}] x [{n}, {k}]: blocks of {low.block[0]}x"
-                f"{low.block[1]} {'pooled ' if pool else ''}outputs from {ph}x{pw} patches"
+        detail=(f"{low.calls} x linear [{m}, {k}] x [{n}, {k}]{packed}: blocks of "
+                f"{low.block[0]}x{low.block[1]} {'pooled ' if pool else ''}outputs from "
+                f"{ph}x{pw} patches"
                 + (f", max-pool {pool[0]}x{pool[0]}/{pool[1]} in hardware" if pool else "")),
-        macs=s.n * s.cout * s.ho * s.wo * cg * kh * kw, calls=s.groups, block=low.block)
+        macs=s.n * s.cout * s.ho * s.wo * cg * kh * kw, calls=low.calls, block=low.block,
+        pack=low.pack)
     parts = [low.scatter(y) for y in run_calls(acc, calls, mapping)]
     return np.concatenate(parts, axis=1)
 
 
 #: blocks the cycle model compares when the layer runs as programs (the best by
-#: :func:`~sw.layers.mapping.program_estimate`)
+#: :func:`~sw.layers.mapping.program_estimate`, a group a call), and besides them the best of
+#: each packing
 BLOCK_CANDIDATES = 3
 
 
 def _block(acc, s, pool, int8, bias, relu, lut, zero_point=0):
-    """The patch lowering's block: on the register path by the bus-word estimate; as programs,
-    of the :data:`BLOCK_CANDIDATES` best by :func:`~sw.layers.mapping.program_estimate`, the
-    fastest on the cycle model (``acc.predict_linear``)."""
+    """The patch lowering's block: on the register path by the bus-word estimate, one group a
+    call; as programs, of the :data:`BLOCK_CANDIDATES` best by
+    :func:`~sw.layers.mapping.program_estimate` of a group a call and the best of each packing
+    (:func:`~sw.layers.mapping.packings`), the fastest on the cycle model for all its calls
+    as one program (``acc.predict_linear(..., calls=)``; the estimate does not see the PARAM
+    loads that packing saves)."""
     if not acc.programs_possible():
         return choose_block(s, pool, acc.plan_geometry, acc.latency, int8=int8, bias=bias)
     ranked = rank_blocks(s, pool, acc.plan_geometry, acc.latency, int8=int8, bias=bias,
-                         cost=program_estimate)[:BLOCK_CANDIDATES]
-    if len(ranked) == 1:
-        return ranked[0]
-    best = (math.inf, ranked[0])
-    for low in ranked:  # the first fastest (a candidate slower than the best so far is skipped)
+                         cost=program_estimate, packs=packings(s, acc.plan_geometry))
+    cands = [low for low in ranked if low.pack == 1][:BLOCK_CANDIDATES]
+    for pack in sorted({low.pack for low in ranked} - {1}):
+        cands.append(next(low for low in ranked if low.pack == pack))
+    if len(cands) == 1:
+        return cands[0]
+    best = (math.inf, cands[0])
+    for low in cands:  # the first fastest (a candidate slower than the best so far is skipped)
         cycles = acc.predict_linear(*low.gemm, int8=int8, bias=bias, relu=bool(relu),
                                     lut=lut is not None, pool=low.offsets ** 2, limit=best[0],
-                                    zero_point=zero_point)
+                                    zero_point=zero_point, calls=low.calls)
         best = (cycles, low) if cycles < best[0] else best
     return best[1]
 

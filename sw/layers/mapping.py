@@ -13,6 +13,16 @@ its columns. Larger blocks help when they do not: a 3x3 depthwise channel has on
 a 2x6 block (a 4x8 patch: 32 rows, 12 outputs) reaches 12 * 9 MACs per 2 array cycles on a
 16x16 array, against 9 for im2col (see :func:`depthwise_limit`).
 
+**Packing** (grouped convolutions, as programs): ``pack`` groups share one ``linear`` call, their
+patches side by side along K and their outputs along N, the weight matrix block-diagonal (each
+group's kernels in its own rows and columns, zeros across groups). The array computes the zero
+blocks too, so a packed call needs about as many array cycles per output as ``pack`` calls, but
+it loads PARAM (bias, multiplier and shift of every column) and issues its LOADs, VMMs and
+STOREs once for ``pack`` groups. That is what limits a depthwise layer with a small image: the
+VMM of the next group cannot start before its PARAM is loaded, and its PARAM cannot load while
+the previous group's VMM uses PARAM (MobileNet's 14x14x512 depthwise layer, 16x16 array: 66,648
+cycles one channel per call, 44,950 with 2x2 blocks of 4 channels a call, on the cycle model).
+
 The block is chosen by :func:`estimate` on the register path: the array's busy cycles of the
 ``linear`` plan (``sw.driver.tiling.plan_linear``) plus :data:`WORD_COST` per 32-bit bus
 word. As programs, :func:`program_estimate` (busy cycles or the memory port's beats) ranks the
@@ -21,6 +31,7 @@ blocks and the cycle model decides among the best few (``sw/layers/conv.py``).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass
 
@@ -32,7 +43,7 @@ from models.conv import ConvShape
 from ..driver.tiling import PlanError, plan_linear
 
 __all__ = ["WORD_COST", "Mapping", "PatchLowering", "choose_block", "depthwise_limit",
-           "estimate", "program_estimate", "rank_blocks", "run_calls"]
+           "estimate", "packings", "program_estimate", "rank_blocks", "run_calls"]
 
 #: Cycles one 32-bit bus word costs in :func:`estimate`. The simulated AXI4-Lite moves one word
 #: per cycle; an accelerator of this size would have a DMA of about 32 bytes per cycle, so data
@@ -60,9 +71,11 @@ class Mapping:
         per window element; add: two per element), as opposed to ``Stats.macs`` (what the
         array did, padding and zero weights included).
     calls : int
-        ``linear`` calls made (one per group for grouped convolutions).
+        ``linear`` calls made (one per ``pack`` groups for grouped convolutions).
     block : tuple of int
         ``(ba, bb)`` of the patch lowering, else ``(1, 1)``.
+    pack : int
+        Groups per ``linear`` call of the patch lowering (see the module docstring), else 1.
     """
     op: str
     name: str
@@ -70,6 +83,7 @@ class Mapping:
     macs: int
     calls: int = 1
     block: tuple[int, int] = (1, 1)
+    pack: int = 1
 
 
 def run_calls(acc, calls, mapping):
@@ -96,7 +110,8 @@ def estimate(geometry, latency, m, k, n, *, int8, bias, pool=1):
 
 @dataclass(frozen=True)
 class PatchLowering:
-    """The patch lowering of one group of a convolution (see the module docstring).
+    """The patch lowering of ``pack`` groups of a convolution, one ``linear`` call (see the
+    module docstring).
 
     Members
     -------
@@ -105,10 +120,23 @@ class PatchLowering:
         Fused max-pooling (kernel, stride).
     block : (int, int)
         Units per block (ba, bb).
+    pack : int
+        Groups per call (divides ``shape.groups``; 1: a call per group).
     """
     shape: ConvShape
     pool: tuple[int, int] | None
     block: tuple[int, int]
+    pack: int = 1
+
+    def __post_init__(self):
+        if not isinstance(self.pack, int) or self.pack < 1 or self.shape.groups % self.pack:
+            raise ValueError(f"pack must be a positive divisor of groups ({self.shape.groups}), "
+                             f"got {self.pack!r}")
+
+    @property
+    def calls(self):
+        """``linear`` calls of the whole convolution: ``groups / pack``."""
+        return self.shape.groups // self.pack
 
     @property
     def units(self):
@@ -143,11 +171,11 @@ class PatchLowering:
 
     @property
     def gemm(self):
-        """(m, k, n) of the ``linear`` call of one group."""
+        """(m, k, n) of one ``linear`` call (``pack`` groups)."""
         s, (nbu, nbv), (ph, pw) = self.shape, self.blocks, self.patch
         cg, og = s.cin // s.groups, s.cout // s.groups
-        return (s.n * nbu * nbv * self.offsets ** 2, cg * ph * pw,
-                og * self.block[0] * self.block[1])
+        return (s.n * nbu * nbv * self.offsets ** 2, self.pack * cg * ph * pw,
+                self.pack * og * self.block[0] * self.block[1])
 
     def _origins(self, axis):
         """Top (axis 0) or left (axis 1) input coordinate of each [block, offset] patch."""
@@ -157,7 +185,13 @@ class PatchLowering:
         return units * self.shape.stride[axis]
 
     def rows(self, x, input_zero_point):
-        """The ``linear`` input of one group: int8 [m, k] from ``x`` [N, Cin/groups, H, W]."""
+        """The ``linear`` input of one call: int8 [m, k] from ``x`` [N, pack * Cin/groups, H,
+        W] (each group's patches in turn along K)."""
+        if self.pack > 1:
+            cg = self.shape.cin // self.shape.groups
+            one = dataclasses.replace(self, pack=1)
+            return np.concatenate([one.rows(x[:, i * cg:(i + 1) * cg], input_zero_point)
+                                   for i in range(self.pack)], axis=1)
         s, (ph, pw) = self.shape, self.patch
         y0, x0 = self._origins(0), self._origins(1)
         need = y0.max() + ph, x0.max() + pw
@@ -170,7 +204,16 @@ class PatchLowering:
         return p.transpose(0, 2, 3, 4, 5, 1, 6, 7).reshape(self.gemm[0], -1)
 
     def weights(self, w):
-        """The ``linear`` weights of one group: int8 [n, k] from ``w`` [Cout/groups, ...]."""
+        """The ``linear`` weights of one call: int8 [n, k] from ``w`` [pack * Cout/groups, ...]
+        (block-diagonal: group i's in rows and columns of its own)."""
+        if self.pack > 1:
+            og = self.shape.cout // self.shape.groups
+            one = dataclasses.replace(self, pack=1)
+            blocks = [one.weights(w[i * og:(i + 1) * og]) for i in range(self.pack)]
+            (n, k), out = blocks[0].shape, np.zeros(self.gemm[2:0:-1], dtype=np.int8)
+            for i, blk in enumerate(blocks):
+                out[i * n:(i + 1) * n, i * k:(i + 1) * k] = blk
+            return out
         s, (ba, bb), (ph, pw), (uy, ux) = self.shape, self.block, self.patch, self.spacing
         (kh, kw), (dy, dx) = s.kernel, s.dilation
         out = np.zeros((ba, bb, w.shape[0], w.shape[1], ph, pw), dtype=np.int8)
@@ -181,11 +224,19 @@ class PatchLowering:
         return out.reshape(-1, w.shape[1] * ph * pw)
 
     def scatter(self, y):
-        """``linear``'s [m / offsets**2, n] result as [N, Cout/groups, units...]."""
+        """``linear``'s [m / offsets**2, n] result as [N, pack * Cout/groups, units...]."""
         (nbu, nbv), (ba, bb), (pu, qu) = self.blocks, self.block, self.units
-        og = self.shape.cout // self.shape.groups
-        y = y.reshape(self.shape.n, nbu, nbv, ba, bb, og).transpose(0, 5, 1, 3, 2, 4)
+        og = self.pack * self.shape.cout // self.shape.groups
+        y = y.reshape(self.shape.n, nbu, nbv, self.pack, ba, bb, og // self.pack)
+        y = y.transpose(0, 3, 6, 1, 4, 2, 5)
         return y.reshape(self.shape.n, og, nbu * ba, nbv * bb)[:, :, :pu, :qu]
+
+    def column_values(self, values, first_group):
+        """A per-output-channel array (bias, scale: [Cout]) as this call's per-column one,
+        from group ``first_group`` on (the columns' order: group, block unit, channel)."""
+        og, units = self.shape.cout // self.shape.groups, self.block[0] * self.block[1]
+        return np.concatenate([np.tile(values[g * og:(g + 1) * og], units)
+                               for g in range(first_group, first_group + self.pack)])
 
 
 def choose_block(shape, pool, geometry, latency, *, int8, bias, cost=None):
@@ -195,22 +246,35 @@ def choose_block(shape, pool, geometry, latency, *, int8, bias, cost=None):
     return rank_blocks(shape, pool, geometry, latency, int8=int8, bias=bias, cost=cost)[0]
 
 
-def rank_blocks(shape, pool, geometry, latency, *, int8, bias, cost=None):
-    """Every :class:`PatchLowering` that fits, cheapest first by ``cost(geometry, latency, m,
-    k, n, int8=, bias=, pool=)`` (default :func:`estimate`; ties: the smaller block first).
-    ValueError if none fits."""
+def packings(shape, geometry):
+    """The ``pack`` values worth trying for ``shape``: 1, and for a grouped convolution every
+    divisor of ``groups`` whose packed outputs of one unit still fit the array's columns."""
+    og = shape.cout // shape.groups
+    return [p for p in range(1, shape.groups + 1)
+            if shape.groups % p == 0 and (p == 1 or p * og <= geometry.cols)]
+
+
+def rank_blocks(shape, pool, geometry, latency, *, int8, bias, cost=None, packs=(1,)):
+    """Every :class:`PatchLowering` that fits, cheapest first by its calls times ``cost(geometry,
+    latency, m, k, n, int8=, bias=, pool=)`` of one (default :func:`estimate`; ties: the
+    smaller block first), for each of ``packs`` (groups per call; a packed call's outputs must
+    fit the array's columns: its zero blocks would otherwise fill whole tiles). ValueError if
+    none fits."""
     cost = estimate if cost is None else cost
     units = PatchLowering(shape, pool, (1, 1)).units
     og = shape.cout // shape.groups
     ranked = []
-    for ba in range(1, min(units[0], BLOCK_MAX) + 1):
-        for bb in range(1, min(units[1], BLOCK_MAX) + 1):
-            if ba * bb > 1 and og * ba * bb > 4 * geometry.cols:
-                continue
-            low = PatchLowering(shape, pool, (ba, bb))
-            c = cost(geometry, latency, *low.gemm, int8=int8, bias=bias, pool=low.offsets ** 2)
-            if c < math.inf:
-                ranked.append((c, len(ranked), low))
+    for pack in packs:
+        for ba in range(1, min(units[0], BLOCK_MAX) + 1):
+            for bb in range(1, min(units[1], BLOCK_MAX) + 1):
+                n = pack * og * ba * bb
+                if (ba * bb > 1 and n > 4 * geometry.cols) or (pack > 1 and n > geometry.cols):
+                    continue
+                low = PatchLowering(shape, pool, (ba, bb), pack)
+                c = cost(geometry, latency, *low.gemm, int8=int8, bias=bias,
+                         pool=low.offsets ** 2)
+                if c < math.inf:
+                    ranked.append((c * low.calls, len(ranked), low))
     if not ranked:
         k = pool[0] if pool else 1
         raise ValueError(f"max_pool={k}: a pooling group of {k * k} rows does not fit the "
@@ -246,27 +310,32 @@ def program_estimate(geometry, latency, m, k, n, *, int8, bias, pool=1):
 def depthwise_limit(rows, cols, kernel=(3, 3), stride=1, dilation=1, side_max=16):
     """The best fraction of the array's R*C MACs a depthwise channel can use, patch lowering.
 
-    A vector carries one channel's patch; each column computes one output of that channel, so
-    an ``a x b`` block of outputs costs ``ceil(patch / R) * ceil(a*b / C)`` array cycles for
-    ``a*b*kh*kw`` MACs::
+    A vector carries the patches of ``p`` channels (``p`` packed, 1 unpacked); each column
+    computes one output of one channel, so ``p`` channels' ``a x b`` blocks of outputs cost
+    ``ceil(p*ph*pw / R) * ceil(p*a*b / C)`` array cycles for ``p*a*b*kh*kw`` MACs::
 
-        limit = max over (a, b) of a*b*kh*kw / (R*C * ceil(ph*pw / R) * ceil(a*b / C))
+        limit = max over (a, b, p) of p*a*b*kh*kw / (R*C * ceil(p*ph*pw / R) * ceil(p*a*b / C))
 
-    with ``ph = (a-1)*stride + (kh-1)*dilation + 1`` (and pw alike). 16x16, 3x3, stride 1:
-    12 outputs (2x6 block, 4x8 = 32-value patch) per 2 cycles: 108 / 512 = 21.1 %.
+    with ``ph = (a-1)*stride + (kh-1)*dilation + 1`` (and pw alike), ``p = 1`` or ``p*a*b <= C``.
+    16x16, 3x3, stride 1: 12 outputs (2x6 block, 4x8 = 32-value patch, one channel) per 2
+    cycles: 108 / 512 = 21.1 % (packing does not beat it: 2 channels of 2x4 blocks, 48 values,
+    reach 144 / 768).
 
     Returns
     -------
     (float, (int, int))
-        The limit and the block that reaches it.
+        The limit and the block that reaches it (unpacked when packing only ties).
     """
     (kh, kw), best = kernel, (0.0, (1, 1))
-    for a in range(1, side_max + 1):
-        for b in range(1, side_max + 1):
-            ph, pw = (a - 1) * stride + (kh - 1) * dilation + 1, (b - 1) * stride + (kw - 1) \
-                * dilation + 1
-            cycles = -(-ph * pw // rows) * -(-a * b // cols)
-            u = a * b * kh * kw / (rows * cols * cycles)
-            if u > best[0] + 1e-12:
-                best = (u, (a, b))
+    for p in range(1, cols + 1):
+        for a in range(1, side_max + 1):
+            for b in range(1, side_max + 1):
+                if p > 1 and p * a * b > cols:
+                    continue
+                ph = (a - 1) * stride + (kh - 1) * dilation + 1
+                pw = (b - 1) * stride + (kw - 1) * dilation + 1
+                cycles = -(-p * ph * pw // rows) * -(-p * a * b // cols)
+                u = p * a * b * kh * kw / (rows * cols * cycles)
+                if u > best[0] + 1e-12:
+                    best = (u, (a, b))
     return best

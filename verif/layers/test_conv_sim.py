@@ -60,7 +60,7 @@ def test_depthwise3x3_stride2(acc, rng):
     kw = dict(stride=2, padding=1, scale=1 / 700, relu=True)
     y = check(acc.depthwise_conv2d(x, w, b, **kw),
               golden.depthwise_conv2d(x, w, b, **kw))
-    assert y.shape == (1, 6, 5, 5) and acc.mapping.calls == 6
+    assert y.shape == (1, 6, 5, 5) and acc.mapping.calls * acc.mapping.pack == 6
     check(acc.depthwise_conv2d(x, w, stride=2), golden.depthwise_conv2d(x, w, stride=2))
 
 
@@ -119,7 +119,8 @@ def test_small_array_many_chunks(rng):
         kw = dict(padding=1, groups=2, scale=1 / 900, zero_point=-2, relu=True, max_pool=(3, 2))
         check(small.conv2d(x, w, b, **kw), golden.conv2d(x, w, b, **kw))
         # many chunks: many VMM commands (a program: one doorbell, many instructions)
-        assert small.mapping.calls == 2 and max(small.stats.commands, small.stats.instructions) > 2
+        assert small.mapping.calls * small.mapping.pack == 2
+        assert max(small.stats.commands, small.stats.instructions) > 2
         check(small.depthwise_conv2d(x, w[:4, :1], stride=2, dilation=2, padding=2),
               golden.depthwise_conv2d(x, w[:4, :1], stride=2, dilation=2, padding=2))
         a = rand(rng, (2, 4, 7, 7))

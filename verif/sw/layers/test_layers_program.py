@@ -100,10 +100,11 @@ def test_family_program_equals_golden_and_registers(pair, name):
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(run(regs), got)
     assert regs.path == "registers (dma=False)" and regs.stats.instructions == 0
-    # the same commands, unless the program path lowered the layer otherwise (another block
-    # or per tap: the cycle model decides there, the bus-word estimate on the registers)
-    same = getattr(prog.mapping, "block", None) == getattr(regs.mapping, "block", None) and \
-        getattr(prog.mapping, "name", None) == getattr(regs.mapping, "name", None)
+    # the same commands, unless the program path lowered the layer otherwise (another block,
+    # packed groups or per tap: the cycle model decides there, the bus-word estimate on the
+    # registers)
+    same = all(getattr(prog.mapping, a, None) == getattr(regs.mapping, a, None)
+               for a in ("block", "name", "pack"))
     if same:
         assert prog.stats.macs == regs.stats.macs and prog.stats.vectors == regs.stats.vectors
     # the compute unit: VMMs back to back in a program overlap their drains (when the program
