@@ -57,8 +57,9 @@ class CimArray(VmmArray):
 
     Parameters
     ----------
-    rows, cols, banks, tag_width
-        As :class:`~hw.vmm_array.VmmArray`.
+    rows, cols, banks, tag_width, weight_store
+        As :class:`~hw.vmm_array.VmmArray` (with ``"ram"`` a vector's weights are read as it
+        is accepted: a write to its bank during its slices is not seen; with ``"ff"`` it is).
     config : models.cim.CimConfig
         The CIM build (``cell_bits`` must be 8).
 
@@ -78,7 +79,7 @@ class CimArray(VmmArray):
         accepting cycle.
     """
 
-    def __init__(self, rows, cols, banks=2, tag_width=0, *, config):
+    def __init__(self, rows, cols, banks=2, tag_width=0, *, config, weight_store="ff"):
         if not isinstance(config, CimConfig):
             raise TypeError(f"config must be a models.cim.CimConfig, not {config!r}")
         if config.cell_bits != 8:
@@ -86,7 +87,7 @@ class CimArray(VmmArray):
                              f"cell_bits={config.cell_bits}; sliced weights are in the golden "
                              f"model (models.cim) only")
         self.config = config
-        super().__init__(rows, cols, banks, tag_width)
+        super().__init__(rows, cols, banks, tag_width, weight_store=weight_store)
 
     def _stream_members(self):
         members = super()._stream_members()
@@ -111,20 +112,21 @@ class CimArray(VmmArray):
         m = Module()
         R, C, cfg = self.rows, self.cols, self.config
         B, S, G, A = cfg.bits_per_cycle, cfg.input_slices, cfg.group_rows, cfg.adc_bits
-        self._elaborate_weights(m)
 
         # Stage 0 and the slice stage: the vector shifts right by B bits per cycle.
         busy = Signal()                       # a vector is in the slice stage
         s = Signal(range(S))                  # its slice
         x_sh = Signal(data.ArrayLayout(signed(8), R), name="x_sh")
-        bank_x = Signal.like(self.i.payload.bank, name="bank_x")
         tag_x = Signal(self.tag_width, name="tag_x")
         shift_x = Signal.like(self.shift, name="shift_x")
         last = Signal()
         m.d.comb += [last.eq(s == S - 1), self.i.ready.eq(~busy | last)]
-        accept = self.i.valid & self.i.ready
+        accept = Signal()
+        m.d.comb += accept.eq(self.i.valid & self.i.ready)
+        # the weights of the accepted vector's bank, from the cycle after it is accepted
+        weights = self._elaborate_weights(m, accept, self.i.payload.bank)
         with m.If(accept):
-            m.d.sync += [x_sh.eq(self.i.payload.x), bank_x.eq(self.i.payload.bank),
+            m.d.sync += [x_sh.eq(self.i.payload.x),
                          tag_x.eq(self.i.payload.tag), shift_x.eq(self.shift), s.eq(0),
                          busy.eq(1)]
         with m.Elif(busy):
@@ -145,7 +147,7 @@ class CimArray(VmmArray):
             m.d.sync += [ps.eq(s), tag_p.eq(tag_x), shift_p.eq(shift_x), last_p.eq(last)]
         partial = []
         for c in range(C):
-            w_sel = self._selected(m, bank_x, c)
+            w_sel = weights[c]
             column = []
             for g in range(self.groups):
                 rows = range(g * G, min(R, g * G + G))

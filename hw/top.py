@@ -22,7 +22,7 @@ from .pipeline import delay
 from .postproc import PostProcess
 from .sequencer import Sequencer
 from .spec import WINDOWS, Geometry, cim_of, regmap, timing
-from .vmm_array import VmmArray
+from .vmm_array import WEIGHT_STORES, VmmArray
 
 __all__ = ["PimAccelerator"]
 
@@ -47,13 +47,21 @@ class PimAccelerator(wiring.Component):
         (:class:`~hw.cim_array.CimArray`): the controller issues a vector every
         ``8 / bits_per_cycle`` cycles, CIM_SHIFT sets the ADC window, PERF_ADC and PERF_ROWS
         count, CFG_FEATURES has Feature.CIM; a Geometry builds the exact digital array.
+    weight_store : str
+        How the array keeps its weights: ``"ff"`` (registers, the default) or ``"ram"`` (a
+        memory per column), :class:`~hw.vmm_array.VmmArray`; the same cycles and bus
+        behaviour.
     """
 
-    def __init__(self, geometry: Geometry | None = None):
+    def __init__(self, geometry: Geometry | None = None, *, weight_store: str = "ff"):
         geometry = geometry or Geometry.default()
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
+        if weight_store not in WEIGHT_STORES:
+            raise ValueError(f"weight_store must be one of {WEIGHT_STORES}, not "
+                             f"{weight_store!r}")
         self.geometry = geometry
+        self.weight_store = weight_store
         self.cim = cim_of(geometry)
         self.array_latency = (timing.array_latency(geometry.rows) if self.cim is None
                               else timing.cim_array_latency(self.cim.bits_per_cycle))
@@ -76,7 +84,10 @@ class PimAccelerator(wiring.Component):
         m.submodules.params = params = ParamFile(g.cols)
 
         # Everything but the bus front end restarts on CTRL.SOFT_RESET; weights, parameters
-        # and buffers are not reset.
+        # and buffers are not reset. The reset is taken from a register, the cycle after the
+        # write: it is the reset of most registers, and from the bus's write handshake (the
+        # register port's inputs) it would make every register's next value depend on inputs,
+        # which Verilator then evaluates again whenever an input changes.
         soft = Signal()
         core = Module()
         cim = self.cim
@@ -88,9 +99,11 @@ class PimAccelerator(wiring.Component):
                          acc_drain=timing.drain(self.array_latency, requant=False),
                          vector_cycles=1 if cim is None else cim.cycles_per_vector)
         if cim is None:
-            array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH)
+            array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
+                             weight_store=self.weight_store)
         else:
-            array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim)
+            array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim,
+                             weight_store=self.weight_store)
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH)
         post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
         seq = Sequencer(g)
@@ -98,7 +111,7 @@ class PimAccelerator(wiring.Component):
                           ("post", post), ("seq", seq)):
             m.submodules[name] = ResetInserter(soft)(sub)
         m.submodules.core = ResetInserter(soft)(core)
-        m.d.comb += soft.eq(csr.ctrl_soft_reset)
+        m.d.sync += soft.eq(csr.ctrl_soft_reset)
 
         # The memory port: its engines are not reset by SOFT_RESET but abort, finishing the
         # bursts they have issued (AXI4 requires it); a new program waits until they are idle.
@@ -215,7 +228,7 @@ class PimAccelerator(wiring.Component):
             csr.r_en.eq(rd_en & sel.REG), csr.r_addr.eq(f.REG.word),
             params.r_en.eq(rd_en & sel.PARAM & rdec.mapped), params.r_col.eq(f.PARAM.col),
             params.r_field.eq(f.PARAM.field),
-            array.r_bank.eq(f.WEIGHT.bank), array.r_col.eq(f.WEIGHT.col),
+            array.r_en.eq(rd_en), array.r_bank.eq(f.WEIGHT.bank), array.r_col.eq(f.WEIGHT.col),
             array.r_word.eq(f.WEIGHT.word),
             post.lut_r_word.eq(f.LUT.word),
             in_bus.addr.eq(f.IN.vector), in_bus.en.eq(rd_en),
@@ -237,14 +250,17 @@ class PimAccelerator(wiring.Component):
                     m.d.sync += sub_word.eq(word)
             with m.If(sel.LUT):
                 m.d.sync += local.eq(post.lut_r_data)
-            with m.If(sel.WEIGHT & rdec.mapped):
-                m.d.sync += local.eq(array.r_data)
+            if array.read_latency == 0:  # else the array's read port answers a cycle later
+                with m.If(sel.WEIGHT & rdec.mapped):
+                    m.d.sync += local.eq(array.r_data)
         with m.Switch(source):  # Region.NONE (a refused read) answers 0
             with m.Case(Region.REG):
                 m.d.comb += axil.rd_data.eq(csr.r_data)
             with m.Case(Region.PARAM):
                 m.d.comb += axil.rd_data.eq(params.r_data)
-            with m.Case(Region.WEIGHT, Region.LUT):
+            with m.Case(Region.WEIGHT):
+                m.d.comb += axil.rd_data.eq(local if array.read_latency == 0 else array.r_data)
+            with m.Case(Region.LUT):
                 m.d.comb += axil.rd_data.eq(local)
             with m.Case(Region.IN):
                 m.d.comb += axil.rd_data.eq(in_bus.data.word_select(sub_word[:max(rw_bits, 1)],

@@ -1,14 +1,17 @@
 """The processing-in-memory style vector-matrix-multiply array."""
 
-from amaranth import Module, Signal, signed, unsigned
-from amaranth.lib import data, wiring
+from amaranth import Cat, Module, Signal, signed, unsigned
+from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .pipeline import delay
 from .spec import timing, words_for
 from .streams import tagged_stream
 
-__all__ = ["VmmArray"]
+__all__ = ["WEIGHT_STORES", "VmmArray"]
+
+#: how the resident weights are built: flip-flops, or one RAM per column
+WEIGHT_STORES = ("ff", "ram")
 
 
 class VmmArray(wiring.Component):
@@ -32,8 +35,23 @@ class VmmArray(wiring.Component):
     processes that Icarus wakes every cycle (about 2.3x faster idle, 1.5x computing).
 
     Weights are written one 32-bit word at a time: word ``w`` of column ``c`` of bank ``b``
-    holds rows 4w..4w+3 (row 4w in bits 7:0); ``w_strb`` selects the bytes. The weight registers
-    are not reset, so a soft reset keeps the weights.
+    holds rows 4w..4w+3 (row 4w in bits 7:0); ``w_strb`` selects the bytes. The weights are not
+    reset, so a soft reset keeps them.
+
+    Two builds of the weight store (``weight_store``), with the same latency, results and
+    write ports:
+
+    * ``"ff"`` (default): one packed register per (bank, column), a combinational bank select
+      per column before the multipliers, a combinational read port ``r_data``.
+    * ``"ram"``: one memory per column (``banks`` words of R bytes, byte write enables). Its
+      read port takes the incoming vector's bank with ``i.valid`` (transparent to the cycle's
+      write, as the registers are), so the column's weights arrive with ``x_q``. The bus read
+      port is a second, synchronous read port: ``r_data`` answers the cycle after ``r_en``
+      (``read_latency`` 1 instead of 0). The two write ports share the memory's one write port:
+      in a cycle where both write one column, the column port's bank is written (its bytes,
+      and the bus port's bytes if it writes the same bank); a bus write to another bank of
+      that column is dropped (the accelerator never does both: bus writes of WEIGHT are
+      refused while a program, whose load unit drives ``wl_*``, runs).
 
     Parameters
     ----------
@@ -59,26 +77,34 @@ class VmmArray(wiring.Component):
     wl_en, wl_bank, wl_col, wl_data, wl_mask : In
         Column write port (the load unit's): row r of the column takes byte r of ``wl_data``
         where bit r of ``wl_mask`` is set; a bank or column that does not exist is ignored.
-    r_bank, r_col, r_word : In; r_data : Out(32)
-        Weight read port (combinational), the layout of the write port's words; 0 outside
-        the array.
+    r_en, r_bank, r_col, r_word : In; r_data : Out(32)
+        Weight read port, the layout of the write port's words; 0 outside the array.
+        Combinational with ``"ff"`` (``r_en`` unused); with ``"ram"`` ``r_data`` is the word
+        addressed in the last cycle with ``r_en`` (``read_latency``).
+    weight_store : str
+        One of :data:`WEIGHT_STORES` (keyword argument).
     """
 
     LEVELS_PER_STAGE = timing.ARRAY_LEVELS_PER_STAGE
 
-    def __init__(self, rows, cols, banks=2, tag_width=0):
+    def __init__(self, rows, cols, banks=2, tag_width=0, *, weight_store="ff"):
         for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TypeError(f"{name} must be a positive integer, not {value!r}")
         if not isinstance(tag_width, int) or isinstance(tag_width, bool) or tag_width < 0:
             raise TypeError(f"tag_width must be a non-negative integer, not {tag_width!r}")
+        if weight_store not in WEIGHT_STORES:
+            raise ValueError(f"weight_store must be one of {WEIGHT_STORES}, not "
+                             f"{weight_store!r}")
         self.rows, self.cols, self.banks, self.tag_width = rows, cols, banks, tag_width
+        self.weight_store = weight_store
         self.row_words = words_for(rows)
         super().__init__({**self._stream_members(), **self._weight_members()})
-        # One packed register per (bank, column): row r in bits 8r+7..8r. Few wide registers
-        # simulate much faster than many narrow ones (one always block each in Verilog).
+        # "ff": one packed register per (bank, column): row r in bits 8r+7..8r. Few wide
+        # registers simulate much faster than many narrow ones (one always block each).
         self._w = [[Signal(data.ArrayLayout(signed(8), rows), name=f"w_b{b}_c{c}",
-                           reset_less=True) for c in range(cols)] for b in range(banks)]
+                           reset_less=True) for c in range(cols)] for b in range(banks)] \
+            if weight_store == "ff" else None
 
     def _stream_members(self):
         """The vector stream in, the sums out, ``active`` (what a subclass may change)."""
@@ -106,6 +132,7 @@ class VmmArray(wiring.Component):
             "wl_col": In(8),
             "wl_data": In(32 * self.row_words),
             "wl_mask": In(4 * self.row_words),
+            "r_en": In(1),
             "r_bank": In(range(banks)),
             "r_col": In(range(cols)),
             "r_word": In(range(self.row_words)),
@@ -117,12 +144,16 @@ class VmmArray(wiring.Component):
         """Cycles from ``i.valid`` to ``o.valid``: :func:`hw.spec.timing.array_latency`."""
         return timing.array_latency(self.rows)
 
-    def weight(self, bank, row, col):
-        """The register that holds W[bank][row][col] (for tests and read-back)."""
-        return self._w[bank][col][row]
+    @property
+    def read_latency(self):
+        """Cycles from the weight read port's address to ``r_data``: 0 (``"ff"``) or 1."""
+        return 0 if self.weight_store == "ff" else 1
 
-    def _elaborate_weights(self, m):
-        """The weight registers and their write and read ports."""
+    def _elaborate_weights(self, m, en, bank):
+        """The weight store, its write and read ports; returns each column's weights (a
+        View of R int8) of the bank ``bank`` had in the last cycle with ``en``."""
+        if self.weight_store == "ram":
+            return self._elaborate_ram(m, en, bank)
         R, C = self.rows, self.cols
         # Resident weights: the array's own storage (self._w, made in __init__). Each register
         # tests one condition per write port and only then its word and byte lanes: in the
@@ -160,6 +191,84 @@ class VmmArray(wiring.Component):
                 with m.Case(wd):
                     m.d.comb += self.r_data.eq(r_column[32 * wd:32 * wd + 32])
 
+        # The bank select: the bank registered with ``en``, then a select per column.
+        bank_q = Signal.like(bank, name="bank_q", reset_less=True)
+        with m.If(en):
+            m.d.sync += bank_q.eq(bank)
+        return [self._selected(m, bank_q, c) for c in range(C)]
+
+    def _elaborate_ram(self, m, en, bank):
+        """``"ram"``: one memory per column, its write port shared by the two write ports
+        (the column port wins), a read port for the vectors and one for the bus."""
+        R, C, banks = self.rows, self.cols, self.banks
+        column = data.ArrayLayout(signed(8), R)
+        # What the two ports would write, as whole columns shared by every memory: the bus
+        # word's bytes in its rows (byte enables ``bus_rows``), the column port's bytes over
+        # them where its mask is set. Only the address and the enables are per column: few
+        # wide terms, not per-byte conditions per column (which simulate slowly).
+        bus_rows = Signal(R, name="w_bus_rows")
+        with m.Switch(self.w_word):
+            for wd in range(self.row_words):
+                with m.Case(wd):
+                    lanes = min(4, R - 4 * wd)
+                    m.d.comb += bus_rows.eq(self.w_strb[:lanes] << (4 * wd))
+        load_bytes = Signal(8 * R, name="wl_bytes")     # the column port's mask, per bit
+        m.d.comb += load_bytes.eq(Cat(*(self.wl_mask[r].replicate(8) for r in range(R))))
+        bus_data = Signal(8 * R, name="w_bus_data")
+        merged = Signal(8 * R, name="w_merged")
+        m.d.comb += [bus_data.eq(self.w_data.replicate(self.row_words)[:8 * R]),
+                     merged.eq((self.wl_data[:8 * R] & load_bytes) | (bus_data & ~load_bytes))]
+        bus_en = Signal(name="w_bus_en")                # (banks need not be a power of 2)
+        load_en = Signal(name="wl_load_en")
+        same_bank = Signal(name="w_same_bank")
+        m.d.comb += [bus_en.eq(self.w_en & (self.w_bank < banks)),
+                     load_en.eq(self.wl_en & (self.wl_bank < banks)),
+                     same_bank.eq(self.wl_bank == self.w_bank)]
+        load_mask = self.wl_mask[:R]
+        r_column = []
+        weights = []
+        for c in range(C):
+            mem = memory.Memory(shape=column, depth=banks, init=[])
+            m.submodules[f"w_c{c}"] = mem
+            wp = mem.write_port(granularity=1)   # (elements of the layout: a byte each)
+            with m.If(load_en & (self.wl_col == c)):
+                # the column port's bank, and the bus's bytes if it writes the same bank
+                m.d.comb += [wp.addr.eq(self.wl_bank), wp.data.eq(merged)]
+                with m.If(bus_en & (self.w_col == c) & same_bank):
+                    m.d.comb += wp.en.eq(load_mask | bus_rows)
+                with m.Else():
+                    m.d.comb += wp.en.eq(load_mask)
+            with m.Elif(bus_en & (self.w_col == c)):
+                m.d.comb += [wp.addr.eq(self.w_bank), wp.data.eq(bus_data), wp.en.eq(bus_rows)]
+            # The vectors' port: transparent, so a vector sees its cycle's write as the
+            # registers would (the products use the weights of the cycle after i.valid).
+            rp = mem.read_port(transparent_for=(wp,))
+            m.d.comb += [rp.en.eq(en), rp.addr.eq(bank)]
+            weights.append(rp.data)
+            bp = mem.read_port()
+            m.d.comb += [bp.en.eq(self.r_en), bp.addr.eq(self.r_bank)]
+            r_column.append(bp.data)
+
+        # The bus read port: the column and word registered with the address, 0 outside.
+        # (not reset, as the memory's data: the bus holds the word until its next read)
+        r_col_q = Signal.like(self.r_col, name="r_col_q", reset_less=True)
+        r_word_q = Signal.like(self.r_word, name="r_word_q", reset_less=True)
+        r_ok_q = Signal(name="r_ok_q", reset_less=True)
+        with m.If(self.r_en):
+            m.d.sync += [r_col_q.eq(self.r_col), r_word_q.eq(self.r_word),
+                         r_ok_q.eq((self.r_bank < banks) & (self.r_col < C)
+                                   & (self.r_word < self.row_words))]
+        with m.If(r_ok_q):
+            with m.Switch(r_col_q):
+                for c in range(C):
+                    with m.Case(c):
+                        words = r_column[c].as_value()
+                        with m.Switch(r_word_q):
+                            for wd in range(self.row_words):
+                                with m.Case(wd):
+                                    m.d.comb += self.r_data.eq(words[32 * wd:32 * wd + 32])
+        return weights
+
     def _selected(self, m, bank, c):
         """Column ``c``'s weights in bank ``bank`` (a combinational select)."""
         w_sel = Signal(data.ArrayLayout(signed(8), self.rows), name=f"wsel_c{c}")
@@ -171,25 +280,30 @@ class VmmArray(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        R, C = self.rows, self.cols
-        self._elaborate_weights(m)
+        R = self.rows
+        weights = self._elaborate_weights(m, self.i.valid, self.i.payload.bank)
 
-        # Stage 0: input register, enabled only by valid vectors.
-        x_q = Signal.like(self.i.payload.x, name="x_q")
-        bank_q = Signal.like(self.i.payload.bank, name="bank_q")
+        # Stage 0: input register, enabled only by valid vectors. Only the valid bits are
+        # reset: every datapath register (x_q, bank_q, the tag line, the adder-tree registers,
+        # y) loads only with its stage's valid bit and is read only downstream of it, so its
+        # value while that bit is low is a don't-care (and y, the tag hold while idle, reset
+        # or not). Without a reset their next values do not depend on ``rst`` or on the soft
+        # reset, which Verilator would otherwise evaluate again on every input change.
+        x_q = Signal.like(self.i.payload.x, name="x_q", reset_less=True)
         valid = delay(m, self.i.valid, self.latency, name="valid")
         # The tag moves with its vector: each stage loads only when the vector enters it.
-        tag = delay(m, self.i.payload.tag, self.latency, enable=[self.i.valid, *valid[:-1]],
-                    name="tag")
+        tag_in = Signal.like(self.i.payload.tag, name="tag_in", reset_less=True)
+        m.d.comb += tag_in.eq(self.i.payload.tag)
+        tag = delay(m, tag_in, self.latency, enable=[self.i.valid, *valid[:-1]], name="tag")
         m.d.comb += [self.o.valid.eq(valid[-1]), self.o.payload.tag.eq(tag[-1])]
         m.d.comb += self.active.eq(_any([self.i.valid, *valid[:-1]]))
         with m.If(self.i.valid):
-            m.d.sync += [x_q.eq(self.i.payload.x), bank_q.eq(self.i.payload.bank)]
+            m.d.sync += x_q.eq(self.i.payload.x)
 
-        # Stage 1: products with the selected bank's weights, one packed register per column.
+        # Stage 1: products with the vector's bank's weights (the store registered its bank
+        # with x_q).
         columns = []
-        for c in range(C):
-            w_sel = self._selected(m, bank_q, c)
+        for c, w_sel in enumerate(weights):
             terms = []
             for r in range(R):
                 p = Signal(signed(16), name=f"p_r{r}_c{c}")
@@ -200,6 +314,8 @@ class VmmArray(wiring.Component):
         # Stages 2..: balanced adder trees, LEVELS_PER_STAGE levels between registers; the
         # last stage registers straight into y.
         tree_stages = self.latency - 1
+        y = Signal.like(self.o.payload.y, name="y", reset_less=True)
+        m.d.comb += self.o.payload.y.eq(y)
         for stage in range(tree_stages):
             enable = valid[stage]
             for c, terms in enumerate(columns):
@@ -209,9 +325,9 @@ class VmmArray(wiring.Component):
                 if stage == tree_stages - 1:
                     assert len(terms) == 1
                     with m.If(enable):
-                        m.d.sync += self.o.payload.y[c].eq(terms[0])
+                        m.d.sync += y[c].eq(terms[0])
                 else:
-                    regs = [Signal(signed(32), name=f"t{stage}_c{c}_{i}")
+                    regs = [Signal(signed(32), name=f"t{stage}_c{c}_{i}", reset_less=True)
                             for i in range(len(terms))]
                     with m.If(enable):
                         m.d.sync += [q.eq(t) for q, t in zip(regs, terms, strict=True)]

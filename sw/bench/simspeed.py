@@ -58,9 +58,10 @@ def setup_writes(g: Geometry, count: int, seed: int = 1) -> tuple[list[tuple[int
     return writes, ctrl
 
 
-def write_sources(out: pathlib.Path, g: Geometry, verilog: str | None, mem_bytes: int):
+def write_sources(out: pathlib.Path, g: Geometry, verilog: str | None, mem_bytes: int,
+                  weight_store: str = "ff"):
     out.mkdir(parents=True, exist_ok=True)
-    text = pathlib.Path(verilog).read_text() if verilog else accelerator_verilog(g)
+    text = pathlib.Path(verilog).read_text() if verilog else accelerator_verilog(g, weight_store)
     (out / "pimacc.v").write_text(text)
     (out / "axi4_ram.v").write_text(RAM_SOURCE.read_text())
     (out / "pimacc_sys.v").write_text(system_verilog(g, mem_bytes))
@@ -248,6 +249,9 @@ def main(argv=None):
     p.add_argument("--cycles", type=int, default=200_000, help="cycles of each phase")
     p.add_argument("--count", type=int, default=64, help="vectors per VMM command")
     p.add_argument("--verilog", help="a pimacc.v to use instead of the generated one")
+    p.add_argument("--banks", type=int, help="weight banks (default: the size's geometry's)")
+    p.add_argument("--weight-store", choices=("ff", "ram"), default="ff",
+                   help="the array's weights in registers or a RAM per column")
     p.add_argument("--vflags", default=COCOTB_VFLAGS, help="Verilator options")
     p.add_argument("--mem-bytes", type=int, default=1 << 20)
     p.add_argument("--jobs", type=int, default=2)
@@ -255,10 +259,14 @@ def main(argv=None):
     p.add_argument("-o", "--output", help="build folder (default build/simspeed/<sim>-<size>)")
     args = p.parse_args(argv)
     g = SIZES[args.size]
-    out = pathlib.Path(args.output or BUILD / "simspeed" / f"{args.sim}-{args.size}")
-    sources = write_sources(out, g, args.verilog, args.mem_bytes)
+    if args.banks:
+        g = g.replace(banks=args.banks)
+    tail = f"-b{g.banks}" + ("" if args.weight_store == "ff" else f"-{args.weight_store}")
+    out = pathlib.Path(args.output or BUILD / "simspeed" / f"{args.sim}-{args.size}{tail}")
+    sources = write_sources(out, g, args.verilog, args.mem_bytes, args.weight_store)
     args.count = min(args.count, g.acc_depth, g.in_depth, g.out_depth)
-    print(f"{args.sim} {g.rows}x{g.cols} in {out}")
+    print(f"{args.sim} {g.rows}x{g.cols}, {g.banks} banks, weight store {args.weight_store} "
+          f"in {out}")
     (verilator if args.sim == "verilator" else icarus)(out, sources, g, args)
 
 

