@@ -259,6 +259,16 @@ def _limit_cycles(layer, geometry):
     return layer.macs / (geometry.cells * limit)
 
 
+def _floor_cycles(layer, geometry):
+    """The fewest cycles of the programs a layer ran, from its counters: a vector and a memory
+    beat each way a cycle (:func:`sw.driver.program.floor_cycles`); 0 without ``geometry``."""
+    if geometry is None:
+        return 0
+    from sw.driver.program import floor_cycles
+    s = layer.stats
+    return floor_cycles(geometry, s.vectors, s.bytes_read, s.bytes_written)
+
+
 def _kind(layer):
     """The layer type a report sums by."""
     if layer.op_type == "Conv":
@@ -298,7 +308,9 @@ def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same
     ``network_macs`` are the graph's convolutions' and FC's (:func:`graph_macs`), ``macs`` those
     of every accelerator call (residual adds and average pooling too), which the utilizations
     count; with ``geometry`` (the accelerator's), depthwise layers also state their mapping's
-    limit (:func:`sw.layers.mapping.depthwise_limit`). ``resident``: with pinned weights, the
+    limit (:func:`sw.layers.mapping.depthwise_limit`) and ``data_bound``, the total utilization
+    if their programs ran at one vector and one memory beat each way a cycle (from the
+    counters: what data movement leaves of the limit). ``resident``: with pinned weights, the
     banks, tiles pinned of all, weight LOADs saved and the cycles of the same inference
     streamed."""
     macs = sum(la.macs for la in layers)
@@ -306,15 +318,18 @@ def summary(layers, *, net, size, width, target, wall_s, golden_equal, top1_same
     cells = max((la.stats.cells for la in layers), default=0)
     types = {}
     for la in layers:
-        m, c, cc, limit_cycles = types.get(_kind(la), (0, 0, 0, 0.0))
+        m, c, cc, limit_cycles, floor = types.get(_kind(la), (0, 0, 0, 0.0, 0))
         types[_kind(la)] = (m + la.macs, c + la.stats.cycles, cc + la.stats.compute_cycles,
-                            limit_cycles + _limit_cycles(la, geometry))
+                            limit_cycles + _limit_cycles(la, geometry),
+                            floor + _floor_cycles(la, geometry))
 
-    def by_type(m, c, cc, limit_cycles):
+    def by_type(m, c, cc, limit_cycles, floor):
         out = {"cycles": c, "utilization_total": round(m / (cells * c), 4),
                "utilization_compute": round(m / (cells * cc), 4) if cc else 0.0}
         if limit_cycles:  # the mapping's best compute utilization over these layers
             out["limit"] = round(m / (cells * limit_cycles), 4)
+            # and the best total one their vectors and memory traffic allow
+            out["data_bound"] = round(m / (cells * floor), 4)
         return out
     return {"net": net, "size": size, "width": width, "target": target,
             "network_macs": network_macs, "macs": macs,
@@ -332,7 +347,9 @@ def markdown(runs):
         types = ", ".join(
             f"{k} {v['utilization_total']:.3f}" + (
                 f" (compute {v['utilization_compute']:.3f}, its mapping's limit "
-                f"{v['limit']:.3f})" if "limit" in v else "")
+                f"{v['limit']:.3f}" + (
+                    f", its vectors and memory traffic at a beat a cycle {v['data_bound']:.3f}"
+                    if "data_bound" in v else "") + ")" if "limit" in v else "")
             for k, v in r["by_type"].items())
         out.append(
             f"- {r['net']} at {r['size']}x{r['size']}, width {r['width']}, on `{r['target']}`: "

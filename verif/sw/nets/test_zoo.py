@@ -62,6 +62,7 @@ def test_small_variant_runs_exactly_and_agrees_with_onnx_runtime(net, tmp_path):
         dw = run["by_type"]["depthwise"]
         print("depthwise", dw)
         assert 0 < dw["utilization_total"] <= dw["utilization_compute"] <= dw["limit"] < 0.25
+        assert dw["utilization_total"] <= dw["data_bound"] <= dw["limit"]
     assert "its mapping's limit" in zoo.markdown([run]) or net != "mobilenet_v1"
     zoo.plot(layers, tmp_path / "layers.png", net)
     assert (tmp_path / "layers.png").stat().st_size > 1000
