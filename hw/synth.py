@@ -111,6 +111,8 @@ class SynthRecord:
     #: nextpnr's error if place and route failed ("" if it did not): the figures are then
     #: its utilization before placing, ``fmax_mhz`` is 0 and ``critical_path`` empty
     failure: str = ""
+    #: where the array keeps its weights (:class:`~hw.top.PimAccelerator`'s ``weight_store``)
+    weight_store: str = "ff"
 
     @property
     def key(self):
@@ -298,9 +300,10 @@ def _tail(path, size=4096):
 TOP = "pimacc"
 
 
-def verilog_text(design):
+def verilog_text(design, weight_store="ff"):
     """The Verilog Yosys reads (top module :data:`TOP`) of ``design``: a :class:`Geometry`
-    (its accelerator, :class:`~hw.top.PimAccelerator`) or any component (one block, say).
+    (its accelerator, :class:`~hw.top.PimAccelerator`, with ``weight_store``) or any
+    component (one block, say).
     Amaranth's own output with the ports of :func:`hw.gen.ports_of`; not
     :func:`hw.gen.to_verilog`, whose rewrites (``initial #1`` triggers, grouped blocks) only
     serve Icarus (the netlist is the same)."""
@@ -310,7 +313,7 @@ def verilog_text(design):
     from .spec import Geometry
     if isinstance(design, Geometry):
         from .top import PimAccelerator
-        design = PimAccelerator(design)
+        design = PimAccelerator(design, weight_store=weight_store)
     return verilog.convert(design, name=TOP, ports=ports_of(design), emit_src=False)
 
 
@@ -351,7 +354,7 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
 
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
-               yosys_flags=(), yosys=None, label=""):
+               yosys_flags=(), yosys=None, label="", weight_store="ff"):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -359,8 +362,9 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     alone, or Yosys's count for the whole design, exceed the part's :data:`DSP_BLOCKS`, then
     "rest" (the array's products in logic, the other multiplies on DSP blocks).
     ``yosys_flags`` and ``yosys``: as :func:`run_yosys`; ``label``: the record's
-    :attr:`SynthRecord.label`. If nextpnr fails once it has counted the resources (the design
-    does not fit the part, say), the record has its counts and the error (``failure``).
+    :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"`` or ``"ram"``). If
+    nextpnr fails once it has counted the resources (the design does not fit the part, say),
+    the record has its counts and the error (``failure``).
     """
     if dsp != "auto" and dsp not in DSP_MODES:
         raise ValueError(f"dsp must be 'auto', 'yes', 'rest' or 'no', not {dsp!r}")
@@ -375,7 +379,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
 
     progress.say(f"Verilog of {geometry}")
     t0 = time.monotonic()
-    (build / f"{TOP}.v").write_text(verilog_text(geometry))
+    (build / f"{TOP}.v").write_text(verilog_text(geometry, weight_store))
     seconds["verilog"] = round(time.monotonic() - t0, 1)
 
     mode = dsp if dsp != "auto" else \
@@ -407,7 +411,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          dsp_products=mode == "yes", dsp_mode=mode, yosys_cells=cells,
                          seconds=seconds, seed=seed,
                          tools=tools, source=origin, yosys_flags=yosys_flags, label=label,
-                         failure=failure, **figures)
+                         failure=failure, weight_store=weight_store, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -471,7 +475,10 @@ def markdown(records):
             r.dsp_mode, "DSP" if r.dsp_products else "logic")
         commit = (r.source.get("commit") or "unknown")[:8] + \
             ("*" if r.source.get("hw_modified") else "")
-        out.append(f"| {r.rows}x{r.cols}{f' ({r.label})' if r.label else ''} | {r.banks} "
+        extras = [*(["weights in RAM"] if r.weight_store == "ram" else []),
+                  *([r.label] if r.label else [])]
+        name = f"{r.rows}x{r.cols}" + (f" ({', '.join(extras)})" if extras else "")
+        out.append(f"| {name} | {r.banks} "
                    f"| {on} | {yosys_label(r)} | {commit} "
                    f"| {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
                    f"| {'–' if r.failure else f'{r.fmax_mhz:.1f}'} | {path} "
@@ -515,6 +522,8 @@ def main(argv=None):
                         "(default: $PIMACC_YOSYS)")
     p.add_argument("--label", default="",
                    help="a record's label, to keep several of one geometry (key 8x8_b2_LABEL)")
+    p.add_argument("--weight-store", choices=("ff", "ram"), default="ff",
+                   help="the array's weights in flip-flops (default) or in RAM")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("-o", "--records", default="build/synth.json",
@@ -535,7 +544,8 @@ def main(argv=None):
         try:
             record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
                                 target_mhz=args.freq, yosys_flags=args.yosys_flags.split(),
-                                yosys=args.yosys, label=args.label)
+                                yosys=args.yosys, label=args.label,
+                                weight_store=args.weight_store)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         records = load(args.records)

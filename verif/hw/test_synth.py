@@ -253,14 +253,15 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
         (build / "nextpnr.log").write_text(UTILISATION + error + "\n")
         raise RuntimeError("nextpnr failed (exit 125)")
 
-    monkeypatch.setattr(synth, "verilog_text", lambda geometry: "module pimacc; endmodule")
+    monkeypatch.setattr(synth, "verilog_text", lambda geometry, store: f"module pimacc; // {store}")
     monkeypatch.setattr(synth, "run_yosys", yosys)
     monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
-    r = synth.synthesize(Geometry.default(), build=tmp_path, label="try")
+    r = synth.synthesize(Geometry.default(), build=tmp_path, label="try", weight_store="ram")
+    assert (tmp_path / "pimacc.v").read_text().endswith("// ram")
     assert r.key == "16x16_b2_try" and r.dsp_mode == "rest" and not r.dsp_products
     assert r.failure == error and r.fmax_mhz == 0 and r.lut4 == 120192
     text = synth.markdown([r])
-    assert "| 16x16 (try) | 2 | logic (Booth) |" in text
+    assert "| 16x16 (weights in RAM, try) | 2 | logic (Booth) |" in text
     assert "| – | place and route failed: does not fit |" in text
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks (try) failed at 144 % " \
         "(not met)" in text
