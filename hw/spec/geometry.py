@@ -211,16 +211,16 @@ class CimGeometry(Geometry):
     Parameters
     ----------
     cim : models.cim.CimConfig
-        Bits per cycle, rows per ADC group, ADC bits (``cell_bits`` must be 8: the gateware
-        has int8 cells). ``group_rows`` must divide ``rows``, so that the ADC groups of a layer
+        Bits per cycle, rows per ADC group, ADC bits, bits per weight cell. ``group_rows``
+        must divide ``rows``, so that the ADC groups of a layer
         whose K is tiled by R rows are runs of ``group_rows`` consecutive K from 0, as
         :func:`models.cim.cim_vmm` groups them.
 
     Raises
     ------
     TypeError, ValueError
-        As :class:`Geometry`; ``cim`` not a CimConfig, sliced cells, or groups that do not
-        divide the rows.
+        As :class:`Geometry`; ``cim`` not a CimConfig, or groups that do not divide the
+        rows.
     """
     cim: object = None
 
@@ -229,24 +229,22 @@ class CimGeometry(Geometry):
         from models.cim import CimConfig
         if not isinstance(self.cim, CimConfig):
             raise TypeError(f"geometry cim must be a models.cim.CimConfig, got {self.cim!r}")
-        if self.cim.cell_bits != 8:
-            raise ValueError(f"geometry cim: the gateware has int8 weight cells only "
-                             f"(cell_bits=8), got cell_bits={self.cim.cell_bits}")
         if self.rows % self.cim.group_rows:
             raise ValueError(f"geometry cim: group_rows ({self.cim.group_rows}) must divide "
                              f"rows ({self.rows})")
 
     @property
     def cim_word(self):
-        """CFG_CIM: ``bits_per_cycle | group_rows << 8 | adc_bits << 16``."""
-        return self.cim.bits_per_cycle | self.cim.group_rows << 8 | self.cim.adc_bits << 16
+        """CFG_CIM: ``bits_per_cycle | group_rows << 8 | adc_bits << 16 | cell_bits << 24``."""
+        c = self.cim
+        return c.bits_per_cycle | c.group_rows << 8 | c.adc_bits << 16 | c.cell_bits << 24
 
     @staticmethod
     def cim_from_word(word):
         """The CimConfig a CFG_CIM word describes."""
         from models.cim import CimConfig
         return CimConfig(bits_per_cycle=word & 0xFF, group_rows=word >> 8 & 0xFF,
-                         adc_bits=word >> 16 & 0xFF)
+                         adc_bits=word >> 16 & 0xFF, cell_bits=word >> 24 & 0xFF)
 
 
 def build_key(geometry, sep="_"):

@@ -292,13 +292,15 @@ REGISTERS: tuple[Register, ...] = (
 #: digital build these words are unmapped, so its register block is unchanged
 CIM_REGISTERS: tuple[Register, ...] = (
     _cfg("CFG_CIM", 0x0E0, "The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), "
-         "GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16.", "cim"),
+         "GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16, CELL_BITS (bits per "
+         "weight cell: 8, or 1, 2, 4 for weights sliced in offset encoding) in 31:24.", "cim"),
     _reg("CIM_SHIFT", 0x0E4, "The ADC window (models.cim): each group's partial sum p becomes "
-         "clip((p + 2**(SHIFT-1)) >> SHIFT) on ADC_BITS signed bits; set per layer. A vector "
-         "takes the value it finds when it enters the array.",
+         "clip((p + 2**(SHIFT-1)) >> SHIFT) on ADC_BITS bits (signed, or unsigned for the "
+         "sliced cells' non-negative sums); set per layer. A vector takes the value it finds "
+         "when it enters the array.",
          _word("VALUE", RW, "right shift 0..31", width=5), locked_while_busy=True),
-    _perf("PERF_ADC", 0x0E8, "ADC conversions: C * R / GROUP_ROWS per input slice, 8 / "
-          "BITS_PER_CYCLE slices per vector."),
+    _perf("PERF_ADC", 0x0E8, "ADC conversions: C * R / GROUP_ROWS * 8 / CELL_BITS per input "
+          "slice, 8 / BITS_PER_CYCLE slices per vector."),
     _perf("PERF_ROWS", 0x0EC, "Row activations: R per input slice."),
 )
 

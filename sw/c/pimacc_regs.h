@@ -264,18 +264,18 @@
 #define PIMACC_CFG_MEM_BITS_VALUE_WIDTH 32
 #define PIMACC_CFG_MEM_BITS_VALUE_MASK 0xFFFFFFFFu
 #define PIMACC_CFG_MEM_BITS_VALUE_RESET 0x0u
-#define PIMACC_REG_CFG_CIM 0x0E0u  /* The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16. (CIM builds only: Feature.CIM) */
-#define PIMACC_CFG_CIM_VALUE_SHIFT 0  /* read only: The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16. */
+#define PIMACC_REG_CFG_CIM 0x0E0u  /* The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16, CELL_BITS (bits per weight cell: 8, or 1, 2, 4 for weights sliced in offset encoding) in 31:24. (CIM builds only: Feature.CIM) */
+#define PIMACC_CFG_CIM_VALUE_SHIFT 0  /* read only: The CIM build: BITS_PER_CYCLE in bits 7:0 (1, 2, 4, 8), GROUP_ROWS (rows per ADC group) in 15:8, ADC_BITS in 23:16, CELL_BITS (bits per weight cell: 8, or 1, 2, 4 for weights sliced in offset encoding) in 31:24. */
 #define PIMACC_CFG_CIM_VALUE_WIDTH 32
 #define PIMACC_CFG_CIM_VALUE_MASK 0xFFFFFFFFu
 #define PIMACC_CFG_CIM_VALUE_RESET 0x0u
-#define PIMACC_REG_CIM_SHIFT 0x0E4u  /* The ADC window (models.cim): each group's partial sum p becomes clip((p + 2**(SHIFT-1)) >> SHIFT) on ADC_BITS signed bits; set per layer. A vector takes the value it finds when it enters the array. (CIM builds only: Feature.CIM) */
+#define PIMACC_REG_CIM_SHIFT 0x0E4u  /* The ADC window (models.cim): each group's partial sum p becomes clip((p + 2**(SHIFT-1)) >> SHIFT) on ADC_BITS bits (signed, or unsigned for the sliced cells' non-negative sums); set per layer. A vector takes the value it finds when it enters the array. (CIM builds only: Feature.CIM) */
 #define PIMACC_CIM_SHIFT_VALUE_SHIFT 0  /* read/write: right shift 0..31 */
 #define PIMACC_CIM_SHIFT_VALUE_WIDTH 5
 #define PIMACC_CIM_SHIFT_VALUE_MASK 0x1Fu
 #define PIMACC_CIM_SHIFT_VALUE_RESET 0x0u
-#define PIMACC_REG_PERF_ADC 0x0E8u  /* ADC conversions: C * R / GROUP_ROWS per input slice, 8 / BITS_PER_CYCLE slices per vector. Wraps at 2**32; cleared by CTRL.CLEAR_COUNTERS. (CIM builds only: Feature.CIM) */
-#define PIMACC_PERF_ADC_VALUE_SHIFT 0  /* read only: ADC conversions: C * R / GROUP_ROWS per input slice, 8 / BITS_PER_CYCLE slices per vector. */
+#define PIMACC_REG_PERF_ADC 0x0E8u  /* ADC conversions: C * R / GROUP_ROWS * 8 / CELL_BITS per input slice, 8 / BITS_PER_CYCLE slices per vector. Wraps at 2**32; cleared by CTRL.CLEAR_COUNTERS. (CIM builds only: Feature.CIM) */
+#define PIMACC_PERF_ADC_VALUE_SHIFT 0  /* read only: ADC conversions: C * R / GROUP_ROWS * 8 / CELL_BITS per input slice, 8 / BITS_PER_CYCLE slices per vector. */
 #define PIMACC_PERF_ADC_VALUE_WIDTH 32
 #define PIMACC_PERF_ADC_VALUE_MASK 0xFFFFFFFFu
 #define PIMACC_PERF_ADC_VALUE_RESET 0x0u

@@ -29,12 +29,18 @@ SETTINGS = [
     (6, 3, 2, CimConfig(8, 6, 8), (0, 6, 9, 12)),   # one slice: a vector every cycle
     (16, 4, 2, CimConfig(1, 16, 12), (0,)),         # wide enough: exact
     (9, 2, 2, CimConfig(2, 3, 3, 8), (0, 1, 2, 3)),
+    # weights sliced into cells of 1, 2 and 4 bits (offset encoding)
+    (8, 4, 2, CimConfig(2, 4, 6, 2), (0, 1, 3, 6)),
+    (6, 3, 3, CimConfig(1, 3, 3, 1), (0, 1, 2)),
+    (7, 2, 2, CimConfig(4, 4, 7, 4), (0, 2, 5)),  # a shorter last group
+    (8, 3, 2, CimConfig(8, 8, 5, 4), (0, 4, 9)),  # one input slice: signed codes only
+    (16, 2, 2, CimConfig(2, 16, 9, 2), (0,)),     # wide enough: exact
 ]
 
 
 def _ids():
     return [f"{r}x{c}x{b}-B{cfg.bits_per_cycle}G{cfg.group_rows}A{cfg.adc_bits}"
-            for r, c, b, cfg, _ in SETTINGS]
+            + (f"C{cfg.cell_bits}" if cfg.sliced else "") for r, c, b, cfg, _ in SETTINGS]
 
 
 def _pack(values, width):
@@ -140,7 +146,5 @@ def test_back_to_back_vectors_every_slice_count():
 
 
 def test_bad_settings():
-    with pytest.raises(ValueError, match="cell_bits=8"):
-        CimArray(4, 4, 2, config=CimConfig(cell_bits=2))
     with pytest.raises(TypeError, match="CimConfig"):
         CimArray(4, 4, 2, config=None)

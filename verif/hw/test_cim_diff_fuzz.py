@@ -13,12 +13,14 @@ from verif.diff_fuzz import run_sequences
 
 pytestmark = pytest.mark.block
 
-G = Geometry.default(rows=4, cols=4, in_depth=32, acc_depth=16, out_depth=16,
-                     cim=CimConfig(2, 2, 5))
+#: int8 cells, and weights sliced into 2-bit cells
+CONFIGS = [CimConfig(2, 2, 5), CimConfig(2, 2, 4, 2)]
 
 
-def test_cim_rtl_and_register_model_agree():
-    first, sequences = seed() * 100_000 + 13_000, 80
+@pytest.mark.parametrize("cfg", CONFIGS, ids=["int8-cells", "2-bit-cells"])
+def test_cim_rtl_and_register_model_agree(cfg):
+    G = Geometry.default(rows=4, cols=4, in_depth=32, acc_depth=16, out_depth=16, cim=cfg)
+    first, sequences = seed() * 100_000 + 13_000 + 1000 * CONFIGS.index(cfg), 80
     print(f"seeds {first}..{first + sequences - 1}")
     with SimTransport("verilator", G) as rtl:
         _, events = run_sequences(rtl, RegisterModel(G), G, range(first, first + sequences))

@@ -19,6 +19,8 @@ SETTINGS = [
      CimConfig(1, 8, 7)),
     ("4x8-B8G2A9", dict(rows=4, cols=8, in_depth=64, acc_depth=32, out_depth=32),
      CimConfig(8, 2, 9)),
+    ("8x4-B2G4A6C2", dict(rows=8, cols=4, in_depth=64, acc_depth=32, out_depth=32),
+     CimConfig(2, 4, 6, 2)),  # weights sliced into 2-bit cells
 ]
 
 

@@ -1,6 +1,6 @@
 """Pinned weight tiles (Driver.pin) on the gateware: the digits CNN at 8x8 on Icarus with 40
-banks (its 36 tiles pinned, 2 streaming), exact, with the pinned tiles' LOADs gone and fewer cycles than the same
-plans streamed, as the register model counts them."""
+banks (its 36 tiles pinned, 2 streaming), exact, with the pinned tiles' LOADs gone and fewer
+cycles than the same plans streamed, as the register model counts them."""
 
 import numpy as np
 import pytest

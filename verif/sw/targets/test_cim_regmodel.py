@@ -23,9 +23,11 @@ SETTINGS = [
     (dict(rows=8, cols=4), CimConfig(2, 4, 5)),
     (dict(rows=12, cols=6, banks=3), CimConfig(4, 6, 7)),
     (dict(rows=4, cols=8), CimConfig(8, 2, 10)),
+    (dict(rows=8, cols=8), CimConfig(2, 4, 6, 2)),     # weights sliced into 2-bit cells
+    (dict(rows=16, cols=16), CimConfig(1, 8, 7, 4)),   # ... into 4-bit cells
 ]
 IDS = [f"{o['rows']}x{o['cols']}-B{c.bits_per_cycle}G{c.group_rows}A{c.adc_bits}"
-       for o, c in SETTINGS]
+       + (f"C{c.cell_bits}" if c.sliced else "") for o, c in SETTINGS]
 
 
 def _rng(seed):
@@ -91,7 +93,7 @@ def test_cim_registers_on_the_bus():
     dev = RegisterModel(g)
     features, cfg_cim = dev.read(register("CFG_FEATURES").offset)[0], \
         dev.read(register("CFG_CIM").offset)[0]
-    assert features == ALL_FEATURES | Feature.CIM and cfg_cim == 4 | 8 << 8 | 6 << 16
+    assert features == ALL_FEATURES | Feature.CIM and cfg_cim == 4 | 8 << 8 | 6 << 16 | 8 << 24
     shift = register("CIM_SHIFT").offset
     dev.write(shift, [0xFFFF_FFFF])
     assert dev.read(shift) == [31]  # five bits
