@@ -503,6 +503,21 @@ def markdown(records):
                          f"({'met' if met else 'not met'})")
         lines.append(f"{rows}x{cols} {goal}: " + ", ".join(parts))
     out += ["", "Goals (issue 13): " + "; ".join(lines) + "."]
+    changes = []    # a record labelled "before" against the unlabelled one of its geometry
+    for b in records:
+        now = [r for r in records if r.label == "" and not r.failure and not b.failure
+               and (r.rows, r.cols, r.banks, r.weight_store) == (b.rows, b.cols, b.banks,
+                                                                b.weight_store)]
+        if b.label == "before" and now:
+            r = now[0]
+            changes.append(f"{r.rows}x{r.cols}/{r.banks} {b.fmax_mhz:.1f} → {r.fmax_mhz:.1f} MHz "
+                           f"({r.fmax_mhz / b.fmax_mhz:.2f}x), LUT4 {_n(b.lut4)} → {_n(r.lut4)}, "
+                           f"FF {_n(b.ff)} → {_n(r.ff)}, DSP {b.dsp} → {r.dsp} "
+                           f"(commit {(b.source.get('commit') or '?')[:8]} → "
+                           f"{(r.source.get('commit') or '?')[:8]})")
+    if changes:
+        out += ["", "Changes measured (the row labelled before, then now): "
+                + "; ".join(changes) + "."]
     return "\n".join(out)
 
 

@@ -268,3 +268,15 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
     records = tmp_path / "synth.json"
     synth.save(records, {r.key: r})
     assert synth.load(records)["16x16_b2_try"] == r
+
+
+@pytest.mark.nosim
+def test_a_record_labelled_before_is_compared_with_the_current_one():
+    before = _record(8, 8, 2, label="before", fmax_mhz=38.2, source={"commit": "aaaaaaaaaaaa"})
+    now = _record(8, 8, 2, fmax_mhz=47.75, lut4=15000, source={"commit": "bbbbbbbbbbbb"})
+    text = synth.markdown([now, before])
+    assert "| 8x8 (before) |" in text
+    assert "Changes measured (the row labelled before, then now): 8x8/2 38.2 → 47.8 MHz " \
+        "(1.25x), LUT4 14,843 → 15,000, FF 5,409 → 5,409, DSP 33 → 33 (commit aaaaaaaa → " \
+        "bbbbbbbb)." in text
+    assert "Changes measured" not in synth.markdown([now])
