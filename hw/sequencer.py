@@ -9,7 +9,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .controller import command_error, pool_checks
+from .controller import command_error
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -53,6 +53,22 @@ def _flag(flags, name):
     return flags[_FLAGS.field(name).lsb]
 
 
+def _decoder(instr):
+    """An instruction's (its ``8 * INSTR_BYTES`` bits) opcode, a function ``fld(op, name)``
+    giving the field ``name`` of an ``op`` instruction as hw/spec/isa.py lays it out, and a
+    function ``reserved(op)``: some bit outside the fields of an ``op`` instruction is set."""
+    w = [instr[32 * i:32 * i + 32] for i in range(4)]
+
+    def fld(instr_op, name):
+        f = isa.field(instr_op, name)
+        return w[f.word][f.lsb:f.lsb + f.width]
+
+    def reserved(instr_op):
+        return Cat(*((w[i] & isa.reserved_mask(instr_op, i)) != 0 for i in range(4))).any()
+
+    return w[0][:8], fld, reserved
+
+
 def _overlap(a0, n_a, b0, n_b):
     """Ranges [a0, a0+n_a) and [b0, b0+n_b) share a unit (logic)."""
     return (a0 < b0 + n_b) & (b0 < a0 + n_a)
@@ -63,9 +79,8 @@ class Sequencer(wiring.Component):
 
     ``run`` (DOORBELL.RUN) starts the program at ``prog_addr`` of at most ``prog_len``
     instructions. The fetch unit reads blocks of :data:`FETCH_BLOCK` instructions ahead into a
-    queue; the dispatcher takes the queue's head, checks it (:func:`hw.spec.isa.check`; the
-    terms of a VMM's check that depend on its pool, :func:`hw.controller.pool_checks`, are
-    computed as it enters the queue and travel with it) and
+    queue, each checked (:func:`hw.spec.isa.check`) as it enters the queue, its verdict
+    travelling with it; the dispatcher takes the queue's head, stops on a bad one and
     hands it to its unit once the unit is free and no running instruction conflicts with it
     (:func:`hw.spec.isa.conflicts`). The units: :class:`LoadUnit`, :class:`StoreUnit`, and the
     compute unit, which hands a VMM's fields to the datapath on ``vmm`` (pulsing ``vmm_start``)
@@ -109,8 +124,9 @@ class Sequencer(wiring.Component):
         flush = Signal()  # DOORBELL.RUN: a new program (every unit is idle)
         m.submodules.load = ResetInserter(flush)(load)
         m.submodules.store = ResetInserter(flush)(store)
-        # an entry: the instruction, its read error, a VMM's pool terms (out_range, multiple)
-        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 3, depth=QUEUE_DEPTH)
+        # an entry: the instruction, its read error and the check's verdict on the two
+        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 1 + ErrorCode.as_shape().width,
+                                      depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
 
         # --- the read port: fetch or load; the transfer receiving and two taken behind it ----
@@ -201,34 +217,22 @@ class Sequencer(wiring.Component):
             m.d.comb += f_ready.eq(last_of_beat)
             with m.If(got):
                 m.d.sync += k.eq(Mux(last_of_beat, 0, k + 1))
-        # A VMM's pool terms (two multiplies, the clock's limit at the head of the queue)
-        # are computed here, as it enters the queue: the same function of the same fields.
-        def instr_fld(name):
-            f = isa.field(Op.VMM, name)
-            return instr[32 * f.word + f.lsb:][:f.width]
-        in_pool_terms = pool_checks(m, g, out_addr=instr_fld("OUT_ADDR"),
-                                    count=instr_fld("COUNT"), pool=instr_fld("POOL"))
+        # The check (isa.check: a function of the instruction and its read error alone, with
+        # its multiplies the clock's limit when it was done at the queue's head) is done here,
+        # as the instruction enters the queue, and its verdict travels with it.
         m.d.comb += [queue.w_en.eq(push),
-                     queue.w_data.eq(Cat(instr, instr_err, *in_pool_terms))]
+                     queue.w_data.eq(Cat(instr, instr_err, self._check(m, instr, instr_err)))]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
         with m.If(got & beat.err & ~seen_err):
             m.d.sync += [seen_err.eq(1), fetch_err_addr.eq(self.rd_err_addr)]
 
-        # --- decode and check the queue's head ---------------------------------------------
+        # --- decode the queue's head (its check came with it) ------------------------------
         head = queue.r_data[:8 * INSTR_BYTES]
         head_err = queue.r_data[8 * INSTR_BYTES]
-        head_pool_terms = queue.r_data[8 * INSTR_BYTES + 1], queue.r_data[8 * INSTR_BYTES + 2]
-        w = [head[32 * i:32 * i + 32] for i in range(4)]
-        op = w[0][:8]
-
-        def fld(instr_op, name):  # a field of the head as hw/spec/isa.py lays it out
-            f = isa.field(instr_op, name)
-            return w[f.word][f.lsb:f.lsb + f.width]
-
-        def reserved(instr_op):  # some bit outside the fields of instr_op is set
-            return Cat(*((w[i] & isa.reserved_mask(instr_op, i)) != 0 for i in range(4))).any()
-
+        check = Signal(ErrorCode)
+        m.d.comb += check.eq(queue.r_data[8 * INSTR_BYTES + 1:])
+        op, fld, _ = _decoder(head)
         window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
         assert all(isa.field(Op.LOAD, f.name) == f for f in isa.FIELDS[Op.STORE])
@@ -245,49 +249,6 @@ class Sequencer(wiring.Component):
                      last_row.eq((op != Op.LOAD) | (row + 1 >= rows))]
         vmm = Signal(VmmFields)
         m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
-        check = Signal(ErrorCode)
-        vmm_err = command_error(m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
-                                acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
-                                rows=vmm.rows, cols=vmm.cols,
-                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool,
-                                pool_terms=head_pool_terms)
-        with m.If(head_err):
-            m.d.comb += check.eq(ErrorCode.MEM_READ)
-        with m.Elif(op.matches(Op.END, Op.FENCE)):
-            with m.If(reserved(Op.END)):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-        with m.Elif(op.matches(Op.LOAD, Op.STORE)):
-            allowed = Mux(op == Op.LOAD, window.matches(*LOAD_WINDOWS),
-                          window.matches(*STORE_WINDOWS))
-            size = Signal(17)
-            row_bytes = Signal(33)  # a row's bytes in memory, whole beats
-            with m.Switch(window):
-                for win in Window:
-                    with m.Case(win):
-                        m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
-                            transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
-            # (the checks of the whole instruction, every row: isa.check)
-            more = Signal(16)  # rows after the first
-            m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
-            end_unit = head_first + more * skip + count
-            end_byte = head_addr + more * pitch + row_bytes
-            with m.If(Mux(op == Op.LOAD, reserved(Op.LOAD), reserved(Op.STORE))):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-            with m.Elif(~allowed):
-                m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
-            with m.Elif((count == 0) | (end_unit > size)):
-                m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
-            with m.Elif((head_addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0)):
-                m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
-            with m.Elif(end_byte > (1 << 32)):
-                m.d.comb += check.eq(ErrorCode.MEM_RANGE)
-        with m.Elif(op == Op.VMM):
-            with m.If(reserved(Op.VMM)):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-            with m.Else():
-                m.d.comb += check.eq(vmm_err)
-        with m.Else():
-            m.d.comb += check.eq(ErrorCode.BAD_INSTR)
 
         # --- the units' running instructions and the conflicts ----------------------------
         # The compute unit: up to two VMMs in flight, the newer one (``cur``) issuing or
@@ -464,6 +425,60 @@ class Sequencer(wiring.Component):
         ]
         perf_counters(m, counters, self.clear_counters)
         return m
+
+    def _check(self, m, instr, err):
+        """The ErrorCode of the instruction ``instr`` fetched with read error ``err``
+        (combinational): :func:`hw.spec.isa.check`, the checks of the whole instruction (a
+        2-D LOAD's every row)."""
+        g, B = self.geometry, self.geometry.mem_bytes
+        op, fld, reserved = _decoder(instr)
+        window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
+        count, addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
+        rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
+        vmm = Signal(VmmFields, name="check_vmm")
+        m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
+        check = Signal(ErrorCode, name="instr_check")
+        vmm_err = command_error(m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
+                                acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
+                                rows=vmm.rows, cols=vmm.cols,
+                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool)
+        with m.If(err):
+            m.d.comb += check.eq(ErrorCode.MEM_READ)
+        with m.Elif(op.matches(Op.END, Op.FENCE)):
+            with m.If(reserved(Op.END)):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+        with m.Elif(op.matches(Op.LOAD, Op.STORE)):
+            allowed = Mux(op == Op.LOAD, window.matches(*LOAD_WINDOWS),
+                          window.matches(*STORE_WINDOWS))
+            size = Signal(17)
+            row_bytes = Signal(33)  # a row's bytes in memory, whole beats
+            with m.Switch(window):
+                for win in Window:
+                    with m.Case(win):
+                        m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
+                            transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
+            more = Signal(16)  # rows after the first
+            m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
+            end_unit = first + more * skip + count
+            end_byte = addr + more * pitch + row_bytes
+            with m.If(Mux(op == Op.LOAD, reserved(Op.LOAD), reserved(Op.STORE))):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+            with m.Elif(~allowed):
+                m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
+            with m.Elif((count == 0) | (end_unit > size)):
+                m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
+            with m.Elif((addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0)):
+                m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
+            with m.Elif(end_byte > (1 << 32)):
+                m.d.comb += check.eq(ErrorCode.MEM_RANGE)
+        with m.Elif(op == Op.VMM):
+            with m.If(reserved(Op.VMM)):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+            with m.Else():
+                m.d.comb += check.eq(vmm_err)
+        with m.Else():
+            m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+        return check
 
     def _instr_beats(self, n):
         B = self.geometry.mem_bytes
