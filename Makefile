@@ -53,10 +53,12 @@ verilog: $(STAMP)
 	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v
 
 # Yosys + nextpnr for an ECP5 (LFE5U-85F, speed 8): LUT4, FF, DSP, BRAM and Fmax of this
-# geometry, added to build/synth.json (4x4 takes about 6 minutes, 8x8 about 15; 16x16 does not
-# finish: Yosys 0.68 fails an ABC9 assertion after 33 minutes, see the README).
+# geometry, added to build/synth.json (4x4 takes about 6 minutes, 8x8 15 to 35; 16x16 does not
+# fit the part, see the README). More options of python -m hw.synth in SYNTH_ARGS, say
+# SYNTH_ARGS=--yosys-flags=-noabc9
 synth: $(STAMP)
-	$(PY) -m hw.synth --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/synth.json --table
+	$(PY) -m hw.synth --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/synth.json --table \
+		$(SYNTH_ARGS)
 
 # The cocotb suites (block and top level) on $(SIM).
 sim: setup
