@@ -116,7 +116,9 @@ class SynthRecord:
 
     @property
     def key(self):
-        return key(self.rows, self.cols, self.banks) + (f"_{self.label}" if self.label else "")
+        return (key(self.rows, self.cols, self.banks)
+                + ("_ram" if self.weight_store == "ram" else "")
+                + (f"_{self.label}" if self.label else ""))
 
     def as_dict(self):
         return dataclasses.asdict(self)

@@ -258,7 +258,7 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
     monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
     r = synth.synthesize(Geometry.default(), build=tmp_path, label="try", weight_store="ram")
     assert (tmp_path / "pimacc.v").read_text().endswith("// ram")
-    assert r.key == "16x16_b2_try" and r.dsp_mode == "rest" and not r.dsp_products
+    assert r.key == "16x16_b2_ram_try" and r.dsp_mode == "rest" and not r.dsp_products
     assert r.failure == error and r.fmax_mhz == 0 and r.lut4 == 120192
     text = synth.markdown([r])
     assert "| 16x16 (weights in RAM, try) | 2 | logic (Booth) |" in text
@@ -267,7 +267,7 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
         "(not met)" in text
     records = tmp_path / "synth.json"
     synth.save(records, {r.key: r})
-    assert synth.load(records)["16x16_b2_try"] == r
+    assert synth.load(records)["16x16_b2_ram_try"] == r
 
 
 @pytest.mark.nosim
