@@ -206,8 +206,8 @@ def pool_checks(m, g, *, out_addr, count, pool):
     ``out_addr > out_depth`` or ``count >= (out_depth + 1 - out_addr) * pool`` (pool 0:
     Amaranth's ``//`` gives 0, so only the first), divisibility is :func:`pool_constants`' test,
     a 256-entry table and one 16-bit multiply. Two multiplies in all, the longest part of the
-    check: the sequencer checks an instruction as it enters its queue, a cycle or more before
-    its dispatch.
+    check: the sequencer computes them as an instruction enters its queue, a cycle or more
+    before its dispatch.
     """
     room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
     out_range = Signal()
@@ -226,13 +226,17 @@ def pool_checks(m, g, *, out_addr, count, pool):
 
 
 def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
-                  pool):
+                  pool, pool_terms=None):
     """The ErrorCode of a command with these fields on geometry ``g``, in logic added to
-    ``m`` (combinational): :func:`hw.spec.check` (first failing check wins; NOP passes); the
-    pool's terms are :func:`pool_checks`'.
+    ``m`` (combinational): :func:`hw.spec.check` (first failing check wins; NOP passes).
+
+    ``pool_terms``: :func:`pool_checks`' ``(out_range, multiple)`` of these fields, computed
+    earlier (default: computed here).
     """
     err = Signal(ErrorCode)
-    out_range, multiple = pool_checks(m, g, out_addr=out_addr, count=count, pool=pool)
+    if pool_terms is None:
+        pool_terms = pool_checks(m, g, out_addr=out_addr, count=count, pool=pool)
+    out_range, multiple = pool_terms
     checks = [
         (ErrorCode.BAD_BANK, bank >= g.banks),
         (ErrorCode.BAD_COUNT, count == 0),

@@ -9,7 +9,7 @@ from amaranth.lib import data, fifo, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .controller import command_error
+from .controller import command_error, pool_checks
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -33,6 +33,8 @@ FRONT = timing.INPUT_READ_LATENCY + 2
 #: instructions the fetch unit asks for at once, and its queue's depth
 FETCH_BLOCK = 4
 QUEUE_DEPTH = 8
+#: the check's terms a queue entry carries (Sequencer._terms)
+TERMS = 4
 
 
 class VmmFields(data.Struct):
@@ -79,8 +81,9 @@ class Sequencer(wiring.Component):
 
     ``run`` (DOORBELL.RUN) starts the program at ``prog_addr`` of at most ``prog_len``
     instructions. The fetch unit reads blocks of :data:`FETCH_BLOCK` instructions ahead into a
-    queue, each checked (:func:`hw.spec.isa.check`) as it enters the queue, its verdict
-    travelling with it; the dispatcher takes the queue's head, stops on a bad one and
+    queue (the terms of the check that need a multiply computed as an instruction enters the
+    queue and carried with it); the dispatcher takes the queue's head, checks it
+    (:func:`hw.spec.isa.check`), stops on a bad one and
     hands it to its unit once the unit is free and no running instruction conflicts with it
     (:func:`hw.spec.isa.conflicts`). The units: :class:`LoadUnit`, :class:`StoreUnit`, and the
     compute unit, which hands a VMM's fields to the datapath on ``vmm`` (pulsing ``vmm_start``)
@@ -124,9 +127,9 @@ class Sequencer(wiring.Component):
         flush = Signal()  # DOORBELL.RUN: a new program (every unit is idle)
         m.submodules.load = ResetInserter(flush)(load)
         m.submodules.store = ResetInserter(flush)(store)
-        # an entry: the instruction, its read error and the check's verdict on the two
-        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 1 + ErrorCode.as_shape().width,
-                                      depth=QUEUE_DEPTH)
+        # an entry: the instruction, its read error and the check's terms with multiplies
+        # (_terms)
+        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 1 + TERMS, depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
 
         # --- the read port: fetch or load; the transfer receiving and two taken behind it ----
@@ -217,21 +220,22 @@ class Sequencer(wiring.Component):
             m.d.comb += f_ready.eq(last_of_beat)
             with m.If(got):
                 m.d.sync += k.eq(Mux(last_of_beat, 0, k + 1))
-        # The check (isa.check: a function of the instruction and its read error alone, with
-        # its multiplies the clock's limit when it was done at the queue's head) is done here,
-        # as the instruction enters the queue, and its verdict travels with it.
+        # The terms of the check (isa.check) that need a multiply (the clock's limit when they
+        # were computed at the queue's head) are computed here, as the instruction enters the
+        # queue, and travel with it. (Written to the queue as they are, not as a verdict:
+        # behind a verdict Yosys's ``share`` merges a VMM's multiply with a LOAD's, exclusive
+        # by opcode, and the merged multiply cost 6,000 LUT4 at 8x8.)
         m.d.comb += [queue.w_en.eq(push),
-                     queue.w_data.eq(Cat(instr, instr_err, self._check(m, instr, instr_err)))]
+                     queue.w_data.eq(Cat(instr, instr_err, *self._terms(m, instr)))]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
         with m.If(got & beat.err & ~seen_err):
             m.d.sync += [seen_err.eq(1), fetch_err_addr.eq(self.rd_err_addr)]
 
-        # --- decode the queue's head (its check came with it) ------------------------------
+        # --- decode and check the queue's head (with the terms that came with it) ----------
         head = queue.r_data[:8 * INSTR_BYTES]
         head_err = queue.r_data[8 * INSTR_BYTES]
-        check = Signal(ErrorCode)
-        m.d.comb += check.eq(queue.r_data[8 * INSTR_BYTES + 1:])
+        check = self._check(m, head, head_err, queue.r_data[8 * INSTR_BYTES + 1:])
         op, fld, _ = _decoder(head)
         window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
@@ -426,22 +430,50 @@ class Sequencer(wiring.Component):
         perf_counters(m, counters, self.clear_counters)
         return m
 
-    def _check(self, m, instr, err):
-        """The ErrorCode of the instruction ``instr`` fetched with read error ``err``
-        (combinational): :func:`hw.spec.isa.check`, the checks of the whole instruction (a
-        2-D LOAD's every row)."""
+    def _terms(self, m, instr):
+        """The terms of the check of ``instr`` that need a multiply (combinational; their
+        meaning depends on the opcode): a VMM's pool terms (:func:`~hw.controller.pool_checks`:
+        ``out_range``, ``multiple``) and a LOAD's or STORE's range over all its rows
+        (``first + (rows - 1) * skip + count > units`` and ``mem_addr + (rows - 1) * pitch +
+        row bytes > 2**32``)."""
         g, B = self.geometry, self.geometry.mem_bytes
-        op, fld, reserved = _decoder(instr)
+        _, fld, _ = _decoder(instr)
+        out_range, multiple = pool_checks(m, g, out_addr=fld(Op.VMM, "OUT_ADDR"),
+                                          count=fld(Op.VMM, "COUNT"), pool=fld(Op.VMM, "POOL"))
         window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
         rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
+        size = Signal(17, name="terms_size")
+        row_bytes = Signal(33, name="terms_row_bytes")  # a row's bytes in memory, whole beats
+        with m.Switch(window):
+            for win in Window:
+                with m.Case(win):
+                    m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
+                        transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
+        more = Signal(16, name="terms_more")  # rows after the first
+        m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
+        unit_range, byte_range = Signal(name="unit_range"), Signal(name="byte_range")
+        m.d.comb += [unit_range.eq(first + more * skip + count > size),
+                     byte_range.eq(addr + more * pitch + row_bytes > (1 << 32))]
+        return out_range, multiple, unit_range, byte_range
+
+    def _check(self, m, instr, err, terms):
+        """The ErrorCode of the instruction ``instr`` fetched with read error ``err``, given
+        its :meth:`_terms` (combinational): :func:`hw.spec.isa.check`, the checks of the whole
+        instruction (a 2-D LOAD's every row)."""
+        g, B = self.geometry, self.geometry.mem_bytes
+        out_range, multiple, unit_range, byte_range = (terms[i] for i in range(TERMS))
+        op, fld, reserved = _decoder(instr)
+        window, count = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "COUNT")
+        addr, pitch = fld(Op.LOAD, "MEM_ADDR"), fld(Op.LOAD, "PITCH")
         vmm = Signal(VmmFields, name="check_vmm")
         m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
         check = Signal(ErrorCode, name="instr_check")
         vmm_err = command_error(m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
                                 acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
                                 rows=vmm.rows, cols=vmm.cols,
-                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool)
+                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool,
+                                pool_terms=(out_range, multiple))
         with m.If(err):
             m.d.comb += check.eq(ErrorCode.MEM_READ)
         with m.Elif(op.matches(Op.END, Op.FENCE)):
@@ -450,26 +482,15 @@ class Sequencer(wiring.Component):
         with m.Elif(op.matches(Op.LOAD, Op.STORE)):
             allowed = Mux(op == Op.LOAD, window.matches(*LOAD_WINDOWS),
                           window.matches(*STORE_WINDOWS))
-            size = Signal(17)
-            row_bytes = Signal(33)  # a row's bytes in memory, whole beats
-            with m.Switch(window):
-                for win in Window:
-                    with m.Case(win):
-                        m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
-                            transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
-            more = Signal(16)  # rows after the first
-            m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
-            end_unit = first + more * skip + count
-            end_byte = addr + more * pitch + row_bytes
             with m.If(Mux(op == Op.LOAD, reserved(Op.LOAD), reserved(Op.STORE))):
                 m.d.comb += check.eq(ErrorCode.BAD_INSTR)
             with m.Elif(~allowed):
                 m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
-            with m.Elif((count == 0) | (end_unit > size)):
+            with m.Elif((count == 0) | unit_range):
                 m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
             with m.Elif((addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0)):
                 m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
-            with m.Elif(end_byte > (1 << 32)):
+            with m.Elif(byte_range):
                 m.d.comb += check.eq(ErrorCode.MEM_RANGE)
         with m.Elif(op == Op.VMM):
             with m.If(reserved(Op.VMM)):
