@@ -30,6 +30,7 @@ import sys
 import time
 
 from hw.spec import Geometry
+from hw.top import weight_store_for
 
 __all__ = ["CFLAGS", "HarnessBuild", "ROOT", "SOURCES", "VERILATOR_ARGS", "build", "main"]
 
@@ -54,7 +55,7 @@ class HarnessBuild:
     """A built harness: its folder, program and shared library."""
     geometry: Geometry
     directory: pathlib.Path
-    weight_store: str = "ff"
+    weight_store: str = "ff"  # (as built: "ff" or "ram")
 
     @property
     def program(self) -> pathlib.Path:
@@ -106,7 +107,7 @@ def _run(cmd, cwd, log, env=None):
         raise RuntimeError(f"{shlex.join(map(str, cmd))} failed (see {log}):\n{tail}")
 
 
-def _compile(out: pathlib.Path, geometry: Geometry, jobs: int, weight_store: str = "ff"):
+def _compile(out: pathlib.Path, geometry: Geometry, jobs: int, weight_store: str):
     from sw.targets.sim.build import accelerator_verilog
     log = out / "build.log"
     log.write_text("")
@@ -135,13 +136,13 @@ def _compile(out: pathlib.Path, geometry: Geometry, jobs: int, weight_store: str
         obj.unlink()
 
 
-def build(geometry: Geometry, jobs: int = 2, weight_store: str = "ff") -> HarnessBuild:
-    """The harness for ``geometry``, built once per geometry, weight store (``"ff"``, the
-    default, or ``"ram"``: :class:`hw.vmm_array.VmmArray`) and source hash."""
+def build(geometry: Geometry, jobs: int = 2, weight_store: str = "auto") -> HarnessBuild:
+    """The harness for ``geometry``, built once per geometry, weight store (``"ff"`` or
+    ``"ram"``: :class:`hw.vmm_array.VmmArray`; ``"auto"``, the default:
+    :func:`hw.top.weight_store_for`) and source hash."""
     if not isinstance(geometry, Geometry):
         raise TypeError(f"geometry must be a Geometry, got {type(geometry).__name__}")
-    if weight_store not in ("ff", "ram"):
-        raise ValueError(f"weight_store must be 'ff' or 'ram', not {weight_store!r}")
+    weight_store = weight_store_for(weight_store, geometry)  # (checks it)
     key = "x".join(str(v) for v in dataclasses.astuple(geometry))
     if weight_store != "ff":
         key += f"-{weight_store}"
@@ -162,8 +163,9 @@ def main(argv=None):
     for name, value in Geometry.default().as_dict().items():
         p.add_argument(f"--{name.replace('_', '-')}", type=int, default=value)
     p.add_argument("--jobs", type=int, default=2, help="parallel compilations (make -j)")
-    p.add_argument("--weight-store", choices=("ff", "ram"), default="ff",
-                   help="the array's weights in registers or a RAM per column")
+    p.add_argument("--weight-store", choices=("ff", "ram", "auto"), default="auto",
+                   help="the array's weights in registers or a RAM per column (auto: a RAM "
+                        "from 16 banks on)")
     p.add_argument("--run", action="store_true", help="run pimacc_harness after building")
     p.add_argument("args", nargs="*", help="arguments of pimacc_harness (after --)")
     args = p.parse_args(argv)

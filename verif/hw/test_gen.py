@@ -120,3 +120,21 @@ def test_the_array_and_the_accumulator_compute_in_blocks(tmp_path):
                            re.M | re.S).group(0)
         assert not re.search(r"^  assign \S+ ?= [^;]*[*+]", module, re.M), name
         assert "always @* begin" in module
+
+
+def test_weight_store_auto_is_a_ram_from_16_banks(tmp_path):
+    """``weight_store="auto"`` (the default of PimAccelerator, hw.gen, the simulator and
+    harness builds): registers below :data:`hw.top.RAM_BANKS` banks, a RAM per column from
+    there (the measured choice, README "Weight store")."""
+    from hw.spec import Geometry
+    from hw.top import RAM_BANKS, PimAccelerator, weight_store_for
+    assert RAM_BANKS == 16
+    small, large = Geometry.default(banks=15), Geometry.default(banks=16)
+    assert PimAccelerator(Geometry.default()).weight_store == "ff"
+    assert PimAccelerator(small).weight_store == "ff"
+    assert PimAccelerator(large).weight_store == "ram"
+    assert weight_store_for("ff", large) == "ff" and weight_store_for("ram", small) == "ram"
+    with pytest.raises(ValueError, match="weight_store must be one of .* or 'auto', not 'x'"):
+        PimAccelerator(small, weight_store="x")
+    text = _generate(tmp_path, "r.v", "--rows", "4", "--cols", "4", "--banks", "16")
+    assert "weight_store=ram" in text.splitlines()[0]

@@ -140,9 +140,9 @@ def build_verilog(make_component, toplevel: str, key: str, sim: str | None = Non
     return build_sources(write, toplevel, key, sim=sim)
 
 
-def accelerator_verilog(geometry, weight_store: str = "ff") -> str:
+def accelerator_verilog(geometry, weight_store: str = "auto") -> str:
     """Verilog text of the module ``pimacc`` (:class:`hw.top.PimAccelerator`) for a geometry
-    (and the array's weight store, ``"ff"`` or ``"ram"``)."""
+    (and the array's weight store, ``"ff"``, ``"ram"`` or ``"auto"``)."""
     from hw.gen import to_verilog
     from hw.top import PimAccelerator
     return to_verilog(PimAccelerator(geometry, weight_store=weight_store), "pimacc")
@@ -165,10 +165,11 @@ def accelerator_ports(geometry) -> dict[str, tuple[int, bool]]:
     return ports
 
 
-def build_accelerator(geometry, sim: str | None = None, weight_store: str = "ff") -> SimBuild:
+def build_accelerator(geometry, sim: str | None = None, weight_store: str = "auto") -> SimBuild:
     """Compiled simulation of :class:`hw.top.PimAccelerator` for a geometry (and the array's
-    weight store)."""
-    from hw.top import PimAccelerator
+    weight store; ``"auto"``: :func:`hw.top.weight_store_for`)."""
+    from hw.top import PimAccelerator, weight_store_for
+    weight_store = weight_store_for(weight_store, geometry)
     key = "pimacc_" + build_key(geometry) + ("" if weight_store == "ff" else f"_{weight_store}")
     return build_verilog(lambda: PimAccelerator(geometry, weight_store=weight_store), "pimacc",
                          key, sim)
