@@ -516,7 +516,9 @@ def markdown(records):
                            f"({r.fmax_mhz / b.fmax_mhz:.2f}x), LUT4 {_n(b.lut4)} → {_n(r.lut4)}, "
                            f"FF {_n(b.ff)} → {_n(r.ff)}, DSP {b.dsp} → {r.dsp} "
                            f"(commit {(b.source.get('commit') or '?')[:8]} → "
-                           f"{(r.source.get('commit') or '?')[:8]})")
+                           f"{(r.source.get('commit') or '?')[:8]}"
+                           + (f", Yosys {yosys_label(b)} → {yosys_label(r)}"
+                              if yosys_label(b) != yosys_label(r) else "") + ")")
     if changes:
         out += ["", "Changes measured (the row labelled before, then now): "
                 + "; ".join(changes) + "."]

@@ -280,3 +280,6 @@ def test_a_record_labelled_before_is_compared_with_the_current_one():
         "(1.25x), LUT4 14,843 → 15,000, FF 5,409 → 5,409, DSP 33 → 33 (commit aaaaaaaa → " \
         "bbbbbbbb)." in text
     assert "Changes measured" not in synth.markdown([now])
+    newer = _record(8, 8, 2, fmax_mhz=47.75, yosys_flags=["-noabc9"])
+    assert "(commit aaaaaaaa → ?, Yosys 0.70 → 0.70 -noabc9)." in \
+        synth.markdown([newer, before])
