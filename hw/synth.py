@@ -356,7 +356,7 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
 
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
-               yosys_flags=(), yosys=None, label="", weight_store="ff"):
+               yosys_flags=(), yosys=None, label="", weight_store="auto"):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -364,12 +364,16 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     alone, or Yosys's count for the whole design, exceed the part's :data:`DSP_BLOCKS`, then
     "rest" (the array's products in logic, the other multiplies on DSP blocks).
     ``yosys_flags`` and ``yosys``: as :func:`run_yosys`; ``label``: the record's
-    :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"`` or ``"ram"``). If
+    :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"``, ``"ram"`` or
+    ``"auto"``, the accelerator's default: :func:`hw.top.weight_store_for`; the record keeps
+    the store it resolved to). If
     nextpnr fails once it has counted the resources (the design does not fit the part, say),
     the record has its counts and the error (``failure``).
     """
     if dsp != "auto" and dsp not in DSP_MODES:
         raise ValueError(f"dsp must be 'auto', 'yes', 'rest' or 'no', not {dsp!r}")
+    from .top import weight_store_for
+    weight_store = weight_store_for(weight_store, geometry)
     k = key(geometry.rows, geometry.cols, geometry.banks)
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
@@ -541,8 +545,9 @@ def main(argv=None):
                         "(default: $PIMACC_YOSYS)")
     p.add_argument("--label", default="",
                    help="a record's label, to keep several of one geometry (key 8x8_b2_LABEL)")
-    p.add_argument("--weight-store", choices=("ff", "ram"), default="ff",
-                   help="the array's weights in flip-flops (default) or in RAM")
+    p.add_argument("--weight-store", choices=("auto", "ff", "ram"), default="auto",
+                   help="the array's weights in flip-flops, in RAM, or as the accelerator "
+                        "builds them by default (auto)")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("-o", "--records", default="build/synth.json",
