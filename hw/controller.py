@@ -53,6 +53,13 @@ class Controller(wiring.Component):
     acc_drain : int
         The same for a VMM without REQUANT (``timing.drain(latency, requant=False)``; 1 to
         ``drain``; default ``drain``).
+    external_check : bool
+        The verdict comes from the ``check_error`` input instead of the controller's own
+        :func:`command_error` on its command inputs (default False). The accelerator computes
+        it from the CMD_* registers alone (``hw.top``): in program mode (``issue_at_start``)
+        the verdict is NONE anyway, and without the multiplexer between the sequencer's fields
+        and the registers the check is shorter. It must be the verdict of the command on the
+        inputs whenever ``start`` comes without ``issue_at_start``.
     vector_cycles : int
         Cycles between two issues (default 1). A compute-in-memory array
         (``hw.cim_array.CimArray``) takes a vector every ``8 / bits_per_cycle`` cycles: an
@@ -62,7 +69,10 @@ class Controller(wiring.Component):
     """
 
     def __init__(self, geometry: Geometry, drain: int, acc_drain: int | None = None,
-                 vector_cycles: int = 1):
+                 vector_cycles: int = 1, external_check: bool = False):
+        if not isinstance(external_check, bool):
+            raise TypeError(f"external_check must be a bool, not {external_check!r}")
+        self.external_check = external_check
         if not isinstance(vector_cycles, int) or isinstance(vector_cycles, bool) \
                 or vector_cycles < 1:
             raise ValueError(f"vector_cycles must be an int >= 1, not {vector_cycles!r}")
@@ -79,7 +89,9 @@ class Controller(wiring.Component):
                              f"not {acc_drain!r}")
         self.geometry, self.drain, self.acc_drain = geometry, drain, acc_drain
         g = geometry
+        check = {"check_error": In(ErrorCode)} if external_check else {}
         super().__init__({
+            **check,
             "start": In(1), "issue_at_start": In(1), "clear_counters": In(1),
             "array_active": In(1),
             "op": In(Opcode), "bank": In(8), "in_addr": In(16), "acc_addr": In(16),
@@ -101,7 +113,7 @@ class Controller(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        err = self.check(m)
+        err = self.check_error if self.external_check else self.check(m)
         left = Signal(16)
         issuing = Signal()
         index = Signal(16)

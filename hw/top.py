@@ -12,7 +12,7 @@ from .accumulator import Accumulator
 from .axi4 import Axi4Signature, connect_manager
 from .axil import AxiLiteSignature, AxiLiteSlave
 from .cim_array import CimArray
-from .controller import Controller
+from .controller import Controller, command_error
 from .csr import RegisterFile
 from .decoder import AddressDecoder, Region
 from .dma import ReadDma, WriteDma
@@ -112,7 +112,8 @@ class PimAccelerator(wiring.Component):
         csr = RegisterFile(config, regmap.registers(cim is not None))
         ctl = Controller(g, drain=self.pipeline_depth,
                          acc_drain=timing.drain(self.array_latency, requant=False),
-                         vector_cycles=1 if cim is None else cim.cycles_per_vector)
+                         vector_cycles=1 if cim is None else cim.cycles_per_vector,
+                         external_check=True)
         if cim is None:
             array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
                              weight_store=self.weight_store)
@@ -356,7 +357,17 @@ class PimAccelerator(wiring.Component):
             csr.status_done_value.eq(1),
             csr.status_done_clr.eq(csr.ctrl_start | csr.doorbell_run),
         ]
+        # The controller's verdict, needed in register mode only (a program's VMMs were checked
+        # by the sequencer: with issue_at_start the verdict is NONE), from the CMD_* registers
+        # alone, not through the multiplexer above: the check is the longest logic of the
+        # START cycle.
+        ctl_check = command_error(
+            core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
+            acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,
+            rows=csr.cmd_rows, cols=csr.cmd_cols, requant=csr.cmd_flags_requant,
+            pool=csr.cmd_pool)
         m.d.comb += [
+            ctl.check_error.eq(ctl_check),
             ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),
             ctl.clear_counters.eq(csr.ctrl_clear_counters),
             ctl.array_active.eq(array.active), ctl.op.eq(c.op), ctl.bank.eq(c.bank),
