@@ -8,7 +8,8 @@ from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
 
-__all__ = ["Controller", "command_error", "pool_checks", "pool_constants"]
+__all__ = ["Controller", "command_error", "pool_checks", "pool_constants", "pool_products",
+           "pool_verdicts"]
 
 #: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
 COUNT_BITS, POOL_BITS = 16, 8
@@ -209,6 +210,37 @@ def pool_constants(pool: int) -> tuple[int, int]:
     return inverse, ((1 << (COUNT_BITS - t)) - 1) // d << t
 
 
+def pool_products(m, g, *, out_addr, count, pool):
+    """The first half of :func:`pool_checks`: its table look-up and its two multiplies, in
+    logic added to ``m`` (combinational). A dict of values that :func:`pool_verdicts` turns
+    into the two terms with comparisons alone, so a caller may register them in between (the
+    sequencer does: a multiply and a comparison in one cycle limited the clock)."""
+    room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
+    m.d.comb += room.eq(g.out_depth + 1 - out_addr)
+    table = [pool_constants(p) for p in range(1 << POOL_BITS)]
+    inverse = Array(Const(i, COUNT_BITS) for i, _ in table)[pool]
+    low_bits = (pool - 1) & ~pool  # the bits below pool's lowest one
+    return {
+        "count": count,
+        "past_end": out_addr > g.out_depth,
+        "pooled": pool != 0,
+        "room_pool": room * pool,
+        "residue": (count * inverse)[:COUNT_BITS],
+        "bound": Array(Const(b, COUNT_BITS) for _, b in table)[pool],
+        "low_zero": (count & low_bits) == 0,
+    }
+
+
+def pool_verdicts(m, products):
+    """The second half of :func:`pool_checks`: ``(out_range, multiple)`` from
+    :func:`pool_products`' values (comparisons alone, combinational, in ``m``)."""
+    p = products
+    out_range, multiple = Signal(), Signal()
+    m.d.comb += [out_range.eq(p["past_end"] | (p["pooled"] & (p["count"] >= p["room_pool"]))),
+                 multiple.eq(p["low_zero"] & (p["residue"] <= p["bound"]))]
+    return out_range, multiple
+
+
 def pool_checks(m, g, *, out_addr, count, pool):
     """The two terms of the command check that depend on the pool, in logic added to ``m``
     (combinational): ``(out_range, multiple)``, ``out_addr + count // pool > out_depth`` and
@@ -219,22 +251,9 @@ def pool_checks(m, g, *, out_addr, count, pool):
     Amaranth's ``//`` gives 0, so only the first), divisibility is :func:`pool_constants`' test,
     a 256-entry table and one 16-bit multiply. Two multiplies in all, the longest part of the
     check: the sequencer computes them as an instruction enters its queue, a cycle or more
-    before its dispatch.
+    before its dispatch (:func:`pool_products`, then :func:`pool_verdicts` a cycle later).
     """
-    room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
-    out_range = Signal()
-    m.d.comb += [room.eq(g.out_depth + 1 - out_addr),
-                 out_range.eq((out_addr > g.out_depth)
-                              | ((pool != 0) & (count >= room * pool)))]
-    table = [pool_constants(p) for p in range(1 << POOL_BITS)]
-    inverse = Array(Const(i, COUNT_BITS) for i, _ in table)[pool]
-    bound = Array(Const(b, COUNT_BITS) for _, b in table)[pool]
-    residue = Signal(COUNT_BITS)
-    multiple = Signal()
-    low_bits = (pool - 1) & ~pool  # the bits below pool's lowest one
-    m.d.comb += [residue.eq((count * inverse)[:COUNT_BITS]),
-                 multiple.eq(((count & low_bits) == 0) & (residue <= bound))]
-    return out_range, multiple
+    return pool_verdicts(m, pool_products(m, g, out_addr=out_addr, count=count, pool=pool))
 
 
 def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,

@@ -3,13 +3,13 @@
 See :mod:`hw.spec.isa` for what a program means; this is how the hardware runs it.
 """
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Elaboratable, Module, Mux, Signal, signed
 from amaranth.hdl import ResetInserter
-from amaranth.lib import data, fifo, stream, wiring
+from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .controller import command_error, pool_checks
+from .controller import command_error, pool_products, pool_verdicts
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -23,7 +23,7 @@ from .pipeline import counters as perf_counters
 from .spec import Geometry, isa, regmap, timing
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, unit_bytes, units
 
-__all__ = ["Sequencer", "VmmFields"]
+__all__ = ["InstructionQueue", "Sequencer", "VmmFields"]
 
 _FLAGS = regmap.register("CMD_FLAGS")
 #: cycles from a VMM's last issue until that vector has passed the array's multipliers (the
@@ -74,6 +74,71 @@ def _decoder(instr):
 def _overlap(a0, n_a, b0, n_b):
     """Ranges [a0, a0+n_a) and [b0, b0+n_b) share a unit (logic)."""
     return (a0 < b0 + n_b) & (b0 < a0 + n_a)
+
+
+class InstructionQueue(Elaboratable):
+    """Amaranth's ``SyncFIFOBuffered`` (the same ports, levels and latency: an entry written
+    to an empty queue is at ``r_data`` two cycles later) whose entries have a late part:
+    ``late`` is the late part of the entry written in the cycle before (``w_en``), stored
+    with it then. An entry can reach ``r_data`` no earlier than two cycles after its write, so
+    the late part makes it in time (its memory's read port is transparent to its write).
+    ``r_data`` is the entry, then its late part. The sequencer's check terms are the late
+    part: their multiplies get a cycle of their own before the comparisons. ``depth`` >= 2.
+    """
+
+    def __init__(self, *, width, late_width, depth):
+        if depth < 2:
+            raise ValueError(f"depth must be >= 2, not {depth!r}")
+        self.width, self.late_width, self.depth = width, late_width, depth
+        self.w_en, self.w_rdy = Signal(), Signal()
+        self.w_data, self.late = Signal(width), Signal(late_width)
+        self.r_en, self.r_rdy = Signal(), Signal()
+        self.r_data = Signal(width + late_width)
+        self.level = Signal(range(depth + 1))
+
+    def elaborate(self, platform):
+        m = Module()
+        inner_depth = self.depth - 1   # the memory; r_data is the last entry's register
+        inner_level = Signal(range(inner_depth + 1))
+        inner_r_rdy = Signal()
+        do_write = Signal()
+        m.d.comb += [self.w_rdy.eq(inner_level != inner_depth), inner_r_rdy.eq(inner_level != 0),
+                     do_write.eq(self.w_rdy & self.w_en)]
+        do_inner_read = inner_r_rdy & (~self.r_rdy | self.r_en)
+        m.submodules.storage = storage = memory.Memory(shape=self.width, depth=inner_depth,
+                                                       init=[])
+        m.submodules.late_storage = late = memory.Memory(shape=self.late_width,
+                                                         depth=inner_depth, init=[])
+        w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
+        late_w = late.write_port()
+        late_r = late.read_port(domain="sync", transparent_for=(late_w,))
+        produce, consume = Signal(range(inner_depth)), Signal(range(inner_depth))
+        late_addr, late_en = Signal(range(inner_depth)), Signal()
+
+        def incr(v):
+            return Mux(v == inner_depth - 1, 0, v + 1)
+        m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data),
+                     w_port.en.eq(do_write),
+                     late_w.addr.eq(late_addr), late_w.data.eq(self.late),
+                     late_w.en.eq(late_en),
+                     r_port.addr.eq(consume), late_r.addr.eq(consume),
+                     r_port.en.eq(do_inner_read), late_r.en.eq(do_inner_read),
+                     self.r_data.eq(Cat(r_port.data, late_r.data)),
+                     self.level.eq(inner_level + self.r_rdy)]
+        m.d.sync += [late_addr.eq(produce), late_en.eq(do_write)]
+        with m.If(do_write):
+            m.d.sync += produce.eq(incr(produce))
+        with m.If(do_inner_read):
+            m.d.sync += consume.eq(incr(consume))
+        with m.If(do_write & ~do_inner_read):
+            m.d.sync += inner_level.eq(inner_level + 1)
+        with m.If(do_inner_read & ~do_write):
+            m.d.sync += inner_level.eq(inner_level - 1)
+        with m.If(do_inner_read):
+            m.d.sync += self.r_rdy.eq(1)
+        with m.Elif(self.r_en):
+            m.d.sync += self.r_rdy.eq(0)
+        return m
 
 
 class Sequencer(wiring.Component):
@@ -127,9 +192,10 @@ class Sequencer(wiring.Component):
         flush = Signal()  # DOORBELL.RUN: a new program (every unit is idle)
         m.submodules.load = ResetInserter(flush)(load)
         m.submodules.store = ResetInserter(flush)(store)
-        # an entry: the instruction, its read error and the check's terms with multiplies
-        # (_terms)
-        queue = fifo.SyncFIFOBuffered(width=8 * INSTR_BYTES + 1 + TERMS, depth=QUEUE_DEPTH)
+        # an entry: the instruction, its read error and, a cycle later, the check's terms with
+        # multiplies (_terms)
+        queue = InstructionQueue(width=8 * INSTR_BYTES + 1, late_width=TERMS,
+                                 depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
 
         # --- the read port: fetch or load; the transfer receiving and two taken behind it ----
@@ -222,11 +288,12 @@ class Sequencer(wiring.Component):
                 m.d.sync += k.eq(Mux(last_of_beat, 0, k + 1))
         # The terms of the check (isa.check) that need a multiply (the clock's limit when they
         # were computed at the queue's head) are computed here, as the instruction enters the
-        # queue, and travel with it. (Written to the queue as they are, not as a verdict:
-        # behind a verdict Yosys's ``share`` merges a VMM's multiply with a LOAD's, exclusive
-        # by opcode, and the merged multiply cost 6,000 LUT4 at 8x8.)
-        m.d.comb += [queue.w_en.eq(push),
-                     queue.w_data.eq(Cat(instr, instr_err, *self._terms(m, instr)))]
+        # queue: the multiplies in its cycle, the comparisons in the next, when they join it
+        # as its late part. (Written to the queue as they are, not as a verdict: behind a
+        # verdict Yosys's ``share`` merges a VMM's multiply with a LOAD's, exclusive by
+        # opcode, and the merged multiply cost 6,000 LUT4 at 8x8.)
+        m.d.comb += [queue.w_en.eq(push), queue.w_data.eq(Cat(instr, instr_err)),
+                     queue.late.eq(Cat(*self._terms(m, instr)))]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
         with m.If(got & beat.err & ~seen_err):
@@ -431,15 +498,17 @@ class Sequencer(wiring.Component):
         return m
 
     def _terms(self, m, instr):
-        """The terms of the check of ``instr`` that need a multiply (combinational; their
-        meaning depends on the opcode): a VMM's pool terms (:func:`~hw.controller.pool_checks`:
-        ``out_range``, ``multiple``) and a LOAD's or STORE's range over all its rows
-        (``first + (rows - 1) * skip + count > units`` and ``mem_addr + (rows - 1) * pitch +
-        row bytes > 2**32``)."""
+        """The terms of the check of the instruction ``instr`` of the cycle before that need
+        a multiply (their meaning depends on the opcode): a VMM's pool terms
+        (:func:`~hw.controller.pool_checks`: ``out_range``, ``multiple``) and a LOAD's or
+        STORE's range over all its rows (``first + (rows - 1) * skip + count > units`` and
+        ``mem_addr + (rows - 1) * pitch + row bytes > 2**32``). The multiplies (and the table
+        and sums before them) are computed from ``instr`` and registered; the comparisons
+        come after the registers."""
         g, B = self.geometry, self.geometry.mem_bytes
         _, fld, _ = _decoder(instr)
-        out_range, multiple = pool_checks(m, g, out_addr=fld(Op.VMM, "OUT_ADDR"),
-                                          count=fld(Op.VMM, "COUNT"), pool=fld(Op.VMM, "POOL"))
+        pool = pool_products(m, g, out_addr=fld(Op.VMM, "OUT_ADDR"),
+                             count=fld(Op.VMM, "COUNT"), pool=fld(Op.VMM, "POOL"))
         window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
         rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
@@ -452,9 +521,19 @@ class Sequencer(wiring.Component):
                         transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
         more = Signal(16, name="terms_more")  # rows after the first
         m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
+        ranges = {"units": first + count, "size": size, "unit_rows": more * skip,
+                  "bytes": addr + row_bytes, "byte_rows": more * pitch}
+        # the registers between the multiplies and the comparisons (don't-care but in the
+        # cycle after a push, when the queue stores the terms)
+        q = {}
+        for name, value in {**{f"pool_{k}": v for k, v in pool.items()}, **ranges}.items():
+            q[name] = Signal.like(value, name=f"terms_{name}_q", reset_less=True)
+            m.d.sync += q[name].eq(value)
+        out_range, multiple = pool_verdicts(m, {k[5:]: v for k, v in q.items()
+                                                if k.startswith("pool_")})
         unit_range, byte_range = Signal(name="unit_range"), Signal(name="byte_range")
-        m.d.comb += [unit_range.eq(first + more * skip + count > size),
-                     byte_range.eq(addr + more * pitch + row_bytes > (1 << 32))]
+        m.d.comb += [unit_range.eq(q["units"] + q["unit_rows"] > q["size"]),
+                     byte_range.eq(q["bytes"] + q["byte_rows"] > (1 << 32))]
         return out_range, multiple, unit_range, byte_range
 
     def _check(self, m, instr, err, terms):
