@@ -1,6 +1,6 @@
-"""Synthesis of the VMM array alone, digital and in compute-in-memory mode, for an ECP5
-(``hw.synth``'s flow: Yosys ``synth_ecp5`` and nextpnr-ecp5 out of context, the same part,
-speed grade and seed).
+"""Synthesis of the VMM array alone, digital (also pipelined) and in compute-in-memory mode, for
+an ECP5 (``hw.synth``'s flow: Yosys ``synth_ecp5`` and nextpnr-ecp5 out of context, the same
+part, speed grade and seed).
 
 ``python -m hw.cim_synth`` synthesizes :data:`DESIGNS` (8x8, 2 banks) and records their figures
 in ``docs/cim.json`` (``head["synthesis"]``), from which ``python -m sw.cim --from-json
@@ -25,9 +25,12 @@ __all__ = ["DESIGNS", "run"]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 JSON = ROOT / "docs" / "cim.json"
 SHAPE = (8, 8, 2)
-#: name -> (what, the CimConfig or None for the digital array)
+#: name -> (what, the CimConfig or None for the digital array[, VmmArray's pipeline])
 DESIGNS = {
     "digital": ("VmmArray (exact digital)", None),
+    "digital_p1": ("VmmArray, the input broadcast registered (pipeline=1, +1 cycle)", None, 1),
+    "digital_p2": ("VmmArray, broadcast and products registered (pipeline=2, +2 cycles)",
+                   None, 2),
     "cim_b1_g8_a6": ("CimArray, 1 bit per cycle, groups of 8, 6-bit ADC", CimConfig(1, 8, 6)),
     "cim_b2_g8_a8": ("CimArray, 2 bits per cycle, groups of 8, 8-bit ADC", CimConfig(2, 8, 8)),
     "cim_b8_g8_a10": ("CimArray, 8 bits per cycle, groups of 8, 10-bit ADC",
@@ -38,9 +41,10 @@ DESIGNS = {
 def run(name, build_root=ROOT / "build" / "cim_synth", reuse=True):
     """Synthesize one of :data:`DESIGNS`; returns its record (a dict). With ``reuse`` a run
     whose Verilog is the same as the last one's in ``build_root`` is not repeated."""
-    what, cfg = DESIGNS[name]
+    what, cfg, *pipeline = DESIGNS[name]
     r, c, b = SHAPE
-    design = VmmArray(r, c, b) if cfg is None else CimArray(r, c, b, config=cfg)
+    design = (VmmArray(r, c, b, pipeline=pipeline[0] if pipeline else 0) if cfg is None
+              else CimArray(r, c, b, config=cfg))
     build = pathlib.Path(build_root) / name
     build.mkdir(parents=True, exist_ok=True)
     verilog, source = build / f"{synth.TOP}.v", build / "source.v"

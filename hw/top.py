@@ -69,17 +69,28 @@ class PimAccelerator(wiring.Component):
         column), :class:`~hw.vmm_array.VmmArray`, the same cycles and bus behaviour; ``"auto"``
         (the default): :func:`weight_store_for` the geometry, a RAM from :data:`RAM_BANKS`
         banks on.
+    array_pipeline : int
+        Extra pipeline stages of the exact digital array (:class:`~hw.vmm_array.VmmArray`'s
+        ``pipeline``, one of :data:`hw.spec.timing.ARRAY_PIPELINES`): each adds a cycle to
+        CFG_LATENCY and to every command's drain, which the driver and the register model read
+        from CFG_LATENCY; default 0. Not with a CIM geometry.
     """
 
-    def __init__(self, geometry: Geometry | None = None, *, weight_store: str = "auto"):
+    def __init__(self, geometry: Geometry | None = None, *, weight_store: str = "auto",
+                 array_pipeline: int = 0):
         geometry = geometry or Geometry.default()
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
         self.geometry = geometry
         self.weight_store = weight_store_for(weight_store, geometry)
         self.cim = cim_of(geometry)
-        self.array_latency = (timing.array_latency(geometry.rows) if self.cim is None
+        if array_pipeline and self.cim is not None:
+            raise ValueError("array_pipeline is a build parameter of the exact digital array; "
+                             "a CIM geometry builds CimArray, which has none (use 0)")
+        self.array_latency = (timing.array_latency(geometry.rows, array_pipeline)
+                              if self.cim is None
                               else timing.cim_array_latency(self.cim.bits_per_cycle))
+        self.array_pipeline = array_pipeline
         self.pipeline_depth = timing.drain(self.array_latency)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
@@ -116,7 +127,7 @@ class PimAccelerator(wiring.Component):
                          external_check=True)
         if cim is None:
             array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
-                             weight_store=self.weight_store)
+                             weight_store=self.weight_store, pipeline=self.array_pipeline)
         else:
             array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim,
                              weight_store=self.weight_store)

@@ -29,6 +29,13 @@ class VmmArray(wiring.Component):
       ``LEVELS_PER_STAGE`` levels (the products in the first stage); the last stage is the
       output ``o.payload.y``. So ``latency = 1 + max(1, ceil(log2(R) / 2))``: 2 for R <= 4, 3 for
       R <= 16, 4 for R <= 64.
+    * ``pipeline`` (a build parameter, :data:`hw.spec.timing.ARRAY_PIPELINES`) adds stages
+      for the clock rate, each one cycle of latency: 1 registers the input broadcast (every
+      column's own copy of ``x`` and of its bank's weights, the multipliers' input registers:
+      the vector no longer fans out from one register to all R x C multipliers in the cycle of
+      the products), 2 also registers the products (the multipliers' output registers). The
+      weights a vector meets are the same in every build: those of the cycle after its
+      ``i.valid``.
 
     Simulation speed shaped two choices: each (bank, column) keeps its weights in one packed
     register, and the products are not registered separately; both cut the number of Verilog
@@ -87,11 +94,14 @@ class VmmArray(wiring.Component):
         addressed in the last cycle with ``r_en`` (``read_latency``).
     weight_store : str
         One of :data:`WEIGHT_STORES` (keyword argument).
+    pipeline : int
+        Extra pipeline stages, one of :data:`hw.spec.timing.ARRAY_PIPELINES` (keyword
+        argument; default 0).
     """
 
     LEVELS_PER_STAGE = timing.ARRAY_LEVELS_PER_STAGE
 
-    def __init__(self, rows, cols, banks=2, tag_width=0, *, weight_store="ff"):
+    def __init__(self, rows, cols, banks=2, tag_width=0, *, weight_store="ff", pipeline=0):
         for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TypeError(f"{name} must be a positive integer, not {value!r}")
@@ -100,7 +110,9 @@ class VmmArray(wiring.Component):
         if weight_store not in WEIGHT_STORES:
             raise ValueError(f"weight_store must be one of {WEIGHT_STORES}, not "
                              f"{weight_store!r}")
+        timing.array_latency(rows, pipeline)  # (checks pipeline)
         self.rows, self.cols, self.banks, self.tag_width = rows, cols, banks, tag_width
+        self.pipeline = pipeline
         self.weight_store = weight_store
         self.row_words = words_for(rows)
         super().__init__({**self._stream_members(), **self._weight_members()})
@@ -146,7 +158,7 @@ class VmmArray(wiring.Component):
     @property
     def latency(self):
         """Cycles from ``i.valid`` to ``o.valid``: :func:`hw.spec.timing.array_latency`."""
-        return timing.array_latency(self.rows)
+        return timing.array_latency(self.rows, self.pipeline)
 
     @property
     def read_latency(self):
@@ -305,23 +317,37 @@ class VmmArray(wiring.Component):
             m.d.sync += x_q.eq(self.i.payload.x)
 
         # Stage 1: products with the vector's bank's weights (the store registered its bank
-        # with x_q).
+        # with x_q). With ``pipeline`` >= 1 each column first registers its own copy of x_q and
+        # of its weights (the broadcast's stage); with 2 the products are registered too.
+        # These registers load only with their stage's valid bit, as the tree's do.
         columns = []
         for c, w_sel in enumerate(weights):
+            x_c = x_q
+            if self.pipeline >= 1:
+                x_c = Signal.like(x_q, name=f"xb_c{c}", reset_less=True)
+                w_c = Signal.like(w_sel, name=f"wb_c{c}", reset_less=True)
+                with m.If(valid[0]):
+                    m.d.sync += [x_c.eq(x_q), w_c.eq(w_sel)]
+                w_sel = w_c
             terms = []
             for r in range(R):
                 p = Signal(signed(16), name=f"p_r{r}_c{c}")
-                m.d.comb += p.eq(x_q[r] * w_sel[r])
+                m.d.comb += p.eq(x_c[r] * w_sel[r])
+                if self.pipeline >= 2:
+                    p_q = Signal(signed(16), name=f"pq_r{r}_c{c}", reset_less=True)
+                    with m.If(valid[1]):
+                        m.d.sync += p_q.eq(p)
+                    p = p_q
                 terms.append(p)
             columns.append(terms)
 
         # Stages 2..: balanced adder trees, LEVELS_PER_STAGE levels between registers; the
         # last stage registers straight into y.
-        tree_stages = self.latency - 1
+        tree_stages = self.latency - 1 - self.pipeline
         y = Signal.like(self.o.payload.y, name="y", reset_less=True)
         m.d.comb += self.o.payload.y.eq(y)
         for stage in range(tree_stages):
-            enable = valid[stage]
+            enable = valid[stage + self.pipeline]
             for c, terms in enumerate(columns):
                 for _ in range(self.LEVELS_PER_STAGE):
                     terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]

@@ -25,7 +25,7 @@ from .regmap import command_registers
 __all__ = [
     "ARRAY_LEVELS_PER_STAGE", "INPUT_READ_LATENCY", "ACCUMULATOR_LATENCY", "POSTPROC_STAGES",
     "POSTPROC_LATENCY", "COMMAND_WORDS", "stage_latency", "array_latency", "drain", "busy_cycles",
-    "compute_cycles", "cim_vector_cycles", "cim_array_latency",
+    "compute_cycles", "cim_vector_cycles", "cim_array_latency", "ARRAY_PIPELINES",
 ]
 
 #: adder-tree levels between two pipeline registers of the VMM array
@@ -52,11 +52,20 @@ def _ceil_log2(n):
     return (n - 1).bit_length()
 
 
-def array_latency(rows):
+#: the VMM array's optional extra pipeline stages (a build parameter, ``hw.vmm_array.VmmArray``'s
+#: ``pipeline``): 0 none; 1 the input broadcast registered (each column's copy of the vector and
+#: of its bank's weights: the multipliers' input registers); 2 the products registered too
+ARRAY_PIPELINES = (0, 1, 2)
+
+
+def array_latency(rows, pipeline=0):
     """Cycles of the VMM array from an input vector to its column sums (CFG_LATENCY): the input
     register, then the adder tree registered every :data:`ARRAY_LEVELS_PER_STAGE` levels (at
-    least one stage): 2 for R <= 4, 3 for R <= 16, 4 for R <= 64."""
-    return 1 + max(1, -(-_ceil_log2(rows) // ARRAY_LEVELS_PER_STAGE))
+    least one stage): 2 for R <= 4, 3 for R <= 16, 4 for R <= 64; plus ``pipeline`` (one of
+    :data:`ARRAY_PIPELINES`), the extra stages of a pipelined array."""
+    if pipeline not in ARRAY_PIPELINES or isinstance(pipeline, bool):
+        raise ValueError(f"pipeline must be one of {ARRAY_PIPELINES}, got {pipeline!r}")
+    return 1 + max(1, -(-_ceil_log2(rows) // ARRAY_LEVELS_PER_STAGE)) + pipeline
 
 
 def drain(latency, requant=True):

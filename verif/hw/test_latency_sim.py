@@ -82,3 +82,13 @@ def test_vmm_array_latency(rows):
     dut = VmmArray(rows, 2, banks=1, tag_width=2)
     assert dut.latency == timing.array_latency(rows)
     assert measure(dut) == [timing.array_latency(rows)] * 3
+
+
+@pytest.mark.parametrize("pipeline", timing.ARRAY_PIPELINES[1:])
+@pytest.mark.parametrize("rows", [1, 5, 16])
+def test_pipelined_vmm_array_latency(rows, pipeline):
+    """Each extra stage of ``VmmArray(pipeline=)`` is one cycle more (CFG_LATENCY)."""
+    dut = VmmArray(rows, 2, banks=1, tag_width=2, pipeline=pipeline)
+    assert dut.latency == timing.array_latency(rows, pipeline) == \
+        timing.array_latency(rows) + pipeline
+    assert measure(dut) == [timing.array_latency(rows) + pipeline] * 3

@@ -12,7 +12,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.axil import AxiResp
-from hw.spec import ErrorCode, Geometry, isa, regmap
+from hw.spec import ErrorCode, Geometry, isa, regmap, timing
 from hw.spec.isa import End, Fence, Load, Store, Vmm, Window
 from hw.top import PimAccelerator
 from models import quantize_multipliers, requantize
@@ -32,9 +32,9 @@ REQUANT = FLAGS.pack(REQUANT=1)
 class System:
     """The accelerator, its RAM and a register port, one cycle at a time."""
 
-    def __init__(self, g, pressure=0.0, seed_salt=0, bad=()):
+    def __init__(self, g, pressure=0.0, seed_salt=0, bad=(), array_pipeline=0):
         self.g = g
-        self.dut = PimAccelerator(g)
+        self.dut = PimAccelerator(g, array_pipeline=array_pipeline)
         self.r = rng(seed_salt)
         self.ram = AxiRam(self.r, self.dut.m_axi, g.mem_bytes, max_burst=16,
                           max_outstanding=4, pressure=pressure, latency=2, bad=bad)
@@ -530,10 +530,10 @@ def test_back_to_back_vmms_each_keep_their_own_fields(pressure):
     assert out["busy"] <= one_at_a_time - timing.drain(latency)
 
 
-def _measure(g, program):
+def _measure(g, program, array_pipeline=0):
     """Run ``program`` (at PROG) on the gateware: cycles from the DOORBELL write's response to
     the interrupt, and PERF_LOAD, PERF_STORE, PERF_BUSY, PERF_RD_BYTES."""
-    sys = System(g)
+    sys = System(g, array_pipeline=array_pipeline)
     out = {}
 
     async def tb(ctx):
@@ -593,3 +593,32 @@ def test_cycle_model_matches_the_gateware(bits, name):
     assert abs(run_.cycles - cycles) <= (1 if exact else 0.035 * cycles), (run_.cycles, cycles)
     assert all(abs(a - b) <= (1 if exact else max(1, 0.12 * b))
                for a, b in zip(got, counters, strict=True)), (got, counters)
+
+
+@pytest.mark.parametrize("pipeline", timing.ARRAY_PIPELINES[1:])
+@pytest.mark.parametrize("name", ["vmm_1x4", "vmm_store", "vmm_requant_then_plain"])
+def test_cycle_model_matches_a_pipelined_array(name, pipeline):
+    """A pipelined array (``PimAccelerator(array_pipeline=)``, its stages in CFG_LATENCY):
+    the register model given that latency predicts the gateware's cycles and counters within a
+    cycle, and each stage costs the program one cycle per drain it waits for, no more."""
+    import dataclasses
+
+    from sw.targets.regmodel import ProgramTiming, RegisterModel
+    from verif.sw.targets.test_regmodel_program import run as model_run
+    g, programs = _model_programs()
+    latency = timing.array_latency(g.rows, pipeline)
+    cycles, counters = _measure(g, programs[name], array_pipeline=pipeline)
+    timing_ = dataclasses.replace(ProgramTiming(), read_latency=2 + 2)  # + the DMA's 2
+    dev = RegisterModel(g, latency=latency, program_timing=timing_)
+    assert dev.read(regmap.register("CFG_LATENCY").offset, 1) == [latency]
+    assert model_run(dev, programs[name], prog_addr=0)["ERROR"] == 0
+    run_ = dev.last_program
+    got = tuple(run_.counters[n] for n in ("PERF_LOAD", "PERF_STORE", "PERF_BUSY",
+                                           "PERF_RD_BYTES"))
+    base, _ = _measure(g, programs[name])
+    print(name, pipeline, "rtl", cycles, counters, "model", run_.cycles, got, "unpipelined",
+          base)
+    assert abs(run_.cycles - cycles) <= 1, (run_.cycles, cycles)
+    assert all(abs(a - b) <= 1 for a, b in zip(got, counters, strict=True)), (got, counters)
+    assert base < cycles <= base + pipeline * sum(isinstance(i, isa.Vmm)
+                                                  for i in programs[name])

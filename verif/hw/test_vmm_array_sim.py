@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from amaranth import Module
 
+from hw.spec import timing
 from hw.vmm_array import WEIGHT_STORES, VmmArray
 from models import vmm
 from verif.hw.sim_util import raw, rng, simulate
@@ -21,6 +22,9 @@ from verif.hw.sim_util import raw, rng, simulate
 pytestmark = pytest.mark.unit
 
 SHAPES = [(4, 4, 3), (5, 3, 2), (8, 2, 16)]
+#: (rows, cols, banks, pipeline): the shapes as built by default, and pipelined builds
+#: (``VmmArray(pipeline=)``: the same weights meet each vector, ``pipeline`` cycles later)
+CASES = [(*s, 0) for s in SHAPES] + [(4, 4, 3, 1), (5, 3, 2, 2), (8, 2, 16, 1), (8, 2, 16, 2)]
 
 
 def _int8(v):
@@ -56,21 +60,23 @@ class Model:
                    for r in range(4 * word, min(4 * word + 4, rows)))
 
 
-def _pair(rows, cols, banks):
+def _pair(rows, cols, banks, pipeline=0):
     m = Module()
-    arrays = {s: VmmArray(rows, cols, banks, tag_width=4, weight_store=s) for s in WEIGHT_STORES}
+    arrays = {s: VmmArray(rows, cols, banks, tag_width=4, weight_store=s, pipeline=pipeline)
+              for s in WEIGHT_STORES}
     for s, a in arrays.items():
         m.submodules[s] = a
     return m, arrays
 
 
-@pytest.mark.parametrize(("rows", "cols", "banks"), SHAPES,
-                         ids=[f"{r}x{c}x{b}" for r, c, b in SHAPES])
-def test_both_weight_stores_equal_the_model(rows, cols, banks):
-    r = rng(rows * 1000 + cols * 10 + banks)
-    m, arrays = _pair(rows, cols, banks)
+@pytest.mark.parametrize(("rows", "cols", "banks", "pipeline"), CASES,
+                         ids=[f"{r}x{c}x{b}" + (f"-p{p}" if p else "") for r, c, b, p in CASES])
+def test_both_weight_stores_equal_the_model(rows, cols, banks, pipeline):
+    r = rng(rows * 1000 + cols * 10 + banks + 100_000 * pipeline)
+    m, arrays = _pair(rows, cols, banks, pipeline)
     ff, ram = arrays["ff"], arrays["ram"]
-    assert ff.latency == ram.latency and (ff.read_latency, ram.read_latency) == (0, 1)
+    assert ff.latency == ram.latency == timing.array_latency(rows) + pipeline
+    assert (ff.read_latency, ram.read_latency) == (0, 1)
     latency, words = ff.latency, ff.row_words
     model = Model(rows, cols, banks)
     bank_bits, col_bits = (banks - 1).bit_length(), (cols - 1).bit_length()

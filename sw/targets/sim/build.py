@@ -140,12 +140,14 @@ def build_verilog(make_component, toplevel: str, key: str, sim: str | None = Non
     return build_sources(write, toplevel, key, sim=sim)
 
 
-def accelerator_verilog(geometry, weight_store: str = "auto") -> str:
+def accelerator_verilog(geometry, weight_store: str = "auto", array_pipeline: int = 0) -> str:
     """Verilog text of the module ``pimacc`` (:class:`hw.top.PimAccelerator`) for a geometry
-    (and the array's weight store, ``"ff"``, ``"ram"`` or ``"auto"``)."""
+    (the array's weight store, ``"ff"``, ``"ram"`` or ``"auto"``, and its extra pipeline
+    stages)."""
     from hw.gen import to_verilog
     from hw.top import PimAccelerator
-    return to_verilog(PimAccelerator(geometry, weight_store=weight_store), "pimacc")
+    return to_verilog(PimAccelerator(geometry, weight_store=weight_store,
+                                     array_pipeline=array_pipeline), "pimacc")
 
 
 def accelerator_ports(geometry) -> dict[str, tuple[int, bool]]:
