@@ -1,6 +1,6 @@
 """Requantization of int32 accumulators to int8."""
 
-from amaranth import Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,9 +51,15 @@ class Requantize(wiring.Component):
         m = Module()
         valid = delay(m, self.i.valid, self.LATENCY, name="valid")
         addr = delay(m, self.i.payload.addr, self.LATENCY, name="addr")
-        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
-        m.d.comb += self.o.payload.data.eq(out)
+        # one register per column (a packed row register would make Verilator build the whole
+        # row's next value outside the valid bit's ``if``)
+        out = [Signal(signed(8), name=f"out_{c}", reset_less=True) for c in range(self.cols)]
+        m.d.comb += self.o.payload.data.eq(Cat(*out))
 
+        # Stage 4's bounds: the sum q + zero_point saturates where q passes them.
+        top = Signal(signed(9), name="sat_hi")
+        bottom = Signal(signed(9), name="sat_lo")
+        m.d.comb += [top.eq(127 - self.zero_point), bottom.eq(-128 - self.zero_point)]
         for c in range(self.cols):
             # Stage 1: register the inputs.
             acc = Signal(signed(32), name=f"acc_{c}", reset_less=True)
@@ -63,28 +69,22 @@ class Requantize(wiring.Component):
             with m.If(self.i.valid):
                 m.d.sync += [acc.eq(self.i.payload.data[c]), mult.eq(self.mult[c]),
                              shift[0].eq(self.shift[c])]
-            # Stage 2: the 64-bit product.
-            p = Signal(signed(64), name=f"p_{c}", reset_less=True)
+            # Stage 2: the product (signed(63), the shape of acc * mult).
+            p = Signal(signed(63), name=f"p_{c}", reset_less=True)
             with m.If(valid[0]):
                 m.d.sync += [p.eq(acc * mult), shift[1].eq(shift[0])]
             # Stage 3: rounding right shift, ((p >> (shift-1)) + 1) >> 1.
-            half = Signal(signed(64), name=f"half_{c}")
-            m.d.comb += half.eq((p >> (shift[1] - 1)[:6]) + 1)
-            q = Signal(signed(64), name=f"q_{c}", reset_less=True)
+            # (the last >> 1 as the sum's bits 1.., within 63 bits as |p|: a signed >> would
+            # read the sum twice, its sign and its bits, and not be inlined by Verilator)
+            q = Signal(signed(63), name=f"q_{c}", reset_less=True)
             with m.If(valid[1]):
-                m.d.sync += q.eq(Mux(shift[1] == 0, p, half >> 1))
-            # Stage 4: zero point and saturation to int8. |q| > 511 saturates whatever the zero
-            # point, so the sum is formed in 11 bits.
-            small = Signal(signed(11), name=f"small_{c}")
-            m.d.comb += small.eq(Mux(q > 511, 511, Mux(q < -512, -512, q[:10].as_signed()))
-                                 + self.zero_point)
+                m.d.sync += q.eq(Mux(shift[1] == 0, p,
+                                     ((p >> (shift[1] - 1)[:6]) + 1)[1:].as_signed()))
+            # Stage 4: zero point and saturation to int8: q + zero_point compared through q
+            # (the bounds above), its low 8 bits from the low 8 bits of the two.
             with m.If(valid[2]):
-                with m.If(small > 127):
-                    m.d.sync += out[c].eq(127)
-                with m.Elif(small < -128):
-                    m.d.sync += out[c].eq(-128)
-                with m.Else():
-                    m.d.sync += out[c].eq(small[:8])
+                m.d.sync += out[c].eq(Mux(q > top, 127, Mux(q < bottom, -128,
+                                                            q[:8] + self.zero_point[:8])))
 
         m.d.comb += [self.o.valid.eq(valid[-1]), self.o.payload.addr.eq(addr[-1])]
         return m
