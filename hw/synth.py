@@ -113,11 +113,14 @@ class SynthRecord:
     failure: str = ""
     #: where the array keeps its weights (:class:`~hw.top.PimAccelerator`'s ``weight_store``)
     weight_store: str = "ff"
+    #: the array's extra pipeline stages (:class:`~hw.top.PimAccelerator`'s ``array_pipeline``)
+    array_pipeline: int = 0
 
     @property
     def key(self):
         return (key(self.rows, self.cols, self.banks)
                 + ("_ram" if self.weight_store == "ram" else "")
+                + (f"_p{self.array_pipeline}" if self.array_pipeline else "")
                 + (f"_{self.label}" if self.label else ""))
 
     def as_dict(self):
@@ -302,10 +305,10 @@ def _tail(path, size=4096):
 TOP = "pimacc"
 
 
-def verilog_text(design, weight_store="ff"):
+def verilog_text(design, weight_store="ff", array_pipeline=0):
     """The Verilog Yosys reads (top module :data:`TOP`) of ``design``: a :class:`Geometry`
-    (its accelerator, :class:`~hw.top.PimAccelerator`, with ``weight_store``) or any
-    component (one block, say).
+    (its accelerator, :class:`~hw.top.PimAccelerator`, with ``weight_store`` and
+    ``array_pipeline``) or any component (one block, say).
     Amaranth's own output with the ports of :func:`hw.gen.ports_of`; not
     :func:`hw.gen.to_verilog`, whose rewrites (``initial #1`` triggers, grouped blocks) only
     serve Icarus (the netlist is the same)."""
@@ -315,7 +318,8 @@ def verilog_text(design, weight_store="ff"):
     from .spec import Geometry
     if isinstance(design, Geometry):
         from .top import PimAccelerator
-        design = PimAccelerator(design, weight_store=weight_store)
+        design = PimAccelerator(design, weight_store=weight_store,
+                                array_pipeline=array_pipeline)
     return verilog.convert(design, name=TOP, ports=ports_of(design), emit_src=False)
 
 
@@ -356,7 +360,7 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
 
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
-               yosys_flags=(), yosys=None, label="", weight_store="auto"):
+               yosys_flags=(), yosys=None, label="", weight_store="auto", array_pipeline=0):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -366,7 +370,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     ``yosys_flags`` and ``yosys``: as :func:`run_yosys`; ``label``: the record's
     :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"``, ``"ram"`` or
     ``"auto"``, the accelerator's default: :func:`hw.top.weight_store_for`; the record keeps
-    the store it resolved to). If
+    the store it resolved to); ``array_pipeline``: the array's extra stages (0, 1 or 2). If
     nextpnr fails once it has counted the resources (the design does not fit the part, say),
     the record has its counts and the error (``failure``).
     """
@@ -374,7 +378,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
         raise ValueError(f"dsp must be 'auto', 'yes', 'rest' or 'no', not {dsp!r}")
     from .top import weight_store_for
     weight_store = weight_store_for(weight_store, geometry)
-    k = key(geometry.rows, geometry.cols, geometry.banks)
+    k = key(geometry.rows, geometry.cols, geometry.banks) + \
+        (f"_p{array_pipeline}" if array_pipeline else "")
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
     tools = _tool_versions(yosys)
@@ -385,7 +390,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
 
     progress.say(f"Verilog of {geometry}")
     t0 = time.monotonic()
-    (build / f"{TOP}.v").write_text(verilog_text(geometry, weight_store))
+    (build / f"{TOP}.v").write_text(verilog_text(geometry, weight_store, array_pipeline))
     seconds["verilog"] = round(time.monotonic() - t0, 1)
 
     mode = dsp if dsp != "auto" else \
@@ -417,7 +422,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          dsp_products=mode == "yes", dsp_mode=mode, yosys_cells=cells,
                          seconds=seconds, seed=seed,
                          tools=tools, source=origin, yosys_flags=yosys_flags, label=label,
-                         failure=failure, weight_store=weight_store, **figures)
+                         failure=failure, weight_store=weight_store,
+                         array_pipeline=array_pipeline, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -482,6 +488,7 @@ def markdown(records):
         commit = (r.source.get("commit") or "unknown")[:8] + \
             ("*" if r.source.get("hw_modified") else "")
         extras = [*(["weights in RAM"] if r.weight_store == "ram" else []),
+                  *([f"array pipeline {r.array_pipeline}"] if r.array_pipeline else []),
                   *([r.label] if r.label else [])]
         name = f"{r.rows}x{r.cols}" + (f" ({', '.join(extras)})" if extras else "")
         out.append(f"| {name} | {r.banks} "
@@ -512,8 +519,8 @@ def markdown(records):
     changes = []    # a record labelled "before" against the unlabelled one of its geometry
     for b in records:
         now = [r for r in records if r.label == "" and not r.failure and not b.failure
-               and (r.rows, r.cols, r.banks, r.weight_store) == (b.rows, b.cols, b.banks,
-                                                                b.weight_store)]
+               and (r.rows, r.cols, r.banks, r.weight_store, r.array_pipeline)
+               == (b.rows, b.cols, b.banks, b.weight_store, b.array_pipeline)]
         if b.label == "before" and now:
             r = now[0]
             changes.append(f"{r.rows}x{r.cols}/{r.banks} {b.fmax_mhz:.1f} → {r.fmax_mhz:.1f} MHz "
@@ -548,6 +555,9 @@ def main(argv=None):
     p.add_argument("--weight-store", choices=("auto", "ff", "ram"), default="auto",
                    help="the array's weights in flip-flops, in RAM, or as the accelerator "
                         "builds them by default (auto)")
+    p.add_argument("--array-pipeline", type=int, choices=(0, 1, 2), default=0,
+                   help="the array's extra pipeline stages (1: the input broadcast registered, "
+                        "2: the products too; README, \"Pipelined array\")")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("-o", "--records", default="build/synth.json",
@@ -569,7 +579,8 @@ def main(argv=None):
             record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
                                 target_mhz=args.freq, yosys_flags=args.yosys_flags.split(),
                                 yosys=args.yosys, label=args.label,
-                                weight_store=args.weight_store)
+                                weight_store=args.weight_store,
+                                array_pipeline=args.array_pipeline)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         records = load(args.records)

@@ -253,7 +253,8 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
         (build / "nextpnr.log").write_text(UTILISATION + error + "\n")
         raise RuntimeError("nextpnr failed (exit 125)")
 
-    monkeypatch.setattr(synth, "verilog_text", lambda geometry, store: f"module pimacc; // {store}")
+    monkeypatch.setattr(synth, "verilog_text",
+                        lambda geometry, store, pipeline: f"module pimacc; // {store}")
     monkeypatch.setattr(synth, "run_yosys", yosys)
     monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
     r = synth.synthesize(Geometry.default(), build=tmp_path, label="try", weight_store="ram")
@@ -283,3 +284,33 @@ def test_a_record_labelled_before_is_compared_with_the_current_one():
     newer = _record(8, 8, 2, fmax_mhz=47.75, yosys_flags=["-noabc9"])
     assert "(commit aaaaaaaa → ?, Yosys 0.70 → 0.70 -noabc9)." in \
         synth.markdown([newer, before])
+
+
+@pytest.mark.nosim
+def test_a_pipelined_array_is_a_record_of_its_own(tmp_path, monkeypatch):
+    """``--array-pipeline``: the accelerator with ``PimAccelerator(array_pipeline=)`` (its
+    product registers in the Verilog), a key and a table row of its own, compared with a
+    "before" row of the same pipeline only."""
+    text = synth.verilog_text(Geometry.default(rows=2, cols=2), "ff", 2)
+    assert "pq_r1_c1" in text and "pq_r" not in synth.verilog_text(
+        Geometry.default(rows=2, cols=2), "ff")
+    made = {}
+
+    def verilog(geometry, store, pipeline):
+        made["pipeline"] = pipeline
+        return "module pimacc; endmodule"
+
+    monkeypatch.setattr(synth, "verilog_text", verilog)
+    monkeypatch.setattr(synth, "run_yosys", lambda *a: (synth.parse_stat(STAT), 10.0))
+    monkeypatch.setattr(synth, "run_nextpnr",
+                        lambda *a: (synth.parse_report(REPORT), 20.0))
+    r = synth.synthesize(Geometry.default(rows=8, cols=8), build=tmp_path, array_pipeline=2)
+    assert made["pipeline"] == 2 and r.array_pipeline == 2 and r.key == "8x8_b2_p2"
+    plain = _record(8, 8, 2, fmax_mhz=40.0)
+    text = synth.markdown([r, plain])
+    assert "| 8x8 (array pipeline 2) | 2 | DSP |" in text and "| 8x8 | 2 | DSP |" in text
+    assert "Changes measured" not in synth.markdown([r, _record(8, 8, 2, label="before")])
+    records = tmp_path / "synth.json"
+    synth.save(records, {r.key: r, plain.key: plain})
+    assert synth.load(records)["8x8_b2_p2"] == r
+    assert synth.load(records)["8x8_b2"].array_pipeline == 0
