@@ -8,8 +8,8 @@ from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
 
-__all__ = ["Controller", "command_error", "pool_checks", "pool_constants", "pool_products",
-           "pool_verdicts"]
+__all__ = ["Controller", "command_error", "late_command_error", "pool_checks", "pool_constants",
+           "pool_products", "pool_verdicts"]
 
 #: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
 COUNT_BITS, POOL_BITS = 16, 8
@@ -61,6 +61,13 @@ class Controller(wiring.Component):
         the verdict is NONE anyway, and without the multiplexer between the sequencer's fields
         and the registers the check is shorter. It must be the verdict of the command on the
         inputs whenever ``start`` comes without ``issue_at_start``.
+    check_latency : int
+        0 (default): ``check_error`` is the verdict in the ``start`` cycle; 1 (with
+        ``external_check``): in the cycle after it (:func:`late_command_error` of the start
+        cycle's fields), so the check's multiplies and its comparisons get a cycle each. The
+        controller takes a register-mode start as if it passed and cancels it in the next
+        cycle if it did not, before any output shows it: every output is the same, cycle by
+        cycle, as with the verdict in the start cycle.
     vector_cycles : int
         Cycles between two issues (default 1). A compute-in-memory array
         (``hw.cim_array.CimArray``) takes a vector every ``8 / bits_per_cycle`` cycles: an
@@ -70,10 +77,14 @@ class Controller(wiring.Component):
     """
 
     def __init__(self, geometry: Geometry, drain: int, acc_drain: int | None = None,
-                 vector_cycles: int = 1, external_check: bool = False):
+                 vector_cycles: int = 1, external_check: bool = False, check_latency: int = 0):
         if not isinstance(external_check, bool):
             raise TypeError(f"external_check must be a bool, not {external_check!r}")
-        self.external_check = external_check
+        if check_latency not in (0, 1) or isinstance(check_latency, bool) \
+                or (check_latency and not external_check):
+            raise ValueError(f"check_latency must be 0, or 1 with external_check, not "
+                             f"{check_latency!r}")
+        self.external_check, self.check_latency = external_check, check_latency
         if not isinstance(vector_cycles, int) or isinstance(vector_cycles, bool) \
                 or vector_cycles < 1:
             raise ValueError(f"vector_cycles must be an int >= 1, not {vector_cycles!r}")
@@ -116,18 +127,38 @@ class Controller(wiring.Component):
         m = Module()
         err = self.check_error if self.external_check else self.check(m)
         left = Signal(16)
-        issuing = Signal()
         index = Signal(16)
         # tail[i]: a command issued its last vector i + 1 cycles ago
         tail = Signal(self.drain)
         macs_per_vector = Signal(unsigned(16))
         m.d.comb += macs_per_vector.eq(self.rows * self.cols)
+        # the verdict: the sequencer checked a program's VMM (issue_at_start) already
+        verdict = Signal(ErrorCode)
+        # ``held``: the issuing register; ``issuing``: a command issues (with the late check,
+        # not the one it cancels); ``error_reg``/``done_reg``: the registers of error/done
+        held = Signal()
+        if self.check_latency == 0:
+            issuing, error_reg, done_reg = held, self.error, self.done
+            m.d.comb += verdict.eq(Mux(self.issue_at_start, ErrorCode.NONE, err))
+        else:
+            # A register-mode start is taken as if its verdict were NONE; its verdict comes in
+            # the next cycle (``pending``) and, if bad, cancels it before anything shows:
+            # error, done, busy, issue and ready are those of the verdict in the start cycle.
+            issuing, error_reg, done_reg = Signal(), Signal(ErrorCode), Signal()
+            pending, cancel = Signal(), Signal()
+            m.d.comb += [verdict.eq(ErrorCode.NONE),
+                         cancel.eq(pending & (err != ErrorCode.NONE)),
+                         issuing.eq(held & ~cancel),
+                         self.error.eq(Mux(pending, err, error_reg)),
+                         self.done.eq(done_reg | cancel)]
+            m.d.sync += pending.eq(self.start & ~issuing & ~self.issue_at_start)
+            with m.If(pending):
+                m.d.sync += error_reg.eq(err)
+            with m.If(cancel):
+                m.d.sync += held.eq(0)
         # with issue_at_start a good VMM issues its first vector in its start cycle
         first = Signal()
         first_ok = self.start & ~issuing & self.issue_at_start & (self.op == Opcode.VMM)
-        # the verdict: the sequencer checked a program's VMM (issue_at_start) already
-        verdict = Signal(ErrorCode)
-        m.d.comb += verdict.eq(Mux(self.issue_at_start, ErrorCode.NONE, err))
         # step: an issuing cycle after the first (every cycle, or paced: see vector_cycles)
         step, last_left = issuing, (left == 1)
         if self.vector_cycles > 1:
@@ -156,7 +187,7 @@ class Controller(wiring.Component):
         inserted = [short & (at == i) for i in range(self.drain)]
         inserted[0] = inserted[0] | (self.last_issue & ~short)
         inserted = Cat(*inserted)
-        m.d.sync += [self.done.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted)]
+        m.d.sync += [done_reg.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted)]
         m.d.comb += [self.index.eq(Mux(first, 0, index)),
                      self.in_rd_addr.eq(self.in_addr + self.index),
                      self.issue.eq(step | first),
@@ -165,18 +196,18 @@ class Controller(wiring.Component):
                      # depends on it)
                      self.ready.eq(~issuing | last_left)]
         with m.If(self.start & ~issuing):
-            m.d.sync += [self.error.eq(verdict), index.eq(0), left.eq(self.count),
+            m.d.sync += [error_reg.eq(verdict), index.eq(0), left.eq(self.count),
                          requant.eq(self.requant)]
             with m.If((verdict != ErrorCode.NONE) | (self.op == Opcode.NOP)):
-                m.d.sync += self.done.eq(1)
+                m.d.sync += done_reg.eq(1)
             with m.Elif(first):
-                m.d.sync += [index.eq(1), left.eq(self.count - 1), issuing.eq(self.count != 1)]
+                m.d.sync += [index.eq(1), left.eq(self.count - 1), held.eq(self.count != 1)]
             with m.Else():
-                m.d.sync += issuing.eq(1)
+                m.d.sync += held.eq(1)
         with m.If(step):
             m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
             with m.If(left == 1):
-                m.d.sync += issuing.eq(0)
+                m.d.sync += held.eq(0)
 
         counters = [
             (self.perf_cycles, 1),
@@ -256,6 +287,40 @@ def pool_checks(m, g, *, out_addr, count, pool):
     return pool_verdicts(m, pool_products(m, g, out_addr=out_addr, count=count, pool=pool))
 
 
+def _conditions(g, *, op, bank, in_addr, acc_addr, count, rows, cols, requant, pool):
+    """The command check's conditions that need no pool term (bits; :func:`_ordered`)."""
+    return {
+        "bad_op": (op != Opcode.VMM) & (op != Opcode.NOP), "vmm": op == Opcode.VMM,
+        "bank": bank >= g.banks, "count": count == 0,
+        "in_range": in_addr + count > g.in_depth, "acc_range": acc_addr + count > g.acc_depth,
+        "rows": (rows == 0) | (rows > g.rows), "cols": (cols == 0) | (cols > g.cols),
+        "requant": requant, "pool": (pool == 0) | ((pool > 1) & ~requant),
+    }
+
+
+def _verdict(m, c, out_range, multiple):
+    """The ErrorCode from :func:`_conditions`' bits ``c`` and the pool terms (first failing
+    check wins, in ErrorCode order; NOP passes), combinational in ``m``."""
+    err = Signal(ErrorCode)
+    checks = [
+        (ErrorCode.BAD_BANK, c["bank"]),
+        (ErrorCode.BAD_COUNT, c["count"]),
+        (ErrorCode.IN_RANGE, c["in_range"]),
+        (ErrorCode.ACC_RANGE, c["acc_range"]),
+        (ErrorCode.OUT_RANGE, c["requant"] & out_range),
+        (ErrorCode.BAD_ROWS, c["rows"]),
+        (ErrorCode.BAD_COLS, c["cols"]),
+        (ErrorCode.BAD_POOL, c["pool"] | (c["requant"] & ~multiple)),
+    ]
+    with m.If(c["bad_op"]):
+        m.d.comb += err.eq(ErrorCode.BAD_OPCODE)
+    with m.Elif(c["vmm"]):
+        for i, (code, cond) in enumerate(checks):
+            with (m.If if i == 0 else m.Elif)(cond):
+                m.d.comb += err.eq(code)
+    return err
+
+
 def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
                   pool, pool_terms=None):
     """The ErrorCode of a command with these fields on geometry ``g``, in logic added to
@@ -264,24 +329,25 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
     ``pool_terms``: :func:`pool_checks`' ``(out_range, multiple)`` of these fields, computed
     earlier (default: computed here).
     """
-    err = Signal(ErrorCode)
     if pool_terms is None:
         pool_terms = pool_checks(m, g, out_addr=out_addr, count=count, pool=pool)
-    out_range, multiple = pool_terms
-    checks = [
-        (ErrorCode.BAD_BANK, bank >= g.banks),
-        (ErrorCode.BAD_COUNT, count == 0),
-        (ErrorCode.IN_RANGE, in_addr + count > g.in_depth),
-        (ErrorCode.ACC_RANGE, acc_addr + count > g.acc_depth),
-        (ErrorCode.OUT_RANGE, requant & out_range),
-        (ErrorCode.BAD_ROWS, (rows == 0) | (rows > g.rows)),
-        (ErrorCode.BAD_COLS, (cols == 0) | (cols > g.cols)),
-        (ErrorCode.BAD_POOL, (pool == 0) | ((pool > 1) & ~requant) | (requant & ~multiple)),
-    ]
-    with m.If((op != Opcode.VMM) & (op != Opcode.NOP)):
-        m.d.comb += err.eq(ErrorCode.BAD_OPCODE)
-    with m.Elif(op == Opcode.VMM):
-        for i, (code, cond) in enumerate(checks):
-            with (m.If if i == 0 else m.Elif)(cond):
-                m.d.comb += err.eq(code)
-    return err
+    c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
+                    rows=rows, cols=cols, requant=requant, pool=pool)
+    return _verdict(m, c, *pool_terms)
+
+
+def late_command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
+                       requant, pool):
+    """:func:`command_error` of the fields of the cycle before, in logic added to ``m``: the
+    conditions, the pool table and the pool multiplies (:func:`pool_products`) are computed
+    from the fields and registered (without reset), the comparisons and the verdict come
+    after the registers. For a Controller with ``check_latency=1``."""
+    c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
+                    rows=rows, cols=cols, requant=requant, pool=pool)
+    products = pool_products(m, g, out_addr=out_addr, count=count, pool=pool)
+    cq, pq = {}, {}
+    for src, dst, prefix in ((c, cq, "check"), (products, pq, "check_pool")):
+        for name, value in src.items():
+            dst[name] = Signal.like(value, name=f"{prefix}_{name}_q", reset_less=True)
+            m.d.sync += dst[name].eq(value)
+    return _verdict(m, cq, *pool_verdicts(m, pq))

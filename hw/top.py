@@ -12,7 +12,7 @@ from .accumulator import Accumulator
 from .axi4 import Axi4Signature, connect_manager
 from .axil import AxiLiteSignature, AxiLiteSlave
 from .cim_array import CimArray
-from .controller import Controller, command_error
+from .controller import Controller, late_command_error
 from .csr import RegisterFile
 from .decoder import AddressDecoder, Region
 from .dma import ReadDma, WriteDma
@@ -124,7 +124,7 @@ class PimAccelerator(wiring.Component):
         ctl = Controller(g, drain=self.pipeline_depth,
                          acc_drain=timing.drain(self.array_latency, requant=False),
                          vector_cycles=1 if cim is None else cim.cycles_per_vector,
-                         external_check=True)
+                         external_check=True, check_latency=1)
         if cim is None:
             array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
                              weight_store=self.weight_store, pipeline=self.array_pipeline)
@@ -370,9 +370,10 @@ class PimAccelerator(wiring.Component):
         ]
         # The controller's verdict, needed in register mode only (a program's VMMs were checked
         # by the sequencer: with issue_at_start the verdict is NONE), from the CMD_* registers
-        # alone, not through the multiplexer above: the check is the longest logic of the
-        # START cycle.
-        ctl_check = command_error(
+        # alone, not through the multiplexer above, and a cycle late (the controller's
+        # check_latency): the multiplies in the START cycle, the comparisons in the next. The
+        # registers hold the command then too (START was that cycle's write).
+        ctl_check = late_command_error(
             core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
             acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,
             rows=csr.cmd_rows, cols=csr.cmd_cols, requant=csr.cmd_flags_requant,

@@ -188,3 +188,57 @@ def test_busy_and_done_follow_the_spec_timing(count, requant):
 def test_controller_checks_its_drain():
     with pytest.raises(ValueError, match="drain must be >= 1"):
         Controller(Geometry.default(), drain=0)
+
+
+@pytest.mark.parametrize("check_latency", [0, 1])
+@pytest.mark.parametrize("name", list(GEOMETRIES))
+def test_an_external_check_changes_no_cycle(name, check_latency):
+    """With ``external_check`` (the accelerator's), the verdict comes from ``check_error``:
+    in the start cycle, or a cycle late (``check_latency=1``: a register-mode start is taken
+    and cancelled a cycle later if bad). Every output equals the model's every cycle."""
+    g = GEOMETRIES[name]
+    latency = timing.array_latency(g.rows)
+    drain, acc_drain = timing.drain(latency), timing.drain(latency, requant=False)
+    dut = Controller(g, drain=drain, acc_drain=acc_drain, external_check=True,
+                     check_latency=check_latency)
+    model = ControllerModel(g, drain, acc_drain)
+    r = rng(len(name) + 10 * check_latency)
+    stats = {"commands": 0, "refused": 0, "while_draining": 0, "start_after_refused": 0}
+
+    async def tb(ctx):
+        cmd = last = small_command(r, g)
+        refused_last = False
+        for cycle in range(4000):
+            if not model.issuing and r.random() < 0.3:
+                cmd = small_command(r, g)
+            # (often right after a refused command: the late check has just cancelled it)
+            start = r.random() < (0.7 if refused_last else 0.3 if not model.busy else 0.25)
+            clear, active = r.random() < 0.02, r.random() < 0.5
+            drive(ctx, dut, cmd)
+            # the verdict of the command on the inputs now, or of the one of the cycle before
+            ctx.set(dut.check_error, check(last if check_latency else cmd, g))
+            ctx.set(dut.start, start)
+            ctx.set(dut.clear_counters, clear)
+            ctx.set(dut.array_active, active)
+            expected = model.outputs(cmd)
+            got = {k: ctx.get(raw(getattr(dut, k))) for k in expected}
+            assert got == {k: int(v) for k, v in expected.items()}, f"cycle {cycle}"
+            taken = start and not model.issuing
+            stats["commands"] += taken
+            stats["while_draining"] += taken and model.busy
+            stats["start_after_refused"] += taken and refused_last
+            refused = taken and check(cmd, g) != 0
+            stats["refused"] += refused
+            refused_last = refused
+            await ctx.tick()
+            model.step(cmd, start, clear, active)
+            last = cmd
+
+    simulate(dut, tb)
+    print(stats)
+    assert min(stats.values()) > 20, stats
+
+
+def test_the_late_check_needs_an_external_check():
+    with pytest.raises(ValueError, match="check_latency must be 0, or 1 with external_check"):
+        Controller(Geometry.default(), drain=4, check_latency=1)
