@@ -21,6 +21,12 @@ class Lut(wiring.Component):
     index an array directly instead of shifting the whole table). The driver offers tables
     for sigmoid, tanh, GELU and the exponential of softmax. Golden twin: the ``lut`` argument of
     :func:`models.linear`. ``LATENCY = 1``.
+
+    The memory asks for LUT-RAM (``ram_style = "distributed"``): its C + 1 read ports are
+    combinational, which block RAM cannot give. Yosys builds LUT-RAM by itself up to 8 columns
+    (one copy of the 2,048 bits per read port), but from 16 it built the table from flip-flops
+    and read multiplexers: 32,721 LUT4 for ``Lut(16)`` alone, against 3,063 LUT4 and 544
+    TRELLIS_DPR16X4 with the attribute (README, "Synthesis"). Simulators ignore it.
     """
 
     LATENCY = timing.stage_latency("Lut")
@@ -38,7 +44,8 @@ class Lut(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.table = table = memory.Memory(shape=32, depth=self.WORDS, init=[])
+        m.submodules.table = table = memory.Memory(shape=32, depth=self.WORDS, init=[],
+                                                   attrs={"ram_style": "distributed"})
         wp = table.write_port(granularity=8)
         m.d.comb += [wp.addr.eq(self.w_word), wp.data.eq(self.w_data),
                      wp.en.eq(Mux(self.w_en, self.w_strb, 0))]

