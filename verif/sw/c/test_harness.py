@@ -361,6 +361,24 @@ def test_harness_speed(size):
     assert speed > 50_000
 
 
+@pytest.mark.slow
+def test_profile_guided_build_checks_itself(small):
+    """``build(..., pgo=True)``: the instrumented program trains, the second pass compiles with
+    its profile, and the result is a harness of its own that passes its own checks with the
+    same cycle counts as the plain build."""
+    from sw.c.build import build
+    pgo = build(SMALL, pgo=True)
+    assert pgo.directory != small.directory
+    assert "-fprofile-use=" in (pgo.directory / "build.log").read_text()
+    args = ("--m", 20, "--k", 30, "--n", 10, "--runs", 2, "--idle", 0)
+    r, plain = pgo.run(*args), small.run(*args)
+    print(r.stdout)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert r.stdout.count(": ok") == 2
+    cycles = re.compile(r"\((error 0, \d+ cycles)\)")
+    assert cycles.findall(r.stdout) == cycles.findall(plain.stdout)
+
+
 def test_python_driver_on_the_harness_transport(small):
     """sw.Accelerator over HarnessTransport: the Python driver's programs on the harness."""
     from sw import Accelerator
