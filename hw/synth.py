@@ -38,8 +38,8 @@ from pathlib import Path
 from .spec.markdown import replace_section
 
 __all__ = ["DEVICE", "RESOURCES", "SECTION", "SynthRecord", "parse_report", "parse_stat",
-           "critical_path", "source", "run_yosys", "run_nextpnr", "synthesize", "markdown",
-           "main"]
+           "parse_breakdown", "critical_path", "source", "run_yosys", "run_breakdown",
+           "run_nextpnr", "synthesize", "markdown", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,6 +115,9 @@ class SynthRecord:
     weight_store: str = "ff"
     #: the array's extra pipeline stages (:class:`~hw.top.PimAccelerator`'s ``array_pipeline``)
     array_pipeline: int = 0
+    #: where the logic goes (``--breakdown``, else empty): block -> its cells in a second Yosys
+    #: run that keeps the hierarchy (:func:`parse_breakdown`)
+    breakdown: dict = field(default_factory=dict)
 
     @property
     def key(self):
@@ -212,6 +215,29 @@ def parse_stat(stat):
     own bookkeeping cells (``$scopeinfo``)."""
     cells = stat["design"]["num_cells_by_type"]
     return {k: v for k, v in sorted(cells.items()) if not k.startswith("$")}
+
+
+def block_lut4(cells):
+    """A block's logic cells as nextpnr counts them (TRELLIS_COMB): a LUT4 each, two per
+    CCU2C (a carry cell of two bits) and two per TRELLIS_DPR16X4 (a LUT-RAM of 16 x 4 bits)."""
+    return (cells.get("LUT4", 0) + 2 * cells.get("CCU2C", 0)
+            + 2 * cells.get("TRELLIS_DPR16X4", 0))
+
+
+def parse_breakdown(stat):
+    """Each block's cells from Yosys's ``stat -json`` of a design synthesized with its
+    hierarchy kept (``synth_ecp5 -noflatten``): ``{block: {"lut4", "ff", "dsp", "lutram"}}``,
+    the largest first. A block is a module of Amaranth's hierarchy without the top's name and
+    the ``$n`` suffixes (``post.lut``, ``seq.load``); ``top`` is the top module's own glue."""
+    out = {}
+    for name, module in stat["modules"].items():
+        parts = name.lstrip("\\").split(".")
+        block = ".".join(re.sub(r"\$\d+$", "", part) for part in parts[1:]) or "top"
+        cells = module.get("num_cells_by_type", {})
+        out[block] = {"lut4": block_lut4(cells), "ff": cells.get("TRELLIS_FF", 0),
+                      "dsp": cells.get("MULT18X18D", 0),
+                      "lutram": cells.get("TRELLIS_DPR16X4", 0)}
+    return dict(sorted(out.items(), key=lambda kv: (-kv[1]["lut4"], kv[0])))
 
 
 def source(root=ROOT):
@@ -346,6 +372,20 @@ def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None):
     return parse_stat(json.loads((Path(build) / "stat.json").read_text())), seconds
 
 
+def run_breakdown(build, dsp_products=True, progress=None, flags=(), yosys=None):
+    """Yosys again on ``build/pimacc.v``, the same way as :func:`run_yosys` but keeping the
+    hierarchy (``-noflatten``), in ``build/hierarchy/``: :func:`parse_breakdown` of it and the
+    seconds it took. Blocks are optimized apart, so their sum is more than the flat design's
+    (signals that a flat synthesis finds constant or unused across blocks stay): it tells
+    where the logic goes, not what the flat netlist holds."""
+    sub = Path(build) / "hierarchy"
+    sub.mkdir(parents=True, exist_ok=True)
+    (sub / f"{TOP}.v").write_text((Path(build) / f"{TOP}.v").read_text())
+    _, seconds = run_yosys(sub, dsp_products, progress, [*flags, "-noflatten"], yosys)
+    stat = json.loads((sub / "stat.json").read_text())
+    return parse_breakdown(stat), seconds
+
+
 def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
     """nextpnr-ecp5 on ``build/netlist.json`` for :data:`DEVICE`, out of context: the figures
     of its report (:func:`parse_report`, also in ``build/report.json``) and the seconds it
@@ -360,7 +400,8 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
 
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
-               yosys_flags=(), yosys=None, label="", weight_store="auto", array_pipeline=0):
+               yosys_flags=(), yosys=None, label="", weight_store="auto", array_pipeline=0,
+               breakdown=False):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -370,7 +411,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     ``yosys_flags`` and ``yosys``: as :func:`run_yosys`; ``label``: the record's
     :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"``, ``"ram"`` or
     ``"auto"``, the accelerator's default: :func:`hw.top.weight_store_for`; the record keeps
-    the store it resolved to); ``array_pipeline``: the array's extra stages (0, 1 or 2). If
+    the store it resolved to); ``array_pipeline``: the array's extra stages (0, 1 or 2);
+    ``breakdown``: also :func:`run_breakdown` (the record's ``breakdown``). If
     nextpnr fails once it has counted the resources (the design does not fit the part, say),
     the record has its counts and the error (``failure``).
     """
@@ -402,6 +444,9 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
         mode = "rest"
         cells, again = run_yosys(build, mode, progress, yosys_flags, yosys)
         seconds["yosys"] += again
+    blocks = {}
+    if breakdown:
+        blocks, seconds["breakdown"] = run_breakdown(build, mode, progress, yosys_flags, yosys)
     t0 = time.monotonic()
     failure = ""
     try:
@@ -423,7 +468,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          seconds=seconds, seed=seed,
                          tools=tools, source=origin, yosys_flags=yosys_flags, label=label,
                          failure=failure, weight_store=weight_store,
-                         array_pipeline=array_pipeline, **figures)
+                         array_pipeline=array_pipeline, breakdown=blocks, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -533,7 +578,26 @@ def markdown(records):
     if changes:
         out += ["", "Changes measured (the row labelled before, then now): "
                 + "; ".join(changes) + "."]
+    out += breakdown_lines(records)
     return "\n".join(out)
+
+
+def breakdown_lines(records, top=8):
+    """Markdown lines: for each record with a :attr:`SynthRecord.breakdown`, its ``top``
+    largest blocks by LUT4 and their shares of the blocks' sum."""
+    out = []
+    for r in records:
+        if not r.breakdown:
+            continue
+        total = sum(b["lut4"] for b in r.breakdown.values())
+        largest = list(r.breakdown.items())[:top]
+        name = r.key.replace("_b", "/").replace("_", " ")
+        parts = [f"{block} {_n(b['lut4'])} ({100 * b['lut4'] / total:.0f} %)"
+                 for block, b in largest]
+        out += ["", f"LUT4 by block, {name} synthesized again with its hierarchy kept "
+                f"(`--breakdown`; {_n(total)} in all, more than the flat netlist's "
+                f"{_n(r.lut4)}): " + ", ".join(parts) + "."]
+    return out
 
 
 def main(argv=None):
@@ -558,6 +622,8 @@ def main(argv=None):
     p.add_argument("--array-pipeline", type=int, choices=(0, 1, 2), default=0,
                    help="the array's extra pipeline stages (1: the input broadcast registered, "
                         "2: the products too; README, \"Pipelined array\")")
+    p.add_argument("--breakdown", action="store_true",
+                   help="also synthesize with the hierarchy kept: the LUT4 of each block")
     p.add_argument("--seed", type=int, default=SEED)
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("-o", "--records", default="build/synth.json",
@@ -580,7 +646,8 @@ def main(argv=None):
                                 target_mhz=args.freq, yosys_flags=args.yosys_flags.split(),
                                 yosys=args.yosys, label=args.label,
                                 weight_store=args.weight_store,
-                                array_pipeline=args.array_pipeline)
+                                array_pipeline=args.array_pipeline,
+                                breakdown=args.breakdown)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         records = load(args.records)

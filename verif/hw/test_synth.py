@@ -5,6 +5,7 @@ import json
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -329,3 +330,45 @@ def test_a_pipelined_array_is_a_record_of_its_own(tmp_path, monkeypatch):
     synth.save(records, {r.key: r, plain.key: plain})
     assert synth.load(records)["8x8_b2_p2"] == r
     assert synth.load(records)["8x8_b2"].array_pipeline == 0
+
+
+#: ``stat -json`` of PostProcess(4) synthesized with -noflatten (trimmed)
+HIERARCHY_STAT = {"modules": {
+    "\\pimacc.requant": {"num_cells_by_type": {"CCU2C": 621, "LUT4": 2339, "MULT18X18D": 16,
+                                                "TRELLIS_FF": 872}},
+    "\\pimacc.relu$84": {"num_cells_by_type": {"CCU2C": 16, "LUT4": 112, "TRELLIS_FF": 41}},
+    "\\pimacc.lut$83": {"num_cells_by_type": {"LUT4": 827, "TRELLIS_DPR16X4": 160,
+                                               "TRELLIS_FF": 41}},
+    "\\pimacc": {"num_cells_by_type": {"LUT4": 1, "TRELLIS_FF": 103, "pimacc.requant": 1}}}}
+
+
+@pytest.mark.nosim
+def test_breakdown_counts_each_blocks_logic_cells(tmp_path, monkeypatch):
+    """``--breakdown``: a second Yosys run with ``-noflatten``; each block's LUT4 as nextpnr
+    counts logic cells (two per CCU2C and per LUT-RAM), the largest first, in the record and
+    in the table."""
+    blocks = synth.parse_breakdown(HIERARCHY_STAT)
+    assert list(blocks) == ["requant", "lut", "relu", "top"]
+    assert blocks["requant"] == {"lut4": 2339 + 2 * 621, "ff": 872, "dsp": 16, "lutram": 0}
+    assert blocks["lut"]["lut4"] == 827 + 2 * 160 and blocks["top"]["lut4"] == 1
+    runs = []
+
+    def yosys(build, mode, progress, flags, exe):
+        runs.append((Path(build).name, list(flags)))
+        (Path(build) / "stat.json").write_text(json.dumps(HIERARCHY_STAT))
+        return synth.parse_stat(STAT), 10.0
+
+    monkeypatch.setattr(synth, "verilog_text", lambda *a: "module pimacc; endmodule")
+    monkeypatch.setattr(synth, "run_yosys", yosys)
+    monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
+    r = synth.synthesize(Geometry.default(rows=4, cols=4), build=tmp_path, breakdown=True,
+                         yosys_flags=["-noabc9"])
+    assert runs == [(tmp_path.name, ["-noabc9"]), ("hierarchy", ["-noabc9", "-noflatten"])]
+    assert (tmp_path / "hierarchy" / "pimacc.v").read_text() == "module pimacc; endmodule"
+    assert r.breakdown == blocks and r.seconds["breakdown"] == 10.0
+    total = sum(b["lut4"] for b in blocks.values())
+    text = synth.markdown([r])
+    assert (f"LUT4 by block, 4x4/2 synthesized again with its hierarchy kept (`--breakdown`; "
+            f"{total:,} in all") in text
+    assert f"requant 3,581 ({100 * 3581 / total:.0f} %), lut 1,147" in text
+    assert "LUT4 by block" not in synth.markdown([_record(4, 4, 2)])
