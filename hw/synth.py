@@ -526,7 +526,7 @@ def markdown(records):
         path = (f"{' → '.join(cp['blocks'])} ({cp['logic_ns']:.1f} + "
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
         if r.failure:
-            path = ("place and route failed: does not fit" if "no BELs remaining" in r.failure
+            path = ("place and route failed: does not fit" if _does_not_fit(r.failure)
                     else f"place and route failed: {r.failure[:80]}")
         on = {"yes": "DSP", "rest": "logic (Booth)", "no": "logic, all multiplies"}.get(
             r.dsp_mode, "DSP" if r.dsp_products else "logic")
@@ -580,6 +580,13 @@ def markdown(records):
                 + "; ".join(changes) + "."]
     out += breakdown_lines(records)
     return "\n".join(out)
+
+
+def _does_not_fit(failure):
+    """Whether nextpnr's error says the design is larger than the part: it stops before
+    placing (no BELs of a type left) or its placer gives up at the utilisation limit."""
+    return ("no BELs remaining" in failure
+            or "design is probably at utilisation limit" in failure)
 
 
 def breakdown_lines(records, top=8):

@@ -372,3 +372,16 @@ def test_breakdown_counts_each_blocks_logic_cells(tmp_path, monkeypatch):
             f"{total:,} in all") in text
     assert f"requant 3,581 ({100 * 3581 / total:.0f} %), lut 1,147" in text
     assert "LUT4 by block" not in synth.markdown([_record(4, 4, 2)])
+
+
+@pytest.mark.nosim
+def test_a_placer_at_the_utilisation_limit_is_a_design_that_does_not_fit():
+    """nextpnr's analytical placer may start on a design over the part (118 % of the logic
+    cells at 16x16) and give up later: the table says it does not fit, as when it stops
+    before placing."""
+    r = _record(16, 16, 2, fmax_mhz=0.0, critical_path={},
+                failure="ERROR: Unable to find legal placement for all cells, design is "
+                        "probably at utilisation limit.")
+    assert "| – | place and route failed: does not fit |" in synth.markdown([r])
+    other = _record(16, 16, 2, fmax_mhz=0.0, critical_path={}, failure="ERROR: timing")
+    assert "place and route failed: ERROR: timing" in synth.markdown([other])
