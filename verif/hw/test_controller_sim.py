@@ -103,13 +103,31 @@ GEOMETRIES = {
 }
 
 
+def _controller_and_model(g, **kwargs):
+    """A Controller for ``g``'s array (its drains from :mod:`hw.spec.timing`; ``kwargs`` to
+    the Controller) and its model."""
+    latency = timing.array_latency(g.rows)
+    drain, acc_drain = timing.drain(latency), timing.drain(latency, requant=False)
+    return (Controller(g, drain=drain, acc_drain=acc_drain, **kwargs),
+            ControllerModel(g, drain, acc_drain))
+
+
+def _cycle(ctx, dut, model, cmd, cycle, **inputs):
+    """Drive ``cmd`` and ``inputs`` (start, clear_counters, array_active, ...) and check every
+    output against the model's; returns the model's outputs."""
+    drive(ctx, dut, cmd)
+    for name, value in inputs.items():
+        ctx.set(getattr(dut, name), value)
+    expected = model.outputs(cmd)
+    got = {k: ctx.get(raw(getattr(dut, k))) for k in expected}
+    assert got == {k: int(v) for k, v in expected.items()}, f"cycle {cycle}"
+    return expected
+
+
 @pytest.mark.parametrize("name", list(GEOMETRIES))
 def test_controller_equals_its_model_every_cycle(name):
     g = GEOMETRIES[name]
-    latency = timing.array_latency(g.rows)
-    drain, acc_drain = timing.drain(latency), timing.drain(latency, requant=False)
-    dut = Controller(g, drain=drain, acc_drain=acc_drain)
-    model = ControllerModel(g, drain, acc_drain)
+    dut, model = _controller_and_model(g)
     r = rng(len(name))
     stats = {"commands": 0, "vectors": 0, "ignored_starts": 0, "while_draining": 0,
              "done_held_back": 0}
@@ -123,13 +141,8 @@ def test_controller_equals_its_model_every_cycle(name):
                 cmd = Command(**{**cmd.__dict__, "rows": r.randrange(1, g.rows + 1)})
             start = r.random() < (0.2 if not model.busy else 0.25)
             clear, active = r.random() < 0.02, r.random() < 0.5
-            drive(ctx, dut, cmd)
-            ctx.set(dut.start, start)
-            ctx.set(dut.clear_counters, clear)
-            ctx.set(dut.array_active, active)
-            expected = model.outputs(cmd)
-            got = {k: ctx.get(raw(getattr(dut, k))) for k in expected}
-            assert got == {k: int(v) for k, v in expected.items()}, f"cycle {cycle}"
+            expected = _cycle(ctx, dut, model, cmd, cycle, start=start, clear_counters=clear,
+                              array_active=active)
             stats["commands"] += start and not model.issuing
             stats["while_draining"] += start and not model.issuing and model.busy
             stats["ignored_starts"] += start and model.issuing
@@ -197,11 +210,7 @@ def test_an_external_check_changes_no_cycle(name, check_latency):
     in the start cycle, or a cycle late (``check_latency=1``: a register-mode start is taken
     and cancelled a cycle later if bad). Every output equals the model's every cycle."""
     g = GEOMETRIES[name]
-    latency = timing.array_latency(g.rows)
-    drain, acc_drain = timing.drain(latency), timing.drain(latency, requant=False)
-    dut = Controller(g, drain=drain, acc_drain=acc_drain, external_check=True,
-                     check_latency=check_latency)
-    model = ControllerModel(g, drain, acc_drain)
+    dut, model = _controller_and_model(g, external_check=True, check_latency=check_latency)
     r = rng(len(name) + 10 * check_latency)
     stats = {"commands": 0, "refused": 0, "while_draining": 0, "start_after_refused": 0}
 
@@ -214,15 +223,9 @@ def test_an_external_check_changes_no_cycle(name, check_latency):
             # (often right after a refused command: the late check has just cancelled it)
             start = r.random() < (0.7 if refused_last else 0.3 if not model.busy else 0.25)
             clear, active = r.random() < 0.02, r.random() < 0.5
-            drive(ctx, dut, cmd)
             # the verdict of the command on the inputs now, or of the one of the cycle before
-            ctx.set(dut.check_error, check(last if check_latency else cmd, g))
-            ctx.set(dut.start, start)
-            ctx.set(dut.clear_counters, clear)
-            ctx.set(dut.array_active, active)
-            expected = model.outputs(cmd)
-            got = {k: ctx.get(raw(getattr(dut, k))) for k in expected}
-            assert got == {k: int(v) for k, v in expected.items()}, f"cycle {cycle}"
+            _cycle(ctx, dut, model, cmd, cycle, start=start, clear_counters=clear,
+                   array_active=active, check_error=check(last if check_latency else cmd, g))
             taken = start and not model.issuing
             stats["commands"] += taken
             stats["while_draining"] += taken and model.busy
