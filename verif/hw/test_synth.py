@@ -385,3 +385,40 @@ def test_a_placer_at_the_utilisation_limit_is_a_design_that_does_not_fit():
     assert "| – | place and route failed: does not fit |" in synth.markdown([r])
     other = _record(16, 16, 2, fmax_mhz=0.0, critical_path={}, failure="ERROR: timing")
     assert "place and route failed: ERROR: timing" in synth.markdown([other])
+
+
+@pytest.mark.nosim
+def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
+    """Unless flags are given, ``-noabc9`` where Yosys 0.68's ABC9 fails (the array's products
+    in logic, 16 banks of weight registers), none elsewhere; given flags (``[]`` too) stay."""
+    G = Geometry.default
+    assert synth.default_yosys_flags(G(), "ff", "rest") == ["-noabc9"]
+    assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes") == []
+    assert synth.default_yosys_flags(G(rows=4, cols=4, banks=16), "ff", "yes") == ["-noabc9"]
+    assert synth.default_yosys_flags(G(rows=8, cols=8, banks=16), "ram", "yes") == []
+    runs = []
+
+    def yosys(build, mode, progress, flags, exe):
+        runs.append((mode, list(flags)))
+        return synth.parse_stat(STAT), 10.0
+
+    monkeypatch.setattr(synth, "verilog_text", lambda *a: "module pimacc; endmodule")
+    monkeypatch.setattr(synth, "run_yosys", yosys)
+    monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
+    assert synth.synthesize(G(), build=tmp_path).yosys_flags == ["-noabc9"]
+    assert synth.synthesize(G(rows=8, cols=8), build=tmp_path).yosys_flags == []
+    assert synth.synthesize(G(), build=tmp_path, yosys_flags=[]).yosys_flags == []
+    assert runs == [("rest", ["-noabc9"]), ("yes", []), ("rest", [])]
+    given = []    # the command line: no --yosys-flags is the default, '' is "no flags"
+
+    def fake(geometry, **kwargs):
+        given.append(kwargs["yosys_flags"])
+        return _record(2, 2, 1)
+
+    monkeypatch.setattr(synth, "synthesize", fake)
+    out = str(tmp_path / "records.json")
+    synth.main(["--rows", "2", "--cols", "2", "--banks", "1", "-o", out])
+    synth.main(["--rows", "2", "--cols", "2", "--banks", "1", "-o", out, "--yosys-flags", ""])
+    synth.main(["--rows", "2", "--cols", "2", "--banks", "1", "-o", out,
+                "--yosys-flags=-noabc9 -abc2"])
+    assert given == [None, [], ["-noabc9", "-abc2"]]
