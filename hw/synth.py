@@ -437,8 +437,10 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
     tools = _tool_versions(yosys)
-    chosen = yosys_flags is not None
-    yosys_flags = list(yosys_flags) if chosen else []
+    given = None if yosys_flags is None else list(yosys_flags)
+
+    def flags_for(mode):
+        return given if given is not None else default_yosys_flags(geometry, weight_store, mode)
     origin = source()
     progress = _Progress(k)
     seconds = {}
@@ -450,15 +452,13 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
 
     mode = dsp if dsp != "auto" else \
         "yes" if geometry.rows * geometry.cols <= DSP_BLOCKS else "rest"
-    if not chosen:
-        yosys_flags = default_yosys_flags(geometry, weight_store, mode)
+    yosys_flags = flags_for(mode)
     cells, seconds["yosys"] = run_yosys(build, mode, progress, yosys_flags, yosys)
     if dsp == "auto" and mode == "yes" and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
         progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again with the "
                      "array's products in logic")
         mode = "rest"
-        if not chosen:
-            yosys_flags = default_yosys_flags(geometry, weight_store, mode)
+        yosys_flags = flags_for(mode)
         cells, again = run_yosys(build, mode, progress, yosys_flags, yosys)
         seconds["yosys"] += again
     blocks = {}
