@@ -23,7 +23,7 @@ from .pipeline import counters as perf_counters
 from .spec import Geometry, isa, regmap, timing
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, unit_bytes, units
 
-__all__ = ["InstructionQueue", "Sequencer", "VmmFields"]
+__all__ = ["InstructionQueue", "LoadRows", "Sequencer", "VmmFields"]
 
 _FLAGS = regmap.register("CMD_FLAGS")
 #: cycles from a VMM's last issue until that vector has passed the array's multipliers (the
@@ -71,9 +71,9 @@ def _decoder(instr):
     return w[0][:8], fld, reserved
 
 
-def _overlap(a0, n_a, b0, n_b):
-    """Ranges [a0, a0+n_a) and [b0, b0+n_b) share a unit (logic)."""
-    return (a0 < b0 + n_b) & (b0 < a0 + n_a)
+def _overlap(a0, a_end, b0, b_end):
+    """Ranges [a0, a_end) and [b0, b_end) share a unit (logic)."""
+    return (a0 < b_end) & (b0 < a_end)
 
 
 class InstructionQueue(Elaboratable):
@@ -138,6 +138,56 @@ class InstructionQueue(Elaboratable):
             m.d.sync += self.r_rdy.eq(1)
         with m.Elif(self.r_en):
             m.d.sync += self.r_rdy.eq(0)
+        return m
+
+
+class LoadRows(Elaboratable):
+    """The rows of the queue's head as the dispatcher hands them out: a 2-D LOAD runs as
+    one-row LOADs, one per ``step``; every other instruction is one row.
+
+    The head's fields (``is_load``, ``rows``, ``first``, ``count``, ``addr``, ``skip``,
+    ``pitch``) may change only while the row count is 0 (the sequencer pops its head with its
+    last row). Outputs, combinational: the current row's ``first`` unit, its ``end``
+    (``first + count``), its ``mem_addr``, and ``last``: it is the instruction's last row
+    (``~is_load | (row + 1 >= rows)``). ``step`` goes to the next row (to row 0 after the
+    last); ``restart`` to row 0. The same values as counting the rows in ``row`` and
+    comparing it (``row == 0`` choosing between the head's fields and the next row's
+    registers), but ``row == 0`` and the next row's ``last`` and ``end`` are registers of
+    their own, set as a row is handed out: the dispatcher's verdict (which pops the queue)
+    starts at flip-flops and the head's fields, not at a 16-bit compare and an adder after
+    the row count.
+    """
+
+    def __init__(self):
+        self.is_load, self.rows = Signal(), Signal(16)
+        self.head_first, self.count, self.skip = Signal(16), Signal(16), Signal(16)
+        self.head_addr, self.pitch = Signal(32), Signal(20)
+        self.step, self.restart = Signal(), Signal()
+        self.first, self.end = Signal(16), Signal(17)
+        self.mem_addr, self.last = Signal(32), Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        row = Signal(16, name="load_row")
+        zero = Signal(init=1, name="load_row_zero")     # row == 0
+        next_last = Signal(name="load_next_last")       # row + 1 >= rows (row != 0)
+        row_first, row_addr = Signal(16, name="row_first"), Signal(32, name="row_addr")
+        row_end = Signal(17, name="row_end")            # row_first + count
+        step_first = Signal(16)
+        m.d.comb += [
+            self.first.eq(Mux(zero, self.head_first, row_first)),
+            self.end.eq(Mux(zero, self.head_first + self.count, row_end)),
+            self.mem_addr.eq(Mux(zero, self.head_addr, row_addr)),
+            self.last.eq(~self.is_load | Mux(zero, self.rows <= 1, next_last)),
+            step_first.eq(self.first + self.skip),
+        ]
+        with m.If(self.restart):
+            m.d.sync += [row.eq(0), zero.eq(1)]
+        with m.Elif(self.step):
+            m.d.sync += [row.eq(Mux(self.last, 0, row + 1)), zero.eq(self.last),
+                         next_last.eq(row + 2 >= self.rows),
+                         row_first.eq(step_first), row_end.eq(step_first + self.count),
+                         row_addr.eq(self.mem_addr + self.pitch)]
         return m
 
 
@@ -307,17 +357,15 @@ class Sequencer(wiring.Component):
         window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
         assert all(isa.field(Op.LOAD, f.name) == f for f in isa.FIELDS[Op.STORE])
-        # A 2-D LOAD runs as one-row LOADs, one per dispatch: ``row`` counts the rows gone,
-        # ``row_first``/``row_addr`` are the next row's (STOREs and other LOADs: row 0, the
-        # instruction's own fields).
-        rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
-        row = Signal(16, name="load_row")
-        row_first, row_addr = Signal(16, name="row_first"), Signal(32, name="row_addr")
-        first, mem_addr = Signal(16, name="instr_first"), Signal(32, name="instr_mem_addr")
-        last_row = Signal()
-        m.d.comb += [first.eq(Mux(row == 0, head_first, row_first)),
-                     mem_addr.eq(Mux(row == 0, head_addr, row_addr)),
-                     last_row.eq((op != Op.LOAD) | (row + 1 >= rows))]
+        # A 2-D LOAD runs as one-row LOADs, one per dispatch (STOREs and other LOADs: one
+        # row, the instruction's own fields): ``first``, ``end`` (first + count) and
+        # ``mem_addr`` are the current row's.
+        m.submodules.head_rows = rows = LoadRows()
+        m.d.comb += [rows.is_load.eq(op == Op.LOAD), rows.rows.eq(fld(Op.LOAD, "ROWS")),
+                     rows.head_first.eq(head_first), rows.count.eq(count),
+                     rows.head_addr.eq(head_addr), rows.skip.eq(fld(Op.LOAD, "SKIP")),
+                     rows.pitch.eq(fld(Op.LOAD, "PITCH"))]
+        first, end, mem_addr, last_row = rows.first, rows.end, rows.mem_addr, rows.last
         vmm = Signal(VmmFields)
         m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
 
@@ -329,7 +377,7 @@ class Sequencer(wiring.Component):
         compute_busy = Signal()
         m.d.comb += [compute_busy.eq(cur_on | prev_on), self.vmm.eq(cur)]
         st = Signal.like(store.instr.window, name="st_window"), Signal(16, name="st_first"), \
-            Signal(16, name="st_count")
+            Signal(17, name="st_end")
 
         # A VMM reads its weights and input vectors only until its last vector has passed the
         # array's multipliers (FRONT cycles after its last issue): a LOAD into its bank or its
@@ -338,18 +386,20 @@ class Sequencer(wiring.Component):
         cur_front = Signal(range(FRONT + 2), name="cur_front")
         prev_front = Signal(range(FRONT + 2), name="prev_front")
 
-        def load_vs_vmm(lw, l0, ln, v, front=1):
+        def load_vs_vmm(lw, l0, l_end, v, front=1):
             bank0 = v.bank * g.cols_p2
             uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
-            return Mux(lw == Window.WEIGHT, (front != 0) & _overlap(l0, ln, bank0, g.cols_p2),
-                       Mux(lw == Window.IN, (front != 0) & _overlap(l0, ln, v.in_addr, v.count),
+            return Mux(lw == Window.WEIGHT,
+                       (front != 0) & _overlap(l0, l_end, bank0, bank0 + g.cols_p2),
+                       Mux(lw == Window.IN,
+                           (front != 0) & _overlap(l0, l_end, v.in_addr, v.in_addr + v.count),
                            ((lw == Window.PARAM) & uses_param)
                            | ((lw == Window.LUT) & _flag(v.flags, "LUT"))))
 
-        def store_vs_vmm(sw, s0, sn, v):
-            return Mux(sw == Window.ACC, _overlap(s0, sn, v.acc_addr, v.count),
+        def store_vs_vmm(sw, s0, s_end, v):
+            return Mux(sw == Window.ACC, _overlap(s0, s_end, v.acc_addr, v.acc_addr + v.count),
                        (sw == Window.OUT) & _flag(v.flags, "REQUANT")
-                       & _overlap(s0, sn, v.out_addr, v.count))
+                       & _overlap(s0, s_end, v.out_addr, v.out_addr + v.count))
 
         def vs_running(conflict, *args):
             return (cur_on & conflict(*args, cur)) | (prev_on & conflict(*args, prev))
@@ -358,22 +408,24 @@ class Sequencer(wiring.Component):
         with m.Switch(op):
             with m.Case(Op.LOAD):
                 m.d.comb += can.eq(load.ready
-                                   & ~(cur_on & load_vs_vmm(window, first, count, cur,
+                                   & ~(cur_on & load_vs_vmm(window, first, end, cur,
                                                             cur_front))
-                                   & ~(prev_on & load_vs_vmm(window, first, count, prev,
+                                   & ~(prev_on & load_vs_vmm(window, first, end, prev,
                                                              prev_front)))
             with m.Case(Op.STORE):
                 m.d.comb += can.eq(~store.busy
-                                   & ~vs_running(store_vs_vmm, window, first, count))
+                                   & ~vs_running(store_vs_vmm, window, first, end))
             with m.Case(Op.VMM):
                 # the controller takes a start next cycle, and the older VMM has finished
                 m.d.comb += can.eq(self.ctl_ready & ~self.vmm_start & ~prev_on
                                    & ~(load.moving.on & load_vs_vmm(load.moving.window,
                                                                     load.moving.first,
-                                                                    load.moving.count, vmm))
+                                                                    load.moving.first
+                                                                    + load.moving.count, vmm))
                                    & ~(load.queued.on & load_vs_vmm(load.queued.window,
                                                                     load.queued.first,
-                                                                    load.queued.count, vmm))
+                                                                    load.queued.first
+                                                                    + load.queued.count, vmm))
                                    & ~(store.busy & store_vs_vmm(*st, vmm)))
         all_idle = Signal()
         m.d.comb += all_idle.eq(~load.busy & ~store.busy & ~compute_busy & (owner == 0)
@@ -420,8 +472,8 @@ class Sequencer(wiring.Component):
                 with m.If(self.run):
                     m.d.sync += [self.busy.eq(1), self.error.eq(ErrorCode.NONE), self.pc.eq(0),
                                  fetched.eq(0), fetch_addr.eq(self.prog_addr), index.eq(0),
-                                 seen_err.eq(0), row.eq(0)]
-                    m.d.comb += flush.eq(1)
+                                 seen_err.eq(0)]
+                    m.d.comb += [flush.eq(1), rows.restart.eq(1)]
                     with m.If(self.prog_addr[:exact_log2(B)] != 0):
                         stop(ErrorCode.MEM_ALIGN, 0)
                     with m.Elif(self.prog_len == 0):
@@ -454,15 +506,14 @@ class Sequencer(wiring.Component):
                     m.d.sync += self.pc.eq(index)
                     m.next = "FENCE"
                 with m.Elif(can):
-                    m.d.comb += pop.eq(last_row)
-                    m.d.sync += [self.pc.eq(index), row.eq(Mux(last_row, 0, row + 1)),
-                                 row_first.eq(first + skip), row_addr.eq(mem_addr + pitch)]
+                    m.d.comb += [pop.eq(last_row), rows.step.eq(1)]
+                    m.d.sync += self.pc.eq(index)
                     with m.Switch(op):
                         with m.Case(Op.LOAD):
                             m.d.comb += load.instr.start.eq(1)
                         with m.Case(Op.STORE):
                             m.d.comb += store.instr.start.eq(1)
-                            m.d.sync += [st[0].eq(window), st[1].eq(first), st[2].eq(count),
+                            m.d.sync += [st[0].eq(window), st[1].eq(first), st[2].eq(end),
                                          st_pc.eq(index)]
                         with m.Case(Op.VMM):
                             m.d.comb += vmm_go.eq(1)
