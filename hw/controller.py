@@ -8,8 +8,8 @@ from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
 
-__all__ = ["Controller", "command_error", "late_command_error", "pool_checks", "pool_constants",
-           "pool_products", "pool_verdicts"]
+__all__ = ["Controller", "command_error", "late_command_check", "late_command_error",
+           "pool_checks", "pool_constants", "pool_products", "pool_verdicts"]
 
 #: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
 COUNT_BITS, POOL_BITS = 16, 8
@@ -68,6 +68,11 @@ class Controller(wiring.Component):
         controller takes a register-mode start as if it passed and cancels it in the next
         cycle if it did not, before any output shows it: every output is the same, cycle by
         cycle, as with the verdict in the start cycle.
+    check_failed_input : bool
+        With ``check_latency=1``: a ``check_failed`` input, high whenever ``check_error`` is
+        not NONE (:func:`late_command_check`'s second value), from which the cancel is taken
+        (default False: from ``check_error != NONE``). The OR of the check's conditions is
+        shorter than the priority-ordered error code, and the cancel reaches ``busy``.
     vector_cycles : int
         Cycles between two issues (default 1). A compute-in-memory array
         (``hw.cim_array.CimArray``) takes a vector every ``8 / bits_per_cycle`` cycles: an
@@ -77,14 +82,20 @@ class Controller(wiring.Component):
     """
 
     def __init__(self, geometry: Geometry, drain: int, acc_drain: int | None = None,
-                 vector_cycles: int = 1, external_check: bool = False, check_latency: int = 0):
+                 vector_cycles: int = 1, external_check: bool = False, check_latency: int = 0,
+                 check_failed_input: bool = False):
         if not isinstance(external_check, bool):
             raise TypeError(f"external_check must be a bool, not {external_check!r}")
         if check_latency not in (0, 1) or isinstance(check_latency, bool) \
                 or (check_latency and not external_check):
             raise ValueError(f"check_latency must be 0, or 1 with external_check, not "
                              f"{check_latency!r}")
+        if not isinstance(check_failed_input, bool):
+            raise TypeError(f"check_failed_input must be a bool, not {check_failed_input!r}")
+        if check_failed_input and check_latency != 1:
+            raise ValueError("check_failed_input needs check_latency=1")
         self.external_check, self.check_latency = external_check, check_latency
+        self.check_failed_input = check_failed_input
         if not isinstance(vector_cycles, int) or isinstance(vector_cycles, bool) \
                 or vector_cycles < 1:
             raise ValueError(f"vector_cycles must be an int >= 1, not {vector_cycles!r}")
@@ -102,6 +113,8 @@ class Controller(wiring.Component):
         self.geometry, self.drain, self.acc_drain = geometry, drain, acc_drain
         g = geometry
         check = {"check_error": In(ErrorCode)} if external_check else {}
+        if check_failed_input:
+            check["check_failed"] = In(1)
         super().__init__({
             **check,
             "start": In(1), "issue_at_start": In(1), "clear_counters": In(1),
@@ -146,8 +159,9 @@ class Controller(wiring.Component):
             # error, done, busy, issue and ready are those of the verdict in the start cycle.
             issuing, error_reg, done_reg = Signal(), Signal(ErrorCode), Signal()
             pending, cancel = Signal(), Signal()
+            failed = self.check_failed if self.check_failed_input else err != ErrorCode.NONE
             m.d.comb += [verdict.eq(ErrorCode.NONE),
-                         cancel.eq(pending & (err != ErrorCode.NONE)),
+                         cancel.eq(pending & failed),
                          issuing.eq(held & ~cancel),
                          self.error.eq(Mux(pending, err, error_reg)),
                          self.done.eq(done_reg | cancel)]
@@ -344,18 +358,35 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
     return _verdict(m, c, *pool_terms)
 
 
-def late_command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
+def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
                        requant, pool):
-    """:func:`command_error` of the fields of the cycle before, in logic added to ``m``: the
-    conditions, the pool table and the pool multiplies (:func:`pool_products`) are computed
-    from the fields and registered (without reset), the comparisons and the verdict come
-    after the registers. For a Controller with ``check_latency=1``."""
+    """:func:`command_error` of the fields of the cycle before, and whether it is not NONE
+    (``(error, failed)``), in logic added to ``m``: the conditions, the pool table and the
+    pool multiplies (:func:`pool_products`) are computed from the fields and registered
+    (without reset), the comparisons and the verdict come after the registers. For a
+    Controller with ``check_latency=1`` (``failed``: its ``check_failed`` input).
+
+    ``failed`` is the OR of the failing conditions, not a comparison of the error code: the
+    conditions without a pool term are ORed before the registers, so after them only the
+    two pool terms' comparisons and two gates remain."""
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool)
     products = pool_products(m, g, out_addr=out_addr, count=count, pool=pool)
-    cq, pq = {}, {}
-    for src, dst, prefix in ((c, cq, "check"), (products, pq, "check_pool")):
+    plain = ("bank", "count", "in_range", "acc_range", "rows", "cols", "pool")
+    early = {"failed": c["bad_op"] | (c["vmm"] & Cat(*(c[k] for k in plain)).any()),
+             "pool_checked": c["vmm"] & c["requant"]}   # the pool terms decide
+    cq, pq, eq = {}, {}, {}
+    for src, dst, prefix in ((c, cq, "check"), (products, pq, "check_pool"),
+                             (early, eq, "check_early")):
         for name, value in src.items():
             dst[name] = Signal.like(value, name=f"{prefix}_{name}_q", reset_less=True)
             m.d.sync += dst[name].eq(value)
-    return _verdict(m, cq, *pool_verdicts(m, pq))
+    out_range, multiple = pool_verdicts(m, pq)
+    failed = Signal(name="check_failed")
+    m.d.comb += failed.eq(eq["failed"] | (eq["pool_checked"] & (out_range | ~multiple)))
+    return _verdict(m, cq, out_range, multiple), failed
+
+
+def late_command_error(m, g, **fields):
+    """:func:`late_command_check`'s error code alone (the same arguments)."""
+    return late_command_check(m, g, **fields)[0]

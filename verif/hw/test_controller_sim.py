@@ -11,11 +11,24 @@ test states the timing in the spec's own terms: BUSY lasts ``timing.busy_cycles`
 timing.drain(latency)``) cycles from the one after START, and DONE pulses in the cycle after.
 """
 
-import pytest
+import collections
 
-from hw.controller import Controller
+import pytest
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
+
+from hw import enums
+from hw.controller import Controller, late_command_check
 from hw.spec import Command, ErrorCode, Geometry, Opcode, check, timing
 from verif.hw.sim_util import raw, rng, simulate
+from verif.hw.test_command_check_sim import GEOMETRIES as CHECK_GEOMETRIES
+from verif.hw.test_command_check_sim import (
+    directed_commands,
+    perturbed_command,
+    random_command,
+    valid_command,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -203,14 +216,16 @@ def test_controller_checks_its_drain():
         Controller(Geometry.default(), drain=0)
 
 
-@pytest.mark.parametrize("check_latency", [0, 1])
+@pytest.mark.parametrize("check_latency, failed_input", [(0, False), (1, False), (1, True)])
 @pytest.mark.parametrize("name", list(GEOMETRIES))
-def test_an_external_check_changes_no_cycle(name, check_latency):
+def test_an_external_check_changes_no_cycle(name, check_latency, failed_input):
     """With ``external_check`` (the accelerator's), the verdict comes from ``check_error``:
     in the start cycle, or a cycle late (``check_latency=1``: a register-mode start is taken
-    and cancelled a cycle later if bad). Every output equals the model's every cycle."""
+    and cancelled a cycle later if bad; with ``check_failed_input`` the cancel comes from
+    ``check_failed``). Every output equals the model's every cycle."""
     g = GEOMETRIES[name]
-    dut, model = _controller_and_model(g, external_check=True, check_latency=check_latency)
+    dut, model = _controller_and_model(g, external_check=True, check_latency=check_latency,
+                                       check_failed_input=failed_input)
     r = rng(len(name) + 10 * check_latency)
     stats = {"commands": 0, "refused": 0, "while_draining": 0, "start_after_refused": 0}
 
@@ -224,8 +239,10 @@ def test_an_external_check_changes_no_cycle(name, check_latency):
             start = r.random() < (0.7 if refused_last else 0.3 if not model.busy else 0.25)
             clear, active = r.random() < 0.02, r.random() < 0.5
             # the verdict of the command on the inputs now, or of the one of the cycle before
+            verdict = check(last if check_latency else cmd, g)
+            failed = {"check_failed": int(verdict != 0)} if failed_input else {}
             _cycle(ctx, dut, model, cmd, cycle, start=start, clear_counters=clear,
-                   array_active=active, check_error=check(last if check_latency else cmd, g))
+                   array_active=active, check_error=verdict, **failed)
             taken = start and not model.issuing
             stats["commands"] += taken
             stats["while_draining"] += taken and model.busy
@@ -245,3 +262,54 @@ def test_an_external_check_changes_no_cycle(name, check_latency):
 def test_the_late_check_needs_an_external_check():
     with pytest.raises(ValueError, match="check_latency must be 0, or 1 with external_check"):
         Controller(Geometry.default(), drain=4, check_latency=1)
+    with pytest.raises(ValueError, match="check_failed_input needs check_latency=1"):
+        Controller(Geometry.default(), drain=4, external_check=True, check_failed_input=True)
+
+
+class LateCheck(wiring.Component):
+    """:func:`late_command_check` of its command inputs: ``error`` and ``failed``."""
+
+    def __init__(self, g):
+        self.g = g
+        super().__init__({"op": In(enums.Opcode), "bank": In(8), "in_addr": In(16),
+                          "acc_addr": In(16), "out_addr": In(16), "count": In(16),
+                          "rows": In(8), "cols": In(8), "requant": In(1), "pool": In(8),
+                          "error": Out(enums.ErrorCode), "failed": Out(1)})
+
+    def elaborate(self, platform):
+        m = Module()
+        error, failed = late_command_check(m, self.g, **{f: getattr(self, f)
+                                                        for f in (*FIELDS, "requant")})
+        m.d.comb += [self.error.eq(error), self.failed.eq(failed)]
+        return m
+
+
+@pytest.mark.parametrize("name", list(CHECK_GEOMETRIES))
+def test_the_late_check_and_its_failed_bit_equal_the_spec(name):
+    """late_command_check a cycle after its fields: ``error`` is :func:`hw.spec.check` of
+    them and ``failed`` is ``error != NONE``, for boundary-biased commands (those of
+    test_command_check_sim, each check in turn the first to fail), a new one every cycle."""
+    g = CHECK_GEOMETRIES[name]
+    r = rng(sum(map(ord, name)) + 1)
+    dut = LateCheck(g)
+    seen = collections.Counter()
+
+    async def tb(ctx):
+        directed = directed_commands(g)
+        last = None
+        for i in range(len(directed) + 3000):
+            cmd = directed[i] if i < len(directed) else \
+                (valid_command if i % 10 == 0 else random_command if i % 10 < 4
+                 else perturbed_command)(r, g)
+            drive(ctx, dut, cmd)
+            if last is not None:
+                expected = check(last, g)
+                seen[expected.name] += 1
+                assert (ctx.get(raw(dut.error)), ctx.get(dut.failed)) == \
+                    (expected, int(expected != 0)), f"command {i - 1}: {last}"
+            last = cmd
+            await ctx.tick()
+
+    simulate(dut, tb)
+    print(f"{name}: {dict(seen)}")
+    assert {c.name for c in ErrorCode if c <= ErrorCode.BAD_POOL} == set(seen)
