@@ -8,7 +8,8 @@ from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
 
-__all__ = ["Controller", "command_error", "late_command_check", "late_command_error",
+__all__ = ["Controller", "command_error", "command_failed", "late_command_check",
+           "late_command_error",
            "pool_checks", "pool_constants", "pool_products", "pool_verdicts"]
 
 #: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
@@ -343,6 +344,17 @@ def _verdict(m, c, out_range, multiple):
     return err
 
 
+#: the conditions of :func:`_conditions` that fail a VMM whatever the pool terms
+_PLAIN = ("bank", "count", "in_range", "acc_range", "rows", "cols", "pool")
+
+
+def _failed(c, out_range, multiple):
+    """Whether :func:`_verdict` of the same arguments is not NONE: the OR of the failing
+    conditions (no priority order)."""
+    return c["bad_op"] | (c["vmm"] & (Cat(*(c[k] for k in _PLAIN)).any()
+                                      | (c["requant"] & (out_range | ~multiple))))
+
+
 def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
                   pool, pool_terms=None):
     """The ErrorCode of a command with these fields on geometry ``g``, in logic added to
@@ -356,6 +368,20 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool)
     return _verdict(m, c, *pool_terms)
+
+
+def command_failed(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
+                   pool, pool_terms=None):
+    """Whether :func:`command_error` of the same arguments is not NONE, in logic added to
+    ``m`` (combinational): the OR of the failing conditions, shorter than the error code's
+    priority order and a comparison."""
+    if pool_terms is None:
+        pool_terms = pool_checks(m, g, out_addr=out_addr, count=count, pool=pool)
+    c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
+                    rows=rows, cols=cols, requant=requant, pool=pool)
+    failed = Signal(name="command_failed")
+    m.d.comb += failed.eq(_failed(c, *pool_terms))
+    return failed
 
 
 def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
@@ -372,8 +398,7 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool)
     products = pool_products(m, g, out_addr=out_addr, count=count, pool=pool)
-    plain = ("bank", "count", "in_range", "acc_range", "rows", "cols", "pool")
-    early = {"failed": c["bad_op"] | (c["vmm"] & Cat(*(c[k] for k in plain)).any()),
+    early = {"failed": _failed(c, Const(0, 1), Const(1, 1)),   # every pool term passing
              "pool_checked": c["vmm"] & c["requant"]}   # the pool terms decide
     cq, pq, eq = {}, {}, {}
     for src, dst, prefix in ((c, cq, "check"), (products, pq, "check_pool"),

@@ -3,13 +3,13 @@
 See :mod:`hw.spec.isa` for what a program means; this is how the hardware runs it.
 """
 
-from amaranth import Cat, Elaboratable, Module, Mux, Signal, signed
+from amaranth import Cat, Elaboratable, Module, Mux, Shape, Signal, signed
 from amaranth.hdl import ResetInserter
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .controller import command_error, pool_products, pool_verdicts
+from .controller import command_error, command_failed, pool_products, pool_verdicts
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -23,7 +23,7 @@ from .pipeline import counters as perf_counters
 from .spec import Geometry, isa, regmap, timing
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, unit_bytes, units
 
-__all__ = ["InstructionQueue", "LoadRows", "Sequencer", "VmmFields"]
+__all__ = ["InstructionCheck", "InstructionQueue", "LoadRows", "Sequencer", "VmmFields"]
 
 _FLAGS = regmap.register("CMD_FLAGS")
 #: cycles from a VMM's last issue until that vector has passed the array's multipliers (the
@@ -33,8 +33,8 @@ FRONT = timing.INPUT_READ_LATENCY + 2
 #: instructions the fetch unit asks for at once, and its queue's depth
 FETCH_BLOCK = 4
 QUEUE_DEPTH = 8
-#: the check's terms a queue entry carries (Sequencer._terms)
-TERMS = 4
+#: the width of an ErrorCode (the check's verdict in a queue entry)
+CODE_BITS = Shape.cast(ErrorCode).width
 
 
 class VmmFields(data.Struct):
@@ -82,8 +82,8 @@ class InstructionQueue(Elaboratable):
     ``late`` is the late part of the entry written in the cycle before (``w_en``), stored
     with it then. An entry can reach ``r_data`` no earlier than two cycles after its write, so
     the late part makes it in time (its memory's read port is transparent to its write).
-    ``r_data`` is the entry, then its late part. The sequencer's check terms are the late
-    part: their multiplies get a cycle of their own before the comparisons. ``depth`` >= 2.
+    ``r_data`` is the entry, then its late part. The sequencer's late part is the verdict of
+    its check (:class:`InstructionCheck`, a cycle after the instruction). ``depth`` >= 2.
     """
 
     def __init__(self, *, width, late_width, depth):
@@ -191,14 +191,142 @@ class LoadRows(Elaboratable):
         return m
 
 
+class InstructionCheck(Elaboratable):
+    """The check of each instruction as it enters the sequencer's queue
+    (:func:`hw.spec.isa.check`, the checks of the whole instruction: a 2-D LOAD's every row):
+    ``code`` and ``failed`` (``code`` is not NONE) are the verdict on the ``instr`` given in
+    the cycle before, fetched with read error ``err``. ``LATENCY = 1``.
+
+    The terms that need a multiply (:meth:`_terms`) have their multiplies in the first cycle
+    and their comparisons in the second; the instruction itself is registered and the rest of
+    the check comes after that register. The sequencer stores the verdict as its queue
+    entry's late part, so the dispatcher, which pops the queue, starts at a stored ``failed``
+    bit, not at the check. ``failed`` is the OR of the failing conditions
+    (:func:`~hw.controller.command_failed` for a VMM), not a comparison of ``code``.
+    """
+    LATENCY = 1
+
+    def __init__(self, geometry: Geometry):
+        if not isinstance(geometry, Geometry):
+            raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
+        self.geometry = geometry
+        self.instr, self.err = Signal(8 * INSTR_BYTES), Signal()
+        self.code, self.failed = Signal(ErrorCode), Signal()
+
+    def elaborate(self, platform):
+        m = Module()
+        # (the terms' multiplies are registered apart from the rest of the check: behind a
+        # verdict that uses them unregistered, Yosys's ``share`` merges a VMM's multiply with
+        # a LOAD's, exclusive by opcode, and the merged multiply cost 6,000 LUT4 at 8x8)
+        terms = self._terms(m, self.instr)
+        instr = Signal(8 * INSTR_BYTES, name="check_instr", reset_less=True)
+        err = Signal(name="check_err", reset_less=True)
+        m.d.sync += [instr.eq(self.instr), err.eq(self.err)]
+        code, failed = self._check(m, instr, err, terms)
+        m.d.comb += [self.code.eq(code), self.failed.eq(failed)]
+        return m
+
+    def _terms(self, m, instr):
+        """The terms of the check of the instruction ``instr`` of the cycle before that need
+        a multiply (their meaning depends on the opcode): a VMM's pool terms
+        (:func:`~hw.controller.pool_checks`: ``out_range``, ``multiple``) and a LOAD's or
+        STORE's range over all its rows (``first + (rows - 1) * skip + count > units`` and
+        ``mem_addr + (rows - 1) * pitch + row bytes > 2**32``). The multiplies (and the table
+        and sums before them) are computed from ``instr`` and registered; the comparisons
+        come after the registers."""
+        g, B = self.geometry, self.geometry.mem_bytes
+        _, fld, _ = _decoder(instr)
+        pool = pool_products(m, g, out_addr=fld(Op.VMM, "OUT_ADDR"),
+                             count=fld(Op.VMM, "COUNT"), pool=fld(Op.VMM, "POOL"))
+        window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
+        count, addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
+        rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
+        size = Signal(17, name="terms_size")
+        row_bytes = Signal(33, name="terms_row_bytes")  # a row's bytes in memory, whole beats
+        with m.Switch(window):
+            for win in Window:
+                with m.Case(win):
+                    m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
+                        transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
+        more = Signal(16, name="terms_more")  # rows after the first
+        m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
+        ranges = {"units": first + count, "size": size, "unit_rows": more * skip,
+                  "bytes": addr + row_bytes, "byte_rows": more * pitch}
+        # the registers between the multiplies and the comparisons (don't-care but in the
+        # cycle after a push, when the queue stores the verdict)
+        q = {}
+        for name, value in {**{f"pool_{k}": v for k, v in pool.items()}, **ranges}.items():
+            q[name] = Signal.like(value, name=f"terms_{name}_q", reset_less=True)
+            m.d.sync += q[name].eq(value)
+        out_range, multiple = pool_verdicts(m, {k[5:]: v for k, v in q.items()
+                                                if k.startswith("pool_")})
+        unit_range, byte_range = Signal(name="unit_range"), Signal(name="byte_range")
+        m.d.comb += [unit_range.eq(q["units"] + q["unit_rows"] > q["size"]),
+                     byte_range.eq(q["bytes"] + q["byte_rows"] > (1 << 32))]
+        return out_range, multiple, unit_range, byte_range
+
+    def _check(self, m, instr, err, terms):
+        """The ErrorCode of the instruction ``instr`` fetched with read error ``err``, given
+        its :meth:`_terms` (combinational): :func:`hw.spec.isa.check`, the checks of the whole
+        instruction (a 2-D LOAD's every row); and whether it is not NONE, as the OR of the
+        failing conditions (``(code, failed)``)."""
+        g, B = self.geometry, self.geometry.mem_bytes
+        out_range, multiple, unit_range, byte_range = terms
+        op, fld, reserved = _decoder(instr)
+        window, count = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "COUNT")
+        addr, pitch = fld(Op.LOAD, "MEM_ADDR"), fld(Op.LOAD, "PITCH")
+        vmm = Signal(VmmFields, name="check_vmm")
+        m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
+        check = Signal(ErrorCode, name="instr_check")
+        command = dict(op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
+                       acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
+                       rows=vmm.rows, cols=vmm.cols, requant=_flag(vmm.flags, "REQUANT"),
+                       pool=vmm.pool, pool_terms=(out_range, multiple))
+        vmm_err = command_error(m, g, **command)
+        vmm_failed = command_failed(m, g, **command)
+        is_load = op == Op.LOAD
+        allowed = Mux(is_load, window.matches(*LOAD_WINDOWS), window.matches(*STORE_WINDOWS))
+        bad_fields = Mux(is_load, reserved(Op.LOAD), reserved(Op.STORE))
+        empty = (count == 0) | unit_range
+        unaligned = (addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0)
+        failed = Signal(name="instr_failed")
+        with m.If(err):
+            m.d.comb += [check.eq(ErrorCode.MEM_READ), failed.eq(1)]
+        with m.Elif(op.matches(Op.END, Op.FENCE)):
+            m.d.comb += failed.eq(reserved(Op.END))
+            with m.If(reserved(Op.END)):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+        with m.Elif(op.matches(Op.LOAD, Op.STORE)):
+            m.d.comb += failed.eq(bad_fields | ~allowed | empty | unaligned | byte_range)
+            with m.If(bad_fields):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+            with m.Elif(~allowed):
+                m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
+            with m.Elif(empty):
+                m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
+            with m.Elif(unaligned):
+                m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
+            with m.Elif(byte_range):
+                m.d.comb += check.eq(ErrorCode.MEM_RANGE)
+        with m.Elif(op == Op.VMM):
+            m.d.comb += failed.eq(reserved(Op.VMM) | vmm_failed)
+            with m.If(reserved(Op.VMM)):
+                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+            with m.Else():
+                m.d.comb += check.eq(vmm_err)
+        with m.Else():
+            m.d.comb += [check.eq(ErrorCode.BAD_INSTR), failed.eq(1)]
+        return check, failed
+
+
 class Sequencer(wiring.Component):
     """Runs a program from memory: see :mod:`hw.spec.isa`.
 
     ``run`` (DOORBELL.RUN) starts the program at ``prog_addr`` of at most ``prog_len``
     instructions. The fetch unit reads blocks of :data:`FETCH_BLOCK` instructions ahead into a
-    queue (the terms of the check that need a multiply computed as an instruction enters the
-    queue and carried with it); the dispatcher takes the queue's head, checks it
-    (:func:`hw.spec.isa.check`), stops on a bad one and
+    queue, checking each as it enters (:class:`InstructionCheck`: :func:`hw.spec.isa.check`;
+    the verdict is carried with it); the dispatcher takes the queue's head, stops on a bad one
+    and
     hands it to its unit once the unit is free and no running instruction conflicts with it
     (:func:`hw.spec.isa.conflicts`). The units: :class:`LoadUnit`, :class:`StoreUnit`, and the
     compute unit, which hands a VMM's fields to the datapath on ``vmm`` (pulsing ``vmm_start``)
@@ -242,9 +370,9 @@ class Sequencer(wiring.Component):
         flush = Signal()  # DOORBELL.RUN: a new program (every unit is idle)
         m.submodules.load = ResetInserter(flush)(load)
         m.submodules.store = ResetInserter(flush)(store)
-        # an entry: the instruction, its read error and, a cycle later, the check's terms with
-        # multiplies (_terms)
-        queue = InstructionQueue(width=8 * INSTR_BYTES + 1, late_width=TERMS,
+        # an entry: the instruction, its read error and, a cycle later, the check's verdict
+        # (InstructionCheck: its failed bit, then its code)
+        queue = InstructionQueue(width=8 * INSTR_BYTES + 1, late_width=1 + CODE_BITS,
                                  depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
 
@@ -336,23 +464,24 @@ class Sequencer(wiring.Component):
             m.d.comb += f_ready.eq(last_of_beat)
             with m.If(got):
                 m.d.sync += k.eq(Mux(last_of_beat, 0, k + 1))
-        # The terms of the check (isa.check) that need a multiply (the clock's limit when they
-        # were computed at the queue's head) are computed here, as the instruction enters the
-        # queue: the multiplies in its cycle, the comparisons in the next, when they join it
-        # as its late part. (Written to the queue as they are, not as a verdict: behind a
-        # verdict Yosys's ``share`` merges a VMM's multiply with a LOAD's, exclusive by
-        # opcode, and the merged multiply cost 6,000 LUT4 at 8x8.)
-        m.d.comb += [queue.w_en.eq(push), queue.w_data.eq(Cat(instr, instr_err)),
-                     queue.late.eq(Cat(*self._terms(m, instr)))]
+        # The check (isa.check; computed at the queue's head, it and the pop it decides were
+        # the clock's limit) runs as the instruction enters the queue: its verdict joins the
+        # entry a cycle later, as its late part.
+        m.submodules.check = checker = InstructionCheck(g)
+        assert checker.LATENCY == 1     # the queue's late part is the cycle after the entry
+        m.d.comb += [checker.instr.eq(instr), checker.err.eq(instr_err),
+                     queue.w_en.eq(push), queue.w_data.eq(Cat(instr, instr_err)),
+                     queue.late.eq(Cat(checker.failed, checker.code))]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
         with m.If(got & beat.err & ~seen_err):
             m.d.sync += [seen_err.eq(1), fetch_err_addr.eq(self.rd_err_addr)]
 
-        # --- decode and check the queue's head (with the terms that came with it) ----------
+        # --- decode the queue's head (its check's verdict came with it) --------------------
         head = queue.r_data[:8 * INSTR_BYTES]
         head_err = queue.r_data[8 * INSTR_BYTES]
-        check = self._check(m, head, head_err, queue.r_data[8 * INSTR_BYTES + 1:])
+        failed = queue.r_data[8 * INSTR_BYTES + 1]
+        check = ErrorCode(queue.r_data[8 * INSTR_BYTES + 2:8 * INSTR_BYTES + 2 + CODE_BITS])
         op, fld, _ = _decoder(head)
         window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
@@ -495,7 +624,7 @@ class Sequencer(wiring.Component):
                               & (behind[0] != 1) & (behind[1] != 1)
                               & (queue.level == 0)):
                         stop(ErrorCode.PROG_LEN, self.prog_len)
-                with m.Elif(check != ErrorCode.NONE):
+                with m.Elif(failed):
                     stop(check, index, Mux(head_err, fetch_err_addr, self.mem_error_addr))
                 with m.Elif(op == Op.END):
                     m.d.comb += pop.eq(1)
@@ -547,89 +676,6 @@ class Sequencer(wiring.Component):
         ]
         perf_counters(m, counters, self.clear_counters)
         return m
-
-    def _terms(self, m, instr):
-        """The terms of the check of the instruction ``instr`` of the cycle before that need
-        a multiply (their meaning depends on the opcode): a VMM's pool terms
-        (:func:`~hw.controller.pool_checks`: ``out_range``, ``multiple``) and a LOAD's or
-        STORE's range over all its rows (``first + (rows - 1) * skip + count > units`` and
-        ``mem_addr + (rows - 1) * pitch + row bytes > 2**32``). The multiplies (and the table
-        and sums before them) are computed from ``instr`` and registered; the comparisons
-        come after the registers."""
-        g, B = self.geometry, self.geometry.mem_bytes
-        _, fld, _ = _decoder(instr)
-        pool = pool_products(m, g, out_addr=fld(Op.VMM, "OUT_ADDR"),
-                             count=fld(Op.VMM, "COUNT"), pool=fld(Op.VMM, "POOL"))
-        window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
-        count, addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
-        rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
-        size = Signal(17, name="terms_size")
-        row_bytes = Signal(33, name="terms_row_bytes")  # a row's bytes in memory, whole beats
-        with m.Switch(window):
-            for win in Window:
-                with m.Case(win):
-                    m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
-                        transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
-        more = Signal(16, name="terms_more")  # rows after the first
-        m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
-        ranges = {"units": first + count, "size": size, "unit_rows": more * skip,
-                  "bytes": addr + row_bytes, "byte_rows": more * pitch}
-        # the registers between the multiplies and the comparisons (don't-care but in the
-        # cycle after a push, when the queue stores the terms)
-        q = {}
-        for name, value in {**{f"pool_{k}": v for k, v in pool.items()}, **ranges}.items():
-            q[name] = Signal.like(value, name=f"terms_{name}_q", reset_less=True)
-            m.d.sync += q[name].eq(value)
-        out_range, multiple = pool_verdicts(m, {k[5:]: v for k, v in q.items()
-                                                if k.startswith("pool_")})
-        unit_range, byte_range = Signal(name="unit_range"), Signal(name="byte_range")
-        m.d.comb += [unit_range.eq(q["units"] + q["unit_rows"] > q["size"]),
-                     byte_range.eq(q["bytes"] + q["byte_rows"] > (1 << 32))]
-        return out_range, multiple, unit_range, byte_range
-
-    def _check(self, m, instr, err, terms):
-        """The ErrorCode of the instruction ``instr`` fetched with read error ``err``, given
-        its :meth:`_terms` (combinational): :func:`hw.spec.isa.check`, the checks of the whole
-        instruction (a 2-D LOAD's every row)."""
-        g, B = self.geometry, self.geometry.mem_bytes
-        out_range, multiple, unit_range, byte_range = (terms[i] for i in range(TERMS))
-        op, fld, reserved = _decoder(instr)
-        window, count = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "COUNT")
-        addr, pitch = fld(Op.LOAD, "MEM_ADDR"), fld(Op.LOAD, "PITCH")
-        vmm = Signal(VmmFields, name="check_vmm")
-        m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
-        check = Signal(ErrorCode, name="instr_check")
-        vmm_err = command_error(m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
-                                acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
-                                rows=vmm.rows, cols=vmm.cols,
-                                requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool,
-                                pool_terms=(out_range, multiple))
-        with m.If(err):
-            m.d.comb += check.eq(ErrorCode.MEM_READ)
-        with m.Elif(op.matches(Op.END, Op.FENCE)):
-            with m.If(reserved(Op.END)):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-        with m.Elif(op.matches(Op.LOAD, Op.STORE)):
-            allowed = Mux(op == Op.LOAD, window.matches(*LOAD_WINDOWS),
-                          window.matches(*STORE_WINDOWS))
-            with m.If(Mux(op == Op.LOAD, reserved(Op.LOAD), reserved(Op.STORE))):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-            with m.Elif(~allowed):
-                m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
-            with m.Elif((count == 0) | unit_range):
-                m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
-            with m.Elif((addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0)):
-                m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
-            with m.Elif(byte_range):
-                m.d.comb += check.eq(ErrorCode.MEM_RANGE)
-        with m.Elif(op == Op.VMM):
-            with m.If(reserved(Op.VMM)):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-            with m.Else():
-                m.d.comb += check.eq(vmm_err)
-        with m.Else():
-            m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-        return check
 
     def _instr_beats(self, n):
         B = self.geometry.mem_bytes

@@ -1,0 +1,119 @@
+# amaranth: UnusedElaboratable=no
+"""hw.sequencer.InstructionCheck against the spec's :func:`hw.spec.isa.check`, every cycle.
+
+A new instruction every cycle: LOADs and STOREs with their fields at the edges of their
+window, of memory and of alignment (2-D LOADs whose last row just fits or not), VMMs with the
+boundary-biased commands of test_command_check_sim (each check in turn the first to fail),
+END and FENCE, reserved bits set, unknown opcodes and read errors. A cycle later ``code`` must
+be the spec's verdict (MEM_READ with a read error) and ``failed`` whether it is not NONE.
+"""
+
+import collections
+
+import pytest
+
+from hw.sequencer import InstructionCheck
+from hw.spec import ErrorCode, Geometry, isa, regmap
+from hw.spec.isa import End, Fence, Load, Store, Vmm, Window
+from verif.hw.sim_util import raw, rng, simulate
+from verif.hw.test_command_check_sim import perturbed_command, random_command, valid_command
+
+pytestmark = pytest.mark.unit
+
+GEOMETRIES = {
+    "8x8": Geometry.default(rows=8, cols=8),
+    "4x4x2/64": Geometry.default(rows=4, cols=4, banks=2, in_depth=16, acc_depth=16,
+                                 out_depth=16, mem_bits=64),
+}
+REQUANT = regmap.register("CMD_FLAGS").pack(REQUANT=1)
+
+
+def _edge(r, limit, most):
+    return min(max(r.choice([0, 1, limit - 1, limit, limit + 1, r.randrange(most + 1)]), 0),
+               most)
+
+
+def transfer(r, g):
+    """A LOAD or STORE near the limits of the check."""
+    op = r.choice([Load, Store])
+    window = r.choice([*Window, r.randrange(16)])
+    size = isa.units(window, g) if window in set(Window) else 16
+    count = _edge(r, r.choice([1, size]), 0xFFFF)
+    first = _edge(r, max(size - count, 0), 0xFFFF)
+    beat = g.mem_bytes
+    aligned = r.random() < 0.8
+    mem_addr = r.choice([0, (1 << 32) - r.randrange(1, 5) * beat, r.randrange(1 << 32)])
+    mem_addr = mem_addr // beat * beat if aligned else mem_addr
+    if op is Store:
+        return Store(window, first, count, mem_addr)
+    rows = r.choice([0, 1, 2, 3, r.randrange(1 << 16)])
+    skip = r.choice([0, count, count + 1, r.randrange(1 << 16)])
+    pitch = r.choice([0, beat, r.randrange(1 << 20)])
+    pitch = pitch // beat * beat if aligned else pitch
+    if r.random() < 0.3 and rows > 1:   # the last row right at the end of the window
+        first = max(size - (rows - 1) * skip - count + r.choice([-1, 0, 1]), 0) % (1 << 16)
+    return Load(window, first, count, mem_addr, rows=rows, skip=skip, pitch=pitch)
+
+
+def vmm(r, g):
+    cmd = (valid_command if r.random() < 0.3 else
+           random_command if r.random() < 0.3 else perturbed_command)(r, g)
+    flags = (REQUANT if cmd.requant else 0) | (r.randrange(256) & ~REQUANT
+                                                if r.random() < 0.3 else 0)
+    return Vmm(bank=cmd.bank, in_addr=cmd.in_addr, acc_addr=cmd.acc_addr,
+               out_addr=cmd.out_addr, count=cmd.count, rows=cmd.rows, cols=cmd.cols,
+               pool=cmd.pool, flags=flags, out_zp=r.randrange(-128, 128))
+
+
+def instruction_words(r, g):
+    """An instruction's four words: mostly a real one, some with a reserved bit set or an
+    unknown opcode."""
+    roll = r.random()
+    instr = (transfer(r, g) if roll < 0.45 else vmm(r, g) if roll < 0.9
+             else r.choice([End(), Fence()]))
+    words = list(isa.encode(instr))
+    if r.random() < 0.05:
+        words[r.randrange(4)] |= 1 << r.randrange(8, 32)
+    if r.random() < 0.03:
+        words[0] = words[0] & ~0xFF | r.randrange(256)
+    return words
+
+
+@pytest.mark.parametrize("name", list(GEOMETRIES))
+def test_the_check_equals_the_spec_a_cycle_later(name):
+    g = GEOMETRIES[name]
+    r = rng(sum(map(ord, name)) + 2)
+    dut = InstructionCheck(g)
+    seen = collections.Counter()
+
+    async def tb(ctx):
+        last = None
+        for cycle in range(4000):
+            words = instruction_words(r, g)
+            err = r.random() < 0.03
+            ctx.set(dut.instr, sum(w << (32 * i) for i, w in enumerate(words)))
+            ctx.set(dut.err, err)
+            if last is not None:
+                last_words, last_err = last
+                expected = ErrorCode.MEM_READ if last_err else \
+                    isa.check(isa.decode(last_words), g)
+                seen[expected.name] += 1
+                got = (ctx.get(raw(dut.code)), ctx.get(dut.failed))
+                assert got == (expected, int(expected != ErrorCode.NONE)), \
+                    f"cycle {cycle - 1}: {isa.decode(last_words)}, err {last_err}"
+            last = words, err
+            await ctx.tick()
+
+    simulate(dut, tb)
+    print(f"{name}: {dict(seen)}")
+    program_codes = {"BAD_INSTR", "BAD_WINDOW", "WINDOW_RANGE", "MEM_ALIGN", "MEM_READ",
+                     "MEM_RANGE", "NONE"}
+    command_codes = {c.name for c in ErrorCode if ErrorCode.NONE < c <= ErrorCode.BAD_POOL
+                     and c != ErrorCode.BAD_OPCODE}   # (a VMM has its opcode)
+    assert program_codes | command_codes <= set(seen), seen
+    assert min(seen.values()) >= 10, seen
+
+
+def test_the_check_needs_a_geometry():
+    with pytest.raises(TypeError, match="geometry must be a Geometry"):
+        InstructionCheck((8, 8))
