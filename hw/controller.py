@@ -1,7 +1,7 @@
 """Command controller: checks a command, issues its vectors, drains, reports, counts."""
 
 from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
-from amaranth.lib import wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .enums import ErrorCode, Opcode
@@ -9,8 +9,8 @@ from .pipeline import counters as perf_counters
 from .spec import Geometry
 
 __all__ = ["Controller", "command_error", "command_failed", "late_command_check",
-           "late_command_error",
-           "pool_checks", "pool_constants", "pool_products", "pool_verdicts"]
+           "late_command_error", "pool_bound", "pool_checks", "pool_constants", "pool_products",
+           "pool_verdicts"]
 
 #: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
 COUNT_BITS, POOL_BITS = 16, 8
@@ -264,10 +264,11 @@ def pool_products(m, g, *, out_addr, count, pool):
     """The first half of :func:`pool_checks`: its multiplies (with the table look-up before
     one), in logic added to ``m`` (combinational). A dict of values that :func:`pool_verdicts`
     turns into the two terms with the bound's table look-up and comparisons, so a caller may
-    register them in between (the sequencer and :func:`late_command_error` do: a multiply and
-    a comparison in one cycle limited the clock). ``pool`` itself is among them, not the
-    bound: a registered look-up is a ROM with a registered read, which Yosys puts in a
-    DP16KD block RAM (4.1 ns from clock to data)."""
+    register them in between (the sequencer and :func:`late_command_check` do: a multiply
+    and a comparison in one cycle limited the clock; they add the bound, registered, with
+    :func:`pool_bound`). ``pool`` itself is among them, not the bound: a registered look-up
+    is a ROM with a registered read, which Yosys puts in a DP16KD block RAM (4.1 ns from
+    clock to data) unless told otherwise, as :func:`pool_bound` does."""
     room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
     m.d.comb += room.eq(g.out_depth + 1 - out_addr)
     inverse = Array(Const(i, COUNT_BITS) for i, _ in _TABLE)[pool]
@@ -282,12 +283,28 @@ def pool_products(m, g, *, out_addr, count, pool):
     }
 
 
+def pool_bound(m, pool, name):
+    """:func:`pool_constants`' bound of ``pool`` in the cycle after it (the clock domain
+    ``sync`` of ``m``): a ROM (submodule ``name`` of ``m``) with a registered read that asks
+    Yosys for logic (``rom_style = "logic"``: a look-up tree and 16 flip-flops, not a DP16KD
+    block RAM with 4.1 ns from clock to data). With it in :func:`pool_products`' values,
+    :func:`pool_verdicts` compares with the register instead of looking the bound up after
+    the registers."""
+    rom = memory.Memory(shape=COUNT_BITS, depth=len(_TABLE), init=[b for _, b in _TABLE],
+                        attrs={"rom_style": "logic"})
+    m.submodules[name] = rom
+    port = rom.read_port(domain="sync")
+    m.d.comb += port.addr.eq(pool)
+    return port.data
+
+
 def pool_verdicts(m, products):
     """The second half of :func:`pool_checks`: ``(out_range, multiple)`` from
-    :func:`pool_products`' values (the bound's table look-up and comparisons, combinational,
-    in ``m``)."""
+    :func:`pool_products`' values (the bound's table look-up, unless they have the ``bound``
+    itself (:func:`pool_bound`), and comparisons, combinational, in ``m``)."""
     p = products
-    bound = Array(Const(b, COUNT_BITS) for _, b in _TABLE)[p["pool"]]
+    bound = p["bound"] if "bound" in p else \
+        Array(Const(b, COUNT_BITS) for _, b in _TABLE)[p["pool"]]
     out_range, multiple = Signal(), Signal()
     m.d.comb += [out_range.eq(p["past_end"]
                               | ((p["pool"] != 0) & (p["count"] >= p["room_pool"]))),
@@ -388,8 +405,9 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
                        requant, pool):
     """:func:`command_error` of the fields of the cycle before, and whether it is not NONE
     (``(error, failed)``), in logic added to ``m``: the conditions, the pool table and the
-    pool multiplies (:func:`pool_products`) are computed from the fields and registered
-    (without reset), the comparisons and the verdict come after the registers. For a
+    pool multiplies (:func:`pool_products`) and the bound (:func:`pool_bound`) are computed
+    from the fields and registered (without reset), the comparisons and the verdict come
+    after the registers. For a
     Controller with ``check_latency=1`` (``failed``: its ``check_failed`` input).
 
     ``failed`` is the OR of the failing conditions, not a comparison of the error code: the
@@ -406,6 +424,7 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
         for name, value in src.items():
             dst[name] = Signal.like(value, name=f"{prefix}_{name}_q", reset_less=True)
             m.d.sync += dst[name].eq(value)
+    pq["bound"] = pool_bound(m, pool, "check_pool_bound")
     out_range, multiple = pool_verdicts(m, pq)
     failed = Signal(name="check_failed")
     m.d.comb += failed.eq(eq["failed"] | (eq["pool_checked"] & (out_range | ~multiple)))

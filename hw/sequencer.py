@@ -9,7 +9,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .controller import command_error, command_failed, pool_products, pool_verdicts
+from .controller import command_error, command_failed, pool_bound, pool_products, pool_verdicts
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -232,8 +232,8 @@ class InstructionCheck(Elaboratable):
         (:func:`~hw.controller.pool_checks`: ``out_range``, ``multiple``) and a LOAD's or
         STORE's range over all its rows (``first + (rows - 1) * skip + count > units`` and
         ``mem_addr + (rows - 1) * pitch + row bytes > 2**32``). The multiplies (and the table
-        and sums before them) are computed from ``instr`` and registered; the comparisons
-        come after the registers."""
+        and sums before them) and the pool's bound (:func:`~hw.controller.pool_bound`) are
+        computed from ``instr`` and registered; the comparisons come after the registers."""
         g, B = self.geometry, self.geometry.mem_bytes
         _, fld, _ = _decoder(instr)
         pool = pool_products(m, g, out_addr=fld(Op.VMM, "OUT_ADDR"),
@@ -258,8 +258,9 @@ class InstructionCheck(Elaboratable):
         for name, value in {**{f"pool_{k}": v for k, v in pool.items()}, **ranges}.items():
             q[name] = Signal.like(value, name=f"terms_{name}_q", reset_less=True)
             m.d.sync += q[name].eq(value)
-        out_range, multiple = pool_verdicts(m, {k[5:]: v for k, v in q.items()
-                                                if k.startswith("pool_")})
+        pool_q = {k[5:]: v for k, v in q.items() if k.startswith("pool_")}
+        pool_q["bound"] = pool_bound(m, fld(Op.VMM, "POOL"), "terms_pool_bound")
+        out_range, multiple = pool_verdicts(m, pool_q)
         unit_range, byte_range = Signal(name="unit_range"), Signal(name="byte_range")
         m.d.comb += [unit_range.eq(q["units"] + q["unit_rows"] > q["size"]),
                      byte_range.eq(q["bytes"] + q["byte_rows"] > (1 << 32))]
