@@ -516,32 +516,45 @@ class Sequencer(wiring.Component):
         cur_front = Signal(range(FRONT + 2), name="cur_front")
         prev_front = Signal(range(FRONT + 2), name="prev_front")
 
-        def load_vs_vmm(lw, l0, l_end, v, front=1):
+        def ends_of(v):
+            """The ends of a VMM's ranges in the IN, ACC and OUT windows."""
+            return {"in": v.in_addr + v.count, "acc": v.acc_addr + v.count,
+                    "out": v.out_addr + v.count}
+
+        # the running VMMs' ends, registered as they are dispatched: their comparisons with
+        # the head's range (which decide the pop) have no adder before them
+        cur_end = {k: Signal(17, name=f"cur_{k}_end") for k in ("in", "acc", "out")}
+        prev_end = {k: Signal(17, name=f"prev_{k}_end") for k in ("in", "acc", "out")}
+
+        def load_vs_vmm(lw, l0, l_end, v, front=1, v_end=None):
+            v_end = v_end or ends_of(v)
             bank0 = v.bank * g.cols_p2
             uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
             return Mux(lw == Window.WEIGHT,
                        (front != 0) & _overlap(l0, l_end, bank0, bank0 + g.cols_p2),
                        Mux(lw == Window.IN,
-                           (front != 0) & _overlap(l0, l_end, v.in_addr, v.in_addr + v.count),
+                           (front != 0) & _overlap(l0, l_end, v.in_addr, v_end["in"]),
                            ((lw == Window.PARAM) & uses_param)
                            | ((lw == Window.LUT) & _flag(v.flags, "LUT"))))
 
-        def store_vs_vmm(sw, s0, s_end, v):
-            return Mux(sw == Window.ACC, _overlap(s0, s_end, v.acc_addr, v.acc_addr + v.count),
+        def store_vs_vmm(sw, s0, s_end, v, v_end=None):
+            v_end = v_end or ends_of(v)
+            return Mux(sw == Window.ACC, _overlap(s0, s_end, v.acc_addr, v_end["acc"]),
                        (sw == Window.OUT) & _flag(v.flags, "REQUANT")
-                       & _overlap(s0, s_end, v.out_addr, v.out_addr + v.count))
+                       & _overlap(s0, s_end, v.out_addr, v_end["out"]))
 
         def vs_running(conflict, *args):
-            return (cur_on & conflict(*args, cur)) | (prev_on & conflict(*args, prev))
+            return ((cur_on & conflict(*args, cur, v_end=cur_end))
+                    | (prev_on & conflict(*args, prev, v_end=prev_end)))
 
         can = Signal()
         with m.Switch(op):
             with m.Case(Op.LOAD):
                 m.d.comb += can.eq(load.ready
                                    & ~(cur_on & load_vs_vmm(window, first, end, cur,
-                                                            cur_front))
+                                                            cur_front, cur_end))
                                    & ~(prev_on & load_vs_vmm(window, first, end, prev,
-                                                             prev_front)))
+                                                             prev_front, prev_end)))
             with m.Case(Op.STORE):
                 m.d.comb += can.eq(~store.busy
                                    & ~vs_running(store_vs_vmm, window, first, end))
@@ -582,9 +595,11 @@ class Sequencer(wiring.Component):
         m.d.sync += [cur_front.eq(cur_front_next), prev_front.eq(counted(prev_front, 0))]
         with m.If(vmm_go):  # (dispatch needs ~prev_on: a done then ends cur, the oldest)
             m.d.sync += [cur.eq(vmm), cur_on.eq(1), self.vmm_start.eq(1),
-                         cur_front.eq(FRONT + 1)]
+                         cur_front.eq(FRONT + 1),
+                         *(cur_end[k].eq(e) for k, e in ends_of(vmm).items())]
             with m.If(cur_on & ~self.ctl_done):
-                m.d.sync += [prev.eq(cur), prev_on.eq(1), prev_front.eq(cur_front_next)]
+                m.d.sync += [prev.eq(cur), prev_on.eq(1), prev_front.eq(cur_front_next),
+                             *(prev_end[k].eq(cur_end[k]) for k in cur_end)]
         with m.Elif(self.ctl_done):
             with m.If(prev_on):
                 m.d.sync += prev_on.eq(0)
