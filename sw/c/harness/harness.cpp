@@ -1,26 +1,33 @@
 // harness.cpp: the Verilated pimacc clocked from C++, its AXI4 memory and AXI4-Lite access.
 //
-// A cycle: the handshakes of the cycle are sampled with the clock low (after the inputs
-// settled), the clock rises, then the memory model and the register-port manager update their
-// outputs and the clock falls. So both behave as registered logic, like the RTL they talk to.
+// The model's top is pimacc_harness_top (sw/c/build.py, harness_top_verilog): pimacc and
+// registers for the memory's side of its AXI4 port, which one DPI call per rising edge,
+// pimacc_mem_edge, fills from this file's AXI4 RAM (mem_edge). So only the register port, the
+// reset and irq are the model's ports; the memory port is not among its inputs.
+//
+// A cycle: the register port's handshakes are sampled with the clock low (after the inputs
+// settled), the clock rises; at that edge mem_edge samples the memory port's handshakes (the
+// values from before the edge) and returns the memory's outputs for the next cycle, which the
+// top's registers take; then the register-port manager updates its outputs and the clock
+// falls. So both behave as registered logic, like the RTL they talk to. (The memory's timing is
+// that of the C++ loop that drove the memory port's pins before: a test holds the cycle counts
+// of a fixed workload, with and without random stalls, to that harness's.)
 //
 // Exact mode evaluates the model twice a cycle (clock high, clock low). Fast mode (the
-// default) evaluates it once, at the rising edge: Verilator runs the logic fed by the inputs
-// (its "ico" region, about a third of the time) on every evaluation, and the falling edge
-// needs nothing else. Its handshakes are sampled from the outputs of the last evaluation,
-// computed with the previous cycle's inputs; that is exact because the memory port's outputs
-// do not depend on its inputs combinationally (hw/dma.py: registered valids, bready
-// constant, rready from inside), and the register port's (whose readies do depend on its
-// valids) are settled by one more evaluation whenever the harness changed its inputs. A test
-// holds the two modes to the same results and cycle counts.
+// default) evaluates it once, at the rising edge, and the falling edge needs nothing else. The
+// register port's handshakes are sampled from the outputs of the last evaluation; its readies
+// depend on its valids, so one more evaluation settles them whenever the harness changed its
+// inputs. A test holds the two modes to the same results and cycle counts.
 //
-// Fast mode also skips the input region when no input changed since the last evaluation
-// (about a quarter of an evaluation here: every register's next value depends on the rst input
-// and on the soft reset, which the register port computes from its inputs). That is exact:
-// Verilator recomputes the logic fed by both inputs and registers in its nba region as well, so
-// the input region would only compute again what it computed last time. The harness drives
-// every input through drive(), which notes a change; the phases are Verilator-generated names
-// (weak symbols: without them every evaluation is a full one).
+// Fast mode also skips Verilator's input region ("ico": the logic fed by the inputs, a fifth of
+// the model's time on a layer when it ran on every edge) when no input changed since the last
+// evaluation. That is exact: Verilator recomputes the logic fed by both inputs and registers in
+// its nba region as well, so the input region would only compute again what it computed last
+// time. The harness drives every input through drive(), which notes a change; the phases are
+// Verilator-generated names (weak symbols: without them every evaluation is a full one). With
+// the memory behind the DPI call, the inputs change only during register accesses, so a
+// layer's cycles all skip it (they skipped it on 15 % of its edges when the memory's outputs
+// were inputs).
 #include "harness.h"
 
 #include <chrono>
@@ -30,29 +37,14 @@
 #include <vector>
 
 #include "Vpimacc.h"
+#include "Vpimacc__Dpi.h"
 #include "Vpimacc___024root.h"
+#include "svdpi.h"
 #include "verilated.h"
 
 namespace {
 
 constexpr uint32_t OKAY = 0, SLVERR = 2;
-
-// The data bus as bytes, whatever type Verilator gives it (QData up to 64 bits, VlWide above).
-template <std::size_t N> void bus_from_bytes(VlWide<N> &bus, const uint8_t *b) {
-    for (std::size_t i = 0; i < N; ++i)
-        bus[i] = uint32_t(b[4 * i]) | uint32_t(b[4 * i + 1]) << 8 | uint32_t(b[4 * i + 2]) << 16
-                 | uint32_t(b[4 * i + 3]) << 24;
-}
-inline void bus_from_bytes(QData &bus, const uint8_t *b) {
-    bus = 0;
-    for (int i = 7; i >= 0; --i) bus = bus << 8 | b[i];
-}
-template <std::size_t N> void bus_to_bytes(const VlWide<N> &bus, uint8_t *b) {
-    for (std::size_t i = 0; i < 4 * N; ++i) b[i] = uint8_t(bus[i / 4] >> (8 * (i % 4)));
-}
-inline void bus_to_bytes(QData bus, uint8_t *b) {
-    for (int i = 0; i < 8; ++i) b[i] = uint8_t(bus >> (8 * i));
-}
 
 // Make the next evaluation see a rising clock edge without evaluating the falling one: the
 // clock's previous value as Verilator's trigger remembers it. Verilator-generated name; if a
@@ -115,8 +107,14 @@ struct pimacc_harness {
     pimacc_dev_t dev{};
     pimacc_platform_t platform{};
 
-    // the memory: bursts in flight
+    // the memory: bursts in flight, and its outputs (what the top's registers hold)
     std::deque<Burst> reads, writes;
+    struct {
+        bool arready = false, awready = false, wready = false, bvalid = false, rvalid = false,
+             rlast = false;
+        uint32_t bresp = 0, rresp = 0;
+        uint32_t rdata[16] = {};  // (little-endian words: up to 512 bits)
+    } out;
     std::deque<uint32_t> responses;  // B channel
     static constexpr std::size_t QUEUE = 4;  // addresses accepted ahead of their data
 
@@ -132,6 +130,7 @@ struct pimacc_harness {
         top->s_axil_rready = 0;
         top->rst = 1;
         top->clk = 0;
+        current = this;
         top->eval();
         for (int i = 0; i < 4; ++i) tick();
         top->rst = 0;
@@ -164,6 +163,7 @@ struct pimacc_harness {
 
     // A full evaluation (the input region included).
     void eval() {
+        current = this;
         top->eval();
         dirty = false;
     }
@@ -189,18 +189,13 @@ struct pimacc_harness {
 
     void tick() {
         Vpimacc &t = *top;
+        current = this;
         if (settle) {
             eval();
             settle = false;
         }
-        // Sample the cycle's handshakes (inputs have settled: the last eval saw them).
-        bool ar = t.m_axi_arvalid && t.m_axi_arready, r = t.m_axi_rvalid && t.m_axi_rready;
-        bool aw = t.m_axi_awvalid && t.m_axi_awready, w = t.m_axi_wvalid && t.m_axi_wready;
-        bool b = t.m_axi_bvalid && t.m_axi_bready;
-        if (ar) reads.push_back(burst(t.m_axi_araddr, t.m_axi_arlen, t.m_axi_arsize,
-                                      cycles + rd_latency));
-        if (aw) writes.push_back(burst(t.m_axi_awaddr, t.m_axi_awlen, t.m_axi_awsize, 0));
-        if (w) write_beat();
+        // Sample the register port's handshakes (inputs have settled: the last eval saw them);
+        // the memory's are sampled by mem_edge, called at the rising edge.
         bool l_aw = t.s_axil_awvalid && t.s_axil_awready, l_w = t.s_axil_wvalid && t.s_axil_wready;
         bool l_b = t.s_axil_bvalid && t.s_axil_bready, l_ar = t.s_axil_arvalid && t.s_axil_arready;
         bool l_r = t.s_axil_rvalid && t.s_axil_rready;
@@ -220,23 +215,6 @@ struct pimacc_harness {
         }
         ++cycles;
 
-        // The memory's outputs for the next cycle.
-        if (r) {
-            Burst &front = reads.front();
-            front.addr += front.size;
-            if (--front.beats == 0) reads.pop_front();
-        }
-        if (b) responses.pop_front();
-        // (a valid, once raised, stays until its handshake; a ready may drop any time)
-        drive(t.m_axi_arready, reads.size() < QUEUE && !stall());
-        drive(t.m_axi_awready, writes.size() < QUEUE && !stall());
-        drive(t.m_axi_wready, !writes.empty() && !stall());
-        drive(t.m_axi_bvalid, (t.m_axi_bvalid && !b) || (!responses.empty() && !stall()));
-        drive(t.m_axi_bresp, responses.empty() ? 0 : responses.front());
-        bool rv = (t.m_axi_rvalid && !r)
-                  || (!reads.empty() && reads.front().ready_at <= cycles && !stall());
-        drive(t.m_axi_rvalid, rv);
-        if (rv) read_beat(reads.front());
         // The register port's manager.
         if (l_aw) drive(t.s_axil_awvalid, 0), aw_wait = false;
         if (l_w) drive(t.s_axil_wvalid, 0), w_wait = false;
@@ -249,36 +227,67 @@ struct pimacc_harness {
         if (!fast) t.eval();
     }
 
-    void read_beat(const Burst &burst) {
-        Vpimacc &t = *top;
-        constexpr uint32_t BYTES = sizeof(t.m_axi_rdata);
-        uint8_t data[BYTES] = {};
-        uint32_t base = burst.addr & ~(BYTES - 1);
-        if (!burst.error) std::memcpy(data, &mem[base], BYTES);
-        auto bus = t.m_axi_rdata;
-        bus_from_bytes(bus, data);
-        drive(t.m_axi_rdata, bus);
-        drive(t.m_axi_rresp, burst.error ? SLVERR : OKAY);
-        drive(t.m_axi_rlast, burst.beats == 1);
+    // The memory at a rising edge (pimacc_mem_edge): the cycle's handshakes, from pimacc's
+    // outputs before the edge and the memory's own, then the memory's outputs for the next
+    // cycle (``cycles + 1``), which the top's registers take at this edge. So the memory
+    // behaves as registered logic, as the RTL it talks to does.
+    struct Port {  // pimacc's side, as it was before the edge
+        bool arvalid, rready, awvalid, wvalid, wlast, bready;
+        uint32_t araddr, arlen, arsize, awaddr, awlen, awsize;
+        const uint32_t *wdata;
+        uint64_t wstrb;
+    };
+    void mem_edge(uint32_t bytes, const Port &p) {
+        bool ar = p.arvalid && out.arready, r = out.rvalid && p.rready;
+        bool aw = p.awvalid && out.awready, w = p.wvalid && out.wready;
+        bool b = out.bvalid && p.bready;
+        if (ar) reads.push_back(burst(p.araddr, p.arlen, p.arsize, cycles + rd_latency));
+        if (aw) writes.push_back(burst(p.awaddr, p.awlen, p.awsize, 0));
+        if (w) write_beat(bytes, p);
+        uint64_t now = cycles + 1;
+
+        if (r) {
+            Burst &front = reads.front();
+            front.addr += front.size;
+            if (--front.beats == 0) reads.pop_front();
+        }
+        if (b) responses.pop_front();
+        // (a valid, once raised, stays until its handshake; a ready may drop any time)
+        out.arready = reads.size() < QUEUE && !stall();
+        out.awready = writes.size() < QUEUE && !stall();
+        out.wready = !writes.empty() && !stall();
+        out.bvalid = (out.bvalid && !b) || (!responses.empty() && !stall());
+        out.bresp = responses.empty() ? 0 : responses.front();
+        bool rv = (out.rvalid && !r) || (!reads.empty() && reads.front().ready_at <= now && !stall());
+        out.rvalid = rv;
+        if (rv) read_beat(bytes, reads.front());
     }
 
-    void write_beat() {
-        Vpimacc &t = *top;
-        constexpr uint32_t BYTES = sizeof(t.m_axi_wdata);
+    void read_beat(uint32_t bytes, const Burst &burst) {
+        uint32_t base = burst.addr & ~(bytes - 1);
+        uint8_t data[64] = {};
+        if (!burst.error) std::memcpy(data, &mem[base], bytes);
+        for (uint32_t i = 0; i < bytes / 4; ++i)
+            out.rdata[i] = uint32_t(data[4 * i]) | uint32_t(data[4 * i + 1]) << 8
+                           | uint32_t(data[4 * i + 2]) << 16 | uint32_t(data[4 * i + 3]) << 24;
+        out.rresp = burst.error ? SLVERR : OKAY;
+        out.rlast = burst.beats == 1;
+    }
+
+    void write_beat(uint32_t bytes, const Port &p) {
         Burst &front = writes.front();
-        uint8_t data[BYTES];
-        bus_to_bytes(t.m_axi_wdata, data);
-        uint64_t strb = t.m_axi_wstrb;
-        uint32_t base = front.addr & ~(BYTES - 1);
+        uint32_t base = front.addr & ~(bytes - 1);
         if (!front.error)
-            for (uint32_t i = 0; i < BYTES; ++i)
-                if (strb >> i & 1) mem[base + i] = data[i];
+            for (uint32_t i = 0; i < bytes; ++i)
+                if (p.wstrb >> i & 1) mem[base + i] = uint8_t(p.wdata[i / 4] >> (8 * (i % 4)));
         front.addr += front.size;
-        if (--front.beats == 0 || t.m_axi_wlast) {
+        if (--front.beats == 0 || p.wlast) {
             responses.push_back(front.error ? SLVERR : OKAY);
             writes.pop_front();
         }
     }
+
+    static pimacc_harness *current;  // the harness whose model is being evaluated
 
     // Clock until the register-port access set up by the caller has finished.
     void finish_access() {
@@ -316,6 +325,31 @@ struct pimacc_harness {
         finish_access();
     }
 };
+
+pimacc_harness *pimacc_harness::current = nullptr;
+
+// The DPI import of the harness's top (sw/c/build.py, harness_top_verilog), called at every
+// rising edge: the memory of the harness being evaluated.
+void pimacc_mem_edge(int bytes, svBit arvalid, int araddr, int arlen, int arsize, svBit rready,
+                     svBit awvalid, int awaddr, int awlen, int awsize, svBit wvalid,
+                     const svBitVecVal *wdata, long long wstrb, svBit wlast, svBit bready,
+                     svBit *arready, svBit *awready, svBit *wready, svBit *bvalid, int *bresp,
+                     svBit *rvalid, svBitVecVal *rdata, int *rresp, svBit *rlast) {
+    pimacc_harness &h = *pimacc_harness::current;
+    h.mem_edge(uint32_t(bytes),
+               {arvalid != 0, rready != 0, awvalid != 0, wvalid != 0, wlast != 0, bready != 0,
+                uint32_t(araddr), uint32_t(arlen), uint32_t(arsize), uint32_t(awaddr),
+                uint32_t(awlen), uint32_t(awsize), wdata, uint64_t(wstrb)});
+    *arready = h.out.arready;
+    *awready = h.out.awready;
+    *wready = h.out.wready;
+    *bvalid = h.out.bvalid;
+    *bresp = int(h.out.bresp);
+    *rvalid = h.out.rvalid;
+    for (int i = 0; i < bytes / 4; ++i) rdata[i] = h.out.rdata[i];
+    *rresp = int(h.out.rresp);
+    *rlast = h.out.rlast;
+}
 
 extern "C" {
 
@@ -359,7 +393,7 @@ void pimacc_harness_mem_error(pimacc_harness_t *h, uint32_t lo, uint32_t hi) {
 
 int pimacc_harness_fast(pimacc_harness_t *h, int on) {
     h->fast = on && arm_rising_edge(h->top->rootp, 0);
-    if (!h->fast) h->top->eval();  // (exact mode evaluates with the clock low)
+    if (!h->fast) h->eval();  // (exact mode evaluates with the clock low)
     h->settle = false;
     h->dirty = true;
     return h->fast;

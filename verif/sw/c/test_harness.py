@@ -338,6 +338,59 @@ def test_fast_mode_equals_exact_mode(small, stall_seed):
         assert (fc8, fc32, fcycles) == (ec8, ec32, ecycles)
 
 
+def _memory_timing_workload(h):
+    """Layers, a convolution and a refused read on ``h``, each result checked: every call's
+    cycles and the harness's cycles after each (for the memory model's timing)."""
+    rng = _rng(1300)
+    counts = []
+    for m, k, n in ((5, 9, 7), (17, 4, 3), (3, 21, 9)):
+        x, w = _int8(rng, m, k), _int8(rng, n, k)
+        b = rng.integers(-999, 999, n, dtype=np.int32)
+        mult, shift = models.quantize_multipliers(_scales(rng, n, k))
+        status, y = h.linear(x, w, b, mult, shift, relu=True)
+        assert status == OK, result_name(status)
+        np.testing.assert_array_equal(y, numpy_linear(x, w, b, mult, shift, 0, True))
+        counts += [h.dev.contents.last_cycles, h.cycles]
+        status, y = h.linear(x, w, b)
+        assert status == OK, result_name(status)
+        np.testing.assert_array_equal(y, numpy_linear(x, w, b, None, None, 0, False))
+        counts += [h.dev.contents.last_cycles, h.cycles]
+    xc, wc = _int8(rng, 1, 3, 7, 7), _int8(rng, 5, 3, 3, 3)
+    status, y = h.conv2d(xc, wc, padding=1)
+    assert status == OK, result_name(status)
+    np.testing.assert_array_equal(y, conv2d(xc, wc, padding=1))
+    counts += [h.dev.contents.last_cycles, h.cycles]
+    h.mem_error(0, 1 << 30)
+    status, _ = h.linear(x, w, b)
+    assert status == ErrorCode.MEM_READ, result_name(status)
+    return counts + [h.cycles]
+
+
+#: ``_memory_timing_workload``'s counts (each call's cycles, the harness's cycles after it, the
+#: harness's at the end), measured on the harness of commit a761926, whose C++ loop drove the
+#: memory port's pins (before the memory moved behind the DPI call of sw/c/build.py's top),
+#: in both modes, per (stall seed, read latency): the memory's timing kept
+MEMORY_TIMING = {
+    (None, 1): (194, 229, 178, 416, 137, 562, 117, 688, 360, 1057, 339, 1405, 1421, 2835, 2863),
+    (None, 4): (216, 251, 200, 460, 144, 613, 124, 746, 423, 1178, 402, 1589, 1586, 3184, 3215),
+    (9, 1): (209, 244, 200, 453, 144, 606, 136, 751, 408, 1168, 397, 1574, 1589, 3172, 3204),
+    (9, 4): (239, 274, 227, 510, 148, 667, 134, 810, 477, 1296, 450, 1755, 1712, 3476, 3508),
+}
+
+
+@pytest.mark.parametrize("stall_seed, latency", sorted(MEMORY_TIMING, key=str))
+def test_memory_timing_is_the_pin_driving_harnesses(small, stall_seed, latency):
+    """The AXI4 RAM behind the DPI call answers cycle for cycle as the C++ loop that drove
+    pimacc's memory pins did (the same cycles of every call, with and without random stalls,
+    at two read latencies), in both modes, with the results equal to the golden model's."""
+    for exact in (False, True):
+        with Harness(SMALL, harness=small, stall_seed=stall_seed, exact=exact,
+                     rd_latency=latency) as h:
+            counts = _memory_timing_workload(h)
+        print(f"exact={exact}: {counts}")
+        assert tuple(counts) == MEMORY_TIMING[stall_seed, latency], exact
+
+
 def test_harness_program_checks_itself_and_prints_its_speed(small):
     """pimacc_harness (the C++ main): its own reference check and the speed figures."""
     r = small.run("--m", 20, "--k", 30, "--n", 10, "--seconds", 0.5)
