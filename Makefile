@@ -77,6 +77,7 @@ demo: setup
 bench: setup
 	$(PY) -m sw.bench --target $(SIM) -o build/bench.json
 	$(PY) -m sw.soc --rows $(ROWS) --cols $(COLS) --banks $(BANKS) --json build/soc.json
+	$(PY) -m sw.c.build --rows $(ROWS) --cols $(COLS) --banks $(BANKS) --pgo --run -- --seconds 5
 	$(PY) -m sw.nets.zoo --net mobilenet_v1 --size 224 --width 1.0 --target harness --parallel 2 \
 	  --json build/zoo.json
 	$(PY) -m sw.nets.zoo --net resnet18 --size 224 --width 1.0 --target harness --parallel 2 \
