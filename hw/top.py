@@ -12,7 +12,7 @@ from .accumulator import Accumulator
 from .axi4 import Axi4Signature, connect_manager
 from .axil import AxiLiteSignature, AxiLiteSlave
 from .cim_array import CimArray
-from .controller import Controller, late_command_error
+from .controller import Controller, late_command_check
 from .csr import RegisterFile
 from .decoder import AddressDecoder, Region
 from .dma import ReadDma, WriteDma
@@ -124,7 +124,7 @@ class PimAccelerator(wiring.Component):
         ctl = Controller(g, drain=self.pipeline_depth,
                          acc_drain=timing.drain(self.array_latency, requant=False),
                          vector_cycles=1 if cim is None else cim.cycles_per_vector,
-                         external_check=True, check_latency=1)
+                         external_check=True, check_latency=1, check_failed_input=True)
         if cim is None:
             array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
                              weight_store=self.weight_store, pipeline=self.array_pipeline)
@@ -196,8 +196,12 @@ class PimAccelerator(wiring.Component):
         with m.Elif(busy & locked):
             m.d.comb += w_err.eq(BusError.BUSY)
         m.d.comb += axil.wr_err.eq(w_err)
+        # A window's write enable: the write, its window, a word that exists and not locked,
+        # one AND with busy last (not through the encoded refusal above: busy comes from the
+        # late command check's cancel). Windows are writable unless listed in read_only.
         w_ok = Signal()
-        m.d.comb += w_ok.eq(axil.wr_en & (w_err == BusError.NONE))
+        m.d.comb += w_ok.eq(axil.wr_en & wdec.mapped)
+        weight_locked = (f.WEIGHT.bank == ctl.bank) | seq.busy
 
         data, strb = axil.wr_data, axil.wr_strb
         row_words = len(in_wp.data) // 32
@@ -205,7 +209,8 @@ class PimAccelerator(wiring.Component):
         m.d.comb += [
             csr.w_en.eq(axil.wr_en & sel.REG), csr.w_addr.eq(f.REG.word),
             csr.w_data.eq(data), csr.w_strb.eq(strb), csr.busy.eq(busy),
-            array.w_en.eq(w_ok & sel.WEIGHT), array.w_bank.eq(f.WEIGHT.bank),
+            array.w_en.eq(w_ok & sel.WEIGHT & ~(busy & weight_locked)),
+            array.w_bank.eq(f.WEIGHT.bank),
             array.w_col.eq(f.WEIGHT.col), array.w_word.eq(f.WEIGHT.word),
             array.w_data.eq(data), array.w_strb.eq(strb),
             array.wl_en.eq(ld.w_en), array.wl_bank.eq(ld.w_bank), array.wl_col.eq(ld.w_col),
@@ -223,12 +228,12 @@ class PimAccelerator(wiring.Component):
             ]
         with m.Else():
             m.d.comb += [
-                params.w_en.eq(w_ok & sel.PARAM), params.w_col.eq(f.PARAM.col),
+                params.w_en.eq(w_ok & sel.PARAM & ~busy), params.w_col.eq(f.PARAM.col),
                 params.w_field.eq(f.PARAM.field), params.w_data.eq(data),
                 params.w_strb.eq(strb),
                 in_wp.addr.eq(f.IN.vector), in_wp.data.eq(data.replicate(row_words)),
-                in_wp.en.eq(Mux(w_ok & sel.IN, strb << (4 * f.IN.word), 0)),
-                post.lut_w_en.eq(w_ok & sel.LUT), post.lut_w_word.eq(f.LUT.word),
+                in_wp.en.eq(Mux(w_ok & sel.IN & ~busy, strb << (4 * f.IN.word), 0)),
+                post.lut_w_en.eq(w_ok & sel.LUT & ~busy), post.lut_w_word.eq(f.LUT.word),
                 post.lut_w_data.eq(data), post.lut_w_strb.eq(strb),
             ]
         return w_err
@@ -373,13 +378,13 @@ class PimAccelerator(wiring.Component):
         # alone, not through the multiplexer above, and a cycle late (the controller's
         # check_latency): the multiplies in the START cycle, the comparisons in the next. The
         # registers hold the command then too (START was that cycle's write).
-        ctl_check = late_command_error(
+        ctl_check, ctl_failed = late_command_check(
             core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
             acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,
             rows=csr.cmd_rows, cols=csr.cmd_cols, requant=csr.cmd_flags_requant,
             pool=csr.cmd_pool)
         m.d.comb += [
-            ctl.check_error.eq(ctl_check),
+            ctl.check_error.eq(ctl_check), ctl.check_failed.eq(ctl_failed),
             ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),
             ctl.clear_counters.eq(csr.ctrl_clear_counters),
             ctl.array_active.eq(array.active), ctl.op.eq(c.op), ctl.bank.eq(c.bank),
