@@ -399,13 +399,15 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
     return parse_report(json.loads((Path(build) / "report.json").read_text())), seconds
 
 
-def default_yosys_flags(geometry, weight_store, mode):
+def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
     """The ``synth_ecp5`` flags a run takes unless given: ``-noabc9`` (classic ABC) where
     ABC9 of the pinned Yosys 0.68 fails (README, "Synthesis"): the array's products in logic
-    (``mode`` "rest" or "no": at 16x16 an internal assertion after 32 minutes) and 16 banks
-    or more of weight registers (``weight_store`` "ff": its result does not read back);
-    else none."""
-    if mode in ("rest", "no") or (weight_store == "ff" and geometry.banks >= 16):
+    (``mode`` "rest" or "no": at 16x16 an internal assertion after 32 minutes), 16 banks or
+    more of weight registers (``weight_store`` "ff": its result does not read back) and a
+    pipelined array (``array_pipeline`` >= 1: the same read-back failure at 8x8/2 with 2
+    stages, after 3 minutes); else none."""
+    if (mode in ("rest", "no") or (weight_store == "ff" and geometry.banks >= 16)
+            or array_pipeline):
         return ["-noabc9"]
     return []
 
@@ -440,7 +442,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     given = None if yosys_flags is None else list(yosys_flags)
 
     def flags_for(mode):
-        return given if given is not None else default_yosys_flags(geometry, weight_store, mode)
+        return given if given is not None else default_yosys_flags(geometry, weight_store, mode,
+                                                                   array_pipeline)
     origin = source()
     progress = _Progress(k)
     seconds = {}

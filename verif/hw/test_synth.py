@@ -390,12 +390,15 @@ def test_a_placer_at_the_utilisation_limit_is_a_design_that_does_not_fit():
 @pytest.mark.nosim
 def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
     """Unless flags are given, ``-noabc9`` where Yosys 0.68's ABC9 fails (the array's products
-    in logic, 16 banks of weight registers), none elsewhere; given flags (``[]`` too) stay."""
+    in logic, 16 banks of weight registers, a pipelined array), none elsewhere; given flags
+    (``[]`` too) stay."""
     G = Geometry.default
     assert synth.default_yosys_flags(G(), "ff", "rest") == ["-noabc9"]
     assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes") == []
     assert synth.default_yosys_flags(G(rows=4, cols=4, banks=16), "ff", "yes") == ["-noabc9"]
     assert synth.default_yosys_flags(G(rows=8, cols=8, banks=16), "ram", "yes") == []
+    assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes", 2) == ["-noabc9"]
+    assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes", 0) == []
     runs = []
 
     def yosys(build, mode, progress, flags, exe):
@@ -408,7 +411,9 @@ def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
     assert synth.synthesize(G(), build=tmp_path).yosys_flags == ["-noabc9"]
     assert synth.synthesize(G(rows=8, cols=8), build=tmp_path).yosys_flags == []
     assert synth.synthesize(G(), build=tmp_path, yosys_flags=[]).yosys_flags == []
-    assert runs == [("rest", ["-noabc9"]), ("yes", []), ("rest", [])]
+    assert synth.synthesize(G(rows=8, cols=8), build=tmp_path,
+                            array_pipeline=2).yosys_flags == ["-noabc9"]
+    assert runs == [("rest", ["-noabc9"]), ("yes", []), ("rest", []), ("yes", ["-noabc9"])]
     given = []    # the command line: no --yosys-flags is the default, '' is "no flags"
 
     def fake(geometry, **kwargs):
