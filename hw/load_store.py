@@ -50,10 +50,13 @@ class _Instr(wiring.Signature):
 
 
 class _Held(wiring.Signature):
-    """A LOAD the load unit holds: its window range, for the dispatcher's conflict checks."""
+    """A LOAD the load unit holds: its window range, for the dispatcher's conflict checks.
+    ``end`` is ``first + count``, registered with them (the comparisons that decide the
+    dispatcher's pop then start at a register, with no adder before them)."""
 
     def __init__(self):
-        super().__init__({"on": Out(1), "window": Out(4), "first": Out(16), "count": Out(16)})
+        super().__init__({"on": Out(1), "window": Out(4), "first": Out(16), "count": Out(16),
+                          "end": Out(17)})
 
 
 class LoadUnit(wiring.Component):
@@ -68,7 +71,7 @@ class LoadUnit(wiring.Component):
     its transfer asked for or granted, waiting for its beats). So the next LOAD's request goes
     to the read port while the current one's data streams, and the memory's latency is paid
     once for back-to-back LOADs. ``ready``: a LOAD may start (nothing queued). ``moving`` and
-    ``queued`` give the two LOADs' window ranges (conflict checks).
+    ``queued`` give the two LOADs' window ranges (conflict checks), ``first`` to ``end``.
 
     A beat that came with a memory error is not written, nor any later beat of that LOAD;
     ``err`` rises then and stays until the unit is reset, with ``err_tag`` the failing LOAD's
@@ -139,23 +142,24 @@ class LoadUnit(wiring.Component):
                         self._move(m, w, beat, unit, left, slot, part, piece_ok)
 
         # (after the moving LOAD's updates: a LOAD that starts moving overrides them)
-        def begin_moving(window, first, count, tag):
+        def begin_moving(window, first, count, end, tag):
             m.d.sync += [mv.on.eq(1), mv.window.eq(window), mv.first.eq(first),
-                         mv.count.eq(count), unit.eq(first), left.eq(count), slot.eq(0),
-                         part.eq(0), drop.eq(0), mv_tag.eq(tag)]
+                         mv.count.eq(count), mv.end.eq(end), unit.eq(first), left.eq(count),
+                         slot.eq(0), part.eq(0), drop.eq(0), mv_tag.eq(tag)]
 
         # the queued LOAD moves once its transfer is granted and the moving one has ended
         promote = Signal()
         m.d.comb += promote.eq(q.on & (granted | (asking & self.rd_req.ready))
                                & (~mv.on | ending))
         with m.If(promote):
-            begin_moving(q.window, q.first, q.count, q_tag)
+            begin_moving(q.window, q.first, q.count, q.end, q_tag)
             m.d.sync += q.on.eq(0)
         with m.Elif(ending):
             m.d.sync += mv.on.eq(0)
         with m.If(self.instr.start):
             m.d.sync += [q.on.eq(1), asking.eq(1), q.window.eq(self.instr.window),
                          q.first.eq(self.instr.first), q.count.eq(self.instr.count),
+                         q.end.eq(self.instr.first + self.instr.count),
                          q_addr.eq(self.instr.mem_addr), q_tag.eq(self.instr.tag)]
 
         return m

@@ -35,6 +35,8 @@ FETCH_BLOCK = 4
 QUEUE_DEPTH = 8
 #: the width of an ErrorCode (the check's verdict in a queue entry)
 CODE_BITS = Shape.cast(ErrorCode).width
+#: an instruction's range ends, as :class:`InstructionCheck` gives them with its verdict
+ENDS = data.StructLayout({"end": 17, "acc": 17, "out": 17})
 
 
 class VmmFields(data.Struct):
@@ -146,7 +148,8 @@ class LoadRows(Elaboratable):
     one-row LOADs, one per ``step``; every other instruction is one row.
 
     The head's fields (``is_load``, ``rows``, ``first``, ``count``, ``addr``, ``skip``,
-    ``pitch``) may change only while the row count is 0 (the sequencer pops its head with its
+    ``pitch``, and ``head_end``: ``first + count``, computed before the queue) may change only
+    while the row count is 0 (the sequencer pops its head with its
     last row). Outputs, combinational: the current row's ``first`` unit, its ``end``
     (``first + count``), its ``mem_addr``, and ``last``: it is the instruction's last row
     (``~is_load | (row + 1 >= rows)``). ``step`` goes to the next row (to row 0 after the
@@ -161,6 +164,7 @@ class LoadRows(Elaboratable):
     def __init__(self):
         self.is_load, self.rows = Signal(), Signal(16)
         self.head_first, self.count, self.skip = Signal(16), Signal(16), Signal(16)
+        self.head_end = Signal(17)
         self.head_addr, self.pitch = Signal(32), Signal(20)
         self.step, self.restart = Signal(), Signal()
         self.first, self.end = Signal(16), Signal(17)
@@ -176,7 +180,7 @@ class LoadRows(Elaboratable):
         step_first = Signal(16)
         m.d.comb += [
             self.first.eq(Mux(zero, self.head_first, row_first)),
-            self.end.eq(Mux(zero, self.head_first + self.count, row_end)),
+            self.end.eq(Mux(zero, self.head_end, row_end)),
             self.mem_addr.eq(Mux(zero, self.head_addr, row_addr)),
             self.last.eq(~self.is_load | Mux(zero, self.rows <= 1, next_last)),
             step_first.eq(self.first + self.skip),
@@ -195,7 +199,11 @@ class InstructionCheck(Elaboratable):
     """The check of each instruction as it enters the sequencer's queue
     (:func:`hw.spec.isa.check`, the checks of the whole instruction: a 2-D LOAD's every row):
     ``code`` and ``failed`` (``code`` is not NONE) are the verdict on the ``instr`` given in
-    the cycle before, fetched with read error ``err``. ``LATENCY = 1``.
+    the cycle before, fetched with read error ``err``. ``LATENCY = 1``. With them come the
+    instruction's range ends (:data:`ENDS`), whatever its opcode: ``ends.end`` is a LOAD's or
+    STORE's ``FIRST + COUNT`` and a VMM's ``IN_ADDR + COUNT``, ``ends.acc`` and ``ends.out`` a
+    VMM's ``ACC_ADDR + COUNT`` and ``OUT_ADDR + COUNT``: stored with the verdict, they spare
+    the dispatcher the adders before its conflict comparisons.
 
     The terms that need a multiply (:meth:`_terms`) have their multiplies in the first cycle
     and their comparisons in the second; the instruction itself is registered and the rest of
@@ -212,6 +220,7 @@ class InstructionCheck(Elaboratable):
         self.geometry = geometry
         self.instr, self.err = Signal(8 * INSTR_BYTES), Signal()
         self.code, self.failed = Signal(ErrorCode), Signal()
+        self.ends = Signal(ENDS)
 
     def elaborate(self, platform):
         m = Module()
@@ -224,6 +233,13 @@ class InstructionCheck(Elaboratable):
         m.d.sync += [instr.eq(self.instr), err.eq(self.err)]
         code, failed = self._check(m, instr, err, terms)
         m.d.comb += [self.code.eq(code), self.failed.eq(failed)]
+        op, fld, _ = _decoder(instr)
+        m.d.comb += [
+            self.ends.end.eq(Mux(op == Op.VMM, fld(Op.VMM, "IN_ADDR") + fld(Op.VMM, "COUNT"),
+                                 fld(Op.LOAD, "FIRST") + fld(Op.LOAD, "COUNT"))),
+            self.ends.acc.eq(fld(Op.VMM, "ACC_ADDR") + fld(Op.VMM, "COUNT")),
+            self.ends.out.eq(fld(Op.VMM, "OUT_ADDR") + fld(Op.VMM, "COUNT")),
+        ]
         return m
 
     def _terms(self, m, instr):
@@ -372,8 +388,9 @@ class Sequencer(wiring.Component):
         m.submodules.load = ResetInserter(flush)(load)
         m.submodules.store = ResetInserter(flush)(store)
         # an entry: the instruction, its read error and, a cycle later, the check's verdict
-        # (InstructionCheck: its failed bit, then its code)
-        queue = InstructionQueue(width=8 * INSTR_BYTES + 1, late_width=1 + CODE_BITS,
+        # (InstructionCheck: its failed bit, then its code) and the instruction's range ends
+        queue = InstructionQueue(width=8 * INSTR_BYTES + 1,
+                                 late_width=1 + CODE_BITS + Shape.cast(ENDS).width,
                                  depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
 
@@ -472,7 +489,7 @@ class Sequencer(wiring.Component):
         assert checker.LATENCY == 1     # the queue's late part is the cycle after the entry
         m.d.comb += [checker.instr.eq(instr), checker.err.eq(instr_err),
                      queue.w_en.eq(push), queue.w_data.eq(Cat(instr, instr_err)),
-                     queue.late.eq(Cat(checker.failed, checker.code))]
+                     queue.late.eq(Cat(checker.failed, checker.code, checker.ends))]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
         with m.If(got & beat.err & ~seen_err):
@@ -483,6 +500,7 @@ class Sequencer(wiring.Component):
         head_err = queue.r_data[8 * INSTR_BYTES]
         failed = queue.r_data[8 * INSTR_BYTES + 1]
         check = ErrorCode(queue.r_data[8 * INSTR_BYTES + 2:8 * INSTR_BYTES + 2 + CODE_BITS])
+        head_ends = ENDS(queue.r_data[8 * INSTR_BYTES + 2 + CODE_BITS:])
         op, fld, _ = _decoder(head)
         window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
@@ -493,6 +511,7 @@ class Sequencer(wiring.Component):
         m.submodules.head_rows = rows = LoadRows()
         m.d.comb += [rows.is_load.eq(op == Op.LOAD), rows.rows.eq(fld(Op.LOAD, "ROWS")),
                      rows.head_first.eq(head_first), rows.count.eq(count),
+                     rows.head_end.eq(head_ends.end),
                      rows.head_addr.eq(head_addr), rows.skip.eq(fld(Op.LOAD, "SKIP")),
                      rows.pitch.eq(fld(Op.LOAD, "PITCH"))]
         first, end, mem_addr, last_row = rows.first, rows.end, rows.mem_addr, rows.last
@@ -516,18 +535,15 @@ class Sequencer(wiring.Component):
         cur_front = Signal(range(FRONT + 2), name="cur_front")
         prev_front = Signal(range(FRONT + 2), name="prev_front")
 
-        def ends_of(v):
-            """The ends of a VMM's ranges in the IN, ACC and OUT windows."""
-            return {"in": v.in_addr + v.count, "acc": v.acc_addr + v.count,
-                    "out": v.out_addr + v.count}
-
-        # the running VMMs' ends, registered as they are dispatched: their comparisons with
-        # the head's range (which decide the pop) have no adder before them
+        # The ends of the VMMs' ranges in the IN, ACC and OUT windows: the head's from its
+        # queue entry (InstructionCheck's ends), the running VMMs' registered as they are
+        # dispatched; so the comparisons that decide the pop have no adder before them (nor
+        # have the load unit's ranges: LoadUnit registers their ends).
+        head_end = {"in": head_ends.end, "acc": head_ends.acc, "out": head_ends.out}
         cur_end = {k: Signal(17, name=f"cur_{k}_end") for k in ("in", "acc", "out")}
         prev_end = {k: Signal(17, name=f"prev_{k}_end") for k in ("in", "acc", "out")}
 
-        def load_vs_vmm(lw, l0, l_end, v, front=1, v_end=None):
-            v_end = v_end or ends_of(v)
+        def load_vs_vmm(lw, l0, l_end, v, v_end, front=1):
             bank0 = v.bank * g.cols_p2
             uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
             return Mux(lw == Window.WEIGHT,
@@ -537,24 +553,23 @@ class Sequencer(wiring.Component):
                            ((lw == Window.PARAM) & uses_param)
                            | ((lw == Window.LUT) & _flag(v.flags, "LUT"))))
 
-        def store_vs_vmm(sw, s0, s_end, v, v_end=None):
-            v_end = v_end or ends_of(v)
+        def store_vs_vmm(sw, s0, s_end, v, v_end):
             return Mux(sw == Window.ACC, _overlap(s0, s_end, v.acc_addr, v_end["acc"]),
                        (sw == Window.OUT) & _flag(v.flags, "REQUANT")
                        & _overlap(s0, s_end, v.out_addr, v_end["out"]))
 
         def vs_running(conflict, *args):
-            return ((cur_on & conflict(*args, cur, v_end=cur_end))
-                    | (prev_on & conflict(*args, prev, v_end=prev_end)))
+            return ((cur_on & conflict(*args, cur, cur_end))
+                    | (prev_on & conflict(*args, prev, prev_end)))
 
         can = Signal()
         with m.Switch(op):
             with m.Case(Op.LOAD):
                 m.d.comb += can.eq(load.ready
                                    & ~(cur_on & load_vs_vmm(window, first, end, cur,
-                                                            cur_front, cur_end))
+                                                            cur_end, cur_front))
                                    & ~(prev_on & load_vs_vmm(window, first, end, prev,
-                                                             prev_front, prev_end)))
+                                                             prev_end, prev_front)))
             with m.Case(Op.STORE):
                 m.d.comb += can.eq(~store.busy
                                    & ~vs_running(store_vs_vmm, window, first, end))
@@ -563,13 +578,13 @@ class Sequencer(wiring.Component):
                 m.d.comb += can.eq(self.ctl_ready & ~self.vmm_start & ~prev_on
                                    & ~(load.moving.on & load_vs_vmm(load.moving.window,
                                                                     load.moving.first,
-                                                                    load.moving.first
-                                                                    + load.moving.count, vmm))
+                                                                    load.moving.end, vmm,
+                                                                    head_end))
                                    & ~(load.queued.on & load_vs_vmm(load.queued.window,
                                                                     load.queued.first,
-                                                                    load.queued.first
-                                                                    + load.queued.count, vmm))
-                                   & ~(store.busy & store_vs_vmm(*st, vmm)))
+                                                                    load.queued.end, vmm,
+                                                                    head_end))
+                                   & ~(store.busy & store_vs_vmm(*st, vmm, head_end)))
         all_idle = Signal()
         m.d.comb += all_idle.eq(~load.busy & ~store.busy & ~compute_busy & (owner == 0)
                                 & (behind[0] == 0) & (behind[1] == 0)
@@ -596,7 +611,7 @@ class Sequencer(wiring.Component):
         with m.If(vmm_go):  # (dispatch needs ~prev_on: a done then ends cur, the oldest)
             m.d.sync += [cur.eq(vmm), cur_on.eq(1), self.vmm_start.eq(1),
                          cur_front.eq(FRONT + 1),
-                         *(cur_end[k].eq(e) for k, e in ends_of(vmm).items())]
+                         *(cur_end[k].eq(e) for k, e in head_end.items())]
             with m.If(cur_on & ~self.ctl_done):
                 m.d.sync += [prev.eq(cur), prev_on.eq(1), prev_front.eq(cur_front_next),
                              *(prev_end[k].eq(cur_end[k]) for k in cur_end)]

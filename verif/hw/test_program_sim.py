@@ -385,6 +385,67 @@ def test_dependencies_keep_program_order(m, pressure):
         assert (got[:, :g.cols] == expected_acc(x, wt, np.zeros(g.cols, np.int32))).all()
 
 
+@pytest.mark.parametrize("m, pressure", [(12, 0.0), (12, 0.5), (6, 0.5)])
+def test_a_vmm_waits_for_the_load_of_its_input_vector(m, pressure):
+    """A VMM whose one input vector is the last unit of an IN LOAD still in the load unit
+    (queued behind a WEIGHT LOAD, then moving): its range starts where the LOAD's ends minus
+    one, the edge of the held range's ``end`` (first + count); the result is the new
+    vector's, not the window's old zeros."""
+    g = G
+    r = np.random.default_rng(rng(11).randrange(1 << 30))
+    x, w, _, _, _ = layer(r, g, m)
+    x[m - 1] = np.where(x[m - 1] == 0, 1, x[m - 1])  # a product the old zeros would not give
+    xin, wim, _ = images(g, x, w, np.zeros(g.cols, np.int32), *quantize_multipliers([0.5]))
+    a_x, a_w, a_acc = DATA, DATA + 0x100, DATA + 0x200
+
+    def setup(sys):
+        for a, blob in ((a_x, xin), (a_w, wim)):
+            sys.ram.mem[a:a + len(blob)] = blob
+
+    program = [Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w),   # bank 1
+               Load(Window.IN, 0, m, a_x),
+               Vmm(bank=1, in_addr=m - 1, acc_addr=0, count=1, rows=g.rows, cols=g.cols),
+               Store(Window.ACC, 0, 1, a_acc), End()]
+    status, _, _, sys = run_one(g, program, setup=setup, pressure=pressure, salt=m)
+    assert status["ERROR"] == ErrorCode.NONE
+    got = np.frombuffer(bytes(sys.ram.mem[a_acc:a_acc + 4 * g.cols_p2]), "<i4")
+    want = expected_acc(x[m - 1:], w, np.zeros(g.cols, np.int32))
+    assert got[:g.cols].tolist() == want[0] and any(want[0])
+
+
+@pytest.mark.parametrize("m, pressure", [(12, 0.0), (12, 0.5), (6, 0.5)])
+def test_a_load_waits_for_the_vmm_that_reads_its_first_unit(m, pressure):
+    """An IN LOAD into the last input vector of the VMM before it waits until the VMM has
+    read it: the LOAD's range starts at the VMM's end minus one, the edge of the VMM's range
+    end (its queue entry's, registered at dispatch); the VMM's last row is the old vector's
+    product, not the new one's."""
+    g = G
+    r = np.random.default_rng(rng(12).randrange(1 << 30))
+    x, w, _, _, _ = layer(r, g, m)
+    x2 = r.integers(-128, 128, (1, g.rows), dtype=np.int8)
+    x2[0] = np.where(x2[0] == x[m - 1], -x[m - 1] - 1, x2[0])  # differs in every row
+    zeros = np.zeros(g.cols, np.int32)
+    xin, wim, _ = images(g, x, w, zeros, *quantize_multipliers([0.5]))
+    x2in, _, _ = images(g, x2, w, zeros, *quantize_multipliers([0.5]))
+    a_x, a_x2, a_w, a_acc = DATA, DATA + 0x100, DATA + 0x180, DATA + 0x200
+
+    def setup(sys):
+        for a, blob in ((a_x, xin), (a_x2, x2in), (a_w, wim)):
+            sys.ram.mem[a:a + len(blob)] = blob
+
+    program = [Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w),   # bank 1
+               Load(Window.IN, 0, m, a_x),
+               Vmm(bank=1, in_addr=0, acc_addr=0, count=m, rows=g.rows, cols=g.cols),
+               Load(Window.IN, m - 1, 1, a_x2),
+               Store(Window.ACC, 0, m, a_acc), End()]
+    status, _, _, sys = run_one(g, program, setup=setup, pressure=pressure, salt=m + 1)
+    assert status["ERROR"] == ErrorCode.NONE
+    unit = 4 * g.cols_p2
+    got = np.frombuffer(bytes(sys.ram.mem[a_acc:a_acc + m * unit]), "<i4").reshape(m, -1)
+    assert got[:, :g.cols].tolist() == expected_acc(x, w, zeros)
+    assert expected_acc(x[m - 1:], w, zeros) != expected_acc(x2, w, zeros)
+
+
 def test_units_overlap():
     """A long VMM on bank 0 while the next weights load into bank 1 and the last results
     are stored: the program takes fewer cycles than its units' busy cycles added up."""

@@ -5,7 +5,8 @@ A new instruction every cycle: LOADs and STOREs with their fields at the edges o
 window, of memory and of alignment (2-D LOADs whose last row just fits or not), VMMs with the
 boundary-biased commands of test_command_check_sim (each check in turn the first to fail),
 END and FENCE, reserved bits set, unknown opcodes and read errors. A cycle later ``code`` must
-be the spec's verdict (MEM_READ with a read error) and ``failed`` whether it is not NONE.
+be the spec's verdict (MEM_READ with a read error) and ``failed`` whether it is not NONE,
+and ``ends`` the instruction's range ends computed from its fields in Python.
 """
 
 import collections
@@ -79,6 +80,17 @@ def instruction_words(r, g):
     return words
 
 
+def ends(words):
+    """The range ends InstructionCheck gives with its verdict, from the instruction's fields
+    as the spec lays them out (Python integers; any opcode, the fields at those bits), packed
+    as hw.sequencer.ENDS: a VMM's in_addr + count, else a LOAD's or STORE's first + count;
+    then a VMM's acc_addr + count and out_addr + count."""
+    ld, vm = ({f.name: f.get(words) for f in isa.FIELDS[op]} for op in (isa.Op.LOAD, isa.Op.VMM))
+    first = vm["IN_ADDR"] + vm["COUNT"] if words[0] & 0xFF == isa.Op.VMM else \
+        ld["FIRST"] + ld["COUNT"]
+    return first | (vm["ACC_ADDR"] + vm["COUNT"]) << 17 | (vm["OUT_ADDR"] + vm["COUNT"]) << 34
+
+
 @pytest.mark.parametrize("name", list(GEOMETRIES))
 def test_the_check_equals_the_spec_a_cycle_later(name):
     g = GEOMETRIES[name]
@@ -101,6 +113,7 @@ def test_the_check_equals_the_spec_a_cycle_later(name):
                 got = (ctx.get(raw(dut.code)), ctx.get(dut.failed))
                 assert got == (expected, int(expected != ErrorCode.NONE)), \
                     f"cycle {cycle - 1}: {isa.decode(last_words)}, err {last_err}"
+                assert ctx.get(dut.ends.as_value()) == ends(last_words), f"cycle {cycle - 1}"
             last = words, err
             await ctx.tick()
 

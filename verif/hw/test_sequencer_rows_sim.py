@@ -6,7 +6,8 @@ The reference counts the rows handed out in ``row`` and compares it every cycle:
 before was handed out (``+ skip``, ``+ pitch``), ``end`` is ``first + count`` and ``last`` is
 ``~is_load | (row + 1 >= rows)``. Both get the same random heads (LOADs of 0 to 5 rows and
 other instructions, new only while the row count is 0, as the sequencer's queue head), steps
-and restarts; every cycle their outputs must agree.
+and restarts (the head's ``head_end``, first + count, given with it as the sequencer's queue
+gives it); every cycle their outputs must agree.
 """
 
 import pytest
@@ -43,11 +44,14 @@ class Reference:
 
 def _head(r):
     near_top = r.random() < 0.2     # fields near their widths' limits: the sums wrap or carry
-    return {"is_load": int(r.random() < 0.7), "rows": r.choice([0, 1, 2, 3, 5, 0xFFFF]),
+    head = {"is_load": int(r.random() < 0.7), "rows": r.choice([0, 1, 2, 3, 5, 0xFFFF]),
             "head_first": r.randrange(0xFFF0, 0x10000) if near_top else r.randrange(64),
             "count": r.randrange(0xFFF0, 0x10000) if near_top else r.randrange(1, 16),
             "skip": r.randrange(0xFFF0, 0x10000) if near_top else r.randrange(32),
             "head_addr": r.randrange(1 << 32), "pitch": r.randrange(1 << 20)}
+    # the first row's end comes with the head (the sequencer's queue entry carries it)
+    head["head_end"] = head["head_first"] + head["count"]
+    return head
 
 
 @pytest.mark.parametrize("step_rate", [0.3, 0.9])
