@@ -103,6 +103,15 @@ class RegisterFile(wiring.Component):
         m.d.comb += strobe_bits.eq(
             sum(self.w_strb[i].replicate(8) << (8 * i) for i in range(4)))
 
+        def refused(reg):
+            """A write to the writable register ``reg`` is refused (logic)."""
+            if reg.locked_while_busy:
+                return self.busy
+            if reg.name == "CTRL":
+                # START while busy is refused, unless SOFT_RESET (which wins) comes too
+                return self.busy & written(start) & ~written(soft_reset)
+            return Const(0)
+
         # Refusals.
         offsets = [reg.offset // 4 for reg in self.registers]
         with m.If(~self.r_addr.matches(*offsets)):
@@ -112,24 +121,20 @@ class RegisterFile(wiring.Component):
                 with m.Case(reg.offset // 4):
                     if reg.read_only:
                         m.d.comb += self.w_err.eq(BusError.READ_ONLY)
-                    elif reg.locked_while_busy:
-                        with m.If(self.busy):
-                            m.d.comb += self.w_err.eq(BusError.BUSY)
-                    elif reg.name == "CTRL":
-                        # START while busy is refused, unless SOFT_RESET (which wins) comes too
-                        with m.If(self.busy & written(start) & ~written(soft_reset)):
+                    else:
+                        with m.If(refused(reg)):
                             m.d.comb += self.w_err.eq(BusError.BUSY)
             with m.Default():
                 m.d.comb += self.w_err.eq(BusError.UNMAPPED)
-        write_ok = Signal()
-        m.d.comb += write_ok.eq(self.w_en & (self.w_err == BusError.NONE))
 
-        # Writes and sticky state.
+        # Writes and sticky state. A register's write enable is its address, w_en and its own
+        # refusal (busy last), not a decode of the encoded w_err: the same writes, since one
+        # address is selected at a time, and busy (late: the controller's) passes one AND.
         for reg in self.registers:
             if reg.config is not None or reg.read_only:
                 continue
             hit = Signal(name=f"hit_{reg.name.lower()}")
-            m.d.comb += hit.eq(write_ok & (self.w_addr == reg.offset // 4))
+            m.d.comb += hit.eq(self.w_en & (self.w_addr == reg.offset // 4) & ~refused(reg))
             for fld in reg.fields:
                 port = getattr(self, port_name(reg, fld))
                 bits = slice(fld.lsb, fld.lsb + fld.width)
