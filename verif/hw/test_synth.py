@@ -392,17 +392,15 @@ def test_a_placer_at_the_utilisation_limit_is_a_design_that_does_not_fit():
 
 @pytest.mark.nosim
 def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
-    """Unless flags are given, ``-noabc9`` where Yosys 0.68's ABC9 fails (the array's products
-    in logic, 16 banks of weight registers, a pipelined array), none elsewhere; given flags
-    (``[]`` too) stay."""
+    """Unless flags are given, ``-noabc9``: Yosys 0.68's ABC9 fails on the array's products in
+    logic, 16 banks of weight registers, a pipelined array and the 1x1 accelerator alike;
+    given flags (``[]`` too) stay."""
     G = Geometry.default
-    assert synth.default_yosys_flags(G(), "ff", "rest") == ["-noabc9"]
-    assert synth.default_yosys_flags(G(), "ff", "fill") == ["-noabc9"]
-    assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes") == []
-    assert synth.default_yosys_flags(G(rows=4, cols=4, banks=16), "ff", "yes") == ["-noabc9"]
-    assert synth.default_yosys_flags(G(rows=8, cols=8, banks=16), "ram", "yes") == []
-    assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes", 2) == ["-noabc9"]
-    assert synth.default_yosys_flags(G(rows=8, cols=8), "ff", "yes", 0) == []
+    for args in [(G(), "ff", "rest"), (G(), "ff", "fill"), (G(rows=8, cols=8), "ff", "yes"),
+                 (G(rows=4, cols=4, banks=16), "ff", "yes"),
+                 (G(rows=8, cols=8, banks=16), "ram", "yes"),
+                 (G(rows=8, cols=8), "ff", "yes", 2), (G(rows=1, cols=1, banks=1), "ff", "yes")]:
+        assert synth.default_yosys_flags(*args) == ["-noabc9"], args
     runs = []
 
     def yosys(build, mode, progress, flags, exe, fill=None):
@@ -414,11 +412,12 @@ def test_runs_take_classic_abc_where_abc9_fails(tmp_path, monkeypatch):
     monkeypatch.setattr(synth, "run_yosys", yosys)
     monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
     assert synth.synthesize(G(), build=tmp_path).yosys_flags == ["-noabc9"]
-    assert synth.synthesize(G(rows=8, cols=8), build=tmp_path).yosys_flags == []
+    assert synth.synthesize(G(rows=8, cols=8), build=tmp_path).yosys_flags == ["-noabc9"]
     assert synth.synthesize(G(), build=tmp_path, yosys_flags=[]).yosys_flags == []
     assert synth.synthesize(G(rows=8, cols=8), build=tmp_path,
                             array_pipeline=2).yosys_flags == ["-noabc9"]
-    assert runs == [("fill", ["-noabc9"]), ("yes", []), ("fill", []), ("yes", ["-noabc9"])]
+    assert runs == [("fill", ["-noabc9"]), ("yes", ["-noabc9"]), ("fill", []),
+                    ("yes", ["-noabc9"])]
     given = []    # the command line: no --yosys-flags is the default, '' is "no flags"
 
     def fake(geometry, **kwargs):
@@ -496,7 +495,7 @@ def test_auto_fills_where_every_product_on_a_dsp_does_not_fit(tmp_path, monkeypa
     monkeypatch.setattr(synth, "run_yosys", yosys)
     monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
     r = synth.synthesize(Geometry.default(rows=12, cols=12), build=tmp_path, breakdown=True)
-    assert runs == [(tmp_path.name, "yes", None, []),
+    assert runs == [(tmp_path.name, "yes", None, ["-noabc9"]),
                     (tmp_path.name, "fill", (12, 12, 9), ["-noabc9"]),
                     ("hierarchy", "fill", (12, 12, 9), ["-noabc9", "-noflatten"])]
     assert r.dsp_mode == "fill" and r.dsp_columns == 9 and r.seconds["yosys"] == 20.0
