@@ -41,10 +41,15 @@ class Requantize(wiring.Component):
     two 63-bit compares (``verif/hw/test_requant_sim.py`` proves the block equal to the
     formula above, boundaries included).
 
-    Pipeline, ``LATENCY = 4``: stage 1 registers the inputs (so the multipliers see a change
-    only once per valid row, never while idle), stage 2 multiplies, stage 3 shifts the window
-    out and flags ``over``, stage 4 rounds, adds the zero point and saturates
-    (``(t >> 1) + t[0] + zero_point`` on 11 bits). The row address travels along unchanged.
+    Pipeline, ``LATENCY = 4``: stage 1 multiplies the inputs in four parts (the ``acc`` and
+    ``mult`` halves at bit :data:`SPLIT`, each part one 18x18 DSP product, registered with the
+    row's ``i.valid``), stage 2 adds the parts into ``p``, stage 3 shifts the window out and
+    flags ``over``, stage 4 rounds, adds the zero point and saturates (``(t >> 1) + t[0] +
+    zero_point`` on 11 bits). (Before, stage 1 registered the inputs and stage 2 multiplied
+    and added at once: the DSP blocks and their adder chains in one cycle were the 8x8
+    accelerator's critical path.) The multipliers' inputs are the block's: they change with
+    the rows that arrive (the accelerator holds them at 0 while idle). The row address
+    travels along unchanged.
     Only the valid bits are reset: the data registers (``reset_less``) are read only with
     their valid bit, and without a reset their next values do not depend on the reset
     inputs, which Verilator would otherwise evaluate again whenever an input changes. Every
@@ -58,6 +63,10 @@ class Requantize(wiring.Component):
     #: bits of ``t = 2p >> shift`` that stage 3 keeps; with the sign they make ``t`` exact
     #: in ``signed(WINDOW + 1)`` whenever it is not ``over``
     WINDOW = 9
+    #: where ``acc`` and ``mult`` are cut for the partial products: each low half unsigned
+    #: ``SPLIT`` bits, each high half the rest (``acc``'s signed), every product within a
+    #: signed 18x18 multiply
+    SPLIT = 17
 
     def __init__(self, cols, addr_width):
         self.cols = cols
@@ -103,18 +112,25 @@ class Requantize(wiring.Component):
         m.d.comb += self.o.payload.data.eq(Cat(*out))
 
         for c in range(self.cols):
-            # Stage 1: register the inputs.
-            acc = Signal(signed(32), name=f"acc_{c}", reset_less=True)
-            mult = Signal(unsigned(31), name=f"mult_{c}", reset_less=True)
+            # Stage 1: the four partial products of acc * mult (and the shift, registered).
+            a, k = self.i.payload.data[c], self.SPLIT
+            mm = self.mult[c]
+            parts = {"ll": a[:k] * mm[:k], "hl": a[k:].as_signed() * mm[:k],
+                     "lh": a[:k] * mm[k:], "hh": a[k:].as_signed() * mm[k:]}
+            pp = {n: Signal.like(v, name=f"pp_{n}_{c}", reset_less=True)
+                  for n, v in parts.items()}
             shift = [Signal(unsigned(6), name=f"shift_{c}_{i}", reset_less=True)
                      for i in range(2)]
             with m.If(self.i.valid):
-                m.d.sync += [acc.eq(self.i.payload.data[c]), mult.eq(self.mult[c]),
+                m.d.sync += [*(pp[n].eq(v) for n, v in parts.items()),
                              shift[0].eq(self.shift[c])]
-            # Stage 2: the product (signed(63), the shape of acc * mult).
+            # Stage 2: p = acc * mult from its parts (signed(63), the shape of acc * mult):
+            # its low k bits are the low part's, the rest one sum (within 64 bits, as every
+            # intermediate here)
             p = Signal(signed(63), name=f"p_{c}", reset_less=True)
+            upper = pp["ll"][k:] + pp["hl"] + pp["lh"] + (pp["hh"] << k)
             with m.If(valid[0]):
-                m.d.sync += [p.eq(acc * mult), shift[1].eq(shift[0])]
+                m.d.sync += [p.eq(Cat(pp["ll"][:k], upper)), shift[1].eq(shift[0])]
             # Stage 3: t = 2p >> shift, its window and sign, or over.
             t = Signal(signed(self.WINDOW + 1), name=f"t_{c}", reset_less=True)
             over = Signal(name=f"over_{c}", reset_less=True)
