@@ -1,7 +1,7 @@
 """ReLU on int8 values: clamp at the output zero point."""
 
-from amaranth import Module, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth import Module, Mux, Signal, signed
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import timing
@@ -13,7 +13,10 @@ __all__ = ["Relu"]
 class Relu(wiring.Component):
     """``y = max(x, zero_point)`` when ``enable``, else ``y = x`` (quantized ReLU).
 
-    Golden twin: the ``relu`` argument of :func:`models.requantize`. ``LATENCY = 1``.
+    Golden twin: the ``relu`` argument of :func:`models.requantize`. ``LATENCY = 0``: one
+    compare and a multiplexer per column between the LUT's output register and the max-pool's
+    compare, no register of its own (the requantizer took that cycle for its input register,
+    so the chain's latency stays :data:`hw.spec.timing.POSTPROC_LATENCY`).
     """
 
     LATENCY = timing.stage_latency("Relu")
@@ -29,16 +32,10 @@ class Relu(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.addr.eq(self.i.payload.addr)]
-        # the data register is read only with o.valid: no reset (see Requantize)
-        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
-        m.d.comb += self.o.payload.data.eq(out)
+        m.d.comb += [self.o.valid.eq(self.i.valid), self.o.payload.addr.eq(self.i.payload.addr)]
         for c in range(self.cols):
             x = self.i.payload.data[c]
             clamp = Signal(name=f"clamp_{c}")
-            m.d.comb += clamp.eq(self.enable & (x < self.zero_point))
-            with m.If(self.i.valid):
-                m.d.sync += out[c].eq(x)
-                with m.If(clamp):
-                    m.d.sync += out[c].eq(self.zero_point)
+            m.d.comb += [clamp.eq(self.enable & (x < self.zero_point)),
+                         self.o.payload.data[c].eq(Mux(clamp, self.zero_point, x))]
         return m
