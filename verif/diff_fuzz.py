@@ -225,6 +225,12 @@ class Fuzzer:
             self.read(self.address(busy), busy)
         elif action == "write":
             self.write(self.address(busy), self.value(), self.strb())
+            if not busy and self.model.busy:
+                # a random CTRL word with START set started the command in the CMD_* registers:
+                # wait for it, as start() does for a short one (the model's clock is an
+                # estimate, so BUSY a few accesses after START may differ by design)
+                self.saw("command ran")
+                self.settle()
         elif action == "data":  # a burst of data words into a writable window
             w = self.pick([w for w in WINDOWS if w.writable])
             words = self.g.window_bytes()[w.name] // 4
