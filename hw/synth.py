@@ -657,9 +657,12 @@ def markdown(records):
     if not records:
         raise ValueError("no synthesis records")
     first = records[0]
+    # the seed most rows were placed with heads the table; a row placed with another says so
+    seeds = [r.seed for r in records]
+    seed = max(sorted(set(seeds)), key=seeds.count)
     tools = ", ".join(sorted({f"{k} {v}" for r in records for k, v in r.tools.items()}))
     out = [f"{first.device['part']} speed {first.device['speed']}, out of context, nextpnr seed "
-           f"{first.seed}, constraint {first.target_mhz:g} MHz; {tools}; gateware: the "
+           f"{seed} (unless a row names another), constraint {first.target_mhz:g} MHz; {tools}; gateware: the "
            "commit of each row (* hw/ differed from it):", "",
            "| array | banks | products on | Yosys | gateware | LUT4 | FF | DSP | BRAM "
            "| Fmax (MHz) | critical path (logic + routing) | run time |",
@@ -680,7 +683,8 @@ def markdown(records):
             ("*" if r.source.get("hw_modified") else "")
         extras = [*(["weights in RAM"] if r.weight_store == "ram" else []),
                   *([f"array pipeline {r.array_pipeline}"] if r.array_pipeline else []),
-                  *([r.label] if r.label else [])]
+                  *([r.label] if r.label else []),
+                  *([f"nextpnr seed {r.seed}"] if r.seed != seed else [])]
         name = f"{r.rows}x{r.cols}" + (f" ({', '.join(extras)})" if extras else "")
         out.append(f"| {name} | {r.banks} "
                    f"| {on} | {yosys_label(r)} | {commit} "

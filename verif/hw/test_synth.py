@@ -119,6 +119,15 @@ def test_table_has_a_row_per_record_and_the_goals():
 
 
 @pytest.mark.nosim
+def test_a_row_placed_with_another_seed_names_it():
+    text = synth.markdown([_record(8, 8, 2), _record(8, 8, 2, label="again", seed=2),
+                           _record(4, 4, 2)])
+    assert "out of context, nextpnr seed 1 (unless a row names another)," in text
+    assert "| 8x8 (again, nextpnr seed 2) | 2 |" in text
+    assert "| 8x8 | 2 |" in text and "| 4x4 | 2 |" in text
+
+
+@pytest.mark.nosim
 def test_table_names_each_rows_yosys_and_flags():
     """A row made with ``--yosys-flags -noabc9`` and one made with another Yosys executable
     (``--yosys``: its ``-V`` is the version) say so; old records without flags read back."""
