@@ -260,7 +260,12 @@ def pool_constants(pool: int) -> tuple[int, int]:
 _TABLE = [pool_constants(p) for p in range(1 << POOL_BITS)]
 
 
-def pool_products(m, g, *, out_addr, count, pool):
+#: :func:`pool_constants`' inverse of every pool value (a table for
+#: ``RegisterFile(derived=...)``: the register-mode inverse looked up as CMD_POOL is written)
+POOL_INVERSES = [i for i, _ in _TABLE]
+
+
+def pool_products(m, g, *, out_addr, count, pool, inverse=None):
     """The first half of :func:`pool_checks`: its multiplies (with the table look-up before
     one), in logic added to ``m`` (combinational). A dict of values that :func:`pool_verdicts`
     turns into the two terms with the bound's table look-up and comparisons, so a caller may
@@ -268,10 +273,13 @@ def pool_products(m, g, *, out_addr, count, pool):
     and a comparison in one cycle limited the clock; they add the bound, registered, with
     :func:`pool_bound`). ``pool`` itself is among them, not the bound: a registered look-up
     is a ROM with a registered read, which Yosys puts in a DP16KD block RAM (4.1 ns from
-    clock to data) unless told otherwise, as :func:`pool_bound` does."""
+    clock to data) unless told otherwise, as :func:`pool_bound` does. ``inverse``, if given,
+    is ``POOL_INVERSES[pool]`` from a register (looked up as ``pool`` was written), and the
+    multiply starts there."""
     room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
     m.d.comb += room.eq(g.out_depth + 1 - out_addr)
-    inverse = Array(Const(i, COUNT_BITS) for i, _ in _TABLE)[pool]
+    if inverse is None:
+        inverse = Array(Const(i, COUNT_BITS) for i in POOL_INVERSES)[pool]
     low_bits = (pool - 1) & ~pool  # the bits below pool's lowest one
     return {
         "count": count,
@@ -402,7 +410,7 @@ def command_failed(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, 
 
 
 def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
-                       requant, pool):
+                       requant, pool, pool_inverse=None):
     """:func:`command_error` of the fields of the cycle before, and whether it is not NONE
     (``(error, failed)``), in logic added to ``m``: the conditions, the pool table and the
     pool multiplies (:func:`pool_products`) and the bound (:func:`pool_bound`) are computed
@@ -412,10 +420,13 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
 
     ``failed`` is the OR of the failing conditions, not a comparison of the error code: the
     conditions without a pool term are ORed before the registers, so after them only the
-    two pool terms' comparisons and two gates remain."""
+    two pool terms' comparisons and two gates remain. ``pool_inverse``: ``POOL_INVERSES[pool]``
+    held in a register (``RegisterFile(derived=...)``), so the START cycle has the multiply
+    without the table look-up before it."""
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool)
-    products = pool_products(m, g, out_addr=out_addr, count=count, pool=pool)
+    products = pool_products(m, g, out_addr=out_addr, count=count, pool=pool,
+                             inverse=pool_inverse)
     early = {"failed": _failed(c, Const(0, 1), Const(1, 1)),   # every pool term passing
              "pool_checked": c["vmm"] & c["requant"]}   # the pool terms decide
     cq, pq, eq = {}, {}, {}

@@ -1,6 +1,6 @@
 """The register block, built from :data:`hw.spec.regmap.REGISTERS`."""
 
-from amaranth import Const, Module, Signal, Value, signed, unsigned
+from amaranth import Array, Const, Module, Signal, Value, signed, unsigned
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -51,10 +51,17 @@ class RegisterFile(wiring.Component):
     registers : tuple of Register, optional
         The build's registers (default :data:`hw.spec.regmap.REGISTERS`; a CIM build's are
         ``regmap.registers(cim=True)``).
+    derived : dict, optional
+        ``{port: (suffix, table)}``: an ``Out`` port ``<port>_<suffix>`` that always holds
+        ``table[<port>]`` of the RW field ``port`` (a register of its own, written with the
+        field from the write's value and reset with it to ``table[reset]``), so a look-up that
+        a command needs in its START cycle is done as the field is written (the controller's
+        pool inverse: ``{"cmd_pool": ("inverse", inverses)}``).
     """
 
-    def __init__(self, config, registers=None):
+    def __init__(self, config, registers=None, derived=None):
         self.registers = regmap.REGISTERS if registers is None else tuple(registers)
+        self.derived = dict(derived or {})
         members = {
             "w_addr": In(range(REG_SPACE_WORDS)), "r_addr": In(range(REG_SPACE_WORDS)),
             "w_en": In(1), "w_data": In(32), "w_strb": In(4),
@@ -79,6 +86,16 @@ class RegisterFile(wiring.Component):
                     members[name + "_value"] = In(_shape(fld))
                     if fld.access == W1C:
                         members[name + "_clr"] = In(1)
+        rw = {port_name(reg, fld): fld for reg in self.registers if reg.config is None
+              for fld in reg.fields if fld.access == RW}
+        for port, (suffix, table) in self.derived.items():
+            if port not in rw:
+                raise ValueError(f"derived: {port!r} is not a read/write field's port")
+            if len(table) < 1 << rw[port].width:
+                raise ValueError(f"derived: the table of {port!r} needs {1 << rw[port].width} "
+                                 f"entries, not {len(table)}")
+            width = max(max(table).bit_length(), 1)
+            members[f"{port}_{suffix}"] = Out(width, init=table[rw[port].reset])
         self.config = config
         super().__init__(members)
 
@@ -141,8 +158,15 @@ class RegisterFile(wiring.Component):
                 new = self.w_data[bits]
                 keep = ~strobe_bits[bits]
                 if fld.access == RW:
+                    value = (Value.cast(port) & keep) | (new & ~keep)
                     with m.If(hit):
-                        m.d.sync += Value.cast(port).eq((Value.cast(port) & keep) | (new & ~keep))
+                        m.d.sync += Value.cast(port).eq(value)
+                    if port_name(reg, fld) in self.derived:
+                        suffix, table = self.derived[port_name(reg, fld)]
+                        out = getattr(self, f"{port_name(reg, fld)}_{suffix}")
+                        looked_up = Array(Const(v, len(out)) for v in table)[value]
+                        with m.If(hit):
+                            m.d.sync += out.eq(looked_up)
                 elif fld.access == W1P:
                     m.d.comb += port.eq(hit & (new & ~keep).any())
                 elif fld.access in (W1C, WC):

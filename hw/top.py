@@ -12,7 +12,7 @@ from .accumulator import Accumulator
 from .axi4 import Axi4Signature, connect_manager
 from .axil import AxiLiteSignature, AxiLiteSlave
 from .cim_array import CimArray
-from .controller import Controller, late_command_check
+from .controller import POOL_INVERSES, Controller, late_command_check
 from .csr import RegisterFile
 from .decoder import AddressDecoder, Region
 from .dma import ReadDma, WriteDma
@@ -120,7 +120,10 @@ class PimAccelerator(wiring.Component):
         config = g.as_dict() | {"latency": self.array_latency, "features": regmap.ALL_FEATURES}
         if cim is not None:
             config |= {"cim": g.cim_word, "features": regmap.ALL_FEATURES | regmap.Feature.CIM}
-        csr = RegisterFile(config, regmap.registers(cim is not None))
+        # CMD_POOL's inverse (the command check's divisibility test) is looked up as the
+        # register is written, so the check's multiply in the START cycle starts at a register
+        csr = RegisterFile(config, regmap.registers(cim is not None),
+                           derived={"cmd_pool": ("inverse", POOL_INVERSES)})
         ctl = Controller(g, drain=self.pipeline_depth,
                          acc_drain=timing.drain(self.array_latency, requant=False),
                          vector_cycles=1 if cim is None else cim.cycles_per_vector,
@@ -382,7 +385,7 @@ class PimAccelerator(wiring.Component):
             core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
             acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,
             rows=csr.cmd_rows, cols=csr.cmd_cols, requant=csr.cmd_flags_requant,
-            pool=csr.cmd_pool)
+            pool=csr.cmd_pool, pool_inverse=csr.cmd_pool_inverse)
         m.d.comb += [
             ctl.check_error.eq(ctl_check), ctl.check_failed.eq(ctl_failed),
             ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),

@@ -226,3 +226,57 @@ def test_register_file_equals_its_model_every_cycle():
 def test_config_must_cover_every_cfg_register():
     with pytest.raises(ValueError, match="config has no value 'latency'"):
         RegisterFile({k: v for k, v in CONFIG.items() if k != "latency"})
+
+
+def test_derived_register_holds_the_looked_up_value_every_cycle():
+    """``RegisterFile(derived=...)``: CMD_POOL's inverse (the accelerator's) equals the table
+    entry of CMD_POOL in every cycle, through writes with random strobes, refused writes
+    (busy) and soft resets; the inverse checked as an inverse (odd part times it is 1 modulo
+    2**16), not against the table alone."""
+    from amaranth import Module, Signal
+    from amaranth.hdl import ResetInserter
+
+    from hw.controller import POOL_INVERSES
+    dut = RegisterFile(CONFIG, derived={"cmd_pool": ("inverse", POOL_INVERSES)})
+    soft = Signal()
+    top = Module()
+    top.submodules.csr = ResetInserter(soft)(dut)
+    pool_word = register("CMD_POOL").offset // 4
+    r = rng(11)
+    seen = {"written": 0, "refused": 0, "reset": 0, "changed": 0}
+
+    async def tb(ctx):
+        last = None
+        for cycle in range(3000):
+            pool, inverse = ctx.get(dut.cmd_pool), ctx.get(dut.cmd_pool_inverse)
+            assert inverse == POOL_INVERSES[pool], f"cycle {cycle}: pool {pool}"
+            if pool:
+                odd = pool >> ((pool & -pool).bit_length() - 1)
+                assert odd * inverse % 2**16 == 1, f"cycle {cycle}: pool {pool}"
+            else:
+                assert inverse == 0
+            seen["changed"] += last is not None and pool != last
+            last = pool
+            w_en, busy, reset = r.random() < 0.6, r.random() < 0.2, r.random() < 0.02
+            ctx.set(dut.w_en, w_en)
+            ctx.set(dut.busy, busy)
+            ctx.set(soft, reset)
+            ctx.set(dut.w_addr, pool_word if r.random() < 0.8 else r.choice(sorted(BY_WORD)))
+            ctx.set(dut.w_data, r.getrandbits(32))
+            ctx.set(dut.w_strb, r.randrange(16))
+            seen["written"] += w_en and not busy
+            seen["refused"] += w_en and busy
+            seen["reset"] += reset
+            await ctx.tick()
+
+    simulate(top, tb)
+    assert min(seen.values()) > 20, seen
+
+
+def test_derived_register_arguments_are_checked():
+    with pytest.raises(ValueError, match="'cmd_count' is not a read/write field's port|needs"):
+        RegisterFile(CONFIG, derived={"cmd_count": ("x", [0] * 256)})
+    with pytest.raises(ValueError, match="is not a read/write field's port"):
+        RegisterFile(CONFIG, derived={"status_busy": ("x", [0, 1])})
+    with pytest.raises(ValueError, match="needs 256 entries, not 4"):
+        RegisterFile(CONFIG, derived={"cmd_pool": ("x", [0, 1, 2, 3])})
