@@ -161,12 +161,10 @@ class RegisterFile(wiring.Component):
                     value = (Value.cast(port) & keep) | (new & ~keep)
                     with m.If(hit):
                         m.d.sync += Value.cast(port).eq(value)
-                    if port_name(reg, fld) in self.derived:
-                        suffix, table = self.derived[port_name(reg, fld)]
-                        out = getattr(self, f"{port_name(reg, fld)}_{suffix}")
-                        looked_up = Array(Const(v, len(out)) for v in table)[value]
-                        with m.If(hit):
-                            m.d.sync += out.eq(looked_up)
+                        if port_name(reg, fld) in self.derived:
+                            suffix, table = self.derived[port_name(reg, fld)]
+                            out = getattr(self, f"{port_name(reg, fld)}_{suffix}")
+                            m.d.sync += out.eq(Array(Const(v, len(out)) for v in table)[value])
                 elif fld.access == W1P:
                     m.d.comb += port.eq(hit & (new & ~keep).any())
                 elif fld.access in (W1C, WC):

@@ -60,7 +60,7 @@ class Requantize(wiring.Component):
     LATENCY = timing.stage_latency("Requantize")
     #: cycles from a row's ``i.valid`` to the stage that adds ``zero_point`` (stage 5)
     ZERO_POINT_DELAY = LATENCY - 1
-    #: bits of ``t = 2p >> shift`` that stage 3 keeps; with the sign they make ``t`` exact
+    #: bits of ``t = 2p >> shift`` that stage 4 keeps; with the sign they make ``t`` exact
     #: in ``signed(WINDOW + 1)`` whenever it is not ``over``
     WINDOW = 9
     #: where ``acc`` and ``mult`` are cut for the partial products: each low half unsigned
