@@ -23,7 +23,10 @@ class Controller(wiring.Component):
     On ``start`` the command is checked (first failing check wins, in :class:`ErrorCode`
     order); a bad command sets ``error`` and pulses ``done`` without doing anything; NOP just
     pulses ``done``. A VMM command issues ``count`` vectors, one per cycle: in issue cycle j,
-    ``issue`` is high and ``in_rd_addr = in_addr + j``, ``index = j``. After the last one it
+    ``issue`` is high and ``in_rd_addr = in_addr + j`` (``in_addr`` of the ``start`` cycle;
+    ``in_rd_addr`` means nothing in other cycles), ``index = j``; ``read_en``, the input
+    buffer's read enable, is high in every issue cycle (and may be in others: with
+    ``check_latency`` 1 in the cycle of a cancelled start's first issue). After the last one it
     waits ``drain`` cycles (the pipeline depth from the input buffer to the output buffer), then
     pulses ``done``. ``busy`` is high from the cycle after ``start`` until ``done``.
 
@@ -68,7 +71,11 @@ class Controller(wiring.Component):
         cycle's fields), so the check's multiplies and its comparisons get a cycle each. The
         controller takes a register-mode start as if it passed and cancels it in the next
         cycle if it did not, before any output shows it: every output is the same, cycle by
-        cycle, as with the verdict in the start cycle.
+        cycle, as with the verdict in the start cycle. Precondition: no ``start`` with
+        ``issue_at_start`` in the cycle after a register-mode start (at the accelerator a
+        program cannot start in the cycle after START: one bus write a cycle, and DOORBELL is
+        refused while busy); such a start is not taken, so that the first issue of a program's
+        VMM and its address do not wait for the cancel.
     check_failed_input : bool
         With ``check_latency=1``: a ``check_failed`` input, high whenever ``check_error`` is
         not NONE (:func:`late_command_check`'s second value), from which the cancel is taken
@@ -125,7 +132,7 @@ class Controller(wiring.Component):
             "pool": In(8),
             "busy": Out(1), "done": Out(1), "error": Out(ErrorCode), "ready": Out(1),
             "issue": Out(1), "last_issue": Out(1), "in_rd_addr": Out(range(g.in_depth)),
-            "index": Out(16),
+            "index": Out(16), "read_en": Out(1),
             "perf_cycles": Out(32), "perf_busy": Out(32), "perf_compute": Out(32),
             "perf_stall": Out(32), "perf_macs": Out(32), "perf_vectors": Out(32),
         })
@@ -172,8 +179,11 @@ class Controller(wiring.Component):
             with m.If(cancel):
                 m.d.sync += held.eq(0)
         # with issue_at_start a good VMM issues its first vector in its start cycle
+        # (``~held``, not ``~issuing``: the cancel of a register-mode start does not reach the
+        # first issue and its address; the two differ only in the cycle after a register-mode
+        # start, when a program cannot be running: see ``issue_at_start``)
         first = Signal()
-        first_ok = self.start & ~issuing & self.issue_at_start & (self.op == Opcode.VMM)
+        first_ok = self.start & ~held & self.issue_at_start & (self.op == Opcode.VMM)
         # step: an issuing cycle after the first (every cycle, or paced: see vector_cycles)
         step, last_left = issuing, (left == 1)
         if self.vector_cycles > 1:
@@ -203,16 +213,22 @@ class Controller(wiring.Component):
         inserted[0] = inserted[0] | (self.last_issue & ~short)
         inserted = Cat(*inserted)
         m.d.sync += [done_reg.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted)]
+        # ``next_addr``: the input-buffer address of the next step (``in_addr + index``, kept
+        # in a register so the address is a multiplexer after ``first``, not an adder)
+        next_addr = Signal.like(self.in_rd_addr)
         m.d.comb += [self.index.eq(Mux(first, 0, index)),
-                     self.in_rd_addr.eq(self.in_addr + self.index),
+                     self.in_rd_addr.eq(Mux(first, self.in_addr, next_addr)),
                      self.issue.eq(step | first),
+                     # the input buffer's read enable: ``issue``, and without pacing also in
+                     # the cycle a late check cancels (a read nobody takes: not on its path)
+                     self.read_en.eq(self.issue if self.vector_cycles > 1 else held | first),
                      self.last_issue.eq((step & (left == 1)) | (first & (self.count == 1))),
                      self.busy.eq(issuing | tail.any()),  # (registers only: START's refusal
                      # depends on it)
                      self.ready.eq(~issuing | last_left)]
         with m.If(self.start & ~issuing):
             m.d.sync += [error_reg.eq(verdict), index.eq(0), left.eq(self.count),
-                         requant.eq(self.requant)]
+                         requant.eq(self.requant), next_addr.eq(self.in_addr + first)]
             with m.If((verdict != ErrorCode.NONE) | (self.op == Opcode.NOP)):
                 m.d.sync += done_reg.eq(1)
             with m.Elif(first):
@@ -220,7 +236,7 @@ class Controller(wiring.Component):
             with m.Else():
                 m.d.sync += held.eq(1)
         with m.If(step):
-            m.d.sync += [index.eq(index + 1), left.eq(left - 1)]
+            m.d.sync += [index.eq(index + 1), left.eq(left - 1), next_addr.eq(next_addr + 1)]
             with m.If(left == 1):
                 m.d.sync += held.eq(0)
 

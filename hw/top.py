@@ -421,7 +421,7 @@ class PimAccelerator(wiring.Component):
         # Issue: the input buffer's read port answers INPUT_READ_LATENCY cycles later, so the
         # valid and the vector's index wait as long. Rows >= CMD_ROWS enter as 0.
         assert to_array == 1, "a synchronous read port"
-        m.d.comb += [in_rp.addr.eq(ctl.in_rd_addr), in_rp.en.eq(ctl.issue)]
+        m.d.comb += [in_rp.addr.eq(ctl.in_rd_addr), in_rp.en.eq(ctl.read_en)]
         x_valid = at(ctl.issue, to_array, "x_valid")
         index = at(ctl.index, to_array, "index")
         rows_in = at(c.rows, to_array, "rows_in")
