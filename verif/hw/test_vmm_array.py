@@ -25,19 +25,28 @@ def documented_latency(rows):
     return 1 + max(1, math.ceil(math.log2(rows) / 2))
 
 
+#: (rows, cols, banks, logic_columns): columns summed in logic (``VmmArray(logic_columns=)``)
+LOGIC_SHAPES = [(8, 4, 2, 2), (5, 3, 3, 3)]
+
+
 @pytest.mark.parametrize("weight_store", WEIGHT_STORES)
-@pytest.mark.parametrize(("rows", "cols", "banks"), SHAPES,
-                         ids=[f"{r}x{c}x{b}" for r, c, b in SHAPES])
-def test_vmm_array(rows, cols, banks, weight_store):
+@pytest.mark.parametrize(("rows", "cols", "banks", "logic_columns"),
+                         [(*s, 0) for s in SHAPES] + LOGIC_SHAPES,
+                         ids=[f"{r}x{c}x{b}" + (f"-l{n}" if n else "")
+                              for r, c, b, n in [(*s, 0) for s in SHAPES] + LOGIC_SHAPES])
+def test_vmm_array(rows, cols, banks, logic_columns, weight_store):
     tag_width = 5
-    array = VmmArray(rows, cols, banks, tag_width, weight_store=weight_store)
+    array = VmmArray(rows, cols, banks, tag_width, weight_store=weight_store,
+                     logic_columns=logic_columns)
     latency = array.latency
     assert latency == documented_latency(rows)
     s = seed()
     print(f"seed={s}")
-    suffix = "" if weight_store == "ff" else f"_{weight_store}"
+    suffix = ("" if weight_store == "ff" else f"_{weight_store}") + \
+        (f"_l{logic_columns}" if logic_columns else "")
     build = build_verilog(lambda: VmmArray(rows, cols, banks, tag_width,
-                                           weight_store=weight_store), "vmm_array",
+                                           weight_store=weight_store,
+                                           logic_columns=logic_columns), "vmm_array",
                           f"vmm_array_{rows}x{cols}x{banks}t{tag_width}{suffix}")
     run_cocotb(build, "verif.hw.cocotb_vmm_array",
                params=dict(rows=rows, cols=cols, banks=banks, latency=latency, seed=s,

@@ -10,11 +10,14 @@ must equal each other in every output, cycle by cycle (``r_data`` one cycle late
 column in one cycle, has its own test.
 """
 
+import re
+
 import numpy as np
 import pytest
 from amaranth import Module
 
 from hw.spec import timing
+from hw.synth import verilog_text
 from hw.vmm_array import WEIGHT_STORES, VmmArray
 from models import vmm
 from verif.hw.sim_util import raw, rng, simulate
@@ -25,6 +28,11 @@ SHAPES = [(4, 4, 3), (5, 3, 2), (8, 2, 16)]
 #: (rows, cols, banks, pipeline): the shapes as built by default, and pipelined builds
 #: (``VmmArray(pipeline=)``: the same weights meet each vector, ``pipeline`` cycles later)
 CASES = [(*s, 0) for s in SHAPES] + [(4, 4, 3, 1), (5, 3, 2, 2), (8, 2, 16, 1), (8, 2, 16, 2)]
+#: (rows, cols, banks, pipeline, logic_columns): some or all columns summed in logic
+#: (``VmmArray(logic_columns=)``), odd rows and a single row included
+LOGIC_CASES = [(4, 4, 3, 0, 2), (5, 3, 2, 0, 3), (5, 3, 2, 2, 1), (8, 2, 16, 1, 2),
+               (8, 2, 16, 2, 1), (16, 3, 2, 2, 2), (16, 2, 2, 0, 2), (1, 2, 2, 1, 1),
+               (3, 2, 2, 2, 2), (17, 2, 2, 1, 1)]
 
 
 def _int8(v):
@@ -60,20 +68,23 @@ class Model:
                    for r in range(4 * word, min(4 * word + 4, rows)))
 
 
-def _pair(rows, cols, banks, pipeline=0):
+def _pair(rows, cols, banks, pipeline=0, logic_columns=0):
     m = Module()
-    arrays = {s: VmmArray(rows, cols, banks, tag_width=4, weight_store=s, pipeline=pipeline)
+    arrays = {s: VmmArray(rows, cols, banks, tag_width=4, weight_store=s, pipeline=pipeline,
+                          logic_columns=logic_columns)
               for s in WEIGHT_STORES}
     for s, a in arrays.items():
         m.submodules[s] = a
     return m, arrays
 
 
-@pytest.mark.parametrize(("rows", "cols", "banks", "pipeline"), CASES,
-                         ids=[f"{r}x{c}x{b}" + (f"-p{p}" if p else "") for r, c, b, p in CASES])
-def test_both_weight_stores_equal_the_model(rows, cols, banks, pipeline):
-    r = rng(rows * 1000 + cols * 10 + banks + 100_000 * pipeline)
-    m, arrays = _pair(rows, cols, banks, pipeline)
+@pytest.mark.parametrize(("rows", "cols", "banks", "pipeline", "logic_columns"),
+                         [(*c, 0) for c in CASES] + LOGIC_CASES,
+                         ids=[f"{r}x{c}x{b}" + (f"-p{p}" if p else "") + (f"-l{n}" if n else "")
+                              for r, c, b, p, n in [(*c, 0) for c in CASES] + LOGIC_CASES])
+def test_both_weight_stores_equal_the_model(rows, cols, banks, pipeline, logic_columns):
+    r = rng(rows * 1000 + cols * 10 + banks + 100_000 * pipeline + 1_000_000 * logic_columns)
+    m, arrays = _pair(rows, cols, banks, pipeline, logic_columns)
     ff, ram = arrays["ff"], arrays["ram"]
     assert ff.latency == ram.latency == timing.array_latency(rows) + pipeline
     assert (ff.read_latency, ram.read_latency) == (0, 1)
@@ -193,3 +204,77 @@ def test_ram_drops_a_bus_write_to_another_bank_of_the_column_being_loaded():
         assert got["ram"] == [0, 0x55667788]
 
     simulate(m, tb)
+
+
+#: (rows, cols, banks, pipeline, logic_columns) of the extreme-value test
+EXTREME_CASES = [(16, 3, 2, 0, 2), (16, 3, 2, 1, 3), (16, 2, 2, 2, 1), (5, 2, 16, 2, 2),
+                 (1, 1, 2, 0, 1), (4, 2, 2, 1, 2), (17, 2, 2, 2, 2)]
+
+
+@pytest.mark.parametrize(("rows", "cols", "banks", "pipeline", "logic_columns"), EXTREME_CASES,
+                         ids=[f"{r}x{c}x{b}-p{p}-l{n}" for r, c, b, p, n in EXTREME_CASES])
+def test_logic_columns_at_the_extremes(rows, cols, banks, pipeline, logic_columns):
+    """-128 * -128 in every row (the sign bit's plane of x and of w), the other corners, and
+    vectors and weights drawn from {-128, -127, -1, 0, 1, 127}: the logic columns and the
+    product columns equal the model, every vector back to back."""
+    r = rng(rows * 100 + pipeline * 10 + logic_columns)
+    array = VmmArray(rows, cols, banks, tag_width=4, pipeline=pipeline,
+                     logic_columns=logic_columns)
+    corners = [-128, -127, -1, 0, 1, 127]
+    weights = np.array([[[r.choice(corners) for _ in range(rows)] for _ in range(cols)]
+                        for _ in range(banks)], dtype=np.int8)
+    weights[0] = -128                       # bank 0: every weight -128
+    if banks > 1:
+        weights[1, :, :] = 127
+    vectors = [([-128] * rows, 0), ([-128] * rows, min(1, banks - 1)), ([127] * rows, 0),
+               ([-128 if i % 2 else 127 for i in range(rows)], 0)]
+    vectors += [([r.choice(corners) for _ in range(rows)], r.randrange(banks))
+                for _ in range(40)]
+
+    async def tb(ctx):
+        for b in range(banks):          # the weights through the column port
+            for c in range(cols):
+                ctx.set(array.wl_en, 1)
+                ctx.set(array.wl_bank, b)
+                ctx.set(array.wl_col, c)
+                ctx.set(array.wl_data, sum((int(v) & 0xFF) << 8 * i
+                                           for i, v in enumerate(weights[b, c])))
+                ctx.set(array.wl_mask, (1 << rows) - 1)
+                await ctx.tick()
+        ctx.set(array.wl_en, 0)
+        expected = {}
+        for k in range(len(vectors) + array.latency + 1):
+            if k < len(vectors):
+                x, bank = vectors[k]
+                ctx.set(array.i.valid, 1)
+                ctx.set(array.i.payload.x, x)
+                ctx.set(array.i.payload.bank, bank)
+                expected[k + array.latency] = vmm(np.array([x], dtype=np.int8),
+                                                  weights[bank])[0]
+            else:
+                ctx.set(array.i.valid, 0)
+            assert ctx.get(array.o.valid) == (k in expected), f"cycle {k}"
+            if k in expected:
+                got = [ctx.get(array.o.payload.y[c]) for c in range(cols)]
+                np.testing.assert_array_equal(got, expected.pop(k), err_msg=f"cycle {k}")
+            await ctx.tick()
+        assert not expected
+
+    simulate(array, tb)
+
+
+@pytest.mark.parametrize(("value", "error"), [(-1, ValueError), (4, ValueError),
+                                              (1.0, TypeError), (True, TypeError),
+                                              ("2", TypeError)])
+def test_logic_columns_argument_is_checked(value, error):
+    with pytest.raises(error, match="logic_columns"):
+        VmmArray(4, 3, 2, logic_columns=value)
+
+
+def test_logic_columns_keep_the_other_columns_products():
+    """The product columns keep their named products (a synthesis flow selects them by name);
+    the logic columns have none."""
+    text = verilog_text(VmmArray(4, 3, 2, pipeline=2, logic_columns=2))
+    products = re.findall(r"assign (\w+) = \$signed\(\w+\[[\d:]+\]\) \* ", text)
+    assert products == [f"p_r{r}_c0" for r in range(4)]
+    assert text.count(" * ") == 4 and not re.search(r"\bp_r\d+_c[12]\b", text)
