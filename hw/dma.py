@@ -77,7 +77,10 @@ class _Dma(wiring.Component):
         next_addr = Signal(self.addr_width)
         left = Signal(32)
         inflight = Signal(range(self.max_outstanding + 1))
-        to_page = Signal(range(page_beats + 1))     # beats from next_addr to the 4 KiB boundary
+        # beats from next_addr to the 4 KiB boundary, page_beats - next_addr[size:12], kept in
+        # a register beside next_addr (written with it), so the burst's length starts at
+        # flip-flops, not at a subtraction from the address
+        to_page = Signal(range(page_beats + 1), init=page_beats)
         limit = Signal(range(max(page_beats, self.max_burst) + 1))
         burst = Signal(range(max(page_beats, self.max_burst) + 1))
         load = Signal()
@@ -85,7 +88,6 @@ class _Dma(wiring.Component):
             accept.eq(self.req.valid & self.req.ready),
             getattr(ax, f"{prefix}size").eq(self.size),
             getattr(ax, f"{prefix}burst").eq(AxiBurst.INCR),
-            to_page.eq(page_beats - next_addr[self.size:12]),
             limit.eq(Mux(to_page < self.max_burst, to_page, self.max_burst)),
             burst.eq(Mux(left < limit, left, limit)),
             load.eq((left != 0) & (~valid | ready) & (inflight < self.max_outstanding)
@@ -95,12 +97,15 @@ class _Dma(wiring.Component):
             m.d.sync += [
                 valid.eq(1), addr.eq(next_addr), length.eq(burst - 1),
                 next_addr.eq(next_addr + (burst << self.size)), left.eq(left - burst),
+                # (a burst ends at the boundary at the latest: then the next starts a page)
+                to_page.eq(Mux(burst == to_page, page_beats, to_page - burst)),
             ]
         with m.Elif(ready):
             m.d.sync += valid.eq(0)
         m.d.sync += inflight.eq(inflight + load - done)
         with m.If(accept):
-            m.d.sync += [next_addr.eq(self.req.p.addr), left.eq(self.req.p.beats)]
+            m.d.sync += [next_addr.eq(self.req.p.addr), left.eq(self.req.p.beats),
+                         to_page.eq(page_beats - self.req.p.addr[self.size:12])]
         with m.If(self.abort):
             m.d.sync += left.eq(0)
         return accept, left, inflight
