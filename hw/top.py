@@ -89,12 +89,11 @@ class PimAccelerator(wiring.Component):
         self.geometry = geometry
         self.weight_store = weight_store_for(weight_store, geometry)
         self.cim = cim_of(geometry)
-        if array_pipeline and self.cim is not None:
-            raise ValueError("array_pipeline is a build parameter of the exact digital array; "
-                             "a CIM geometry builds CimArray, which has none (use 0)")
-        if array_logic_columns and self.cim is not None:
-            raise ValueError("array_logic_columns is a build parameter of the exact digital "
-                             "array; a CIM geometry builds CimArray, which has none (use 0)")
+        for name, value in (("array_pipeline", array_pipeline),
+                            ("array_logic_columns", array_logic_columns)):
+            if value and self.cim is not None:
+                raise ValueError(f"{name} is a build parameter of the exact digital array; "
+                                 "a CIM geometry builds CimArray, which has none (use 0)")
         self.array_latency = (timing.array_latency(geometry.rows, array_pipeline)
                               if self.cim is None
                               else timing.cim_array_latency(self.cim.bits_per_cycle))
