@@ -1,6 +1,6 @@
 """The processing-in-memory style vector-matrix-multiply array."""
 
-from amaranth import Cat, Module, Signal, signed, unsigned
+from amaranth import Cat, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -203,25 +203,29 @@ class VmmArray(wiring.Component):
             return self._elaborate_ram(m, en, bank)
         R, C = self.rows, self.cols
         # Resident weights: the array's own storage (self._w, made in __init__). Each register
-        # tests one condition per write port and only then its word and byte lanes: in the
+        # tests one condition (a write for it on either port) and only then its bytes: in the
         # Verilog a register's next value is one small block that does nothing while no write
-        # is for it (per-lane conditions were ~1000 terms a cycle; Verilator ran 2x slower).
+        # is for it (per-byte conditions tested every cycle were ~1000 terms a cycle;
+        # Verilator ran 2x slower). Inside, each byte loads under one enable, the OR of the
+        # two ports' selects, with the column port's byte if it selects it (it wins a byte
+        # both ports write), else the bus's: one clock enable and a 2:1 data select a bit
+        # (Yosys found no enable in nested per-port writes: two LUT4 a bit).
+        bus_rows = Signal(R, name="w_bus_rows")  # rows the bus word selects (one decode)
+        m.d.comb += bus_rows.eq(Cat(self.w_strb[r % 4] & (self.w_word == r // 4)
+                                    for r in range(R)))
         for b in range(self.banks):
             for c in range(C):
                 w = self._w[b][c]
-                with m.If(self.w_en & (self.w_bank == b) & (self.w_col == c)):
-                    with m.Switch(self.w_word):
-                        for wd in range(self.row_words):
-                            with m.Case(wd):
-                                for lane in range(min(4, R - 4 * wd)):
-                                    with m.If(self.w_strb[lane]):
-                                        m.d.sync += w[4 * wd + lane].eq(
-                                            self.w_data[8 * lane:8 * lane + 8])
-                # the column port comes second: it wins a byte both ports write
-                with m.If(self.wl_en & (self.wl_bank == b) & (self.wl_col == c)):
+                bus = Signal(name=f"w_bus_b{b}_c{c}")
+                col = Signal(name=f"w_col_b{b}_c{c}")
+                m.d.comb += [bus.eq(self.w_en & (self.w_bank == b) & (self.w_col == c)),
+                             col.eq(self.wl_en & (self.wl_bank == b) & (self.wl_col == c))]
+                with m.If(bus | col):
                     for r in range(R):
-                        with m.If(self.wl_mask[r]):
-                            m.d.sync += w[r].eq(self.wl_data[8 * r:8 * r + 8])
+                        col_r = col & self.wl_mask[r]
+                        with m.If(col_r | (bus & bus_rows[r])):
+                            m.d.sync += w[r].eq(Mux(col_r, self.wl_data[8 * r:8 * r + 8],
+                                                    self.w_data[8 * (r % 4):8 * (r % 4) + 8]))
 
         # Weight read port: the (bank, column) register, then its word (the words past the
         # column, and a bank or column that does not exist, read 0).

