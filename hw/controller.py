@@ -41,7 +41,8 @@ class Controller(wiring.Component):
 
     Performance counters (32-bit, wrapping, cleared by ``clear_counters``): cycles, busy cycles,
     cycles with ``array_active``, busy cycles without an issue (stall), useful MACs
-    (``rows * cols`` per vector) and vectors.
+    (``rows * cols`` per vector, added the cycle after its issue from registers: the issue
+    comes late in the cycle, after the sequencer's ``busy`` and ``first``) and vectors.
 
     The check is the specification's :func:`hw.spec.check` in logic (a randomized test holds the
     two equal); the timing is :func:`hw.spec.timing.busy_cycles`. With ``issue_at_start`` the
@@ -151,8 +152,12 @@ class Controller(wiring.Component):
         index = Signal(16)
         # tail[i]: a command issued its last vector i + 1 cycles ago
         tail = Signal(self.drain)
+        # a vector's MACs, counted a cycle after its issue (an issue in a clearing cycle is
+        # dropped, as the other counters drop theirs)
         macs_per_vector = Signal(unsigned(16))
-        m.d.comb += macs_per_vector.eq(self.rows * self.cols)
+        macs_issued = Signal()
+        m.d.sync += [macs_per_vector.eq(self.rows * self.cols),
+                     macs_issued.eq(self.issue & ~self.clear_counters)]
         # the verdict: the sequencer checked a program's VMM (issue_at_start) already
         verdict = Signal(ErrorCode)
         # ``held``: the issuing register; ``issuing``: a command issues (with the late check,
@@ -245,7 +250,7 @@ class Controller(wiring.Component):
             (self.perf_busy, self.busy | first),
             (self.perf_compute, self.array_active),
             (self.perf_stall, (self.busy | first) & ~self.issue),
-            (self.perf_macs, self.issue * macs_per_vector),
+            (self.perf_macs, Mux(macs_issued, macs_per_vector, 0)),
             (self.perf_vectors, self.issue),
         ]
         perf_counters(m, counters, self.clear_counters)
