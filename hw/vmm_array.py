@@ -1,6 +1,6 @@
 """The processing-in-memory style vector-matrix-multiply array."""
 
-from amaranth import Cat, Module, Mux, Signal, signed, unsigned
+from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -13,6 +13,11 @@ __all__ = ["WEIGHT_STORES", "VmmArray"]
 
 #: how the resident weights are built: flip-flops, or one RAM per column
 WEIGHT_STORES = ("ff", "ram")
+
+
+#: how the ``"ff"`` store's bus read port reads the weights: a multiplexer over the registers,
+#: or a LUT-RAM copy written with them (see :class:`VmmArray`)
+READBACKS = ("registers", "shadow")
 
 
 class VmmArray(wiring.Component):
@@ -75,6 +80,16 @@ class VmmArray(wiring.Component):
       that column is dropped (the accelerator never does both: bus writes of WEIGHT are
       refused while a program, whose load unit drives ``wl_*``, runs).
 
+    The ``"ff"`` store's bus read port (``readback``): ``"registers"`` (default) selects the
+    word from the registers, a multiplexer of all ``banks * cols * rows`` bytes (about 3,300
+    LUT4 at 16x16 with 2 banks, Yosys ``-noabc9 -nowidelut``); ``"shadow"`` reads a copy in
+    LUT-RAM instead, one memory per word of a column (``banks * cols`` words, address column
+    and bank), written with the registers and read combinationally, the same ``r_data``. Its
+    one write port a word serves both write ports, so with ``"shadow"`` the two ports must not
+    write in the same cycle (the copy would keep the column port's word only): the accelerator
+    never does (bus writes of WEIGHT are refused while a program, whose load unit drives
+    ``wl_*``, runs), and ``PimAccelerator`` builds it so.
+
     Measured (README, "Weight store"): at 16 banks the RAM synthesizes to a ninth of the LUT4
     at twice the clock and simulates 1.1-1.5x faster; at 2 banks Verilator runs it slower, so
     ``"ff"`` stays the default.
@@ -115,19 +130,24 @@ class VmmArray(wiring.Component):
     logic_columns : int
         How many of the columns, the last ones, sum in logic instead of products (0..cols,
         keyword argument; default 0: none).
+    readback : str
+        One of :data:`READBACKS`, how the ``"ff"`` store's bus read port reads (keyword
+        argument; default ``"registers"``; ``"ram"`` has its own read port and takes only the
+        default).
 
     Raises
     ------
     TypeError
         A size or ``logic_columns`` that is not an int, or a size below its least value.
     ValueError
-        An unknown ``weight_store`` or ``pipeline``, or ``logic_columns`` outside 0..cols.
+        An unknown ``weight_store``, ``pipeline`` or ``readback``, ``logic_columns`` outside
+        0..cols, or ``readback="shadow"`` with the ``"ram"`` store.
     """
 
     LEVELS_PER_STAGE = timing.ARRAY_LEVELS_PER_STAGE
 
     def __init__(self, rows, cols, banks=2, tag_width=0, *, weight_store="ff", pipeline=0,
-                 logic_columns=0):
+                 logic_columns=0, readback="registers"):
         for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TypeError(f"{name} must be a positive integer, not {value!r}")
@@ -141,7 +161,13 @@ class VmmArray(wiring.Component):
             raise TypeError(f"logic_columns must be an int, not {logic_columns!r}")
         if not 0 <= logic_columns <= cols:
             raise ValueError(f"logic_columns must be in 0..{cols} (cols), not {logic_columns}")
+        if readback not in READBACKS:
+            raise ValueError(f"readback must be one of {READBACKS}, not {readback!r}")
+        if readback != "registers" and weight_store != "ff":
+            raise ValueError(f"readback={readback!r} needs weight_store='ff' (the 'ram' store "
+                             "reads its own memories), not {weight_store!r}")
         self.logic_columns = logic_columns
+        self.readback = readback
         self.rows, self.cols, self.banks, self.tag_width = rows, cols, banks, tag_width
         self.pipeline = pipeline
         self.weight_store = weight_store
@@ -227,26 +253,65 @@ class VmmArray(wiring.Component):
                             m.d.sync += w[r].eq(Mux(col_r, self.wl_data[8 * r:8 * r + 8],
                                                     self.w_data[8 * (r % 4):8 * (r % 4) + 8]))
 
-        # Weight read port: the (bank, column) register, then its word (the words past the
-        # column, and a bank or column that does not exist, read 0).
-        r_column = Signal(8 * R, name="r_column")
-        with m.Switch(self.r_bank):
-            for b in range(self.banks):
-                with m.Case(b):
-                    with m.Switch(self.r_col):
-                        for c in range(C):
-                            with m.Case(c):
-                                m.d.comb += r_column.eq(self._w[b][c])
-        with m.Switch(self.r_word):
-            for wd in range(self.row_words):
-                with m.Case(wd):
-                    m.d.comb += self.r_data.eq(r_column[32 * wd:32 * wd + 32])
+        if self.readback == "shadow":
+            self._elaborate_shadow(m)
+        else:
+            # Weight read port: the (bank, column) register, then its word (the words past
+            # the column, and a bank or column that does not exist, read 0).
+            r_column = Signal(8 * R, name="r_column")
+            with m.Switch(self.r_bank):
+                for b in range(self.banks):
+                    with m.Case(b):
+                        with m.Switch(self.r_col):
+                            for c in range(C):
+                                with m.Case(c):
+                                    m.d.comb += r_column.eq(self._w[b][c])
+            with m.Switch(self.r_word):
+                for wd in range(self.row_words):
+                    with m.Case(wd):
+                        m.d.comb += self.r_data.eq(r_column[32 * wd:32 * wd + 32])
 
         # The bank select: the bank registered with ``en``, then a select per column.
         bank_q = Signal.like(bank, name="bank_q", reset_less=True)
         with m.If(en):
             m.d.sync += bank_q.eq(bank)
         return [self._selected(m, bank_q, c) for c in range(C)]
+
+    def _elaborate_shadow(self, m):
+        """``readback="shadow"``: the bus read port reads a LUT-RAM copy of the registers, one
+        memory per word of a column (address: column, then bank), written with them (the
+        column port's word, else the bus's; the bytes of rows and the words of banks or
+        columns that do not exist are never written, so they read 0) and read
+        combinationally."""
+        R, C, banks = self.rows, self.cols, self.banks
+        col_bits, bank_bits = max(1, (C - 1).bit_length()), max(1, (banks - 1).bit_length())
+        bus_ok, col_ok = Signal(name="w_shadow_bus"), Signal(name="w_shadow_col")
+        m.d.comb += [bus_ok.eq(self.w_en & (self.w_bank < banks) & (self.w_col < C)),
+                     col_ok.eq(self.wl_en & (self.wl_bank < banks) & (self.wl_col < C))]
+
+        def address(col, bank):
+            return Cat(col.as_unsigned()[:col_bits], bank.as_unsigned()[:bank_bits])
+        words = []
+        for wd in range(self.row_words):
+            lanes = Const((1 << min(4, R - 4 * wd)) - 1, 4)   # the rows this word has
+            mem = memory.Memory(shape=32, depth=1 << (col_bits + bank_bits), init=[],
+                                attrs={"ram_style": "distributed"})
+            m.submodules[f"w_shadow_{wd}"] = mem
+            wp = mem.write_port(granularity=8)
+            with m.If(col_ok):
+                m.d.comb += [wp.addr.eq(address(self.wl_col, self.wl_bank)),
+                             wp.data.eq(self.wl_data[32 * wd:32 * wd + 32]),
+                             wp.en.eq(self.wl_mask[4 * wd:4 * wd + 4] & lanes)]
+            with m.Elif(bus_ok & (self.w_word == wd)):
+                m.d.comb += [wp.addr.eq(address(self.w_col, self.w_bank)),
+                             wp.data.eq(self.w_data), wp.en.eq(self.w_strb & lanes)]
+            rp = mem.read_port(domain="comb")
+            m.d.comb += rp.addr.eq(address(self.r_col, self.r_bank))
+            words.append(rp.data)
+        with m.Switch(self.r_word):
+            for wd, word in enumerate(words):
+                with m.Case(wd):
+                    m.d.comb += self.r_data.eq(word)
 
     def _elaborate_ram(self, m, en, bank):
         """``"ram"``: one memory per column, its write port shared by the two write ports

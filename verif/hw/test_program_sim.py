@@ -683,3 +683,55 @@ def test_cycle_model_matches_a_pipelined_array(name, pipeline):
     assert all(abs(a - b) <= 1 for a, b in zip(got, counters, strict=True)), (got, counters)
     assert base < cycles <= base + pipeline * sum(isinstance(i, isa.Vmm)
                                                   for i in programs[name])
+
+
+def test_weight_readback_after_a_program_and_refused_bus_writes():
+    """The bus reads the weights back through the array's LUT-RAM copy, which holds only if
+    the bus and the load unit never write in one cycle: bus writes of WEIGHT (either bank)
+    are refused while the program's LOAD writes bank 1 through the column port. Afterwards
+    every word reads back as loaded (bank 1) or as never written (bank 0), and a bus write
+    then reads back too."""
+    g = G.replace(rows=5, cols=3)   # a partial last word
+    sys = System(g, 0.3, seed_salt=77)
+    r = np.random.default_rng(sys.r.randrange(1 << 30))
+    w = r.integers(-128, 128, (g.cols, g.rows), dtype=np.int8)
+    _, wim, _ = images(g, np.zeros((1, g.rows), np.int8), w, np.zeros(g.cols, np.int32),
+                       *quantize_multipliers(np.full(g.cols, 1 / 300.0)))
+    a_w = DATA + 0x100
+    sys.ram.mem[a_w:a_w + len(wim)] = wim
+    program = [Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w), End()]   # bank 1
+    code = isa.to_bytes(program)
+    sys.ram.mem[PROG:PROG + len(code)] = code
+    refused = []
+
+    def word(bank, col, wd):
+        if bank != 1:
+            return 0
+        rows = range(4 * wd, min(4 * wd + 4, g.rows))
+        return sum((int(w[col][k]) & 0xFF) << 8 * (k - 4 * wd) for k in rows)
+
+    async def tb(ctx):
+        dut = sys.dut
+        await _axil_write(ctx, dut, reg("PROG_ADDR"), PROG)
+        await _axil_write(ctx, dut, reg("PROG_LEN"), len(program) + 4)
+        await _axil_write(ctx, dut, reg("DOORBELL"), 1)
+        for k in range(400):   # bus writes of weights while the program runs, all refused
+            resp = await _axil_write(ctx, dut, g.weight_addr(k % 2, k % g.cols, k % 2),
+                                     0x01020304 * (k + 1) & 0xFFFFFFFF)
+            status, _ = await _axil_read(ctx, dut, reg("STATUS"))
+            fields = regmap.register("STATUS").unpack(status)
+            if not fields["BUSY"]:
+                break
+            refused.append(resp)
+        assert fields["DONE"] == 1 and fields["ERROR"] == ErrorCode.NONE
+        for bank in range(g.banks):
+            for col in range(g.cols):   # (the columns past the array answer DECERR)
+                for wd in range(g.row_words_p2):
+                    value, resp = await _axil_read(ctx, dut, g.weight_addr(bank, col, wd))
+                    assert (value, resp) == (word(bank, col, wd), AxiResp.OKAY), (bank, col, wd)
+        assert await _axil_write(ctx, dut, g.weight_addr(0, 2, 1), 0xA1B2C3D4) == AxiResp.OKAY
+        value, _ = await _axil_read(ctx, dut, g.weight_addr(0, 2, 1))
+        assert value == 0xD4   # row 4 only: rows 5..7 of the word do not exist
+
+    sys.run(tb)
+    assert len(refused) >= 3 and set(refused) == {AxiResp.SLVERR}, refused

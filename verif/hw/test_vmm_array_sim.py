@@ -68,11 +68,14 @@ class Model:
                    for r in range(4 * word, min(4 * word + 4, rows)))
 
 
-def _pair(rows, cols, banks, pipeline=0, logic_columns=0):
+def _pair(rows, cols, banks, pipeline=0, logic_columns=0, shadow=False):
     m = Module()
     arrays = {s: VmmArray(rows, cols, banks, tag_width=4, weight_store=s, pipeline=pipeline,
                           logic_columns=logic_columns)
               for s in WEIGHT_STORES}
+    if shadow:   # the registers read back through their LUT-RAM copy
+        arrays["shadow"] = VmmArray(rows, cols, banks, tag_width=4, pipeline=pipeline,
+                                    logic_columns=logic_columns, readback="shadow")
     for s, a in arrays.items():
         m.submodules[s] = a
     return m, arrays
@@ -83,8 +86,26 @@ def _pair(rows, cols, banks, pipeline=0, logic_columns=0):
                          ids=[f"{r}x{c}x{b}" + (f"-p{p}" if p else "") + (f"-l{n}" if n else "")
                               for r, c, b, p, n in [(*c, 0) for c in CASES] + LOGIC_CASES])
 def test_both_weight_stores_equal_the_model(rows, cols, banks, pipeline, logic_columns):
-    r = rng(rows * 1000 + cols * 10 + banks + 100_000 * pipeline + 1_000_000 * logic_columns)
-    m, arrays = _pair(rows, cols, banks, pipeline, logic_columns)
+    _equal_the_model(rows, cols, banks, pipeline, logic_columns)
+
+
+#: (rows, cols, banks): the read-back's copy with odd rows, 1 and 16 banks, a single column
+SHADOW_CASES = [(4, 4, 3), (5, 3, 2), (8, 2, 16), (17, 2, 2), (3, 1, 1), (16, 16, 2)]
+
+
+@pytest.mark.parametrize(("rows", "cols", "banks"), SHADOW_CASES,
+                         ids=[f"{r}x{c}x{b}" for r, c, b in SHADOW_CASES])
+def test_shadow_readback_equals_the_model(rows, cols, banks):
+    """``readback="shadow"``: the bus reads the LUT-RAM copy, every cycle equal to the model
+    and the register build, with the writes of the two ports never in one cycle (its
+    precondition: a cycle that draws both drops the bus write)."""
+    _equal_the_model(rows, cols, banks, 0, 0, shadow=True)
+
+
+def _equal_the_model(rows, cols, banks, pipeline, logic_columns, shadow=False):
+    r = rng(rows * 1000 + cols * 10 + banks + 100_000 * pipeline + 1_000_000 * logic_columns
+            + 10_000_000 * shadow)
+    m, arrays = _pair(rows, cols, banks, pipeline, logic_columns, shadow)
     ff, ram = arrays["ff"], arrays["ram"]
     assert ff.latency == ram.latency == timing.array_latency(rows) + pipeline
     assert (ff.read_latency, ram.read_latency) == (0, 1)
@@ -108,7 +129,7 @@ def test_both_weight_stores_equal_the_model(rows, cols, banks, pipeline, logic_c
                 wl = (r.randrange(banks + 1 if r.random() < 0.1 else banks),
                       r.randrange(cols + 1 if r.random() < 0.1 else cols),
                       r.getrandbits(32 * words), r.getrandbits(4 * words))
-            bus = r.random() < 0.4
+            bus = r.random() < 0.4 and not (shadow and load)
             if bus:
                 wc = wl[1] if load and wl[1] < cols and r.random() < 0.5 else r.randrange(cols)
                 wb = r.randrange(banks)
@@ -143,6 +164,10 @@ def test_both_weight_stores_equal_the_model(rows, cols, banks, pipeline, logic_c
 
             # Outputs of cycle k.
             assert ctx.get(ff.r_data) == model.read(*rd), f"cycle {k}: ff r_data of {rd}"
+            if shadow:
+                assert ctx.get(arrays["shadow"].r_data) == model.read(*rd), \
+                    f"cycle {k}: shadow r_data of {rd}"
+                assert ctx.get(raw(arrays["shadow"].o.payload)) == ctx.get(raw(ff.o.payload))
             if read_back is not None:
                 assert ctx.get(ram.r_data) == read_back, f"cycle {k}: ram r_data"
                 checked["reads"] += 1
