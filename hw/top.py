@@ -140,9 +140,9 @@ class PimAccelerator(wiring.Component):
             array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
                              weight_store=self.weight_store, pipeline=self.array_pipeline,
                              logic_columns=self.array_logic_columns,
-                             # its one precondition holds: the bus's WEIGHT writes are refused
-                             # while the sequencer (whose load unit drives wl_*) runs
-                             readback="shadow" if self.weight_store == "ff" else "registers")
+                             # it holds: the bus's WEIGHT writes are refused while the
+                             # sequencer (whose load unit drives wl_*) runs
+                             exclusive_writes=True)
         else:
             array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim,
                              weight_store=self.weight_store)

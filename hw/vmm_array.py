@@ -15,11 +15,6 @@ __all__ = ["WEIGHT_STORES", "VmmArray"]
 WEIGHT_STORES = ("ff", "ram")
 
 
-#: how the ``"ff"`` store's bus read port reads the weights: a multiplexer over the registers,
-#: or a LUT-RAM copy written with them (see :class:`VmmArray`)
-READBACKS = ("registers", "shadow")
-
-
 class VmmArray(wiring.Component):
     """R x C int8 array whose weights are resident in the cells, as in a compute-in-memory macro.
 
@@ -80,15 +75,16 @@ class VmmArray(wiring.Component):
       that column is dropped (the accelerator never does both: bus writes of WEIGHT are
       refused while a program, whose load unit drives ``wl_*``, runs).
 
-    The ``"ff"`` store's bus read port (``readback``): ``"registers"`` (default) selects the
-    word from the registers, a multiplexer of all ``banks * cols * rows`` bytes (about 3,300
-    LUT4 at 16x16 with 2 banks, Yosys ``-noabc9 -nowidelut``); ``"shadow"`` reads a copy in
-    LUT-RAM instead, one memory per word of a column (``banks * cols`` words, address column
-    and bank), written with the registers and read combinationally, the same ``r_data``. Its
-    one write port a word serves both write ports, so with ``"shadow"`` the two ports must not
-    write in the same cycle (the copy would keep the column port's word only): the accelerator
-    never does (bus writes of WEIGHT are refused while a program, whose load unit drives
-    ``wl_*``, runs), and ``PimAccelerator`` builds it so.
+    ``exclusive_writes`` promises that ``w_en`` and ``wl_en`` are never high in one cycle (the
+    accelerator's case: bus writes of WEIGHT are refused while a program, whose load unit
+    drives ``wl_*``, runs; ``PimAccelerator`` builds the array so). The ``"ff"`` store then
+    takes two shortcuts, with the same results under the promise: one byte select per row
+    shared by every register (the column port's byte while ``wl_en``, else the bus's), not a
+    2:1 select in front of every weight bit (4,096 LUT4 at 16x16 with 2 banks); and the bus
+    read port reads a LUT-RAM copy of the weights, one memory per word of a column
+    (``banks * cols`` words, address column and bank) written with the registers, instead of
+    a multiplexer over all ``banks * cols * rows`` bytes (about 3,300 LUT4 there, Yosys
+    ``-noabc9 -nowidelut``). The ``"ram"`` store merges the two ports' data once already.
 
     Measured (README, "Weight store"): at 16 banks the RAM synthesizes to a ninth of the LUT4
     at twice the clock and simulates 1.1-1.5x faster; at 2 banks Verilator runs it slower, so
@@ -130,24 +126,22 @@ class VmmArray(wiring.Component):
     logic_columns : int
         How many of the columns, the last ones, sum in logic instead of products (0..cols,
         keyword argument; default 0: none).
-    readback : str
-        One of :data:`READBACKS`, how the ``"ff"`` store's bus read port reads (keyword
-        argument; default ``"registers"``; ``"ram"`` has its own read port and takes only the
-        default).
+    exclusive_writes : bool
+        The two write ports never write in one cycle (keyword argument; default False: they
+        may, the column port winning a byte both write).
 
     Raises
     ------
     TypeError
         A size or ``logic_columns`` that is not an int, or a size below its least value.
     ValueError
-        An unknown ``weight_store``, ``pipeline`` or ``readback``, ``logic_columns`` outside
-        0..cols, or ``readback="shadow"`` with the ``"ram"`` store.
+        An unknown ``weight_store`` or ``pipeline``, or ``logic_columns`` outside 0..cols.
     """
 
     LEVELS_PER_STAGE = timing.ARRAY_LEVELS_PER_STAGE
 
     def __init__(self, rows, cols, banks=2, tag_width=0, *, weight_store="ff", pipeline=0,
-                 logic_columns=0, readback="registers"):
+                 logic_columns=0, exclusive_writes=False):
         for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TypeError(f"{name} must be a positive integer, not {value!r}")
@@ -161,13 +155,8 @@ class VmmArray(wiring.Component):
             raise TypeError(f"logic_columns must be an int, not {logic_columns!r}")
         if not 0 <= logic_columns <= cols:
             raise ValueError(f"logic_columns must be in 0..{cols} (cols), not {logic_columns}")
-        if readback not in READBACKS:
-            raise ValueError(f"readback must be one of {READBACKS}, not {readback!r}")
-        if readback != "registers" and weight_store != "ff":
-            raise ValueError(f"readback={readback!r} needs weight_store='ff' (the 'ram' store "
-                             "reads its own memories), not {weight_store!r}")
         self.logic_columns = logic_columns
-        self.readback = readback
+        self.exclusive_writes = bool(exclusive_writes)
         self.rows, self.cols, self.banks, self.tag_width = rows, cols, banks, tag_width
         self.pipeline = pipeline
         self.weight_store = weight_store
@@ -235,10 +224,15 @@ class VmmArray(wiring.Component):
         # Verilator ran 2x slower). Inside, each byte loads under one enable, the OR of the
         # two ports' selects, with the column port's byte if it selects it (it wins a byte
         # both ports write), else the bus's: one clock enable and a 2:1 data select a bit
-        # (Yosys found no enable in nested per-port writes: two LUT4 a bit).
+        # (Yosys found no enable in nested per-port writes: two LUT4 a bit). With
+        # ``exclusive_writes`` the data select is one per row, shared by the registers.
         bus_rows = Signal(R, name="w_bus_rows")  # rows the bus word selects (one decode)
         m.d.comb += bus_rows.eq(Cat(self.w_strb[r % 4] & (self.w_word == r // 4)
                                     for r in range(R)))
+        row_data = [Signal(8, name=f"w_row_data_{r}") for r in range(R)]
+        m.d.comb += [d.eq(Mux(self.wl_en, self.wl_data[8 * r:8 * r + 8],
+                              self.w_data[8 * (r % 4):8 * (r % 4) + 8]))
+                     for r, d in enumerate(row_data)]
         for b in range(self.banks):
             for c in range(C):
                 w = self._w[b][c]
@@ -250,10 +244,12 @@ class VmmArray(wiring.Component):
                     for r in range(R):
                         col_r = col & self.wl_mask[r]
                         with m.If(col_r | (bus & bus_rows[r])):
-                            m.d.sync += w[r].eq(Mux(col_r, self.wl_data[8 * r:8 * r + 8],
-                                                    self.w_data[8 * (r % 4):8 * (r % 4) + 8]))
+                            m.d.sync += w[r].eq(
+                                row_data[r] if self.exclusive_writes else
+                                Mux(col_r, self.wl_data[8 * r:8 * r + 8],
+                                    self.w_data[8 * (r % 4):8 * (r % 4) + 8]))
 
-        if self.readback == "shadow":
+        if self.exclusive_writes:
             self._elaborate_shadow(m)
         else:
             # Weight read port: the (bank, column) register, then its word (the words past
@@ -278,7 +274,7 @@ class VmmArray(wiring.Component):
         return [self._selected(m, bank_q, c) for c in range(C)]
 
     def _elaborate_shadow(self, m):
-        """``readback="shadow"``: the bus read port reads a LUT-RAM copy of the registers, one
+        """``exclusive_writes``: the bus read port reads a LUT-RAM copy of the registers, one
         memory per word of a column (address: column, then bank), written with them (the
         column port's word, else the bus's; the bytes of rows and the words of banks or
         columns that do not exist are never written, so they read 0) and read

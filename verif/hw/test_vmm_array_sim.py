@@ -73,9 +73,9 @@ def _pair(rows, cols, banks, pipeline=0, logic_columns=0, shadow=False):
     arrays = {s: VmmArray(rows, cols, banks, tag_width=4, weight_store=s, pipeline=pipeline,
                           logic_columns=logic_columns)
               for s in WEIGHT_STORES}
-    if shadow:   # the registers read back through their LUT-RAM copy
+    if shadow:   # shared byte selects, the registers read back through their LUT-RAM copy
         arrays["shadow"] = VmmArray(rows, cols, banks, tag_width=4, pipeline=pipeline,
-                                    logic_columns=logic_columns, readback="shadow")
+                                    logic_columns=logic_columns, exclusive_writes=True)
     for s, a in arrays.items():
         m.submodules[s] = a
     return m, arrays
@@ -95,10 +95,11 @@ SHADOW_CASES = [(4, 4, 3), (5, 3, 2), (8, 2, 16), (17, 2, 2), (3, 1, 1), (16, 16
 
 @pytest.mark.parametrize(("rows", "cols", "banks"), SHADOW_CASES,
                          ids=[f"{r}x{c}x{b}" for r, c, b in SHADOW_CASES])
-def test_shadow_readback_equals_the_model(rows, cols, banks):
-    """``readback="shadow"``: the bus reads the LUT-RAM copy, every cycle equal to the model
-    and the register build, with the writes of the two ports never in one cycle (its
-    precondition: a cycle that draws both drops the bus write)."""
+def test_exclusive_writes_equal_the_model(rows, cols, banks):
+    """``exclusive_writes=True``: the registers load through byte selects shared by all, the
+    bus reads their LUT-RAM copy; every cycle equal to the model and to the default build,
+    the writes of the two ports never in one cycle (the promise: a cycle that draws both
+    drops the bus write)."""
     _equal_the_model(rows, cols, banks, 0, 0, shadow=True)
 
 
