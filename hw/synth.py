@@ -41,10 +41,10 @@ from pathlib import Path
 
 from .spec.markdown import replace_section
 
-__all__ = ["DEVICE", "RESOURCES", "SECTION", "LOGIC_PRODUCTS", "SynthRecord", "parse_report",
-           "parse_stat", "parse_breakdown", "critical_path", "source", "run_yosys", "run_breakdown",
-           "run_nextpnr", "count_other_dsp", "fill_columns", "fill_script", "synthesize",
-           "markdown", "main"]
+__all__ = ["DEVICE", "RESOURCES", "SECTION", "LOGIC_PRODUCTS", "ROUTERS", "SynthRecord",
+           "parse_report", "parse_stat", "parse_breakdown", "critical_path", "source", "run_yosys",
+           "run_breakdown", "run_nextpnr", "count_other_dsp", "fill_columns", "fill_script",
+           "synthesize", "markdown", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -143,6 +143,8 @@ class SynthRecord:
     #: "fill": how the other columns are built in logic (:data:`LOGIC_PRODUCTS`); "booth" in
     #: the other modes and in records from before it existed
     logic_products: str = "booth"
+    #: nextpnr's router (:data:`ROUTERS`; "router1", its default, in records from before)
+    router: str = "router1"
 
     @property
     def key(self):
@@ -514,14 +516,21 @@ def count_other_dsp(build, rows, cols, progress=None, yosys=None):
     return dsp - rows * cols, seconds
 
 
-def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None):
+#: nextpnr's routers: its default, and router2 (at 16x16 router1 had not converged after an
+#: hour; README "Synthesis")
+ROUTERS = ("router1", "router2")
+
+
+def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None, router=ROUTERS[0]):
     """nextpnr-ecp5 on ``build/netlist.json`` for :data:`DEVICE`, out of context: the figures
     of its report (:func:`parse_report`, also in ``build/report.json``) and the seconds it
-    took."""
+    took. ``router``: one of :data:`ROUTERS`."""
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
     args = [DEVICE["nextpnr"], "--speed", str(DEVICE["speed"]), "--package", DEVICE["package"],
             "--out-of-context", "--json", "netlist.json", "--freq", f"{target_mhz:g}",
             "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
-            "-l", "nextpnr.log", "-q"]
+            "-l", "nextpnr.log", "-q", *(["--router", router] if router != ROUTERS[0] else [])]
     progress = progress or _Progress(TOP)
     seconds = progress.run("nextpnr", args, Path(build), "nextpnr.log")
     return parse_report(json.loads((Path(build) / "report.json").read_text())), seconds
@@ -542,7 +551,7 @@ def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
                yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
-               breakdown=False, logic_products=LOGIC_PRODUCTS[0]):
+               breakdown=False, logic_products=LOGIC_PRODUCTS[0], router=ROUTERS[0]):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -560,9 +569,12 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     ``logic_products``: how "fill" builds the columns not on DSP blocks
     (:data:`LOGIC_PRODUCTS`): "offset-binary" writes the Verilog again once the columns are
     counted, with those columns in logic (``array_logic_columns``), "booth" keeps it and turns
-    their products into logic. If nextpnr fails once it has counted the resources (the design
-    does not fit the part, say), the record has its counts and the error (``failure``).
+    their products into logic. ``router``: nextpnr's (:data:`ROUTERS`, the record's). If nextpnr
+    fails once it has counted the resources (the design does not fit the part, say), the
+    record has its counts and the error (``failure``).
     """
+    if router not in ROUTERS:
+        raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
     if dsp != "auto" and dsp not in DSP_MODES:
         raise ValueError(f"dsp must be 'auto', 'yes', 'rest', 'fill' or 'no', not {dsp!r}")
     if logic_products not in LOGIC_PRODUCTS:
@@ -626,7 +638,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     t0 = time.monotonic()
     failure = ""
     try:
-        figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress)
+        figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress, router)
     except RuntimeError as e:
         log = _tail(build / "nextpnr.log", 1 << 20)
         figures = parse_utilisation(log)
@@ -646,7 +658,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          failure=failure, weight_store=weight_store,
                          array_pipeline=array_pipeline, breakdown=blocks,
                          dsp_columns=fill["fill"][2] if fill else 0,
-                         logic_products=logic_products if fill else "booth", **figures)
+                         logic_products=logic_products if fill else "booth", router=router,
+                         **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -696,7 +709,8 @@ def markdown(records):
     seed = max(sorted(set(seeds)), key=seeds.count)
     tools = ", ".join(sorted({f"{k} {v}" for r in records for k, v in r.tools.items()}))
     out = [f"{first.device['part']} speed {first.device['speed']}, out of context, nextpnr seed "
-           f"{seed} (unless a row names another), constraint {first.target_mhz:g} MHz; {tools}; gateware: the "
+           f"{seed} (unless a row names another), constraint {first.target_mhz:g} MHz; {tools}; "
+           "gateware: the "
            "commit of each row (* hw/ differed from it):", "",
            "| array | banks | products on | Yosys | gateware | LUT4 | FF | DSP | BRAM "
            "| Fmax (MHz) | critical path (logic + routing) | run time |",
@@ -720,7 +734,8 @@ def markdown(records):
         extras = [*(["weights in RAM"] if r.weight_store == "ram" else []),
                   *([f"array pipeline {r.array_pipeline}"] if r.array_pipeline else []),
                   *([r.label] if r.label else []),
-                  *([f"nextpnr seed {r.seed}"] if r.seed != seed else [])]
+                  *([f"nextpnr seed {r.seed}"] if r.seed != seed else []),
+                  *([f"nextpnr {r.router}"] if r.router != ROUTERS[0] else [])]
         name = f"{r.rows}x{r.cols}" + (f" ({', '.join(extras)})" if extras else "")
         out.append(f"| {name} | {r.banks} "
                    f"| {on} | {yosys_label(r)} | {commit} "
@@ -825,6 +840,9 @@ def main(argv=None):
     p.add_argument("--breakdown", action="store_true",
                    help="also synthesize with the hierarchy kept: the LUT4 of each block")
     p.add_argument("--seed", type=int, default=SEED)
+    p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
+                   help="nextpnr's router (default: router1, nextpnr's own; at 16x16 router1 "
+                        "had not converged after an hour)")
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("-o", "--records", default="build/synth.json",
                    help="records file, read and updated (default: build/synth.json)")
@@ -850,7 +868,7 @@ def main(argv=None):
                                 weight_store=args.weight_store,
                                 array_pipeline=args.array_pipeline,
                                 breakdown=args.breakdown,
-                                logic_products=args.logic_products)
+                                logic_products=args.logic_products, router=args.router)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         records = load(args.records)
