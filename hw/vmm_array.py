@@ -226,13 +226,11 @@ class VmmArray(wiring.Component):
         # both ports write), else the bus's: one clock enable and a 2:1 data select a bit
         # (Yosys found no enable in nested per-port writes: two LUT4 a bit). With
         # ``exclusive_writes`` the data select is one per row, shared by the registers.
-        bus_rows = Signal(R, name="w_bus_rows")  # rows the bus word selects (one decode)
-        m.d.comb += bus_rows.eq(Cat(self.w_strb[r % 4] & (self.w_word == r // 4)
-                                    for r in range(R)))
-        row_data = [Signal(8, name=f"w_row_data_{r}") for r in range(R)]
-        m.d.comb += [d.eq(Mux(self.wl_en, self.wl_data[8 * r:8 * r + 8],
-                              self.w_data[8 * (r % 4):8 * (r % 4) + 8]))
-                     for r, d in enumerate(row_data)]
+        bus_rows = self._bus_rows(m)
+        if self.exclusive_writes:
+            row_data = [Signal(8, name=f"w_row_data_{r}") for r in range(R)]
+            m.d.comb += [d.eq(Mux(self.wl_en, self._column_byte(r), self._bus_byte(r)))
+                         for r, d in enumerate(row_data)]
         for b in range(self.banks):
             for c in range(C):
                 w = self._w[b][c]
@@ -246,8 +244,7 @@ class VmmArray(wiring.Component):
                         with m.If(col_r | (bus & bus_rows[r])):
                             m.d.sync += w[r].eq(
                                 row_data[r] if self.exclusive_writes else
-                                Mux(col_r, self.wl_data[8 * r:8 * r + 8],
-                                    self.w_data[8 * (r % 4):8 * (r % 4) + 8]))
+                                Mux(col_r, self._column_byte(r), self._bus_byte(r)))
 
         if self.exclusive_writes:
             self._elaborate_shadow(m)
@@ -272,6 +269,21 @@ class VmmArray(wiring.Component):
         with m.If(en):
             m.d.sync += bank_q.eq(bank)
         return [self._selected(m, bank_q, c) for c in range(C)]
+
+    def _bus_rows(self, m):
+        """The rows whose bytes the bus's word and strobes select (one decode, R bits)."""
+        bus_rows = Signal(self.rows, name="w_bus_rows")
+        m.d.comb += bus_rows.eq(Cat(self.w_strb[r % 4] & (self.w_word == r // 4)
+                                    for r in range(self.rows)))
+        return bus_rows
+
+    def _column_byte(self, r):
+        """Row ``r``'s byte on the column write port."""
+        return self.wl_data[8 * r:8 * r + 8]
+
+    def _bus_byte(self, r):
+        """Row ``r``'s byte on the bus write port (its lane of ``w_data``)."""
+        return self.w_data[8 * (r % 4):8 * (r % 4) + 8]
 
     def _elaborate_shadow(self, m):
         """``exclusive_writes``: the bus read port reads a LUT-RAM copy of the registers, one
@@ -318,12 +330,7 @@ class VmmArray(wiring.Component):
         # word's bytes in its rows (byte enables ``bus_rows``), the column port's bytes over
         # them where its mask is set. Only the address and the enables are per column: few
         # wide terms, not per-byte conditions per column (which simulate slowly).
-        bus_rows = Signal(R, name="w_bus_rows")
-        with m.Switch(self.w_word):
-            for wd in range(self.row_words):
-                with m.Case(wd):
-                    lanes = min(4, R - 4 * wd)
-                    m.d.comb += bus_rows.eq(self.w_strb[:lanes] << (4 * wd))
+        bus_rows = self._bus_rows(m)
         load_bytes = Signal(8 * R, name="wl_bytes")     # the column port's mask, per bit
         m.d.comb += load_bytes.eq(Cat(*(self.wl_mask[r].replicate(8) for r in range(R))))
         bus_data = Signal(8 * R, name="w_bus_data")
