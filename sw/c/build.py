@@ -247,6 +247,13 @@ def _compile_pass(out: pathlib.Path, jobs: int, log: pathlib.Path, extra: list[s
     _run([cxx, "-shared", "-o", "libpimacc_harness.so", "harness.o", "pimacc.o", *libs], out,
          log)
     _run([cxx, "-o", "pimacc_harness", "main.o", "harness.o", "pimacc.o", *libs], out, log)
+    # a tool that reports success without its output (once seen: make's "wait: No child
+    # processes" under a killed parent, exit status 0) must not leave a build marked done
+    missing = [name for name in ("pimacc_harness", "libpimacc_harness.so")
+               if not (out / name).is_file()]
+    if missing:
+        raise RuntimeError(f"the build exited 0 but made no {', '.join(missing)} in {out} "
+                           f"(see {log})")
 
 
 def build(geometry: Geometry, jobs: int = 2, weight_store: str = "auto",

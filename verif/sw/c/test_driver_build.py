@@ -44,3 +44,18 @@ def test_driver_compiles_for_rv32im(tmp_path):
     flags = [f for f in CFLAGS if f != "-fPIC"]
     subprocess.run([RISCV, *flags, "-march=rv32im", "-mabi=ilp32", "-c", str(SOURCE), "-o",
                     str(tmp_path / "pimacc.o")], check=True, capture_output=True, text=True)
+
+
+def test_a_build_whose_tools_exit_0_without_output_fails(tmp_path, monkeypatch):
+    """Every tool "succeeds" but makes nothing (as make once did when its parent was killed):
+    the build raises instead of leaving a harness directory without a program."""
+    from sw.c import build
+
+    calls = []
+    monkeypatch.setattr(build, "_run", lambda cmd, cwd, log, env=None: calls.append(cmd))
+    with pytest.raises(RuntimeError, match="pimacc_harness, libpimacc_harness.so"):
+        build._compile_pass(tmp_path, 1, tmp_path / "build.log", [])
+    assert calls, "no tool was called"
+    for name in ("pimacc_harness", "libpimacc_harness.so"):
+        (tmp_path / name).write_bytes(b"")
+    build._compile_pass(tmp_path, 1, tmp_path / "build.log", [])
