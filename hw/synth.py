@@ -551,7 +551,8 @@ def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
 
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
                yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
-               breakdown=False, logic_products=LOGIC_PRODUCTS[0], router=ROUTERS[0]):
+               breakdown=False, logic_products=LOGIC_PRODUCTS[0], router=ROUTERS[0],
+               route=True):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -571,7 +572,9 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     counted, with those columns in logic (``array_logic_columns``), "booth" keeps it and turns
     their products into logic. ``router``: nextpnr's (:data:`ROUTERS`, the record's). If nextpnr
     fails once it has counted the resources (the design does not fit the part, say), the
-    record has its counts and the error (``failure``).
+    record has its counts and the error (``failure``). ``route`` False stops after Yosys and
+    returns the build folder (its ``netlist.json``: :mod:`hw.depth` estimates its paths in
+    seconds, where nextpnr takes an hour).
     """
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
@@ -631,6 +634,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
         yosys_flags = flags_for(mode)
         cells, again = run_yosys(build, mode, progress, yosys_flags, yosys, **fill)
         seconds["yosys"] += again
+    if not route:
+        return build
     blocks = {}
     if breakdown:
         blocks, seconds["breakdown"] = run_breakdown(build, mode, progress, yosys_flags, yosys,
@@ -844,6 +849,9 @@ def main(argv=None):
                    help="nextpnr's router (default: router1, nextpnr's own; at 16x16 router1 "
                         "had not converged after an hour)")
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
+    p.add_argument("--estimate", type=float, metavar="MHZ",
+                   help="stop after Yosys and list the paths over MHZ that hw.depth estimates "
+                        "(seconds, not nextpnr's hour; no record)")
     p.add_argument("-o", "--records", default="build/synth.json",
                    help="records file, read and updated (default: build/synth.json)")
     p.add_argument("--build", help="the tools' folder (default: build/synth/<geometry>)")
@@ -868,9 +876,14 @@ def main(argv=None):
                                 weight_store=args.weight_store,
                                 array_pipeline=args.array_pipeline,
                                 breakdown=args.breakdown,
-                                logic_products=args.logic_products, router=args.router)
+                                logic_products=args.logic_products, router=args.router,
+                                route=args.estimate is None)
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
+        if args.estimate is not None:
+            from . import depth
+            print(depth.report(depth.paths(record / "netlist.json"), args.estimate))
+            return
         records = load(args.records)
         records[record.key] = record
         save(args.records, records)

@@ -693,3 +693,27 @@ def test_booth_fill_keeps_every_product_in_the_verilog(tmp_path, monkeypatch):
     assert written[-1][1:] == ("ff", 2, 11) and runs[-1] == (16, 16, 5, "offset-binary")
     with pytest.raises(ValueError, match="logic_products must be one of"):
         synth.synthesize(Geometry.default(), logic_products="shift-add")
+
+
+@pytest.mark.nosim
+def test_estimate_stops_after_yosys_and_prints_the_deep_paths(tmp_path, monkeypatch, capsys):
+    """``--estimate MHZ``: Yosys runs, nextpnr does not, no record is written, and hw.depth's
+    report of the netlist is printed."""
+    from verif.hw.test_depth import _netlist
+
+    def yosys(build, mode, progress, flags, exe, fill=None):
+        (build / "netlist.json").write_text(json.dumps(_netlist()))
+        return synth.parse_stat(STAT), 1.0
+
+    def nextpnr(*args, **kwargs):
+        raise AssertionError("nextpnr ran")
+
+    monkeypatch.setattr(synth, "verilog_text", lambda *a: "module pimacc;")
+    monkeypatch.setattr(synth, "run_yosys", yosys)
+    monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
+    records = tmp_path / "synth.json"
+    synth.main(["--rows", "4", "--cols", "4", "--banks", "2", "--build", str(tmp_path / "b"),
+                "-o", str(records), "--estimate", "200"])
+    out = capsys.readouterr().out
+    assert "against 200.0 MHz (5.00 ns)" in out and "| blk | 6.34 | 1 | 3 |" in out
+    assert not records.exists()
