@@ -1,6 +1,6 @@
 """Programmable lookup-table activation on int8 values."""
 
-from amaranth import Module, Mux, Signal, signed
+from amaranth import Cat, Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -20,15 +20,18 @@ class Lut(wiring.Component):
     a read port of its own (a memory, not a 2048-bit register indexed 16 times: simulators
     index an array directly instead of shifting the whole table). The driver offers tables
     for sigmoid, tanh, GELU and the exponential of softmax. Golden twin: the ``lut`` argument of
-    :func:`models.linear`. ``LATENCY = 1``.
+    :func:`models.linear`. ``LATENCY = 2``: the row's cycle reads the block RAM and registers
+    the input, the next one registers the output.
 
     The table is kept twice, both copies written together. The bus reads a LUT-RAM copy
     (``ram_style = "distributed"``), its read port combinational. The columns look up a block
     RAM copy each (``ram_style = "block"``, one DP16KD): a synchronous read port, addressed
-    with the row's ``i.valid``, whose word and the entry's place in it,
-    the input and ``enable`` (registered with it) give the output after the clock edge, the
-    cycle the output register gave it before. The same output in every cycle (a write to the
-    table in a row's cycle is seen by the next row, as before). In LUT-RAM the C + 1 copies
+    with the row's ``i.valid``, whose word and the entry's place in it, the input and
+    ``enable`` (registered with it) give the output register its value a cycle later. So the
+    block RAM's clock-to-output (4.26 ns on an ECP5) ends at a register, not in the ReLU and
+    max-pool after it, and the input may come straight from the requantizer's last,
+    combinational stage (:class:`~hw.pp.requant.Requantize`). A write to the table in a row's
+    cycle is seen by the next row. In LUT-RAM the C + 1 copies
     were 2,808 LUT4 and 544 TRELLIS_DPR16X4 of the 16x16 accelerator (Yosys ``-noabc9
     -nowidelut``, its hierarchy kept); without the attribute, from 16 columns Yosys had built
     the table from flip-flops and read multiplexers (32,721 LUT4 for ``Lut(16)`` alone; README,
@@ -58,11 +61,22 @@ class Lut(wiring.Component):
         bus = table.read_port(domain="comb")
         m.d.comb += [bus.addr.eq(self.r_word), self.r_data.eq(bus.data)]
 
-        m.d.sync += [self.o.valid.eq(self.i.valid), self.o.payload.addr.eq(self.i.payload.addr)]
-        # what the row's cycle decides, registered with it (read only with o.valid: no reset)
+        # the row's cycle: its address, valid bit and enable registered (the data only ever
+        # read with a valid bit: no reset), its entries read
+        valid = Signal(name="valid_q")
+        addr = Signal.like(self.i.payload.addr, name="addr_q", reset_less=True)
         enable = Signal(name="enable_q", reset_less=True)
+        m.d.sync += valid.eq(self.i.valid)
         with m.If(self.i.valid):
-            m.d.sync += enable.eq(self.enable)
+            m.d.sync += [addr.eq(self.i.payload.addr), enable.eq(self.enable)]
+        # the next cycle: the output registered, one register per column (a packed row
+        # register would make Verilator build the whole row's next value outside the valid
+        # bit's ``if``)
+        m.d.sync += self.o.valid.eq(valid)
+        out = [Signal(signed(8), name=f"out_{c}", reset_less=True) for c in range(self.cols)]
+        m.d.comb += self.o.payload.data.eq(Cat(*out))
+        with m.If(valid):
+            m.d.sync += self.o.payload.addr.eq(addr)
         for c in range(self.cols):
             x = self.i.payload.data[c]
             index = Signal(8, name=f"index_{c}")
@@ -80,6 +94,6 @@ class Lut(wiring.Component):
             entry = Signal(2, name=f"entry_{c}", reset_less=True)
             with m.If(self.i.valid):
                 m.d.sync += [x_q.eq(x), entry.eq(index[:2])]
-            m.d.comb += self.o.payload.data[c].eq(
-                Mux(enable, word.data.word_select(entry, 8), x_q))
+            with m.If(valid):
+                m.d.sync += out[c].eq(Mux(enable, word.data.word_select(entry, 8), x_q))
         return m

@@ -41,15 +41,19 @@ class Requantize(wiring.Component):
     two 63-bit compares (``verif/hw/test_requant_sim.py`` proves the block equal to the
     formula above, boundaries included).
 
-    Pipeline, ``LATENCY = 5``: stage 1 registers the inputs (so the multipliers see a change
+    Pipeline, ``LATENCY = 4``: stage 1 registers the inputs (so the multipliers see a change
     only once per valid row, never while idle, and start at a register), stage 2 multiplies in
     four parts (the ``acc`` and ``mult`` halves at bit :data:`SPLIT`, each part one 18x18 DSP
     product, registered), stage 3 adds the parts into ``p`` (two sums side by side, then
     theirs), stage 4 shifts the window out and flags ``over``, stage 5 rounds, adds the zero
-    point and saturates (``(t >> 1) + t[0] + zero_point`` on 11 bits). (With four stages the
-    whole multiply and its adder chains in one cycle were the 8x8 accelerator's critical path,
-    72.9 MHz; the parts straight from the accumulator's block RAM and adder without the input
-    register then were, 54.9 MHz.) The row address travels along unchanged.
+    point and saturates (``(t >> 1) + t[0] + zero_point`` on 11 bits) *combinationally*: the
+    output is stage 4's registers through stage 5, valid with ``o.valid``, and whoever takes
+    it registers it (:class:`~hw.pp.lut.Lut`, whose block RAM reads with the row's address
+    that cycle; the row used to pass one more register here, and the LUT's entry then went
+    from the block RAM's output through ReLU and max-pool in one cycle). (With four registered
+    stages the whole multiply and its adder chains in one cycle were the 8x8 accelerator's
+    critical path, 72.9 MHz; the parts straight from the accumulator's block RAM and adder
+    without the input register then were, 54.9 MHz.) The row address travels along unchanged.
     Only the valid bits are reset: the data registers (``reset_less``) are read only with
     their valid bit, and without a reset their next values do not depend on the reset
     inputs, which Verilator would otherwise evaluate again whenever an input changes. Every
@@ -58,8 +62,9 @@ class Requantize(wiring.Component):
     """
 
     LATENCY = timing.stage_latency("Requantize")
-    #: cycles from a row's ``i.valid`` to the stage that adds ``zero_point`` (stage 5)
-    ZERO_POINT_DELAY = LATENCY - 1
+    #: cycles from a row's ``i.valid`` to the stage that adds ``zero_point`` (stage 5, the
+    #: combinational output)
+    ZERO_POINT_DELAY = LATENCY
     #: bits of ``t = 2p >> shift`` that stage 4 keeps; with the sign they make ``t`` exact
     #: in ``signed(WINDOW + 1)`` whenever it is not ``over``
     WINDOW = 9
@@ -106,9 +111,7 @@ class Requantize(wiring.Component):
         m = Module()
         valid = delay(m, self.i.valid, self.LATENCY, name="valid")
         addr = delay(m, self.i.payload.addr, self.LATENCY, name="addr")
-        # one register per column (a packed row register would make Verilator build the whole
-        # row's next value outside the valid bit's ``if``)
-        out = [Signal(signed(8), name=f"out_{c}", reset_less=True) for c in range(self.cols)]
+        out = [Signal(signed(8), name=f"out_{c}") for c in range(self.cols)]
         m.d.comb += self.o.payload.data.eq(Cat(*out))
 
         for c in range(self.cols):
@@ -142,14 +145,14 @@ class Requantize(wiring.Component):
             bits, out_of_range = self.window_shift(p, shift[2])
             with m.If(valid[2]):
                 m.d.sync += [t.eq(Cat(bits, p[-1])), over.eq(out_of_range)]
-            # Stage 5: q + zero_point = (t >> 1) + t[0] + zero_point, saturated to int8 when
-            # over (by the sign) or when its bits 7.. are not all equal (by its own sign).
+            # Stage 5 (combinational): q + zero_point = (t >> 1) + t[0] + zero_point,
+            # saturated to int8 when over (by the sign) or when its bits 7.. are not all equal
+            # (by its own sign).
             y = Signal(signed(self.WINDOW + 2), name=f"y_{c}")
             m.d.comb += y.eq(t.shift_right(1) + t[0] + self.zero_point)
             saturate = over | ~(y[7:].all() | ~y[7:].any())
             positive = Mux(over, ~t[-1], ~y[-1])
-            with m.If(valid[3]):
-                m.d.sync += out[c].eq(Mux(saturate, Mux(positive, 127, -128), y[:8]))
+            m.d.comb += out[c].eq(Mux(saturate, Mux(positive, 127, -128), y[:8]))
 
         m.d.comb += [self.o.valid.eq(valid[-1]), self.o.payload.addr.eq(addr[-1])]
         return m

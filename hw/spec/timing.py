@@ -35,7 +35,10 @@ INPUT_READ_LATENCY = 1
 #: the accumulator's read-modify-write
 ACCUMULATOR_LATENCY = 1
 #: the post-processing chain in stream order: (block class, latency)
-POSTPROC_STAGES = (("Requantize", 5), ("Lut", 1), ("Relu", 0), ("GroupMax", 1))
+#: (the requantizer's last stage is combinational into the LUT's registers, which
+#: read the LUT's block RAM with the row and register its entry a cycle later: the block RAM's
+#: 4.26 ns clock-to-output never meets ReLU and max-pool in one cycle)
+POSTPROC_STAGES = (("Requantize", 4), ("Lut", 2), ("Relu", 0), ("GroupMax", 1))
 POSTPROC_LATENCY = sum(latency for _, latency in POSTPROC_STAGES)
 #: bus words of the command protocol besides data: the CMD_* block, CTRL.START, a STATUS read
 #: and the STATUS.DONE clear (the driver rewrites only the CMD_* words that changed, so this is

@@ -2,8 +2,9 @@
 
 The columns read a block RAM copy of the table through synchronous read ports, the bus a
 LUT-RAM copy; both are written together. Checked here: every row's output (the entry of each
-column's input with ``enable``, the input without), the bus's read-back of each word, and what
-a write in a row's own cycle does (the row gets the old entry, the next row the new one)."""
+column's input with ``enable``, the input without, ``LATENCY`` = 2 cycles after the row), the
+bus's read-back of each word, and what a write in a row's own cycle does (the row gets the old
+entry, the next row the new one)."""
 
 import pytest
 
@@ -41,7 +42,8 @@ def test_lut_rows_and_writes_against_a_list_of_entries():
             await ctx.delay(1e-9)
             assert ctx.get(dut.r_data) == _word(table, w), f"word {w}"
 
-        expected = None
+        assert Lut.LATENCY == 2
+        due = [None, None]     # what leaves in this cycle and the next
         for cycle in range(300):
             valid = r.random() < 0.7
             enable = r.random() < 0.8
@@ -61,21 +63,30 @@ def test_lut_rows_and_writes_against_a_list_of_entries():
             else:
                 old = table
                 ctx.set(dut.w_en, 0)
+            expected = due.pop(0)
             assert ctx.get(dut.o.valid) == (expected is not None), f"cycle {cycle}"
             if expected is not None:
                 assert list(ctx.get(dut.o.payload.data)) == expected, f"cycle {cycle}"
             # the row this cycle's edge takes: the entries as they were before the write
-            expected = ([old[x + 128] for x in xs] if enable else xs) if valid else None
+            due.append(([old[x + 128] for x in xs] if enable else xs) if valid else None)
             await ctx.tick()
 
         # the written entries stuck: a last pass over a few of them, one row per cycle
         ctx.set(dut.w_en, 0)
         ctx.set(dut.enable, 1)
         ctx.set(dut.i.valid, 1)
-        for x0 in range(-128, 128, 37):
-            xs = [x0, (x0 + 1 + 128) % 256 - 128, (x0 + 2 + 128) % 256 - 128]
-            ctx.set(dut.i.payload.data, rows.const(xs))
+        sent = []
+        for x0 in [*range(-128, 128, 37), None]:
+            if x0 is not None:
+                xs = [x0, (x0 + 1 + 128) % 256 - 128, (x0 + 2 + 128) % 256 - 128]
+                ctx.set(dut.i.payload.data, rows.const(xs))
+                sent.append([table[x + 128] for x in xs])
+            else:
+                ctx.set(dut.i.valid, 0)
             await ctx.tick()
-            assert list(ctx.get(dut.o.payload.data)) == [table[x + 128] for x in xs]
+            if len(sent) > 1 or x0 is None:
+                assert ctx.get(dut.o.valid)
+                assert list(ctx.get(dut.o.payload.data)) == sent.pop(0)
+        assert not sent
 
     simulate(dut, tb)

@@ -13,11 +13,13 @@ def test_array_latency_by_rows():
 
 
 def test_drain_busy_and_compute_cycles():
-    # input buffer read 1 + array 3 + accumulator 1 + requantize 5, LUT 1, ReLU 0, GroupMax 1
-    # (requantize 4 and ReLU 1 before the requantizer's input register: the same total)
+    # input buffer read 1 + array 3 + accumulator 1 + requantize 4, LUT 2, ReLU 0, GroupMax 1
+    # (before: requantize 5, LUT 1; before that requantize 4 and ReLU 1 without the
+    # requantizer's input register: always the same total)
     assert timing.POSTPROC_LATENCY == 7 and timing.drain(3) == 12
     assert timing.busy_cycles(100, 3) == 112 and timing.compute_cycles(100, 3) == 102
-    assert timing.stage_latency("Requantize") == 5 and timing.stage_latency("Relu") == 0
+    assert timing.stage_latency("Requantize") == 4 and timing.stage_latency("Relu") == 0
+    assert timing.stage_latency("Lut") == 2
 
 
 def test_command_words_are_the_command_block_plus_three():
