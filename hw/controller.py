@@ -152,12 +152,10 @@ class Controller(wiring.Component):
         index = Signal(16)
         # tail[i]: a command issued its last vector i + 1 cycles ago
         tail = Signal(self.drain)
-        # a vector's MACs, counted a cycle after its issue (an issue in a clearing cycle is
-        # dropped, as the other counters drop theirs)
+        # a vector's MACs (the counters register every increment: its multiply is all the
+        # logic before that register)
         macs_per_vector = Signal(unsigned(16))
-        macs_issued = Signal()
-        m.d.sync += [macs_per_vector.eq(self.rows * self.cols),
-                     macs_issued.eq(self.issue & ~self.clear_counters)]
+        m.d.comb += macs_per_vector.eq(self.rows * self.cols)
         # the verdict: the sequencer checked a program's VMM (issue_at_start) already
         verdict = Signal(ErrorCode)
         # ``held``: the issuing register; ``issuing``: a command issues (with the late check,
@@ -250,7 +248,7 @@ class Controller(wiring.Component):
             (self.perf_busy, self.busy | first),
             (self.perf_compute, self.array_active),
             (self.perf_stall, (self.busy | first) & ~self.issue),
-            (self.perf_macs, Mux(macs_issued, macs_per_vector, 0)),
+            (self.perf_macs, Mux(self.issue, macs_per_vector, 0)),
             (self.perf_vectors, self.issue),
         ]
         perf_counters(m, counters, self.clear_counters)

@@ -1,6 +1,6 @@
 """Delay lines: the valid/tag bookkeeping of a pipeline, written once."""
 
-from amaranth import Signal, Value
+from amaranth import Mux, Signal, Value
 from amaranth.hdl import ValueCastable
 
 __all__ = ["counters", "delay"]
@@ -64,8 +64,19 @@ def delay(m, value, cycles, *, enable=None, domain="sync", name=None):
 
 def counters(m, pairs, clear, domain="sync"):
     """Performance counters: each ``(counter, increment)`` pair adds its increment every cycle
-    (wrapping at the counter's width) and is zeroed in a cycle with ``clear``."""
+    (wrapping at the counter's width) and is zeroed in a cycle with ``clear``.
+
+    An increment that is not a constant is registered first and added a cycle late (an
+    event's count shows two clock edges after its cycle): the logic that decides it (a
+    dispatch, a command check) never meets the counter's carry chain in one cycle. An event
+    in a cycle with ``clear`` is dropped, as it always was; so is one in the cycle before,
+    which the clear zeroed before too."""
     for counter, inc in pairs:
+        if not isinstance(inc, int):
+            value = Value.cast(inc)
+            late = Signal(value.shape(), name=f"{counter.name}_inc")
+            m.d[domain] += late.eq(Mux(clear, 0, value))
+            inc = late
         with m.If(clear):
             m.d[domain] += counter.eq(0)
         with m.Else():

@@ -46,7 +46,8 @@ class ControllerModel:
         self.index = self.left = 0
         self.tails = []   # per command that issued its last vector: cycles until its DONE
         self.perf = dict.fromkeys(COUNTERS, 0)
-        self.macs = 0     # the MACs of the last cycle's issue: PERF_MACS adds them a cycle late
+        # the last cycle's increments: every counter but PERF_CYCLES adds them a cycle late
+        self.late = dict.fromkeys(COUNTERS, 0)
 
     @property
     def busy(self):
@@ -62,11 +63,12 @@ class ControllerModel:
     def step(self, cmd, start, clear, active):
         """The clock edge at the end of a cycle with these inputs."""
         issue = self.issuing
-        inc = dict(cycles=1, busy=self.busy, compute=active, stall=self.busy and not issue,
-                   macs=self.macs, vectors=issue)
+        inc = dict(busy=self.busy, compute=active, stall=self.busy and not issue,
+                   macs=issue * ((cmd.rows * cmd.cols) & 0xFFFF), vectors=issue)
+        late, self.late = self.late, {k: 0 if clear else int(v) for k, v in inc.items()}
+        late["cycles"] = 1
         for k in COUNTERS:
-            self.perf[k] = 0 if clear else (self.perf[k] + inc[k]) & MASK32
-        self.macs = 0 if clear else issue * ((cmd.rows * cmd.cols) & 0xFFFF)
+            self.perf[k] = 0 if clear else (self.perf[k] + late[k]) & MASK32
         done = int(1 in self.tails)
         self.tails = [t - 1 for t in self.tails if t > 1]
         if not self.issuing:
