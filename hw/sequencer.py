@@ -433,14 +433,14 @@ class Sequencer(wiring.Component):
 
         # --- fetch ---------------------------------------------------------------------------
         fetching = Signal()        # the program may fetch further
-        fetched = Signal(32)       # instructions asked for
+        # instructions not yet asked for: PROG_LEN at the start, counted down (PROG_LEN is
+        # locked while the program runs), so no subtraction precedes the fetch request
+        remaining = Signal(32)
         in_flight = Signal(range(FETCH_BLOCK + 1))  # asked for, not in the queue yet
         fetch_addr = Signal(32)
         block = Signal(range(FETCH_BLOCK + 1))
         room = Signal(range(QUEUE_DEPTH + 1))
-        remaining = Signal(32)
         m.d.comb += [
-            remaining.eq(self.prog_len - fetched),
             block.eq(Mux(remaining < FETCH_BLOCK, remaining, FETCH_BLOCK)),
             room.eq(QUEUE_DEPTH - queue.level - in_flight),
             f_req.valid.eq(fetching & (block != 0) & (room >= block) & (in_flight == 0)),
@@ -448,7 +448,7 @@ class Sequencer(wiring.Component):
             f_req.payload.beats.eq(self._instr_beats(block)),
         ]
         with m.If(f_req.valid & f_req.ready):
-            m.d.sync += [fetched.eq(fetched + block), in_flight.eq(block),
+            m.d.sync += [remaining.eq(remaining - block), in_flight.eq(block),
                          fetch_addr.eq(fetch_addr + INSTR_BYTES * block)]
         # beats -> instructions
         beat = self.rd_data.payload
@@ -631,7 +631,8 @@ class Sequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.run):
                     m.d.sync += [self.busy.eq(1), self.error.eq(ErrorCode.NONE), self.pc.eq(0),
-                                 fetched.eq(0), fetch_addr.eq(self.prog_addr), index.eq(0),
+                                 remaining.eq(self.prog_len), fetch_addr.eq(self.prog_addr),
+                                 index.eq(0),
                                  seen_err.eq(0)]
                     m.d.comb += [flush.eq(1), rows.restart.eq(1)]
                     with m.If(self.prog_addr[:exact_log2(B)] != 0):
@@ -651,7 +652,7 @@ class Sequencer(wiring.Component):
                          Mux(load.err, load.err_tag, st_pc),
                          Mux(load.err, self.rd_err_addr, self.wr_err_addr))
                 with m.Elif(~queue.r_rdy):
-                    with m.If((fetched == self.prog_len) & (in_flight == 0) & (owner != 1)
+                    with m.If((remaining == 0) & (in_flight == 0) & (owner != 1)
                               & (behind[0] != 1) & (behind[1] != 1)
                               & (queue.level == 0)):
                         stop(ErrorCode.PROG_LEN, self.prog_len)
