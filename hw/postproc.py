@@ -16,11 +16,14 @@ __all__ = ["PostProcess"]
 
 
 class PostProcess(wiring.Component):
-    """int32 accumulator rows in, int8 output rows out: Requantize -> Lut -> Relu -> GroupMax.
+    """int32 accumulator rows in, int8 output rows out: Requantize -> Lut -> GroupMax -> Relu.
 
     The chain is a list of stream stages, each with a ``LATENCY``; a new stage is one more
     entry in :attr:`STAGES`, wired in :meth:`elaborate`. The row address that leaves is the
-    row's index within its command divided by the pooling group.
+    row's index within its command divided by the pooling group. ReLU (``max(x, zero_point)``)
+    comes after max-pooling: the max of a group's ReLUs is the ReLU of its max, and after
+    GroupMax's output register ReLU's compare is the only logic before the output buffer
+    (before max-pool it met max-pool's compare in one cycle).
 
     The controls (``zero_point``, ``lut``, ``relu``, ``pool``, and ``restart``, high with the
     first row of a command) are sampled with each row, in the cycle of its ``i.valid``, and
@@ -37,7 +40,7 @@ class PostProcess(wiring.Component):
     """
 
     #: the stages in stream order
-    STAGES = (Requantize, Lut, Relu, GroupMax)
+    STAGES = (Requantize, Lut, GroupMax, Relu)
 
     def __init__(self, cols, addr_width):
         self.cols, self.addr_width = cols, addr_width
@@ -69,8 +72,8 @@ class PostProcess(wiring.Component):
             return delay(m, signal, cycles, name=name)[-1] if cycles else signal
 
         to_lut = Requantize.LATENCY
-        to_relu = to_lut + Lut.LATENCY
-        to_pool = to_relu + Relu.LATENCY
+        to_pool = to_lut + Lut.LATENCY
+        to_relu = to_pool + GroupMax.LATENCY   # (a group's last row: one command's controls)
         m.d.comb += [
             requant.mult.eq(self.mult), requant.shift.eq(self.shift),
             requant.zero_point.eq(at(self.zero_point, Requantize.ZERO_POINT_DELAY, "zp_rq")),
@@ -85,9 +88,9 @@ class PostProcess(wiring.Component):
         ]
         wiring.connect(m, wiring.flipped(self.i), requant.i)
         wiring.connect(m, requant.o, lut.i)
-        wiring.connect(m, lut.o, relu.i)
-        wiring.connect(m, relu.o, pool.i)
-        wiring.connect(m, pool.o, wiring.flipped(self.o))
+        wiring.connect(m, lut.o, pool.i)
+        wiring.connect(m, pool.o, relu.i)
+        wiring.connect(m, relu.o, wiring.flipped(self.o))
         return m
 
 

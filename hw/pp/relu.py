@@ -14,9 +14,10 @@ class Relu(wiring.Component):
     """``y = max(x, zero_point)`` when ``enable``, else ``y = x`` (quantized ReLU).
 
     Golden twin: the ``relu`` argument of :func:`models.requantize`. ``LATENCY = 0``: one
-    compare and a multiplexer per column between the LUT's output register and the max-pool's
-    compare, no register of its own (the requantizer took that cycle for its input register,
-    so the chain's latency stays :data:`hw.spec.timing.POSTPROC_LATENCY`).
+    compare and a multiplexer per column after max-pool's output register, the chain's last
+    stage (:class:`~hw.postproc.PostProcess`), no register of its own (the requantizer took
+    that cycle for its input register, so the chain's latency stays
+    :data:`hw.spec.timing.POSTPROC_LATENCY`).
     """
 
     LATENCY = timing.stage_latency("Relu")

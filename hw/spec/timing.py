@@ -37,8 +37,9 @@ ACCUMULATOR_LATENCY = 1
 #: the post-processing chain in stream order: (block class, latency)
 #: (the requantizer's last stage is combinational into the LUT's registers, which
 #: read the LUT's block RAM with the row and register its entry a cycle later: the block RAM's
-#: 4.26 ns clock-to-output never meets ReLU and max-pool in one cycle)
-POSTPROC_STAGES = (("Requantize", 4), ("Lut", 2), ("Relu", 0), ("GroupMax", 1))
+#: 4.26 ns clock-to-output never meets max-pool's compare in one cycle; ReLU comes after
+#: max-pool, whose compare it met in one cycle before: max(x, zp) commutes with a group's max)
+POSTPROC_STAGES = (("Requantize", 4), ("Lut", 2), ("GroupMax", 1), ("Relu", 0))
 POSTPROC_LATENCY = sum(latency for _, latency in POSTPROC_STAGES)
 #: bus words of the command protocol besides data: the CMD_* block, CTRL.START, a STATUS read
 #: and the STATUS.DONE clear (the driver rewrites only the CMD_* words that changed, so this is

@@ -1,4 +1,4 @@
-"""cocotb tests of hw.postproc.PostProcess (Requantize -> Lut -> Relu -> GroupMax) with the LUT
+"""cocotb tests of hw.postproc.PostProcess (Requantize -> Lut -> GroupMax -> Relu) with the LUT
 off and pooling 1, and of hw.pp.requant.Requantize alone, against models.requantize (run by
 test_postproc.py; ``params()["top"]`` says which block is simulated).
 
