@@ -77,35 +77,47 @@ class _Dma(wiring.Component):
         next_addr = Signal(self.addr_width)
         left = Signal(32)
         inflight = Signal(range(self.max_outstanding + 1))
-        # beats from next_addr to the 4 KiB boundary, page_beats - next_addr[size:12], kept in
-        # a register beside next_addr (written with it), so the burst's length starts at
-        # flip-flops, not at a subtraction from the address
+        # The longest burst the address allows, min(beats to the 4 KiB boundary, max_burst),
+        # is kept in a register (``limit``) beside ``to_page``, the beats to the boundary;
+        # both are written with next_addr, so a burst's length is one compare of ``left`` with
+        # a register. A burst shorter than ``limit`` (``last``: only ``left`` beats remain) is
+        # the transfer's last: after it next_addr, to_page and limit are reloaded by the next
+        # request before they are read again, so they advance by ``limit`` whatever the burst,
+        # and no chain of compares and subtractions from to_page through the burst's length
+        # back to to_page remains (8x8 accelerator, hw.depth: 13.5 ns).
         to_page = Signal(range(page_beats + 1), init=page_beats)
-        limit = Signal(range(max(page_beats, self.max_burst) + 1))
-        burst = Signal(range(max(page_beats, self.max_burst) + 1))
+        cap = min(page_beats, self.max_burst)
+        limit = Signal(range(cap + 1), init=cap)
+        last = Signal()
         load = Signal()
+
+        def limit_of(beats_to_page):
+            return Mux(beats_to_page < self.max_burst, beats_to_page, self.max_burst)
         m.d.comb += [
             accept.eq(self.req.valid & self.req.ready),
             getattr(ax, f"{prefix}size").eq(self.size),
             getattr(ax, f"{prefix}burst").eq(AxiBurst.INCR),
-            limit.eq(Mux(to_page < self.max_burst, to_page, self.max_burst)),
-            burst.eq(Mux(left < limit, left, limit)),
+            last.eq(left < limit),
             load.eq((left != 0) & (~valid | ready) & (inflight < self.max_outstanding)
                     & ~self.abort),
         ]
         with m.If(load):
+            # (a burst ends at the boundary at the latest: then the next starts a page)
+            after = Mux(to_page == limit, page_beats, to_page - limit)
             m.d.sync += [
-                valid.eq(1), addr.eq(next_addr), length.eq(burst - 1),
-                next_addr.eq(next_addr + (burst << self.size)), left.eq(left - burst),
-                # (a burst ends at the boundary at the latest: then the next starts a page)
-                to_page.eq(Mux(burst == to_page, page_beats, to_page - burst)),
+                valid.eq(1), addr.eq(next_addr),
+                length.eq(Mux(last, left - 1, limit - 1)),
+                left.eq(Mux(last, 0, left - limit)),
+                next_addr.eq(next_addr + (limit << self.size)),
+                to_page.eq(after), limit.eq(limit_of(after)),
             ]
         with m.Elif(ready):
             m.d.sync += valid.eq(0)
         m.d.sync += inflight.eq(inflight + load - done)
         with m.If(accept):
+            first = page_beats - self.req.p.addr[self.size:12]
             m.d.sync += [next_addr.eq(self.req.p.addr), left.eq(self.req.p.beats),
-                         to_page.eq(page_beats - self.req.p.addr[self.size:12])]
+                         to_page.eq(first), limit.eq(limit_of(first))]
         with m.If(self.abort):
             m.d.sync += left.eq(0)
         return accept, left, inflight
