@@ -102,14 +102,19 @@ class _Dma(wiring.Component):
                     & ~self.abort),
         ]
         with m.If(load):
-            # (a burst ends at the boundary at the latest: then the next starts a page)
-            after = Mux(to_page == limit, page_beats, to_page - limit)
+            # A burst of ``limit`` beats reaches the boundary when to_page <= max_burst: the
+            # next starts a page (``cap``); else max_burst beats nearer to it. Compares of
+            # to_page with constants, no compare after a subtraction.
+            at_end = to_page <= self.max_burst
+            nearer = to_page - self.max_burst
             m.d.sync += [
                 valid.eq(1), addr.eq(next_addr),
                 length.eq(Mux(last, left - 1, limit - 1)),
                 left.eq(Mux(last, 0, left - limit)),
                 next_addr.eq(next_addr + (limit << self.size)),
-                to_page.eq(after), limit.eq(limit_of(after)),
+                to_page.eq(Mux(at_end, page_beats, nearer)),
+                limit.eq(Mux(at_end, cap, Mux(to_page < 2 * self.max_burst, nearer,
+                                               self.max_burst))),
             ]
         with m.Elif(ready):
             m.d.sync += valid.eq(0)
