@@ -281,11 +281,20 @@ def main(argv=None):
     p.add_argument("--top", type=int, default=20, help="start/end pairs to list")
     p.add_argument("--path", type=int, default=0, metavar="N",
                    help="also print the signals along the N worst pairs")
+    p.add_argument("--block", action="append", default=[],
+                   help="only the paths ending in this block (say post, seq, top); repeatable")
     args = p.parse_args(argv)
     all_paths = paths(args.netlist)
+    if args.block:
+        known = {block_of(tp.end) for tp in all_paths}
+        unknown = sorted(set(args.block) - known)
+        if unknown:
+            p.error(f"no path ends in {', '.join(unknown)}; the end blocks are "
+                    f"{', '.join(sorted(known))}")
+        all_paths = [tp for tp in all_paths if block_of(tp.end) in args.block]
     print(report(all_paths, args.target, args.top))
     for tp in worst(all_paths, args.path):
-        print(f"\n{tp.ns} ns:")
+        print(f"\n{tp.ns} ns ({tp.port}):")
         for s, k in zip(tp.signals, tp.cells + ("",), strict=True):
             print(f"  {s}  ({k})" if k else f"  {s}")
 

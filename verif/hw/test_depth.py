@@ -111,3 +111,17 @@ def test_an_adder_between_registers_is_the_worst_path_yosys_maps(tmp_path):
     assert "CCU2C" in worst.cells and worst.ns > 2.0
     copy = [p for p in paths if p.end.startswith("c[")]
     assert copy and max(p.ns for p in copy) == round(0.40 + 0.9 + 0.1, 2)
+
+
+@pytest.mark.nosim
+def test_command_line_keeps_the_blocks_asked_for(tmp_path, capsys):
+    import json
+    netlist = tmp_path / "netlist.json"
+    netlist.write_text(json.dumps(_netlist()))
+    depth.main([str(netlist), "--target", "200", "--block", "top", "--path", "1"])
+    out = capsys.readouterr().out
+    assert "2 end points" in out and "| top | 2.63 | 0 | 2 |" in out and "| blk |" not in out
+    assert "\n2.63 ns (DI):\n  a  (TRELLIS_FF)\n" in out
+    with pytest.raises(SystemExit):
+        depth.main([str(netlist), "--block", "nowhere"])
+    assert "no path ends in nowhere; the end blocks are blk, top" in capsys.readouterr().err
