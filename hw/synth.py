@@ -14,6 +14,8 @@ Each run adds one record, keyed by geometry (``8x8_b2``), to a JSON file (defaul
 ``build/synth.json``); the tools' files stay in ``build/synth/<key>/``. ``--table`` prints the
 records as Markdown; ``--readme README.md`` rewrites the README's synthesis section from
 the records file (``make docs`` does it from the committed ``docs/synth.json``).
+``--estimate MHZ`` stops after Yosys and prints :mod:`hw.depth`'s estimate of every path over
+MHZ instead (a minute or two, where nextpnr takes up to an hour at 8x8; no record).
 
 The array's int8 products map onto MULT18X18D blocks (one product each; nextpnr packs no two
 9x9 products into one) while they fit ("yes"), else as many whole columns of them as the DSP
