@@ -90,9 +90,6 @@ class _Dma(wiring.Component):
         limit = Signal(range(cap + 1), init=cap)
         last = Signal()
         load = Signal()
-
-        def limit_of(beats_to_page):
-            return Mux(beats_to_page < self.max_burst, beats_to_page, self.max_burst)
         m.d.comb += [
             accept.eq(self.req.valid & self.req.ready),
             getattr(ax, f"{prefix}size").eq(self.size),
@@ -122,7 +119,8 @@ class _Dma(wiring.Component):
         with m.If(accept):
             first = page_beats - self.req.p.addr[self.size:12]
             m.d.sync += [next_addr.eq(self.req.p.addr), left.eq(self.req.p.beats),
-                         to_page.eq(first), limit.eq(limit_of(first))]
+                         to_page.eq(first),
+                         limit.eq(Mux(first < self.max_burst, first, self.max_burst))]
         with m.If(self.abort):
             m.d.sync += left.eq(0)
         return accept, left, inflight
