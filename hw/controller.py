@@ -310,19 +310,24 @@ def pool_products(m, g, *, out_addr, count, pool, inverse=None):
     }
 
 
-def pool_bound(m, pool, name):
-    """:func:`pool_constants`' bound of ``pool`` in the cycle after it (the clock domain
-    ``sync`` of ``m``): a ROM (submodule ``name`` of ``m``) with a registered read that asks
-    Yosys for logic (``rom_style = "logic"``: a look-up tree and 16 flip-flops, not a DP16KD
-    block RAM with 4.1 ns from clock to data). With it in :func:`pool_products`' values,
-    :func:`pool_verdicts` compares with the register instead of looking the bound up after
-    the registers."""
-    rom = memory.Memory(shape=COUNT_BITS, depth=len(_TABLE), init=[b for _, b in _TABLE],
+def rom(m, table, addr, name):
+    """``table[addr]`` in the cycle after ``addr`` (the clock domain ``sync`` of ``m``): a ROM
+    (submodule ``name`` of ``m``) with a registered read that asks Yosys for logic
+    (``rom_style = "logic"``: a look-up tree and a flip-flop per bit, not a DP16KD block RAM
+    with 4.1 ns from clock to data)."""
+    mem = memory.Memory(shape=max(1, max(table).bit_length()), depth=len(table), init=table,
                         attrs={"rom_style": "logic"})
-    m.submodules[name] = rom
-    port = rom.read_port(domain="sync")
-    m.d.comb += port.addr.eq(pool)
+    m.submodules[name] = mem
+    port = mem.read_port(domain="sync")
+    m.d.comb += port.addr.eq(addr)
     return port.data
+
+
+def pool_bound(m, pool, name):
+    """:func:`pool_constants`' bound of ``pool`` in the cycle after it: a :func:`rom`. With it
+    in :func:`pool_products`' values, :func:`pool_verdicts` compares with the register instead
+    of looking the bound up after the registers."""
+    return rom(m, [b for _, b in _TABLE], pool, name)
 
 
 def pool_verdicts(m, products):

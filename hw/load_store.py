@@ -71,7 +71,8 @@ class LoadUnit(wiring.Component):
     its transfer asked for or granted, waiting for its beats). So the next LOAD's request goes
     to the read port while the current one's data streams, and the memory's latency is paid
     once for back-to-back LOADs. ``ready``: a LOAD may start (nothing queued). ``moving`` and
-    ``queued`` give the two LOADs' window ranges (conflict checks), ``first`` to ``end``.
+    ``queued`` give the two LOADs' window ranges (conflict checks), ``first`` to ``end``;
+    ``promote``: the queued LOAD becomes the moving one at the end of this cycle.
 
     A beat that came with a memory error is not written, nor any later beat of that LOAD;
     ``err`` rises then and stays until the unit is reset, with ``err_tag`` the failing LOAD's
@@ -86,7 +87,7 @@ class LoadUnit(wiring.Component):
         super().__init__({
             "instr": In(_Instr()),
             "busy": Out(1), "ready": Out(1), "err": Out(1), "err_tag": Out(32),
-            "moving": Out(_Held()), "queued": Out(_Held()),
+            "moving": Out(_Held()), "queued": Out(_Held()), "promote": Out(1),
             "rd_req": Out(stream.Signature(transfer_layout())),
             "rd_data": In(stream.Signature(read_beat_layout(g.mem_bits))),
             "in_en": Out(1), "in_addr": Out(16), "in_data": Out(32 * rw), "in_mask": Out(4 * rw),
@@ -148,7 +149,7 @@ class LoadUnit(wiring.Component):
                          slot.eq(0), part.eq(0), drop.eq(0), mv_tag.eq(tag)]
 
         # the queued LOAD moves once its transfer is granted and the moving one has ended
-        promote = Signal()
+        promote = self.promote
         m.d.comb += promote.eq(q.on & (granted | (asking & self.rd_req.ready))
                                & (~mv.on | ending))
         with m.If(promote):

@@ -9,7 +9,7 @@ from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
-from .controller import command_error, command_failed, pool_bound, pool_products, pool_verdicts
+from .controller import POOL_INVERSES, late_command_check, rom
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -198,21 +198,30 @@ class LoadRows(Elaboratable):
 class InstructionCheck(Elaboratable):
     """The check of each instruction as it enters the sequencer's queue
     (:func:`hw.spec.isa.check`, the checks of the whole instruction: a 2-D LOAD's every row):
-    ``code`` and ``failed`` (``code`` is not NONE) are the verdict on the ``instr`` given in
-    the cycle before, fetched with read error ``err``. ``LATENCY = 1``. With them come the
+    ``code`` and ``failed`` (``code`` is not NONE) are the verdict on the ``instr`` given
+    :data:`LATENCY` cycles before, fetched with read error ``err``. With them come the
     instruction's range ends (:data:`ENDS`), whatever its opcode: ``ends.end`` is a LOAD's or
     STORE's ``FIRST + COUNT`` and a VMM's ``IN_ADDR + COUNT``, ``ends.acc`` and ``ends.out`` a
     VMM's ``ACC_ADDR + COUNT`` and ``OUT_ADDR + COUNT``: stored with the verdict, they spare
     the dispatcher the adders before its conflict comparisons.
 
-    The terms that need a multiply (:meth:`_terms`) have their multiplies in the first cycle
-    and their comparisons in the second; the instruction itself is registered and the rest of
-    the check comes after that register. The sequencer stores the verdict as its queue
-    entry's late part, so the dispatcher, which pops the queue, starts at a stored ``failed``
-    bit, not at the check. ``failed`` is the OR of the failing conditions
-    (:func:`~hw.controller.command_failed` for a VMM), not a comparison of ``code``.
+    Three steps, a register between each (``LATENCY = 2``; at most a table look-up, a
+    multiply or an adder and a comparison between two registers):
+
+    1. the table look-ups (the pool's inverse, the window's size, a row's bytes in memory),
+       a LOAD's or STORE's room after its first row (in the window, below 2**32) and the
+       multiplies over its rows (``(rows - 1) * skip``, ``* pitch``);
+    2. the VMM's conditions and pool multiplies (:func:`~hw.controller.late_command_check`,
+       from the registered inverse), a LOAD's or STORE's comparisons of its rows with its room
+       and its other conditions, the range ends;
+    3. the verdict: the VMM's pool comparisons and the choice by opcode.
+
+    The sequencer stores the verdict as its queue entry's late part, so the dispatcher, which
+    pops the queue, starts at a stored ``failed`` bit, not at the check. ``failed`` is the OR
+    of the failing conditions (:func:`~hw.controller.command_failed` for a VMM), not a
+    comparison of ``code``.
     """
-    LATENCY = 1
+    LATENCY = 2
 
     def __init__(self, geometry: Geometry):
         if not isinstance(geometry, Geometry):
@@ -224,38 +233,16 @@ class InstructionCheck(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        # (the terms' multiplies are registered apart from the rest of the check: behind a
-        # verdict that uses them unregistered, Yosys's ``share`` merges a VMM's multiply with
-        # a LOAD's, exclusive by opcode, and the merged multiply cost 6,000 LUT4 at 8x8)
-        terms = self._terms(m, self.instr)
-        instr = Signal(8 * INSTR_BYTES, name="check_instr", reset_less=True)
-        err = Signal(name="check_err", reset_less=True)
-        m.d.sync += [instr.eq(self.instr), err.eq(self.err)]
-        code, failed = self._check(m, instr, err, terms)
-        m.d.comb += [self.code.eq(code), self.failed.eq(failed)]
-        op, fld, _ = _decoder(instr)
-        m.d.comb += [
-            self.ends.end.eq(Mux(op == Op.VMM, fld(Op.VMM, "IN_ADDR") + fld(Op.VMM, "COUNT"),
-                                 fld(Op.LOAD, "FIRST") + fld(Op.LOAD, "COUNT"))),
-            self.ends.acc.eq(fld(Op.VMM, "ACC_ADDR") + fld(Op.VMM, "COUNT")),
-            self.ends.out.eq(fld(Op.VMM, "OUT_ADDR") + fld(Op.VMM, "COUNT")),
-        ]
-        return m
-
-    def _terms(self, m, instr):
-        """The terms of the check of the instruction ``instr`` of the cycle before that need
-        a multiply (their meaning depends on the opcode): a VMM's pool terms
-        (:func:`~hw.controller.pool_checks`: ``out_range``, ``multiple``) and a LOAD's or
-        STORE's range over all its rows (``first + (rows - 1) * skip + count > units`` and
-        ``mem_addr + (rows - 1) * pitch + row bytes > 2**32``). The multiplies (and the table
-        and sums before them) and the pool's bound (:func:`~hw.controller.pool_bound`) are
-        computed from ``instr`` and registered; the comparisons come after the registers."""
         g, B = self.geometry, self.geometry.mem_bytes
-        _, fld, _ = _decoder(instr)
-        pool = pool_products(m, g, out_addr=fld(Op.VMM, "OUT_ADDR"),
-                             count=fld(Op.VMM, "COUNT"), pool=fld(Op.VMM, "POOL"))
-        window, first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
-        count, addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
+
+        def reg(value, name):
+            r = Signal.like(value, name=name, reset_less=True)
+            m.d.sync += r.eq(value)
+            return r
+
+        # --- 1: look-ups and the rows' multiplies ---------------------------------------------
+        _, fld, _ = _decoder(self.instr)
+        window, count = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "COUNT")
         rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
         size = Signal(17, name="terms_size")
         row_bytes = Signal(33, name="terms_row_bytes")  # a row's bytes in memory, whole beats
@@ -264,76 +251,81 @@ class InstructionCheck(Elaboratable):
                 with m.Case(win):
                     m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
                         transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
-        more = Signal(16, name="terms_more")  # rows after the first
-        m.d.comb += more.eq(Mux(rows == 0, 0, rows - 1))
-        ranges = {"units": first + count, "size": size, "unit_rows": more * skip,
-                  "bytes": addr + row_bytes, "byte_rows": more * pitch}
-        # the registers between the multiplies and the comparisons (don't-care but in the
-        # cycle after a push, when the queue stores the verdict)
-        q = {}
-        for name, value in {**{f"pool_{k}": v for k, v in pool.items()}, **ranges}.items():
-            q[name] = Signal.like(value, name=f"terms_{name}_q", reset_less=True)
-            m.d.sync += q[name].eq(value)
-        pool_q = {k[5:]: v for k, v in q.items() if k.startswith("pool_")}
-        pool_q["bound"] = pool_bound(m, fld(Op.VMM, "POOL"), "terms_pool_bound")
-        out_range, multiple = pool_verdicts(m, pool_q)
-        unit_range, byte_range = Signal(name="unit_range"), Signal(name="byte_range")
-        m.d.comb += [unit_range.eq(q["units"] + q["unit_rows"] > q["size"]),
-                     byte_range.eq(q["bytes"] + q["byte_rows"] > (1 << 32))]
-        return out_range, multiple, unit_range, byte_range
+        more = Signal(16, name="terms_more")  # rows after the first (0 for 0 rows)
+        less = Signal(17, name="terms_less")  # rows - 1; its top bit is the borrow: rows == 0
+        m.d.comb += [less.eq(rows - 1), more.eq(Mux(less[16], 0, less[:16]))]
+        instr1, err1 = reg(self.instr, "check_instr"), reg(self.err, "check_err")
+        inverse1 = rom(m, POOL_INVERSES, fld(Op.VMM, "POOL"), "check_pool_inverse")
+        # the room left after the first row, for the rows after it: in the window
+        # (``size - (first + count)``) and below 2**32 (``2**32 - mem_addr - row bytes``);
+        # negative when the first row is past the end already
+        unit_room = Signal(signed(19), name="terms_unit_room")
+        byte_room = Signal(signed(35), name="terms_byte_room")
+        m.d.comb += [unit_room.eq(size - (fld(Op.LOAD, "FIRST") + count)),
+                     byte_room.eq(((1 << 32) - fld(Op.LOAD, "MEM_ADDR")) - row_bytes)]
+        t1 = {name: reg(value, f"terms_{name}_q") for name, value in {
+            "unit_room": unit_room, "byte_room": byte_room, "unit_rows": more * skip,
+            "byte_rows": more * pitch}.items()}
 
-    def _check(self, m, instr, err, terms):
-        """The ErrorCode of the instruction ``instr`` fetched with read error ``err``, given
-        its :meth:`_terms` (combinational): :func:`hw.spec.isa.check`, the checks of the whole
-        instruction (a 2-D LOAD's every row); and whether it is not NONE, as the OR of the
-        failing conditions (``(code, failed)``)."""
-        g, B = self.geometry, self.geometry.mem_bytes
-        out_range, multiple, unit_range, byte_range = terms
-        op, fld, reserved = _decoder(instr)
+        # --- 2: the conditions ----------------------------------------------------------------
+        op, fld, reserved = _decoder(instr1)
         window, count = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "COUNT")
         addr, pitch = fld(Op.LOAD, "MEM_ADDR"), fld(Op.LOAD, "PITCH")
         vmm = Signal(VmmFields, name="check_vmm")
         m.d.comb += [getattr(vmm, f.attr).eq(fld(Op.VMM, f.name)) for f in isa.FIELDS[Op.VMM]]
-        check = Signal(ErrorCode, name="instr_check")
-        command = dict(op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr,
-                       acc_addr=vmm.acc_addr, out_addr=vmm.out_addr, count=vmm.count,
-                       rows=vmm.rows, cols=vmm.cols, requant=_flag(vmm.flags, "REQUANT"),
-                       pool=vmm.pool, pool_terms=(out_range, multiple))
-        vmm_err = command_error(m, g, **command)
-        vmm_failed = command_failed(m, g, **command)
+        vmm_err, vmm_failed = late_command_check(
+            m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr, acc_addr=vmm.acc_addr,
+            out_addr=vmm.out_addr, count=vmm.count, rows=vmm.rows, cols=vmm.cols,
+            requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool, pool_inverse=inverse1)
         is_load = op == Op.LOAD
-        allowed = Mux(is_load, window.matches(*LOAD_WINDOWS), window.matches(*STORE_WINDOWS))
-        bad_fields = Mux(is_load, reserved(Op.LOAD), reserved(Op.STORE))
-        empty = (count == 0) | unit_range
-        unaligned = (addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0)
-        failed = Signal(name="instr_failed")
-        with m.If(err):
-            m.d.comb += [check.eq(ErrorCode.MEM_READ), failed.eq(1)]
-        with m.Elif(op.matches(Op.END, Op.FENCE)):
-            m.d.comb += failed.eq(reserved(Op.END))
-            with m.If(reserved(Op.END)):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-        with m.Elif(op.matches(Op.LOAD, Op.STORE)):
-            m.d.comb += failed.eq(bad_fields | ~allowed | empty | unaligned | byte_range)
-            with m.If(bad_fields):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
-            with m.Elif(~allowed):
-                m.d.comb += check.eq(ErrorCode.BAD_WINDOW)
-            with m.Elif(empty):
-                m.d.comb += check.eq(ErrorCode.WINDOW_RANGE)
-            with m.Elif(unaligned):
-                m.d.comb += check.eq(ErrorCode.MEM_ALIGN)
-            with m.Elif(byte_range):
-                m.d.comb += check.eq(ErrorCode.MEM_RANGE)
-        with m.Elif(op == Op.VMM):
-            m.d.comb += failed.eq(reserved(Op.VMM) | vmm_failed)
-            with m.If(reserved(Op.VMM)):
-                m.d.comb += check.eq(ErrorCode.BAD_INSTR)
+        # a LOAD's or STORE's conditions, in ErrorCode order
+        ls = {
+            "bad_fields": Mux(is_load, reserved(Op.LOAD), reserved(Op.STORE)),
+            "window": ~Mux(is_load, window.matches(*LOAD_WINDOWS),
+                           window.matches(*STORE_WINDOWS)),
+            "empty": (count == 0) | (t1["unit_rows"] > t1["unit_room"]),
+            "unaligned": (addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0),
+            "byte_range": t1["byte_rows"] > t1["byte_room"],
+        }
+        ls_codes = {"bad_fields": ErrorCode.BAD_INSTR, "window": ErrorCode.BAD_WINDOW,
+                    "empty": ErrorCode.WINDOW_RANGE, "unaligned": ErrorCode.MEM_ALIGN,
+                    "byte_range": ErrorCode.MEM_RANGE}
+        ls_code = Signal(ErrorCode, name="check_ls_code")
+        for i, (name, cond) in enumerate(ls.items()):
+            with (m.If if i == 0 else m.Elif)(cond):
+                m.d.comb += ls_code.eq(ls_codes[name])
+        t2 = {name: reg(value, f"check_{name}_q") for name, value in {
+            "err": err1, "end_fence": op.matches(Op.END, Op.FENCE), "load_store":
+            op.matches(Op.LOAD, Op.STORE), "vmm": op == Op.VMM, "reserved_end":
+            reserved(Op.END), "reserved_vmm": reserved(Op.VMM), "ls_code": ls_code,
+            "ls_failed": Cat(*ls.values()).any()}.items()}
+        ends = Signal(ENDS, name="check_ends")
+        m.d.comb += [
+            ends.end.eq(Mux(op == Op.VMM, fld(Op.VMM, "IN_ADDR") + fld(Op.VMM, "COUNT"),
+                            fld(Op.LOAD, "FIRST") + fld(Op.LOAD, "COUNT"))),
+            ends.acc.eq(fld(Op.VMM, "ACC_ADDR") + fld(Op.VMM, "COUNT")),
+            ends.out.eq(fld(Op.VMM, "OUT_ADDR") + fld(Op.VMM, "COUNT")),
+        ]
+        m.d.sync += self.ends.eq(ends)
+
+        # --- 3: the verdict ---------------------------------------------------------------
+        with m.If(t2["err"]):
+            m.d.comb += [self.code.eq(ErrorCode.MEM_READ), self.failed.eq(1)]
+        with m.Elif(t2["end_fence"]):
+            m.d.comb += self.failed.eq(t2["reserved_end"])
+            with m.If(t2["reserved_end"]):
+                m.d.comb += self.code.eq(ErrorCode.BAD_INSTR)
+        with m.Elif(t2["load_store"]):
+            m.d.comb += [self.code.eq(t2["ls_code"]), self.failed.eq(t2["ls_failed"])]
+        with m.Elif(t2["vmm"]):
+            m.d.comb += self.failed.eq(t2["reserved_vmm"] | vmm_failed)
+            with m.If(t2["reserved_vmm"]):
+                m.d.comb += self.code.eq(ErrorCode.BAD_INSTR)
             with m.Else():
-                m.d.comb += check.eq(vmm_err)
+                m.d.comb += self.code.eq(vmm_err)
         with m.Else():
-            m.d.comb += [check.eq(ErrorCode.BAD_INSTR), failed.eq(1)]
-        return check, failed
+            m.d.comb += [self.code.eq(ErrorCode.BAD_INSTR), self.failed.eq(1)]
+        return m
 
 
 class Sequencer(wiring.Component):
@@ -436,20 +428,31 @@ class Sequencer(wiring.Component):
         # instructions not yet asked for: PROG_LEN at the start, counted down (PROG_LEN is
         # locked while the program runs), so no subtraction precedes the fetch request
         remaining = Signal(32)
+        push_q = Signal()          # an instruction came a cycle ago: the queue's entry now
+        # the queue's slots not asked for: QUEUE_DEPTH at the start, less each block asked for,
+        # one more a cycle after each entry leaves (a register, so the request's valid starts
+        # at no sum of the queue's level)
+        free = Signal(range(QUEUE_DEPTH + 1), init=QUEUE_DEPTH)
+        left_q = Signal()          # an entry left the queue a cycle ago
         in_flight = Signal(range(FETCH_BLOCK + 1))  # asked for, not in the queue yet
         fetch_addr = Signal(32)
+        # the next request's instructions, min(remaining, FETCH_BLOCK), kept in a register
+        # (set with ``remaining``), so the request's valid starts at no 32-bit comparison
         block = Signal(range(FETCH_BLOCK + 1))
-        room = Signal(range(QUEUE_DEPTH + 1))
+
+        def block_of(n):
+            return Mux(n < FETCH_BLOCK, n, FETCH_BLOCK)
+        # (no fetch is asked for while instructions are in flight: the queue's level alone
+        # says whether a block fits)
         m.d.comb += [
-            block.eq(Mux(remaining < FETCH_BLOCK, remaining, FETCH_BLOCK)),
-            room.eq(QUEUE_DEPTH - queue.level - in_flight),
-            f_req.valid.eq(fetching & (block != 0) & (room >= block) & (in_flight == 0)),
+            f_req.valid.eq(fetching & (block != 0) & (in_flight == 0) & (free >= block)),
             f_req.payload.addr.eq(fetch_addr),
             f_req.payload.beats.eq(self._instr_beats(block)),
         ]
+        m.d.sync += free.eq(free + left_q - Mux(f_req.valid & f_req.ready, block, 0))
         with m.If(f_req.valid & f_req.ready):
-            m.d.sync += [remaining.eq(remaining - block), in_flight.eq(block),
-                         fetch_addr.eq(fetch_addr + INSTR_BYTES * block)]
+            m.d.sync += [remaining.eq(remaining - block), block.eq(block_of(remaining - block)),
+                         in_flight.eq(block), fetch_addr.eq(fetch_addr + INSTR_BYTES * block)]
         # beats -> instructions
         beat = self.rd_data.payload
         got = self.rd_data.valid & (owner == 1)
@@ -485,10 +488,14 @@ class Sequencer(wiring.Component):
         # The check (isa.check; computed at the queue's head, it and the pop it decides were
         # the clock's limit) runs as the instruction enters the queue: its verdict joins the
         # entry a cycle later, as its late part.
+        # The check takes two cycles, the queue's late part comes a cycle after its entry: the
+        # entry is written a cycle after the instruction came (``push_q``).
         m.submodules.check = checker = InstructionCheck(g)
-        assert checker.LATENCY == 1     # the queue's late part is the cycle after the entry
+        assert checker.LATENCY == 2
+        entry_q = Signal(8 * INSTR_BYTES + 1, reset_less=True)
+        m.d.sync += [push_q.eq(push & ~flush), entry_q.eq(Cat(instr, instr_err))]
         m.d.comb += [checker.instr.eq(instr), checker.err.eq(instr_err),
-                     queue.w_en.eq(push), queue.w_data.eq(Cat(instr, instr_err)),
+                     queue.w_en.eq(push_q), queue.w_data.eq(entry_q),
                      queue.late.eq(Cat(checker.failed, checker.code, checker.ends))]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
@@ -543,48 +550,86 @@ class Sequencer(wiring.Component):
         cur_end = {k: Signal(17, name=f"cur_{k}_end") for k in ("in", "acc", "out")}
         prev_end = {k: Signal(17, name=f"prev_{k}_end") for k in ("in", "acc", "out")}
 
-        def load_vs_vmm(lw, l0, l_end, v, v_end, front=1):
-            bank0 = v.bank * g.cols_p2
+        # The dispatcher's range comparisons are registered: each overlap below is computed
+        # every cycle and used in the next, when it holds if the head and the units' ranges
+        # are those of the cycle before (``settled``: the head was there and nothing was
+        # dispatched or popped). Whether a unit is on, and a VMM's ``front``, are used as they
+        # are, so an instruction waiting for a unit goes as soon as it ends; a LOAD moving up
+        # in the load unit (``promote``) takes its overlaps from the queued slot's.
+        took = Signal()
+        settled = Signal()
+        m.d.sync += settled.eq(queue.r_rdy & ~took)
+
+        def overlap(name, a0, a_end, b0, b_end):
+            r = Signal(name=f"overlap_{name}")
+            m.d.sync += r.eq(_overlap(a0, a_end, b0, b_end))
+            return r
+
+        def load_vs_vmm(lw, v, front, bank_overlap, in_overlap):
             uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
-            return Mux(lw == Window.WEIGHT,
-                       (front != 0) & _overlap(l0, l_end, bank0, bank0 + g.cols_p2),
-                       Mux(lw == Window.IN,
-                           (front != 0) & _overlap(l0, l_end, v.in_addr, v_end["in"]),
+            return Mux(lw == Window.WEIGHT, (front != 0) & bank_overlap,
+                       Mux(lw == Window.IN, (front != 0) & in_overlap,
                            ((lw == Window.PARAM) & uses_param)
                            | ((lw == Window.LUT) & _flag(v.flags, "LUT"))))
 
-        def store_vs_vmm(sw, s0, s_end, v, v_end):
-            return Mux(sw == Window.ACC, _overlap(s0, s_end, v.acc_addr, v_end["acc"]),
-                       (sw == Window.OUT) & _flag(v.flags, "REQUANT")
-                       & _overlap(s0, s_end, v.out_addr, v_end["out"]))
+        def store_vs_vmm(sw, v, acc_overlap, out_overlap):
+            return Mux(sw == Window.ACC, acc_overlap,
+                       (sw == Window.OUT) & _flag(v.flags, "REQUANT") & out_overlap)
 
-        def vs_running(conflict, *args):
-            return ((cur_on & conflict(*args, cur, cur_end))
-                    | (prev_on & conflict(*args, prev, prev_end)))
+        def bank_range(v):
+            bank0 = v.bank * g.cols_p2
+            return bank0, bank0 + g.cols_p2
+
+        # the head (a LOAD's or STORE's current row) against the running VMMs
+        head_vs = {}
+        for name, v, v_end in (("cur", cur, cur_end), ("prev", prev, prev_end)):
+            head_vs[name] = {
+                "bank": overlap(f"{name}_bank", first, end, *bank_range(v)),
+                "in": overlap(f"{name}_in", first, end, v.in_addr, v_end["in"]),
+                "acc": overlap(f"{name}_acc", first, end, v.acc_addr, v_end["acc"]),
+                "out": overlap(f"{name}_out", first, end, v.out_addr, v_end["out"]),
+            }
+        # the head (a VMM) against the load unit's LOADs and the running STORE
+        promoted = Signal()
+        m.d.sync += promoted.eq(load.promote)
+        vs_load = {}
+        for name, held in (("moving", load.moving), ("queued", load.queued)):
+            vs_load[name] = {
+                "bank": overlap(f"{name}_bank", held.first, held.end, *bank_range(vmm)),
+                "in": overlap(f"{name}_in", held.first, held.end, vmm.in_addr, head_end["in"]),
+            }
+        moving = {k: Mux(promoted, vs_load["queued"][k], v) for k, v in vs_load["moving"].items()}
+        vs_store = {"acc": overlap("store_acc", st[1], st[2], vmm.acc_addr, head_end["acc"]),
+                    "out": overlap("store_out", st[1], st[2], vmm.out_addr, head_end["out"])}
 
         can = Signal()
         with m.Switch(op):
             with m.Case(Op.LOAD):
-                m.d.comb += can.eq(load.ready
-                                   & ~(cur_on & load_vs_vmm(window, first, end, cur,
-                                                            cur_end, cur_front))
-                                   & ~(prev_on & load_vs_vmm(window, first, end, prev,
-                                                             prev_end, prev_front)))
+                m.d.comb += can.eq(settled & load.ready
+                                   & ~(cur_on & load_vs_vmm(window, cur, cur_front,
+                                                            head_vs["cur"]["bank"],
+                                                            head_vs["cur"]["in"]))
+                                   & ~(prev_on & load_vs_vmm(window, prev, prev_front,
+                                                             head_vs["prev"]["bank"],
+                                                             head_vs["prev"]["in"])))
             with m.Case(Op.STORE):
-                m.d.comb += can.eq(~store.busy
-                                   & ~vs_running(store_vs_vmm, window, first, end))
+                m.d.comb += can.eq(settled & ~store.busy
+                                   & ~(cur_on & store_vs_vmm(window, cur, head_vs["cur"]["acc"],
+                                                             head_vs["cur"]["out"]))
+                                   & ~(prev_on & store_vs_vmm(window, prev,
+                                                              head_vs["prev"]["acc"],
+                                                              head_vs["prev"]["out"])))
             with m.Case(Op.VMM):
                 # the controller takes a start next cycle, and the older VMM has finished
-                m.d.comb += can.eq(self.ctl_ready & ~self.vmm_start & ~prev_on
-                                   & ~(load.moving.on & load_vs_vmm(load.moving.window,
-                                                                    load.moving.first,
-                                                                    load.moving.end, vmm,
-                                                                    head_end))
-                                   & ~(load.queued.on & load_vs_vmm(load.queued.window,
-                                                                    load.queued.first,
-                                                                    load.queued.end, vmm,
-                                                                    head_end))
-                                   & ~(store.busy & store_vs_vmm(*st, vmm, head_end)))
+                m.d.comb += can.eq(settled & self.ctl_ready & ~self.vmm_start & ~prev_on
+                                   & ~(load.moving.on & load_vs_vmm(load.moving.window, vmm, 1,
+                                                                    moving["bank"],
+                                                                    moving["in"]))
+                                   & ~(load.queued.on & load_vs_vmm(load.queued.window, vmm, 1,
+                                                                    vs_load["queued"]["bank"],
+                                                                    vs_load["queued"]["in"]))
+                                   & ~(store.busy & store_vs_vmm(st[0], vmm, vs_store["acc"],
+                                                                 vs_store["out"])))
         all_idle = Signal()
         m.d.comb += all_idle.eq(~load.busy & ~store.busy & ~compute_busy & (owner == 0)
                                 & (behind[0] == 0) & (behind[1] == 0)
@@ -599,8 +644,10 @@ class Sequencer(wiring.Component):
                          unit.instr.count.eq(count), unit.instr.mem_addr.eq(mem_addr),
                          unit.instr.tag.eq(index)]
         m.d.comb += queue.r_en.eq(pop)
+        m.d.sync += left_q.eq(queue.r_en & queue.r_rdy & ~flush)
         m.d.sync += [self.done.eq(0), self.vmm_start.eq(0)]
         vmm_go = Signal()
+        m.d.comb += took.eq(pop | load.instr.start | store.instr.start | vmm_go)
         # the issuing VMM is cur (a new one is dispatched in its last issue cycle at the earliest)
         def counted(front, issuing_here):
             return Mux(issuing_here & (front == FRONT + 1), FRONT,
@@ -631,7 +678,9 @@ class Sequencer(wiring.Component):
             with m.State("IDLE"):
                 with m.If(self.run):
                     m.d.sync += [self.busy.eq(1), self.error.eq(ErrorCode.NONE), self.pc.eq(0),
-                                 remaining.eq(self.prog_len), fetch_addr.eq(self.prog_addr),
+                                 remaining.eq(self.prog_len), block.eq(block_of(self.prog_len)),
+                                 free.eq(QUEUE_DEPTH),
+                                 fetch_addr.eq(self.prog_addr),
                                  index.eq(0),
                                  seen_err.eq(0)]
                     m.d.comb += [flush.eq(1), rows.restart.eq(1)]
@@ -654,7 +703,7 @@ class Sequencer(wiring.Component):
                 with m.Elif(~queue.r_rdy):
                     with m.If((remaining == 0) & (in_flight == 0) & (owner != 1)
                               & (behind[0] != 1) & (behind[1] != 1)
-                              & (queue.level == 0)):
+                              & (queue.level == 0) & ~push_q):
                         stop(ErrorCode.PROG_LEN, self.prog_len)
                 with m.Elif(failed):
                     stop(check, index, Mux(head_err, fetch_err_addr, self.mem_error_addr))

@@ -382,7 +382,8 @@ class PimAccelerator(wiring.Component):
         with core.Elif(csr.ctrl_start):
             core.d.sync += prog_mode.eq(0)
         m.d.comb += [
-            csr.status_busy.eq(ctl.busy | seq.busy),
+            # (BUSY stays up in the cycle DONE is set, so STATUS never reads idle and not done)
+            csr.status_busy.eq(ctl.busy | seq.busy | csr.status_done_set),
             csr.status_error.eq(Mux(prog_mode, seq.error, ctl.error)),
             csr.status_done_set.eq((ctl.done & ~seq.busy) | seq.done),
             csr.status_done_value.eq(1),

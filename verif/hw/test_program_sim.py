@@ -703,11 +703,14 @@ def test_weight_readback_after_a_program_and_refused_bus_writes():
     code = isa.to_bytes(program)
     sys.ram.mem[PROG:PROG + len(code)] = code
     refused = []
+    late = {}   # the write that met the program's end, if the bus took it: (bank, col, wd) -> value
 
     def word(bank, col, wd):
+        rows = range(4 * wd, min(4 * wd + 4, g.rows))
+        if (bank, col, wd) in late:
+            return late[bank, col, wd] & ((1 << 8 * len(rows)) - 1)
         if bank != 1:
             return 0
-        rows = range(4 * wd, min(4 * wd + 4, g.rows))
         return sum((int(w[col][k]) & 0xFF) << 8 * (k - 4 * wd) for k in rows)
 
     async def tb(ctx):
@@ -716,14 +719,16 @@ def test_weight_readback_after_a_program_and_refused_bus_writes():
         await _axil_write(ctx, dut, reg("PROG_LEN"), len(program) + 4)
         await _axil_write(ctx, dut, reg("DOORBELL"), 1)
         for k in range(400):   # bus writes of weights while the program runs, all refused
-            resp = await _axil_write(ctx, dut, g.weight_addr(k % 2, k % g.cols, k % 2),
-                                     0x01020304 * (k + 1) & 0xFFFFFFFF)
+            where, value = (k % 2, k % g.cols, k % 2), 0x01020304 * (k + 1) & 0xFFFFFFFF
+            resp = await _axil_write(ctx, dut, g.weight_addr(*where), value)
             status, _ = await _axil_read(ctx, dut, reg("STATUS"))
             fields = regmap.register("STATUS").unpack(status)
-            if not fields["BUSY"]:
+            if not fields["BUSY"]:  # (this write may have come after the program's end)
+                if resp == AxiResp.OKAY:
+                    late[where] = value
                 break
             refused.append(resp)
-        assert fields["DONE"] == 1 and fields["ERROR"] == ErrorCode.NONE
+        assert fields["DONE"] == 1 and fields["ERROR"] == ErrorCode.NONE, (k, fields)
         for bank in range(g.banks):
             for col in range(g.cols):   # (the columns past the array answer DECERR)
                 for wd in range(g.row_words_p2):
@@ -735,3 +740,35 @@ def test_weight_readback_after_a_program_and_refused_bus_writes():
 
     sys.run(tb)
     assert len(refused) >= 3 and set(refused) == {AxiResp.SLVERR}, refused
+
+
+@pytest.mark.parametrize("delay", range(6))
+def test_status_never_reads_idle_and_not_done(delay):
+    """From DOORBELL.RUN until DONE, every read of STATUS has BUSY or DONE set (BUSY falls in
+    the cycle DONE rises, not a cycle before it). The reads of STATUS start ``delay`` cycles
+    after the doorbell, so over the delays they sample every phase of the bus's read period
+    (the RAM answers without pressure: the same cycles every run)."""
+    g = G
+    sys = System(g)
+    code = isa.to_bytes([Load(Window.IN, 0, 4, DATA), End()])
+    sys.ram.mem[PROG:PROG + len(code)] = code
+    reads = []
+
+    async def tb(ctx):
+        dut = sys.dut
+        await _axil_write(ctx, dut, reg("PROG_ADDR"), PROG)
+        await _axil_write(ctx, dut, reg("PROG_LEN"), 2)
+        await _axil_write(ctx, dut, reg("DOORBELL"), 1)
+        for _ in range(delay):
+            await ctx.tick()
+        for _ in range(200):
+            status, _ = await _axil_read(ctx, dut, reg("STATUS"))
+            fields = regmap.register("STATUS").unpack(status)
+            reads.append((sys.cycle, fields["BUSY"], fields["DONE"]))
+            if fields["DONE"]:
+                break
+
+    sys.run(tb)
+    assert reads[-1][2] == 1, reads
+    idle = [(c, b, d) for c, b, d in reads if not b and not d]
+    assert not idle, f"delay {delay}: STATUS read idle and not done at {idle}"

@@ -113,7 +113,11 @@ class ProgramTiming:
     #: request is taken while the current one's data streams, so its latency is hidden)
     stream_gap: int = 0
     #: an instruction's last beat -> the earliest cycle the dispatcher takes it (queue, decode)
-    dispatch: int = 2
+    dispatch: int = 3
+    #: cycles a LOAD, STORE or VMM waits besides: the dispatcher's range comparisons are
+    #: registered, so it takes none in the cycle its head arrives or after it took one
+    #: (END, FENCE and a failing instruction do not wait)
+    settle: int = 1
     #: a LOAD's dispatch -> its read request (then ``read_latency``, then one piece per cycle:
     #: a unit, or a beat of a unit larger than a beat)
     load_setup: int = 2
@@ -354,7 +358,9 @@ class _Run:
             if code != ErrorCode.NONE:
                 stop = (head, i, code, fetch_error)
                 break
-            if instr.op in (isa.Op.END, isa.Op.FENCE):
+            if instr.op not in (isa.Op.END, isa.Op.FENCE):
+                head = max(head, prev + 1 + t.settle, arrival + t.dispatch + t.settle)
+            else:
                 self._pop(i, instr, head, head)
                 prev = head
                 if instr.op == isa.Op.END:
@@ -378,7 +384,7 @@ class _Run:
                     break
                 finish = self._dispatch(i, row, start, pop=r == len(rows) - 1)
                 first_start = start if first_start is None else first_start
-                head = start + 1
+                head = start + 1 + t.settle
             if stop:
                 break
             run.schedule.append((i, instr, first_start, finish))
