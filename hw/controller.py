@@ -8,9 +8,8 @@ from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
 
-__all__ = ["Controller", "command_error", "command_failed", "late_command_check",
-           "late_command_error", "pool_bound", "pool_checks", "pool_constants", "pool_products",
-           "pool_verdicts"]
+__all__ = ["Controller", "command_error", "late_command_check", "late_command_error",
+           "pool_bound", "pool_checks", "pool_constants", "pool_products", "pool_verdicts", "rom"]
 
 #: widths of CMD_COUNT and CMD_POOL (the divisibility test below is exact for these)
 COUNT_BITS, POOL_BITS = 16, 8
@@ -417,20 +416,6 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool)
     return _verdict(m, c, *pool_terms)
-
-
-def command_failed(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols, requant,
-                   pool, pool_terms=None):
-    """Whether :func:`command_error` of the same arguments is not NONE, in logic added to
-    ``m`` (combinational): the OR of the failing conditions, shorter than the error code's
-    priority order and a comparison."""
-    if pool_terms is None:
-        pool_terms = pool_checks(m, g, out_addr=out_addr, count=count, pool=pool)
-    c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
-                    rows=rows, cols=cols, requant=requant, pool=pool)
-    failed = Signal(name="command_failed")
-    m.d.comb += failed.eq(_failed(c, *pool_terms))
-    return failed
 
 
 def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,

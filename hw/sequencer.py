@@ -218,8 +218,8 @@ class InstructionCheck(Elaboratable):
 
     The sequencer stores the verdict as its queue entry's late part, so the dispatcher, which
     pops the queue, starts at a stored ``failed`` bit, not at the check. ``failed`` is the OR
-    of the failing conditions (:func:`~hw.controller.command_failed` for a VMM), not a
-    comparison of ``code``.
+    of the failing conditions (for a VMM, :func:`~hw.controller.late_command_check`'s
+    ``failed``), not a comparison of ``code``.
     """
     LATENCY = 2
 
