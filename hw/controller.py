@@ -70,17 +70,20 @@ class Controller(wiring.Component):
         ``external_check``): in the cycle after it (:func:`late_command_error` of the start
         cycle's fields), so the check's multiplies and its comparisons get a cycle each. The
         controller takes a register-mode start as if it passed and cancels it in the next
-        cycle if it did not, before any output shows it: every output is the same, cycle by
-        cycle, as with the verdict in the start cycle. Precondition: no ``start`` with
-        ``issue_at_start`` in the cycle after a register-mode start (at the accelerator a
-        program cannot start in the cycle after START: one bus write a cycle, and DOORBELL is
-        refused while busy); such a start is not taken, so that the first issue of a program's
-        VMM and its address do not wait for the cancel.
+        cycle (its check cycle) if it did not: no vector issues, ``busy`` is high in that
+        cycle (a ``start`` in it is ignored), and ``done`` and ``error`` show the verdict in
+        the cycle after, one cycle later than with the verdict in the start cycle. A passing
+        command's cycles are the same. So the cancel reaches only registers and ``issue``:
+        ``busy``, ``ready``, ``done`` and ``error`` come from registers, and the bus, the
+        register interface and the sequencer do not wait for the check's comparisons.
+        Precondition: no ``start`` with ``issue_at_start`` in the cycle after a register-mode
+        start (at the accelerator a program cannot start then: DOORBELL is refused while
+        busy); such a start is not taken.
     check_failed_input : bool
         With ``check_latency=1``: a ``check_failed`` input, high whenever ``check_error`` is
         not NONE (:func:`late_command_check`'s second value), from which the cancel is taken
         (default False: from ``check_error != NONE``). The OR of the check's conditions is
-        shorter than the priority-ordered error code, and the cancel reaches ``busy``.
+        shorter than the priority-ordered error code.
     vector_cycles : int
         Cycles between two issues (default 1). A compute-in-memory array
         (``hw.cim_array.CimArray``) takes a vector every ``8 / bits_per_cycle`` cycles: an
@@ -167,19 +170,15 @@ class Controller(wiring.Component):
             # A register-mode start is taken as if its verdict were NONE; its verdict comes in
             # the next cycle (``pending``) and, if bad, cancels it before anything shows:
             # error, done, busy, issue and ready are those of the verdict in the start cycle.
-            issuing, error_reg, done_reg = Signal(), Signal(ErrorCode), Signal()
+            issuing, error_reg, done_reg = Signal(), self.error, self.done
             pending, cancel = Signal(), Signal()
             failed = self.check_failed if self.check_failed_input else err != ErrorCode.NONE
             m.d.comb += [verdict.eq(ErrorCode.NONE),
                          cancel.eq(pending & failed),
-                         issuing.eq(held & ~cancel),
-                         self.error.eq(Mux(pending, err, error_reg)),
-                         self.done.eq(done_reg | cancel)]
-            m.d.sync += pending.eq(self.start & ~issuing & ~self.issue_at_start)
+                         issuing.eq(held & ~cancel)]
+            m.d.sync += pending.eq(self.start & ~held & ~self.issue_at_start)
             with m.If(pending):
                 m.d.sync += error_reg.eq(err)
-            with m.If(cancel):
-                m.d.sync += held.eq(0)
         # with issue_at_start a good VMM issues its first vector in its start cycle
         # (``~held``, not ``~issuing``: the cancel of a register-mode start does not reach the
         # first issue and its address; the two differ only in the cycle after a register-mode
@@ -225,10 +224,11 @@ class Controller(wiring.Component):
                      # the cycle a late check cancels (a read nobody takes: not on its path)
                      self.read_en.eq(self.issue if self.vector_cycles > 1 else held | first),
                      self.last_issue.eq((step & (left == 1)) | (first & (self.count == 1))),
-                     self.busy.eq(issuing | tail.any()),  # (registers only: START's refusal
-                     # depends on it)
-                     self.ready.eq(~issuing | last_left)]
-        with m.If(self.start & ~issuing):
+                     # (registers only: START's refusal depends on busy; with the late
+                     # check, busy, ready and done do not wait for the cancel either)
+                     self.busy.eq(held | tail.any()),
+                     self.ready.eq(~held | last_left)]
+        with m.If(self.start & ~held):
             m.d.sync += [error_reg.eq(verdict), index.eq(0), left.eq(self.count),
                          requant.eq(self.requant), next_addr.eq(self.in_addr + first)]
             with m.If((verdict != ErrorCode.NONE) | (self.op == Opcode.NOP)):
@@ -241,6 +241,10 @@ class Controller(wiring.Component):
             m.d.sync += [index.eq(index + 1), left.eq(left - 1), next_addr.eq(next_addr + 1)]
             with m.If(left == 1):
                 m.d.sync += held.eq(0)
+        if self.check_latency:
+            # a cancelled start: BUSY for its check cycle, then DONE with the error
+            with m.If(cancel):
+                m.d.sync += [held.eq(0), done_reg.eq(1)]
 
         counters = [
             (self.perf_cycles, 1),

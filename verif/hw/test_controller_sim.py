@@ -40,9 +40,13 @@ FIELDS = ("op", "bank", "in_addr", "acc_addr", "out_addr", "count", "rows", "col
 class ControllerModel:
     """The Controller's registers and outputs, cycle by cycle."""
 
-    def __init__(self, g, drain, acc_drain):
+    def __init__(self, g, drain, acc_drain, late_check=False):
+        """``late_check``: the Controller's ``check_latency=1`` (a refused start is BUSY for
+        its check cycle and shows DONE and its error a cycle later)."""
         self.g, self.drain_cycles, self.acc_drain = g, drain, acc_drain
+        self.late_check = late_check
         self.issuing, self.done, self.error, self.requant = 0, 0, ErrorCode.NONE, False
+        self.checking = None  # with late_check: the error of a refused start in its check
         self.index = self.left = 0
         self.tails = []   # per command that issued its last vector: cycles until its DONE
         self.perf = dict.fromkeys(COUNTERS, 0)
@@ -51,13 +55,18 @@ class ControllerModel:
 
     @property
     def busy(self):
-        return int(bool(self.issuing or self.tails))
+        return int(bool(self.issuing or self.tails or self.checking is not None))
+
+    @property
+    def held(self):
+        """Issuing, or a refused start's check cycle (a start is ignored)."""
+        return int(bool(self.issuing or self.checking is not None))
 
     def outputs(self, cmd):
         in_bits = (self.g.in_depth - 1).bit_length()
         return dict(busy=self.busy, done=self.done, error=self.error, issue=self.issuing,
                     index=self.index, in_rd_addr=(cmd.in_addr + self.index) % (1 << in_bits),
-                    ready=int(not self.issuing or self.left == 1),
+                    ready=int(not self.held or self.left == 1),
                     **{f"perf_{k}": v for k, v in self.perf.items()})
 
     def step(self, cmd, start, clear, active):
@@ -71,11 +80,15 @@ class ControllerModel:
             self.perf[k] = 0 if clear else (self.perf[k] + late[k]) & MASK32
         done = int(1 in self.tails)
         self.tails = [t - 1 for t in self.tails if t > 1]
-        if not self.issuing:
+        if self.checking is not None:
+            self.error, self.checking, done = self.checking, None, 1
+        elif not self.issuing:
             if start:  # accepted while the last command drains too
                 self.error = check(cmd, self.g)
                 self.index, self.left, self.requant = 0, cmd.count, cmd.requant
-                if self.error != ErrorCode.NONE or cmd.op == Opcode.NOP:
+                if self.late_check and self.error != ErrorCode.NONE:
+                    self.checking, self.error = self.error, ErrorCode.NONE
+                elif self.error != ErrorCode.NONE or cmd.op == Opcode.NOP:
                     done = 1
                 else:
                     self.issuing = 1
@@ -126,7 +139,8 @@ def _controller_and_model(g, **kwargs):
     latency = timing.array_latency(g.rows)
     drain, acc_drain = timing.drain(latency), timing.drain(latency, requant=False)
     return (Controller(g, drain=drain, acc_drain=acc_drain, **kwargs),
-            ControllerModel(g, drain, acc_drain))
+            ControllerModel(g, drain, acc_drain,
+                            late_check=kwargs.get("check_latency", 0) == 1))
 
 
 def _cycle(ctx, dut, model, cmd, cycle, **inputs):
@@ -226,11 +240,12 @@ def test_controller_checks_its_drain():
 
 @pytest.mark.parametrize("check_latency, failed_input", [(0, False), (1, False), (1, True)])
 @pytest.mark.parametrize("name", list(GEOMETRIES))
-def test_an_external_check_changes_no_cycle(name, check_latency, failed_input):
+def test_an_external_check_equals_the_model(name, check_latency, failed_input):
     """With ``external_check`` (the accelerator's), the verdict comes from ``check_error``:
-    in the start cycle, or a cycle late (``check_latency=1``: a register-mode start is taken
-    and cancelled a cycle later if bad; with ``check_failed_input`` the cancel comes from
-    ``check_failed``). Every output equals the model's every cycle."""
+    in the start cycle (no cycle changes), or a cycle late (``check_latency=1``: a
+    register-mode start is taken and cancelled a cycle later if bad, BUSY in that cycle,
+    DONE after it; with ``check_failed_input`` the cancel comes from ``check_failed``). Every
+    output equals the model's every cycle."""
     g = GEOMETRIES[name]
     dut, model = _controller_and_model(g, external_check=True, check_latency=check_latency,
                                        check_failed_input=failed_input)
@@ -239,27 +254,30 @@ def test_an_external_check_changes_no_cycle(name, check_latency, failed_input):
 
     async def tb(ctx):
         cmd = last = small_command(r, g)
-        refused_last = False
+        # the first cycle a start can be taken after a refused command (the cycle after its
+        # start, or with the late check after its check cycle)
+        after_refused = False
         for cycle in range(4000):
-            if not model.issuing and r.random() < 0.3:
+            if not model.held and r.random() < 0.3:
                 cmd = small_command(r, g)
             # (often right after a refused command: the late check has just cancelled it)
-            start = r.random() < (0.7 if refused_last else 0.3 if not model.busy else 0.25)
+            start = r.random() < (0.7 if after_refused else 0.3 if not model.busy else 0.25)
             clear, active = r.random() < 0.02, r.random() < 0.5
             # the verdict of the command on the inputs now, or of the one of the cycle before
             verdict = check(last if check_latency else cmd, g)
             failed = {"check_failed": int(verdict != 0)} if failed_input else {}
             _cycle(ctx, dut, model, cmd, cycle, start=start, clear_counters=clear,
                    array_active=active, check_error=verdict, **failed)
-            taken = start and not model.issuing
+            taken = start and not model.held
             stats["commands"] += taken
             stats["while_draining"] += taken and model.busy
-            stats["start_after_refused"] += taken and refused_last
+            stats["start_after_refused"] += taken and after_refused
             refused = taken and check(cmd, g) != 0
             stats["refused"] += refused
-            refused_last = refused
+            checking = model.checking is not None
             await ctx.tick()
             model.step(cmd, start, clear, active)
+            after_refused = checking if check_latency else refused
             last = cmd
 
     simulate(dut, tb)
