@@ -313,16 +313,20 @@ def pool_products(m, g, *, out_addr, count, pool, inverse=None):
     }
 
 
-def rom(m, table, addr, name):
+def rom(m, table, addr, name, en=None):
     """``table[addr]`` in the cycle after ``addr`` (the clock domain ``sync`` of ``m``): a ROM
     (submodule ``name`` of ``m``) with a registered read that asks Yosys for logic
     (``rom_style = "logic"``: a look-up tree and a flip-flop per bit, not a DP16KD block RAM
-    with 4.1 ns from clock to data)."""
+    with 4.1 ns from clock to data). ``en``: the read happens only when it is high (the
+    output keeps the last read's value otherwise; default: every cycle). The output has no
+    reset value."""
     mem = memory.Memory(shape=max(1, max(table).bit_length()), depth=len(table), init=table,
                         attrs={"rom_style": "logic"})
     m.submodules[name] = mem
     port = mem.read_port(domain="sync")
     m.d.comb += port.addr.eq(addr)
+    if en is not None:
+        m.d.comb += port.en.eq(en)
     return port.data
 
 
