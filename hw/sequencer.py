@@ -209,8 +209,9 @@ class InstructionCheck(Elaboratable):
     multiply or an adder and a comparison between two registers):
 
     1. the table look-ups (the pool's inverse, the window's size, a row's bytes in memory),
-       a LOAD's or STORE's room after its first row (in the window, below 2**32) and the
-       multiplies over its rows (``(rows - 1) * skip``, ``* pitch``);
+       a LOAD's or STORE's room after its first row (in the window, below 2**32), the same
+       plus a row's step, and the multiplies over its rows (``rows * skip``, ``rows *
+       pitch``);
     2. the VMM's conditions and pool multiplies (:func:`~hw.controller.late_command_check`,
        from the registered inverse), a LOAD's or STORE's comparisons of its rows with its room
        and its other conditions, the range ends;
@@ -251,21 +252,32 @@ class InstructionCheck(Elaboratable):
                 with m.Case(win):
                     m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
                         transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
-        more = Signal(16, name="terms_more")  # rows after the first (0 for 0 rows)
-        less = Signal(17, name="terms_less")  # rows - 1; its top bit is the borrow: rows == 0
-        m.d.comb += [less.eq(rows - 1), more.eq(Mux(less[16], 0, less[:16]))]
         instr1, err1 = reg(self.instr, "check_instr"), reg(self.err, "check_err")
         inverse1 = rom(m, POOL_INVERSES, fld(Op.VMM, "POOL"), "check_pool_inverse")
-        # the room left after the first row, for the rows after it: in the window
-        # (``size - (first + count)``) and below 2**32 (``2**32 - mem_addr - row bytes``);
-        # negative when the first row is past the end already
+        # The rows after the first must fit in the room left after the first row: in the
+        # window (``size - (first + count)``) and below 2**32 (``2**32 - mem_addr - row
+        # bytes``), negative when the first row is past the end already. Without a
+        # ``rows - 1`` before the multiplies (its carry chain came first): for 1 row or more,
+        # ``rows * skip`` against the room plus a row's step, the same for the pitch; for
+        # ROWS 0 (one row), whether the room is negative. The pitch in whole beats (one
+        # 16-bit multiply, no adder after it): a pitch with low bits fails MEM_ALIGN, which
+        # comes before MEM_RANGE.
+        beat_bits = exact_log2(B)
+        pitch_beats = pitch[beat_bits:]
+        first, addr = fld(Op.LOAD, "FIRST"), fld(Op.LOAD, "MEM_ADDR")
         unit_room = Signal(signed(19), name="terms_unit_room")
+        unit_room1 = Signal(signed(19), name="terms_unit_room1")
         byte_room = Signal(signed(35), name="terms_byte_room")
-        m.d.comb += [unit_room.eq(size - (fld(Op.LOAD, "FIRST") + count)),
-                     byte_room.eq(((1 << 32) - fld(Op.LOAD, "MEM_ADDR")) - row_bytes)]
+        byte_room1 = Signal(signed(35), name="terms_byte_room1")
+        m.d.comb += [unit_room.eq(size - (first + count)),
+                     unit_room1.eq((size + skip) - (first + count)),
+                     byte_room.eq(((1 << 32) - addr) - row_bytes),
+                     byte_room1.eq((((1 << 32) + (pitch_beats << beat_bits)) - addr)
+                                   - row_bytes)]
         t1 = {name: reg(value, f"terms_{name}_q") for name, value in {
-            "unit_room": unit_room, "byte_room": byte_room, "unit_rows": more * skip,
-            "byte_rows": more * pitch}.items()}
+            "rows_zero": rows == 0, "unit_past": unit_room < 0, "byte_past": byte_room < 0,
+            "unit_room1": unit_room1, "byte_room1": byte_room1, "unit_rows": rows * skip,
+            "byte_rows": rows * pitch_beats}.items()}
 
         # --- 2: the conditions ----------------------------------------------------------------
         op, fld, reserved = _decoder(instr1)
@@ -283,9 +295,11 @@ class InstructionCheck(Elaboratable):
             "bad_fields": Mux(is_load, reserved(Op.LOAD), reserved(Op.STORE)),
             "window": ~Mux(is_load, window.matches(*LOAD_WINDOWS),
                            window.matches(*STORE_WINDOWS)),
-            "empty": (count == 0) | (t1["unit_rows"] > t1["unit_room"]),
+            "empty": (count == 0) | Mux(t1["rows_zero"], t1["unit_past"],
+                                        t1["unit_rows"] > t1["unit_room1"]),
             "unaligned": (addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0),
-            "byte_range": t1["byte_rows"] > t1["byte_room"],
+            "byte_range": Mux(t1["rows_zero"], t1["byte_past"],
+                              (t1["byte_rows"] << beat_bits) > t1["byte_room1"]),
         }
         ls_codes = {"bad_fields": ErrorCode.BAD_INSTR, "window": ErrorCode.BAD_WINDOW,
                     "empty": ErrorCode.WINDOW_RANGE, "unaligned": ErrorCode.MEM_ALIGN,
