@@ -20,11 +20,19 @@ class Accumulator(wiring.Component):
         acc[addr] = base + sums          (int32, wraps)
 
     ``accumulate``, ``use_bias`` and ``bias`` are sampled with the row (in the cycle of its
-    ``i.valid``), so every row may have its own. The read is issued in the cycle the sums
-    arrive; the new row is written, and leaves on ``o`` (payload ``data``, ``tag``), one cycle
-    later (``LATENCY = 1``). The read port is transparent to the write port, so a row written
-    in one cycle can be read back-to-back in the next. The tag travels along. Golden twin: the
-    accumulation in :func:`models.linear`.
+    ``i.valid``), so every row may have its own. The new row is written, and leaves on ``o``
+    (payload ``data``, ``tag``), one cycle after the sums arrive (``LATENCY = 1``). The tag
+    travels along. Golden twin: the accumulation in :func:`models.linear`.
+
+    The old row is read in the cycle the sums arrive, and the block RAM's output goes through
+    the adder into the write in the next (the read port is transparent to the write port, so a
+    row written in one cycle can be read back-to-back in the next). With ``read_ahead`` the
+    read comes a cycle earlier: ``ahead_valid`` and ``ahead_addr`` announce the row that
+    arrives on ``i`` in the next cycle (its ``valid`` and ``addr``, exactly), the block RAM's
+    output is registered in the arrival cycle, and the adder starts at that register (the
+    block RAM's 4.1 ns from clock to data and a 32-bit adder were one cycle). A row written
+    in the arrival cycle (the row just before, same address) is taken from the adder instead
+    of the read, which came before that write. The same results and cycles.
 
     Parameters
     ----------
@@ -34,6 +42,9 @@ class Accumulator(wiring.Component):
         Rows.
     tag_width : int
         Bits of the tag carried with each row.
+    read_ahead : bool
+        Read the old row a cycle before the sums arrive (``ahead_valid``, ``ahead_addr``;
+        default False).
 
     Members
     -------
@@ -48,14 +59,17 @@ class Accumulator(wiring.Component):
 
     LATENCY = timing.ACCUMULATOR_LATENCY
 
-    def __init__(self, cols, depth, tag_width):
+    def __init__(self, cols, depth, tag_width, read_ahead=False):
         for name, value, least in (("cols", cols, 1), ("depth", depth, 1),
                                    ("tag_width", tag_width, 0)):
             if not isinstance(value, int) or isinstance(value, bool) or value < least:
                 raise TypeError(f"{name} must be an integer >= {least}, not {value!r}")
         self.cols, self.depth, self.tag_width = cols, depth, tag_width
+        self.read_ahead = bool(read_ahead)
         sums = data.ArrayLayout(signed(32), cols)
+        ahead = {"ahead_valid": In(1), "ahead_addr": In(range(depth))} if read_ahead else {}
         super().__init__({
+            **ahead,
             "i": In(tagged_stream({"addr": range(depth), "sums": sums,
                                    "tag": unsigned(tag_width)})),
             "accumulate": In(1),
@@ -88,9 +102,18 @@ class Accumulator(wiring.Component):
             m.d.sync += [addr_q.eq(row.addr), sums_q.eq(row.sums),
                          self.o.payload.tag.eq(row.tag), accumulate_q.eq(self.accumulate),
                          use_bias_q.eq(self.use_bias), bias_q.eq(self.bias)]
-        m.d.comb += [rmw.addr.eq(row.addr), rmw.en.eq(self.i.valid)]
-
-        old = data.View(data.ArrayLayout(signed(32), self.cols), rmw.data)
+        if self.read_ahead:
+            # the read a cycle before the row; registered as it arrives, or the row written
+            # now (the one before, same address: its write comes after that read)
+            m.d.comb += [rmw.addr.eq(self.ahead_addr), rmw.en.eq(self.ahead_valid)]
+            old_q = Signal.like(rmw.data, name="old_q", reset_less=True)
+            rewritten = valid_q & (addr_q == row.addr)
+            with m.If(self.i.valid):
+                m.d.sync += old_q.eq(Mux(rewritten, self.o.payload.data.as_value(), rmw.data))
+            old = data.View(data.ArrayLayout(signed(32), self.cols), old_q)
+        else:
+            m.d.comb += [rmw.addr.eq(row.addr), rmw.en.eq(self.i.valid)]
+            old = data.View(data.ArrayLayout(signed(32), self.cols), rmw.data)
         for c in range(self.cols):
             base = Mux(accumulate_q, old[c], Mux(use_bias_q, bias_q[c], 0))
             m.d.comb += self.o.payload.data[c].eq(base + sums_q[c])

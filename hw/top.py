@@ -146,7 +146,7 @@ class PimAccelerator(wiring.Component):
         else:
             array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim,
                              weight_store=self.weight_store)
-        accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH)
+        accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH, read_ahead=True)
         post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
         seq = Sequencer(g)
         for name, sub in (("csr", csr), ("ctl", ctl), ("array", array), ("accum", accum),
@@ -444,11 +444,21 @@ class PimAccelerator(wiring.Component):
         m.d.comb += [array.i.valid.eq(x_valid), vector.bank.eq(at(c.bank, to_array, "bank_in")),
                      vector.tag.eq(index)]
 
-        # The array's sums, with their vector index, update the accumulators.
+        # The array's sums, with their vector index, update the accumulators. The array's
+        # latency is fixed, so its output's valid and index are known a cycle early, when the
+        # accumulator reads the old row (``read_ahead``); the row's address is that cycle's,
+        # registered.
         sums = array.o.payload
+        ahead_addr = Signal(range(self.geometry.acc_depth), name="acc_addr_ahead")
+        acc_addr = Signal.like(ahead_addr, name="acc_addr")
+        m.d.comb += ahead_addr.eq(at(c.acc_addr, to_accum - 1, "acc_base")
+                                  + at(ctl.index, to_accum - 1, "acc_index"))
+        core.d.sync += acc_addr.eq(ahead_addr)
         m.d.comb += [
+            accum.ahead_valid.eq(at(ctl.issue, to_accum - 1, "acc_ahead")),
+            accum.ahead_addr.eq(ahead_addr),
             accum.i.valid.eq(array.o.valid), accum.i.payload.sums.eq(sums.y),
-            accum.i.payload.addr.eq(at(c.acc_addr, to_accum, "acc_base") + sums.tag),
+            accum.i.payload.addr.eq(acc_addr),
             accum.i.payload.tag.eq(sums.tag),
             accum.accumulate.eq(at(c.accumulate, to_accum, "accumulate")),
             accum.use_bias.eq(at(c.bias, to_accum, "use_bias")),
