@@ -26,8 +26,9 @@ class Lut(wiring.Component):
     The table is kept twice, both copies written together. The bus reads a LUT-RAM copy
     (``ram_style = "distributed"``), its read port combinational. The columns look up a block
     RAM copy each (``ram_style = "block"``, one DP16KD): a synchronous read port, addressed
-    with the row's ``i.valid``, whose word and the entry's place in it, the input and
-    ``enable`` (registered with it) give the output register its value a cycle later. So the
+    with the row's ``i.valid``, whose word, and the input, and the output's source (one of
+    the word's four entries, or the input without ``enable``: one-hot, registered with the
+    row) give the output register its value a cycle later. So the
     block RAM's clock-to-output (4.26 ns on an ECP5) ends at a register, not in the ReLU and
     max-pool after it, and the input may come straight from the requantizer's last,
     combinational stage (:class:`~hw.pp.requant.Requantize`). A write to the table in a row's
@@ -61,14 +62,13 @@ class Lut(wiring.Component):
         bus = table.read_port(domain="comb")
         m.d.comb += [bus.addr.eq(self.r_word), self.r_data.eq(bus.data)]
 
-        # the row's cycle: its address, valid bit and enable registered (the data only ever
+        # the row's cycle: its address and valid bit registered (the data only ever
         # read with a valid bit: no reset), its entries read
         valid = Signal(name="valid_q")
         addr = Signal.like(self.i.payload.addr, name="addr_q", reset_less=True)
-        enable = Signal(name="enable_q", reset_less=True)
         m.d.sync += valid.eq(self.i.valid)
         with m.If(self.i.valid):
-            m.d.sync += [addr.eq(self.i.payload.addr), enable.eq(self.enable)]
+            m.d.sync += addr.eq(self.i.payload.addr)
         # the next cycle: the output registered, one register per column (a packed row
         # register would make Verilator build the whole row's next value outside the valid
         # bit's ``if``)
@@ -90,10 +90,18 @@ class Lut(wiring.Component):
             m.d.comb += [lp.addr.eq(wp.addr), lp.data.eq(wp.data), lp.en.eq(wp.en)]
             word = lookup.read_port(domain="sync")         # not transparent: the old entry
             m.d.comb += [word.addr.eq(index[2:]), word.en.eq(self.i.valid)]
+            # the output's source one-hot, registered with the row: the word's entry 0..3
+            # (with ``enable``) or the input (without): an AND-OR of five terms a bit after
+            # the block RAM, two LUT levels (a 4:1 entry select, then the 2:1 enable select,
+            # had been four)
             x_q = Signal(signed(8), name=f"x_q_{c}", reset_less=True)
-            entry = Signal(2, name=f"entry_{c}", reset_less=True)
+            pick = Signal(5, name=f"pick_{c}", reset_less=True)
             with m.If(self.i.valid):
-                m.d.sync += [x_q.eq(x), entry.eq(index[:2])]
+                m.d.sync += [x_q.eq(x), pick.eq(Cat(
+                    *(self.enable & (index[:2] == k) for k in range(4)), ~self.enable))]
+            picked = x_q.as_unsigned() & pick[4].replicate(8)
+            for k in range(4):
+                picked = picked | (word.data.word_select(k, 8) & pick[k].replicate(8))
             with m.If(valid):
-                m.d.sync += out[c].eq(Mux(enable, word.data.word_select(entry, 8), x_q))
+                m.d.sync += out[c].eq(picked)
         return m

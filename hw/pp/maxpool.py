@@ -36,7 +36,9 @@ class GroupMax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        count = Signal(8)       # rows of the current group seen so far
+        # rows of the current group seen so far, plus one (so that the test for the group's
+        # last row compares a register with ``group``, no incrementer before it)
+        seen1 = Signal(9, init=1)
         index = Signal.like(self.o.payload.addr)
         # the data registers are read only with o.valid or after a first row: no reset (see
         # Requantize)
@@ -44,10 +46,9 @@ class GroupMax(wiring.Component):
         out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
         m.d.comb += self.o.payload.data.eq(out)
         # ``restart`` comes with the first row of a command: it starts group 0 itself.
-        seen = Mux(self.restart, 0, count)
         at = Mux(self.restart, 0, index)
-        first = seen == 0
-        last = seen + 1 >= self.group
+        first = Mux(self.restart, 1, seen1 == 1)
+        last = Mux(self.restart, self.group <= 1, seen1 >= self.group)
 
         m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid):
@@ -57,9 +58,9 @@ class GroupMax(wiring.Component):
                 best.append(Mux(first | (x > running[c]), x, running[c]))
             m.d.sync += [r.eq(b) for r, b in zip(running, best, strict=True)]
             with m.If(last):
-                m.d.sync += [count.eq(0), index.eq(at + 1), self.o.valid.eq(1),
+                m.d.sync += [seen1.eq(1), index.eq(at + 1), self.o.valid.eq(1),
                              self.o.payload.addr.eq(at)]
                 m.d.sync += [out[c].eq(b) for c, b in enumerate(best)]
             with m.Else():
-                m.d.sync += [count.eq(seen + 1), index.eq(at)]
+                m.d.sync += [seen1.eq(Mux(self.restart, 2, seen1 + 1)), index.eq(at)]
         return m
