@@ -395,7 +395,13 @@ class RegisterModel(Transport):
                           macs=n * vmm.rows * vmm.cols)
             self._running = vmm.bank
             self._regs["STATUS"] = _STATUS.pack(BUSY=1, ERROR=error.value)
-        else:  # NOP or rejected: done at once
+        elif error != ErrorCode.NONE:
+            # rejected: BUSY for the gateware's check cycle (a busy and stall cycle), then
+            # DONE with the error (Controller check_latency=1)
+            self._account(busy=1, compute=0, vectors=0, macs=0)
+            self._running = vmm.bank
+            self._regs["STATUS"] = _STATUS.pack(BUSY=1, ERROR=error.value)
+        else:  # NOP: done at once
             self._regs["STATUS"] = _STATUS.pack(DONE=1, ERROR=error.value)
 
     def _doorbell(self):
