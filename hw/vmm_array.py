@@ -15,6 +15,16 @@ __all__ = ["WEIGHT_STORES", "VmmArray"]
 WEIGHT_STORES = ("ff", "ram")
 
 
+def _below(value, bound):
+    """``value < bound`` for a constant ``bound``: with a power of two, a zero test of the
+    high bits (Yosys made the comparison a carry chain, on the load unit's weight-write path
+    into the array)."""
+    if bound & (bound - 1) == 0:
+        bits = bound.bit_length() - 1
+        return value.as_unsigned()[bits:] == 0 if bits < len(value) else Const(1)
+    return value < bound
+
+
 class VmmArray(wiring.Component):
     """R x C int8 array whose weights are resident in the cells, as in a compute-in-memory macro.
 
@@ -294,8 +304,9 @@ class VmmArray(wiring.Component):
         R, C, banks = self.rows, self.cols, self.banks
         col_bits, bank_bits = max(1, (C - 1).bit_length()), max(1, (banks - 1).bit_length())
         bus_ok, col_ok = Signal(name="w_shadow_bus"), Signal(name="w_shadow_col")
-        m.d.comb += [bus_ok.eq(self.w_en & (self.w_bank < banks) & (self.w_col < C)),
-                     col_ok.eq(self.wl_en & (self.wl_bank < banks) & (self.wl_col < C))]
+        m.d.comb += [
+            bus_ok.eq(self.w_en & _below(self.w_bank, banks) & _below(self.w_col, C)),
+            col_ok.eq(self.wl_en & _below(self.wl_bank, banks) & _below(self.wl_col, C))]
 
         def address(col, bank):
             return Cat(col.as_unsigned()[:col_bits], bank.as_unsigned()[:bank_bits])
@@ -340,8 +351,8 @@ class VmmArray(wiring.Component):
         bus_en = Signal(name="w_bus_en")                # (banks need not be a power of 2)
         load_en = Signal(name="wl_load_en")
         same_bank = Signal(name="w_same_bank")
-        m.d.comb += [bus_en.eq(self.w_en & (self.w_bank < banks)),
-                     load_en.eq(self.wl_en & (self.wl_bank < banks)),
+        m.d.comb += [bus_en.eq(self.w_en & _below(self.w_bank, banks)),
+                     load_en.eq(self.wl_en & _below(self.wl_bank, banks)),
                      same_bank.eq(self.wl_bank == self.w_bank)]
         load_mask = self.wl_mask[:R]
         r_column = []
@@ -375,7 +386,7 @@ class VmmArray(wiring.Component):
         r_ok_q = Signal(name="r_ok_q", reset_less=True)
         with m.If(self.r_en):
             m.d.sync += [r_col_q.eq(self.r_col), r_word_q.eq(self.r_word),
-                         r_ok_q.eq((self.r_bank < banks) & (self.r_col < C)
+                         r_ok_q.eq(_below(self.r_bank, banks) & _below(self.r_col, C)
                                    & (self.r_word < self.row_words))]
         with m.If(r_ok_q):
             with m.Switch(r_col_q):

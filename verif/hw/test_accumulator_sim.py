@@ -63,7 +63,7 @@ def test_read_ahead_equals_the_plain_accumulator_every_cycle(cols, depth):
             continue
         a = row["addr"]
         base = acc[a] if row["accumulate"] else row["bias"] if row["use_bias"] else [0] * cols
-        acc[a] = [(b + s) & MASK32 for b, s in zip(base, row["sums"])]
+        acc[a] = [(b + s) & MASK32 for b, s in zip(base, row["sums"], strict=True)]
         expected.append((list(acc[a]), row["tag"]))
     seen = {"rows": 0, "distance_1": 0, "distance_2": 0, "reads": 0}
 

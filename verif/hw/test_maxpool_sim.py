@@ -23,7 +23,7 @@ class Model:
     def row(self, x, group, restart):
         """A row in; the output of the next cycle: ``(index, max)`` or None."""
         seen, at = (0, 0) if restart else (self.count, self.index)
-        best = list(x) if seen == 0 else [max(a, b) for a, b in zip(self.running, x)]
+        best = list(x) if seen == 0 else [max(a, b) for a, b in zip(self.running, x, strict=True)]
         self.running = best
         if seen + 1 >= group:
             self.count, self.index = 0, at + 1
