@@ -246,12 +246,10 @@ class InstructionCheck(Elaboratable):
         window, count = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "COUNT")
         rows, skip, pitch = fld(Op.LOAD, "ROWS"), fld(Op.LOAD, "SKIP"), fld(Op.LOAD, "PITCH")
         size = Signal(17, name="terms_size")
-        row_bytes = Signal(33, name="terms_row_bytes")  # a row's bytes in memory, whole beats
         with m.Switch(window):
             for win in Window:
                 with m.Case(win):
-                    m.d.comb += [size.eq(units(win, g)), row_bytes.eq(
-                        transfer_beats(count, unit_bytes(win, g), B) << exact_log2(B))]
+                    m.d.comb += size.eq(units(win, g))
         instr1, err1 = reg(self.instr, "check_instr"), reg(self.err, "check_err")
         inverse1 = rom(m, POOL_INVERSES, fld(Op.VMM, "POOL"), "check_pool_inverse")
         # The rows after the first must fit in the room left after the first row: in the
@@ -270,10 +268,25 @@ class InstructionCheck(Elaboratable):
         byte_room = Signal(signed(35), name="terms_byte_room")
         byte_room1 = Signal(signed(35), name="terms_byte_room1")
         m.d.comb += [unit_room.eq(size - (first + count)),
-                     unit_room1.eq((size + skip) - (first + count)),
-                     byte_room.eq(((1 << 32) - addr) - row_bytes),
-                     byte_room1.eq((((1 << 32) + (pitch_beats << beat_bits)) - addr)
-                                   - row_bytes)]
+                     unit_room1.eq((size + skip) - (first + count))]
+        # the byte rooms per unit size (a row's bytes in memory, whole beats, from COUNT),
+        # chosen by the window after the subtractions (the window's choice of the row's bytes
+        # came before the 35-bit subtraction)
+        base, base1 = (1 << 32) - addr, ((1 << 32) + (pitch_beats << beat_bits)) - addr
+        by_size = {}
+        for win in Window:
+            S = unit_bytes(win, g)
+            if S not in by_size:
+                row_bytes = transfer_beats(count, S, B) << beat_bits
+                by_size[S] = (Signal(signed(35), name=f"terms_byte_room_{S}"),
+                              Signal(signed(35), name=f"terms_byte_room1_{S}"))
+                m.d.comb += [by_size[S][0].eq(base - row_bytes),
+                             by_size[S][1].eq(base1 - row_bytes)]
+        with m.Switch(window):
+            for win in Window:
+                with m.Case(win):
+                    room, room1 = by_size[unit_bytes(win, g)]
+                    m.d.comb += [byte_room.eq(room), byte_room1.eq(room1)]
         t1 = {name: reg(value, f"terms_{name}_q") for name, value in {
             "rows_zero": rows == 0, "unit_past": unit_room < 0, "byte_past": byte_room < 0,
             "unit_room1": unit_room1, "byte_room1": byte_room1, "unit_rows": rows * skip,
