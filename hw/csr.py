@@ -160,7 +160,7 @@ class RegisterFile(wiring.Component):
 
         # Writes and sticky state. A register's write enable is its address, w_en and its own
         # refusal (busy last), not a decode of the encoded w_err: the same writes, since one
-        # address is selected at a time, and busy (late: the controller's) passes one AND.
+        # address is selected at a time, and busy passes one AND.
         for reg in self.registers:
             if reg.config is not None or reg.read_only:
                 continue

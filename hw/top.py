@@ -212,8 +212,8 @@ class PimAccelerator(wiring.Component):
             m.d.comb += w_err.eq(BusError.BUSY)
         m.d.comb += axil.wr_err.eq(w_err)
         # A window's write enable: the write, its window, a word that exists and not locked,
-        # one AND with busy last (not through the encoded refusal above: busy comes from the
-        # late command check's cancel). Windows are writable unless listed in read_only.
+        # one AND with busy last (not through the encoded refusal above). Windows are
+        # writable unless listed in read_only.
         w_ok = Signal()
         m.d.comb += w_ok.eq(axil.wr_en & wdec.mapped)
         weight_locked = (f.WEIGHT.bank == ctl.bank) | seq.busy
@@ -392,7 +392,8 @@ class PimAccelerator(wiring.Component):
         # The controller's verdict, needed in register mode only (a program's VMMs were checked
         # by the sequencer: with issue_at_start the verdict is NONE), from the CMD_* registers
         # alone, not through the multiplexer above, and a cycle late (the controller's
-        # check_latency): the multiplies in the START cycle, the comparisons in the next. The
+        # check_latency): the multiplies in the START cycle, the comparisons in the next, where
+        # a failed check cancels the command (BUSY for that cycle, DONE after it). The
         # registers hold the command then too (START was that cycle's write).
         ctl_check, ctl_failed = late_command_check(
             core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
