@@ -39,7 +39,7 @@ import models
 import models.conv
 from models.pool import ADD_RATIO_MAX
 
-__all__ = ["Call", "Layer", "Network", "load"]
+__all__ = ["Call", "Layer", "Network", "load", "reference_session"]
 
 #: ops the importer maps onto the accelerator or the host
 SUPPORTED = ("QuantizeLinear", "DequantizeLinear", "Conv", "Gemm", "MatMul", "Add", "Relu",
@@ -474,6 +474,22 @@ class Network:
         shape = [int(d) for d in self._init(node.input[1], node)]
         shape = [x.q.shape[i] if d == 0 else d for i, d in enumerate(shape)]
         return _Q(x.q.reshape(shape), x.scale, x.zp)
+
+
+def reference_session(path):
+    """ONNX Runtime's CPU session of the model file ``path``, in its exact int8 mode: the
+    reference the tests and ``sw.nets.zoo`` compare with.
+
+    On x86 processors without VNNI, ONNX Runtime's default int8 kernels (u8s8, AVX2) add two
+    products in 16 bits and saturate there, so its results are not those of integer
+    arithmetic (on an AVX2 machine without VNNI, 6 % of the outputs of verif/sw/test_onnx.py's
+    MatMul differed from ours). ``session.x64quantprecision = 1`` selects its kernels without that
+    shortcut; processors with VNNI give the same results either way."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.add_session_config_entry("session.x64quantprecision", "1")
+    return ort.InferenceSession(str(path), options)
 
 
 def load(path_or_model):

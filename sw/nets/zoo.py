@@ -422,10 +422,9 @@ def main(argv=None):
         rewrite_section(args.readme, *SECTION,
                         markdown(json.loads(pathlib.Path(args.markdown).read_text())))
         return 0
-    import onnxruntime as ort
 
     from sw.accelerator import Accelerator
-    from sw.onnx import load
+    from sw.onnx import load, reference_session
 
     print(f"{args.net}: {args.size}x{args.size} input, width {args.width}, {args.classes} "
           f"classes, random weights (seed {args.seed}; no ImageNet here)")
@@ -435,7 +434,7 @@ def main(argv=None):
         path = quantize(model, data[:16], pathlib.Path(tmp) / "qdq.onnx")
         net = load(path)
         x = data[16:]
-        ref = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+        ref = reference_session(path).run(None, {"x": x})[0]
     print(f"{graph_macs(model, args.size):,} MACs per image (from the graph's shapes)")
     layers, resident = [], None
     start = time.perf_counter()

@@ -2,12 +2,11 @@
 images) and Icarus (4), equal to the golden model and to ONNX Runtime."""
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 from sw import Accelerator
 from sw.nets import digits
-from sw.onnx import load
+from sw.onnx import load, reference_session
 from verif.sw.test_onnx import digits_cnn_graph, quantized
 
 pytestmark = pytest.mark.layer
@@ -23,4 +22,4 @@ def test_onnx_cnn_on_the_gateware(tmp_path, target, images):
     with Accelerator.open(target) as acc:
         y = net.run(acc, x)[0]
     np.testing.assert_array_equal(y, net.golden(x)[0])
-    np.testing.assert_array_equal(y, ort.InferenceSession(str(path)).run(None, {"x": x})[0])
+    np.testing.assert_array_equal(y, reference_session(path).run(None, {"x": x})[0])

@@ -5,7 +5,6 @@ downloaded."""
 
 import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper, numpy_helper
 from onnxruntime.quantization import (
@@ -17,7 +16,7 @@ from onnxruntime.quantization import (
 
 from sw import Accelerator
 from sw.nets import digits
-from sw.onnx import load
+from sw.onnx import load, reference_session
 
 pytestmark = pytest.mark.nosim
 SEED = 4242
@@ -55,7 +54,7 @@ def quantized(model, calibration, tmp_path):
 def compare(path, x):
     """(pimacc's float outputs, ORT's, fraction exact and within one step, in int8 steps)."""
     net = load(path)
-    ref = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    ref = reference_session(path).run(None, {"x": x})[0]
     with Accelerator.open("regmodel") as acc:
         got = net.run(acc, x)[0]
     np.testing.assert_array_equal(got, net.golden(x)[0])

@@ -3,12 +3,11 @@ the register model against the golden model (exactly) and ONNX Runtime; the full
 MACs against the papers' figures (an independent count)."""
 
 import numpy as np
-import onnxruntime as ort
 import pytest
 
 from sw import Accelerator
 from sw.nets import zoo
-from sw.onnx import load
+from sw.onnx import load, reference_session
 
 pytestmark = pytest.mark.nosim
 
@@ -33,7 +32,7 @@ def test_small_variant_runs_exactly_and_agrees_with_onnx_runtime(net, tmp_path):
     path = zoo.quantize(model, data[:16], tmp_path / "qdq.onnx")
     x = data[16:]
     net_ = load(path)
-    ref = ort.InferenceSession(str(path)).run(None, {"x": x})[0]
+    ref = reference_session(path).run(None, {"x": x})[0]
     layers = []
     with Accelerator.open("regmodel") as acc:
         got = net_.run(acc, x, layers=layers)[0]
