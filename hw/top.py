@@ -22,7 +22,7 @@ from .pipeline import delay
 from .postproc import PostProcess
 from .sequencer import Sequencer
 from .spec import WINDOWS, Geometry, cim_of, regmap, timing
-from .vmm_array import WEIGHT_STORES, VmmArray
+from .vmm_array import WEIGHT_STORES, VmmArray, check_mult_cells
 
 __all__ = ["RAM_BANKS", "PimAccelerator", "weight_store_for"]
 
@@ -79,10 +79,17 @@ class PimAccelerator(wiring.Component):
         products (:class:`~hw.vmm_array.VmmArray`'s ``logic_columns``: for an FPGA whose DSP
         blocks do not hold every product); the same results and cycles; default 0. Not with
         a CIM geometry.
+    array_mult_cells : str
+        How the exact digital array's product columns multiply
+        (:class:`~hw.vmm_array.VmmArray`'s ``mult_cells``): ``"inferred"`` (default) or
+        ``"ecp5"``, Lattice ECP5 MULT18X18D blocks holding the pipeline's broadcast and
+        product registers (``array_pipeline`` 2 only; for ``make synth``, and simulators
+        with :func:`hw.ecp5.mult18x18d_model`); the same results and cycles.
     """
 
     def __init__(self, geometry: Geometry | None = None, *, weight_store: str = "auto",
-                 array_pipeline: int = 0, array_logic_columns: int = 0):
+                 array_pipeline: int = 0, array_logic_columns: int = 0,
+                 array_mult_cells: str = "inferred"):
         geometry = geometry or Geometry.default()
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
@@ -90,7 +97,8 @@ class PimAccelerator(wiring.Component):
         self.weight_store = weight_store_for(weight_store, geometry)
         self.cim = cim_of(geometry)
         for name, value in (("array_pipeline", array_pipeline),
-                            ("array_logic_columns", array_logic_columns)):
+                            ("array_logic_columns", array_logic_columns),
+                            ("array_mult_cells", array_mult_cells != "inferred")):
             if value and self.cim is not None:
                 raise ValueError(f"{name} is a build parameter of the exact digital array; "
                                  "a CIM geometry builds CimArray, which has none (use 0)")
@@ -99,6 +107,8 @@ class PimAccelerator(wiring.Component):
                               else timing.cim_array_latency(self.cim.bits_per_cycle))
         self.array_pipeline = array_pipeline
         self.array_logic_columns = array_logic_columns
+        self.array_mult_cells = array_mult_cells
+        check_mult_cells(array_mult_cells, array_pipeline)
         self.pipeline_depth = timing.drain(self.array_latency)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
@@ -140,6 +150,7 @@ class PimAccelerator(wiring.Component):
             array = VmmArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH,
                              weight_store=self.weight_store, pipeline=self.array_pipeline,
                              logic_columns=self.array_logic_columns,
+                             mult_cells=self.array_mult_cells,
                              # it holds: the bus's WEIGHT writes are refused while the
                              # sequencer (whose load unit drives wl_*) runs
                              exclusive_writes=True)

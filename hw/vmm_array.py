@@ -4,15 +4,19 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .ecp5 import mult18x18d
 from .offset_binary import column_terms, offset_term, tree_level, tree_levels
 from .pipeline import delay
 from .spec import timing, words_for
 from .streams import tagged_stream
 
-__all__ = ["WEIGHT_STORES", "VmmArray"]
+__all__ = ["MULT_CELLS", "WEIGHT_STORES", "VmmArray", "check_mult_cells"]
 
 #: how the resident weights are built: flip-flops, or one RAM per column
 WEIGHT_STORES = ("ff", "ram")
+#: how the product columns multiply (``VmmArray(mult_cells=)``): ``*`` for the synthesis flow
+#: to map, or Lattice ECP5 MULT18X18D blocks with their registers in use (pipeline 2)
+MULT_CELLS = ("inferred", "ecp5")
 
 
 def _below(value, bound):
@@ -23,6 +27,17 @@ def _below(value, bound):
         bits = bound.bit_length() - 1
         return value.as_unsigned()[bits:] == 0 if bits < len(value) else Const(1)
     return value < bound
+
+
+def check_mult_cells(mult_cells, pipeline):
+    """Raise ValueError unless ``mult_cells`` is one of :data:`MULT_CELLS` and goes with
+    ``pipeline`` ("ecp5" needs 2: the DSP blocks hold that build's registers)."""
+    if mult_cells not in MULT_CELLS:
+        raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
+    if mult_cells == "ecp5" and pipeline != 2:
+        raise ValueError("mult_cells 'ecp5' puts the broadcast and product registers of "
+                         f"pipeline 2 into the DSP blocks: it needs pipeline 2, not "
+                         f"{pipeline!r}")
 
 
 class VmmArray(wiring.Component):
@@ -139,19 +154,29 @@ class VmmArray(wiring.Component):
     exclusive_writes : bool
         The two write ports never write in one cycle (keyword argument; default False: they
         may, the column port winning a byte both write).
+    mult_cells : str
+        How the product columns multiply, one of :data:`MULT_CELLS` (keyword argument):
+        ``"inferred"`` (default) writes ``x * w`` for a synthesis flow to map; ``"ecp5"``
+        (``pipeline`` 2 only) instantiates one Lattice ECP5 MULT18X18D per product
+        (:func:`hw.ecp5.mult18x18d`) whose input registers are the broadcast's copies of the
+        vector and the weights and whose output register is the product's: the same
+        registers, loads and cycles, inside the DSP block instead of in fabric. Simulators
+        need the block's model (:func:`hw.ecp5.mult18x18d_model`); the logic columns are
+        built as before.
 
     Raises
     ------
     TypeError
         A size or ``logic_columns`` that is not an int, or a size below its least value.
     ValueError
-        An unknown ``weight_store`` or ``pipeline``, or ``logic_columns`` outside 0..cols.
+        An unknown ``weight_store``, ``pipeline`` or ``mult_cells``, ``logic_columns``
+        outside 0..cols, or ``mult_cells`` "ecp5" with a ``pipeline`` other than 2.
     """
 
     LEVELS_PER_STAGE = timing.ARRAY_LEVELS_PER_STAGE
 
     def __init__(self, rows, cols, banks=2, tag_width=0, *, weight_store="ff", pipeline=0,
-                 logic_columns=0, exclusive_writes=False):
+                 logic_columns=0, exclusive_writes=False, mult_cells="inferred"):
         for name, value in (("rows", rows), ("cols", cols), ("banks", banks)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
                 raise TypeError(f"{name} must be a positive integer, not {value!r}")
@@ -165,6 +190,8 @@ class VmmArray(wiring.Component):
             raise TypeError(f"logic_columns must be an int, not {logic_columns!r}")
         if not 0 <= logic_columns <= cols:
             raise ValueError(f"logic_columns must be in 0..{cols} (cols), not {logic_columns}")
+        check_mult_cells(mult_cells, pipeline)
+        self.mult_cells = mult_cells
         self.logic_columns = logic_columns
         self.exclusive_writes = bool(exclusive_writes)
         self.rows, self.cols, self.banks, self.tag_width = rows, cols, banks, tag_width
@@ -482,6 +509,17 @@ class VmmArray(wiring.Component):
             offset = self._logic_offset(m, x_q, valid)
         columns = {}
         for c, w_sel in enumerate(weights):
+            if self.mult_cells == "ecp5" and c < first_logic:
+                # The DSP block's A and B registers are this column's xb/wb copies, its P
+                # register the product's pq (loads with valid[0] and valid[1], as those do).
+                terms = []
+                for r in range(R):
+                    p_q = Signal(signed(16), name=f"pq_r{r}_c{c}")
+                    mult18x18d(m, x_q[r], w_sel[r], p_q, valid[0], valid[1],
+                               name=f"mult_r{r}_c{c}")
+                    terms.append(p_q)
+                columns[c] = terms
+                continue
             x_c = x_q
             if self.pipeline >= 1:
                 x_c = Signal.like(x_q, name=f"xb_c{c}", reset_less=True)

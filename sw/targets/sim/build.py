@@ -140,14 +140,19 @@ def build_verilog(make_component, toplevel: str, key: str, sim: str | None = Non
     return build_sources(write, toplevel, key, sim=sim)
 
 
-def accelerator_verilog(geometry, weight_store: str = "auto", array_pipeline: int = 0) -> str:
+def accelerator_verilog(geometry, weight_store: str = "auto", array_pipeline: int = 0,
+                        array_mult_cells: str = "inferred") -> str:
     """Verilog text of the module ``pimacc`` (:class:`hw.top.PimAccelerator`) for a geometry
-    (the array's weight store, ``"ff"``, ``"ram"`` or ``"auto"``, and its extra pipeline
-    stages)."""
+    (the array's weight store, ``"ff"``, ``"ram"`` or ``"auto"``, its extra pipeline stages
+    and its ``array_mult_cells``; with ``"ecp5"`` the text ends with the MULT18X18D model,
+    :func:`hw.ecp5.mult18x18d_model`)."""
+    from hw.ecp5 import mult18x18d_model
     from hw.gen import to_verilog
     from hw.top import PimAccelerator
-    return to_verilog(PimAccelerator(geometry, weight_store=weight_store,
-                                     array_pipeline=array_pipeline), "pimacc")
+    text = to_verilog(PimAccelerator(geometry, weight_store=weight_store,
+                                     array_pipeline=array_pipeline,
+                                     array_mult_cells=array_mult_cells), "pimacc")
+    return text + (mult18x18d_model() if array_mult_cells == "ecp5" else "")
 
 
 def accelerator_ports(geometry) -> dict[str, tuple[int, bool]]:
