@@ -108,7 +108,7 @@ def mult18x18d_model():
     checks = " ||\n        ".join([
         'REG_PIPELINE_CLK != "NONE"', 'REG_INPUTC_CLK != "NONE"', 'HIGHSPEED_CLK != "NONE"',
         'MULT_BYPASS != "DISABLED"', 'RESETMODE != "SYNC"', 'CAS_MATCH_REG != "FALSE"'])
-    return f"""// Behavioural model of the Lattice ECP5 MULT18X18D, the modes pimacc uses (hw/ecp5.py).
+    return f"""// Behavioural model of the Lattice ECP5 MULT18X18D: the modes hw/ecp5.py uses.
 // Written from Lattice's ECP5 sysDSP usage guide (FPGA-TN-02205); not Lattice's model.
 module MULT18X18D({", ".join(inputs + p)});
 {params}
