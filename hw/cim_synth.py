@@ -25,12 +25,15 @@ __all__ = ["DESIGNS", "run"]
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 JSON = ROOT / "docs" / "cim.json"
 SHAPE = (8, 8, 2)
-#: name -> (what, the CimConfig or None for the digital array[, VmmArray's pipeline])
+#: name -> (what, the CimConfig or None for the digital array[, VmmArray's pipeline[, its
+#: mult_cells]])
 DESIGNS = {
     "digital": ("VmmArray (exact digital)", None),
     "digital_p1": ("VmmArray, the input broadcast registered (pipeline=1, +1 cycle)", None, 1),
     "digital_p2": ("VmmArray, broadcast and products registered (pipeline=2, +2 cycles)",
                    None, 2),
+    "digital_p2_dsp": ("VmmArray, pipeline=2 with those registers inside the MULT18X18D "
+                       "blocks (mult_cells=\"ecp5\")", None, 2, "ecp5"),
     "cim_b1_g8_a6": ("CimArray, 1 bit per cycle, groups of 8, 6-bit ADC", CimConfig(1, 8, 6)),
     "cim_b2_g8_a8": ("CimArray, 2 bits per cycle, groups of 8, 8-bit ADC", CimConfig(2, 8, 8)),
     "cim_b8_g8_a10": ("CimArray, 8 bits per cycle, groups of 8, 10-bit ADC",
@@ -41,9 +44,10 @@ DESIGNS = {
 def run(name, build_root=ROOT / "build" / "cim_synth", reuse=True):
     """Synthesize one of :data:`DESIGNS`; returns its record (a dict). With ``reuse`` a run
     whose Verilog is the same as the last one's in ``build_root`` is not repeated."""
-    what, cfg, *pipeline = DESIGNS[name]
+    what, cfg, *options = DESIGNS[name]
+    pipeline, mult_cells = (*options, *(0, "inferred")[len(options):])
     r, c, b = SHAPE
-    design = (VmmArray(r, c, b, pipeline=pipeline[0] if pipeline else 0) if cfg is None
+    design = (VmmArray(r, c, b, pipeline=pipeline, mult_cells=mult_cells) if cfg is None
               else CimArray(r, c, b, config=cfg))
     build = pathlib.Path(build_root) / name
     build.mkdir(parents=True, exist_ok=True)
