@@ -20,9 +20,12 @@ instead of simulating something the model does not know. It is our model, not La
 before and after Yosys maps the rest of the design onto ECP5 cells.
 """
 
+import argparse
+from pathlib import Path
+
 from amaranth.hdl import ClockSignal, Const, Instance, Signal, signed
 
-__all__ = ["MULT18X18D_PARAMETERS", "mult18x18d", "mult18x18d_model"]
+__all__ = ["MULT18X18D_PARAMETERS", "main", "mult18x18d", "mult18x18d_model"]
 
 #: the block's parameters the model knows, with the defaults of Yosys's ``cells_bb.v``
 MULT18X18D_PARAMETERS = {
@@ -136,3 +139,17 @@ the output register, sync reset)");
   assign {{{", ".join(reversed(p))}}} = output_v;
 endmodule
 """
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description="Write the MULT18X18D simulation model (for a "
+                                "simulator, never a synthesis flow: there the primitive is "
+                                "the FPGA's own).")
+    p.add_argument("-o", "--output", required=True)
+    args = p.parse_args(argv)
+    Path(args.output).write_text(mult18x18d_model())
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

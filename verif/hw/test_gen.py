@@ -138,3 +138,20 @@ def test_weight_store_auto_is_a_ram_from_16_banks(tmp_path):
         PimAccelerator(small, weight_store="x")
     text = _generate(tmp_path, "r.v", "--rows", "4", "--cols", "4", "--banks", "16")
     assert "weight_store=ram" in text.splitlines()[0]
+
+
+def test_dsp_registers_instantiate_the_blocks_and_the_model_is_apart(tmp_path):
+    """``--array-pipeline 2 --dsp-registers``: the array's 16 products of a 4x4 are MULT18X18D
+    instances with their registers, and the file holds no module of that name (a synthesis
+    flow must see the FPGA's primitive); ``python -m hw.ecp5`` writes the model alone."""
+    text = _generate(tmp_path, "d.v", "--rows", "4", "--cols", "4", "--array-pipeline", "2",
+                     "--dsp-registers")
+    assert len(re.findall(r"^\s*MULT18X18D #\(", text, re.M)) == 16
+    assert "array_mult_cells=ecp5" in text and "module MULT18X18D" not in text
+    subprocess.run([sys.executable, "-m", "hw.ecp5", "-o", str(tmp_path / "m.v")], cwd=ROOT,
+                   check=True, capture_output=True)
+    model = (tmp_path / "m.v").read_text()
+    assert model.count("module MULT18X18D(") == 1 and "REG_OUTPUT_CLK" in model
+    failed = subprocess.run([sys.executable, "-m", "hw.gen", "--dsp-registers", "-o",
+                             str(tmp_path / "e.v")], cwd=ROOT, capture_output=True, text=True)
+    assert failed.returncode != 0 and "it needs pipeline 2, not 0" in failed.stderr
