@@ -12,7 +12,7 @@ the next 4 KiB boundary)`` (AXI forbids a burst to cross one), so a transfer's b
 only on its address and length.
 """
 
-from amaranth import Cat, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.hdl import ResetInserter
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.fifo import SyncFIFO
@@ -117,10 +117,14 @@ class _Dma(wiring.Component):
             m.d.sync += valid.eq(0)
         m.d.sync += inflight.eq(inflight + load - done)
         with m.If(accept):
-            first = page_beats - self.req.p.addr[self.size:12]
+            # first < max_burst is beat > page_beats - max_burst: a compare of the address
+            # with a constant beside the subtraction, not after it
+            beat = self.req.p.addr[self.size:12]
+            first = page_beats - beat
+            near = (beat > page_beats - self.max_burst if self.max_burst <= page_beats
+                    else Const(1))
             m.d.sync += [next_addr.eq(self.req.p.addr), left.eq(self.req.p.beats),
-                         to_page.eq(first),
-                         limit.eq(Mux(first < self.max_burst, first, self.max_burst))]
+                         to_page.eq(first), limit.eq(Mux(near, first, self.max_burst))]
         with m.If(self.abort):
             m.d.sync += left.eq(0)
         return accept, left, inflight

@@ -403,11 +403,18 @@ def test_converts_to_verilog(cls, bits):
 
 # --- reads ------------------------------------------------------------------------------------
 
+#: (bits, max_burst, max_outstanding) beyond SHAPES: bursts longer than a page (128 beats of
+#: 32 bytes), so a page always limits the first burst
+LONG_BURSTS = [(256, 200, 2)]
+
+
 @pytest.mark.parametrize("pressure", PRESSURES)
-@pytest.mark.parametrize("bits", BITS)
-def test_read_random_transfers(bits, pressure):
+@pytest.mark.parametrize(("bits", "max_burst", "max_outstanding"),
+                         [(b, *SHAPES[b]) for b in BITS] + LONG_BURSTS,
+                         ids=[f"{b}-{m}" for b, m, _ in [(b, *SHAPES[b]) for b in BITS]
+                              + LONG_BURSTS])
+def test_read_random_transfers(bits, max_burst, max_outstanding, pressure):
     r = rng(bits + int(pressure * 10))
-    max_burst, max_outstanding = SHAPES[bits]
     dut = ReadDma(bits, max_burst=max_burst, max_outstanding=max_outstanding)
     nb = bits // 8
 
