@@ -96,6 +96,9 @@ class LoadUnit(wiring.Component):
             "param_en": Out(1), "param_col": Out(8), "param_field": Out(2), "param_data": Out(32),
             "lut_en": Out(1), "lut_word": Out(6), "lut_data": Out(32),
         })
+        self.left = Signal(16, name="left")
+        self.left_nz = Signal(name="left_nz")
+        self.left_le1 = Signal(name="left_le1", init=1)
 
     def elaborate(self, platform):
         m = Module()
@@ -106,7 +109,15 @@ class LoadUnit(wiring.Component):
         q_addr, q_tag = Signal(32), Signal(32)
         # the moving LOAD's progress
         unit = Signal(16)     # the unit the next piece belongs to
-        left = Signal(16)     # units not written yet
+        # units not written yet, and ``left != 0`` and ``left <= 1`` registered with it
+        # (set_left): the beat's ready and the pieces' enables start at registers, not at a
+        # 16-bit compare (the 8x8 accelerator's critical path ran from ``left`` through the
+        # compare, the read DMA and the R channel's ready). Attributes, so that a test
+        # checks the flags against ``left`` every cycle.
+        left, left_nz, left_le1 = self.left, self.left_nz, self.left_le1
+
+        def set_left(value, nonzero, at_most_one):
+            m.d.sync += [left.eq(value), left_nz.eq(nonzero), left_le1.eq(at_most_one)]
         slot = Signal(range(max(1, B // 4)))   # unit within the beat (S <= B)
         part = Signal(range(max(1, 4 * g.row_words_p2 // B) + 1))  # beat within the unit
         drop = Signal()       # the moving LOAD met an error: no further piece is written
@@ -131,7 +142,7 @@ class LoadUnit(wiring.Component):
             m.d.sync += asking.eq(0)
 
         piece_ok = Signal()   # this cycle writes a piece
-        m.d.comb += piece_ok.eq(mv.on & self.rd_data.valid & ~beat.err & ~drop & (left != 0))
+        m.d.comb += piece_ok.eq(mv.on & self.rd_data.valid & ~beat.err & ~drop & left_nz)
         with m.If(mv.on & self.rd_data.valid & beat.err):
             m.d.sync += drop.eq(1)
             with m.If(~self.err):
@@ -140,13 +151,15 @@ class LoadUnit(wiring.Component):
             with m.Switch(mv.window):
                 for w in LOAD_WINDOWS:
                     with m.Case(w):
-                        self._move(m, w, beat, unit, left, slot, part, piece_ok)
+                        self._move(m, w, beat, unit, left, slot, part, piece_ok,
+                                   left_nz, left_le1, set_left)
 
         # (after the moving LOAD's updates: a LOAD that starts moving overrides them)
         def begin_moving(window, first, count, end, tag):
             m.d.sync += [mv.on.eq(1), mv.window.eq(window), mv.first.eq(first),
-                         mv.count.eq(count), mv.end.eq(end), unit.eq(first), left.eq(count),
+                         mv.count.eq(count), mv.end.eq(end), unit.eq(first),
                          slot.eq(0), part.eq(0), drop.eq(0), mv_tag.eq(tag)]
+            set_left(count, count != 0, count <= 1)
 
         # the queued LOAD moves once its transfer is granted and the moving one has ended
         promote = self.promote
@@ -165,21 +178,26 @@ class LoadUnit(wiring.Component):
 
         return m
 
-    def _move(self, m, w, beat, unit, left, slot, part, piece_ok):
+    def _move(self, m, w, beat, unit, left, slot, part, piece_ok, left_nz, left_le1,
+              set_left):
         """The pieces of window ``w``: which bytes of the beat, where they go, and when the
-        beat is taken."""
+        beat is taken (``left_nz``, ``left_le1``: ``left != 0``, ``left <= 1``, which
+        ``set_left(value, nonzero, at_most_one)`` writes with ``left``)."""
+        def count_down():    # one unit written: left - 1, and its flags from left's
+            m.d.sync += unit.eq(unit + 1)
+            set_left(left - 1, ~left_le1, left <= 2)
         g, B = self.geometry, self.geometry.mem_bytes
         S = unit_bytes(w, g)
         if S <= B:
             piece = beat.data.word_select(slot, 8 * S) if B > S else beat.data
-            last_slot = (slot == B // S - 1) | (left <= 1)
+            last_slot = (slot == B // S - 1) | left_le1
             m.d.comb += self.rd_data.ready.eq(last_slot)
             with m.If(self.rd_data.valid):
                 m.d.sync += slot.eq(0 if B == S else slot + 1)
                 with m.If(last_slot):
                     m.d.sync += slot.eq(0)
-                with m.If(left != 0):
-                    m.d.sync += [unit.eq(unit + 1), left.eq(left - 1)]
+                with m.If(left_nz):
+                    count_down()
             offset_mask = None
         else:
             parts = S // B
@@ -189,8 +207,8 @@ class LoadUnit(wiring.Component):
                 m.d.sync += part.eq(part + 1)
                 with m.If(part == parts - 1):
                     m.d.sync += part.eq(0)
-                    with m.If(left != 0):
-                        m.d.sync += [unit.eq(unit + 1), left.eq(left - 1)]
+                    with m.If(left_nz):
+                        count_down()
             offset_mask = Const((1 << B) - 1, S) << (part * B)
         rw = g.row_words
         if w in (Window.IN, Window.WEIGHT):
