@@ -65,8 +65,10 @@ RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
 #: MULT18X18D blocks of the part (nextpnr's report says the same; used before running it)
 DSP_BLOCKS = 156
 #: DSP blocks "fill" leaves unused besides those its whole columns leave over: none. nextpnr
-#: places any MULT18X18D on any of the 156 (the array's and the other multiplies' have no
-#: registers inside, so no two in a DSP tile need the same clock, clock enable or reset)
+#: places any MULT18X18D on any of the 156: the other multiplies' have no registers inside,
+#: and with ``--dsp-registers`` the array's share one clock, two clock enables and a constant
+#: reset, within the four of each a DSP tile has (nextpnr remaps them per tile; the 8x8 with
+#: every product so built placed and routed)
 DSP_MARGIN = 0
 #: ``--dsp``: every multiply on DSP blocks ("yes"); the array's int8 products in logic (Yosys's
 #: ``booth`` on the signed 8x8 multiplies before ``synth_ecp5``), the other multiplies
