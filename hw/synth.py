@@ -659,9 +659,6 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
         progress.say(f"fill: {others} MULT18X18D for the other multiplies, {columns} of "
                      f"{cols} columns ({rows * columns} products) on DSP blocks, the others "
                      f"in logic ({logic_products})")
-        if array_mult_cells != "inferred" and logic_products != "offset-binary":
-            raise ValueError("array_mult_cells 'ecp5' does not fit the part's DSP blocks "
-                             "with logic_products 'booth': use 'offset-binary'")
         if logic_products == "offset-binary" and (columns < cols or
                                                   array_mult_cells != "inferred"):
             write_verilog(cols - columns, array_mult_cells)

@@ -23,7 +23,7 @@ from hw.vmm_array import MULT_CELLS, VmmArray
 from sw.knobs import seed
 from sw.targets.sim.build import build_sources
 from verif.cocotb_util import run_cocotb
-from verif.hw.block_util import stream_payloads
+from verif.hw.test_vmm_array import run_array_harness
 
 pytestmark = pytest.mark.block
 
@@ -75,14 +75,6 @@ def test_mult_cells_is_checked():
         VmmArray(4, 4, pipeline=1, mult_cells="ecp5")
 
 
-def _run_array(build, array, s):
-    run_cocotb(build, "verif.hw.cocotb_vmm_array",
-               params=dict(rows=array.rows, cols=array.cols, banks=array.banks,
-                           latency=array.latency, seed=s, tag_width=array.tag_width,
-                           payloads=stream_payloads(array, "i", "o"),
-                           weight_store=array.weight_store, read_latency=array.read_latency))
-
-
 #: (rows, cols, banks, logic_columns)
 SHAPES = [(4, 4, 2, 0), (8, 8, 2, 0), (5, 3, 3, 1)]
 
@@ -108,7 +100,7 @@ def test_a_pipelined_array_on_each_kind_of_cell(rows, cols, banks, logic_columns
         (build_dir / "vmm_array.v").write_text(to_verilog(make(), "vmm_array"))
     key = f"vmm_array_{rows}x{cols}x{banks}_p2_{mult_cells}_{weight_store}_l{logic_columns}"
     build = build_sources(write, "vmm_array", key, (MODEL, "vmm_array.v"))
-    _run_array(build, make(), s)
+    run_array_harness(build, make(), s)
 
 
 def ecp5_cell_models():
@@ -160,4 +152,4 @@ def test_the_mapped_array_keeps_its_registers_in_the_dsp_blocks(weight_store):
         for reg, ce in (("INPUTA", "CE0"), ("INPUTB", "CE0"), ("OUTPUT", "CE1")):
             assert f'.REG_{reg}_CLK("CLK0")' in params and f'.REG_{reg}_CE("{ce}")' in params
     assert "TRELLIS_FF" in netlist and "LUT4" in netlist   # mapped, not the RTL
-    _run_array(build, make(), s)
+    run_array_harness(build, make(), s)

@@ -48,8 +48,14 @@ def test_vmm_array(rows, cols, banks, logic_columns, weight_store):
                                            weight_store=weight_store,
                                            logic_columns=logic_columns), "vmm_array",
                           f"vmm_array_{rows}x{cols}x{banks}t{tag_width}{suffix}")
+    run_array_harness(build, array, s)
+
+
+def run_array_harness(build, array, s):
+    """cocotb_vmm_array.py on ``build`` (a compiled ``array``) with seed ``s``."""
     run_cocotb(build, "verif.hw.cocotb_vmm_array",
-               params=dict(rows=rows, cols=cols, banks=banks, latency=latency, seed=s,
-                           tag_width=tag_width, payloads=stream_payloads(array, "i", "o"),
-                           weight_store=weight_store, read_latency=array.read_latency))
+               params=dict(rows=array.rows, cols=array.cols, banks=array.banks,
+                           latency=array.latency, seed=s, tag_width=array.tag_width,
+                           payloads=stream_payloads(array, "i", "o"),
+                           weight_store=array.weight_store, read_latency=array.read_latency))
 
