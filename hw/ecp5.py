@@ -42,13 +42,16 @@ A_BITS = B_BITS = 18
 P_BITS = 36
 
 
-def mult18x18d(m, a, b, p, input_enable, output_enable, *, name):
-    """Add to module ``m`` one MULT18X18D computing ``p = a * b`` (signed operands of up to
-    18 bits, ``p`` up to 36 bits, its low bits taken) through the block's three registers:
-    A and B load with ``input_enable``, P with ``output_enable`` (CE0 and CE1), all on the
-    ``sync`` clock, never reset (as ``reset_less`` Amaranth registers; GSR off). So ``p``
-    is the product of the operands two loads back: the same two cycles as an operand register
-    and a product register in fabric.
+def mult18x18d(m, a, b, p, input_enable, output_enable, *, name, signed_operands=True):
+    """Add to module ``m`` one MULT18X18D computing ``p = a * b`` (operands of up to 18 bits,
+    ``p`` up to 36 bits, its low bits taken) through the block's registers: A and B load with
+    ``input_enable``, P with ``output_enable`` (CE0 and CE1), all on the ``sync`` clock, never
+    reset (as ``reset_less`` Amaranth registers; GSR off). So ``p`` is the product of the
+    operands two loads back: the same two cycles as an operand register and a product
+    register in fabric. ``input_enable`` None leaves A and B unregistered (the block's
+    REGS_OUTPUT mode): ``p`` is then the product of the operands one load back, a product
+    register in fabric. ``signed_operands`` False reads both operands as unsigned
+    (SIGNEDA/SIGNEDB low; up to 18 bits of magnitude each).
 
     Raises
     ------
@@ -58,22 +61,24 @@ def mult18x18d(m, a, b, p, input_enable, output_enable, *, name):
     for what, value, bits in (("a", a, A_BITS), ("b", b, B_BITS), ("p", p, P_BITS)):
         if len(value) > bits:
             raise ValueError(f"MULT18X18D: {what} has {len(value)} bits, at most {bits}")
-    a_ext = Signal(signed(A_BITS), name=f"{name}_a")
-    b_ext = Signal(signed(B_BITS), name=f"{name}_b")
+    a_ext = Signal(signed(A_BITS) if signed_operands else A_BITS, name=f"{name}_a")
+    b_ext = Signal(signed(B_BITS) if signed_operands else B_BITS, name=f"{name}_b")
     product = Signal(P_BITS, name=f"{name}_p")
     m.d.comb += [a_ext.eq(a), b_ext.eq(b), p.eq(product[:len(p)])]
     ports = {f"i_A{k}": a_ext[k] for k in range(A_BITS)}
     ports.update({f"i_B{k}": b_ext[k] for k in range(B_BITS)})
     ports.update({f"o_P{k}": product[k] for k in range(P_BITS)})
+    inputs = "NONE" if input_enable is None else "CLK0"
     m.submodules[name] = Instance(
         "MULT18X18D",
-        p_REG_INPUTA_CLK="CLK0", p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
-        p_REG_INPUTB_CLK="CLK0", p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
+        p_REG_INPUTA_CLK=inputs, p_REG_INPUTA_CE="CE0", p_REG_INPUTA_RST="RST0",
+        p_REG_INPUTB_CLK=inputs, p_REG_INPUTB_CE="CE0", p_REG_INPUTB_RST="RST0",
         p_REG_OUTPUT_CLK="CLK0", p_REG_OUTPUT_CE="CE1", p_REG_OUTPUT_RST="RST0",
         p_GSR="DISABLED",
-        i_CLK0=ClockSignal("sync"), i_CE0=input_enable, i_CE1=output_enable,
-        i_RST0=Const(0), i_SIGNEDA=Const(1), i_SIGNEDB=Const(1),
-        i_SOURCEA=Const(0), i_SOURCEB=Const(0), **ports)
+        i_CLK0=ClockSignal("sync"), i_CE0=Const(0) if input_enable is None else input_enable,
+        i_CE1=output_enable, i_RST0=Const(0), i_SIGNEDA=Const(int(signed_operands)),
+        i_SIGNEDB=Const(int(signed_operands)), i_SOURCEA=Const(0), i_SOURCEB=Const(0),
+        **ports)
 
 
 def mult18x18d_model():

@@ -3,13 +3,14 @@
 See :mod:`hw.spec.isa` for what a program means; this is how the hardware runs it.
 """
 
-from amaranth import Cat, Elaboratable, Module, Mux, Shape, Signal, signed
+from amaranth import Cat, Const, Elaboratable, Module, Mux, Shape, Signal, signed
 from amaranth.hdl import ResetInserter
 from amaranth.lib import data, memory, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from .controller import POOL_INVERSES, late_command_check, rom
+from .ecp5 import mult18x18d
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -22,6 +23,7 @@ from .load_store import (
 from .pipeline import counters as perf_counters
 from .spec import Geometry, isa, regmap, timing
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, unit_bytes, units
+from .vmm_array import MULT_CELLS
 
 __all__ = ["InstructionCheck", "InstructionQueue", "LoadRows", "Sequencer", "VmmFields"]
 
@@ -221,13 +223,22 @@ class InstructionCheck(Elaboratable):
     pops the queue, starts at a stored ``failed`` bit, not at the check. ``failed`` is the OR
     of the failing conditions (for a VMM, :func:`~hw.controller.late_command_check`'s
     ``failed``), not a comparison of ``code``.
+
+    ``mult_cells`` (:data:`hw.vmm_array.MULT_CELLS`): how step 1's two multiplies are built,
+    ``"inferred"`` (default: ``*`` and a register) or ``"ecp5"``, each a MULT18X18D block
+    whose own output register is the product's register (:func:`hw.ecp5.mult18x18d`, operands
+    unregistered): the cycle ends inside the block, not after a route from it to a slice.
+    The same verdicts in the same cycles.
     """
     LATENCY = 2
 
-    def __init__(self, geometry: Geometry):
+    def __init__(self, geometry: Geometry, mult_cells: str = "inferred"):
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
+        if mult_cells not in MULT_CELLS:
+            raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
         self.geometry = geometry
+        self.mult_cells = mult_cells
         self.instr, self.err = Signal(8 * INSTR_BYTES), Signal()
         self.code, self.failed = Signal(ErrorCode), Signal()
         self.ends = Signal(ENDS)
@@ -289,8 +300,14 @@ class InstructionCheck(Elaboratable):
                     m.d.comb += [byte_room.eq(room), byte_room1.eq(room1)]
         t1 = {name: reg(value, f"terms_{name}_q") for name, value in {
             "rows_zero": rows == 0, "unit_past": unit_room < 0, "byte_past": byte_room < 0,
-            "unit_room1": unit_room1, "byte_room1": byte_room1, "unit_rows": rows * skip,
-            "byte_rows": rows * pitch_beats}.items()}
+            "unit_room1": unit_room1, "byte_room1": byte_room1}.items()}
+        for name, a, b in (("unit_rows", rows, skip), ("byte_rows", rows, pitch_beats)):
+            if self.mult_cells == "ecp5":
+                t1[name] = Signal(len(a) + len(b), name=f"terms_{name}_q")
+                mult18x18d(m, a, b, t1[name], None, Const(1), name=f"check_{name}_mult",
+                           signed_operands=False)
+            else:
+                t1[name] = reg(a * b, f"terms_{name}_q")
 
         # --- 2: the conditions ----------------------------------------------------------------
         op, fld, reserved = _decoder(instr1)
@@ -375,12 +392,16 @@ class Sequencer(wiring.Component):
     The read port (``rd_*``) is shared by fetch and the load unit (the load unit first): one
     transfer receiving and one taken behind it, so a transfer's request overlaps the previous
     one's data; the write port (``wr_*``) belongs to the store unit.
+
+    ``mult_cells`` is the instruction check's (:class:`InstructionCheck`): ``"ecp5"`` builds
+    its two multiplies as MULT18X18D blocks; the same cycles.
     """
 
-    def __init__(self, geometry: Geometry):
+    def __init__(self, geometry: Geometry, mult_cells: str = "inferred"):
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
         self.geometry = g = geometry
+        self.check = InstructionCheck(g, mult_cells)
         self.load = LoadUnit(g)
         self.store = StoreUnit(g)
         super().__init__({
@@ -517,7 +538,7 @@ class Sequencer(wiring.Component):
         # entry a cycle later, as its late part.
         # The check takes two cycles, the queue's late part comes a cycle after its entry: the
         # entry is written a cycle after the instruction came (``push_q``).
-        m.submodules.check = checker = InstructionCheck(g)
+        m.submodules.check = checker = self.check
         assert checker.LATENCY == 2
         entry_q = Signal(8 * INSTR_BYTES + 1, reset_less=True)
         m.d.sync += [push_q.eq(push & ~flush), entry_q.eq(Cat(instr, instr_err))]

@@ -66,9 +66,9 @@ RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
 DSP_BLOCKS = 156
 #: DSP blocks "fill" leaves unused besides those its whole columns leave over: none. nextpnr
 #: places any MULT18X18D on any of the 156: the other multiplies' have no registers inside,
-#: and with ``--dsp-registers`` the array's share one clock, two clock enables and a constant
-#: reset, within the four of each a DSP tile has (nextpnr remaps them per tile; the 8x8 with
-#: every product so built placed and routed)
+#: and with ``--dsp-registers`` the array's and the instruction check's share one clock, two
+#: clock enables (or constants) and a constant reset, within the four of each a DSP tile has
+#: (nextpnr remaps them per tile; the 8x8 with every product so built placed and routed)
 DSP_MARGIN = 0
 #: ``--dsp``: every multiply on DSP blocks ("yes"); the array's int8 products in logic (Yosys's
 #: ``booth`` on the signed 8x8 multiplies before ``synth_ecp5``), the other multiplies
@@ -84,6 +84,9 @@ ARRAY_PRODUCTS = "t:$mul r:A_SIGNED=1 %i r:A_WIDTH=8 %i r:B_WIDTH=8 %i"
 #: ``$mul`` cell driving each of the column's product wires, once ``opt_clean`` has removed
 #: the wire between them (the glob ``p_r*_c1`` does not match ``p_r0_c10``)
 COLUMN_PRODUCTS = "w:p_r*_c{column}"
+#: the array's MULT18X18D instances (``mult_cells`` "ecp5": ``mult_r{r}_c{c}`` of
+#: :class:`~hw.vmm_array.VmmArray`), not the instruction check's
+ARRAY_BLOCKS = "c:mult_r*_c* t:MULT18X18D %i"
 #: ``--logic-products``: how "fill" builds the columns it does not put on DSP blocks: the
 #: array's logic columns (offset-binary distributed arithmetic, :mod:`hw.offset_binary`), or
 #: the columns' products through Yosys's ``booth`` (the flow before it)
@@ -448,7 +451,7 @@ def fill_script(rows, cols, dsp_columns, logic_products="booth", mult_cells="inf
     on_dsp, in_logic = range(dsp_columns), range(dsp_columns, cols)
     out = f"hierarchy -top {TOP}; proc; opt_clean; wreduce t:$mul; "
     if on_dsp:
-        products = "t:MULT18X18D" if mult_cells == "ecp5" else column_products(on_dsp)
+        products = ARRAY_BLOCKS if mult_cells == "ecp5" else column_products(on_dsp)
         out += f"select -assert-count {rows * len(on_dsp)} {products}; "
     if in_logic:
         logic = column_products(in_logic)
@@ -886,8 +889,9 @@ def main(argv=None):
                         "2: the products too; README, \"Pipelined array\")")
     p.add_argument("--dsp-registers", action="store_true",
                    help="with --array-pipeline 2: the array's products in MULT18X18D "
-                        "instances whose input and output registers are the pipeline's "
-                        "(Yosys packs none)")
+                        "instances whose input and output registers are the pipeline's, and "
+                        "the instruction check's two multiplies in instances whose output "
+                        "register is the product's (Yosys packs none)")
     p.add_argument("--logic-products", choices=LOGIC_PRODUCTS, default=LOGIC_PRODUCTS[0],
                    help="fill: the columns not on DSP blocks built as the array's logic "
                         "columns (offset-binary, the default) or their products through "

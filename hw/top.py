@@ -84,7 +84,9 @@ class PimAccelerator(wiring.Component):
         (:class:`~hw.vmm_array.VmmArray`'s ``mult_cells``): ``"inferred"`` (default) or
         ``"ecp5"``, Lattice ECP5 MULT18X18D blocks holding the pipeline's broadcast and
         product registers (``array_pipeline`` 2 only; for ``make synth``, and simulators
-        with :func:`hw.ecp5.mult18x18d_model`); the same results and cycles.
+        with :func:`hw.ecp5.mult18x18d_model`); the same results and cycles. ``"ecp5"``
+        also builds the instruction check's two multiplies as such blocks
+        (:class:`~hw.sequencer.InstructionCheck`'s ``mult_cells``).
     """
 
     def __init__(self, geometry: Geometry | None = None, *, weight_store: str = "auto",
@@ -159,7 +161,7 @@ class PimAccelerator(wiring.Component):
                              weight_store=self.weight_store)
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH, read_ahead=True)
         post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
-        seq = Sequencer(g)
+        seq = Sequencer(g, self.array_mult_cells)
         for name, sub in (("csr", csr), ("ctl", ctl), ("array", array), ("accum", accum),
                           ("post", post), ("seq", seq)):
             m.submodules[name] = ResetInserter(soft)(sub)

@@ -8,7 +8,9 @@ simulator (SIM, Icarus by default):
   inferred array (cocotb_vmm_array.py): its Verilog as Amaranth writes it;
 * the same array after Yosys has mapped it onto ECP5 cells (``synth_ecp5``; the netlist
   simulated with Yosys's cell models and ours): the blocks keep their registers, and the
-  netlist computes what the design does.
+  netlist computes what the design does;
+* the sequencer's instruction check with its multiplies inferred and on blocks, against the
+  spec (cocotb_instruction_check.py).
 """
 
 import importlib.metadata
@@ -16,9 +18,15 @@ import re
 from pathlib import Path
 
 import pytest
+from amaranth import Module
+from amaranth.lib import wiring
+from amaranth.lib.wiring import In, Out
 
 from hw import synth
 from hw.ecp5 import mult18x18d_model
+from hw.sequencer import ENDS, InstructionCheck
+from hw.spec import ErrorCode, Geometry
+from hw.spec.isa import INSTR_BYTES
 from hw.vmm_array import MULT_CELLS, VmmArray
 from sw.knobs import seed
 from sw.targets.sim.build import build_sources
@@ -153,3 +161,56 @@ def test_the_mapped_array_keeps_its_registers_in_the_dsp_blocks(weight_store):
             assert f'.REG_{reg}_CLK("CLK0")' in params and f'.REG_{reg}_CE("{ce}")' in params
     assert "TRELLIS_FF" in netlist and "LUT4" in netlist   # mapped, not the RTL
     run_array_harness(build, make(), s)
+
+
+class _CheckTop(wiring.Component):
+    """InstructionCheck with its inputs and outputs as ports (the check is an Elaboratable)."""
+
+    def __init__(self, geometry, mult_cells):
+        self.check = InstructionCheck(geometry, mult_cells)
+        super().__init__({"instr": In(8 * INSTR_BYTES), "err": In(1), "code": Out(ErrorCode),
+                          "failed": Out(1), "ends": Out(ENDS)})
+
+    def elaborate(self, platform):
+        m = Module()
+        m.submodules.check = c = self.check
+        m.d.comb += [c.instr.eq(self.instr), c.err.eq(self.err), self.code.eq(c.code),
+                     self.failed.eq(c.failed), self.ends.eq(c.ends)]
+        return m
+
+
+#: the instruction check's geometries: the narrowest memory (64 bits: a pitch of 17 bits of
+#: whole beats, the widest operand) and the default (128)
+CHECK_GEOMETRIES = {"8x8": dict(rows=8, cols=8),
+                    "4x4x2/64": dict(rows=4, cols=4, banks=2, in_depth=16, acc_depth=16,
+                                     out_depth=16, mem_bits=64)}
+
+
+@pytest.mark.parametrize("mult_cells", MULT_CELLS)
+@pytest.mark.parametrize("name", list(CHECK_GEOMETRIES))
+def test_the_instruction_check_on_each_kind_of_cell(name, mult_cells):
+    """The sequencer's instruction check with its two multiplies inferred and on MULT18X18D
+    blocks (output register only): the spec's verdict, in the same cycle, for 3,000
+    instructions at the edges of the rows' checks."""
+    s = seed()
+    print(f"seed={s}")
+    kw = CHECK_GEOMETRIES[name]
+    g = Geometry.default(**kw)
+
+    def write(build_dir):
+        from hw.gen import to_verilog
+        (build_dir / MODEL).write_text(mult18x18d_model())
+        (build_dir / "check.v").write_text(to_verilog(_CheckTop(g, mult_cells), "check"))
+    key = f"instruction_check_{name.replace('/', '_')}_{mult_cells}"
+    build = build_sources(write, "check", key, (MODEL, "check.v"))
+    if mult_cells == "ecp5":
+        text = (build.build_dir / "check.v").read_text()
+        assert text.count("MULT18X18D #(") == 2, "the check's two multiplies on blocks"
+    run_cocotb(build, "verif.hw.cocotb_instruction_check",
+               params=dict(seed=s, geometry=kw, cycles=3000,
+                           latency=InstructionCheck.LATENCY))
+
+
+def test_the_check_refuses_unknown_mult_cells():
+    with pytest.raises(ValueError, match=r"mult_cells must be one of \('inferred', 'ecp5'\)"):
+        InstructionCheck(Geometry.default(), "dsp48")
