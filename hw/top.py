@@ -112,6 +112,8 @@ class PimAccelerator(wiring.Component):
         self.array_mult_cells = array_mult_cells
         check_mult_cells(array_mult_cells, array_pipeline)
         self.pipeline_depth = timing.drain(self.array_latency)
+        #: the post-processing chain (built here, so a simulation can watch its stages)
+        self.post = PostProcess(geometry.cols, addr_width=INDEX_WIDTH)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
             "m_axi": Out(Axi4Signature(32, geometry.mem_bits)),
@@ -160,7 +162,7 @@ class PimAccelerator(wiring.Component):
             array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim,
                              weight_store=self.weight_store)
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH, read_ahead=True)
-        post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
+        post = self.post
         seq = Sequencer(g, self.array_mult_cells)
         for name, sub in (("csr", csr), ("ctl", ctl), ("array", array), ("accum", accum),
                           ("post", post), ("seq", seq)):

@@ -32,7 +32,15 @@ class Lut(wiring.Component):
     block RAM's clock-to-output (4.26 ns on an ECP5) ends at a register, not in the ReLU and
     max-pool after it, and the input may come straight from the requantizer's last,
     combinational stage (:class:`~hw.pp.requant.Requantize`). A write to the table in a row's
-    cycle is seen by the next row. In LUT-RAM the C + 1 copies
+    cycle is seen by the next row; the row itself gets unspecified entries from the written
+    word: the block RAM copies are ``no_rw_check`` (Yosys builds no logic that would make a
+    read of the word being written return the old entry: a delayed write, a bypass register
+    per bit and an address compare per column, 43 % of ``Lut(4)``'s LUT4 and half its
+    flip-flops, and on the 8x8 accelerator's deepest estimated path). Rows without ``enable``
+    read the word but do not use it. The accelerator never writes the table while a row is
+    looked up with ``enable``: a LOAD into the LUT window waits for a running VMM with the LUT
+    flag (:func:`hw.spec.isa.conflicts`) and the bus's LUT writes are refused while busy
+    (``verif/hw/test_program_sim.py`` watches for it every cycle). In LUT-RAM the C + 1 copies
     were 2,808 LUT4 and 544 TRELLIS_DPR16X4 of the 16x16 accelerator (Yosys ``-noabc9
     -nowidelut``, its hierarchy kept); without the attribute, from 16 columns Yosys had built
     the table from flip-flops and read multiplexers (32,721 LUT4 for ``Lut(16)`` alone; README,
@@ -84,11 +92,11 @@ class Lut(wiring.Component):
             # a copy per column (one memory with 16 read ports makes Yosys 0.68's
             # memory_libmap run out of memory)
             lookup = memory.Memory(shape=32, depth=self.WORDS, init=[],
-                                   attrs={"ram_style": "block"})
+                                   attrs={"ram_style": "block", "no_rw_check": 1})
             m.submodules[f"lookup_{c}"] = lookup
             lp = lookup.write_port(granularity=8)
             m.d.comb += [lp.addr.eq(wp.addr), lp.data.eq(wp.data), lp.en.eq(wp.en)]
-            word = lookup.read_port(domain="sync")         # not transparent: the old entry
+            word = lookup.read_port(domain="sync")   # with a write to its word: unspecified
             m.d.comb += [word.addr.eq(index[2:]), word.en.eq(self.i.valid)]
             # the output's source one-hot, registered with the row: the word's entry 0..3
             # (with ``enable``) or the input (without): an AND-OR of five terms a bit after

@@ -257,7 +257,8 @@ async def command_flow(dut):
 
 @cocotb.test(**TIMEOUT)
 async def busy_refusals_and_double_buffering(dut):
-    """While BUSY: CMD_*, IN, PARAM, the active bank and START are refused; other banks load."""
+    """While BUSY: CMD_*, IN, PARAM, LUT, the active bank and START are refused; other banks
+    load."""
     d, rng = await started(dut)
     g = d.g
     count = min(g.in_depth, g.acc_depth)
@@ -266,7 +267,7 @@ async def busy_refusals_and_double_buffering(dut):
     await d.load_weights(0, w0)
     await d.load_inputs(0, x)
     refused = [reg("CMD_COUNT"), reg("CMD_FLAGS"), g.in_addr(0), g.param_addr(0, "BIAS"),
-               g.weight_addr(0, 0), reg("CTRL")]
+               g.lut_addr(5), g.weight_addr(0, 0), reg("CTRL")]
     for addr in refused:
         await d.run(wait=False, count=count, bank=0)
         before = await d.rd(addr)

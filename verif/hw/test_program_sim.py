@@ -685,6 +685,91 @@ def test_cycle_model_matches_a_pipelined_array(name, pipeline):
                                                   for i in programs[name])
 
 
+@pytest.mark.parametrize("pressure", [0.0, 0.5])
+def test_the_lut_is_never_written_while_a_row_looks_it_up(pressure):
+    """The LUT's block RAM copies are ``no_rw_check`` (hw.pp.lut.Lut): a row that looks up a
+    word in the cycle it is written gets an unspecified entry. So every cycle of a program
+    that loads three tables between VMMs with and without the LUT flag, no write reaches the
+    Lut while a row with ``enable`` is looked up (a LOAD into LUT waits for a running VMM with
+    the flag); and each VMM's rows come out through its own table (Python's requantizer
+    reference, then the table indexed in numpy)."""
+    g = G
+    sys = System(g, pressure, seed_salt=int(10 * pressure) + 31)
+    r = np.random.default_rng(sys.r.randrange(1 << 30))
+    m = 4
+    x, w, b, mult, shift = layer(r, g, m)
+    xin, wim, par = images(g, x, w, b, mult, shift)
+    tables = [r.integers(-128, 128, 256, dtype=np.int8) for _ in range(3)]
+    a_x, a_w, a_p, a_out = DATA, DATA + 0x100, DATA + 0x200, DATA + 0x300
+    a_lut = [DATA + 0x400 + 0x100 * k for k in range(3)]
+    for a, blob in ((a_x, xin), (a_w, wim), (a_p, par), *zip(a_lut, (t.tobytes()
+                                                                    for t in tables))):
+        sys.ram.mem[a:a + len(blob)] = blob
+    lut_flags = FLAGS.pack(BIAS=1, REQUANT=1, LUT=1)
+    plain = FLAGS.pack(BIAS=1, REQUANT=1)
+
+    def vmm(k, flags):
+        return Vmm(bank=1, in_addr=0, acc_addr=m * k, out_addr=m * k, count=m, rows=g.rows,
+                   cols=g.cols, flags=flags, out_zp=3)
+    lut_units = isa.units(Window.LUT, g)
+    program = [
+        Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w), Load(Window.IN, 0, m, a_x),
+        Load(Window.PARAM, 0, 4 * g.cols, a_p), Load(Window.LUT, 0, lut_units, a_lut[0]),
+        vmm(0, lut_flags),
+        Load(Window.LUT, 0, lut_units, a_lut[1]),     # waits for the VMM above
+        vmm(1, lut_flags),
+        vmm(2, plain),                                 # no table: the next LOAD may overlap
+        Load(Window.LUT, 0, lut_units, a_lut[2]),
+        vmm(3, lut_flags),
+        Store(Window.OUT, 0, 4 * m, a_out),
+        End(),
+    ]
+    lut = sys.dut.post.lut_stage
+    seen = {"looked_up": 0, "written": 0, "both": 0, "written_beside_plain_rows": 0}
+    out = {}
+
+    async def watch(ctx):
+        while True:
+            await ctx.tick()
+            valid, enable, written = (ctx.get(lut.i.valid), ctx.get(lut.enable),
+                                      ctx.get(lut.w_en))
+            seen["looked_up"] += valid and enable
+            seen["written"] += written
+            seen["both"] += valid and enable and written
+            seen["written_beside_plain_rows"] += valid and not enable and written
+
+    async def tb(ctx):
+        out["status"], _ = await run_program(ctx, sys, program)
+
+    sim = Simulator(sys.dut)
+    sim.add_clock(1e-6)
+
+    async def memory(ctx):
+        pins = Pins(ctx)
+        while True:
+            sys.ram.drive(pins, sys.cycle)
+            sys.ram.observe(ctx, sys.cycle)
+            await ctx.tick()
+            sys.cycle += 1
+    sim.add_testbench(memory, background=True)
+    sim.add_testbench(watch, background=True)
+    sim.add_testbench(tb)
+    sim.run()
+    print(seen)
+    assert out["status"]["ERROR"] == ErrorCode.NONE and out["status"]["DONE"] == 1
+    assert seen["both"] == 0, seen
+    assert seen["looked_up"] == 3 * m and seen["written"] == 3 * lut_units, seen
+    want = requantize(np.array(expected_acc(x, w, b), np.int64).astype(np.int32), mult, shift,
+                      zero_point=3)
+    out_unit = 4 * g.col_words_p2
+    got = np.frombuffer(bytes(sys.ram.mem[a_out:a_out + 4 * m * out_unit]), np.int8)
+    got = got.reshape(4 * m, out_unit)[:, :g.cols]
+    for k, table in enumerate([tables[0], tables[1], None, tables[2]]):
+        rows = got[m * k:m * (k + 1)]
+        expect = want if table is None else table[want.astype(np.int64) + 128]
+        assert (rows == expect).all(), f"VMM {k}"
+
+
 def test_weight_readback_after_a_program_and_refused_bus_writes():
     """The bus reads the weights back through the array's LUT-RAM copy, which holds only if
     the bus and the load unit never write in one cycle: bus writes of WEIGHT (either bank)
