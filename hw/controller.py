@@ -213,7 +213,12 @@ class Controller(wiring.Component):
         inserted = [short & (at == i) for i in range(self.drain)]
         inserted[0] = inserted[0] | (self.last_issue & ~short)
         inserted = Cat(*inserted)
-        m.d.sync += [done_reg.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted)]
+        # ``draining``: ``tail.any()`` kept in a register beside ``tail`` (from the next value),
+        # so ``busy`` is one gate after two registers: START's refusal on the bus, and through
+        # it the controller's start, came after the OR of the whole drain
+        tail_next, draining = Signal(self.drain, name="tail_next"), Signal(name="draining")
+        m.d.comb += tail_next.eq(Cat(0, tail[:-1]) | inserted)
+        m.d.sync += [done_reg.eq(tail[-1]), tail.eq(tail_next), draining.eq(tail_next.any())]
         # ``next_addr``: the input-buffer address of the next step (``in_addr + index``, kept
         # in a register so the address is a multiplexer after ``first``, not an adder)
         next_addr = Signal.like(self.in_rd_addr)
@@ -226,7 +231,7 @@ class Controller(wiring.Component):
                      self.last_issue.eq((step & (left == 1)) | (first & (self.count == 1))),
                      # (registers only: START's refusal depends on busy; with the late
                      # check, busy, ready and done do not wait for the cancel either)
-                     self.busy.eq(held | tail.any()),
+                     self.busy.eq(held | draining),
                      self.ready.eq(~held | last_left)]
         with m.If(self.start & ~held):
             m.d.sync += [error_reg.eq(verdict), index.eq(0), left.eq(self.count),
