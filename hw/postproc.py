@@ -44,7 +44,6 @@ class PostProcess(wiring.Component):
 
     def __init__(self, cols, addr_width):
         self.cols, self.addr_width = cols, addr_width
-        self.lut_stage = Lut(cols, addr_width)   # (built here, so a simulation can watch it)
         super().__init__({
             "i": In(vector_stream(signed(32), cols, addr_width)),
             "o": Out(vector_stream(signed(8), cols, addr_width)),
@@ -65,7 +64,8 @@ class PostProcess(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         m.submodules.requant = requant = Requantize(self.cols, self.addr_width)
-        m.submodules.lut = lut = self.lut_stage
+        # (``lut_stage``: the last elaboration's Lut, for a simulation to watch)
+        m.submodules.lut = self.lut_stage = lut = Lut(self.cols, self.addr_width)
         m.submodules.relu = relu = Relu(self.cols, self.addr_width)
         m.submodules.pool = pool = GroupMax(self.cols, self.addr_width)
         def at(signal, cycles, name):

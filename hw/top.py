@@ -11,6 +11,7 @@ from amaranth.utils import exact_log2
 from .accumulator import Accumulator
 from .axi4 import Axi4Signature, connect_manager
 from .axil import AxiLiteSignature, AxiLiteSlave
+from .buffers import InputBuffer
 from .cim_array import CimArray
 from .controller import POOL_INVERSES, Controller, late_command_check
 from .csr import RegisterFile
@@ -112,8 +113,6 @@ class PimAccelerator(wiring.Component):
         self.array_mult_cells = array_mult_cells
         check_mult_cells(array_mult_cells, array_pipeline)
         self.pipeline_depth = timing.drain(self.array_latency)
-        #: the post-processing chain (built here, so a simulation can watch its stages)
-        self.post = PostProcess(geometry.cols, addr_width=INDEX_WIDTH)
         super().__init__({
             "s_axil": In(AxiLiteSignature(regmap.ADDR_WIDTH)),
             "m_axi": Out(Axi4Signature(32, geometry.mem_bits)),
@@ -162,7 +161,9 @@ class PimAccelerator(wiring.Component):
             array = CimArray(g.rows, g.cols, g.banks, tag_width=INDEX_WIDTH, config=cim,
                              weight_store=self.weight_store)
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH, read_ahead=True)
-        post = self.post
+        # (the last elaboration's post-processing chain and input buffer stay attributes,
+        # ``post`` and ``inbuf``, for a simulation to watch)
+        self.post = post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
         seq = Sequencer(g, self.array_mult_cells)
         for name, sub in (("csr", csr), ("ctl", ctl), ("array", array), ("accum", accum),
                           ("post", post), ("seq", seq)):
@@ -184,14 +185,13 @@ class PimAccelerator(wiring.Component):
                      seq.wr_idle.eq(wdma.idle), seq.wr_err.eq(wdma.err),
                      seq.wr_err_addr.eq(wdma.err_addr)]
 
-        # Buffers: the input buffer has a datapath read port and a bus read port, the output
-        # buffer a datapath write port and a bus read port.
-        m.submodules.inbuf = inbuf = memory.Memory(shape=unsigned(32 * g.row_words),
-                                                   depth=g.in_depth, init=[])
+        # Buffers: the input buffer has a datapath read port and a bus read port
+        # (InputBuffer), the output buffer a datapath write port and a bus read port.
+        m.submodules.inbuf = self.inbuf = inbuf = InputBuffer(32 * g.row_words, g.in_depth)
         m.submodules.outbuf = outbuf = memory.Memory(shape=unsigned(32 * g.col_words),
                                                      depth=g.out_depth, init=[])
-        buffers = dict(in_wp=inbuf.write_port(granularity=8), in_rp=inbuf.read_port(),
-                       in_bus=inbuf.read_port(), out_wp=outbuf.write_port(),
+        buffers = dict(in_wp=inbuf.wp, in_rp=inbuf.rp, in_bus=inbuf.bus,
+                       out_wp=outbuf.write_port(),
                        out_bus=outbuf.read_port(), out_store=outbuf.read_port())
 
         blocks = dict(axil=axil, wdec=wdec, rdec=rdec, params=params, csr=csr, ctl=ctl,

@@ -686,46 +686,59 @@ def test_cycle_model_matches_a_pipelined_array(name, pipeline):
 
 
 @pytest.mark.parametrize("pressure", [0.0, 0.5])
-def test_the_lut_is_never_written_while_a_row_looks_it_up(pressure):
-    """The LUT's block RAM copies are ``no_rw_check`` (hw.pp.lut.Lut): a row that looks up a
-    word in the cycle it is written gets an unspecified entry. So every cycle of a program
-    that loads three tables between VMMs with and without the LUT flag, no write reaches the
-    Lut while a row with ``enable`` is looked up (a LOAD into LUT waits for a running VMM with
-    the flag); and each VMM's rows come out through its own table (Python's requantizer
-    reference, then the table indexed in numpy)."""
+def test_no_buffer_is_written_as_the_datapath_reads_it(pressure):
+    """The LUT's block RAM copies and the input buffer's datapath copy are ``no_rw_check``
+    (hw.pp.lut.Lut, hw.buffers.InputBuffer): a read of the word being written gets an
+    unspecified value. So, every cycle of a program that loads three tables and three
+    blocks of input vectors between VMMs with and without the LUT flag (some LOADs may
+    overlap a VMM, others must wait for it): no write reaches the Lut while a row with
+    ``enable`` looks it up, none reaches the input buffer's vector the datapath reads in that
+    cycle; and each VMM's rows come out of its own vectors and table (Python's sums and
+    requantizer reference, then the table indexed in numpy)."""
     g = G
     sys = System(g, pressure, seed_salt=int(10 * pressure) + 31)
     r = np.random.default_rng(sys.r.randrange(1 << 30))
     m = 4
     x, w, b, mult, shift = layer(r, g, m)
-    xin, wim, par = images(g, x, w, b, mult, shift)
+    # blocks of m vectors: x0 at 0, x1 at m, xe at 2m, then x2 over xe
+    xs = [x] + [r.integers(-128, 128, (m, g.rows), dtype=np.int8) for _ in range(3)]
+    blobs = [images(g, xk, w, b, mult, shift)[0] for xk in xs]
+    _, wim, par = images(g, x, w, b, mult, shift)
     tables = [r.integers(-128, 128, 256, dtype=np.int8) for _ in range(3)]
-    a_x, a_w, a_p, a_out = DATA, DATA + 0x100, DATA + 0x200, DATA + 0x300
+    a_w, a_p, a_out, a_out2 = DATA + 0x100, DATA + 0x200, DATA + 0x300, DATA + 0x380
+    a_x = [DATA] + [DATA + 0x700 + 0x80 * k for k in range(3)]
     a_lut = [DATA + 0x400 + 0x100 * k for k in range(3)]
-    for a, blob in ((a_x, xin), (a_w, wim), (a_p, par), *zip(a_lut, (t.tobytes()
-                                                                    for t in tables))):
+    for a, blob in ((a_w, wim), (a_p, par), *zip(a_x, blobs),
+                    *zip(a_lut, (t.tobytes() for t in tables))):
         sys.ram.mem[a:a + len(blob)] = blob
     lut_flags = FLAGS.pack(BIAS=1, REQUANT=1, LUT=1)
     plain = FLAGS.pack(BIAS=1, REQUANT=1)
 
-    def vmm(k, flags):
-        return Vmm(bank=1, in_addr=0, acc_addr=m * k, out_addr=m * k, count=m, rows=g.rows,
-                   cols=g.cols, flags=flags, out_zp=3)
+    def vmm(in_addr, out_addr, flags, count=m):
+        return Vmm(bank=1, in_addr=in_addr, acc_addr=out_addr, out_addr=out_addr, count=count,
+                   rows=g.rows, cols=g.cols, flags=flags, out_zp=3)
     lut_units = isa.units(Window.LUT, g)
     program = [
-        Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w), Load(Window.IN, 0, m, a_x),
-        Load(Window.PARAM, 0, 4 * g.cols, a_p), Load(Window.LUT, 0, lut_units, a_lut[0]),
-        vmm(0, lut_flags),
+        Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w), Load(Window.IN, 0, m, a_x[0]),
+        Load(Window.IN, 2 * m, m, a_x[2]), Load(Window.PARAM, 0, 4 * g.cols, a_p),
+        Load(Window.LUT, 0, lut_units, a_lut[0]),
+        vmm(0, 0, lut_flags),
         Load(Window.LUT, 0, lut_units, a_lut[1]),     # waits for the VMM above
-        vmm(1, lut_flags),
-        vmm(2, plain),                                 # no table: the next LOAD may overlap
+        Load(Window.IN, m, m, a_x[1]),                # vectors it does not read: need not
+        vmm(m, m, lut_flags),
+        Store(Window.OUT, 0, 2 * m, a_out),
+        vmm(0, m, plain, count=3 * m),                # no table; reads all three blocks
+        Load(Window.IN, 2 * m, m, a_x[3]),            # waits for it: it reads them last
         Load(Window.LUT, 0, lut_units, a_lut[2]),
-        vmm(3, lut_flags),
-        Store(Window.OUT, 0, 4 * m, a_out),
+        vmm(2 * m, 0, lut_flags),
+        Store(Window.OUT, 0, 4 * m, a_out2),
         End(),
     ]
-    lut = sys.dut.post.lut_stage
-    seen = {"looked_up": 0, "written": 0, "both": 0, "written_beside_plain_rows": 0}
+    # (output address, output row, vector blocks, table) of each VMM
+    runs = [(a_out, 0, [0], 0), (a_out, m, [1], 1), (a_out2, m, [0, 1, 2], None),
+            (a_out2, 0, [3], 2)]
+    seen = dict.fromkeys(["looked_up", "lut_written", "lut_both", "read", "in_written",
+                          "in_both"], 0)
     out = {}
 
     async def watch(ctx):
@@ -734,14 +747,19 @@ def test_the_lut_is_never_written_while_a_row_looks_it_up(pressure):
             valid, enable, written = (ctx.get(lut.i.valid), ctx.get(lut.enable),
                                       ctx.get(lut.w_en))
             seen["looked_up"] += valid and enable
-            seen["written"] += written
-            seen["both"] += valid and enable and written
-            seen["written_beside_plain_rows"] += valid and not enable and written
+            seen["lut_written"] += written
+            seen["lut_both"] += valid and enable and written
+            read, in_written = ctx.get(inbuf.rp.en), ctx.get(inbuf.wp.en) != 0
+            seen["read"] += read
+            seen["in_written"] += in_written
+            seen["in_both"] += (read and in_written
+                                and ctx.get(inbuf.rp.addr) == ctx.get(inbuf.wp.addr))
 
     async def tb(ctx):
         out["status"], _ = await run_program(ctx, sys, program)
 
-    sim = Simulator(sys.dut)
+    sim = Simulator(sys.dut)    # (elaborates the accelerator: its blocks to watch exist now)
+    lut, inbuf = sys.dut.post.lut_stage, sys.dut.inbuf
     sim.add_clock(1e-6)
 
     async def memory(ctx):
@@ -757,17 +775,18 @@ def test_the_lut_is_never_written_while_a_row_looks_it_up(pressure):
     sim.run()
     print(seen)
     assert out["status"]["ERROR"] == ErrorCode.NONE and out["status"]["DONE"] == 1
-    assert seen["both"] == 0, seen
-    assert seen["looked_up"] == 3 * m and seen["written"] == 3 * lut_units, seen
-    want = requantize(np.array(expected_acc(x, w, b), np.int64).astype(np.int32), mult, shift,
-                      zero_point=3)
+    assert seen["lut_both"] == 0 and seen["in_both"] == 0, seen
+    assert seen["looked_up"] == 3 * m and seen["lut_written"] == 3 * lut_units, seen
+    assert seen["read"] >= 6 * m and seen["in_written"] >= 4 * m, seen
     out_unit = 4 * g.col_words_p2
-    got = np.frombuffer(bytes(sys.ram.mem[a_out:a_out + 4 * m * out_unit]), np.int8)
-    got = got.reshape(4 * m, out_unit)[:, :g.cols]
-    for k, table in enumerate([tables[0], tables[1], None, tables[2]]):
-        rows = got[m * k:m * (k + 1)]
-        expect = want if table is None else table[want.astype(np.int64) + 128]
-        assert (rows == expect).all(), f"VMM {k}"
+    for k, (address, row, blocks, table) in enumerate(runs):
+        vectors = np.concatenate([xs[i] for i in blocks])
+        want = requantize(np.array(expected_acc(vectors, w, b), np.int64).astype(np.int32),
+                          mult, shift, zero_point=3)
+        expect = want if table is None else tables[table][want.astype(np.int64) + 128]
+        start = address + row * out_unit
+        got = np.frombuffer(bytes(sys.ram.mem[start:start + len(want) * out_unit]), np.int8)
+        assert (got.reshape(len(want), out_unit)[:, :g.cols] == expect).all(), f"VMM {k}"
 
 
 def test_weight_readback_after_a_program_and_refused_bus_writes():
