@@ -36,7 +36,9 @@ class Controller(wiring.Component):
     first vector in its ``start`` cycle itself, so consecutive VMMs of a program follow each
     other with no idle cycle (PERF_BUSY counts from that cycle; ``busy`` rises after it). ``done``
     pulses once per command, in order; ``busy`` stays high until the last has drained. (The
-    register interface refuses START while BUSY; the sequencer's compute unit uses ``ready``.)
+    register interface refuses START while BUSY; the sequencer's compute unit uses ``ready``
+    and ``program_last_issue``: ``last_issue`` as it is whenever no register-mode start is in
+    its check cycle, so always in program mode, without the late check's cancel before it.)
 
     Performance counters (32-bit, wrapping, cleared by ``clear_counters``): cycles, busy cycles,
     cycles with ``array_active``, busy cycles without an issue (stall), useful MACs
@@ -134,7 +136,8 @@ class Controller(wiring.Component):
             "out_addr": In(16), "count": In(16), "rows": In(8), "cols": In(8), "requant": In(1),
             "pool": In(8),
             "busy": Out(1), "done": Out(1), "error": Out(ErrorCode), "ready": Out(1),
-            "issue": Out(1), "last_issue": Out(1), "in_rd_addr": Out(range(g.in_depth)),
+            "issue": Out(1), "last_issue": Out(1), "program_last_issue": Out(1),
+            "in_rd_addr": Out(range(g.in_depth)),
             "index": Out(16), "read_en": Out(1),
             "perf_cycles": Out(32), "perf_busy": Out(32), "perf_compute": Out(32),
             "perf_stall": Out(32), "perf_macs": Out(32), "perf_vectors": Out(32),
@@ -185,13 +188,15 @@ class Controller(wiring.Component):
         # start, when a program cannot be running: see ``issue_at_start``)
         first = Signal()
         first_ok = self.start & ~held & self.issue_at_start & (self.op == Opcode.VMM)
-        # step: an issuing cycle after the first (every cycle, or paced: see vector_cycles)
-        step, last_left = issuing, (left == 1)
+        # step: an issuing cycle after the first (every cycle, or paced: see vector_cycles);
+        # held_step: the same without a cancel (program_last_issue)
+        step, held_step, last_left = issuing, held, (left == 1)
         if self.vector_cycles > 1:
             pace = Signal(range(self.vector_cycles))  # cycles until the next issue may come
             can = Signal()
             m.d.comb += can.eq(pace == 0)
             first_ok, step, last_left = first_ok & can, issuing & can, (left == 1) & can
+            held_step = held & can
             with m.If(self.issue):
                 m.d.sync += pace.eq(self.vector_cycles - 1)
             with m.Elif(~can):
@@ -213,12 +218,15 @@ class Controller(wiring.Component):
         inserted = [short & (at == i) for i in range(self.drain)]
         inserted[0] = inserted[0] | (self.last_issue & ~short)
         inserted = Cat(*inserted)
-        # ``draining``: ``tail.any()`` kept in a register beside ``tail`` (from the next value),
-        # so ``busy`` is one gate after two registers: START's refusal on the bus, and through
-        # it the controller's start, came after the OR of the whole drain
-        tail_next, draining = Signal(self.drain, name="tail_next"), Signal(name="draining")
-        m.d.comb += tail_next.eq(Cat(0, tail[:-1]) | inserted)
-        m.d.sync += [done_reg.eq(tail[-1]), tail.eq(tail_next), draining.eq(tail_next.any())]
+        # ``draining``: ``tail.any()`` kept in a register beside ``tail``, so ``busy`` is one
+        # gate after two registers (START's refusal on the bus, and through it the
+        # controller's start, came after the OR of the whole drain). The next ``tail`` has a
+        # bit set iff ``tail[:-1]`` has or a last issue enters (exactly one of ``inserted``'s
+        # bits then: ``at`` <= ``skip`` < ``drain``): an OR of registers, then one gate after
+        # the issue (not the OR of the next value, which came after the late check's cancel)
+        draining = Signal(name="draining")
+        m.d.sync += [done_reg.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted),
+                     draining.eq(tail[:-1].any() | self.last_issue)]
         # ``next_addr``: the input-buffer address of the next step (``in_addr + index``, kept
         # in a register so the address is a multiplexer after ``first``, not an adder)
         next_addr = Signal.like(self.in_rd_addr)
@@ -229,6 +237,8 @@ class Controller(wiring.Component):
                      # the cycle a late check cancels (a read nobody takes: not on its path)
                      self.read_en.eq(self.issue if self.vector_cycles > 1 else held | first),
                      self.last_issue.eq((step & (left == 1)) | (first & (self.count == 1))),
+                     self.program_last_issue.eq((held_step & (left == 1))
+                                                | (first & (self.count == 1))),
                      # (registers only: START's refusal depends on busy; with the late
                      # check, busy, ready and done do not wait for the cancel either)
                      self.busy.eq(held | draining),

@@ -360,7 +360,7 @@ class PimAccelerator(wiring.Component):
             seq.run.eq(csr.doorbell_run), seq.prog_addr.eq(csr.prog_addr),
             seq.prog_len.eq(csr.prog_len), seq.clear_counters.eq(csr.ctrl_clear_counters),
             seq.ctl_done.eq(ctl.done), seq.ctl_ready.eq(ctl.ready),
-            seq.ctl_last_issue.eq(ctl.last_issue),
+            seq.ctl_last_issue.eq(ctl.program_last_issue),
             out_store.addr.eq(st.out_rd_addr), out_store.en.eq(st.out_rd_en),
             st.out_rd_data.eq(out_store.data), st.acc_rd_data.eq(accum.rd_data),
             csr.prog_pc.eq(seq.pc), csr.mem_error_addr.eq(seq.mem_error_addr),

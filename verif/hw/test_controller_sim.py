@@ -156,6 +156,8 @@ def _cycle(ctx, dut, model, cmd, cycle, **inputs):
     else:                       # the input buffer reads in every issue cycle
         assert ctx.get(dut.read_en), f"cycle {cycle}: issue without read_en"
     assert got == {k: int(v) for k, v in expected.items()}, f"cycle {cycle}"
+    if model.checking is None:  # no register-mode start in its check cycle: no cancel
+        assert ctx.get(dut.program_last_issue) == ctx.get(dut.last_issue), f"cycle {cycle}"
     return expected
 
 
