@@ -242,7 +242,8 @@ def main(argv=None):
                         "registered, 2: the products too; each adds a cycle of latency)")
     p.add_argument("--dsp-registers", action="store_true",
                    help="with --array-pipeline 2: the array's products (and the "
-                        "instruction check's two multiplies) as Lattice ECP5 MULT18X18D "
+                        "requantizer's and the instruction check's multiplies) as Lattice "
+                        "ECP5 MULT18X18D "
                         "instances with their registers in use (hw.ecp5; a simulator needs "
                         "the block's model too: python -m hw.ecp5 -o FILE)")
     p.add_argument("--name", default="pimacc")

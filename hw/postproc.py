@@ -37,13 +37,18 @@ class PostProcess(wiring.Component):
         Values per row.
     addr_width : int
         Width of the row index carried with each row.
+    mult_cells : str
+        The requantizer's multiplies (:class:`~hw.pp.requant.Requantize`): "inferred"
+        (default) or "ecp5", MULT18X18D blocks with their registers; the same results and
+        cycles.
     """
 
     #: the stages in stream order
     STAGES = (Requantize, Lut, GroupMax, Relu)
 
-    def __init__(self, cols, addr_width):
+    def __init__(self, cols, addr_width, mult_cells="inferred"):
         self.cols, self.addr_width = cols, addr_width
+        self.mult_cells = mult_cells    # the requantizer's (Requantize)
         super().__init__({
             "i": In(vector_stream(signed(32), cols, addr_width)),
             "o": Out(vector_stream(signed(8), cols, addr_width)),
@@ -63,7 +68,8 @@ class PostProcess(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        m.submodules.requant = requant = Requantize(self.cols, self.addr_width)
+        m.submodules.requant = requant = Requantize(self.cols, self.addr_width,
+                                                    self.mult_cells)
         # (``lut_stage``: the last elaboration's Lut, for a simulation to watch)
         m.submodules.lut = self.lut_stage = lut = Lut(self.cols, self.addr_width)
         m.submodules.relu = relu = Relu(self.cols, self.addr_width)

@@ -66,8 +66,9 @@ RESOURCES = {"lut4": "TRELLIS_COMB", "ff": "TRELLIS_FF", "dsp": "MULT18X18D",
 DSP_BLOCKS = 156
 #: DSP blocks "fill" leaves unused besides those its whole columns leave over: none. nextpnr
 #: places any MULT18X18D on any of the 156: the other multiplies' have no registers inside,
-#: and with ``--dsp-registers`` the array's and the instruction check's share one clock, two
-#: clock enables (or constants) and a constant reset, within the four of each a DSP tile has
+#: and with ``--dsp-registers`` the array's, the requantizer's and the instruction check's
+#: share one clock, two clock enables each (or constants) and a constant reset, within the
+#: four of each a DSP tile has
 #: (nextpnr remaps them per tile; the 8x8 with every product so built placed and routed)
 DSP_MARGIN = 0
 #: ``--dsp``: every multiply on DSP blocks ("yes"); the array's int8 products in logic (Yosys's
@@ -889,9 +890,10 @@ def main(argv=None):
                         "2: the products too; README, \"Pipelined array\")")
     p.add_argument("--dsp-registers", action="store_true",
                    help="with --array-pipeline 2: the array's products in MULT18X18D "
-                        "instances whose input and output registers are the pipeline's, and "
-                        "the instruction check's two multiplies in instances whose output "
-                        "register is the product's (Yosys packs none)")
+                        "instances whose input and output registers are the pipeline's, the "
+                        "requantizer's partial products likewise, and the instruction check's "
+                        "two multiplies in instances whose output register is the product's "
+                        "(Yosys packs none)")
     p.add_argument("--logic-products", choices=LOGIC_PRODUCTS, default=LOGIC_PRODUCTS[0],
                    help="fill: the columns not on DSP blocks built as the array's logic "
                         "columns (offset-binary, the default) or their products through "

@@ -86,8 +86,9 @@ class PimAccelerator(wiring.Component):
         ``"ecp5"``, Lattice ECP5 MULT18X18D blocks holding the pipeline's broadcast and
         product registers (``array_pipeline`` 2 only; for ``make synth``, and simulators
         with :func:`hw.ecp5.mult18x18d_model`); the same results and cycles. ``"ecp5"``
-        also builds the instruction check's two multiplies as such blocks
-        (:class:`~hw.sequencer.InstructionCheck`'s ``mult_cells``).
+        also builds the instruction check's two multiplies and the requantizer's partial
+        products as such blocks (``mult_cells`` of :class:`~hw.sequencer.InstructionCheck`
+        and :class:`~hw.pp.requant.Requantize`).
     """
 
     def __init__(self, geometry: Geometry | None = None, *, weight_store: str = "auto",
@@ -163,7 +164,8 @@ class PimAccelerator(wiring.Component):
         accum = Accumulator(g.cols, g.acc_depth, tag_width=INDEX_WIDTH, read_ahead=True)
         # (the last elaboration's post-processing chain and input buffer stay attributes,
         # ``post`` and ``inbuf``, for a simulation to watch)
-        self.post = post = PostProcess(g.cols, addr_width=INDEX_WIDTH)
+        self.post = post = PostProcess(g.cols, addr_width=INDEX_WIDTH,
+                                       mult_cells=self.array_mult_cells)
         seq = Sequencer(g, self.array_mult_cells)
         for name, sub in (("csr", csr), ("ctl", ctl), ("array", array), ("accum", accum),
                           ("post", post), ("seq", seq)):
