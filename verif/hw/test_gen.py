@@ -1,3 +1,4 @@
+# amaranth: UnusedElaboratable=no
 """`make verilog`: deterministic Verilog whose ports bind by prefix with cocotbext-axi."""
 
 import re
