@@ -4,9 +4,11 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
+from .ecp5 import mult18x18d
 from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
+from .vmm_array import MULT_CELLS
 
 __all__ = ["Controller", "command_error", "late_command_check", "late_command_error",
            "pool_bound", "pool_checks", "pool_constants", "pool_products", "pool_verdicts", "rom"]
@@ -302,7 +304,7 @@ _TABLE = [pool_constants(p) for p in range(1 << POOL_BITS)]
 POOL_INVERSES = [i for i, _ in _TABLE]
 
 
-def pool_products(m, g, *, out_addr, count, pool, inverse=None):
+def pool_products(m, g, *, out_addr, count, pool, inverse=None, multiply=None):
     """The first half of :func:`pool_checks`: its multiplies (with the table look-up before
     one), in logic added to ``m`` (combinational). A dict of values that :func:`pool_verdicts`
     turns into the two terms with the bound's table look-up and comparisons, so a caller may
@@ -312,18 +314,21 @@ def pool_products(m, g, *, out_addr, count, pool, inverse=None):
     is a ROM with a registered read, which Yosys puts in a DP16KD block RAM (4.1 ns from
     clock to data) unless told otherwise, as :func:`pool_bound` does. ``inverse``, if given,
     is ``POOL_INVERSES[pool]`` from a register (looked up as ``pool`` was written), and the
-    multiply starts there."""
+    multiply starts there. ``multiply(name, a, b)``, if given, builds the two products
+    (``room_pool``, ``residue``) instead of ``a * b`` (:func:`late_command_check`'s DSP
+    blocks)."""
     room = Signal(COUNT_BITS + 1)  # out_addr <= out_depth: output rows left, 1..out_depth + 1
     m.d.comb += room.eq(g.out_depth + 1 - out_addr)
     if inverse is None:
         inverse = Array(Const(i, COUNT_BITS) for i in POOL_INVERSES)[pool]
     low_bits = (pool - 1) & ~pool  # the bits below pool's lowest one
+    multiply = multiply or (lambda name, a, b: a * b)
     return {
         "count": count,
         "pool": pool,
         "past_end": out_addr > g.out_depth,
-        "room_pool": room * pool,
-        "residue": (count * inverse)[:COUNT_BITS],
+        "room_pool": multiply("room_pool", room, pool),
+        "residue": multiply("residue", count, inverse)[:COUNT_BITS],
         "low_zero": (count & low_bits) == 0,
     }
 
@@ -442,7 +447,7 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
 
 
 def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
-                       requant, pool, pool_inverse=None):
+                       requant, pool, pool_inverse=None, mult_cells="inferred"):
     """:func:`command_error` of the fields of the cycle before, and whether it is not NONE
     (``(error, failed)``), in logic added to ``m``: the conditions, the pool table and the
     pool multiplies (:func:`pool_products`) and the bound (:func:`pool_bound`) are computed
@@ -454,17 +459,35 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
     conditions without a pool term are ORed before the registers, so after them only the
     two pool terms' comparisons and two gates remain. ``pool_inverse``: ``POOL_INVERSES[pool]``
     held in a register (``RegisterFile(derived=...)``), so the START cycle has the multiply
-    without the table look-up before it."""
+    without the table look-up before it. ``mult_cells`` "ecp5" (:data:`hw.vmm_array.MULT_CELLS`)
+    builds the two pool multiplies as MULT18X18D blocks whose output register is the
+    product's (:func:`hw.ecp5.mult18x18d`; "inferred", the default: ``*`` and a register):
+    the same verdicts in the same cycles, with the cycle ending inside the block, not after a
+    route out of it (the 8x8 accelerator's routed critical path, `room * pool`)."""
+    if mult_cells not in MULT_CELLS:
+        raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool)
+    in_blocks = {}     # the products registered in their blocks
+
+    def multiply(name, a, b):
+        if mult_cells == "inferred":
+            return a * b
+        in_blocks[name] = p = Signal(len(a) + len(b), name=f"check_pool_{name}_q")
+        mult18x18d(m, a, b, p, None, Const(1), name=f"check_pool_{name}_mult",
+                   signed_operands=False)
+        return p
     products = pool_products(m, g, out_addr=out_addr, count=count, pool=pool,
-                             inverse=pool_inverse)
+                             inverse=pool_inverse, multiply=multiply)
     early = {"failed": _failed(c, Const(0, 1), Const(1, 1)),   # every pool term passing
              "pool_checked": c["vmm"] & c["requant"]}   # the pool terms decide
     cq, pq, eq = {}, {}, {}
     for src, dst, prefix in ((c, cq, "check"), (products, pq, "check_pool"),
                              (early, eq, "check_early")):
         for name, value in src.items():
+            if src is products and name in in_blocks:
+                dst[name] = value
+                continue
             dst[name] = Signal.like(value, name=f"{prefix}_{name}_q", reset_less=True)
             m.d.sync += dst[name].eq(value)
     pq["bound"] = pool_bound(m, pool, "check_pool_bound")

@@ -224,9 +224,10 @@ class InstructionCheck(Elaboratable):
     of the failing conditions (for a VMM, :func:`~hw.controller.late_command_check`'s
     ``failed``), not a comparison of ``code``.
 
-    ``mult_cells`` (:data:`hw.vmm_array.MULT_CELLS`): how step 1's two multiplies are built,
-    ``"inferred"`` (default: ``*`` and a register) or ``"ecp5"``, each a MULT18X18D block
-    whose own output register is the product's register (:func:`hw.ecp5.mult18x18d`, operands
+    ``mult_cells`` (:data:`hw.vmm_array.MULT_CELLS`): how step 1's two multiplies and step 2's
+    two pool multiplies (:func:`~hw.controller.late_command_check`) are built, ``"inferred"``
+    (default: ``*`` and a register) or ``"ecp5"``, each a MULT18X18D block whose own output
+    register is the product's register (:func:`hw.ecp5.mult18x18d`, operands
     unregistered): the cycle ends inside the block, not after a route from it to a slice.
     The same verdicts in the same cycles.
     """
@@ -318,7 +319,8 @@ class InstructionCheck(Elaboratable):
         vmm_err, vmm_failed = late_command_check(
             m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr, acc_addr=vmm.acc_addr,
             out_addr=vmm.out_addr, count=vmm.count, rows=vmm.rows, cols=vmm.cols,
-            requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool, pool_inverse=inverse1)
+            requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool, pool_inverse=inverse1,
+            mult_cells=self.mult_cells)
         is_load = op == Op.LOAD
         # a LOAD's or STORE's conditions, in ErrorCode order
         ls = {

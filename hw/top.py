@@ -86,8 +86,9 @@ class PimAccelerator(wiring.Component):
         ``"ecp5"``, Lattice ECP5 MULT18X18D blocks holding the pipeline's broadcast and
         product registers (``array_pipeline`` 2 only; for ``make synth``, and simulators
         with :func:`hw.ecp5.mult18x18d_model`); the same results and cycles. ``"ecp5"``
-        also builds the instruction check's two multiplies and the requantizer's partial
-        products as such blocks (``mult_cells`` of :class:`~hw.sequencer.InstructionCheck`
+        also builds the command checks' multiplies (the sequencer's and the register mode's)
+        and the requantizer's partial products as such blocks (``mult_cells`` of
+        :class:`~hw.sequencer.InstructionCheck`, :func:`~hw.controller.late_command_check`
         and :class:`~hw.pp.requant.Requantize`).
     """
 
@@ -416,7 +417,8 @@ class PimAccelerator(wiring.Component):
             core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
             acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,
             rows=csr.cmd_rows, cols=csr.cmd_cols, requant=csr.cmd_flags_requant,
-            pool=csr.cmd_pool, pool_inverse=csr.cmd_pool_inverse)
+            pool=csr.cmd_pool, pool_inverse=csr.cmd_pool_inverse,
+            mult_cells=self.array_mult_cells)
         m.d.comb += [
             ctl.check_error.eq(ctl_check), ctl.check_failed.eq(ctl_failed),
             ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),

