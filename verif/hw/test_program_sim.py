@@ -708,8 +708,8 @@ def test_no_buffer_is_written_as_the_datapath_reads_it(pressure):
     a_w, a_p, a_out, a_out2 = DATA + 0x100, DATA + 0x200, DATA + 0x300, DATA + 0x380
     a_x = [DATA] + [DATA + 0x700 + 0x80 * k for k in range(3)]
     a_lut = [DATA + 0x400 + 0x100 * k for k in range(3)]
-    for a, blob in ((a_w, wim), (a_p, par), *zip(a_x, blobs),
-                    *zip(a_lut, (t.tobytes() for t in tables))):
+    for a, blob in ((a_w, wim), (a_p, par), *zip(a_x, blobs, strict=True),
+                    *zip(a_lut, (t.tobytes() for t in tables), strict=True)):
         sys.ram.mem[a:a + len(blob)] = blob
     lut_flags = FLAGS.pack(BIAS=1, REQUANT=1, LUT=1)
     plain = FLAGS.pack(BIAS=1, REQUANT=1)
