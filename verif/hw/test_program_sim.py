@@ -41,7 +41,9 @@ class System:
         self.ram.mem[:] = bytes(len(self.ram.mem))
         self.cycle = 0
 
-    def run(self, testbench):
+    def run(self, testbench, *watchers):
+        """Run ``testbench`` to its end, with the memory and ``watchers`` (more testbenches,
+        in the background; the accelerator is elaborated when they start)."""
         sim = Simulator(self.dut)
         sim.add_clock(1e-6)
 
@@ -54,6 +56,8 @@ class System:
                 self.cycle += 1
 
         sim.add_testbench(memory, background=True)
+        for watcher in watchers:
+            sim.add_testbench(watcher, background=True)
         sim.add_testbench(testbench)
         sim.run()
 
@@ -742,6 +746,7 @@ def test_no_buffer_is_written_as_the_datapath_reads_it(pressure):
     out = {}
 
     async def watch(ctx):
+        lut, inbuf = sys.dut.post.lut_stage, sys.dut.inbuf   # (the accelerator's, elaborated)
         while True:
             await ctx.tick()
             valid, enable, written = (ctx.get(lut.i.valid), ctx.get(lut.enable),
@@ -758,21 +763,7 @@ def test_no_buffer_is_written_as_the_datapath_reads_it(pressure):
     async def tb(ctx):
         out["status"], _ = await run_program(ctx, sys, program)
 
-    sim = Simulator(sys.dut)    # (elaborates the accelerator: its blocks to watch exist now)
-    lut, inbuf = sys.dut.post.lut_stage, sys.dut.inbuf
-    sim.add_clock(1e-6)
-
-    async def memory(ctx):
-        pins = Pins(ctx)
-        while True:
-            sys.ram.drive(pins, sys.cycle)
-            sys.ram.observe(ctx, sys.cycle)
-            await ctx.tick()
-            sys.cycle += 1
-    sim.add_testbench(memory, background=True)
-    sim.add_testbench(watch, background=True)
-    sim.add_testbench(tb)
-    sim.run()
+    sys.run(tb, watch)
     print(seen)
     assert out["status"]["ERROR"] == ErrorCode.NONE and out["status"]["DONE"] == 1
     assert seen["lut_both"] == 0 and seen["in_both"] == 0, seen
