@@ -4,11 +4,10 @@ from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .ecp5 import mult18x18d
+from .ecp5 import check_cells, mult18x18d
 from .enums import ErrorCode, Opcode
 from .pipeline import counters as perf_counters
 from .spec import Geometry
-from .vmm_array import MULT_CELLS
 
 __all__ = ["Controller", "command_error", "late_command_check", "late_command_error",
            "pool_bound", "pool_checks", "pool_constants", "pool_products", "pool_verdicts", "rom"]
@@ -459,13 +458,12 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
     conditions without a pool term are ORed before the registers, so after them only the
     two pool terms' comparisons and two gates remain. ``pool_inverse``: ``POOL_INVERSES[pool]``
     held in a register (``RegisterFile(derived=...)``), so the START cycle has the multiply
-    without the table look-up before it. ``mult_cells`` "ecp5" (:data:`hw.vmm_array.MULT_CELLS`)
+    without the table look-up before it. ``mult_cells`` "ecp5" (:data:`hw.ecp5.MULT_CELLS`)
     builds the two pool multiplies as MULT18X18D blocks whose output register is the
     product's (:func:`hw.ecp5.mult18x18d`; "inferred", the default: ``*`` and a register):
     the same verdicts in the same cycles, with the cycle ending inside the block, not after a
     route out of it (the 8x8 accelerator's routed critical path, `room * pool`)."""
-    if mult_cells not in MULT_CELLS:
-        raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
+    check_cells(mult_cells)
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool)
     in_blocks = {}     # the products registered in their blocks

@@ -25,7 +25,19 @@ from pathlib import Path
 
 from amaranth.hdl import ClockSignal, Const, Instance, Signal, signed
 
-__all__ = ["MULT18X18D_PARAMETERS", "main", "mult18x18d", "mult18x18d_model"]
+__all__ = ["MULT18X18D_PARAMETERS", "MULT_CELLS", "check_cells", "main", "mult18x18d",
+           "mult18x18d_model"]
+
+#: how a block's multiplies are built (``mult_cells=`` of the array, the requantizer and the
+#: command checks): ``*`` for the synthesis flow to map, or MULT18X18D blocks with their
+#: registers in use (:func:`mult18x18d`)
+MULT_CELLS = ("inferred", "ecp5")
+
+
+def check_cells(mult_cells):
+    """Raise ValueError unless ``mult_cells`` is one of :data:`MULT_CELLS`."""
+    if mult_cells not in MULT_CELLS:
+        raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
 
 #: the block's parameters the model knows, with the defaults of Yosys's ``cells_bb.v``
 MULT18X18D_PARAMETERS = {

@@ -4,6 +4,7 @@ from amaranth import Module, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
+from .ecp5 import check_cells
 from .pipeline import delay
 from .pp.lut import Lut
 from .pp.maxpool import GroupMax
@@ -48,6 +49,7 @@ class PostProcess(wiring.Component):
 
     def __init__(self, cols, addr_width, mult_cells="inferred"):
         self.cols, self.addr_width = cols, addr_width
+        check_cells(mult_cells)
         self.mult_cells = mult_cells    # the requantizer's (Requantize)
         super().__init__({
             "i": In(vector_stream(signed(32), cols, addr_width)),

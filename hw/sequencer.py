@@ -10,7 +10,7 @@ from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
 from .controller import POOL_INVERSES, late_command_check, rom
-from .ecp5 import mult18x18d
+from .ecp5 import check_cells, mult18x18d
 from .enums import ErrorCode, Opcode
 from .load_store import (
     LoadUnit,
@@ -23,7 +23,6 @@ from .load_store import (
 from .pipeline import counters as perf_counters
 from .spec import Geometry, isa, regmap, timing
 from .spec.isa import INSTR_BYTES, LOAD_WINDOWS, STORE_WINDOWS, Op, Window, unit_bytes, units
-from .vmm_array import MULT_CELLS
 
 __all__ = ["InstructionCheck", "InstructionQueue", "LoadRows", "Sequencer", "VmmFields"]
 
@@ -224,7 +223,7 @@ class InstructionCheck(Elaboratable):
     of the failing conditions (for a VMM, :func:`~hw.controller.late_command_check`'s
     ``failed``), not a comparison of ``code``.
 
-    ``mult_cells`` (:data:`hw.vmm_array.MULT_CELLS`): how step 1's two multiplies and step 2's
+    ``mult_cells`` (:data:`hw.ecp5.MULT_CELLS`): how step 1's two multiplies and step 2's
     two pool multiplies (:func:`~hw.controller.late_command_check`) are built, ``"inferred"``
     (default: ``*`` and a register) or ``"ecp5"``, each a MULT18X18D block whose own output
     register is the product's register (:func:`hw.ecp5.mult18x18d`, operands
@@ -236,8 +235,7 @@ class InstructionCheck(Elaboratable):
     def __init__(self, geometry: Geometry, mult_cells: str = "inferred"):
         if not isinstance(geometry, Geometry):
             raise TypeError(f"geometry must be a Geometry, not {geometry!r}")
-        if mult_cells not in MULT_CELLS:
-            raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
+        check_cells(mult_cells)
         self.geometry = geometry
         self.mult_cells = mult_cells
         self.instr, self.err = Signal(8 * INSTR_BYTES), Signal()

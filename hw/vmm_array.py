@@ -4,7 +4,7 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
-from .ecp5 import mult18x18d
+from .ecp5 import MULT_CELLS, check_cells, mult18x18d
 from .offset_binary import column_terms, offset_term, tree_level, tree_levels
 from .pipeline import delay
 from .spec import timing, words_for
@@ -14,9 +14,6 @@ __all__ = ["MULT_CELLS", "WEIGHT_STORES", "VmmArray", "check_mult_cells"]
 
 #: how the resident weights are built: flip-flops, or one RAM per column
 WEIGHT_STORES = ("ff", "ram")
-#: how the product columns multiply (``VmmArray(mult_cells=)``): ``*`` for the synthesis flow
-#: to map, or Lattice ECP5 MULT18X18D blocks with their registers in use (pipeline 2)
-MULT_CELLS = ("inferred", "ecp5")
 
 
 def _below(value, bound):
@@ -32,8 +29,7 @@ def _below(value, bound):
 def check_mult_cells(mult_cells, pipeline):
     """Raise ValueError unless ``mult_cells`` is one of :data:`MULT_CELLS` and goes with
     ``pipeline`` ("ecp5" needs 2: the DSP blocks hold that build's registers)."""
-    if mult_cells not in MULT_CELLS:
-        raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
+    check_cells(mult_cells)
     if mult_cells == "ecp5" and pipeline != 2:
         raise ValueError("mult_cells 'ecp5' puts the broadcast and product registers of "
                          f"pipeline 2 into the DSP blocks: it needs pipeline 2, not "

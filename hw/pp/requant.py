@@ -4,11 +4,10 @@ from amaranth import Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
-from ..ecp5 import mult18x18d
+from ..ecp5 import check_cells, mult18x18d
 from ..pipeline import delay
 from ..spec import timing
 from ..streams import vector_stream
-from ..vmm_array import MULT_CELLS
 
 __all__ = ["Requantize"]
 
@@ -82,8 +81,7 @@ class Requantize(wiring.Component):
     SPLIT = 17
 
     def __init__(self, cols, addr_width, mult_cells="inferred"):
-        if mult_cells not in MULT_CELLS:
-            raise ValueError(f"mult_cells must be one of {MULT_CELLS}, not {mult_cells!r}")
+        check_cells(mult_cells)
         self.cols, self.mult_cells = cols, mult_cells
         super().__init__({
             "i": In(vector_stream(signed(32), cols, addr_width)),
