@@ -1,7 +1,7 @@
 """Max-pooling on the output stream: one row per group of consecutive rows."""
 
 from amaranth import Module, Mux, Signal, signed
-from amaranth.lib import data, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..spec import timing
@@ -36,19 +36,25 @@ class GroupMax(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        # rows of the current group seen so far, plus one (so that the test for the group's
-        # last row compares a register with ``group``, no incrementer before it)
-        seen1 = Signal(9, init=1)
+        # The test for a group's last row is a register (``last_q``) with the compare done a
+        # row ahead: ``last`` fans out to the index, the address and the valid, and came after
+        # a counter's comparison with ``group`` (the routed 8x8's critical path at cffbbae).
+        # ``after_last``: the previous row ended its group (or there was none): this row
+        # begins a group. ``last_q``: a row that does not begin its group ends it.
+        # ``seen2``: the rows of the group seen so far, plus two (the next row's test).
+        after_last = Signal(init=1)
+        last_q = Signal()
+        seen2 = Signal(9)
         index = Signal.like(self.o.payload.addr)
-        # the data registers are read only with o.valid or after a first row: no reset (see
-        # Requantize)
+        # the running max is the output: after a group's last row it is the group's max, and
+        # the next row changes it only at the end of the cycle that shows it (o.valid). No
+        # reset: read only with o.valid or after a first row (see Requantize)
         running = [Signal(signed(8), name=f"max_{c}", reset_less=True) for c in range(self.cols)]
-        out = Signal(data.ArrayLayout(signed(8), self.cols), reset_less=True)
-        m.d.comb += self.o.payload.data.eq(out)
+        m.d.comb += [self.o.payload.data[c].eq(r) for c, r in enumerate(running)]
         # ``restart`` comes with the first row of a command: it starts group 0 itself.
         at = Mux(self.restart, 0, index)
-        first = Mux(self.restart, 1, seen1 == 1)
-        last = Mux(self.restart, self.group <= 1, seen1 >= self.group)
+        first = self.restart | after_last
+        last = Mux(first, self.group <= 1, last_q)
 
         m.d.sync += self.o.valid.eq(0)
         with m.If(self.i.valid):
@@ -57,10 +63,14 @@ class GroupMax(wiring.Component):
                 x = self.i.payload.data[c]
                 best.append(Mux(first | (x > running[c]), x, running[c]))
             m.d.sync += [r.eq(b) for r, b in zip(running, best, strict=True)]
+            m.d.sync += after_last.eq(last)
             with m.If(last):
-                m.d.sync += [seen1.eq(1), index.eq(at + 1), self.o.valid.eq(1),
-                             self.o.payload.addr.eq(at)]
-                m.d.sync += [out[c].eq(b) for c, b in enumerate(best)]
+                m.d.sync += [index.eq(at + 1), self.o.valid.eq(1), self.o.payload.addr.eq(at)]
             with m.Else():
-                m.d.sync += [seen1.eq(Mux(self.restart, 2, seen1 + 1)), index.eq(at)]
+                m.d.sync += index.eq(at)
+            # the next row's test, if this one does not end its group
+            with m.If(first):
+                m.d.sync += [last_q.eq(self.group <= 2), seen2.eq(3)]
+            with m.Else():
+                m.d.sync += [last_q.eq(seen2 >= self.group), seen2.eq(seen2 + 1)]
         return m
