@@ -216,7 +216,8 @@ class InstructionCheck(Elaboratable):
     2. the VMM's conditions and pool multiplies (:func:`~hw.controller.late_command_check`,
        from the registered inverse), a LOAD's or STORE's comparisons of its rows with its room
        and its other conditions, the range ends;
-    3. the verdict: the VMM's pool comparisons and the choice by opcode.
+    3. the verdict: the VMM's pool comparisons, the LOAD's or STORE's error code (the first of
+       its conditions) and the choice by opcode.
 
     The sequencer stores the verdict as its queue entry's late part, so the dispatcher, which
     pops the queue, starts at a stored ``failed`` bit, not at the check. ``failed`` is the OR
@@ -334,15 +335,13 @@ class InstructionCheck(Elaboratable):
         ls_codes = {"bad_fields": ErrorCode.BAD_INSTR, "window": ErrorCode.BAD_WINDOW,
                     "empty": ErrorCode.WINDOW_RANGE, "unaligned": ErrorCode.MEM_ALIGN,
                     "byte_range": ErrorCode.MEM_RANGE}
-        ls_code = Signal(ErrorCode, name="check_ls_code")
-        for i, (name, cond) in enumerate(ls.items()):
-            with (m.If if i == 0 else m.Elif)(cond):
-                m.d.comb += ls_code.eq(ls_codes[name])
         t2 = {name: reg(value, f"check_{name}_q") for name, value in {
             "err": err1, "end_fence": op.matches(Op.END, Op.FENCE), "load_store":
             op.matches(Op.LOAD, Op.STORE), "vmm": op == Op.VMM, "reserved_end":
-            reserved(Op.END), "reserved_vmm": reserved(Op.VMM), "ls_code": ls_code,
-            "ls_failed": Cat(*ls.values()).any()}.items()}
+            reserved(Op.END), "reserved_vmm": reserved(Op.VMM)}.items()}
+        # the conditions themselves are registered, their priority comes in step 3 (after the
+        # rows' comparison it came last in the routed 8x8's critical path at cffbbae, seed 2)
+        ls = {name: reg(cond, f"check_ls_{name}_q") for name, cond in ls.items()}
         ends = Signal(ENDS, name="check_ends")
         m.d.comb += [
             ends.end.eq(Mux(op == Op.VMM, fld(Op.VMM, "IN_ADDR") + fld(Op.VMM, "COUNT"),
@@ -353,6 +352,10 @@ class InstructionCheck(Elaboratable):
         m.d.sync += self.ends.eq(ends)
 
         # --- 3: the verdict ---------------------------------------------------------------
+        ls_code = Signal(ErrorCode, name="check_ls_code")
+        for i, (name, cond) in enumerate(ls.items()):
+            with (m.If if i == 0 else m.Elif)(cond):
+                m.d.comb += ls_code.eq(ls_codes[name])
         with m.If(t2["err"]):
             m.d.comb += [self.code.eq(ErrorCode.MEM_READ), self.failed.eq(1)]
         with m.Elif(t2["end_fence"]):
@@ -360,7 +363,7 @@ class InstructionCheck(Elaboratable):
             with m.If(t2["reserved_end"]):
                 m.d.comb += self.code.eq(ErrorCode.BAD_INSTR)
         with m.Elif(t2["load_store"]):
-            m.d.comb += [self.code.eq(t2["ls_code"]), self.failed.eq(t2["ls_failed"])]
+            m.d.comb += [self.code.eq(ls_code), self.failed.eq(Cat(*ls.values()).any())]
         with m.Elif(t2["vmm"]):
             m.d.comb += self.failed.eq(t2["reserved_vmm"] | vmm_failed)
             with m.If(t2["reserved_vmm"]):
