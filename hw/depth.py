@@ -12,6 +12,10 @@ took 0.4 to 3.5 ns. So the estimate ranks paths by their cells and their number 
 (``hops``); it does not know placement: a long net to a far block counts as any other. Nets
 inside a slice (a LUT4 into its PFUMX, a carry chain) cost nothing, as in nextpnr.
 
+After a route, ``--routed build/report.json`` (nextpnr's report, which :mod:`hw.synth` asks
+for with ``--detailed-timing-report``) lists every end point with its routed arrival instead:
+the whole population over the clock, not only nextpnr's one critical path (:func:`routed`).
+
 Start points are flip-flop outputs (``TRELLIS_FF`` Q), block-RAM read data (``DP16KD``
 DO) and the products of MULT18X18D blocks with registers in use (:data:`DSP_CLK_TO_P`); end
 points are every input of a flip-flop, block RAM, or LUT-RAM write port, and the operands of
@@ -27,7 +31,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["DELAYS", "NET_NS", "CLK_TO_Q", "TimingPath", "paths", "worst", "by_block", "main"]
+__all__ = ["DELAYS", "NET_NS", "CLK_TO_Q", "TimingPath", "RoutedEnd", "paths", "routed",
+           "worst", "by_block", "report", "routed_report", "main"]
 
 #: nextpnr-ecp5's routed net delays on this design ran from 0.4 to 3.5 ns; this is the
 #: estimate's one figure for a net between slices
@@ -307,6 +312,87 @@ def report(all_paths, target_mhz, limit=20):
     return "\n".join(lines)
 
 
+@dataclass(frozen=True)
+class RoutedEnd:
+    """One end point of a routed design: ``ns``, the worst arrival nextpnr found at it (its
+    routed nets and cells, from the clock edge); the end's signal (``end``, a flip-flop's
+    output name as :class:`TimingPath` names it) and input ``port``; the ``net`` into it and
+    that net's driving cell; and ``start``, the start of :func:`paths`'s estimated worst path
+    to the same end (its likely origin; "" without the netlist)."""
+    ns: float
+    end: str
+    port: str
+    net: str
+    driver: str
+    start: str = ""
+
+    @property
+    def block(self):
+        return block_of(self.end)
+
+
+def routed(report, netlist=None):
+    """Every timed end point of a routed design, worst first, as :class:`RoutedEnd`: from
+    nextpnr's JSON report written with ``--detailed-timing-report`` (:func:`hw.synth.run_nextpnr`
+    asks for it), whose ``detailed_net_timings`` give each register-to-register end point's
+    worst arrival. nextpnr's own report names one critical path; this lists them all. With the
+    Yosys ``netlist`` that was routed, ends are named by their signals and given the estimate's
+    start (:func:`paths`)."""
+    if not isinstance(report, dict):
+        report = json.loads(Path(report).read_text())
+    if "detailed_net_timings" not in report:
+        raise ValueError("the nextpnr report has no detailed_net_timings: route with "
+                         "--detailed-timing-report (hw.synth does)")
+    names, cells, starts = {}, {}, {}
+    if netlist is not None:
+        if not isinstance(netlist, dict):
+            netlist = json.loads(Path(netlist).read_text())
+        module = _module(netlist)
+        names, cells = _names(module), module["cells"]
+        starts = {(p.end, p.port): p.start for p in paths(netlist)}
+    ends = {}
+    for net in report["detailed_net_timings"]:
+        for e in net["endpoints"]:
+            cname = e["cell"]
+            cell = cells.get(cname) or cells.get("\\" + cname.lstrip("\\"))
+            end = _end_name(cname, names, cell) if cell else cname.lstrip("\\")
+            ns = max(e["delay"]) if isinstance(e["delay"], list) else e["delay"]
+            key = (end, e["port"])
+            if key not in ends or ns > ends[key].ns:
+                ends[key] = RoutedEnd(round(ns, 3), end, e["port"], net["net"].lstrip("\\"),
+                                      net["driver"].lstrip("\\"), starts.get(key, ""))
+    return sorted(ends.values(), key=lambda r: (-r.ns, r.end))
+
+
+def routed_report(ends, target_mhz, limit=20):
+    """A text table of :func:`routed`'s end points against ``target_mhz``: per end block the
+    worst arrival and the end points over the period, then the ``limit`` worst signals (bits
+    folded)."""
+    period = 1000.0 / target_mhz
+    table = {}
+    for r in ends:
+        w, over, n = table.get(r.block, (0.0, 0, 0))
+        table[r.block] = (max(w, r.ns), over + (r.ns > period), n + 1)
+    over = sum(r.ns > period for r in ends)
+    lines = [f"{len(ends)} end points routed; {over} over {target_mhz:g} MHz ({period:.2f} ns)",
+             "", "| end block | worst ns | over | end points |", "|---|---:|---:|---:|"]
+    for b, (w, o, n) in sorted(table.items(), key=lambda kv: -kv[1][0]):
+        lines.append(f"| {b} | {w:.2f} | {o} | {n} |")
+    lines += ["", f"worst {limit} end signals (routed ns; last net; the estimate's start):"]
+    seen = set()
+    for r in ends:
+        k = (_signal_base(r.end), r.port)
+        if k in seen:
+            continue
+        seen.add(k)
+        end = r.end if r.port == "DI" else f"{r.end} ({r.port})"
+        start = f"  <- {r.start}" if r.start else ""
+        lines.append(f"{r.ns:6.2f} ns  {end}  via {r.net}{start}")
+        if len(seen) == limit:
+            break
+    return "\n".join(lines)
+
+
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("netlist", help="Yosys's JSON netlist (synth_ecp5 -json)")
@@ -316,7 +402,16 @@ def main(argv=None):
                    help="also print the signals along the N worst pairs")
     p.add_argument("--block", action="append", default=[],
                    help="only the paths ending in this block (say post, seq, top); repeatable")
+    p.add_argument("--routed", metavar="REPORT",
+                   help="nextpnr's JSON report of this netlist routed (--detailed-timing-report):"
+                        " every end point's routed arrival instead of the estimate")
     args = p.parse_args(argv)
+    if args.routed:
+        ends = routed(args.routed, args.netlist)
+        if args.block:
+            ends = [r for r in ends if r.block in args.block]
+        print(routed_report(ends, args.target, args.top))
+        return
     all_paths = paths(args.netlist)
     if args.block:
         known = {block_of(tp.end) for tp in all_paths}

@@ -551,12 +551,15 @@ ROUTERS = ("router1", "router2")
 def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None, router=ROUTERS[0]):
     """nextpnr-ecp5 on ``build/netlist.json`` for :data:`DEVICE`, out of context: the figures
     of its report (:func:`parse_report`, also in ``build/report.json``) and the seconds it
-    took. ``router``: one of :data:`ROUTERS`."""
+    took. ``router``: one of :data:`ROUTERS`. The report has every routed net's delay to each
+    of its sinks (``--detailed-timing-report``): ``python -m hw.depth build/netlist.json
+    --routed build/report.json`` lists every path with them, not only the critical one."""
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
     args = [DEVICE["nextpnr"], "--speed", str(DEVICE["speed"]), "--package", DEVICE["package"],
             "--out-of-context", "--json", "netlist.json", "--freq", f"{target_mhz:g}",
             "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
+            "--detailed-timing-report",
             "-l", "nextpnr.log", "-q", *(["--router", router] if router != ROUTERS[0] else [])]
     progress = progress or _Progress(TOP)
     seconds = progress.run("nextpnr", args, Path(build), "nextpnr.log")

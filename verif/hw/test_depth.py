@@ -164,3 +164,47 @@ def test_command_line_keeps_the_blocks_asked_for(tmp_path, capsys):
     with pytest.raises(SystemExit):
         depth.main([str(netlist), "--block", "nowhere"])
     assert "no path ends in nowhere; the end blocks are blk, top" in capsys.readouterr().err
+
+
+def _report():
+    """nextpnr's ``detailed_net_timings`` for :func:`_netlist` routed: an end point appears
+    under each net into it, b's twice (its worst arrival counts); c's clock enable, d; and a
+    port nextpnr names that the netlist's cell does not have (``M``)."""
+    def net(name, driver, *endpoints):
+        return {"net": name, "driver": driver, "port": "Z", "event": "posedge clk",
+                "endpoints": [{"cell": c, "port": p, "event": "posedge clk", "delay": d}
+                              for c, p, d in endpoints]}
+    return {"detailed_net_timings": [
+        net("x", "mux", ("b_ff", "DI", [1.0, 2.5])),
+        net("x", "mux", ("b_ff", "DI", [1.2, 3.25])),
+        net("\\$abc$8", "lut2", ("c_ff", "CE", [5.0, 6.0])),
+        net("$13", "cc1", ("d_ff", "DI", [2.0, 4.5]), ("d_ff", "M", [0.5, 0.75])),
+    ]}
+
+
+@pytest.mark.nosim
+def test_routed_end_points_take_the_reports_worst_arrival_and_the_estimates_start():
+    ends = depth.routed(_report(), _netlist())
+    assert [(r.end, r.port, r.ns) for r in ends] == [
+        ("blk.c", "CE", 6.0), ("blk.d", "DI", 4.5), ("b", "DI", 3.25), ("blk.d", "M", 0.75)]
+    assert [r.start for r in ends] == ["blk.ram_do", "a", "a", ""]
+    assert ends[0].net == "$abc$8" and ends[0].driver == "lut2" and ends[0].block == "blk"
+    # without the netlist the ends keep nextpnr's cell names
+    assert [r.end for r in depth.routed(_report())][:2] == ["c_ff", "d_ff"]
+    text = depth.routed_report(ends, 200)
+    assert text.startswith("4 end points routed; 1 over 200 MHz (5.00 ns)")
+    assert "| blk | 6.00 | 1 | 3 |" in text and "| top | 3.25 | 0 | 1 |" in text
+    assert "  6.00 ns  blk.c (CE)  via $abc$8  <- blk.ram_do" in text
+    with pytest.raises(ValueError, match="no detailed_net_timings: route with"):
+        depth.routed({"critical_paths": []})
+
+
+@pytest.mark.nosim
+def test_command_line_lists_routed_end_points(tmp_path, capsys):
+    import json
+    (tmp_path / "netlist.json").write_text(json.dumps(_netlist()))
+    (tmp_path / "report.json").write_text(json.dumps(_report()))
+    depth.main([str(tmp_path / "netlist.json"), "--routed", str(tmp_path / "report.json"),
+                "--target", "250", "--block", "blk"])
+    out = capsys.readouterr().out
+    assert out.startswith("3 end points routed; 2 over 250 MHz (4.00 ns)") and "| top |" not in out

@@ -207,6 +207,14 @@ def test_one_block_goes_through_yosys_and_nextpnr(tmp_path):
     assert 0 < figures["ff"] < figures["available"]["ff"] and figures["bram"] == 0
     assert 0 < figures["fmax_mhz"] < 1000 and figures["target_mhz"] == synth.TARGET_MHZ
     assert figures["critical_path"]["logic_ns"] > 0
+    # every end point's routed arrival (--detailed-timing-report): the worst is nextpnr's
+    # critical path, whose delay is the period of its Fmax
+    from hw import depth
+    ends = depth.routed(tmp_path / "report.json", tmp_path / "netlist.json")
+    assert len(ends) > 8 and all(ends[i].ns >= ends[i + 1].ns for i in range(len(ends) - 1))
+    assert ends[0].ns == pytest.approx(1000 / figures["fmax_mhz"], abs=0.01)
+    # named by the flip-flop's signal (not its cell), with the estimate's start
+    assert "TRELLIS_FF" not in ends[0].end and ends[0].start
 
 
 @pytest.mark.gen
