@@ -173,7 +173,9 @@ class LoadRows(Elaboratable):
 
     def elaborate(self, platform):
         m = Module()
-        row = Signal(16, name="load_row")
+        # the row count plus two (the next row's ``last`` is a comparison with ``rows``
+        # alone, no adder before it)
+        row2 = Signal(17, init=2, name="load_row2")
         zero = Signal(init=1, name="load_row_zero")     # row == 0
         next_last = Signal(name="load_next_last")       # row + 1 >= rows (row != 0)
         row_first, row_addr = Signal(16, name="row_first"), Signal(32, name="row_addr")
@@ -187,10 +189,10 @@ class LoadRows(Elaboratable):
             step_first.eq(self.first + self.skip),
         ]
         with m.If(self.restart):
-            m.d.sync += [row.eq(0), zero.eq(1)]
+            m.d.sync += [row2.eq(2), zero.eq(1)]
         with m.Elif(self.step):
-            m.d.sync += [row.eq(Mux(self.last, 0, row + 1)), zero.eq(self.last),
-                         next_last.eq(row + 2 >= self.rows),
+            m.d.sync += [row2.eq(Mux(self.last, 2, row2 + 1)), zero.eq(self.last),
+                         next_last.eq(row2 >= self.rows),
                          row_first.eq(step_first), row_end.eq(step_first + self.count),
                          row_addr.eq(self.mem_addr + self.pitch)]
         return m
