@@ -385,12 +385,17 @@ def pool_checks(m, g, *, out_addr, count, pool):
     return pool_verdicts(m, pool_products(m, g, out_addr=out_addr, count=count, pool=pool))
 
 
-def _conditions(g, *, op, bank, in_addr, acc_addr, count, rows, cols, requant, pool):
-    """The command check's conditions that need no pool term (bits; :func:`_ordered`)."""
+def _conditions(g, *, op, bank, in_addr, acc_addr, count, rows, cols, requant, pool,
+                in_end=None, acc_end=None):
+    """The command check's conditions that need no pool term (bits; :func:`_ordered`).
+    ``in_end``, ``acc_end``: ``in_addr + count`` and ``acc_addr + count`` if the caller has
+    them (in registers: no adder before the comparisons)."""
+    in_end = in_addr + count if in_end is None else in_end
+    acc_end = acc_addr + count if acc_end is None else acc_end
     return {
         "bad_op": (op != Opcode.VMM) & (op != Opcode.NOP), "vmm": op == Opcode.VMM,
         "bank": bank >= g.banks, "count": count == 0,
-        "in_range": in_addr + count > g.in_depth, "acc_range": acc_addr + count > g.acc_depth,
+        "in_range": in_end > g.in_depth, "acc_range": acc_end > g.acc_depth,
         "rows": (rows == 0) | (rows > g.rows), "cols": (cols == 0) | (cols > g.cols),
         "requant": requant, "pool": (pool == 0) | ((pool > 1) & ~requant),
     }
@@ -446,7 +451,8 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
 
 
 def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
-                       requant, pool, pool_inverse=None, mult_cells="inferred"):
+                       requant, pool, pool_inverse=None, mult_cells="inferred", in_end=None,
+                       acc_end=None):
     """:func:`command_error` of the fields of the cycle before, and whether it is not NONE
     (``(error, failed)``), in logic added to ``m``: the conditions, the pool table and the
     pool multiplies (:func:`pool_products`) and the bound (:func:`pool_bound`) are computed
@@ -462,10 +468,13 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
     builds the two pool multiplies as MULT18X18D blocks whose output register is the
     product's (:func:`hw.ecp5.mult18x18d`; "inferred", the default: ``*`` and a register):
     the same verdicts in the same cycles, with the cycle ending inside the block, not after a
-    route out of it (the 8x8 accelerator's routed critical path, `room * pool`)."""
+    route out of it (the 8x8 accelerator's routed critical path, `room * pool`).
+    ``in_end`` and ``acc_end``: ``in_addr + count`` and ``acc_addr + count`` from registers
+    (:func:`_conditions`), so the early verdict is comparisons and gates, no adder."""
     check_cells(mult_cells)
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
-                    rows=rows, cols=cols, requant=requant, pool=pool)
+                    rows=rows, cols=cols, requant=requant, pool=pool, in_end=in_end,
+                    acc_end=acc_end)
     in_blocks = {}     # the products registered in their blocks
 
     def multiply(name, a, b):

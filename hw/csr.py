@@ -58,11 +58,18 @@ class RegisterFile(wiring.Component):
         the write's value as the field is written, and ``table[reset]`` after a reset), so a
         look-up that a command needs in its START cycle is done as the field is written (the
         controller's pool inverse: ``{"cmd_pool": ("inverse", inverses)}``).
+    sums : dict, optional
+        ``{name: (port_a, port_b)}``: an ``Out`` port ``name`` that always holds the sum of
+        the RW fields ``port_a`` and ``port_b`` (one bit wider than the wider), a register
+        updated as either is written (from the write's value) and their resets' sum after a
+        reset, so a sum that a command's check needs in its START cycle is no adder after the
+        registers (the controller's ``cmd_in_addr + cmd_count``).
     """
 
-    def __init__(self, config, registers=None, derived=None):
+    def __init__(self, config, registers=None, derived=None, sums=None):
         self.registers = regmap.REGISTERS if registers is None else tuple(registers)
         self.derived = dict(derived or {})
+        self.sums = dict(sums or {})
         members = {
             "w_addr": In(range(REG_SPACE_WORDS)), "r_addr": In(range(REG_SPACE_WORDS)),
             "w_en": In(1), "w_data": In(32), "w_strb": In(4),
@@ -97,6 +104,14 @@ class RegisterFile(wiring.Component):
                                  f"entries, not {len(table)}")
             width = max(max(table).bit_length(), 1)
             members[f"{port}_{suffix}"] = Out(width, init=table[rw[port].reset])
+        for name, ports in self.sums.items():
+            if name in members:
+                raise ValueError(f"sums: {name!r} is a port already")
+            if len(ports) != 2 or any(port not in rw for port in ports):
+                raise ValueError(f"sums: {name!r} needs two read/write fields' ports, not "
+                                 f"{ports!r}")
+            a, b = (rw[port] for port in ports)
+            members[name] = Out(max(a.width, b.width) + 1, init=a.reset + b.reset)
         self.config = config
         super().__init__(members)
 
@@ -161,6 +176,8 @@ class RegisterFile(wiring.Component):
         # Writes and sticky state. A register's write enable is its address, w_en and its own
         # refusal (busy last), not a decode of the encoded w_err: the same writes, since one
         # address is selected at a time, and busy passes one AND.
+        # ``after``: each RW field's value after this cycle's write (for the sums)
+        after, hits = {}, {}
         for reg in self.registers:
             if reg.config is not None or reg.read_only:
                 continue
@@ -175,6 +192,8 @@ class RegisterFile(wiring.Component):
                     value = (Value.cast(port) & keep) | (new & ~keep)
                     with m.If(hit):
                         m.d.sync += Value.cast(port).eq(value)
+                    after[port_name(reg, fld)] = Mux(hit, value, port)
+                    hits[port_name(reg, fld)] = hit
                     if port_name(reg, fld) in self.derived:
                         self._derive(m, port_name(reg, fld), fld, value, hit)
                 elif fld.access == W1P:
@@ -189,6 +208,10 @@ class RegisterFile(wiring.Component):
                         m.d.sync += port.eq(getattr(self, port_name(reg, fld) + "_value"))
                     with m.Elif(clear):
                         m.d.sync += Value.cast(port).eq(0)
+
+        for name, (a, b) in self.sums.items():
+            with m.If(hits[a] | hits[b]):
+                m.d.sync += getattr(self, name).eq(after[a] + after[b])
 
         # Reads.
         with m.If(self.r_en):

@@ -213,8 +213,8 @@ class InstructionCheck(Elaboratable):
 
     1. the table look-ups (the pool's inverse, the window's size, a row's bytes in memory),
        a LOAD's or STORE's room after its first row (in the window, below 2**32), the same
-       plus a row's step, and the multiplies over its rows (``rows * skip``, ``rows *
-       pitch``);
+       plus a row's step, the multiplies over its rows (``rows * skip``, ``rows *
+       pitch``), and a VMM's input and accumulator ends;
     2. the VMM's conditions and pool multiplies (:func:`~hw.controller.late_command_check`,
        from the registered inverse), a LOAD's or STORE's comparisons of its rows with its room
        and its other conditions, the range ends;
@@ -264,6 +264,11 @@ class InstructionCheck(Elaboratable):
                 with m.Case(win):
                     m.d.comb += size.eq(units(win, g))
         instr1, err1 = reg(self.instr, "check_instr"), reg(self.err, "check_err")
+        # a VMM's input and accumulator ends (``IN_ADDR + COUNT``, ``ACC_ADDR + COUNT``),
+        # registered: step 2's range comparisons come without an adder before them
+        vmm_count = fld(Op.VMM, "COUNT")
+        in_end1 = reg(fld(Op.VMM, "IN_ADDR") + vmm_count, "check_in_end")
+        acc_end1 = reg(fld(Op.VMM, "ACC_ADDR") + vmm_count, "check_acc_end")
         inverse1 = rom(m, POOL_INVERSES, fld(Op.VMM, "POOL"), "check_pool_inverse")
         # The rows after the first must fit in the room left after the first row: in the
         # window (``size - (first + count)``) and below 2**32 (``2**32 - mem_addr - row
@@ -321,7 +326,7 @@ class InstructionCheck(Elaboratable):
             m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr, acc_addr=vmm.acc_addr,
             out_addr=vmm.out_addr, count=vmm.count, rows=vmm.rows, cols=vmm.cols,
             requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool, pool_inverse=inverse1,
-            mult_cells=self.mult_cells)
+            mult_cells=self.mult_cells, in_end=in_end1, acc_end=acc_end1)
         is_load = op == Op.LOAD
         # a LOAD's or STORE's conditions, in ErrorCode order
         ls = {
@@ -346,9 +351,8 @@ class InstructionCheck(Elaboratable):
         ls = {name: reg(cond, f"check_ls_{name}_q") for name, cond in ls.items()}
         ends = Signal(ENDS, name="check_ends")
         m.d.comb += [
-            ends.end.eq(Mux(op == Op.VMM, fld(Op.VMM, "IN_ADDR") + fld(Op.VMM, "COUNT"),
-                            fld(Op.LOAD, "FIRST") + fld(Op.LOAD, "COUNT"))),
-            ends.acc.eq(fld(Op.VMM, "ACC_ADDR") + fld(Op.VMM, "COUNT")),
+            ends.end.eq(Mux(op == Op.VMM, in_end1, fld(Op.LOAD, "FIRST") + fld(Op.LOAD, "COUNT"))),
+            ends.acc.eq(acc_end1),
             ends.out.eq(fld(Op.VMM, "OUT_ADDR") + fld(Op.VMM, "COUNT")),
         ]
         m.d.sync += self.ends.eq(ends)

@@ -146,7 +146,9 @@ class PimAccelerator(wiring.Component):
         # CMD_POOL's inverse (the command check's divisibility test) is looked up as the
         # register is written, so the check's multiply in the START cycle starts at a register
         csr = RegisterFile(config, regmap.registers(cim is not None),
-                           derived={"cmd_pool": ("inverse", POOL_INVERSES)})
+                           derived={"cmd_pool": ("inverse", POOL_INVERSES)},
+                           sums={"cmd_in_end": ("cmd_in_addr", "cmd_count"),
+                                 "cmd_acc_end": ("cmd_acc_addr", "cmd_count")})
         ctl = Controller(g, drain=self.pipeline_depth,
                          acc_drain=timing.drain(self.array_latency, requant=False),
                          vector_cycles=1 if cim is None else cim.cycles_per_vector,
@@ -418,7 +420,7 @@ class PimAccelerator(wiring.Component):
             acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,
             rows=csr.cmd_rows, cols=csr.cmd_cols, requant=csr.cmd_flags_requant,
             pool=csr.cmd_pool, pool_inverse=csr.cmd_pool_inverse,
-            mult_cells=self.array_mult_cells)
+            mult_cells=self.array_mult_cells, in_end=csr.cmd_in_end, acc_end=csr.cmd_acc_end)
         m.d.comb += [
             ctl.check_error.eq(ctl_check), ctl.check_failed.eq(ctl_failed),
             ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),

@@ -280,3 +280,59 @@ def test_derived_register_arguments_are_checked():
         RegisterFile(CONFIG, derived={"status_busy": ("x", [0, 1])})
     with pytest.raises(ValueError, match="needs 256 entries, not 4"):
         RegisterFile(CONFIG, derived={"cmd_pool": ("x", [0, 1, 2, 3])})
+
+
+def test_sum_registers_hold_the_fields_sum_every_cycle():
+    """``RegisterFile(sums=...)``: CMD_IN_ADDR + CMD_COUNT and CMD_ACC_ADDR + CMD_COUNT (the
+    accelerator's) equal the Python sum of the two fields as read in every cycle, through
+    writes with random strobes to the three registers and others, refused writes (busy) and
+    soft resets."""
+    from amaranth import Module, Signal
+    from amaranth.hdl import ResetInserter
+
+    sums = {"cmd_in_end": ("cmd_in_addr", "cmd_count"),
+            "cmd_acc_end": ("cmd_acc_addr", "cmd_count")}
+    dut = RegisterFile(CONFIG, sums=sums)
+    soft = Signal()
+    top = Module()
+    top.submodules.csr = ResetInserter(soft)(dut)
+    words = [register(n).offset // 4 for n in ("CMD_IN_ADDR", "CMD_ACC_ADDR", "CMD_COUNT")]
+    r = rng(12)
+    seen = {"written": 0, "refused": 0, "reset": 0, "carries": 0, "changed": 0}
+
+    async def tb(ctx):
+        last = None
+        for cycle in range(3000):
+            fields = {p: ctx.get(getattr(dut, p)) for p in ("cmd_in_addr", "cmd_acc_addr",
+                                                           "cmd_count")}
+            for name, (a, b) in sums.items():
+                assert ctx.get(getattr(dut, name)) == fields[a] + fields[b], \
+                    f"cycle {cycle}: {name} of {fields}"
+            seen["carries"] += fields["cmd_in_addr"] + fields["cmd_count"] >= 1 << 16
+            seen["changed"] += last is not None and fields != last
+            last = fields
+            w_en, busy, reset = r.random() < 0.6, r.random() < 0.2, r.random() < 0.02
+            ctx.set(dut.w_en, w_en)
+            ctx.set(dut.busy, busy)
+            ctx.set(soft, reset)
+            ctx.set(dut.w_addr, r.choice(words) if r.random() < 0.8
+                    else r.choice(sorted(BY_WORD)))
+            ctx.set(dut.w_data, r.getrandbits(32))
+            ctx.set(dut.w_strb, r.randrange(16))
+            seen["written"] += w_en and not busy
+            seen["refused"] += w_en and busy
+            seen["reset"] += reset
+            await ctx.tick()
+
+    simulate(top, tb)
+    print(seen)
+    assert min(seen.values()) > 20, seen
+
+
+def test_sum_register_arguments_are_checked():
+    with pytest.raises(ValueError, match="needs two read/write fields' ports"):
+        RegisterFile(CONFIG, sums={"x": ("cmd_count", "status_busy")})
+    with pytest.raises(ValueError, match="needs two read/write fields' ports"):
+        RegisterFile(CONFIG, sums={"x": ("cmd_count",)})
+    with pytest.raises(ValueError, match="'cmd_count' is a port already"):
+        RegisterFile(CONFIG, sums={"cmd_count": ("cmd_in_addr", "cmd_count")})
