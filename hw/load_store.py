@@ -238,12 +238,6 @@ class StoreUnit(wiring.Component):
     ``en``, held until the next ``en``) and sends them as beats on ``wr_data``; bytes that hold
     no value are 0. It waits until the memory has answered every burst (``wr_idle``); ``err``
     then says whether it answered an error. ``busy`` from the cycle after ``start`` until then.
-
-    ``wr_data`` is an output register (valid and data; ``ready`` passes through to the reads):
-    a beat leaves the cycle after the window's read port shows it, so the block RAM's read
-    data (4.3 ns clock to output on the ECP5) meets only the choice of part and window before a
-    register, not the write engine's too. One beat per cycle still; a STORE takes one cycle
-    more than it would without (:class:`~sw.targets.regmodel.program.ProgramTiming`).
     """
 
     def __init__(self, geometry: Geometry):
@@ -270,12 +264,6 @@ class StoreUnit(wiring.Component):
         addr = Signal(32)
         m.d.comb += [self.wr_req.payload.addr.eq(addr),
                      self.wr_data.payload.strb.eq((1 << B) - 1)]
-        # the beats as read (``beat``), then the output register
-        beat = stream.Signature(write_beat_layout(g.mem_bits)).create()
-        m.d.comb += beat.ready.eq(~self.wr_data.valid | self.wr_data.ready)
-        with m.If(beat.ready):
-            m.d.sync += [self.wr_data.valid.eq(beat.valid),
-                         self.wr_data.payload.data.eq(beat.payload.data)]
         with m.Switch(window):
             for w in STORE_WINDOWS:
                 with m.Case(w):
@@ -296,7 +284,7 @@ class StoreUnit(wiring.Component):
                 with m.Switch(window):
                     for w in STORE_WINDOWS:
                         with m.Case(w):
-                            self._move(m, w, beat, unit, to_read, to_send)
+                            self._move(m, w, unit, to_read, to_send)
                 with m.If(to_send == 0):
                     m.next = "FINISH"
             with m.State("FINISH"):  # every beat sent: wait for the memory's answers
@@ -305,7 +293,7 @@ class StoreUnit(wiring.Component):
                     m.next = "IDLE"
         return m
 
-    def _move(self, m, w, beat, unit, to_read, to_send):
+    def _move(self, m, w, unit, to_read, to_send):
         g, B = self.geometry, self.geometry.mem_bytes
         S = unit_bytes(w, g)
         port = "acc" if w == Window.ACC else "out"
@@ -318,14 +306,14 @@ class StoreUnit(wiring.Component):
         with m.If(read_now):
             m.d.sync += [unit.eq(unit + 1), to_read.eq(to_read - 1)]
         have = Signal(name=f"{port}_have")  # the port holds a unit not sent completely
-        sent = beat.valid & beat.ready
+        sent = self.wr_data.valid & self.wr_data.ready
         if S >= B:
             parts = S // B
             part = Signal(range(parts), name=f"{port}_part")
             done_unit = Signal(name=f"{port}_done_unit")
             m.d.comb += [
-                beat.valid.eq(have),
-                beat.payload.data.eq(unit_data.word_select(part, 8 * B)
+                self.wr_data.valid.eq(have),
+                self.wr_data.payload.data.eq(unit_data.word_select(part, 8 * B)
                                              if parts > 1 else unit_data),
                 done_unit.eq(sent & (part == parts - 1)),
                 read_now.eq((to_read != 0) & (~have | done_unit)),
@@ -345,8 +333,8 @@ class StoreUnit(wiring.Component):
             m.d.comb += [
                 closes.eq(have & ((slot == slots - 1) | (to_read == 0))),
                 read_now.eq((to_read != 0) & ~full & ~closes),
-                beat.valid.eq(full),
-                beat.payload.data.eq(buf),
+                self.wr_data.valid.eq(full),
+                self.wr_data.payload.data.eq(buf),
             ]
             m.d.sync += have.eq(read_now)
             with m.If(have):

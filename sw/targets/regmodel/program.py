@@ -127,10 +127,6 @@ class ProgramTiming:
     #: idle cycles per beat when several units share a beat (the store unit packs them), else
     #: once per STORE
     store_pack: int = 2
-    #: a STORE of units smaller than a beat: its last beat's cycle in the store unit's output
-    #: register (``hw.load_store.StoreUnit``; a STORE of larger units hides it, its first
-    #: beat waits for the write burst's address anyway)
-    store_register: int = 1
     #: a VMM's dispatch -> its first vector (its busy cycles start then; the controller issues
     #: it in the cycle it takes the VMM)
     vmm_start: int = 1
@@ -171,10 +167,9 @@ class ProgramTiming:
 
     def store_cycles(self, units, unit_bytes, beat_bytes):
         """A STORE: set-up and write response, a piece per cycle, and ``store_pack`` idle cycles
-        per beat when units share beats (and ``store_register``), else once (PERF_STORE)."""
+        per beat when units share beats, else once (PERF_STORE)."""
         beats = -(-units * unit_bytes // beat_bytes)
-        pack = (self.store_pack * beats + self.store_register if unit_bytes < beat_bytes
-                else self.store_pack)
+        pack = self.store_pack * (beats if unit_bytes < beat_bytes else 1)
         return self.store_setup + self.pieces(units, unit_bytes, beat_bytes) + pack
 
     def vmm_cycles(self, count, latency, requant=True, vector_cycles=1):

@@ -370,9 +370,7 @@ def test_program_timing_constants():
     assert t.load_cycles(16, 16, 16) == t.load_setup + t.read_latency + 16
     assert t.load_cycles(16, 64, 16) == t.load_setup + t.read_latency + 64
     assert t.store_cycles(64, 64, 16) == t.store_setup + 256 + t.store_pack
-    # packed beats, and the last beat's cycle in the store unit's output register
-    assert t.store_cycles(16, 4, 16) == t.store_setup + 16 + 4 * t.store_pack + 1
-    assert t.store_register == 1 and t.store_cycles(16, 16, 16) == t.store_setup + 16 + 2
+    assert t.store_cycles(16, 4, 16) == t.store_setup + 16 + 4 * t.store_pack  # packed beats
     assert t.vmm_cycles(64, 3) == timing.busy_cycles(64, 3)
     for bad in (dict(read_latency=-1), dict(fetch_block=0), dict(fetch_queue=2),
                 dict(done=1.5)):
