@@ -228,6 +228,21 @@ def test_config_must_cover_every_cfg_register():
         RegisterFile({k: v for k, v in CONFIG.items() if k != "latency"})
 
 
+def _random_write(ctx, dut, soft, r, words, seen):
+    """Drive one cycle's bus write at random: mostly to one of ``words``, with random data and
+    strobes, sometimes refused (busy), sometimes with a soft reset; counted in ``seen``."""
+    w_en, busy, reset = r.random() < 0.6, r.random() < 0.2, r.random() < 0.02
+    ctx.set(dut.w_en, w_en)
+    ctx.set(dut.busy, busy)
+    ctx.set(soft, reset)
+    ctx.set(dut.w_addr, r.choice(words) if r.random() < 0.8 else r.choice(sorted(BY_WORD)))
+    ctx.set(dut.w_data, r.getrandbits(32))
+    ctx.set(dut.w_strb, r.randrange(16))
+    seen["written"] += w_en and not busy
+    seen["refused"] += w_en and busy
+    seen["reset"] += reset
+
+
 def test_derived_register_holds_the_looked_up_value_every_cycle():
     """``RegisterFile(derived=...)``: CMD_POOL's inverse (the accelerator's) equals the table
     entry of CMD_POOL in every cycle, through writes with random strobes, refused writes
@@ -257,16 +272,7 @@ def test_derived_register_holds_the_looked_up_value_every_cycle():
                 assert inverse == 0
             seen["changed"] += last is not None and pool != last
             last = pool
-            w_en, busy, reset = r.random() < 0.6, r.random() < 0.2, r.random() < 0.02
-            ctx.set(dut.w_en, w_en)
-            ctx.set(dut.busy, busy)
-            ctx.set(soft, reset)
-            ctx.set(dut.w_addr, pool_word if r.random() < 0.8 else r.choice(sorted(BY_WORD)))
-            ctx.set(dut.w_data, r.getrandbits(32))
-            ctx.set(dut.w_strb, r.randrange(16))
-            seen["written"] += w_en and not busy
-            seen["refused"] += w_en and busy
-            seen["reset"] += reset
+            _random_write(ctx, dut, soft, r, [pool_word], seen)
             await ctx.tick()
 
     simulate(top, tb)
@@ -311,17 +317,7 @@ def test_sum_registers_hold_the_fields_sum_every_cycle():
             seen["carries"] += fields["cmd_in_addr"] + fields["cmd_count"] >= 1 << 16
             seen["changed"] += last is not None and fields != last
             last = fields
-            w_en, busy, reset = r.random() < 0.6, r.random() < 0.2, r.random() < 0.02
-            ctx.set(dut.w_en, w_en)
-            ctx.set(dut.busy, busy)
-            ctx.set(soft, reset)
-            ctx.set(dut.w_addr, r.choice(words) if r.random() < 0.8
-                    else r.choice(sorted(BY_WORD)))
-            ctx.set(dut.w_data, r.getrandbits(32))
-            ctx.set(dut.w_strb, r.randrange(16))
-            seen["written"] += w_en and not busy
-            seen["refused"] += w_en and busy
-            seen["reset"] += reset
+            _random_write(ctx, dut, soft, r, words, seen)
             await ctx.tick()
 
     simulate(top, tb)
