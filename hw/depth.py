@@ -288,7 +288,8 @@ def worst(all_paths, limit=20):
 
 
 def by_block(all_paths, period_ns):
-    """End block -> (worst ns, end points over ``period_ns``, end points)."""
+    """End block -> (worst ns, end points over ``period_ns``, end points), worst first (of
+    :func:`paths`' paths or :func:`routed`'s end points)."""
     table = {}
     for p in all_paths:
         b = block_of(p.end)
@@ -297,13 +298,18 @@ def by_block(all_paths, period_ns):
     return dict(sorted(table.items(), key=lambda kv: -kv[1][0]))
 
 
+def _block_table(ends, period_ns):
+    """Markdown lines of :func:`by_block` (paths or :class:`RoutedEnd`, both have ``end`` and
+    ``ns``)."""
+    return ["| end block | worst ns | over | end points |", "|---|---:|---:|---:|",
+            *(f"| {b} | {w:.2f} | {over} | {n} |"
+              for b, (w, over, n) in by_block(ends, period_ns).items())]
+
+
 def report(all_paths, target_mhz, limit=20):
     period = 1000.0 / target_mhz
     lines = [f"{len(all_paths)} end points; estimate (cells + {NET_NS} ns a routed net) "
-             f"against {target_mhz} MHz ({period:.2f} ns)", "",
-             "| end block | worst ns | over | end points |", "|---|---:|---:|---:|"]
-    for b, (w, over, n) in by_block(all_paths, period).items():
-        lines.append(f"| {b} | {w:.2f} | {over} | {n} |")
+             f"against {target_mhz} MHz ({period:.2f} ns)", "", *_block_table(all_paths, period)]
     lines += ["", f"worst {limit} start/end pairs:"]
     for p in worst(all_paths, limit):
         end = p.end if p.port == "DI" else f"{p.end} ({p.port})"
@@ -369,15 +375,9 @@ def routed_report(ends, target_mhz, limit=20):
     worst arrival and the end points over the period, then the ``limit`` worst signals (bits
     folded)."""
     period = 1000.0 / target_mhz
-    table = {}
-    for r in ends:
-        w, over, n = table.get(r.block, (0.0, 0, 0))
-        table[r.block] = (max(w, r.ns), over + (r.ns > period), n + 1)
     over = sum(r.ns > period for r in ends)
     lines = [f"{len(ends)} end points routed; {over} over {target_mhz:g} MHz ({period:.2f} ns)",
-             "", "| end block | worst ns | over | end points |", "|---|---:|---:|---:|"]
-    for b, (w, o, n) in sorted(table.items(), key=lambda kv: -kv[1][0]):
-        lines.append(f"| {b} | {w:.2f} | {o} | {n} |")
+             "", *_block_table(ends, period)]
     lines += ["", f"worst {limit} end signals (routed ns; last net; the estimate's start):"]
     seen = set()
     for r in ends:
