@@ -8,7 +8,7 @@ import re
 from amaranth.back import verilog
 from amaranth.hdl import Const, Value, ValueCastable
 
-from .spec import Geometry
+from .spec import Geometry, timing
 
 __all__ = ["ports_of", "to_verilog", "main"]
 
@@ -237,11 +237,12 @@ def main(argv=None):
     p.add_argument("--weight-store", choices=("ff", "ram", "auto"), default="auto",
                    help="the array's weights in registers (ff) or a RAM per column (auto: a "
                         "RAM from 16 banks on)")
-    p.add_argument("--array-pipeline", type=int, choices=(0, 1, 2), default=0,
+    p.add_argument("--array-pipeline", type=int, choices=timing.ARRAY_PIPELINES, default=0,
                    help="extra pipeline stages of the array (1: the input broadcast "
-                        "registered, 2: the products too; each adds a cycle of latency)")
+                        "registered, 2: the products too, 3: the products copied once more "
+                        "beside the adders; each adds a cycle of latency)")
     p.add_argument("--dsp-registers", action="store_true",
-                   help="with --array-pipeline 2: the array's products (and the "
+                   help="with --array-pipeline 2 or 3: the array's products (and the "
                         "requantizer's and the instruction check's multiplies) as Lattice "
                         "ECP5 MULT18X18D "
                         "instances with their registers in use (hw.ecp5; a simulator needs "

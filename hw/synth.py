@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from .spec import timing
 from .spec.markdown import replace_section
 
 __all__ = ["DEVICE", "RESOURCES", "SECTION", "LOGIC_PRODUCTS", "ROUTERS", "SynthRecord",
@@ -898,11 +899,12 @@ def main(argv=None):
     p.add_argument("--weight-store", choices=("auto", "ff", "ram"), default="auto",
                    help="the array's weights in flip-flops, in RAM, or as the accelerator "
                         "builds them by default (auto)")
-    p.add_argument("--array-pipeline", type=int, choices=(0, 1, 2), default=0,
+    p.add_argument("--array-pipeline", type=int, choices=timing.ARRAY_PIPELINES, default=0,
                    help="the array's extra pipeline stages (1: the input broadcast registered, "
-                        "2: the products too; README, \"Pipelined array\")")
+                        "2: the products too, 3: the products copied once more beside the "
+                        "adders; README, \"Pipelined array\")")
     p.add_argument("--dsp-registers", action="store_true",
-                   help="with --array-pipeline 2: the array's products in MULT18X18D "
+                   help="with --array-pipeline 2 or 3: the array's products in MULT18X18D "
                         "instances whose input and output registers are the pipeline's, the "
                         "requantizer's partial products likewise, and the instruction check's "
                         "two multiplies in instances whose output register is the product's "

@@ -84,7 +84,7 @@ class PimAccelerator(wiring.Component):
         How the exact digital array's product columns multiply
         (:class:`~hw.vmm_array.VmmArray`'s ``mult_cells``): ``"inferred"`` (default) or
         ``"ecp5"``, Lattice ECP5 MULT18X18D blocks holding the pipeline's broadcast and
-        product registers (``array_pipeline`` 2 only; for ``make synth``, and simulators
+        product registers (``array_pipeline`` 2 or 3 only; for ``make synth``, and simulators
         with :func:`hw.ecp5.mult18x18d_model`); the same results and cycles. ``"ecp5"``
         also builds the command checks' multiplies (the sequencer's and the register mode's)
         and the requantizer's partial products as such blocks (``mult_cells`` of

@@ -28,11 +28,12 @@ def _below(value, bound):
 
 def check_mult_cells(mult_cells, pipeline):
     """Raise ValueError unless ``mult_cells`` is one of :data:`MULT_CELLS` and goes with
-    ``pipeline`` ("ecp5" needs 2: the DSP blocks hold that build's registers)."""
+    ``pipeline`` ("ecp5" needs 2 or 3: the DSP blocks hold the broadcast and product
+    registers of those builds)."""
     check_cells(mult_cells)
-    if mult_cells == "ecp5" and pipeline != 2:
+    if mult_cells == "ecp5" and pipeline not in (2, 3):
         raise ValueError("mult_cells 'ecp5' puts the broadcast and product registers of "
-                         f"pipeline 2 into the DSP blocks: it needs pipeline 2, not "
+                         f"pipeline 2 into the DSP blocks: it needs pipeline 2 or 3, not "
                          f"{pipeline!r}")
 
 
@@ -55,7 +56,10 @@ class VmmArray(wiring.Component):
       for the clock rate, each one cycle of latency: 1 registers the input broadcast (every
       column's own copy of ``x`` and of its bank's weights, the multipliers' input registers:
       the vector no longer fans out from one register to all R x C multipliers in the cycle of
-      the products), 2 also registers the products (the multipliers' output registers). The
+      the products), 2 also registers the products (the multipliers' output registers), 3
+      registers them once more (a copy beside the adder tree, so that the route out of a
+      column of DSP blocks has a cycle to itself instead of sharing one with the first adder
+      levels). The
       weights a vector meets are the same in every build: those of the cycle after its
       ``i.valid``.
 
@@ -470,6 +474,16 @@ class VmmArray(wiring.Component):
                     m.d.sync += [q.eq(v) for q, (v, _) in zip(regs, terms, strict=True)]
                 terms = [(q, shift) for q, (_, shift) in zip(regs, terms, strict=True)]
 
+    def _product_copy(self, m, r, c, p_q, valid):
+        """The registered product ``p_q`` as the tree's term: with ``pipeline`` 3 its copy
+        ``pc_r{r}_c{c}`` (loads with ``valid[2]``), else ``p_q`` itself."""
+        if self.pipeline < 3:
+            return p_q
+        copy = Signal(signed(16), name=f"pc_r{r}_c{c}", reset_less=True)
+        with m.If(valid[2]):
+            m.d.sync += copy.eq(p_q)
+        return copy
+
     def elaborate(self, platform):
         m = Module()
         R = self.rows
@@ -513,7 +527,7 @@ class VmmArray(wiring.Component):
                     p_q = Signal(signed(16), name=f"pq_r{r}_c{c}")
                     mult18x18d(m, x_q[r], w_sel[r], p_q, valid[0], valid[1],
                                name=f"mult_r{r}_c{c}")
-                    terms.append(p_q)
+                    terms.append(self._product_copy(m, r, c, p_q, valid))
                 columns[c] = terms
                 continue
             x_c = x_q
@@ -534,7 +548,7 @@ class VmmArray(wiring.Component):
                     p_q = Signal(signed(16), name=f"pq_r{r}_c{c}", reset_less=True)
                     with m.If(valid[1]):
                         m.d.sync += p_q.eq(p)
-                    p = p_q
+                    p = self._product_copy(m, r, c, p_q, valid)
                 terms.append(p)
             columns[c] = terms
 

@@ -58,8 +58,10 @@ def _ceil_log2(n):
 
 #: the VMM array's optional extra pipeline stages (a build parameter, ``hw.vmm_array.VmmArray``'s
 #: ``pipeline``): 0 none; 1 the input broadcast registered (each column's copy of the vector and
-#: of its bank's weights: the multipliers' input registers); 2 the products registered too
-ARRAY_PIPELINES = (0, 1, 2)
+#: of its bank's weights: the multipliers' input registers); 2 the products registered too; 3
+#: the products registered a second time (a copy beside the adder tree: the route from a
+#: column of DSP blocks to the tree gets a cycle of its own)
+ARRAY_PIPELINES = (0, 1, 2, 3)
 
 
 def array_latency(rows, pipeline=0):

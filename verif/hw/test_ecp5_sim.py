@@ -79,34 +79,38 @@ def test_the_model_matches_python_integers():
 def test_mult_cells_is_checked():
     with pytest.raises(ValueError, match=r"mult_cells must be one of \('inferred', 'ecp5'\)"):
         VmmArray(4, 4, pipeline=2, mult_cells="ice40")
-    with pytest.raises(ValueError, match="it needs pipeline 2, not 1"):
+    with pytest.raises(ValueError, match="it needs pipeline 2 or 3, not 1"):
         VmmArray(4, 4, pipeline=1, mult_cells="ecp5")
 
 
-#: (rows, cols, banks, logic_columns)
-SHAPES = [(4, 4, 2, 0), (8, 8, 2, 0), (5, 3, 3, 1)]
+#: (rows, cols, banks, logic_columns, pipeline): pipeline 3 (the products copied beside the
+#: tree) on two shapes
+SHAPES = [(4, 4, 2, 0, 2), (8, 8, 2, 0, 2), (5, 3, 3, 1, 2), (8, 8, 2, 0, 3), (5, 3, 3, 1, 3)]
 
 
 @pytest.mark.parametrize("weight_store", ["ff", "ram"])
 @pytest.mark.parametrize("mult_cells", MULT_CELLS)
-@pytest.mark.parametrize(("rows", "cols", "banks", "logic_columns"), SHAPES,
-                         ids=[f"{r}x{c}x{b}" + (f"-l{n}" if n else "") for r, c, b, n in SHAPES])
-def test_a_pipelined_array_on_each_kind_of_cell(rows, cols, banks, logic_columns, mult_cells,
-                                                weight_store):
-    """``pipeline`` 2 with inferred products and with MULT18X18D blocks: the same sums, valid
-    bits, holds and read port every cycle (the harness of the unpipelined array)."""
+@pytest.mark.parametrize(("rows", "cols", "banks", "logic_columns", "pipeline"), SHAPES,
+                         ids=[f"{r}x{c}x{b}" + (f"-l{n}" if n else "") + f"-p{p}"
+                              for r, c, b, n, p in SHAPES])
+def test_a_pipelined_array_on_each_kind_of_cell(rows, cols, banks, logic_columns, pipeline,
+                                                mult_cells, weight_store):
+    """``pipeline`` 2 and 3 with inferred products and with MULT18X18D blocks: the same
+    sums, valid bits, holds and read port every cycle (the harness of the unpipelined array,
+    which waits ``latency`` cycles for each vector's sums)."""
     s = seed()
     print(f"seed={s}")
 
     def make():
-        return VmmArray(rows, cols, banks, 5, weight_store=weight_store, pipeline=2,
+        return VmmArray(rows, cols, banks, 5, weight_store=weight_store, pipeline=pipeline,
                         logic_columns=logic_columns, mult_cells=mult_cells)
 
     def write(build_dir):
         from hw.gen import to_verilog
         (build_dir / MODEL).write_text(mult18x18d_model())
         (build_dir / "vmm_array.v").write_text(to_verilog(make(), "vmm_array"))
-    key = f"vmm_array_{rows}x{cols}x{banks}_p2_{mult_cells}_{weight_store}_l{logic_columns}"
+    key = (f"vmm_array_{rows}x{cols}x{banks}_p{pipeline}_{mult_cells}_{weight_store}"
+           f"_l{logic_columns}")
     build = build_sources(write, "vmm_array", key, (MODEL, "vmm_array.v"))
     run_array_harness(build, make(), s)
 

@@ -418,7 +418,7 @@ def test_dsp_registers_are_a_record_of_their_own(tmp_path, monkeypatch):
     records = tmp_path / "synth.json"
     synth.save(records, {r.key: r})
     assert synth.load(records)[r.key] == r
-    with pytest.raises(ValueError, match="it needs pipeline 2, not 0"):
+    with pytest.raises(ValueError, match="it needs pipeline 2 or 3, not 0"):
         synth.synthesize(Geometry.default(rows=8, cols=8), build=tmp_path,
                          array_mult_cells="ecp5")
     for dsp, how in (("rest", "booth"), ("no", "booth"), ("fill", "booth")):

@@ -27,12 +27,13 @@ pytestmark = pytest.mark.unit
 SHAPES = [(4, 4, 3), (5, 3, 2), (8, 2, 16)]
 #: (rows, cols, banks, pipeline): the shapes as built by default, and pipelined builds
 #: (``VmmArray(pipeline=)``: the same weights meet each vector, ``pipeline`` cycles later)
-CASES = [(*s, 0) for s in SHAPES] + [(4, 4, 3, 1), (5, 3, 2, 2), (8, 2, 16, 1), (8, 2, 16, 2)]
+CASES = [(*s, 0) for s in SHAPES] + [(4, 4, 3, 1), (5, 3, 2, 2), (8, 2, 16, 1), (8, 2, 16, 2),
+                                     (5, 3, 2, 3), (8, 2, 16, 3)]
 #: (rows, cols, banks, pipeline, logic_columns): some or all columns summed in logic
 #: (``VmmArray(logic_columns=)``), odd rows and a single row included
 LOGIC_CASES = [(4, 4, 3, 0, 2), (5, 3, 2, 0, 3), (5, 3, 2, 2, 1), (8, 2, 16, 1, 2),
                (8, 2, 16, 2, 1), (16, 3, 2, 2, 2), (16, 2, 2, 0, 2), (1, 2, 2, 1, 1),
-               (3, 2, 2, 2, 2), (17, 2, 2, 1, 1)]
+               (3, 2, 2, 2, 2), (17, 2, 2, 1, 1), (16, 3, 2, 3, 2), (1, 2, 2, 3, 1)]
 
 
 def _int8(v):
@@ -234,7 +235,7 @@ def test_ram_drops_a_bus_write_to_another_bank_of_the_column_being_loaded():
 
 #: (rows, cols, banks, pipeline, logic_columns) of the extreme-value test
 EXTREME_CASES = [(16, 3, 2, 0, 2), (16, 3, 2, 1, 3), (16, 2, 2, 2, 1), (5, 2, 16, 2, 2),
-                 (1, 1, 2, 0, 1), (4, 2, 2, 1, 2), (17, 2, 2, 2, 2)]
+                 (1, 1, 2, 0, 1), (4, 2, 2, 1, 2), (17, 2, 2, 2, 2), (5, 2, 16, 3, 2)]
 
 
 @pytest.mark.parametrize(("rows", "cols", "banks", "pipeline", "logic_columns"), EXTREME_CASES,

@@ -49,7 +49,7 @@ def _layers(rng):
 
 
 #: (array_pipeline, array_mult_cells): "ecp5", the products in MULT18X18D blocks (their model)
-BUILDS = [(p, "inferred") for p in timing.ARRAY_PIPELINES[1:]] + [(2, "ecp5")]
+BUILDS = [(p, "inferred") for p in timing.ARRAY_PIPELINES[1:]] + [(2, "ecp5"), (3, "ecp5")]
 
 
 @pytest.mark.parametrize("dma", [False, None], ids=["registers", "program"])
