@@ -23,8 +23,8 @@ class Controller(wiring.Component):
     On ``start`` the command is checked (first failing check wins, in :class:`ErrorCode`
     order); a bad command sets ``error`` and pulses ``done`` without doing anything; NOP just
     pulses ``done``. A VMM command issues ``count`` vectors, one per cycle: in issue cycle j,
-    ``issue`` is high and ``in_rd_addr = in_addr + j`` (``in_addr`` of the ``start`` cycle;
-    ``in_rd_addr`` means nothing in other cycles), ``index = j``; ``read_en``, the input
+    ``issue`` is high and ``in_rd_addr = in_addr + j`` (``in_addr`` of the ``start`` cycle),
+    ``index = j`` (both mean nothing in other cycles); ``read_en``, the input
     buffer's read enable, is high in every issue cycle (and may be in others: with
     ``check_latency`` 1 in the cycle of a cancelled start's first issue). After the last one it
     waits ``drain`` cycles (the pipeline depth from the input buffer to the output buffer), then
@@ -253,7 +253,10 @@ class Controller(wiring.Component):
                 m.d.sync += [index.eq(1), left.eq(self.count - 1), held.eq(self.count != 1)]
             with m.Else():
                 m.d.sync += held.eq(1)
-        with m.If(step):
+        # the step's counts move with ``held_step``, not ``step``: a late check's cancel (its
+        # only difference) sets ``held`` to 0 below, and the next start loads them anew, so
+        # the cancel reaches ``issue`` and the drain, not these 40-odd flip-flops
+        with m.If(held_step):
             m.d.sync += [index.eq(index + 1), left.eq(left - 1), next_addr.eq(next_addr + 1)]
             with m.If(left == 1):
                 m.d.sync += held.eq(0)
