@@ -596,7 +596,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     :func:`default_yosys_flags`); ``label``: the record's
     :attr:`SynthRecord.label`; ``weight_store``: the array's (``"ff"``, ``"ram"`` or
     ``"auto"``, the accelerator's default: :func:`hw.top.weight_store_for`; the record keeps
-    the store it resolved to); ``array_pipeline``: the array's extra stages (0, 1 or 2);
+    the store it resolved to); ``array_pipeline``: the array's extra stages (0 to 3);
     ``breakdown``: also :func:`run_breakdown` (the record's ``breakdown``);
     ``logic_products``: how "fill" builds the columns not on DSP blocks
     (:data:`LOGIC_PRODUCTS`): "offset-binary" writes the Verilog again once the columns are
