@@ -107,15 +107,20 @@ class Accumulator(wiring.Component):
             # the read a cycle before the row; its base registered as it arrives: the old
             # row (read, or the row written now: the one before, same address, whose write
             # comes after that read), the bias or 0, so the output is one adder after
-            # registers
+            # registers. The block RAM's data (4.1 ns from the clock) meets one multiplexer,
+            # the last: the other choices and the select come first.
             m.d.comb += [rmw.addr.eq(self.ahead_addr), rmw.en.eq(self.ahead_valid)]
             rewritten = valid_q & (addr_q == row.addr)
-            old = data.View(layout, Mux(rewritten, self.o.payload.data.as_value(), rmw.data))
+            take_read = Signal(name="take_read")
+            m.d.comb += take_read.eq(self.accumulate & ~rewritten)
+            read = data.View(layout, rmw.data)
             base_q = Signal(layout, name="base_q", reset_less=True)
             with m.If(self.i.valid):
-                m.d.sync += [base_q[c].eq(Mux(self.accumulate, old[c],
-                                              Mux(self.use_bias, self.bias[c], 0)))
-                             for c in range(self.cols)]
+                m.d.sync += [
+                    base_q[c].eq(Mux(take_read, read[c],
+                                     Mux(self.accumulate, self.o.payload.data[c],
+                                         Mux(self.use_bias, self.bias[c], 0))))
+                    for c in range(self.cols)]
             bases = [base_q[c] for c in range(self.cols)]
         else:
             m.d.comb += [rmw.addr.eq(row.addr), rmw.en.eq(self.i.valid)]

@@ -176,13 +176,16 @@ class RegisterFile(wiring.Component):
         # Writes and sticky state. A register's write enable is its address, w_en and its own
         # refusal (busy last), not a decode of the encoded w_err: the same writes, since one
         # address is selected at a time, and busy passes one AND.
-        # ``after``: each RW field's value after this cycle's write (for the sums)
+        # ``after``: each RW field's value after this cycle's write if it is written (for the
+        # sums: their operands select by address alone, the write's enable stays the sum's:
+        # busy, a refusal, reaches only that enable, not the adder's inputs)
         after, hits = {}, {}
         for reg in self.registers:
             if reg.config is not None or reg.read_only:
                 continue
             hit = Signal(name=f"hit_{reg.name.lower()}")
-            m.d.comb += hit.eq(self.w_en & (self.w_addr == reg.offset // 4) & ~refused(reg))
+            addressed = self.w_addr == reg.offset // 4
+            m.d.comb += hit.eq(self.w_en & addressed & ~refused(reg))
             for fld in reg.fields:
                 port = getattr(self, port_name(reg, fld))
                 bits = slice(fld.lsb, fld.lsb + fld.width)
@@ -192,7 +195,7 @@ class RegisterFile(wiring.Component):
                     value = (Value.cast(port) & keep) | (new & ~keep)
                     with m.If(hit):
                         m.d.sync += Value.cast(port).eq(value)
-                    after[port_name(reg, fld)] = Mux(hit, value, port)
+                    after[port_name(reg, fld)] = Mux(addressed, value, port)
                     hits[port_name(reg, fld)] = hit
                     if port_name(reg, fld) in self.derived:
                         self._derive(m, port_name(reg, fld), fld, value, hit)
