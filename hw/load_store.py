@@ -8,6 +8,8 @@ or one beat of it (``S > B``), so at 16x16 with a 128-bit port a vector, a weigh
 output row moves every cycle.
 """
 
+from types import SimpleNamespace
+
 from amaranth import Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
@@ -65,7 +67,9 @@ class LoadUnit(wiring.Component):
     ``start`` (one cycle, while ``ready``) takes a checked LOAD; the unit asks for its read
     transfer on ``rd_req`` and writes the beats arriving on ``rd_data`` into the window, a
     piece per cycle, through the window's write port (``in_*``, ``w_*``, ``param_*``,
-    ``lut_*``). Bytes past the window's storage (padding) are dropped.
+    ``lut_*``: registers, each piece written the cycle after it arrives, so the last one in
+    the cycle after ``busy`` and the moving LOAD fall). Bytes past the window's storage
+    (padding) are dropped.
 
     Two LOADs may be in the unit: one **moving** (its beats arriving) and one **queued** (taken,
     its transfer asked for or granted, waiting for its beats). So the next LOAD's request goes
@@ -147,12 +151,24 @@ class LoadUnit(wiring.Component):
             m.d.sync += drop.eq(1)
             with m.If(~self.err):
                 m.d.sync += [self.err.eq(1), self.err_tag.eq(mv_tag)]
+        # the write ports, registered: each piece is written the cycle after it arrives
+        # (the windows' enables fan out to hundreds of flip-flops, the parameters' and the
+        # weights' clock enables, and started at the read port's valid and the unit's
+        # state; every reader of a window waits for its LOAD to end, a cycle or more)
+        ports = self._write_ports()
+        pieces = {name: Signal.like(port, name=f"piece_{name}") for name, port in ports.items()}
+        for name, port in ports.items():
+            if name.endswith("_en"):
+                m.d.sync += port.eq(pieces[name])
+            else:
+                with m.If(pieces[name[:name.index("_")] + "_en"]):
+                    m.d.sync += port.eq(pieces[name])
         with m.If(mv.on):
             with m.Switch(mv.window):
                 for w in LOAD_WINDOWS:
                     with m.Case(w):
                         self._move(m, w, beat, unit, left, slot, part, piece_ok,
-                                   left_nz, left_le1, set_left)
+                                   left_nz, left_le1, set_left, pieces)
 
         # (after the moving LOAD's updates: a LOAD that starts moving overrides them)
         def begin_moving(window, first, count, end, tag):
@@ -178,11 +194,20 @@ class LoadUnit(wiring.Component):
 
         return m
 
+    def _write_ports(self):
+        """The write ports by name (``in_en``, ``in_addr``, ..., ``lut_data``)."""
+        names = ("in_en", "in_addr", "in_data", "in_mask", "w_en", "w_bank", "w_col", "w_data",
+                 "w_mask", "param_en", "param_col", "param_field", "param_data", "lut_en",
+                 "lut_word", "lut_data")
+        return {name: getattr(self, name) for name in names}
+
     def _move(self, m, w, beat, unit, left, slot, part, piece_ok, left_nz, left_le1,
-              set_left):
-        """The pieces of window ``w``: which bytes of the beat, where they go, and when the
-        beat is taken (``left_nz``, ``left_le1``: ``left != 0``, ``left <= 1``, which
-        ``set_left(value, nonzero, at_most_one)`` writes with ``left``)."""
+              set_left, pieces):
+        """The pieces of window ``w``: which bytes of the beat, where they go (``pieces``,
+        the write ports' inputs by name), and when the beat is taken (``left_nz``,
+        ``left_le1``: ``left != 0``, ``left <= 1``, which ``set_left(value, nonzero,
+        at_most_one)`` writes with ``left``)."""
+        out = SimpleNamespace(**pieces)
         def count_down():    # one unit written: left - 1, and its flags from left's
             m.d.sync += unit.eq(unit + 1)
             set_left(left - 1, ~left_le1, left <= 2)
@@ -215,19 +240,19 @@ class LoadUnit(wiring.Component):
             mask = (offset_mask if offset_mask is not None else Const((1 << S) - 1, S))[:4 * rw]
             row = piece[:32 * rw]
             if w == Window.IN:
-                m.d.comb += [self.in_en.eq(piece_ok), self.in_addr.eq(unit),
-                             self.in_data.eq(row), self.in_mask.eq(mask)]
+                m.d.comb += [out.in_en.eq(piece_ok), out.in_addr.eq(unit),
+                             out.in_data.eq(row), out.in_mask.eq(mask)]
             else:
                 col_bits = exact_log2(g.cols_p2)
-                m.d.comb += [self.w_en.eq(piece_ok), self.w_col.eq(unit[:col_bits]),
-                             self.w_bank.eq(unit[col_bits:]), self.w_data.eq(row),
-                             self.w_mask.eq(mask)]
+                m.d.comb += [out.w_en.eq(piece_ok), out.w_col.eq(unit[:col_bits]),
+                             out.w_bank.eq(unit[col_bits:]), out.w_data.eq(row),
+                             out.w_mask.eq(mask)]
         elif w == Window.PARAM:
-            m.d.comb += [self.param_en.eq(piece_ok), self.param_col.eq(unit[2:]),
-                         self.param_field.eq(unit[:2]), self.param_data.eq(piece[:32])]
+            m.d.comb += [out.param_en.eq(piece_ok), out.param_col.eq(unit[2:]),
+                         out.param_field.eq(unit[:2]), out.param_data.eq(piece[:32])]
         else:
-            m.d.comb += [self.lut_en.eq(piece_ok), self.lut_word.eq(unit),
-                         self.lut_data.eq(piece[:32])]
+            m.d.comb += [out.lut_en.eq(piece_ok), out.lut_word.eq(unit),
+                         out.lut_data.eq(piece[:32])]
 
 
 class StoreUnit(wiring.Component):

@@ -4,7 +4,8 @@ model with random gaps between beats. Every cycle ``left_nz`` and ``left_le1`` e
 ``left != 0`` and ``left <= 1`` (the unit keeps them in registers beside ``left``) and the
 beat is taken exactly when the unit's last slot or last unit reads it
 (``slot == slots - 1 or left <= 1``: the rule before the registers, from ``left``); at the
-end every unit of every LOAD was written once, with its bytes from memory."""
+end every unit of every LOAD was written once, with its bytes from memory (through the
+registered write ports, the last in the cycle after ``busy`` falls)."""
 
 import pytest
 
@@ -85,6 +86,13 @@ def test_loads_write_every_unit_and_the_flags_follow_left(gap):
                 break
         else:
             raise AssertionError("the LOADs did not finish")
+        # the write ports are registers: the last piece is written the cycle after busy falls
+        if ctx.get(dut.lut_en):
+            writes.append((Window.LUT, ctx.get(dut.lut_word), ctx.get(dut.lut_data)))
+        if ctx.get(dut.in_en):
+            writes.append((Window.IN, ctx.get(dut.in_addr), ctx.get(dut.in_data)))
+        await ctx.tick()
+        assert not ctx.get(dut.lut_en) and not ctx.get(dut.in_en), "a write after the last"
         assert len(requests) == len(loads)
         expected = []
         for window, first, count, addr in loads:
