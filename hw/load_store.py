@@ -154,7 +154,10 @@ class LoadUnit(wiring.Component):
         # the write ports, registered: each piece is written the cycle after it arrives
         # (the windows' enables fan out to hundreds of flip-flops, the parameters' and the
         # weights' clock enables, and started at the read port's valid and the unit's
-        # state; every reader of a window waits for its LOAD to end, a cycle or more)
+        # state). Every reader of a window waits for its LOAD to end; the closest, a VMM's
+        # first input-buffer read, comes two cycles after its LOAD's last piece arrives, so
+        # one register fits and two do not (test_program_sim's
+        # test_a_vmm_waits_for_the_load_of_its_input_vector fails with two).
         ports = self._write_ports()
         pieces = {name: Signal.like(port, name=f"piece_{name}") for name, port in ports.items()}
         for name, port in ports.items():
