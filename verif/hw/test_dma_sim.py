@@ -270,6 +270,10 @@ class Tb:
                 pins.set(dma.abort, dma in self.abort)
 
         self.ram.observe(ctx, c)
+        if hasattr(self.reader, "rx_left"):     # the flags registered beside the beats left
+            left = ctx.get(self.reader.rx_left)
+            assert (ctx.get(self.reader.rx_nz), ctx.get(self.reader.rx_one)) == \
+                (left != 0, left == 1), f"cycle {c}: rx_left {left}"
         for dma in (self.reader, self.writer):
             if dma is not None and self.req.get(dma) is not None and ctx.get(dma.req.ready):
                 self.req[dma] = None
