@@ -270,7 +270,7 @@ class Controller(wiring.Component):
             (self.perf_busy, self.busy | first),
             (self.perf_compute, self.array_active),
             (self.perf_stall, (self.busy | first) & ~self.issue),
-            (self.perf_macs, Mux(self.issue, macs_per_vector, 0)),
+            (self.perf_macs, (self.issue, macs_per_vector)),
             (self.perf_vectors, self.issue),
         ]
         perf_counters(m, counters, self.clear_counters)

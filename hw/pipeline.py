@@ -70,9 +70,18 @@ def counters(m, pairs, clear, domain="sync"):
     event's count shows two clock edges after its cycle): the logic that decides it (a
     dispatch, a command check) never meets the counter's carry chain in one cycle. An event
     in a cycle with ``clear`` is dropped, as it always was; so is one in the cycle before,
-    which the clear zeroed before too."""
+    which the clear zeroed before too. An increment given as ``(event, amount)`` (``amount``
+    in cycles with ``event``, else 0) registers the two apart, the event's bit through the
+    clear and the amount as it is, and selects after the registers: the same count in the
+    same cycles, and the event reaches one flip-flop, not one per bit of the amount."""
     for counter, inc in pairs:
-        if not isinstance(inc, int):
+        if isinstance(inc, tuple):
+            event, amount = inc
+            late_event = Signal(name=f"{counter.name}_event")
+            late_amount = Signal(Value.cast(amount).shape(), name=f"{counter.name}_amount")
+            m.d[domain] += [late_event.eq(event & ~clear), late_amount.eq(amount)]
+            inc = Mux(late_event, late_amount, 0)
+        elif not isinstance(inc, int):
             value = Value.cast(inc)
             late = Signal(value.shape(), name=f"{counter.name}_inc")
             m.d[domain] += late.eq(Mux(clear, 0, value))

@@ -2,9 +2,9 @@
 """hw.pipeline.delay in amaranth.sim against a naive model: a list of past values."""
 
 import pytest
-from amaranth import Module, Signal
+from amaranth import Module, Mux, Signal
 
-from hw.pipeline import delay
+from hw.pipeline import counters, delay
 from verif.hw.sim_util import rng, simulate
 
 pytestmark = pytest.mark.unit
@@ -68,3 +68,31 @@ def test_delay_checks_its_arguments():
         delay(m, s, 1.5)
     with pytest.raises(ValueError, match="enable has 1 entries for a line of 2 stages"):
         delay(m, s, 2, enable=[s])
+
+
+def test_counters_count_an_event_with_its_amount_as_a_python_model():
+    """``counters`` with an ``(event, amount)`` increment, every cycle against a Python model
+    of the documented rule (an event counts two clock edges after its cycle, dropped in a
+    cycle with ``clear`` and in the one before; 8-bit counters wrap), beside the plain
+    ``Mux(event, amount, 0)`` increment, which must read the same."""
+    r = rng(7)
+    print("seed=7")
+    m = Module()
+    event, clear, amount = Signal(), Signal(), Signal(6)
+    split, plain = Signal(8, name="split"), Signal(8, name="plain")
+    counters(m, [(split, (event, amount)), (plain, Mux(event, amount, 0))], clear)
+
+    async def tb(ctx):
+        model, late = 0, 0    # the counter, and the increment registered at the last edge
+        for cycle in range(2000):
+            e, c, a = r.random() < 0.5, r.random() < 0.05, r.randrange(64)
+            ctx.set(event, e)
+            ctx.set(clear, c)
+            ctx.set(amount, a)
+            assert (ctx.get(split), ctx.get(plain)) == (model, model), cycle
+            await ctx.tick()
+            # this edge: zero on clear, else add the increment registered an edge ago
+            model = 0 if c else (model + late) & 0xFF
+            late = 0 if c else (a if e else 0)
+
+    simulate(m, tb)
