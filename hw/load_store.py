@@ -163,9 +163,11 @@ class LoadUnit(wiring.Component):
         for name, port in ports.items():
             if name.endswith("_en"):
                 m.d.sync += port.eq(pieces[name])
-            else:
+            else:   # the data: no reset (read only with its enable, which has one)
+                held = Signal.like(port, name=f"held_{name}", reset_less=True)
                 with m.If(pieces[name[:name.index("_")] + "_en"]):
-                    m.d.sync += port.eq(pieces[name])
+                    m.d.sync += held.eq(pieces[name])
+                m.d.comb += port.eq(held)
         with m.If(mv.on):
             with m.Switch(mv.window):
                 for w in LOAD_WINDOWS:

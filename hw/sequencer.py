@@ -494,7 +494,11 @@ class Sequencer(wiring.Component):
         in_flight = Signal(range(FETCH_BLOCK + 1))  # asked for, not in the queue yet
         fetch_addr = Signal(32)
         # the next request's instructions, min(remaining, FETCH_BLOCK), kept in a register
-        # (set with ``remaining``), so the request's valid starts at no 32-bit comparison
+        # (``block_of(remaining)`` a cycle late, set at the start with ``remaining``), so the
+        # request's valid starts at no 32-bit comparison. The cycle after a request it still
+        # holds the block just asked for, but then ``in_flight`` is that block (not 0): no
+        # request can use it (the count down, its 32-bit compare and the next block's in one
+        # cycle were 8.84 ns routed at 8x8)
         block = Signal(range(FETCH_BLOCK + 1))
 
         def block_of(n):
@@ -506,10 +510,11 @@ class Sequencer(wiring.Component):
             f_req.payload.addr.eq(fetch_addr),
             f_req.payload.beats.eq(self._instr_beats(block)),
         ]
-        m.d.sync += free.eq(free + left_q - Mux(f_req.valid & f_req.ready, block, 0))
+        m.d.sync += [free.eq(free + left_q - Mux(f_req.valid & f_req.ready, block, 0)),
+                     block.eq(block_of(remaining))]
         with m.If(f_req.valid & f_req.ready):
-            m.d.sync += [remaining.eq(remaining - block), block.eq(block_of(remaining - block)),
-                         in_flight.eq(block), fetch_addr.eq(fetch_addr + INSTR_BYTES * block)]
+            m.d.sync += [remaining.eq(remaining - block), in_flight.eq(block),
+                         fetch_addr.eq(fetch_addr + INSTR_BYTES * block)]
         # beats -> instructions
         beat = self.rd_data.payload
         got = self.rd_data.valid & (owner == 1)
