@@ -25,11 +25,12 @@ def test_array_pipeline_is_checked():
     from hw.spec import CimGeometry
     from hw.top import PimAccelerator
     from models.cim import CimConfig
-    with pytest.raises(ValueError, match=r"pipeline must be one of \(0, 1, 2\), got 3"):
-        PimAccelerator(G, array_pipeline=3)
+    with pytest.raises(ValueError, match=r"pipeline must be one of \(0, 1, 2, 3\), got 4"):
+        PimAccelerator(G, array_pipeline=4)
     with pytest.raises(ValueError, match="CIM geometry"):
         PimAccelerator(CimGeometry(**G.as_dict(), cim=CimConfig(2, 4, 6)), array_pipeline=1)
     assert PimAccelerator(G, array_pipeline=2).array_latency == timing.array_latency(8) + 2
+    assert PimAccelerator(G, array_pipeline=3).array_latency == timing.array_latency(8) + 3
 
 
 def _layers(rng):
