@@ -268,6 +268,13 @@ class StoreUnit(wiring.Component):
     ``en``, held until the next ``en``) and sends them as beats on ``wr_data``; bytes that hold
     no value are 0. It waits until the memory has answered every burst (``wr_idle``); ``err``
     then says whether it answered an error. ``busy`` from the cycle after ``start`` until then.
+
+    A unit of a beat or more is registered as it leaves the read port (``*_held``), and its
+    beats are chosen from that register: the port is a block RAM (the accumulator's; 4.26 ns
+    clock to output on an ECP5), which then ends at a register, not in the beat's select and
+    the write engine's W register after it. The first unit is read while the transfer is asked
+    for, so its first beat still goes in the cycle after the request is taken, and the next
+    unit is read while the last beat of the one before waits: a piece a cycle, as before.
     """
 
     def __init__(self, geometry: Geometry):
@@ -292,13 +299,15 @@ class StoreUnit(wiring.Component):
         to_read = Signal(16)   # units not read yet
         to_send = Signal(16)   # units not sent completely yet
         addr = Signal(32)
+        requesting, moving = Signal(), Signal()
         m.d.comb += [self.wr_req.payload.addr.eq(addr),
                      self.wr_data.payload.strb.eq((1 << B) - 1)]
         with m.Switch(window):
             for w in STORE_WINDOWS:
                 with m.Case(w):
                     m.d.comb += self.wr_req.payload.beats.eq(
-                        transfer_beats(to_read, unit_bytes(w, g), B))
+                        transfer_beats(to_send, unit_bytes(w, g), B))
+                    self._move(m, w, unit, to_read, to_send, requesting, moving)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.instr.start):
@@ -307,14 +316,11 @@ class StoreUnit(wiring.Component):
                                  addr.eq(self.instr.mem_addr), self.busy.eq(1)]
                     m.next = "REQUEST"
             with m.State("REQUEST"):
-                m.d.comb += self.wr_req.valid.eq(1)
+                m.d.comb += [self.wr_req.valid.eq(1), requesting.eq(1)]
                 with m.If(self.wr_req.ready):
                     m.next = "MOVE"
             with m.State("MOVE"):
-                with m.Switch(window):
-                    for w in STORE_WINDOWS:
-                        with m.Case(w):
-                            self._move(m, w, unit, to_read, to_send)
+                m.d.comb += moving.eq(1)
                 with m.If(to_send == 0):
                     m.next = "FINISH"
             with m.State("FINISH"):  # every beat sent: wait for the memory's answers
@@ -323,7 +329,9 @@ class StoreUnit(wiring.Component):
                     m.next = "IDLE"
         return m
 
-    def _move(self, m, w, unit, to_read, to_send):
+    def _move(self, m, w, unit, to_read, to_send, requesting, moving):
+        """The window ``w``'s units: read in REQUEST (units of a beat or more) and MOVE, sent
+        in MOVE (the write engine takes no beat before the transfer's request)."""
         g, B = self.geometry, self.geometry.mem_bytes
         S = unit_bytes(w, g)
         port = "acc" if w == Window.ACC else "out"
@@ -341,18 +349,26 @@ class StoreUnit(wiring.Component):
             parts = S // B
             part = Signal(range(parts), name=f"{port}_part")
             done_unit = Signal(name=f"{port}_done_unit")
+            # a unit at the port (``have``), then in ``held`` (``held_on``) while its beats go
+            held = Signal(8 * S, name=f"{port}_held", reset_less=True)
+            held_on = Signal(name=f"{port}_held_on")
+            take = Signal(name=f"{port}_take")
             m.d.comb += [
-                self.wr_data.valid.eq(have),
-                self.wr_data.payload.data.eq(unit_data.word_select(part, 8 * B)
-                                             if parts > 1 else unit_data),
+                self.wr_data.valid.eq(moving & held_on),
+                self.wr_data.payload.data.eq(held.word_select(part, 8 * B)
+                                             if parts > 1 else held),
                 done_unit.eq(sent & (part == parts - 1)),
-                read_now.eq((to_read != 0) & (~have | done_unit)),
+                take.eq(have & (~held_on | done_unit)),
+                read_now.eq((requesting | moving) & (to_read != 0) & (~have | take)),
             ]
+            with m.If(take):
+                m.d.sync += held.eq(unit_data)
             with m.If(sent):
                 m.d.sync += part.eq(0 if parts == 1 else part + 1)
             with m.If(done_unit):
                 m.d.sync += [part.eq(0), to_send.eq(to_send - 1)]
-            m.d.sync += have.eq(read_now | (have & ~done_unit))
+            m.d.sync += [have.eq(read_now | (have & ~take)),
+                         held_on.eq(take | (held_on & ~done_unit))]
         else:
             slots = B // S
             buf = Signal(8 * B, name=f"{port}_beat")
@@ -362,7 +378,7 @@ class StoreUnit(wiring.Component):
             closes = Signal(name=f"{port}_closes")  # the unit in the port completes the beat
             m.d.comb += [
                 closes.eq(have & ((slot == slots - 1) | (to_read == 0))),
-                read_now.eq((to_read != 0) & ~full & ~closes),
+                read_now.eq(moving & (to_read != 0) & ~full & ~closes),
                 self.wr_data.valid.eq(full),
                 self.wr_data.payload.data.eq(buf),
             ]
