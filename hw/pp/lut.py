@@ -1,6 +1,6 @@
 """Programmable lookup-table activation on int8 values."""
 
-from amaranth import Cat, Module, Mux, Signal, signed
+from amaranth import Cat, Const, Module, Mux, Signal, signed
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -25,19 +25,22 @@ class Lut(wiring.Component):
 
     The table is kept twice, both copies written together. The bus reads a LUT-RAM copy
     (``ram_style = "distributed"``), its read port combinational. The columns look up a block
-    RAM copy each (``ram_style = "block"``, one DP16KD): a synchronous read port, addressed
-    with the row's ``i.valid``, whose word, and the input, and the output's source (one of
-    the word's four entries, or the input without ``enable``: one-hot, registered with the
-    row) give the output register its value a cycle later. So the
-    block RAM's clock-to-output (4.26 ns on an ECP5) ends at a register, not in the ReLU and
-    max-pool after it, and the input may come straight from the requantizer's last,
-    combinational stage (:class:`~hw.pp.requant.Requantize`). A write to the table in a row's
-    cycle is seen by the next row; the row itself gets unspecified entries from the written
-    word: the block RAM copies are ``no_rw_check`` (Yosys builds no logic that would make a
-    read of the word being written return the old entry: a delayed write, a bypass register
+    RAM copy each (``ram_style = "block"``, one DP16KD), an entry a word (256 x 8, written
+    through four byte ports that Yosys merges into the block RAM's one 32-bit write port): a
+    synchronous read port addressed with the input, enabled with the row's ``i.valid``, whose
+    entry, or the input registered with the row (without ``enable``, also registered with
+    it), gives the output register its value a cycle later. So the block RAM's
+    clock-to-output (4.26 ns on an ECP5) ends at a register after one 2:1 select, not in the
+    ReLU and max-pool after it (a 32-bit word read and its 4:1 entry select had been a LUT
+    level more: 8.12 ns routed on the 8x8 accelerator at 6817fe9), and the input may come
+    straight from the requantizer's last, combinational stage
+    (:class:`~hw.pp.requant.Requantize`). A write to the table in a row's cycle is seen by
+    the next row; the row itself gets unspecified entries from the written word: the block
+    RAM copies are ``no_rw_check`` (Yosys builds no logic that would make a read of the
+    entry being written return the old one: a delayed write, a bypass register
     per bit and an address compare per column, 43 % of ``Lut(4)``'s LUT4 and half its
     flip-flops, and on the 8x8 accelerator's deepest estimated path). Rows without ``enable``
-    read the word but do not use it. The accelerator never writes the table while a row is
+    read an entry but do not use it. The accelerator never writes the table while a row is
     looked up with ``enable``: a LOAD into the LUT window waits for a running VMM with the LUT
     flag (:func:`hw.spec.isa.conflicts`) and the bus's LUT writes are refused while busy
     (``verif/hw/test_program_sim.py`` watches for it every cycle). In LUT-RAM the C + 1 copies
@@ -90,26 +93,26 @@ class Lut(wiring.Component):
             index = Signal(8, name=f"index_{c}")
             m.d.comb += index.eq(x.as_unsigned() ^ 0x80)  # x + 128 for int8 x
             # a copy per column (one memory with 16 read ports makes Yosys 0.68's
-            # memory_libmap run out of memory)
-            lookup = memory.Memory(shape=32, depth=self.WORDS, init=[],
+            # memory_libmap run out of memory), an entry a word: four write ports, one a byte
+            # of the bus's word (Yosys merges them into one 32-bit port of a DP16KD, read 9
+            # bits wide)
+            lookup = memory.Memory(shape=signed(8), depth=LUT_ENTRIES, init=[],
                                    attrs={"ram_style": "block", "no_rw_check": 1})
             m.submodules[f"lookup_{c}"] = lookup
-            lp = lookup.write_port(granularity=8)
-            m.d.comb += [lp.addr.eq(wp.addr), lp.data.eq(wp.data), lp.en.eq(wp.en)]
-            word = lookup.read_port(domain="sync")   # with a write to its word: unspecified
-            m.d.comb += [word.addr.eq(index[2:]), word.en.eq(self.i.valid)]
-            # the output's source one-hot, registered with the row: the word's entry 0..3
-            # (with ``enable``) or the input (without): an AND-OR of five terms a bit after
-            # the block RAM, two LUT levels (a 4:1 entry select, then the 2:1 enable select,
-            # had been four)
-            x_q = Signal(signed(8), name=f"x_q_{c}", reset_less=True)
-            pick = Signal(5, name=f"pick_{c}", reset_less=True)
-            with m.If(self.i.valid):
-                m.d.sync += [x_q.eq(x), pick.eq(Cat(
-                    *(self.enable & (index[:2] == k) for k in range(4)), ~self.enable))]
-            picked = x_q.as_unsigned() & pick[4].replicate(8)
             for k in range(4):
-                picked = picked | (word.data.word_select(k, 8) & pick[k].replicate(8))
+                lp = lookup.write_port()
+                m.d.comb += [lp.addr.eq(Cat(Const(k, 2), self.w_word)),
+                             lp.data.eq(self.w_data[8 * k:8 * k + 8]),
+                             lp.en.eq(self.w_en & self.w_strb[k])]
+            entry = lookup.read_port(domain="sync")   # with a write to it: unspecified
+            m.d.comb += [entry.addr.eq(index), entry.en.eq(self.i.valid)]
+            # the input and whether the table is used, registered with the row: a 2:1 select
+            # after the block RAM, one LUT level (a 4:1 entry select from a 32-bit word, then
+            # the enable select, had been two)
+            x_q = Signal(signed(8), name=f"x_q_{c}", reset_less=True)
+            use_table = Signal(name=f"use_table_{c}", reset_less=True)
+            with m.If(self.i.valid):
+                m.d.sync += [x_q.eq(x), use_table.eq(self.enable)]
             with m.If(valid):
-                m.d.sync += out[c].eq(picked)
+                m.d.sync += out[c].eq(Mux(use_table, entry.data, x_q))
         return m
