@@ -149,7 +149,8 @@ class LoadRows(Elaboratable):
     one-row LOADs, one per ``step``; every other instruction is one row.
 
     The head's fields (``is_load``, ``rows``, ``first``, ``count``, ``addr``, ``skip``,
-    ``pitch``, and ``head_end``: ``first + count``, computed before the queue) may change only
+    ``pitch``, and, computed before the queue, ``head_end``: ``first + count``, and
+    ``one_row``: ``rows <= 1``) may change only
     while the row count is 0 (the sequencer pops its head with its
     last row). Outputs, combinational: the current row's ``first`` unit, its ``end``
     (``first + count``), its ``mem_addr``, and ``last``: it is the instruction's last row
@@ -163,7 +164,7 @@ class LoadRows(Elaboratable):
     """
 
     def __init__(self):
-        self.is_load, self.rows = Signal(), Signal(16)
+        self.is_load, self.rows, self.one_row = Signal(), Signal(16), Signal()
         self.head_first, self.count, self.skip = Signal(16), Signal(16), Signal(16)
         self.head_end = Signal(17)
         self.head_addr, self.pitch = Signal(32), Signal(20)
@@ -185,7 +186,7 @@ class LoadRows(Elaboratable):
             self.first.eq(Mux(zero, self.head_first, row_first)),
             self.end.eq(Mux(zero, self.head_end, row_end)),
             self.mem_addr.eq(Mux(zero, self.head_addr, row_addr)),
-            self.last.eq(~self.is_load | Mux(zero, self.rows <= 1, next_last)),
+            self.last.eq(~self.is_load | Mux(zero, self.one_row, next_last)),
             step_first.eq(self.first + self.skip),
         ]
         with m.If(self.restart):
@@ -436,9 +437,11 @@ class Sequencer(wiring.Component):
         flush = Signal()  # DOORBELL.RUN: a new program (every unit is idle)
         m.submodules.load = ResetInserter(flush)(load)
         m.submodules.store = ResetInserter(flush)(store)
-        # an entry: the instruction, its read error and, a cycle later, the check's verdict
-        # (InstructionCheck: its failed bit, then its code) and the instruction's range ends
-        queue = InstructionQueue(width=8 * INSTR_BYTES + 1,
+        # an entry: the instruction, its read error, whether it is one row (a LOAD's ROWS <= 1,
+        # compared before the queue: LoadRows' ``last`` pops it) and, a cycle later, the check's
+        # verdict (InstructionCheck: its failed bit, then its code) and the instruction's range
+        # ends
+        queue = InstructionQueue(width=8 * INSTR_BYTES + 2,
                                  late_width=1 + CODE_BITS + Shape.cast(ENDS).width,
                                  depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(flush)(queue)
@@ -554,8 +557,10 @@ class Sequencer(wiring.Component):
         # entry is written a cycle after the instruction came (``push_q``).
         m.submodules.check = checker = self.check
         assert checker.LATENCY == 2
-        entry_q = Signal(8 * INSTR_BYTES + 1, reset_less=True)
-        m.d.sync += [push_q.eq(push & ~flush), entry_q.eq(Cat(instr, instr_err))]
+        entry_q = Signal(8 * INSTR_BYTES + 2, reset_less=True)
+        m.d.sync += [push_q.eq(push & ~flush),
+                     entry_q.eq(Cat(instr, instr_err,
+                                    _decoder(instr)[1](Op.LOAD, "ROWS") <= 1))]
         m.d.comb += [checker.instr.eq(instr), checker.err.eq(instr_err),
                      queue.w_en.eq(push_q), queue.w_data.eq(entry_q),
                      queue.late.eq(Cat(checker.failed, checker.code, checker.ends))]
@@ -566,10 +571,11 @@ class Sequencer(wiring.Component):
 
         # --- decode the queue's head (its check's verdict came with it) --------------------
         head = queue.r_data[:8 * INSTR_BYTES]
-        head_err = queue.r_data[8 * INSTR_BYTES]
-        failed = queue.r_data[8 * INSTR_BYTES + 1]
-        check = ErrorCode(queue.r_data[8 * INSTR_BYTES + 2:8 * INSTR_BYTES + 2 + CODE_BITS])
-        head_ends = ENDS(queue.r_data[8 * INSTR_BYTES + 2 + CODE_BITS:])
+        head_err, head_one_row = queue.r_data[8 * INSTR_BYTES], queue.r_data[8 * INSTR_BYTES + 1]
+        late = queue.r_data[8 * INSTR_BYTES + 2:]
+        failed = late[0]
+        check = ErrorCode(late[1:1 + CODE_BITS])
+        head_ends = ENDS(late[1 + CODE_BITS:])
         op, fld, _ = _decoder(head)
         window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
@@ -579,6 +585,7 @@ class Sequencer(wiring.Component):
         # ``mem_addr`` are the current row's.
         m.submodules.head_rows = rows = LoadRows()
         m.d.comb += [rows.is_load.eq(op == Op.LOAD), rows.rows.eq(fld(Op.LOAD, "ROWS")),
+                     rows.one_row.eq(head_one_row),
                      rows.head_first.eq(head_first), rows.count.eq(count),
                      rows.head_end.eq(head_ends.end),
                      rows.head_addr.eq(head_addr), rows.skip.eq(fld(Op.LOAD, "SKIP")),
@@ -627,16 +634,28 @@ class Sequencer(wiring.Component):
             m.d.sync += r.eq(_overlap(a0, a_end, b0, b_end))
             return r
 
-        def load_vs_vmm(lw, v, front, bank_overlap, in_overlap):
-            uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
-            return Mux(lw == Window.WEIGHT, (front != 0) & bank_overlap,
-                       Mux(lw == Window.IN, (front != 0) & in_overlap,
-                           ((lw == Window.PARAM) & uses_param)
-                           | ((lw == Window.LUT) & _flag(v.flags, "LUT"))))
+        # The flags' parts of the conflicts are registered the same way (a LOAD's or STORE's
+        # window against a VMM's flags, one of them the head's): the head's flags and LOAD
+        # rows start no logic deeper than a window compare before the pop.
+        def flags_vs(name, value):
+            r = Signal(name=f"flags_{name}")
+            m.d.sync += r.eq(value)
+            return r
 
-        def store_vs_vmm(sw, v, acc_overlap, out_overlap):
-            return Mux(sw == Window.ACC, acc_overlap,
-                       (sw == Window.OUT) & _flag(v.flags, "REQUANT") & out_overlap)
+        def load_vs_flags(name, lw, v):
+            uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
+            return flags_vs(name, ((lw == Window.PARAM) & uses_param)
+                            | ((lw == Window.LUT) & _flag(v.flags, "LUT")))
+
+        def store_vs_flags(name, sw, v):
+            return flags_vs(name, (sw == Window.OUT) & _flag(v.flags, "REQUANT"))
+
+        def load_vs_vmm(lw, front, bank_overlap, in_overlap, param_or_lut):
+            return Mux(lw == Window.WEIGHT, (front != 0) & bank_overlap,
+                       Mux(lw == Window.IN, (front != 0) & in_overlap, param_or_lut))
+
+        def store_vs_vmm(sw, acc_overlap, out_overlap, requant_out):
+            return Mux(sw == Window.ACC, acc_overlap, requant_out & out_overlap)
 
         def bank_range(v):
             bank0 = v.bank * g.cols_p2
@@ -664,34 +683,48 @@ class Sequencer(wiring.Component):
         vs_store = {"acc": overlap("store_acc", st[1], st[2], vmm.acc_addr, head_end["acc"]),
                     "out": overlap("store_out", st[1], st[2], vmm.out_addr, head_end["out"])}
 
+        head_vs_flags = {name: {"load": load_vs_flags(f"load_{name}", window, v),
+                                "store": store_vs_flags(f"store_{name}", window, v)}
+                         for name, v in (("cur", cur), ("prev", prev))}
+        load_vs_head = {name: load_vs_flags(f"{name}_vmm", held.window, vmm)
+                        for name, held in (("moving", load.moving), ("queued", load.queued))}
+        moving_vs_head = Mux(promoted, load_vs_head["queued"], load_vs_head["moving"])
+        store_vs_head = store_vs_flags("store_vmm", st[0], vmm)
+
         can = Signal()
         with m.Switch(op):
             with m.Case(Op.LOAD):
                 m.d.comb += can.eq(settled & load.ready
-                                   & ~(cur_on & load_vs_vmm(window, cur, cur_front,
+                                   & ~(cur_on & load_vs_vmm(window, cur_front,
                                                             head_vs["cur"]["bank"],
-                                                            head_vs["cur"]["in"]))
-                                   & ~(prev_on & load_vs_vmm(window, prev, prev_front,
+                                                            head_vs["cur"]["in"],
+                                                            head_vs_flags["cur"]["load"]))
+                                   & ~(prev_on & load_vs_vmm(window, prev_front,
                                                              head_vs["prev"]["bank"],
-                                                             head_vs["prev"]["in"])))
+                                                             head_vs["prev"]["in"],
+                                                             head_vs_flags["prev"]["load"])))
             with m.Case(Op.STORE):
                 m.d.comb += can.eq(settled & ~store.busy
-                                   & ~(cur_on & store_vs_vmm(window, cur, head_vs["cur"]["acc"],
-                                                             head_vs["cur"]["out"]))
-                                   & ~(prev_on & store_vs_vmm(window, prev,
-                                                              head_vs["prev"]["acc"],
-                                                              head_vs["prev"]["out"])))
+                                   & ~(cur_on & store_vs_vmm(window, head_vs["cur"]["acc"],
+                                                             head_vs["cur"]["out"],
+                                                             head_vs_flags["cur"]["store"]))
+                                   & ~(prev_on & store_vs_vmm(window, head_vs["prev"]["acc"],
+                                                              head_vs["prev"]["out"],
+                                                              head_vs_flags["prev"]["store"])))
             with m.Case(Op.VMM):
                 # the controller takes a start next cycle, and the older VMM has finished
                 m.d.comb += can.eq(settled & self.ctl_ready & ~self.vmm_start & ~prev_on
-                                   & ~(load.moving.on & load_vs_vmm(load.moving.window, vmm, 1,
+                                   & ~(load.moving.on & load_vs_vmm(load.moving.window, 1,
                                                                     moving["bank"],
-                                                                    moving["in"]))
-                                   & ~(load.queued.on & load_vs_vmm(load.queued.window, vmm, 1,
+                                                                    moving["in"],
+                                                                    moving_vs_head))
+                                   & ~(load.queued.on & load_vs_vmm(load.queued.window, 1,
                                                                     vs_load["queued"]["bank"],
-                                                                    vs_load["queued"]["in"]))
-                                   & ~(store.busy & store_vs_vmm(st[0], vmm, vs_store["acc"],
-                                                                 vs_store["out"])))
+                                                                    vs_load["queued"]["in"],
+                                                                    load_vs_head["queued"]))
+                                   & ~(store.busy & store_vs_vmm(st[0], vs_store["acc"],
+                                                                 vs_store["out"],
+                                                                 store_vs_head)))
         all_idle = Signal()
         m.d.comb += all_idle.eq(~load.busy & ~store.busy & ~compute_busy & (owner == 0)
                                 & (behind[0] == 0) & (behind[1] == 0)

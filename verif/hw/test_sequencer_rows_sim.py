@@ -6,8 +6,8 @@ The reference counts the rows handed out in ``row`` and compares it every cycle:
 before was handed out (``+ skip``, ``+ pitch``), ``end`` is ``first + count`` and ``last`` is
 ``~is_load | (row + 1 >= rows)``. Both get the same random heads (LOADs of 0 to 5 rows and
 other instructions, new only while the row count is 0, as the sequencer's queue head), steps
-and restarts (the head's ``head_end``, first + count, given with it as the sequencer's queue
-gives it); every cycle their outputs must agree.
+and restarts (the head's ``head_end``, first + count, and ``one_row``, rows <= 1, given with
+it as the sequencer's queue gives them); every cycle their outputs must agree.
 """
 
 import pytest
@@ -49,8 +49,10 @@ def _head(r):
             "count": r.randrange(0xFFF0, 0x10000) if near_top else r.randrange(1, 16),
             "skip": r.randrange(0xFFF0, 0x10000) if near_top else r.randrange(32),
             "head_addr": r.randrange(1 << 32), "pitch": r.randrange(1 << 20)}
-    # the first row's end comes with the head (the sequencer's queue entry carries it)
+    # the first row's end and whether it is one row come with the head (the sequencer's
+    # queue entry carries them)
     head["head_end"] = head["head_first"] + head["count"]
+    head["one_row"] = int(head["rows"] <= 1)
     return head
 
 
