@@ -167,6 +167,8 @@ class Controller(wiring.Component):
         # ``held``: the issuing register; ``issuing``: a command issues (with the late check,
         # not the one it cancels); ``error_reg``/``done_reg``: the registers of error/done
         held = Signal()
+        # ``kill``: a late check cancels an issue of ``held`` (``issuing`` is ``held & ~kill``)
+        kill = Signal()
         if self.check_latency == 0:
             issuing, error_reg, done_reg = held, self.error, self.done
             m.d.comb += verdict.eq(Mux(self.issue_at_start, ErrorCode.NONE, err))
@@ -179,7 +181,7 @@ class Controller(wiring.Component):
             failed = self.check_failed if self.check_failed_input else err != ErrorCode.NONE
             m.d.comb += [verdict.eq(ErrorCode.NONE),
                          cancel.eq(pending & failed),
-                         issuing.eq(held & ~cancel)]
+                         issuing.eq(held & ~cancel), kill.eq(held & cancel)]
             m.d.sync += pending.eq(self.start & ~held & ~self.issue_at_start)
             with m.If(pending):
                 m.d.sync += error_reg.eq(err)
@@ -207,18 +209,22 @@ class Controller(wiring.Component):
         # A command's last issue enters ``tail`` at 0 (full drain), or, without REQUANT, at
         # ``skip`` (acc_drain) -- or right behind the newest command still there, so that the
         # done pulses keep their order.
+        # The insertion is worked out for the last issue without the late check's cancel
+        # (``program_last_issue``: it differs from ``last_issue`` only with ``kill``, and then
+        # there is no ``first``), and ``kill`` comes last, one gate before ``tail`` and
+        # ``draining`` (it came before the insertion's choice).
         requant = Signal()
         skip = self.drain - self.acc_drain
         short = Signal()
         at = Signal(range(skip + 1))
-        m.d.comb += [short.eq(self.last_issue & ~Mux(first, self.requant, requant)),
+        m.d.comb += [short.eq(self.program_last_issue & ~Mux(first, self.requant, requant)),
                      at.eq(skip)]
         for i in reversed(range(skip)):
             with m.If(tail[i]):
                 m.d.comb += at.eq(i)
         inserted = [short & (at == i) for i in range(self.drain)]
-        inserted[0] = inserted[0] | (self.last_issue & ~short)
-        inserted = Cat(*inserted)
+        inserted[0] = inserted[0] | (self.program_last_issue & ~short)
+        inserted = Cat(*inserted) & ~kill.replicate(self.drain)
         # ``draining``: ``tail.any()`` kept in a register beside ``tail``, so ``busy`` is one
         # gate after two registers (START's refusal on the bus, and through it the
         # controller's start, came after the OR of the whole drain). The next ``tail`` has a
@@ -227,7 +233,7 @@ class Controller(wiring.Component):
         # the issue (not the OR of the next value, which came after the late check's cancel)
         draining = Signal(name="draining")
         m.d.sync += [done_reg.eq(tail[-1]), tail.eq(Cat(0, tail[:-1]) | inserted),
-                     draining.eq(tail[:-1].any() | self.last_issue)]
+                     draining.eq(tail[:-1].any() | (self.program_last_issue & ~kill))]
         # ``next_addr``: the input-buffer address of the next step (``in_addr + index``, kept
         # in a register so the address is a multiplexer after ``first``, not an adder)
         next_addr = Signal.like(self.in_rd_addr)
