@@ -25,6 +25,8 @@ GEOMETRIES = {
     "8x8": Geometry.default(rows=8, cols=8),
     "4x4x2/64": Geometry.default(rows=4, cols=4, banks=2, in_depth=16, acc_depth=16,
                                  out_depth=16, mem_bits=64),
+    # the widest port: more unit sizes below a beat (a row's part beat)
+    "8x8/256": Geometry.default(rows=8, cols=8, mem_bits=256),
 }
 REQUANT = regmap.register("CMD_FLAGS").pack(REQUANT=1)
 
@@ -134,3 +136,32 @@ def test_the_check_equals_the_spec_latency_cycles_later(name):
 def test_the_check_needs_a_geometry():
     with pytest.raises(TypeError, match="geometry must be a Geometry"):
         InstructionCheck((8, 8))
+
+
+def test_the_rooms_one_chain_sum_equals_python_integers():
+    """``_minus_two`` (the check's byte rooms: ``plus - a - f - nz`` as a carry-save layer and
+    one carry chain) against Python's integers, wrapped to its signed width: operands at 0,
+    at their widths' tops and random, as the rooms get them (``plus`` 2**n + a pitch, ``a`` an
+    address in beats, ``f`` a row's whole beats)."""
+    from amaranth import Module, Signal
+
+    from hw.sequencer import ROOM_WIDTH, _minus_two
+
+    m = Module()
+    plus, a, f, nz = Signal(31), Signal(29), Signal(26), Signal()
+    total = _minus_two(m, "total", plus, a, f, nz, ROOM_WIDTH)
+    r = rng(7)
+
+    def operand(bits):
+        return r.choice([0, 1, (1 << bits) - 1, 1 << (bits - 1), r.randrange(1 << bits)])
+
+    async def tb(ctx):
+        for _ in range(3000):
+            v = [(1 << 29) | operand(17), operand(29), operand(26), r.randrange(2)]
+            for sig, x in zip((plus, a, f, nz), v):
+                ctx.set(sig, x)
+            want = v[0] - v[1] - v[2] - v[3]
+            assert -(1 << (ROOM_WIDTH - 1)) <= want < 1 << (ROOM_WIDTH - 1)
+            assert ctx.get(total) == want, v
+
+    simulate(m, tb, clock=False)
