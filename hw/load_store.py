@@ -132,11 +132,10 @@ class LoadUnit(wiring.Component):
             self.busy.eq(q.on | mv.on), self.ready.eq(~q.on),
             self.rd_req.valid.eq(asking), self.rd_req.payload.addr.eq(q_addr),
         ]
-        with m.Switch(q.window):
-            for w in LOAD_WINDOWS:
-                with m.Case(w):
-                    m.d.comb += self.rd_req.payload.beats.eq(
-                        transfer_beats(q.count, unit_bytes(w, g), B))
+        # the queued LOAD's beats, worked out as it starts: the request's payload is
+        # registers (the read DMA compares the beats with 0 and 1 as it takes them)
+        q_beats = Signal.like(self.rd_req.payload.beats, name="q_beats")
+        m.d.comb += self.rd_req.payload.beats.eq(q_beats)
 
         ending = Signal()     # the moving LOAD's last beat is taken
         m.d.comb += ending.eq(mv.on & self.rd_data.valid & self.rd_data.ready & beat.last)
@@ -196,6 +195,11 @@ class LoadUnit(wiring.Component):
                          q.first.eq(self.instr.first), q.count.eq(self.instr.count),
                          q.end.eq(self.instr.first + self.instr.count),
                          q_addr.eq(self.instr.mem_addr), q_tag.eq(self.instr.tag)]
+            with m.Switch(self.instr.window):
+                for w in LOAD_WINDOWS:
+                    with m.Case(w):
+                        m.d.sync += q_beats.eq(transfer_beats(self.instr.count,
+                                                              unit_bytes(w, g), B))
 
         return m
 
