@@ -158,10 +158,16 @@ class Controller(wiring.Component):
         index = Signal(16)
         # tail[i]: a command issued its last vector i + 1 cycles ago
         tail = Signal(self.drain)
-        # a vector's MACs (the counters register every increment: its multiply is all the
-        # logic before that register)
+        # a vector's MACs for PERF_MACS: the issue and the command's rows and cols registered,
+        # their product registered by the counters (a multiply between registers: the rows
+        # and cols came through the command's register/program select, 7.99-8.25 ns routed on
+        # the 8x8), so a vector's MACs show a cycle after the other counters' events
+        macs_issue = Signal(name="macs_issue")
+        macs_rows, macs_cols = Signal(8, name="macs_rows"), Signal(8, name="macs_cols")
         macs_per_vector = Signal(unsigned(16))
-        m.d.comb += macs_per_vector.eq(self.rows * self.cols)
+        m.d.sync += [macs_issue.eq(self.issue & ~self.clear_counters),
+                     macs_rows.eq(self.rows), macs_cols.eq(self.cols)]
+        m.d.comb += macs_per_vector.eq(macs_rows * macs_cols)
         # the verdict: the sequencer checked a program's VMM (issue_at_start) already
         verdict = Signal(ErrorCode)
         # ``held``: the issuing register; ``issuing``: a command issues (with the late check,
@@ -276,7 +282,7 @@ class Controller(wiring.Component):
             (self.perf_busy, self.busy | first),
             (self.perf_compute, self.array_active),
             (self.perf_stall, (self.busy | first) & ~self.issue),
-            (self.perf_macs, (self.issue, macs_per_vector)),
+            (self.perf_macs, (macs_issue, macs_per_vector)),
             (self.perf_vectors, self.issue),
         ]
         perf_counters(m, counters, self.clear_counters)

@@ -50,8 +50,10 @@ class ControllerModel:
         self.index = self.left = 0
         self.tails = []   # per command that issued its last vector: cycles until its DONE
         self.perf = dict.fromkeys(COUNTERS, 0)
-        # the last cycle's increments: every counter but PERF_CYCLES adds them a cycle late
+        # the last cycle's increments: every counter but PERF_CYCLES adds them a cycle late,
+        # PERF_MACS two (its issue and the command's rows and cols registered first)
         self.late = dict.fromkeys(COUNTERS, 0)
+        self.macs_early = 0
 
     @property
     def busy(self):
@@ -75,6 +77,7 @@ class ControllerModel:
         inc = dict(busy=self.busy, compute=active, stall=self.busy and not issue,
                    macs=issue * ((cmd.rows * cmd.cols) & 0xFFFF), vectors=issue)
         late, self.late = self.late, {k: 0 if clear else int(v) for k, v in inc.items()}
+        self.late["macs"], self.macs_early = (0, 0) if clear else (self.macs_early, inc["macs"])
         late["cycles"] = 1
         for k in COUNTERS:
             self.perf[k] = 0 if clear else (self.perf[k] + late[k]) & MASK32

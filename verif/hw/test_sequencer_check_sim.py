@@ -158,7 +158,7 @@ def test_the_rooms_one_chain_sum_equals_python_integers():
     async def tb(ctx):
         for _ in range(3000):
             v = [(1 << 29) | operand(17), operand(29), operand(26), r.randrange(2)]
-            for sig, x in zip((plus, a, f, nz), v):
+            for sig, x in zip((plus, a, f, nz), v, strict=True):
                 ctx.set(sig, x)
             want = v[0] - v[1] - v[2] - v[3]
             assert -(1 << (ROOM_WIDTH - 1)) <= want < 1 << (ROOM_WIDTH - 1)
