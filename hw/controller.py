@@ -40,11 +40,16 @@ class Controller(wiring.Component):
     register interface refuses START while BUSY; the sequencer's compute unit uses ``ready``
     and ``program_last_issue``: ``last_issue`` as it is whenever no register-mode start is in
     its check cycle, so always in program mode, without the late check's cancel before it.)
+    ``issue_early`` and ``cancel_issue``: ``issue`` is ``issue_early & ~cancel_issue``, the
+    late check's cancel of a register-mode start's first issue apart, so the datapath may
+    take the issue before the cancel and drop the vector a stage later (the cancel comes
+    after the check's comparisons).
 
     Performance counters (32-bit, wrapping, cleared by ``clear_counters``): cycles, busy cycles,
     cycles with ``array_active``, busy cycles without an issue (stall), useful MACs
-    (``rows * cols`` per vector, added the cycle after its issue from registers: the issue
-    comes late in the cycle, after the sequencer's ``busy`` and ``first``) and vectors.
+    (``rows * cols`` per vector, added two cycles after its issue: its issue and the
+    command's rows and cols registered, then their product: the issue comes late in the
+    cycle, after the sequencer's ``busy`` and ``first``) and vectors.
 
     The check is the specification's :func:`hw.spec.check` in logic (a randomized test holds the
     two equal); the timing is :func:`hw.spec.timing.busy_cycles`. With ``issue_at_start`` the
@@ -138,6 +143,7 @@ class Controller(wiring.Component):
             "pool": In(8),
             "busy": Out(1), "done": Out(1), "error": Out(ErrorCode), "ready": Out(1),
             "issue": Out(1), "last_issue": Out(1), "program_last_issue": Out(1),
+            "issue_early": Out(1), "cancel_issue": Out(1),
             "in_rd_addr": Out(range(g.in_depth)),
             "index": Out(16), "read_en": Out(1),
             "perf_cycles": Out(32), "perf_busy": Out(32), "perf_compute": Out(32),
@@ -246,6 +252,7 @@ class Controller(wiring.Component):
         m.d.comb += [self.index.eq(Mux(first, 0, index)),
                      self.in_rd_addr.eq(Mux(first, self.in_addr, next_addr)),
                      self.issue.eq(step | first),
+                     self.issue_early.eq(held_step | first), self.cancel_issue.eq(kill),
                      # the input buffer's read enable: ``issue``, and without pacing also in
                      # the cycle a late check cancels (a read nobody takes: not on its path)
                      self.read_en.eq(self.issue if self.vector_cycles > 1 else held | first),

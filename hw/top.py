@@ -457,7 +457,13 @@ class PimAccelerator(wiring.Component):
         # valid and the vector's index wait as long. Rows >= CMD_ROWS enter as 0.
         assert to_array == 1, "a synchronous read port"
         m.d.comb += [in_rp.addr.eq(ctl.in_rd_addr), in_rp.en.eq(ctl.read_en)]
-        x_valid = at(ctl.issue, to_array, "x_valid")
+        # The vector's valid: the issue before the late check's cancel, dropped with the
+        # cancel a cycle later (the cancel comes after the check's comparisons; it reached
+        # the valid's register and the drain's through the issue). The stages further on
+        # take their valid from this one.
+        x_valid = Signal(name="x_valid")
+        m.d.comb += x_valid.eq(at(ctl.issue_early, to_array, "x_valid_early")
+                               & ~at(ctl.cancel_issue, to_array, "x_cancelled"))
         index = at(ctl.index, to_array, "index")
         rows_in = at(c.rows, to_array, "rows_in")
         vector = array.i.payload
@@ -477,7 +483,7 @@ class PimAccelerator(wiring.Component):
                                   + at(ctl.index, to_accum - 1, "acc_index"))
         core.d.sync += acc_addr.eq(ahead_addr)
         m.d.comb += [
-            accum.ahead_valid.eq(at(ctl.issue, to_accum - 1, "acc_ahead")),
+            accum.ahead_valid.eq(at(x_valid, to_accum - 1 - to_array, "acc_ahead")),
             accum.ahead_addr.eq(ahead_addr),
             accum.i.valid.eq(array.o.valid), accum.i.payload.sums.eq(sums.y),
             accum.i.payload.addr.eq(acc_addr),
@@ -488,7 +494,7 @@ class PimAccelerator(wiring.Component):
         ]
         rows = accum.o.payload
         requant = at(c.requant, to_post, "requant")
-        first = at(ctl.issue & (ctl.index == 0), to_post, "first_row")
+        first = at(x_valid & (index == 0), to_post - to_array, "first_row")
         m.d.comb += [
             post.i.valid.eq(accum.o.valid & requant),
             post.i.payload.addr.eq(rows.tag),

@@ -162,6 +162,9 @@ def _cycle(ctx, dut, model, cmd, cycle, **inputs):
     assert got == {k: int(v) for k, v in expected.items()}, f"cycle {cycle}"
     if model.checking is None:  # no register-mode start in its check cycle: no cancel
         assert ctx.get(dut.program_last_issue) == ctx.get(dut.last_issue), f"cycle {cycle}"
+    # the issue before the cancel, and the cancel (the datapath drops a cancelled vector)
+    assert ctx.get(dut.issue) == ctx.get(dut.issue_early) & ~ctx.get(dut.cancel_issue) & 1, \
+        f"cycle {cycle}"
     return expected
 
 
