@@ -193,7 +193,7 @@ class Controller(wiring.Component):
             failed = self.check_failed if self.check_failed_input else err != ErrorCode.NONE
             m.d.comb += [verdict.eq(ErrorCode.NONE),
                          cancel.eq(pending & failed),
-                         issuing.eq(held & ~cancel), kill.eq(held & cancel)]
+                         kill.eq(held & cancel), issuing.eq(held & ~kill)]
             m.d.sync += pending.eq(self.start & ~held & ~self.issue_at_start)
             with m.If(pending):
                 m.d.sync += error_reg.eq(err)

@@ -347,7 +347,7 @@ class StoreUnit(wiring.Component):
         m.d.comb += rd_en.eq(read_now)
         with m.If(read_now):
             m.d.sync += [unit.eq(unit + 1), to_read.eq(to_read - 1)]
-        have = Signal(name=f"{port}_have")  # the port holds a unit not sent completely
+        have = Signal(name=f"{port}_have")  # the port holds a unit read and not yet taken
         sent = self.wr_data.valid & self.wr_data.ready
         if S >= B:
             parts = S // B

@@ -665,26 +665,25 @@ class Sequencer(wiring.Component):
         settled = Signal()
         m.d.sync += settled.eq(queue.r_rdy & ~took)
 
-        def overlap(name, a0, a_end, b0, b_end):
-            r = Signal(name=f"overlap_{name}")
-            m.d.sync += r.eq(_overlap(a0, a_end, b0, b_end))
+        def settled_reg(name, value):
+            """``value`` registered: what it was in the cycle before (used when settled)."""
+            r = Signal(name=name)
+            m.d.sync += r.eq(value)
             return r
+
+        def overlap(name, a0, a_end, b0, b_end):
+            return settled_reg(f"overlap_{name}", _overlap(a0, a_end, b0, b_end))
 
         # The flags' parts of the conflicts are registered the same way (a LOAD's or STORE's
         # window against a VMM's flags, one of them the head's): the head's flags and LOAD
         # rows start no logic deeper than a window compare before the pop.
-        def flags_vs(name, value):
-            r = Signal(name=f"flags_{name}")
-            m.d.sync += r.eq(value)
-            return r
-
         def load_vs_flags(name, lw, v):
             uses_param = _flag(v.flags, "BIAS") | _flag(v.flags, "REQUANT")
-            return flags_vs(name, ((lw == Window.PARAM) & uses_param)
-                            | ((lw == Window.LUT) & _flag(v.flags, "LUT")))
+            return settled_reg(f"flags_{name}", ((lw == Window.PARAM) & uses_param)
+                               | ((lw == Window.LUT) & _flag(v.flags, "LUT")))
 
         def store_vs_flags(name, sw, v):
-            return flags_vs(name, (sw == Window.OUT) & _flag(v.flags, "REQUANT"))
+            return settled_reg(f"flags_{name}", (sw == Window.OUT) & _flag(v.flags, "REQUANT"))
 
         def load_vs_vmm(lw, front, bank_overlap, in_overlap, param_or_lut):
             return Mux(lw == Window.WEIGHT, (front != 0) & bank_overlap,
