@@ -33,8 +33,10 @@ class AxiLiteSignature(wiring.Signature):
 class AxiLiteSlave(wiring.Component):
     """Turns AXI4-Lite into one-cycle local write and read strobes.
 
-    A write is accepted when AW and W are both valid and the B channel is free (or being
-    emptied), so a manager that keeps both channels busy gets one write per cycle. In that
+    A write is accepted when AW and W are both valid, the B channel is free (or being
+    emptied) and ``hold`` is low, so a manager that keeps both channels busy gets one write
+    per cycle while ``hold`` stays low (the accelerator raises it for a cycle after a write to
+    a CMD_* register: :class:`hw.top.PimAccelerator`). In that
     cycle ``wr_en`` is high with ``wr_addr/wr_data/wr_strb`` and the decoder answers ``wr_err``
     combinationally; BusError.UNMAPPED becomes DECERR, any other error SLVERR.
 
@@ -48,7 +50,7 @@ class AxiLiteSlave(wiring.Component):
         super().__init__({
             "bus": In(AxiLiteSignature(addr_width)),
             "wr_en": Out(1), "wr_addr": Out(addr_width), "wr_data": Out(32), "wr_strb": Out(4),
-            "wr_err": In(BusError),
+            "wr_err": In(BusError), "hold": In(1),
             "rd_en": Out(1), "rd_addr": Out(addr_width), "rd_data": In(32),
             "rd_err": In(BusError),
         })
@@ -66,7 +68,7 @@ class AxiLiteSlave(wiring.Component):
         b_free = Signal()
         m.d.comb += [
             b_free.eq(~bus.bvalid | bus.bready),
-            self.wr_en.eq(bus.awvalid & bus.wvalid & b_free),
+            self.wr_en.eq(bus.awvalid & bus.wvalid & b_free & ~self.hold),
             bus.awready.eq(self.wr_en), bus.wready.eq(self.wr_en),
             self.wr_addr.eq(bus.awaddr), self.wr_data.eq(bus.wdata), self.wr_strb.eq(bus.wstrb),
         ]

@@ -265,7 +265,10 @@ class Controller(wiring.Component):
                      self.ready.eq(~held | last_left)]
         with m.If(self.start & ~held):
             m.d.sync += [error_reg.eq(verdict), index.eq(0), left.eq(self.count),
-                         requant.eq(self.requant), next_addr.eq(self.in_addr + first)]
+                         requant.eq(self.requant),
+                         # (the adder before the choice by ``first``, not after it: ``first``
+                         # comes late, after the register interface's START)
+                         next_addr.eq(Mux(first, self.in_addr + 1, self.in_addr))]
             with m.If((verdict != ErrorCode.NONE) | (self.op == Opcode.NOP)):
                 m.d.sync += done_reg.eq(1)
             with m.Elif(first):
@@ -474,13 +477,20 @@ def command_error(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, c
 
 def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, rows, cols,
                        requant, pool, pool_inverse=None, mult_cells="inferred", in_end=None,
-                       acc_end=None):
-    """:func:`command_error` of the fields of the cycle before, and whether it is not NONE
-    (``(error, failed)``), in logic added to ``m``: the conditions, the pool table and the
+                       acc_end=None, latency=1, error_latency=None):
+    """:func:`command_error` of the fields of ``latency`` cycles before, and whether it is not
+    NONE (``(error, failed)``), in logic added to ``m``: the conditions, the pool table and the
     pool multiplies (:func:`pool_products`) and the bound (:func:`pool_bound`) are computed
     from the fields and registered (without reset), the comparisons and the verdict come
-    after the registers. For a
-    Controller with ``check_latency=1`` (``failed``: its ``check_failed`` input).
+    after the registers; with ``latency`` 2 (default 1) the pool terms' comparisons are
+    registered too (and the other conditions a second time), so the verdict is a few gates
+    after flip-flops and no multiply block's output reaches it in its cycle.
+    ``error_latency`` (default ``latency``; 2 with ``latency`` 1): the error code alone a
+    cycle later, from those registers (the sequencer's check: its ``failed`` bit is needed
+    first, the code only when a program stops). For a
+    Controller with ``check_latency=1`` (``failed``: its ``check_failed`` input; with
+    ``latency`` 2 the fields must have been the command's a cycle before its ``start``, as
+    the accelerator's bus ensures: :class:`hw.top.PimAccelerator`).
 
     ``failed`` is the OR of the failing conditions, not a comparison of the error code: the
     conditions without a pool term are ORed before the registers, so after them only the
@@ -494,6 +504,12 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
     ``in_end`` and ``acc_end``: ``in_addr + count`` and ``acc_addr + count`` from registers
     (:func:`_conditions`), so the early verdict is comparisons and gates, no adder."""
     check_cells(mult_cells)
+    if latency not in (1, 2) or isinstance(latency, bool):
+        raise ValueError(f"latency must be 1 or 2, not {latency!r}")
+    error_latency = latency if error_latency is None else error_latency
+    if error_latency not in (latency, 2) or isinstance(error_latency, bool):
+        raise ValueError(f"error_latency must be 2 or latency ({latency}), not "
+                         f"{error_latency!r}")
     c = _conditions(g, op=op, bank=bank, in_addr=in_addr, acc_addr=acc_addr, count=count,
                     rows=rows, cols=cols, requant=requant, pool=pool, in_end=in_end,
                     acc_end=acc_end)
@@ -521,9 +537,20 @@ def late_command_check(m, g, *, op, bank, in_addr, acc_addr, out_addr, count, ro
             m.d.sync += dst[name].eq(value)
     pq["bound"] = pool_bound(m, pool, "check_pool_bound")
     out_range, multiple = pool_verdicts(m, pq)
+    stages = {1: (cq, eq, {"out_range": out_range, "multiple": multiple})}
+    if 2 in (latency, error_latency):
+        stages[2] = tuple({name: Signal.like(value, name=f"{prefix}_{name}_q2",
+                                             reset_less=True) for name, value in src.items()}
+                          for src, prefix in zip(stages[1], ("check", "check_early", "check_pool"),
+                                                 strict=True))
+        for src, dst in zip(stages[1], stages[2], strict=True):
+            m.d.sync += [dst[name].eq(value) for name, value in src.items()]
+    _, eq, terms = stages[latency]
     failed = Signal(name="check_failed")
-    m.d.comb += failed.eq(eq["failed"] | (eq["pool_checked"] & (out_range | ~multiple)))
-    return _verdict(m, cq, out_range, multiple), failed
+    m.d.comb += failed.eq(eq["failed"] | (eq["pool_checked"]
+                                          & (terms["out_range"] | ~terms["multiple"])))
+    cq, _, terms = stages[error_latency]
+    return _verdict(m, cq, terms["out_range"], terms["multiple"]), failed
 
 
 def late_command_error(m, g, **fields):

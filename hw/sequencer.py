@@ -33,8 +33,6 @@ FRONT = timing.INPUT_READ_LATENCY + 2
 #: instructions the fetch unit asks for at once, and its queue's depth
 FETCH_BLOCK = 4
 QUEUE_DEPTH = 8
-#: the width of an ErrorCode (the check's verdict in a queue entry)
-CODE_BITS = Shape.cast(ErrorCode).width
 #: an instruction's range ends, as :class:`InstructionCheck` gives them with its verdict
 ENDS = data.StructLayout({"end": 17, "acc": 17, "out": 17})
 
@@ -105,8 +103,9 @@ class InstructionQueue(Elaboratable):
     ``late`` is the late part of the entry written in the cycle before (``w_en``), stored
     with it then. An entry can reach ``r_data`` no earlier than two cycles after its write, so
     the late part makes it in time (its memory's read port is transparent to its write).
-    ``r_data`` is the entry, then its late part. The sequencer's late part is the verdict of
-    its check (:class:`InstructionCheck`, a cycle after the instruction). ``depth`` >= 2.
+    ``r_data`` is the entry, then its late part. The sequencer's late part is its check's
+    failed bit and range ends (:class:`InstructionCheck`, a cycle after the instruction).
+    ``depth`` >= 2.
     """
 
     def __init__(self, *, width, late_width, depth):
@@ -222,15 +221,16 @@ class LoadRows(Elaboratable):
 class InstructionCheck(Elaboratable):
     """The check of each instruction as it enters the sequencer's queue
     (:func:`hw.spec.isa.check`, the checks of the whole instruction: a 2-D LOAD's every row):
-    ``code`` and ``failed`` (``code`` is not NONE) are the verdict on the ``instr`` given
-    :data:`LATENCY` cycles before, fetched with read error ``err``. With them come the
+    ``failed`` is the verdict on the ``instr`` given :data:`LATENCY` cycles before, fetched
+    with read error ``err`` (whether it fails), and ``code`` its error code, a cycle later
+    (:data:`CODE_LATENCY`; NONE if it passes). With ``failed`` come the
     instruction's range ends (:data:`ENDS`), whatever its opcode: ``ends.end`` is a LOAD's or
     STORE's ``FIRST + COUNT`` and a VMM's ``IN_ADDR + COUNT``, ``ends.acc`` and ``ends.out`` a
     VMM's ``ACC_ADDR + COUNT`` and ``OUT_ADDR + COUNT``: stored with the verdict, they spare
     the dispatcher the adders before its conflict comparisons.
 
-    Three steps, a register between each (``LATENCY = 2``; at most a table look-up, a
-    multiply or an adder and a comparison between two registers):
+    Steps with a register between each (``LATENCY = 2`` to ``failed``; at most a table
+    look-up, a multiply or an adder and a comparison between two registers):
 
     1. the table look-ups (the pool's inverse, the window's size, a row's bytes in memory),
        a LOAD's or STORE's room after its first row (in the window, below 2**32), the same
@@ -239,13 +239,17 @@ class InstructionCheck(Elaboratable):
     2. the VMM's conditions and pool multiplies (:func:`~hw.controller.late_command_check`,
        from the registered inverse), a LOAD's or STORE's comparisons of its rows with its room
        and its other conditions, the range ends;
-    3. the verdict: the VMM's pool comparisons, the LOAD's or STORE's error code (the first of
-       its conditions) and the choice by opcode.
+    3. the verdict: the VMM's pool comparisons, and ``failed``: the OR of the failing
+       conditions, chosen by opcode;
+    4. (``code``) the error code from step 3's inputs registered: the first failing
+       condition of a LOAD or STORE, the VMM's from its pool comparisons registered, the
+       choice by opcode.
 
-    The sequencer stores the verdict as its queue entry's late part, so the dispatcher, which
-    pops the queue, starts at a stored ``failed`` bit, not at the check. ``failed`` is the OR
-    of the failing conditions (for a VMM, :func:`~hw.controller.late_command_check`'s
-    ``failed``), not a comparison of ``code``.
+    The sequencer stores ``failed`` as its queue entry's late part, so the dispatcher, which
+    pops the queue, starts at a stored bit, not at the check, and ``code``, of the first
+    failing instruction, in a register of its own (it needs the code only as a program
+    stops). ``failed`` is the OR of the failing conditions (for a VMM,
+    :func:`~hw.controller.late_command_check`'s ``failed``), not a comparison of ``code``.
 
     ``mult_cells`` (:data:`hw.ecp5.MULT_CELLS`): how step 1's two multiplies and step 2's
     two pool multiplies (:func:`~hw.controller.late_command_check`) are built, ``"inferred"``
@@ -255,6 +259,7 @@ class InstructionCheck(Elaboratable):
     The same verdicts in the same cycles.
     """
     LATENCY = 2
+    CODE_LATENCY = 3
 
     def __init__(self, geometry: Geometry, mult_cells: str = "inferred"):
         if not isinstance(geometry, Geometry):
@@ -338,8 +343,8 @@ class InstructionCheck(Elaboratable):
                     room, room1 = by_size[unit_bytes(win, g)]
                     m.d.comb += [byte_room.eq(room), byte_room1.eq(room1)]
         t1 = {name: reg(value, f"terms_{name}_q") for name, value in {
-            "rows_zero": rows == 0, "unit_past": unit_room < 0, "byte_past": byte_room < 0,
-            "unit_room1": unit_room1, "byte_room1": byte_room1}.items()}
+            "rows_zero": rows == 0, "count_zero": count == 0, "unit_room": unit_room,
+            "byte_room": byte_room, "unit_room1": unit_room1, "byte_room1": byte_room1}.items()}
         for name, a, b in (("unit_rows", rows, skip), ("byte_rows", rows, pitch_beats)):
             if self.mult_cells == "ecp5":
                 t1[name] = Signal(len(a) + len(b), name=f"terms_{name}_q")
@@ -358,18 +363,28 @@ class InstructionCheck(Elaboratable):
             m, g, op=Opcode.VMM, bank=vmm.bank, in_addr=vmm.in_addr, acc_addr=vmm.acc_addr,
             out_addr=vmm.out_addr, count=vmm.count, rows=vmm.rows, cols=vmm.cols,
             requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool, pool_inverse=inverse1,
-            mult_cells=self.mult_cells, in_end=in_end1, acc_end=acc_end1)
+            mult_cells=self.mult_cells, in_end=in_end1, acc_end=acc_end1, error_latency=2)
         is_load = op == Op.LOAD
+        # The rows against their room: the product after its multiply block is compared
+        # with a limit chosen among registers before the carry chain, nothing after it. For
+        # ROWS 0 (one row) the product is 0, and ``0 > room`` is "the first row is past the
+        # end"; for COUNT 0 the limit is -1, which every product exceeds (the choice after
+        # the comparison had put two LUTs and their routes after the chain: the 8x8's routed
+        # critical path at 81be960, seeds 2 and 3, 8.28-8.30 ns).
+        unit_limit = Signal(signed(20), name="check_unit_limit")
+        byte_limit = Signal(signed(ROOM_WIDTH), name="check_byte_limit")
+        m.d.comb += [unit_limit.eq(Mux(t1["count_zero"], -1,
+                                       Mux(t1["rows_zero"], t1["unit_room"],
+                                           t1["unit_room1"]))),
+                     byte_limit.eq(Mux(t1["rows_zero"], t1["byte_room"], t1["byte_room1"]))]
         # a LOAD's or STORE's conditions, in ErrorCode order
         ls = {
             "bad_fields": Mux(is_load, reserved(Op.LOAD), reserved(Op.STORE)),
             "window": ~Mux(is_load, window.matches(*LOAD_WINDOWS),
                            window.matches(*STORE_WINDOWS)),
-            "empty": (count == 0) | Mux(t1["rows_zero"], t1["unit_past"],
-                                        t1["unit_rows"] > t1["unit_room1"]),
+            "empty": t1["unit_rows"] > unit_limit,
             "unaligned": (addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0),
-            "byte_range": Mux(t1["rows_zero"], t1["byte_past"],
-                              t1["byte_rows"] > t1["byte_room1"]),
+            "byte_range": t1["byte_rows"] > byte_limit,
         }
         ls_codes = {"bad_fields": ErrorCode.BAD_INSTR, "window": ErrorCode.BAD_WINDOW,
                     "empty": ErrorCode.WINDOW_RANGE, "unaligned": ErrorCode.MEM_ALIGN,
@@ -389,27 +404,40 @@ class InstructionCheck(Elaboratable):
         ]
         m.d.sync += self.ends.eq(ends)
 
-        # --- 3: the verdict ---------------------------------------------------------------
-        ls_code = Signal(ErrorCode, name="check_ls_code")
-        for i, (name, cond) in enumerate(ls.items()):
-            with (m.If if i == 0 else m.Elif)(cond):
-                m.d.comb += ls_code.eq(ls_codes[name])
+        # --- 3: the verdict (failed), then, a cycle later, its error code -------------------
         with m.If(t2["err"]):
-            m.d.comb += [self.code.eq(ErrorCode.MEM_READ), self.failed.eq(1)]
+            m.d.comb += self.failed.eq(1)
         with m.Elif(t2["end_fence"]):
             m.d.comb += self.failed.eq(t2["reserved_end"])
-            with m.If(t2["reserved_end"]):
-                m.d.comb += self.code.eq(ErrorCode.BAD_INSTR)
         with m.Elif(t2["load_store"]):
-            m.d.comb += [self.code.eq(ls_code), self.failed.eq(Cat(*ls.values()).any())]
+            m.d.comb += self.failed.eq(Cat(*ls.values()).any())
         with m.Elif(t2["vmm"]):
             m.d.comb += self.failed.eq(t2["reserved_vmm"] | vmm_failed)
-            with m.If(t2["reserved_vmm"]):
+        with m.Else():
+            m.d.comb += self.failed.eq(1)
+        # the code from the same conditions registered once more (the VMM's from
+        # late_command_check's error_latency 2: its pool comparisons registered), so no
+        # multiply block's output reaches the priority order in its cycle
+        t3 = {name: reg(value, f"code_{name}_q") for name, value in t2.items()}
+        ls3 = {name: reg(value, f"code_ls_{name}_q") for name, value in ls.items()}
+        ls_code = Signal(ErrorCode, name="check_ls_code")
+        for i, (name, cond) in enumerate(ls3.items()):
+            with (m.If if i == 0 else m.Elif)(cond):
+                m.d.comb += ls_code.eq(ls_codes[name])
+        with m.If(t3["err"]):
+            m.d.comb += self.code.eq(ErrorCode.MEM_READ)
+        with m.Elif(t3["end_fence"]):
+            with m.If(t3["reserved_end"]):
+                m.d.comb += self.code.eq(ErrorCode.BAD_INSTR)
+        with m.Elif(t3["load_store"]):
+            m.d.comb += self.code.eq(ls_code)
+        with m.Elif(t3["vmm"]):
+            with m.If(t3["reserved_vmm"]):
                 m.d.comb += self.code.eq(ErrorCode.BAD_INSTR)
             with m.Else():
                 m.d.comb += self.code.eq(vmm_err)
         with m.Else():
-            m.d.comb += [self.code.eq(ErrorCode.BAD_INSTR), self.failed.eq(1)]
+            m.d.comb += self.code.eq(ErrorCode.BAD_INSTR)
         return m
 
 
@@ -475,10 +503,10 @@ class Sequencer(wiring.Component):
         m.submodules.store = ResetInserter(reset_units)(store)
         # an entry: the instruction, its read error, whether it is one row (a LOAD's ROWS <= 1,
         # compared before the queue: LoadRows' ``last`` pops it) and, a cycle later, the check's
-        # verdict (InstructionCheck: its failed bit, then its code) and the instruction's range
-        # ends
+        # failed bit and the instruction's range ends (the check's error code is kept apart:
+        # ``first_code`` below)
         queue = InstructionQueue(width=8 * INSTR_BYTES + 2,
-                                 late_width=1 + CODE_BITS + Shape.cast(ENDS).width,
+                                 late_width=1 + Shape.cast(ENDS).width,
                                  depth=QUEUE_DEPTH)
         m.submodules.queue = ResetInserter(reset_units)(queue)
 
@@ -599,7 +627,27 @@ class Sequencer(wiring.Component):
                                     _decoder(instr)[1](Op.LOAD, "ROWS") <= 1))]
         m.d.comb += [checker.instr.eq(instr), checker.err.eq(instr_err),
                      queue.w_en.eq(push_q), queue.w_data.eq(entry_q),
-                     queue.late.eq(Cat(checker.failed, checker.code, checker.ends))]
+                     queue.late.eq(Cat(checker.failed, checker.ends))]
+        # The error code of the program's first failing instruction, kept in a register, not
+        # in the queue: the dispatcher stops at the first entry that failed, and every entry
+        # before it passed, so its code is the first failing code of the run (instructions
+        # are checked in program order; those past the one it stops at are never run). The
+        # code then goes from the check into one register, not through the queue's memory and
+        # its write-through into the head (with it: 8.6 ns estimated, the 8x8's deepest path).
+        # ``code_due``: an entry of this run gets its code (two cycles after its write, a
+        # cycle after its failed bit, ``failed_q``: InstructionCheck.CODE_LATENCY). A stop at
+        # a failed entry takes the code in its first STOP cycle (``code_stop``): the entry
+        # reaches the head a cycle after its failed bit at the earliest, so the code is there.
+        assert checker.CODE_LATENCY == checker.LATENCY + 1
+        verdict_due, code_due = Signal(name="verdict_due"), Signal(name="code_due")
+        failed_q, failed_seen = Signal(name="check_failed_q"), Signal(name="failed_seen")
+        first_code = Signal(ErrorCode, name="first_code")
+        m.d.sync += [verdict_due.eq(push_q & ~flush), code_due.eq(verdict_due & ~flush),
+                     failed_q.eq(checker.failed)]
+        with m.If(flush):
+            m.d.sync += failed_seen.eq(0)
+        with m.Elif(code_due & ~failed_seen):
+            m.d.sync += [first_code.eq(checker.code), failed_seen.eq(failed_q)]
         with m.If(push):
             m.d.sync += in_flight.eq(in_flight - 1)
         with m.If(got & beat.err & ~seen_err):
@@ -610,8 +658,7 @@ class Sequencer(wiring.Component):
         head_err, head_one_row = queue.r_data[8 * INSTR_BYTES], queue.r_data[8 * INSTR_BYTES + 1]
         late = queue.r_data[8 * INSTR_BYTES + 2:]
         failed = late[0]
-        check = ErrorCode(late[1:1 + CODE_BITS])
-        head_ends = ENDS(late[1 + CODE_BITS:])
+        head_ends = ENDS(late[1:])
         op, fld, _ = _decoder(head)
         window, head_first = fld(Op.LOAD, "WINDOW"), fld(Op.LOAD, "FIRST")
         count, head_addr = fld(Op.LOAD, "COUNT"), fld(Op.LOAD, "MEM_ADDR")
@@ -798,8 +845,12 @@ class Sequencer(wiring.Component):
             with m.Else():
                 m.d.sync += cur_on.eq(0)
 
+        code_stop = Signal(name="code_stop")   # stopped at a failed entry: its code next
+
         def stop(code, pc, addr=None):
-            m.d.sync += [self.error.eq(code), self.pc.eq(pc), fetching.eq(0)]
+            """Stop with ``code`` (None: ``first_code``, in the first STOP cycle)."""
+            m.d.sync += [self.pc.eq(pc), fetching.eq(0)]
+            m.d.sync += code_stop.eq(1) if code is None else self.error.eq(code)
             if addr is not None:
                 m.d.sync += self.mem_error_addr.eq(addr)
             m.next = "STOP"
@@ -836,7 +887,7 @@ class Sequencer(wiring.Component):
                               & (queue.level == 0) & ~push_q):
                         stop(ErrorCode.PROG_LEN, self.prog_len)
                 with m.Elif(failed):
-                    stop(check, index, Mux(head_err, fetch_err_addr, self.mem_error_addr))
+                    stop(None, index, Mux(head_err, fetch_err_addr, self.mem_error_addr))
                 with m.Elif(op == Op.END):
                     m.d.comb += pop.eq(1)
                     m.d.sync += [self.pc.eq(index), fetching.eq(0)]
@@ -869,6 +920,8 @@ class Sequencer(wiring.Component):
                     m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                     m.next = "IDLE"
             with m.State("STOP"):  # an error: let every running instruction finish
+                with m.If(code_stop):
+                    m.d.sync += [self.error.eq(first_code), code_stop.eq(0)]
                 with m.If(all_idle):
                     m.d.sync += [self.busy.eq(0), self.done.eq(1)]
                     m.next = "IDLE"

@@ -241,7 +241,17 @@ class PimAccelerator(wiring.Component):
         data, strb = axil.wr_data, axil.wr_strb
         row_words = len(in_wp.data) // 32
         ld = seq.load
+        # A write to a CMD_* register holds the bus's next write back a cycle (AxiLiteSlave
+        # ``hold``), so the registers a START commands have held for a cycle before it: the
+        # register mode's check then has its verdict in flip-flops by its check cycle
+        # (late_command_check latency 2, in _command_path). Only a manager that writes in
+        # consecutive cycles sees it.
+        words = [r.offset // 4 for r in regmap.command_registers()]
+        cmd_written = Signal(name="cmd_written")
+        m.d.sync += cmd_written.eq(axil.wr_en & sel.REG & (f.REG.word >= min(words))
+                                   & (f.REG.word <= max(words)))
         m.d.comb += [
+            axil.hold.eq(cmd_written),
             csr.w_en.eq(axil.wr_en & sel.REG), csr.w_addr.eq(f.REG.word),
             csr.w_data.eq(data), csr.w_strb.eq(strb), csr.busy.eq(busy),
             array.w_en.eq(w_ok & sel.WEIGHT & ~(busy & weight_locked)),
@@ -412,15 +422,21 @@ class PimAccelerator(wiring.Component):
         # The controller's verdict, needed in register mode only (a program's VMMs were checked
         # by the sequencer: with issue_at_start the verdict is NONE), from the CMD_* registers
         # alone, not through the multiplexer above, and a cycle late (the controller's
-        # check_latency): the multiplies in the START cycle, the comparisons in the next, where
-        # a failed check cancels the command (BUSY for that cycle, DONE after it). The
-        # registers hold the command then too (START was that cycle's write).
+        # check_latency): in the cycle after START, where a failed check cancels the command
+        # (BUSY for that cycle, DONE after it). The check runs every cycle with two register
+        # stages (late_command_check latency 2: the multiplies, then the comparisons), so
+        # that cycle's verdict is of the registers as they were the cycle before START: no
+        # CMD_* write comes then (the bus holds a write back a cycle after one, in
+        # _bus_writes), nor in START's cycle (START is its write), so it is START's command.
+        # The cancel then starts at flip-flops (from the multiplies' registers it had been
+        # the 8x8's routed critical path at 81be960, seed 1: 9.60 ns).
         ctl_check, ctl_failed = late_command_check(
             core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
             acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,
             rows=csr.cmd_rows, cols=csr.cmd_cols, requant=csr.cmd_flags_requant,
             pool=csr.cmd_pool, pool_inverse=csr.cmd_pool_inverse,
-            mult_cells=self.array_mult_cells, in_end=csr.cmd_in_end, acc_end=csr.cmd_acc_end)
+            mult_cells=self.array_mult_cells, in_end=csr.cmd_in_end, acc_end=csr.cmd_acc_end,
+            latency=2)
         m.d.comb += [
             ctl.check_error.eq(ctl_check), ctl.check_failed.eq(ctl_failed),
             ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),

@@ -3,8 +3,9 @@
 
 A manager that keeps its channels busy gets one write and one read per cycle; under random
 back-pressure (BREADY/RREADY low) the B and R channels hold their response (and RDATA) until
-taken; BusError.NONE answers OKAY, UNMAPPED DECERR, any other error SLVERR. The test plays the
-decoder too: the error of an access is a function of its address, answered combinationally.
+taken; a write waits while ``hold`` is high (reads do not); BusError.NONE answers OKAY,
+UNMAPPED DECERR, any other error SLVERR. The test plays the decoder too: the error of an
+access is a function of its address, answered combinationally.
 """
 
 import pytest
@@ -31,11 +32,12 @@ def data_of(addr):
 
 @pytest.mark.parametrize("pressure", [0.0, 0.4, 0.8])
 def test_axil_slave_equals_its_model(pressure):
-    """``pressure``: how often the manager idles a channel or refuses a response."""
+    """``pressure``: how often the manager idles a channel or refuses a response (and, half
+    as often, the slave's ``hold`` is high)."""
     r = rng(int(pressure * 10))
     dut = AxiLiteSlave(ADDR_WIDTH)
     bus = dut.bus
-    stats = {"writes": 0, "reads": 0}
+    stats = {"writes": 0, "reads": 0, "held": 0}
 
     async def tb(ctx):
         bvalid = rvalid = 0
@@ -50,6 +52,8 @@ def test_axil_slave_equals_its_model(pressure):
             if ar is None and r.random() >= pressure:
                 ar = r.randrange(1 << ADDR_WIDTH)
             bready, rready = r.random() >= pressure, r.random() >= pressure
+            hold = r.random() < pressure / 2
+            ctx.set(dut.hold, hold)
             ctx.set(bus.awvalid, aw is not None)
             ctx.set(bus.wvalid, aw is not None)
             ctx.set(bus.awaddr, aw or 0)
@@ -65,8 +69,9 @@ def test_axil_slave_equals_its_model(pressure):
             ctx.set(dut.rd_data, rd_data)
 
             where = f"cycle {cycle}"
-            wr_en = aw is not None and (not bvalid or bready)
+            wr_en = aw is not None and (not bvalid or bready) and not hold
             rd_en = ar is not None and (not rvalid or rready)
+            stats["held"] += aw is not None and (not bvalid or bready) and hold
             assert ctx.get(dut.wr_en) == wr_en, where
             assert ctx.get(bus.awready) == wr_en and ctx.get(bus.wready) == wr_en, where
             assert ctx.get(bus.arready) == (not rvalid or rready), where
@@ -110,4 +115,6 @@ def test_axil_slave_equals_its_model(pressure):
         assert set(RESP.values()) <= set(got_b)
 
     simulate(dut, tb)
+    if pressure:   # the hold did hold writes back
+        assert stats["held"] > 0
     print(stats)

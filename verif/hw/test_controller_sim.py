@@ -14,7 +14,7 @@ timing.drain(latency)``) cycles from the one after START, and DONE pulses in the
 import collections
 
 import pytest
-from amaranth import Module
+from amaranth import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
@@ -295,6 +295,12 @@ def test_an_external_check_equals_the_model(name, check_latency, failed_input):
 
 
 def test_the_late_check_needs_an_external_check():
+    with pytest.raises(ValueError, match="latency must be 1 or 2, not 3"):
+        late_command_check(Module(), Geometry.default(), latency=3, **{
+            f: Signal(8) for f in (*FIELDS, "requant")})
+    with pytest.raises(ValueError, match=r"error_latency must be 2 or latency \(2\), not 1"):
+        late_command_check(Module(), Geometry.default(), latency=2, error_latency=1, **{
+            f: Signal(8) for f in (*FIELDS, "requant")})
     with pytest.raises(ValueError, match="check_latency must be 0, or 1 with external_check"):
         Controller(Geometry.default(), drain=4, check_latency=1)
     with pytest.raises(ValueError, match="check_failed_input needs check_latency=1"):
@@ -304,8 +310,8 @@ def test_the_late_check_needs_an_external_check():
 class LateCheck(wiring.Component):
     """:func:`late_command_check` of its command inputs: ``error`` and ``failed``."""
 
-    def __init__(self, g):
-        self.g = g
+    def __init__(self, g, latency=1, error_latency=None):
+        self.g, self.latency, self.error_latency = g, latency, error_latency
         super().__init__({"op": In(enums.Opcode), "bank": In(8), "in_addr": In(16),
                           "acc_addr": In(16), "out_addr": In(16), "count": In(16),
                           "rows": In(8), "cols": In(8), "requant": In(1), "pool": In(8),
@@ -313,36 +319,44 @@ class LateCheck(wiring.Component):
 
     def elaborate(self, platform):
         m = Module()
-        error, failed = late_command_check(m, self.g, **{f: getattr(self, f)
-                                                        for f in (*FIELDS, "requant")})
+        error, failed = late_command_check(m, self.g, latency=self.latency,
+                                           error_latency=self.error_latency,
+                                           **{f: getattr(self, f)
+                                              for f in (*FIELDS, "requant")})
         m.d.comb += [self.error.eq(error), self.failed.eq(failed)]
         return m
 
 
+@pytest.mark.parametrize("latency,error_latency", [(1, 1), (2, 2), (1, 2)])
 @pytest.mark.parametrize("name", list(CHECK_GEOMETRIES))
-def test_the_late_check_and_its_failed_bit_equal_the_spec(name):
-    """late_command_check a cycle after its fields: ``error`` is :func:`hw.spec.check` of
-    them and ``failed`` is ``error != NONE``, for boundary-biased commands (those of
-    test_command_check_sim, each check in turn the first to fail), a new one every cycle."""
+def test_the_late_check_and_its_failed_bit_equal_the_spec(name, latency, error_latency):
+    """late_command_check ``latency`` cycles after its fields: ``failed`` is whether
+    :func:`hw.spec.check` of them is not NONE, and ``error_latency`` cycles after them
+    ``error`` is that check, for boundary-biased commands (those of test_command_check_sim,
+    each check in turn the first to fail), a new one every cycle."""
     g = CHECK_GEOMETRIES[name]
-    r = rng(sum(map(ord, name)) + 1)
-    dut = LateCheck(g)
+    r = rng(sum(map(ord, name)) + latency + 2 * error_latency)
+    dut = LateCheck(g, latency, error_latency)
     seen = collections.Counter()
 
     async def tb(ctx):
         directed = directed_commands(g)
-        last = None
+        sent = []
         for i in range(len(directed) + 3000):
             cmd = directed[i] if i < len(directed) else \
                 (valid_command if i % 10 == 0 else random_command if i % 10 < 4
                  else perturbed_command)(r, g)
             drive(ctx, dut, cmd)
-            if last is not None:
+            if len(sent) >= error_latency:
+                last = sent[-latency]
+                assert ctx.get(dut.failed) == int(check(last, g) != 0), \
+                    f"command {i - latency}: {last}"
+                last = sent[-error_latency]
                 expected = check(last, g)
                 seen[expected.name] += 1
-                assert (ctx.get(raw(dut.error)), ctx.get(dut.failed)) == \
-                    (expected, int(expected != 0)), f"command {i - 1}: {last}"
-            last = cmd
+                assert ctx.get(raw(dut.error)) == expected, \
+                    f"command {i - error_latency}: {last}"
+            sent.append(cmd)
             await ctx.tick()
 
     simulate(dut, tb)

@@ -195,7 +195,7 @@ CHECK_GEOMETRIES = {"8x8": dict(rows=8, cols=8),
 def test_the_instruction_check_on_each_kind_of_cell(name, mult_cells):
     """The sequencer's instruction check with its four multiplies (a 2-D LOAD's rows, a VMM's
     pool) inferred and on MULT18X18D blocks (output register only): the spec's verdict, in
-    the same cycle, for 3,000 instructions at the edges of the checks."""
+    the same cycles, for 3,000 instructions at the edges of the checks."""
     s = seed()
     print(f"seed={s}")
     kw = CHECK_GEOMETRIES[name]
@@ -212,7 +212,8 @@ def test_the_instruction_check_on_each_kind_of_cell(name, mult_cells):
         assert text.count("MULT18X18D #(") == 4, "the rows' and the pool's multiplies"
     run_cocotb(build, "verif.hw.cocotb_instruction_check",
                params=dict(seed=s, geometry=kw, cycles=3000,
-                           latency=InstructionCheck.LATENCY))
+                           latency=InstructionCheck.LATENCY,
+                           code_latency=InstructionCheck.CODE_LATENCY))
 
 
 def test_the_check_refuses_unknown_mult_cells():

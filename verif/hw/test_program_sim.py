@@ -12,7 +12,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.axil import AxiResp
-from hw.spec import ErrorCode, Geometry, isa, regmap, timing
+from hw.spec import Command, ErrorCode, Geometry, Opcode, check, isa, regmap, timing
 from hw.spec.isa import End, Fence, Load, Store, Vmm, Window
 from hw.top import PimAccelerator
 from models import quantize_multipliers, requantize
@@ -867,3 +867,81 @@ def test_status_never_reads_idle_and_not_done(delay):
     assert reads[-1][2] == 1, reads
     idle = [(c, b, d) for c, b, d in reads if not b and not d]
     assert not idle, f"delay {delay}: STATUS read idle and not done at {idle}"
+
+
+async def _axil_burst(ctx, dut, writes):
+    """Write ``(addr, value)`` pairs as a manager that offers the next write in the cycle
+    after one is taken (AW and W always valid, BREADY high); returns the cycle (from the
+    first offer) each write was taken in."""
+    b = dut.s_axil
+    ctx.set(b.bready, 1)
+    ctx.set(b.wstrb, 0xF)
+    taken, cycle = [], 0
+    for addr, value in writes:
+        ctx.set(b.awaddr, addr)
+        ctx.set(b.wdata, value)
+        ctx.set(b.awvalid, 1)
+        ctx.set(b.wvalid, 1)
+        for _ in range(10):
+            ok = ctx.get(b.awready) and ctx.get(b.wready)
+            await ctx.tick()
+            cycle += 1
+            if ok:
+                taken.append(cycle - 1)
+                break
+        else:
+            raise AssertionError(f"write of {addr:#x} not taken in 10 cycles")
+    ctx.set(b.awvalid, 0)
+    ctx.set(b.wvalid, 0)
+    return taken
+
+
+def test_a_start_right_after_its_command_registers_gets_their_verdict():
+    """A manager that writes every cycle: the CMD_* registers, then CTRL.START at once. The bus
+    holds the write after each CMD_* write back a cycle (the register-mode check's verdict
+    comes from flip-flops fed by the registers: it must see them settled), so every START
+    gets the verdict of its own command, hw.spec.check (Python), never the one before's;
+    the commands alternate between passing and failing at the last register written
+    (CMD_COUNT or CMD_POOL), with failures from the plain and the pool checks."""
+    g = G
+    sys = System(g)
+    start = regmap.register("CTRL").pack(START=1)
+    base = dict(op=Opcode.VMM.value, bank=1, in_addr=2, acc_addr=3, out_addr=4, count=8,
+                rows=g.rows, cols=g.cols, requant=True, pool=2)
+    commands = [Command(**base),
+                Command(**base | dict(count=0)),                # BAD_COUNT
+                Command(**base | dict(count=4)),
+                Command(**base | dict(pool=3)),                 # BAD_POOL: 4 % 3
+                Command(**base | dict(pool=4, count=12)),       # passes
+                Command(**base | dict(out_addr=10, pool=1)),     # OUT_RANGE: 10 + 8 > 16
+                Command(**base | dict(count=6, pool=2))]        # passes
+    results = []
+
+    def registers(cmd):
+        values = {"CMD_OP": cmd.op, "CMD_FLAGS": REQUANT if cmd.requant else 0,
+                  "CMD_BANK": cmd.bank, "CMD_IN_ADDR": cmd.in_addr,
+                  "CMD_ACC_ADDR": cmd.acc_addr, "CMD_OUT_ADDR": cmd.out_addr,
+                  "CMD_ROWS": cmd.rows, "CMD_COLS": cmd.cols, "CMD_POOL": cmd.pool,
+                  "CMD_COUNT": cmd.count}
+        return [(reg(name), value) for name, value in values.items()]
+
+    async def tb(ctx):
+        dut = sys.dut
+        for cmd in commands:
+            taken = await _axil_burst(ctx, dut, registers(cmd) + [(reg("CTRL"), start)])
+            for _ in range(200):
+                status, _ = await _axil_read(ctx, dut, reg("STATUS"))
+                fields = regmap.register("STATUS").unpack(status)
+                if fields["DONE"]:
+                    break
+            results.append((cmd, taken, ErrorCode(fields["ERROR"])))
+
+    sys.run(tb)
+    for cmd, _, error in results:
+        assert error == check(cmd, g), cmd
+    for cmd, taken, _ in results:
+        # a write every other cycle: each one after a CMD_* write waited a cycle
+        assert taken == list(range(0, 2 * len(taken), 2)), (cmd, taken)
+    codes = {error for _, _, error in results}
+    assert {ErrorCode.NONE, ErrorCode.BAD_COUNT, ErrorCode.BAD_POOL,
+            ErrorCode.OUT_RANGE} <= codes, codes
