@@ -304,6 +304,9 @@ class StoreUnit(wiring.Component):
         to_send = Signal(16)   # units not sent completely yet
         addr = Signal(32)
         requesting, moving = Signal(), Signal()
+        # ``to_read != 0`` kept in a register beside ``to_read`` (the read enable of the
+        # accumulator's block RAMs came after its 16-bit compare)
+        to_read_nz = Signal(name="to_read_nz")
         m.d.comb += [self.wr_req.payload.addr.eq(addr),
                      self.wr_data.payload.strb.eq((1 << B) - 1)]
         with m.Switch(window):
@@ -311,12 +314,13 @@ class StoreUnit(wiring.Component):
                 with m.Case(w):
                     m.d.comb += self.wr_req.payload.beats.eq(
                         transfer_beats(to_send, unit_bytes(w, g), B))
-                    self._move(m, w, unit, to_read, to_send, requesting, moving)
+                    self._move(m, w, unit, to_read, to_read_nz, to_send, requesting, moving)
         with m.FSM():
             with m.State("IDLE"):
                 with m.If(self.instr.start):
                     m.d.sync += [window.eq(self.instr.window), unit.eq(self.instr.first),
                                  to_read.eq(self.instr.count), to_send.eq(self.instr.count),
+                                 to_read_nz.eq(self.instr.count != 0),
                                  addr.eq(self.instr.mem_addr), self.busy.eq(1)]
                     m.next = "REQUEST"
             with m.State("REQUEST"):
@@ -333,7 +337,7 @@ class StoreUnit(wiring.Component):
                     m.next = "IDLE"
         return m
 
-    def _move(self, m, w, unit, to_read, to_send, requesting, moving):
+    def _move(self, m, w, unit, to_read, to_read_nz, to_send, requesting, moving):
         """The window ``w``'s units: read in REQUEST (units of a beat or more) and MOVE, sent
         in MOVE (the write engine takes no beat before the transfer's request)."""
         g, B = self.geometry, self.geometry.mem_bytes
@@ -346,7 +350,8 @@ class StoreUnit(wiring.Component):
         read_now = Signal(name=f"{port}_read_now")
         m.d.comb += rd_en.eq(read_now)
         with m.If(read_now):
-            m.d.sync += [unit.eq(unit + 1), to_read.eq(to_read - 1)]
+            m.d.sync += [unit.eq(unit + 1), to_read.eq(to_read - 1),
+                         to_read_nz.eq(to_read != 1)]
         have = Signal(name=f"{port}_have")  # the port holds a unit read and not yet taken
         sent = self.wr_data.valid & self.wr_data.ready
         if S >= B:
@@ -363,7 +368,7 @@ class StoreUnit(wiring.Component):
                                              if parts > 1 else held),
                 done_unit.eq(sent & (part == parts - 1)),
                 take.eq(have & (~held_on | done_unit)),
-                read_now.eq((requesting | moving) & (to_read != 0) & (~have | take)),
+                read_now.eq((requesting | moving) & to_read_nz & (~have | take)),
             ]
             with m.If(take):
                 m.d.sync += held.eq(unit_data)
@@ -381,8 +386,8 @@ class StoreUnit(wiring.Component):
             placed = Signal(16, name=f"{port}_placed")  # units in the beat being sent
             closes = Signal(name=f"{port}_closes")  # the unit in the port completes the beat
             m.d.comb += [
-                closes.eq(have & ((slot == slots - 1) | (to_read == 0))),
-                read_now.eq(moving & (to_read != 0) & ~full & ~closes),
+                closes.eq(have & ((slot == slots - 1) | ~to_read_nz)),
+                read_now.eq(moving & to_read_nz & ~full & ~closes),
                 self.wr_data.valid.eq(full),
                 self.wr_data.payload.data.eq(buf),
             ]
