@@ -418,6 +418,34 @@ def test_a_vmm_waits_for_the_load_of_its_input_vector(m, pressure):
 
 
 @pytest.mark.parametrize("m, pressure", [(12, 0.0), (12, 0.5), (6, 0.5)])
+def test_a_vmm_waits_for_a_queued_load_of_its_input_vector(m, pressure):
+    """The same VMM behind a LOAD of its input vector that waits in the load unit's queued
+    slot behind a WEIGHT LOAD the VMM does not use (another bank, so only the queued LOAD
+    holds the VMM back): the result is the new vector's."""
+    g = G
+    r = np.random.default_rng(rng(13).randrange(1 << 30))
+    x, w, _, _, _ = layer(r, g, m)
+    x[m - 1] = np.where(x[m - 1] == 0, 1, x[m - 1])  # a product the old zeros would not give
+    xin, wim, _ = images(g, x, w, np.zeros(g.cols, np.int32), *quantize_multipliers([0.5]))
+    a_x, a_w, a_acc = DATA, DATA + 0x100, DATA + 0x200
+
+    def setup(sys):
+        for a, blob in ((a_x, xin), (a_w, wim)):
+            sys.ram.mem[a:a + len(blob)] = blob
+
+    program = [Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w), Fence(),   # bank 1
+               Load(Window.WEIGHT, 0, g.cols_p2, a_w),                     # bank 0: moving
+               Load(Window.IN, 0, m, a_x),                                 # queued
+               Vmm(bank=1, in_addr=m - 1, acc_addr=0, count=1, rows=g.rows, cols=g.cols),
+               Store(Window.ACC, 0, 1, a_acc), End()]
+    status, _, _, sys = run_one(g, program, setup=setup, pressure=pressure, salt=m + 2)
+    assert status["ERROR"] == ErrorCode.NONE
+    got = np.frombuffer(bytes(sys.ram.mem[a_acc:a_acc + 4 * g.cols_p2]), "<i4")
+    want = expected_acc(x[m - 1:], w, np.zeros(g.cols, np.int32))
+    assert got[:g.cols].tolist() == want[0] and any(want[0])
+
+
+@pytest.mark.parametrize("m, pressure", [(12, 0.0), (12, 0.5), (6, 0.5)])
 def test_a_load_waits_for_the_vmm_that_reads_its_first_unit(m, pressure):
     """An IN LOAD into the last input vector of the VMM before it waits until the VMM has
     read it: the LOAD's range starts at the VMM's end minus one, the edge of the VMM's range

@@ -412,6 +412,12 @@ RTL_PROGRAMS = {
     "vmm_requant_then_plain": [isa.Vmm(count=1, rows=4, cols=4, flags=_BR),
                                *[isa.Vmm(count=1, rows=4, cols=4, acc_addr=1 + i)
                                  for i in range(3)], isa.Store(W.ACC, 1, 3, 0x800), isa.End()],
+    # a LOAD into the running VMM's weights or last input vector: it waits only until the
+    # VMM's vectors are past the array's front, not for its drain
+    "vmm_then_weights": [isa.Vmm(count=16, rows=4, cols=4), isa.Load(W.WEIGHT, 0, 4, 0x400),
+                         isa.End()],
+    "vmm_then_input": [isa.Vmm(count=16, rows=4, cols=4), isa.Load(W.IN, 15, 1, 0x400),
+                       isa.End()],
     "mixed": [isa.Load(W.WEIGHT, 0, 4, 0x400), isa.Load(W.IN, 0, 32, 0x500),
               isa.Load(W.PARAM, 0, 16, 0x600),
               isa.Vmm(count=32, rows=4, cols=4, flags=_BR), isa.Load(W.WEIGHT, 4, 4, 0x400),
