@@ -644,7 +644,7 @@ class Sequencer(wiring.Component):
         first_code = Signal(ErrorCode, name="first_code")
         m.d.sync += [verdict_due.eq(push_q & ~flush), code_due.eq(verdict_due & ~flush),
                      failed_q.eq(checker.failed)]
-        with m.If(flush):
+        with m.If(reset_units):   # (a cycle after DOORBELL.RUN: no code is due then)
             m.d.sync += failed_seen.eq(0)
         with m.Elif(code_due & ~failed_seen):
             m.d.sync += [first_code.eq(checker.code), failed_seen.eq(failed_q)]

@@ -46,10 +46,8 @@ class Requantize(wiring.Component):
     only once per valid row, never while idle, and start at a register), stage 2 multiplies in
     four parts (the ``acc`` and ``mult`` halves at bit :data:`SPLIT`, each part one 18x18 DSP
     product, registered), stage 3 adds the parts into ``p`` (two sums side by side, then
-    theirs), stage 4 shifts the window out and flags ``over`` (and registers the zero point
-    with the two bounds of ``t`` past which the output saturates), stage 5 rounds, adds the
-    zero point and saturates (``(t >> 1) + t[0] + zero_point`` on 11 bits, and ``t``
-    compared with the bounds beside that adder, not after it) *combinationally*: the
+    theirs), stage 4 shifts the window out and flags ``over``, stage 5 rounds, adds the zero
+    point and saturates (``(t >> 1) + t[0] + zero_point`` on 11 bits) *combinationally*: the
     output is stage 4's registers through stage 5, valid with ``o.valid``, and whoever takes
     it registers it (:class:`~hw.pp.lut.Lut`, whose block RAM reads with the row's address
     that cycle; the row used to pass one more register here, and the LUT's entry then went
@@ -71,9 +69,9 @@ class Requantize(wiring.Component):
     """
 
     LATENCY = timing.stage_latency("Requantize")
-    #: cycles from a row's ``i.valid`` to the stage that takes ``zero_point`` (stage 4, which
-    #: registers it and the saturation bounds for stage 5)
-    ZERO_POINT_DELAY = LATENCY - 1
+    #: cycles from a row's ``i.valid`` to the stage that adds ``zero_point`` (stage 5, the
+    #: combinational output)
+    ZERO_POINT_DELAY = LATENCY
     #: bits of ``t = 2p >> shift`` that stage 4 keeps; with the sign they make ``t`` exact
     #: in ``signed(WINDOW + 1)`` whenever it is not ``over``
     WINDOW = 9
@@ -123,16 +121,6 @@ class Requantize(wiring.Component):
         addr = delay(m, self.i.payload.addr, self.LATENCY, name="addr")
         out = [Signal(signed(8), name=f"out_{c}") for c in range(self.cols)]
         m.d.comb += self.o.payload.data.eq(Cat(*out))
-        # The zero point and the bounds of t past which stage 5 saturates, registered with
-        # stage 4: with q = (t >> 1) + t[0] = ceil(t / 2), q + zero_point > 127 exactly when
-        # t >= 255 - 2 * zero_point, and q + zero_point < -128 exactly when
-        # t <= -258 - 2 * zero_point (so the comparisons need not wait for the adder).
-        zp = Signal(signed(8), name="zero_point_q", reset_less=True)
-        high = Signal(signed(self.WINDOW + 2), name="saturate_high", reset_less=True)
-        low = Signal(signed(self.WINDOW + 2), name="saturate_low", reset_less=True)
-        with m.If(valid[2]):
-            m.d.sync += [zp.eq(self.zero_point), high.eq(255 - 2 * self.zero_point),
-                         low.eq(-258 - 2 * self.zero_point)]
 
         for c in range(self.cols):
             # Stage 1: register the inputs.
@@ -183,11 +171,13 @@ class Requantize(wiring.Component):
             with m.If(valid[2]):
                 m.d.sync += [t.eq(Cat(bits, p[-1])), over.eq(out_of_range)]
             # Stage 5 (combinational): q + zero_point = (t >> 1) + t[0] + zero_point,
-            # saturated to int8 when over (by the sign) or when t is past a bound.
+            # saturated to int8 when over (by the sign) or when its bits 7.. are not all equal
+            # (by its own sign).
             y = Signal(signed(self.WINDOW + 2), name=f"y_{c}")
-            m.d.comb += y.eq(t.shift_right(1) + t[0] + zp)
-            m.d.comb += out[c].eq(Mux(over, Mux(t[-1], -128, 127),
-                                      Mux(t >= high, 127, Mux(t <= low, -128, y[:8]))))
+            m.d.comb += y.eq(t.shift_right(1) + t[0] + self.zero_point)
+            saturate = over | ~(y[7:].all() | ~y[7:].any())
+            positive = Mux(over, ~t[-1], ~y[-1])
+            m.d.comb += out[c].eq(Mux(saturate, Mux(positive, 127, -128), y[:8]))
 
         m.d.comb += [self.o.valid.eq(valid[-1]), self.o.payload.addr.eq(addr[-1])]
         return m
