@@ -35,8 +35,9 @@ class AxiLiteSlave(wiring.Component):
 
     A write is accepted when AW and W are both valid, the B channel is free (or being
     emptied) and ``hold`` is low, so a manager that keeps both channels busy gets one write
-    per cycle while ``hold`` stays low (the accelerator raises it for a cycle after a write to
-    a CMD_* register: :class:`hw.top.PimAccelerator`). In that
+    per cycle while ``hold`` stays low (the accelerator raises it for a write to CTRL in the
+    cycle after a write to a CMD_* register: :class:`hw.top.PimAccelerator`; ``hold`` may
+    depend on the write's address, not on ``wr_en``). In that
     cycle ``wr_en`` is high with ``wr_addr/wr_data/wr_strb`` and the decoder answers ``wr_err``
     combinationally; BusError.UNMAPPED becomes DECERR, any other error SLVERR.
 

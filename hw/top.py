@@ -241,17 +241,18 @@ class PimAccelerator(wiring.Component):
         data, strb = axil.wr_data, axil.wr_strb
         row_words = len(in_wp.data) // 32
         ld = seq.load
-        # A write to a CMD_* register holds the bus's next write back a cycle (AxiLiteSlave
-        # ``hold``), so the registers a START commands have held for a cycle before it: the
-        # register mode's check then has its verdict in flip-flops by its check cycle
-        # (late_command_check latency 2, in _command_path). Only a manager that writes in
-        # consecutive cycles sees it.
+        # A write to CTRL right after a write to a CMD_* register waits a cycle on the bus
+        # (AxiLiteSlave ``hold``), so the registers a START commands have held for a cycle
+        # before it: the register mode's check then has its comparisons in flip-flops by its
+        # check cycle (late_command_check latency 2, in _command_path). Only a manager that
+        # writes START in the cycle after the last CMD_* register sees it (a cycle a command).
         words = [r.offset // 4 for r in regmap.command_registers()]
         cmd_written = Signal(name="cmd_written")
         m.d.sync += cmd_written.eq(axil.wr_en & sel.REG & (f.REG.word >= min(words))
                                    & (f.REG.word <= max(words)))
         m.d.comb += [
-            axil.hold.eq(cmd_written),
+            axil.hold.eq(cmd_written & sel.REG
+                          & (f.REG.word == regmap.register("CTRL").offset // 4)),
             csr.w_en.eq(axil.wr_en & sel.REG), csr.w_addr.eq(f.REG.word),
             csr.w_data.eq(data), csr.w_strb.eq(strb), csr.busy.eq(busy),
             array.w_en.eq(w_ok & sel.WEIGHT & ~(busy & weight_locked)),
@@ -426,10 +427,11 @@ class PimAccelerator(wiring.Component):
         # (BUSY for that cycle, DONE after it). The check runs every cycle with two register
         # stages (late_command_check latency 2: the multiplies, then the comparisons), so
         # that cycle's verdict is of the registers as they were the cycle before START: no
-        # CMD_* write comes then (the bus holds a write back a cycle after one, in
+        # CMD_* write comes then (the bus holds a CTRL write right after one back a cycle, in
         # _bus_writes), nor in START's cycle (START is its write), so it is START's command.
-        # The cancel then starts at flip-flops (from the multiplies' registers it had been
-        # the 8x8's routed critical path at 81be960, seed 1: 9.60 ns).
+        # The cancel then starts a few gates after flip-flops (from the multiplies' registers
+        # through the comparisons it had been the 8x8's routed critical path at 81be960,
+        # seed 1: 9.60 ns).
         ctl_check, ctl_failed = late_command_check(
             core, self.geometry, op=csr.cmd_op, bank=csr.cmd_bank, in_addr=csr.cmd_in_addr,
             acc_addr=csr.cmd_acc_addr, out_addr=csr.cmd_out_addr, count=csr.cmd_count,

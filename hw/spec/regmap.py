@@ -395,10 +395,10 @@ def markdown() -> str:
            "(`make docs` rewrites it, a test checks it).", "",
            f"AXI4-Lite, 32-bit data, byte strobes honoured, {ADDR_WIDTH}-bit byte addresses. "
            "An unmapped address answers DECERR; a refused write answers SLVERR and changes "
-           "nothing; either way BUS_ERROR records why. A write in the cycle after a write to "
-           "a CMD_* register waits a cycle (AWREADY and WREADY low): a START then finds its "
-           "command settled for the register-mode check (only a manager that writes in "
-           "consecutive cycles notices).", "",
+           "nothing; either way BUS_ERROR records why. A write to CTRL in the cycle after a "
+           "write to a CMD_* register waits a cycle (AWREADY and WREADY low): a START then "
+           "finds its command settled for the register-mode check (only a manager that writes "
+           "START in the cycle after the last CMD_* register notices).", "",
            "## Registers", "",
            "| offset | name | field | bits | access | reset | description |",
            "|---|---|---|---|---|---|---|"]
