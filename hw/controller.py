@@ -1,6 +1,6 @@
 """Command controller: checks a command, issues its vectors, drains, reports, counts."""
 
-from amaranth import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth import Array, Cat, Const, Module, Mux, Signal, unsigned
 from amaranth.lib import memory, wiring
 from amaranth.lib.wiring import In, Out
 
@@ -388,19 +388,10 @@ def pool_verdicts(m, products):
     p = products
     bound = p["bound"] if "bound" in p else \
         Array(Const(b, COUNT_BITS) for _, b in _TABLE)[p["pool"]]
-    # The terms' other conditions choose what a product is compared with, before the
-    # comparison, so nothing but the carry chain comes after a multiply: out of range is
-    # ``past_end`` or ``count >= room * pool`` (pool 0: never), so ``count`` stands in for
-    # the comparison, or the largest value or -1; a multiple needs the low bits zero and
-    # ``residue <= bound``, so -1 stands in for the bound without them.
-    reach = Signal(signed(len(p["room_pool"]) + 1), name="pool_reach")
-    limit = Signal(signed(COUNT_BITS + 1), name="pool_limit")
     out_range, multiple = Signal(), Signal()
-    m.d.comb += [reach.eq(Mux(p["past_end"], (1 << len(p["room_pool"])) - 1,
-                              Mux(p["pool"] != 0, p["count"], -1))),
-                 limit.eq(Mux(p["low_zero"], bound, -1)),
-                 out_range.eq(reach >= p["room_pool"]),
-                 multiple.eq(p["residue"] <= limit)]
+    m.d.comb += [out_range.eq(p["past_end"]
+                              | ((p["pool"] != 0) & (p["count"] >= p["room_pool"]))),
+                 multiple.eq(p["low_zero"] & (p["residue"] <= bound))]
     return out_range, multiple
 
 
