@@ -389,14 +389,17 @@ def test_dependencies_keep_program_order(m, pressure):
         assert (got[:, :g.cols] == expected_acc(x, wt, np.zeros(g.cols, np.int32))).all()
 
 
+@pytest.mark.parametrize("queued", [False, True])
 @pytest.mark.parametrize("m, pressure", [(12, 0.0), (12, 0.5), (6, 0.5)])
-def test_a_vmm_waits_for_the_load_of_its_input_vector(m, pressure):
+def test_a_vmm_waits_for_the_load_of_its_input_vector(m, pressure, queued):
     """A VMM whose one input vector is the last unit of an IN LOAD still in the load unit
     (queued behind a WEIGHT LOAD, then moving): its range starts where the LOAD's ends minus
     one, the edge of the held range's ``end`` (first + count); the result is the new
-    vector's, not the window's old zeros."""
+    vector's, not the window's old zeros. ``queued``: the WEIGHT LOAD ahead is of a bank the
+    VMM does not use (its own bank loaded before a FENCE), so only the IN LOAD in the load
+    unit's queued slot holds the VMM back."""
     g = G
-    r = np.random.default_rng(rng(11).randrange(1 << 30))
+    r = np.random.default_rng(rng(13 if queued else 11).randrange(1 << 30))
     x, w, _, _, _ = layer(r, g, m)
     x[m - 1] = np.where(x[m - 1] == 0, 1, x[m - 1])  # a product the old zeros would not give
     xin, wim, _ = images(g, x, w, np.zeros(g.cols, np.int32), *quantize_multipliers([0.5]))
@@ -406,39 +409,14 @@ def test_a_vmm_waits_for_the_load_of_its_input_vector(m, pressure):
         for a, blob in ((a_x, xin), (a_w, wim)):
             sys.ram.mem[a:a + len(blob)] = blob
 
-    program = [Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w),   # bank 1
-               Load(Window.IN, 0, m, a_x),
+    ahead = [Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w)]   # bank 1
+    if queued:
+        ahead += [Fence(), Load(Window.WEIGHT, 0, g.cols_p2, a_w)]   # then bank 0: moving
+    program = [*ahead, Load(Window.IN, 0, m, a_x),
                Vmm(bank=1, in_addr=m - 1, acc_addr=0, count=1, rows=g.rows, cols=g.cols),
                Store(Window.ACC, 0, 1, a_acc), End()]
-    status, _, _, sys = run_one(g, program, setup=setup, pressure=pressure, salt=m)
-    assert status["ERROR"] == ErrorCode.NONE
-    got = np.frombuffer(bytes(sys.ram.mem[a_acc:a_acc + 4 * g.cols_p2]), "<i4")
-    want = expected_acc(x[m - 1:], w, np.zeros(g.cols, np.int32))
-    assert got[:g.cols].tolist() == want[0] and any(want[0])
-
-
-@pytest.mark.parametrize("m, pressure", [(12, 0.0), (12, 0.5), (6, 0.5)])
-def test_a_vmm_waits_for_a_queued_load_of_its_input_vector(m, pressure):
-    """The same VMM behind a LOAD of its input vector that waits in the load unit's queued
-    slot behind a WEIGHT LOAD the VMM does not use (another bank, so only the queued LOAD
-    holds the VMM back): the result is the new vector's."""
-    g = G
-    r = np.random.default_rng(rng(13).randrange(1 << 30))
-    x, w, _, _, _ = layer(r, g, m)
-    x[m - 1] = np.where(x[m - 1] == 0, 1, x[m - 1])  # a product the old zeros would not give
-    xin, wim, _ = images(g, x, w, np.zeros(g.cols, np.int32), *quantize_multipliers([0.5]))
-    a_x, a_w, a_acc = DATA, DATA + 0x100, DATA + 0x200
-
-    def setup(sys):
-        for a, blob in ((a_x, xin), (a_w, wim)):
-            sys.ram.mem[a:a + len(blob)] = blob
-
-    program = [Load(Window.WEIGHT, g.cols_p2, g.cols_p2, a_w), Fence(),   # bank 1
-               Load(Window.WEIGHT, 0, g.cols_p2, a_w),                     # bank 0: moving
-               Load(Window.IN, 0, m, a_x),                                 # queued
-               Vmm(bank=1, in_addr=m - 1, acc_addr=0, count=1, rows=g.rows, cols=g.cols),
-               Store(Window.ACC, 0, 1, a_acc), End()]
-    status, _, _, sys = run_one(g, program, setup=setup, pressure=pressure, salt=m + 2)
+    status, _, _, sys = run_one(g, program, setup=setup, pressure=pressure,
+                                salt=m + 2 if queued else m)
     assert status["ERROR"] == ErrorCode.NONE
     got = np.frombuffer(bytes(sys.ram.mem[a_acc:a_acc + 4 * g.cols_p2]), "<i4")
     want = expected_acc(x[m - 1:], w, np.zeros(g.cols, np.int32))
