@@ -277,8 +277,10 @@ class StoreUnit(wiring.Component):
     beats are chosen from that register: the port is a block RAM (the accumulator's; 4.26 ns
     clock to output on an ECP5), which then ends at a register, not in the beat's select and
     the write engine's W register after it. The first unit is read while the transfer is asked
-    for, so its first beat still goes in the cycle after the request is taken, and the next
-    unit is read while the last beat of the one before waits: a piece a cycle, as before.
+    for, so its first beat still goes in the cycle after the request is taken. The next unit
+    is read once the port's unit has moved into ``held``: a unit of two beats or more while
+    the first of them go (the read enable then follows registers only, not the write engine's
+    ready), a unit of one beat while the one before waits: a beat a cycle either way.
     """
 
     def __init__(self, geometry: Geometry):
@@ -368,7 +370,11 @@ class StoreUnit(wiring.Component):
                                              if parts > 1 else held),
                 done_unit.eq(sent & (part == parts - 1)),
                 take.eq(have & (~held_on | done_unit)),
-                read_now.eq((requesting | moving) & to_read_nz & (~have | take)),
+                # A unit of two beats or more is read once the port's unit is taken (``have``
+                # low, a register): the next read's data is there before ``held``'s last beat
+                # goes, so the read enable does not wait for the write engine's ready
+                read_now.eq((requesting | moving) & to_read_nz
+                            & (~have if parts > 1 else ~have | take)),
             ]
             with m.If(take):
                 m.d.sync += held.eq(unit_data)
