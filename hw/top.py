@@ -262,25 +262,36 @@ class PimAccelerator(wiring.Component):
             array.wl_en.eq(ld.w_en), array.wl_bank.eq(ld.w_bank), array.wl_col.eq(ld.w_col),
             array.wl_data.eq(ld.w_data), array.wl_mask.eq(ld.w_mask),
         ]
+        # PARAM and LUT writes pass a register first (a cycle later than the bus's answer):
+        # their clock enables (BIAS/MULT/SHIFT bytes of every column, the LUT's block RAM
+        # port) then follow flip-flops, not the choice between the load unit and the bus and
+        # its refusal. Nothing reads either sooner: the accumulators take BIAS and the
+        # requantizer MULT/SHIFT/LUT the array's latency after a command starts, and a bus
+        # read waits for the write's response (AXI orders neither channel before the other).
+        pw = [params.w_en, params.w_col, params.w_field, params.w_data, params.w_strb]
+        lw = [post.lut_w_en, post.lut_w_word, post.lut_w_data, post.lut_w_strb]
+        pw_q = [Signal.like(p, name="param_" + p.name.split("__")[-1]) for p in pw]
+        lw_q = [Signal.like(p, name="lut_" + p.name.split("__")[-1]) for p in lw]
+        m.d.comb += [p.eq(q) for p, q in zip(pw + lw, pw_q + lw_q, strict=True)]
+
+        def load(regs, *values):
+            return [q.eq(v) for q, v in zip(regs, values, strict=True)]
+
         with m.If(seq.busy):  # the load unit's writes
+            m.d.sync += [*load(pw_q, ld.param_en, ld.param_col, ld.param_field, ld.param_data,
+                               0xF),
+                         *load(lw_q, ld.lut_en, ld.lut_word, ld.lut_data, 0xF)]
             m.d.comb += [
-                params.w_en.eq(ld.param_en), params.w_col.eq(ld.param_col),
-                params.w_field.eq(ld.param_field), params.w_data.eq(ld.param_data),
-                params.w_strb.eq(0xF),
                 in_wp.addr.eq(ld.in_addr), in_wp.data.eq(ld.in_data),
                 in_wp.en.eq(Mux(ld.in_en, ld.in_mask, 0)),
-                post.lut_w_en.eq(ld.lut_en), post.lut_w_word.eq(ld.lut_word),
-                post.lut_w_data.eq(ld.lut_data), post.lut_w_strb.eq(0xF),
             ]
         with m.Else():
+            m.d.sync += [*load(pw_q, w_ok & sel.PARAM & ~busy, f.PARAM.col, f.PARAM.field,
+                               data, strb),
+                         *load(lw_q, w_ok & sel.LUT & ~busy, f.LUT.word, data, strb)]
             m.d.comb += [
-                params.w_en.eq(w_ok & sel.PARAM & ~busy), params.w_col.eq(f.PARAM.col),
-                params.w_field.eq(f.PARAM.field), params.w_data.eq(data),
-                params.w_strb.eq(strb),
                 in_wp.addr.eq(f.IN.vector), in_wp.data.eq(data.replicate(row_words)),
                 in_wp.en.eq(Mux(w_ok & sel.IN & ~busy, strb << (4 * f.IN.word), 0)),
-                post.lut_w_en.eq(w_ok & sel.LUT & ~busy), post.lut_w_word.eq(f.LUT.word),
-                post.lut_w_data.eq(data), post.lut_w_strb.eq(strb),
             ]
         return w_err
 
