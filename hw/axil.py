@@ -41,9 +41,12 @@ class AxiLiteSlave(wiring.Component):
     cycle ``wr_en`` is high with ``wr_addr/wr_data/wr_strb`` and the decoder answers ``wr_err``
     combinationally; BusError.UNMAPPED becomes DECERR, any other error SLVERR.
 
-    A read is accepted when AR is valid and R is free; ``rd_en`` is high in that cycle and the
-    decoder answers ``rd_err`` at once and ``rd_data`` one cycle later, holding it until the next
-    ``rd_en`` (so ``rdata`` is stable while RVALID waits for RREADY). One read per cycle.
+    A read is accepted when AR is valid, R is free (or being emptied) and ``rd_hold`` is low;
+    ``rd_en`` is high in that cycle and the decoder answers ``rd_err`` at once and ``rd_data``
+    one cycle later, holding it until the next ``rd_en`` (so ``rdata`` is stable while RVALID
+    waits for RREADY). One read per cycle while ``rd_hold`` stays low (the accelerator raises
+    ``hold`` and ``rd_hold`` for a register access in the cycle after a refused access, while
+    it records the refusal; ``rd_hold`` may depend on the read's address, not on ``rd_en``).
     """
 
     def __init__(self, addr_width):
@@ -53,7 +56,7 @@ class AxiLiteSlave(wiring.Component):
             "wr_en": Out(1), "wr_addr": Out(addr_width), "wr_data": Out(32), "wr_strb": Out(4),
             "wr_err": In(BusError), "hold": In(1),
             "rd_en": Out(1), "rd_addr": Out(addr_width), "rd_data": In(32),
-            "rd_err": In(BusError),
+            "rd_err": In(BusError), "rd_hold": In(1),
         })
 
     @staticmethod
@@ -82,8 +85,8 @@ class AxiLiteSlave(wiring.Component):
         r_free = Signal()
         m.d.comb += [
             r_free.eq(~bus.rvalid | bus.rready),
-            bus.arready.eq(r_free),
-            self.rd_en.eq(bus.arvalid & r_free),
+            bus.arready.eq(r_free & ~self.rd_hold),
+            self.rd_en.eq(bus.arvalid & r_free & ~self.rd_hold),
             self.rd_addr.eq(bus.araddr),
             bus.rdata.eq(self.rd_data),
         ]

@@ -172,7 +172,11 @@ class Controller(wiring.Component):
         # and cols came through the command's register/program select, 7.99-8.25 ns routed on
         # the 8x8), so a vector's MACs show a cycle after the other counters' events
         macs_issue = Signal(name="macs_issue")
-        macs_rows, macs_cols = Signal(8, name="macs_rows"), Signal(8, name="macs_cols")
+        # (an issued vector's command passed the check: rows 1..R, cols 1..C, so the factors
+        # are that wide, not the registers' 8 bits: 4 x 4 bits on the 8x8, 7.97 ns routed
+        # with 8 x 8)
+        macs_rows = Signal(range(self.geometry.rows + 1), name="macs_rows")
+        macs_cols = Signal(range(self.geometry.cols + 1), name="macs_cols")
         macs_per_vector = Signal(unsigned(16))
         m.d.sync += [macs_issue.eq(self.issue & ~self.clear_counters),
                      macs_rows.eq(self.rows), macs_cols.eq(self.cols)]

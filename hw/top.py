@@ -201,9 +201,11 @@ class PimAccelerator(wiring.Component):
 
         blocks = dict(axil=axil, wdec=wdec, rdec=rdec, params=params, csr=csr, ctl=ctl,
                       array=array, accum=accum, post=post, seq=seq, **buffers)
-        w_err = self._bus_writes(m, **blocks)
+        # a refused access is being recorded (BUS_ERROR): register accesses wait a cycle
+        recording = Signal(name="bus_error_q")
+        w_err = self._bus_writes(m, recording=recording, **blocks)
         r_err = self._bus_reads(m, **blocks)
-        self._bus_errors(m, core, axil, csr, w_err, r_err)
+        self._bus_errors(m, core, axil, rdec, csr, w_err, r_err, recording)
         self._program(m, core, **blocks)
         self._command_path(m, core, **blocks)
         return m
@@ -211,7 +213,8 @@ class PimAccelerator(wiring.Component):
     # --- the bus side ------------------------------------------------------------------------
 
     @staticmethod
-    def _bus_writes(m, *, axil, wdec, params, csr, ctl, array, post, in_wp, seq, **_):
+    def _bus_writes(m, *, axil, wdec, params, csr, ctl, array, post, in_wp, seq, recording,
+                    **_):
         """Refusals and the write ports of every window (the bus's, or the load unit's while
         a program runs); returns the write's BusError."""
         sel, f, busy = wdec.select, wdec.fields, ctl.busy | seq.busy
@@ -251,8 +254,8 @@ class PimAccelerator(wiring.Component):
         m.d.sync += cmd_written.eq(axil.wr_en & sel.REG & (f.REG.word >= min(words))
                                    & (f.REG.word <= max(words)))
         m.d.comb += [
-            axil.hold.eq(cmd_written & sel.REG
-                          & (f.REG.word == regmap.register("CTRL").offset // 4)),
+            axil.hold.eq(sel.REG & (recording | (cmd_written & (
+                f.REG.word == regmap.register("CTRL").offset // 4)))),
             csr.w_en.eq(axil.wr_en & sel.REG), csr.w_addr.eq(f.REG.word),
             csr.w_data.eq(data), csr.w_strb.eq(strb), csr.busy.eq(busy),
             array.w_en.eq(w_ok & sel.WEIGHT & ~(busy & weight_locked)),
@@ -363,15 +366,23 @@ class PimAccelerator(wiring.Component):
         return r_err
 
     @staticmethod
-    def _bus_errors(m, core, axil, csr, w_err, r_err):
+    def _bus_errors(m, core, axil, rdec, csr, w_err, r_err, recording):
         """Refused accesses are recorded in BUS_ERROR / BUS_ERROR_ADDR (the word's address:
-        bits 1:0 of the bus address choose byte lanes, which the strobes already say)."""
+        bits 1:0 of the bus address choose byte lanes, which the strobes already say).
+
+        The refusal and its code pass a register first (``bus_error_q``), so BUS_ERROR's
+        enable follows a flip-flop, not the refusal's decode (the busy test of every window:
+        8.1 ns routed on the 8x8); in that cycle a register access waits on the bus (``hold``,
+        ``rd_hold``), so any access after a refused one still sees it recorded."""
         bad_w = axil.wr_en & (w_err != BusError.NONE)
         bad_r = axil.rd_en & (r_err != BusError.NONE)
         err_addr = Signal(32)
-        m.d.comb += [csr.bus_error_code_set.eq(bad_w | bad_r),
-                     csr.bus_error_code_value.eq(Mux(bad_w, w_err, r_err)),
-                     csr.bus_error_addr.eq(err_addr)]
+        code = Signal(BusError, name="bus_error_code_q")
+        core.d.sync += [recording.eq(bad_w | bad_r), code.eq(Mux(bad_w, w_err, r_err))]
+        m.d.comb += [csr.bus_error_code_set.eq(recording),
+                     csr.bus_error_code_value.eq(code),
+                     csr.bus_error_addr.eq(err_addr),
+                     axil.rd_hold.eq(recording & rdec.select.REG)]
         with core.If(bad_w):
             core.d.sync += err_addr.eq(axil.wr_addr & ~3)
         with core.Elif(bad_r):

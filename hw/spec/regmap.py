@@ -398,7 +398,10 @@ def markdown() -> str:
            "nothing; either way BUS_ERROR records why. A write to CTRL in the cycle after a "
            "write to a CMD_* register waits a cycle (AWREADY and WREADY low): a START then "
            "finds its command settled for the register-mode check (only a manager that writes "
-           "START in the cycle after the last CMD_* register notices).", "",
+           "START in the cycle after the last CMD_* register notices). Likewise a register "
+           "access in the cycle after a refused access waits a cycle (AWREADY/WREADY or "
+           "ARREADY low) while BUS_ERROR records the refusal, so it reads BUS_ERROR as "
+           "recorded.", "",
            "## Registers", "",
            "| offset | name | field | bits | access | reset | description |",
            "|---|---|---|---|---|---|---|"]

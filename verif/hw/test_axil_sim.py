@@ -37,7 +37,7 @@ def test_axil_slave_equals_its_model(pressure):
     r = rng(int(pressure * 10))
     dut = AxiLiteSlave(ADDR_WIDTH)
     bus = dut.bus
-    stats = {"writes": 0, "reads": 0, "held": 0}
+    stats = {"writes": 0, "reads": 0, "held": 0, "read_held": 0}
 
     async def tb(ctx):
         bvalid = rvalid = 0
@@ -53,7 +53,9 @@ def test_axil_slave_equals_its_model(pressure):
                 ar = r.randrange(1 << ADDR_WIDTH)
             bready, rready = r.random() >= pressure, r.random() >= pressure
             hold = r.random() < pressure / 2
+            rd_hold = r.random() < pressure / 2
             ctx.set(dut.hold, hold)
+            ctx.set(dut.rd_hold, rd_hold)
             ctx.set(bus.awvalid, aw is not None)
             ctx.set(bus.wvalid, aw is not None)
             ctx.set(bus.awaddr, aw or 0)
@@ -70,11 +72,12 @@ def test_axil_slave_equals_its_model(pressure):
 
             where = f"cycle {cycle}"
             wr_en = aw is not None and (not bvalid or bready) and not hold
-            rd_en = ar is not None and (not rvalid or rready)
+            rd_en = ar is not None and (not rvalid or rready) and not rd_hold
             stats["held"] += aw is not None and (not bvalid or bready) and hold
+            stats["read_held"] += ar is not None and (not rvalid or rready) and rd_hold
             assert ctx.get(dut.wr_en) == wr_en, where
             assert ctx.get(bus.awready) == wr_en and ctx.get(bus.wready) == wr_en, where
-            assert ctx.get(bus.arready) == (not rvalid or rready), where
+            assert ctx.get(bus.arready) == ((not rvalid or rready) and not rd_hold), where
             assert ctx.get(dut.rd_en) == rd_en, where
             if wr_en:
                 assert (ctx.get(dut.wr_addr), ctx.get(dut.wr_data), ctx.get(dut.wr_strb)) \
@@ -115,6 +118,6 @@ def test_axil_slave_equals_its_model(pressure):
         assert set(RESP.values()) <= set(got_b)
 
     simulate(dut, tb)
-    if pressure:   # the hold did hold writes back
-        assert stats["held"] > 0
+    if pressure:   # the holds did hold writes and reads back
+        assert stats["held"] > 0 and stats["read_held"] > 0
     print(stats)

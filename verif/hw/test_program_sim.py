@@ -12,6 +12,7 @@ import pytest
 from amaranth.sim import Simulator
 
 from hw.axil import AxiResp
+from hw.enums import BusError
 from hw.spec import Command, ErrorCode, Geometry, Opcode, check, isa, regmap, timing
 from hw.spec.isa import End, Fence, Load, Store, Vmm, Window
 from hw.top import PimAccelerator
@@ -875,31 +876,89 @@ def test_status_never_reads_idle_and_not_done(delay):
     assert not idle, f"delay {delay}: STATUS read idle and not done at {idle}"
 
 
-async def _axil_burst(ctx, dut, writes):
-    """Write ``(addr, value)`` pairs as a manager that offers the next write in the cycle
-    after one is taken (AW and W always valid, BREADY high); returns the cycle (from the
-    first offer) each write was taken in."""
+async def _axil_burst(ctx, dut, accesses):
+    """Make ``accesses`` (``("w", addr, value)`` or ``("r", addr)``) as a manager that offers
+    the next one in the cycle after one is taken (its AW and W, or AR, valid at once; BREADY
+    and RREADY high); returns the cycle (from the first offer) each was taken in, and the
+    responses in the order they came (``("b", resp)``, ``("r", resp, data)``)."""
     b = dut.s_axil
     ctx.set(b.bready, 1)
+    ctx.set(b.rready, 1)
     ctx.set(b.wstrb, 0xF)
-    taken, cycle = [], 0
-    for addr, value in writes:
-        ctx.set(b.awaddr, addr)
-        ctx.set(b.wdata, value)
-        ctx.set(b.awvalid, 1)
-        ctx.set(b.wvalid, 1)
+    taken, responses, cycle = [], [], 0
+
+    async def tick():
+        nonlocal cycle
+        if ctx.get(b.bvalid):
+            responses.append(("b", AxiResp(ctx.get(b.bresp))))
+        if ctx.get(b.rvalid):
+            responses.append(("r", AxiResp(ctx.get(b.rresp)), ctx.get(b.rdata)))
+        await ctx.tick()
+        cycle += 1
+
+    for kind, addr, *value in accesses:
+        write = kind == "w"
+        if write:
+            ctx.set(b.awaddr, addr)
+            ctx.set(b.wdata, value[0])
+        else:
+            ctx.set(b.araddr, addr)
+        ctx.set(b.awvalid, write)
+        ctx.set(b.wvalid, write)
+        ctx.set(b.arvalid, not write)
         for _ in range(10):
-            ok = ctx.get(b.awready) and ctx.get(b.wready)
-            await ctx.tick()
-            cycle += 1
+            ok = (ctx.get(b.awready) and ctx.get(b.wready)) if write else ctx.get(b.arready)
+            await tick()
             if ok:
                 taken.append(cycle - 1)
                 break
         else:
-            raise AssertionError(f"write of {addr:#x} not taken in 10 cycles")
-    ctx.set(b.awvalid, 0)
-    ctx.set(b.wvalid, 0)
-    return taken
+            raise AssertionError(f"access to {addr:#x} not taken in 10 cycles")
+        ctx.set(b.awvalid, 0)
+        ctx.set(b.wvalid, 0)
+        ctx.set(b.arvalid, 0)
+    for _ in range(2):   # the last responses
+        await tick()
+    return taken, responses
+
+
+def test_an_access_right_after_a_refused_one_sees_it_recorded():
+    """A manager that makes an access every cycle: a register access right after a refused
+    one waits a cycle on the bus while BUS_ERROR records the refusal (a register a cycle
+    after the refusal's decode), so reading BUS_ERROR then gives the refusal's code and
+    writing it (a clear) clears it; an access to a window other than the registers, and any
+    access after one that was not refused, goes in the next cycle."""
+    g = G
+    sys = System(g)
+    unmapped, read_only = 0x0FC, reg("CFG_ROWS")
+    code = reg("BUS_ERROR")
+    cases = [
+        # (accesses, the cycles they are taken in, the responses expected)
+        ([("r", unmapped), ("r", code)], [0, 2],
+         [("r", AxiResp.DECERR, 0), ("r", AxiResp.OKAY, BusError.UNMAPPED.value)]),
+        ([("w", read_only, 1), ("r", code)], [0, 2],
+         [("b", AxiResp.SLVERR), ("r", AxiResp.OKAY, BusError.READ_ONLY.value)]),
+        ([("r", unmapped), ("w", code, 0), ("r", code)], [0, 2, 3],
+         [("r", AxiResp.DECERR, 0), ("b", AxiResp.OKAY), ("r", AxiResp.OKAY, BusError.NONE.value)]),
+        ([("w", unmapped, 7), ("r", g.in_addr(1)), ("r", code)], [0, 1, 2],
+         [("b", AxiResp.DECERR), ("r", AxiResp.OKAY, None), ("r", AxiResp.OKAY,
+                                                           BusError.UNMAPPED.value)]),
+        ([("r", reg("CFG_ROWS")), ("r", code)], [0, 1],
+         [("r", AxiResp.OKAY, g.rows), ("r", AxiResp.OKAY, BusError.UNMAPPED.value)]),
+    ]
+    results = []
+
+    async def tb(ctx):
+        for accesses, _, _ in cases:
+            results.append(await _axil_burst(ctx, sys.dut, accesses))
+
+    sys.run(tb)
+    for (accesses, cycles, expected), (taken, responses) in zip(cases, results, strict=True):
+        got = [r if e[0] == "b" or e[2] is not None else r[:2]
+               for r, e in zip(responses, expected, strict=True)]
+        want = [e if e[0] == "b" or e[2] is not None else e[:2] for e in expected]
+        assert got == want, (accesses, responses)
+        assert taken == cycles, (accesses, taken)
 
 
 def test_a_start_right_after_its_command_registers_gets_their_verdict():
@@ -935,7 +994,8 @@ def test_a_start_right_after_its_command_registers_gets_their_verdict():
     async def tb(ctx):
         dut = sys.dut
         for cmd in commands:
-            taken = await _axil_burst(ctx, dut, registers(cmd) + [(reg("CTRL"), start)])
+            taken, _ = await _axil_burst(ctx, dut, [("w", *r) for r in registers(cmd)]
+                                         + [("w", reg("CTRL"), start)])
             for _ in range(200):
                 status, _ = await _axil_read(ctx, dut, reg("STATUS"))
                 fields = regmap.register("STATUS").unpack(status)
