@@ -45,8 +45,8 @@ class AxiLiteSlave(wiring.Component):
     ``rd_en`` is high in that cycle and the decoder answers ``rd_err`` at once and ``rd_data``
     one cycle later, holding it until the next ``rd_en`` (so ``rdata`` is stable while RVALID
     waits for RREADY). One read per cycle while ``rd_hold`` stays low (the accelerator raises
-    ``hold`` and ``rd_hold`` for a register access in the cycle after a refused access, while
-    it records the refusal; ``rd_hold`` may depend on the read's address, not on ``rd_en``).
+    it for a register read in the cycle after a refused access, while it records the refusal;
+    ``rd_hold`` may depend on the read's address, not on ``rd_en``).
     """
 
     def __init__(self, addr_width):

@@ -201,11 +201,9 @@ class PimAccelerator(wiring.Component):
 
         blocks = dict(axil=axil, wdec=wdec, rdec=rdec, params=params, csr=csr, ctl=ctl,
                       array=array, accum=accum, post=post, seq=seq, **buffers)
-        # a refused access is being recorded (BUS_ERROR): register accesses wait a cycle
-        recording = Signal(name="bus_error_q")
-        w_err = self._bus_writes(m, recording=recording, **blocks)
+        w_err = self._bus_writes(m, **blocks)
         r_err = self._bus_reads(m, **blocks)
-        self._bus_errors(m, core, axil, rdec, csr, w_err, r_err, recording)
+        self._bus_errors(m, core, axil, wdec, rdec, csr, w_err, r_err)
         self._program(m, core, **blocks)
         self._command_path(m, core, **blocks)
         return m
@@ -213,8 +211,7 @@ class PimAccelerator(wiring.Component):
     # --- the bus side ------------------------------------------------------------------------
 
     @staticmethod
-    def _bus_writes(m, *, axil, wdec, params, csr, ctl, array, post, in_wp, seq, recording,
-                    **_):
+    def _bus_writes(m, *, axil, wdec, params, csr, ctl, array, post, in_wp, seq, **_):
         """Refusals and the write ports of every window (the bus's, or the load unit's while
         a program runs); returns the write's BusError."""
         sel, f, busy = wdec.select, wdec.fields, ctl.busy | seq.busy
@@ -254,8 +251,8 @@ class PimAccelerator(wiring.Component):
         m.d.sync += cmd_written.eq(axil.wr_en & sel.REG & (f.REG.word >= min(words))
                                    & (f.REG.word <= max(words)))
         m.d.comb += [
-            axil.hold.eq(sel.REG & (recording | (cmd_written & (
-                f.REG.word == regmap.register("CTRL").offset // 4)))),
+            axil.hold.eq(cmd_written & sel.REG
+                         & (f.REG.word == regmap.register("CTRL").offset // 4)),
             csr.w_en.eq(axil.wr_en & sel.REG), csr.w_addr.eq(f.REG.word),
             csr.w_data.eq(data), csr.w_strb.eq(strb), csr.busy.eq(busy),
             array.w_en.eq(w_ok & sel.WEIGHT & ~(busy & weight_locked)),
@@ -366,20 +363,25 @@ class PimAccelerator(wiring.Component):
         return r_err
 
     @staticmethod
-    def _bus_errors(m, core, axil, rdec, csr, w_err, r_err, recording):
+    def _bus_errors(m, core, axil, wdec, rdec, csr, w_err, r_err):
         """Refused accesses are recorded in BUS_ERROR / BUS_ERROR_ADDR (the word's address:
         bits 1:0 of the bus address choose byte lanes, which the strobes already say).
 
         The refusal and its code pass a register first (``bus_error_q``), so BUS_ERROR's
         enable follows a flip-flop, not the refusal's decode (the busy test of every window:
-        8.1 ns routed on the 8x8); in that cycle a register access waits on the bus (``hold``,
-        ``rd_hold``), so any access after a refused one still sees it recorded."""
+        8.1 ns routed on the 8x8). So that no access tells: a read of the registers in that
+        cycle waits on the bus (``rd_hold``), and a write to BUS_ERROR then (a clear) wins
+        over the recording, which is of an access before it. (Holding writes as well put the
+        hold into the write decode's tree before DOORBELL's run: 8.66 ns routed.)"""
         bad_w = axil.wr_en & (w_err != BusError.NONE)
         bad_r = axil.rd_en & (r_err != BusError.NONE)
         err_addr = Signal(32)
+        recording = Signal(name="bus_error_q")
         code = Signal(BusError, name="bus_error_code_q")
+        clearing = axil.wr_en & wdec.select.REG & (wdec.fields.REG.word
+                                                   == regmap.register("BUS_ERROR").offset // 4)
         core.d.sync += [recording.eq(bad_w | bad_r), code.eq(Mux(bad_w, w_err, r_err))]
-        m.d.comb += [csr.bus_error_code_set.eq(recording),
+        m.d.comb += [csr.bus_error_code_set.eq(recording & ~clearing),
                      csr.bus_error_code_value.eq(code),
                      csr.bus_error_addr.eq(err_addr),
                      axil.rd_hold.eq(recording & rdec.select.REG)]

@@ -170,11 +170,13 @@ class Requantize(wiring.Component):
             bits, out_of_range = self.window_shift(p, shift[2])
             with m.If(valid[2]):
                 m.d.sync += [t.eq(Cat(bits, p[-1])), over.eq(out_of_range)]
-            # Stage 5 (combinational): q + zero_point = (t >> 1) + t[0] + zero_point,
-            # saturated to int8 when over (by the sign) or when its bits 7.. are not all equal
-            # (by its own sign).
+            # Stage 5 (combinational): q + zero_point = (t >> 1) + t[0] + zero_point, as one
+            # adder, (t + 2 * zero_point + 1) >> 1 (the odd constant is the zero point's bits
+            # after a 1: no logic), saturated to int8 when over (by the sign) or when its bits
+            # 7.. are not all equal (by its own sign). (Two adders in a row had put the LUT's
+            # block RAM address 8.0-8.3 ns after the t register, routed on the 8x8.)
             y = Signal(signed(self.WINDOW + 2), name=f"y_{c}")
-            m.d.comb += y.eq(t.shift_right(1) + t[0] + self.zero_point)
+            m.d.comb += y.eq((t + Cat(Const(1, 1), self.zero_point).as_signed()).shift_right(1))
             saturate = over | ~(y[7:].all() | ~y[7:].any())
             positive = Mux(over, ~t[-1], ~y[-1])
             m.d.comb += out[c].eq(Mux(saturate, Mux(positive, 127, -128), y[:8]))

@@ -398,10 +398,10 @@ def markdown() -> str:
            "nothing; either way BUS_ERROR records why. A write to CTRL in the cycle after a "
            "write to a CMD_* register waits a cycle (AWREADY and WREADY low): a START then "
            "finds its command settled for the register-mode check (only a manager that writes "
-           "START in the cycle after the last CMD_* register notices). Likewise a register "
-           "access in the cycle after a refused access waits a cycle (AWREADY/WREADY or "
-           "ARREADY low) while BUS_ERROR records the refusal, so it reads BUS_ERROR as "
-           "recorded.", "",
+           "START in the cycle after the last CMD_* register notices). BUS_ERROR records a "
+           "refusal in the cycle after it: a register read in that cycle waits a cycle "
+           "(ARREADY low), and a write to BUS_ERROR in that cycle clears it, so every access "
+           "after a refused one sees it recorded.", "",
            "## Registers", "",
            "| offset | name | field | bits | access | reset | description |",
            "|---|---|---|---|---|---|---|"]
