@@ -77,10 +77,19 @@ class ParamFile(wiring.Component):
                             for i in range(0, len(reg), 8):
                                 with m.If(self.w_strb[i // 8]):
                                     m.d.sync += reg[i:i + 8].eq(self.w_data[i:i + 8])
-        for c in range(self.cols):
-            with m.If(self.r_en & (self.r_col == c)):
-                with m.Switch(self.r_field):
-                    for name, offset in PARAM_FIELDS.items():
-                        with m.Case(offset // 4):
-                            m.d.sync += self.r_data.eq(Value.cast(self._regs[name][c]))
+        # The read: one multiplexer tree over the columns' words (a chain of per-column
+        # conditions had put a column-deep priority chain before r_data)
+        word = Signal(32, name="r_word")
+        hit = Signal(name="r_hit")
+        m.d.comb += hit.eq(0)
+        with m.Switch(self.r_col):
+            for c in range(self.cols):
+                with m.Case(c):
+                    with m.Switch(self.r_field):
+                        for name, offset in PARAM_FIELDS.items():
+                            with m.Case(offset // 4):
+                                m.d.comb += [word.eq(Value.cast(self._regs[name][c])),
+                                             hit.eq(1)]
+        with m.If(self.r_en & hit):
+            m.d.sync += self.r_data.eq(word)
         return m
