@@ -47,8 +47,10 @@ class Requantize(wiring.Component):
     four parts (the ``acc`` and ``mult`` halves at bit :data:`SPLIT`, each part one 18x18 DSP
     product, registered), stage 3 adds the parts into ``p`` (two sums side by side, then
     theirs), stage 4 shifts the window out and flags ``over``, stage 5 rounds, adds the zero
-    point and saturates (``(t >> 1) + t[0] + zero_point`` on 11 bits) *combinationally*: the
-    output is stage 4's registers through stage 5, valid with ``o.valid``, and whoever takes
+    point and saturates (``(t + 2 * zero_point + 1) >> 1`` on 11 bits, the zero point from a
+    register of each column's, taken a cycle before: :data:`ZERO_POINT_DELAY`)
+    *combinationally*: the output is stage 4's registers through stage 5, valid with
+    ``o.valid``, and whoever takes
     it registers it (:class:`~hw.pp.lut.Lut`, whose block RAM reads with the row's address
     that cycle; the row used to pass one more register here, and the LUT's entry then went
     from the block RAM's output through ReLU and max-pool in one cycle). (With four registered
@@ -69,9 +71,9 @@ class Requantize(wiring.Component):
     """
 
     LATENCY = timing.stage_latency("Requantize")
-    #: cycles from a row's ``i.valid`` to the stage that adds ``zero_point`` (stage 5, the
-    #: combinational output)
-    ZERO_POINT_DELAY = LATENCY
+    #: cycles from a row's ``i.valid`` to the cycle ``zero_point`` is taken: a cycle before
+    #: stage 5 (the combinational output) adds it, as each column registers its own copy
+    ZERO_POINT_DELAY = LATENCY - 1
     #: bits of ``t = 2p >> shift`` that stage 4 keeps; with the sign they make ``t`` exact
     #: in ``signed(WINDOW + 1)`` whenever it is not ``over``
     WINDOW = 9
@@ -175,8 +177,18 @@ class Requantize(wiring.Component):
             # after a 1: no logic), saturated to int8 when over (by the sign) or when its bits
             # 7.. are not all equal (by its own sign). (Two adders in a row had put the LUT's
             # block RAM address 8.0-8.3 ns after the t register, routed on the 8x8.)
+            # The zero point comes from the column's own register (one register shared by
+            # the columns had a 3 ns route to the farthest one's adder, the routed 8x8's worst
+            # path at seed 1, 8.4 ns). It holds the zero point XOR the column's index, so
+            # that Yosys does not merge the copies back into one; the XOR is undone in the
+            # adder's LUTs (constant inversions, no logic of their own).
+            key = c % 256
+            zp_held = Signal(8, name=f"zp_{c}", reset_less=True)
+            zp = Signal(signed(8), name=f"zp_{c}_value")
+            m.d.sync += zp_held.eq(self.zero_point.as_unsigned() ^ key)
+            m.d.comb += zp.eq(zp_held ^ key)
             y = Signal(signed(self.WINDOW + 2), name=f"y_{c}")
-            m.d.comb += y.eq((t + Cat(Const(1, 1), self.zero_point).as_signed()).shift_right(1))
+            m.d.comb += y.eq((t + Cat(Const(1, 1), zp).as_signed()).shift_right(1))
             saturate = over | ~(y[7:].all() | ~y[7:].any())
             positive = Mux(over, ~t[-1], ~y[-1])
             m.d.comb += out[c].eq(Mux(saturate, Mux(positive, 127, -128), y[:8]))
