@@ -366,17 +366,18 @@ def pool_products(m, g, *, out_addr, count, pool, inverse=None, multiply=None):
     }
 
 
-def rom(m, table, addr, name, en=None):
+def rom(m, table, addr, name, en=None, domain="sync"):
     """``table[addr]`` in the cycle after ``addr`` (the clock domain ``sync`` of ``m``): a ROM
     (submodule ``name`` of ``m``) with a registered read that asks Yosys for logic
     (``rom_style = "logic"``: a look-up tree and a flip-flop per bit, not a DP16KD block RAM
     with 4.1 ns from clock to data). ``en``: the read happens only when it is high (the
     output keeps the last read's value otherwise; default: every cycle). The output has no
-    reset value."""
+    reset value. ``domain="comb"``: the look-up tree alone, ``table[addr]`` at once (no
+    ``en``), for a register of the caller's own."""
     mem = memory.Memory(shape=max(1, max(table).bit_length()), depth=len(table), init=table,
                         attrs={"rom_style": "logic"})
     m.submodules[name] = mem
-    port = mem.read_port(domain="sync")
+    port = mem.read_port(domain=domain)
     m.d.comb += port.addr.eq(addr)
     if en is not None:
         m.d.comb += port.en.eq(en)

@@ -1,9 +1,10 @@
 """The register block, built from :data:`hw.spec.regmap.REGISTERS`."""
 
 from amaranth import Const, Module, Mux, Signal, Value, signed, unsigned
-from amaranth.lib import memory, wiring
+from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from .controller import rom
 from .enums import BusError, twin
 from .spec import regmap
 from .spec.regmap import RO, RW, W1C, W1P, WC
@@ -134,15 +135,10 @@ class RegisterFile(wiring.Component):
         otherwise became a block RAM, 4.1 ns from clock to data; each bit's OR of its
         indices took 2,000 more logic cells)."""
         suffix, table = self.derived[port]
-        width = max(1, max(table).bit_length())
-        rom = memory.Memory(shape=width, depth=len(table), init=table,
-                            attrs={"rom_style": "logic"})
-        m.submodules[f"{port}_{suffix}_rom"] = rom
-        read = rom.read_port(domain="comb")
-        held = Signal(width, init=table[fld.reset], name=f"{port}_{suffix}_q")
-        m.d.comb += read.addr.eq(value)
+        looked_up = rom(m, table, value, f"{port}_{suffix}_rom", domain="comb")
+        held = Signal(len(looked_up), init=table[fld.reset], name=f"{port}_{suffix}_q")
         with m.If(hit):
-            m.d.sync += held.eq(read.data)
+            m.d.sync += held.eq(looked_up)
         m.d.comb += getattr(self, f"{port}_{suffix}").eq(held)
 
     def elaborate(self, platform):
