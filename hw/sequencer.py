@@ -106,12 +106,24 @@ class InstructionQueue(Elaboratable):
     ``r_data`` is the entry, then its late part. The sequencer's late part is its check's
     failed bit and range ends (:class:`InstructionCheck`, a cycle after the instruction).
     ``depth`` >= 2.
+
+    ``registered_late``: the late part's low bits that pass a register before their memory
+    (written a cycle after the rest of the late part), so whatever computes them ends at a
+    flip-flop, not at a memory's write data and its write-through into ``r_data``. An entry
+    read in the cycle its late part is written (an empty queue) shows them from that register
+    in the next cycle (one 2:1 select of flip-flops before ``r_data``'s bits), and keeps them
+    in a head register of their own; an entry read a cycle later takes them through the
+    memory's write-through from the register.
     """
 
-    def __init__(self, *, width, late_width, depth):
+    def __init__(self, *, width, late_width, depth, registered_late=0):
         if depth < 2:
             raise ValueError(f"depth must be >= 2, not {depth!r}")
+        if not 0 <= registered_late <= late_width:
+            raise ValueError(f"registered_late must be 0..{late_width} (late_width), not "
+                             f"{registered_late!r}")
         self.width, self.late_width, self.depth = width, late_width, depth
+        self.registered_late = registered_late
         self.w_en, self.w_rdy = Signal(), Signal()
         self.w_data, self.late = Signal(width), Signal(late_width)
         self.r_en, self.r_rdy = Signal(), Signal()
@@ -129,23 +141,30 @@ class InstructionQueue(Elaboratable):
         do_inner_read = inner_r_rdy & (~self.r_rdy | self.r_en)
         m.submodules.storage = storage = memory.Memory(shape=self.width, depth=inner_depth,
                                                        init=[])
-        m.submodules.late_storage = late = memory.Memory(shape=self.late_width,
-                                                         depth=inner_depth, init=[])
         w_port, r_port = storage.write_port(), storage.read_port(domain="sync")
-        late_w = late.write_port()
-        late_r = late.read_port(domain="sync", transparent_for=(late_w,))
         produce, consume = Signal(range(inner_depth)), Signal(range(inner_depth))
         late_addr, late_en = Signal(range(inner_depth)), Signal()
+        k = self.registered_late
+        head_late = []    # the late part at r_data: the registered bits, then the others
+        if k:
+            head_late.append(self._registered_late(m, inner_depth, late_addr, late_en,
+                                                   consume, do_inner_read))
+        if k < self.late_width:
+            m.submodules.late_storage = late = memory.Memory(shape=self.late_width - k,
+                                                             depth=inner_depth, init=[])
+            late_w = late.write_port()
+            late_r = late.read_port(domain="sync", transparent_for=(late_w,))
+            m.d.comb += [late_w.addr.eq(late_addr), late_w.data.eq(self.late[k:]),
+                         late_w.en.eq(late_en),
+                         late_r.addr.eq(consume), late_r.en.eq(do_inner_read)]
+            head_late.append(late_r.data)
 
         def incr(v):
             return Mux(v == inner_depth - 1, 0, v + 1)
         m.d.comb += [w_port.addr.eq(produce), w_port.data.eq(self.w_data),
                      w_port.en.eq(do_write),
-                     late_w.addr.eq(late_addr), late_w.data.eq(self.late),
-                     late_w.en.eq(late_en),
-                     r_port.addr.eq(consume), late_r.addr.eq(consume),
-                     r_port.en.eq(do_inner_read), late_r.en.eq(do_inner_read),
-                     self.r_data.eq(Cat(r_port.data, late_r.data)),
+                     r_port.addr.eq(consume), r_port.en.eq(do_inner_read),
+                     self.r_data.eq(Cat(r_port.data, *head_late)),
                      self.level.eq(inner_level + self.r_rdy)]
         m.d.sync += [late_addr.eq(produce), late_en.eq(do_write)]
         with m.If(do_write):
@@ -161,6 +180,28 @@ class InstructionQueue(Elaboratable):
         with m.Elif(self.r_en):
             m.d.sync += self.r_rdy.eq(0)
         return m
+
+    def _registered_late(self, m, inner_depth, late_addr, late_en, consume, do_inner_read):
+        """The ``registered_late`` bits: registered (``late_q``), written to their memory a
+        cycle after the rest of the late part, read combinationally into a head register;
+        returns their value at ``r_data``."""
+        k = self.registered_late
+        m.submodules.late_reg_storage = mem = memory.Memory(shape=k, depth=inner_depth,
+                                                            init=[])
+        wp, rp = mem.write_port(), mem.read_port(domain="comb")
+        late_q, q_addr, q_en = (Signal(k, name="late_q"), Signal.like(late_addr, name="late_q_addr"),
+                                Signal(name="late_q_en"))
+        m.d.sync += [late_q.eq(self.late[:k]), q_addr.eq(late_addr), q_en.eq(late_en)]
+        m.d.comb += [wp.addr.eq(q_addr), wp.data.eq(late_q), wp.en.eq(q_en),
+                     rp.addr.eq(consume)]
+        # ``fresh``: r_data's entry was read as its late part came (its bits are in late_q now)
+        fresh, held = Signal(name="late_fresh"), Signal(k, name="late_held")
+        m.d.sync += fresh.eq(do_inner_read & late_en & (late_addr == consume))
+        with m.If(do_inner_read):   # the memory, or its write in this cycle (late_q)
+            m.d.sync += held.eq(Mux(q_en & (q_addr == consume), late_q, rp.data))
+        with m.Elif(fresh):
+            m.d.sync += held.eq(late_q)
+        return Mux(fresh, late_q, held)
 
 
 class LoadRows(Elaboratable):
@@ -507,7 +548,7 @@ class Sequencer(wiring.Component):
         # ``first_code`` below)
         queue = InstructionQueue(width=8 * INSTR_BYTES + 2,
                                  late_width=1 + Shape.cast(ENDS).width,
-                                 depth=QUEUE_DEPTH)
+                                 depth=QUEUE_DEPTH, registered_late=1)
         m.submodules.queue = ResetInserter(reset_units)(queue)
 
         # --- the read port: fetch or load; the transfer receiving and two taken behind it ----

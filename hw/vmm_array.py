@@ -324,10 +324,13 @@ class VmmArray(wiring.Component):
 
     def _elaborate_shadow(self, m):
         """``exclusive_writes``: the bus read port reads a LUT-RAM copy of the registers, one
-        memory per word of a column (address: column, then bank), written with them (the
-        column port's word, else the bus's; the bytes of rows and the words of banks or
-        columns that do not exist are never written, so they read 0) and read
-        combinationally."""
+        memory per word of a column (address: column, then bank), written a cycle after them
+        (the column port's word, else the bus's, through a register: the choice between the
+        ports and the bus's refusal end at flip-flops, not at the LUT-RAM's write data and
+        address; the bytes of rows and the words of banks or columns that do not exist are
+        never written, so they read 0) and read combinationally. A bus read of a word sees
+        the bus's write to it once the write's response is out (a manager that waits for it
+        reads two cycles after the write at the earliest; AXI orders no read before it)."""
         R, C, banks = self.rows, self.cols, self.banks
         col_bits, bank_bits = max(1, (C - 1).bit_length()), max(1, (banks - 1).bit_length())
         bus_ok, col_ok = Signal(name="w_shadow_bus"), Signal(name="w_shadow_col")
@@ -344,13 +347,19 @@ class VmmArray(wiring.Component):
                                 attrs={"ram_style": "distributed"})
             m.submodules[f"w_shadow_{wd}"] = mem
             wp = mem.write_port(granularity=8)
+            w_addr = Signal.like(wp.addr, name=f"w_shadow_addr_{wd}", reset_less=True)
+            w_data = Signal.like(wp.data, name=f"w_shadow_data_{wd}", reset_less=True)
+            w_lanes = Signal.like(wp.en, name=f"w_shadow_en_{wd}")
+            m.d.comb += [wp.addr.eq(w_addr), wp.data.eq(w_data), wp.en.eq(w_lanes)]
             with m.If(col_ok):
-                m.d.comb += [wp.addr.eq(address(self.wl_col, self.wl_bank)),
-                             wp.data.eq(self.wl_data[32 * wd:32 * wd + 32]),
-                             wp.en.eq(self.wl_mask[4 * wd:4 * wd + 4] & lanes)]
+                m.d.sync += [w_addr.eq(address(self.wl_col, self.wl_bank)),
+                             w_data.eq(self.wl_data[32 * wd:32 * wd + 32]),
+                             w_lanes.eq(self.wl_mask[4 * wd:4 * wd + 4] & lanes)]
             with m.Elif(bus_ok & (self.w_word == wd)):
-                m.d.comb += [wp.addr.eq(address(self.w_col, self.w_bank)),
-                             wp.data.eq(self.w_data), wp.en.eq(self.w_strb & lanes)]
+                m.d.sync += [w_addr.eq(address(self.w_col, self.w_bank)),
+                             w_data.eq(self.w_data), w_lanes.eq(self.w_strb & lanes)]
+            with m.Else():
+                m.d.sync += w_lanes.eq(0)
             rp = mem.read_port(domain="comb")
             m.d.comb += rp.addr.eq(address(self.r_col, self.r_bank))
             words.append(rp.data)

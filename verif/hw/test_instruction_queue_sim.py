@@ -4,7 +4,8 @@
 Both get the same random writes and reads (random fill levels, reads of an empty queue and
 writes to a full one included); every cycle their ``w_rdy``, ``r_rdy``, ``level`` and
 ``r_data`` must agree, and the late part at ``r_data`` must be the value given on ``late`` in
-the cycle after that entry's write (the reference queue carries it in the entry itself).
+the cycle after that entry's write (the reference queue carries it in the entry itself),
+with none, some or all of the late part registered before its memory (``registered_late``).
 """
 
 import pytest
@@ -19,12 +20,14 @@ pytestmark = pytest.mark.unit
 WIDTH, LATE = 8, 4
 
 
+@pytest.mark.parametrize("registered_late", [0, 1, LATE])
 @pytest.mark.parametrize("depth", [2, 3, 8])
 @pytest.mark.parametrize("write_rate, read_rate", [(0.5, 0.5), (0.8, 0.3), (0.3, 0.9)])
-def test_the_queue_equals_sync_fifo_buffered(depth, write_rate, read_rate):
+def test_the_queue_equals_sync_fifo_buffered(depth, write_rate, read_rate, registered_late):
     r = rng(depth)
     m = Module()
-    m.submodules.dut = dut = InstructionQueue(width=WIDTH, late_width=LATE, depth=depth)
+    m.submodules.dut = dut = InstructionQueue(width=WIDTH, late_width=LATE, depth=depth,
+                                              registered_late=registered_late)
     m.submodules.ref = ref = SyncFIFOBuffered(width=WIDTH + LATE, depth=depth)
     stats = {"writes": 0, "reads": 0, "full": 0, "read_after_two": 0}
 
@@ -68,3 +71,5 @@ def test_the_queue_equals_sync_fifo_buffered(depth, write_rate, read_rate):
 def test_the_queue_checks_its_depth():
     with pytest.raises(ValueError, match="depth must be >= 2"):
         InstructionQueue(width=8, late_width=1, depth=1)
+    with pytest.raises(ValueError, match=r"registered_late must be 0\.\.1"):
+        InstructionQueue(width=8, late_width=1, depth=2, registered_late=2)
