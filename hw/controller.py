@@ -33,9 +33,12 @@ class Controller(wiring.Component):
     The next command may start while the last one drains: ``ready`` is high in the last issue
     cycle and while not issuing, and a ``start`` in the cycle after it issues the next vectors
     right away (the datapath takes each vector's command fields with the vector). With
-    ``issue_at_start`` (a program runs: the sequencer has checked the VMM) a VMM issues its
-    first vector in its ``start`` cycle itself, so consecutive VMMs of a program follow each
-    other with no idle cycle (PERF_BUSY counts from that cycle; ``busy`` rises after it). ``done``
+    ``issue_at_start`` (a program runs: the sequencer has checked the VMM) a VMM started on
+    ``program_start`` (the sequencer's start, instead of ``start``) issues its first vector in
+    its start cycle itself, so consecutive VMMs of a program follow each other with no idle
+    cycle (PERF_BUSY counts from that cycle; ``busy`` rises after it). ``program_start`` is
+    the one input of that first issue and its input-buffer address: a register-mode
+    ``start`` (the bus's START, after its refusal) does not reach them. ``done``
     pulses once per command, in order; ``busy`` stays high until the last has drained. (The
     register interface refuses START while BUSY; the sequencer's compute unit uses ``ready``
     and ``program_last_issue``: ``last_issue`` as it is whenever no register-mode start is in
@@ -136,7 +139,8 @@ class Controller(wiring.Component):
             check["check_failed"] = In(1)
         super().__init__({
             **check,
-            "start": In(1), "issue_at_start": In(1), "clear_counters": In(1),
+            "start": In(1), "program_start": In(1), "issue_at_start": In(1),
+            "clear_counters": In(1),
             "array_active": In(1),
             "op": In(Opcode), "bank": In(8), "in_addr": In(16), "acc_addr": In(16),
             "out_addr": In(16), "count": In(16), "rows": In(8), "cols": In(8), "requant": In(1),
@@ -160,6 +164,8 @@ class Controller(wiring.Component):
     def elaborate(self, platform):
         m = Module()
         err = self.check_error if self.external_check else self.check(m)
+        start = Signal(name="any_start")   # the register mode's or the program's
+        m.d.comb += start.eq(self.start | self.program_start)
         left = Signal(16)
         # ``left == 1`` kept in a register beside ``left``: ``ready`` (the sequencer's pop of
         # its next instruction) came after the 16-bit compare, 8.3 ns routed on the 8x8
@@ -201,7 +207,7 @@ class Controller(wiring.Component):
             m.d.comb += [verdict.eq(ErrorCode.NONE),
                          cancel.eq(pending & failed),
                          kill.eq(held & cancel), issuing.eq(held & ~kill)]
-            m.d.sync += pending.eq(self.start & ~held & ~self.issue_at_start)
+            m.d.sync += pending.eq(start & ~held & ~self.issue_at_start)
             with m.If(pending):
                 m.d.sync += error_reg.eq(err)
         # with issue_at_start a good VMM issues its first vector in its start cycle
@@ -209,7 +215,7 @@ class Controller(wiring.Component):
         # first issue and its address; the two differ only in the cycle after a register-mode
         # start, when a program cannot be running: see ``issue_at_start``)
         first = Signal()
-        first_ok = self.start & ~held & self.issue_at_start & (self.op == Opcode.VMM)
+        first_ok = self.program_start & ~held & self.issue_at_start & (self.op == Opcode.VMM)
         # step: an issuing cycle after the first (every cycle, or paced: see vector_cycles);
         # held_step: the same without a cancel (program_last_issue)
         step, held_step, last_left = issuing, held, left_one
@@ -270,7 +276,7 @@ class Controller(wiring.Component):
                      # check, busy, ready and done do not wait for the cancel either)
                      self.busy.eq(held | draining),
                      self.ready.eq(~held | last_left)]
-        with m.If(self.start & ~held):
+        with m.If(start & ~held):
             m.d.sync += [error_reg.eq(verdict), index.eq(0), left.eq(self.count),
                          left_one.eq(self.count == 1), requant.eq(self.requant),
                          # (the adder before the choice by ``first``, not after it: ``first``

@@ -189,8 +189,8 @@ class InstructionQueue(Elaboratable):
         m.submodules.late_reg_storage = mem = memory.Memory(shape=k, depth=inner_depth,
                                                             init=[])
         wp, rp = mem.write_port(), mem.read_port(domain="comb")
-        late_q, q_addr, q_en = (Signal(k, name="late_q"), Signal.like(late_addr, name="late_q_addr"),
-                                Signal(name="late_q_en"))
+        late_q, q_en = Signal(k, name="late_q"), Signal(name="late_q_en")
+        q_addr = Signal.like(late_addr, name="late_q_addr")
         m.d.sync += [late_q.eq(self.late[:k]), q_addr.eq(late_addr), q_en.eq(late_en)]
         m.d.comb += [wp.addr.eq(q_addr), wp.data.eq(late_q), wp.en.eq(q_en),
                      rp.addr.eq(consume)]

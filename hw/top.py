@@ -465,7 +465,8 @@ class PimAccelerator(wiring.Component):
             latency=2)
         m.d.comb += [
             ctl.check_error.eq(ctl_check), ctl.check_failed.eq(ctl_failed),
-            ctl.start.eq(csr.ctrl_start | seq.vmm_start), ctl.issue_at_start.eq(seq.busy),
+            ctl.start.eq(csr.ctrl_start), ctl.program_start.eq(seq.vmm_start),
+            ctl.issue_at_start.eq(seq.busy),
             ctl.clear_counters.eq(csr.ctrl_clear_counters),
             ctl.array_active.eq(array.active), ctl.op.eq(c.op), ctl.bank.eq(c.bank),
             ctl.in_addr.eq(c.in_addr), ctl.acc_addr.eq(c.acc_addr),

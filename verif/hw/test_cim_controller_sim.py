@@ -2,9 +2,10 @@
 """hw.controller.Controller with ``vector_cycles`` > 1 (the CIM build's pacing), amaranth.sim.
 
 Commands started from the registers and back to back as a program starts them
-(``issue_at_start`` on ``ready``): every issue comes ``vector_cycles`` cycles after the last one,
-across commands too; indices run 0..count-1; BUSY lasts ``timing.busy_cycles(count, ...,
-vector_cycles)`` cycles; every command gets its DONE, in order.
+(``program_start`` with ``issue_at_start``, on ``ready``): every issue comes
+``vector_cycles`` cycles after the last one, across commands too; indices run
+0..count-1; BUSY lasts ``timing.busy_cycles(count, ..., vector_cycles)`` cycles; every
+command gets its DONE, in order.
 """
 
 import pytest
@@ -70,7 +71,7 @@ def test_back_to_back_commands_keep_the_spacing(vc):
             if start:
                 _fields(ctx, ctl, queue.pop(0))
                 seen["starts"] += 1
-            ctx.set(ctl.start, start)
+            ctx.set(ctl.program_start, start)
             if ctx.get(ctl.issue):
                 seen["issues"].append((cycle, ctx.get(ctl.index)))
             seen["done"] += ctx.get(ctl.done)
