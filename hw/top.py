@@ -219,8 +219,11 @@ class PimAccelerator(wiring.Component):
         # Locked while BUSY (see the window docs): every writable window but WEIGHT, and of
         # WEIGHT only the bank the running command multiplies with; all of them while a
         # program runs.
-        locked = (sel.LUT | sel.PARAM | sel.IN) | (sel.WEIGHT & ((f.WEIGHT.bank == ctl.bank)
-                                                                 | seq.busy))
+        # The running command's bank: CMD_BANK itself (CMD_* writes are refused while busy,
+        # and a program's VMMs run only while the sequencer is busy, when every bank is
+        # locked), not the command multiplexer's choice between it and the program's VMM.
+        weight_locked = (f.WEIGHT.bank == csr.cmd_bank) | seq.busy
+        locked = (sel.LUT | sel.PARAM | sel.IN) | (sel.WEIGHT & weight_locked)
         w_err = Signal(BusError)
         with m.If(sel.REG):
             m.d.comb += w_err.eq(csr.w_err)
@@ -236,7 +239,6 @@ class PimAccelerator(wiring.Component):
         # writable unless listed in read_only.
         w_ok = Signal()
         m.d.comb += w_ok.eq(axil.wr_en & wdec.mapped)
-        weight_locked = (f.WEIGHT.bank == ctl.bank) | seq.busy
 
         data, strb = axil.wr_data, axil.wr_strb
         row_words = len(in_wp.data) // 32
