@@ -278,10 +278,10 @@ class InstructionCheck(Elaboratable):
        plus a row's step, the multiplies over its rows (``rows * skip``, ``rows *
        pitch``), and a VMM's input and accumulator ends;
     2. the VMM's conditions and pool multiplies (:func:`~hw.controller.late_command_check`,
-       from the registered inverse), a LOAD's or STORE's limits for its rows (its room) and
-       its other conditions, the range ends;
-    3. the verdict: the VMM's pool comparisons, a LOAD's or STORE's comparisons of its rows
-       with their limits, and ``failed``: the OR of the failing conditions, chosen by opcode;
+       from the registered inverse), a LOAD's or STORE's comparisons of its rows with its room
+       and its other conditions, the range ends;
+    3. the verdict: the VMM's pool comparisons, and ``failed``: the OR of the failing
+       conditions, chosen by opcode;
     4. (``code``) the error code from step 3's inputs registered: the first failing
        condition of a LOAD or STORE, the VMM's from its pool comparisons registered, the
        choice by opcode.
@@ -406,8 +406,8 @@ class InstructionCheck(Elaboratable):
             requant=_flag(vmm.flags, "REQUANT"), pool=vmm.pool, pool_inverse=inverse1,
             mult_cells=self.mult_cells, in_end=in_end1, acc_end=acc_end1, error_latency=2)
         is_load = op == Op.LOAD
-        # The rows against their room: the product is compared with a limit chosen among
-        # registers (both registered again, the comparison in step 3), nothing after it. For
+        # The rows against their room: the product after its multiply block is compared
+        # with a limit chosen among registers before the carry chain, nothing after it. For
         # ROWS 0 (one row) the product is 0, and ``0 > room`` is "the first row is past the
         # end"; for COUNT 0 the limit is -1, which every product exceeds (the choice after
         # the comparison had put two LUTs and their routes after the chain: the 8x8's routed
@@ -418,22 +418,14 @@ class InstructionCheck(Elaboratable):
                                        Mux(t1["rows_zero"], t1["unit_room"],
                                            t1["unit_room1"]))),
                      byte_limit.eq(Mux(t1["rows_zero"], t1["byte_room"], t1["byte_room1"]))]
-        # a LOAD's or STORE's conditions, in ErrorCode order; the rows' comparisons with their
-        # limits come a step later, from the products and limits registered in the fabric:
-        # the failed bit after them ends at a flip-flop (the queue's ``registered_late``), and
-        # a multiply block's output register reaches only a flip-flop in its cycle (the
-        # comparison after it: 8.08 ns routed at 4752a47, seed 4)
-        rows_cmp = {name: (reg(t1[f"{kind}_rows"], f"check_{kind}_rows_q"),
-                           reg(limit, f"check_{kind}_limit_q"))
-                    for name, kind, limit in (("empty", "unit", unit_limit),
-                                              ("byte_range", "byte", byte_limit))}
+        # a LOAD's or STORE's conditions, in ErrorCode order
         ls = {
             "bad_fields": Mux(is_load, reserved(Op.LOAD), reserved(Op.STORE)),
             "window": ~Mux(is_load, window.matches(*LOAD_WINDOWS),
                            window.matches(*STORE_WINDOWS)),
-            "empty": None,
+            "empty": t1["unit_rows"] > unit_limit,
             "unaligned": (addr[:exact_log2(B)] != 0) | (pitch[:exact_log2(B)] != 0),
-            "byte_range": None,
+            "byte_range": t1["byte_rows"] > byte_limit,
         }
         ls_codes = {"bad_fields": ErrorCode.BAD_INSTR, "window": ErrorCode.BAD_WINDOW,
                     "empty": ErrorCode.WINDOW_RANGE, "unaligned": ErrorCode.MEM_ALIGN,
@@ -443,10 +435,8 @@ class InstructionCheck(Elaboratable):
             op.matches(Op.LOAD, Op.STORE), "vmm": op == Op.VMM, "reserved_end":
             reserved(Op.END), "reserved_vmm": reserved(Op.VMM)}.items()}
         # the conditions themselves are registered, their priority comes in step 3 (after the
-        # rows' comparison it came last in the routed 8x8's critical path at cffbbae, seed 2);
-        # the rows' comparisons are made in step 3
-        ls = {name: (rows_cmp[name][0] > rows_cmp[name][1]) if cond is None
-              else reg(cond, f"check_ls_{name}_q") for name, cond in ls.items()}
+        # rows' comparison it came last in the routed 8x8's critical path at cffbbae, seed 2)
+        ls = {name: reg(cond, f"check_ls_{name}_q") for name, cond in ls.items()}
         ends = Signal(ENDS, name="check_ends")
         m.d.comb += [
             ends.end.eq(Mux(op == Op.VMM, in_end1, fld(Op.LOAD, "FIRST") + fld(Op.LOAD, "COUNT"))),
