@@ -87,9 +87,9 @@ class Controller(wiring.Component):
         command's cycles are the same. So the cancel reaches only registers and ``issue``:
         ``busy``, ``ready``, ``done`` and ``error`` come from registers, and the bus, the
         register interface and the sequencer do not wait for the check's comparisons.
-        Precondition: no ``start`` with ``issue_at_start`` in the cycle after a register-mode
-        start (at the accelerator a program cannot start then: DOORBELL is refused while
-        busy); such a start is not taken.
+        Precondition: no ``program_start`` (with ``issue_at_start``) in the cycle after a
+        register-mode start (at the accelerator a program cannot start then: DOORBELL is
+        refused while busy); such a start is not taken.
     check_failed_input : bool
         With ``check_latency=1``: a ``check_failed`` input, high whenever ``check_error`` is
         not NONE (:func:`late_command_check`'s second value), from which the cancel is taken
@@ -210,7 +210,8 @@ class Controller(wiring.Component):
             m.d.sync += pending.eq(start & ~held & ~self.issue_at_start)
             with m.If(pending):
                 m.d.sync += error_reg.eq(err)
-        # with issue_at_start a good VMM issues its first vector in its start cycle
+        # with issue_at_start a good VMM on program_start issues its first vector in its start
+        # cycle
         # (``~held``, not ``~issuing``: the cancel of a register-mode start does not reach the
         # first issue and its address; the two differ only in the cycle after a register-mode
         # start, when a program cannot be running: see ``issue_at_start``)
