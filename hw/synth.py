@@ -158,6 +158,9 @@ class SynthRecord:
     #: ``array_mult_cells``: "ecp5", MULT18X18D instances with their registers in use,
     #: ``--dsp-registers``; "inferred" in records from before)
     array_mult_cells: str = "inferred"
+    #: more nextpnr flags (``--nextpnr-flags``, :func:`run_nextpnr`; ``["--placer",
+    #: "static"]``, say); empty in records from before
+    nextpnr_flags: list = field(default_factory=list)
 
     @property
     def key(self):
@@ -547,21 +550,45 @@ def count_other_dsp(build, rows, cols, progress=None, yosys=None):
 #: nextpnr's routers: its default, and router2 (at 16x16 router1 had not converged after an
 #: hour; README "Synthesis")
 ROUTERS = ("router1", "router2")
+#: the nextpnr flags :func:`run_nextpnr` sets itself, which ``flags`` may not give again
+NEXTPNR_OWN_FLAGS = ("--json", "--freq", "--seed", "--report", "-l", "--log", "--router",
+                     "--speed", "--package", "--out-of-context", "--25k", "--45k", "--85k",
+                     "--um-25k", "--um-45k", "--um-85k", "--um5g-25k", "--um5g-45k",
+                     "--um5g-85k")
 
 
-def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None, router=ROUTERS[0]):
+def check_nextpnr_flags(flags):
+    """``flags`` as a list of strings, or ValueError if one of them is one that
+    :func:`run_nextpnr` sets itself (:data:`NEXTPNR_OWN_FLAGS`)."""
+    flags = list(flags)
+    if not all(isinstance(f, str) for f in flags):
+        raise TypeError(f"nextpnr flags must be strings, not {flags!r}")
+    own = [f for f in flags if f.split("=")[0] in NEXTPNR_OWN_FLAGS]
+    if own:
+        raise ValueError(f"nextpnr flag {own[0]!r} is set by hw.synth itself (its own: "
+                         f"{', '.join(NEXTPNR_OWN_FLAGS[:10])} and the device); use --seed, "
+                         f"--freq or --router for those")
+    return flags
+
+
+def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None, router=ROUTERS[0],
+                flags=()):
     """nextpnr-ecp5 on ``build/netlist.json`` for :data:`DEVICE`, out of context: the figures
     of its report (:func:`parse_report`, also in ``build/report.json``) and the seconds it
-    took. ``router``: one of :data:`ROUTERS`. The report has every routed net's delay to each
+    took. ``router``: one of :data:`ROUTERS`; ``flags``: more of nextpnr's flags (say
+    ``["--placer", "static"]`` or ``["--placer-heap-beta", "0.7"]``; not one of
+    :data:`NEXTPNR_OWN_FLAGS`). The report has every routed net's delay to each
     of its sinks (``--detailed-timing-report``): ``python -m hw.depth build/netlist.json
     --routed build/report.json`` lists every path with them, not only the critical one."""
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
+    flags = check_nextpnr_flags(flags)
     args = [DEVICE["nextpnr"], "--speed", str(DEVICE["speed"]), "--package", DEVICE["package"],
             "--out-of-context", "--json", "netlist.json", "--freq", f"{target_mhz:g}",
             "--seed", str(seed), "--timing-allow-fail", "--report", "report.json",
             "--detailed-timing-report",
-            "-l", "nextpnr.log", "-q", *(["--router", router] if router != ROUTERS[0] else [])]
+            "-l", "nextpnr.log", "-q", *(["--router", router] if router != ROUTERS[0] else []),
+            *flags]
     progress = progress or _Progress(TOP)
     seconds = progress.run("nextpnr", args, Path(build), "nextpnr.log")
     return parse_report(json.loads((Path(build) / "report.json").read_text())), seconds
@@ -583,7 +610,7 @@ def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
                yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
                breakdown=False, logic_products=LOGIC_PRODUCTS[0], router=ROUTERS[0],
-               route=True, array_mult_cells="inferred"):
+               route=True, array_mult_cells="inferred", nextpnr_flags=()):
     """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
     ``build/synth/<key>``) and return its :class:`SynthRecord`.
 
@@ -609,10 +636,12 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     (:class:`~hw.top.PimAccelerator`'s); "ecp5" (``array_pipeline`` 2) puts the products of
     its DSP columns into MULT18X18D instances with their input and output registers in use
     (Yosys 0.68 packs no register into a DSP block), with ``dsp`` "yes", "fill" (its logic
-    columns "offset-binary") or "auto".
+    columns "offset-binary") or "auto". ``nextpnr_flags``: more of nextpnr's flags
+    (:func:`run_nextpnr`, the record's).
     """
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
+    nextpnr_flags = check_nextpnr_flags(nextpnr_flags)
     if dsp != "auto" and dsp not in DSP_MODES:
         raise ValueError(f"dsp must be 'auto', 'yes', 'rest', 'fill' or 'no', not {dsp!r}")
     if logic_products not in LOGIC_PRODUCTS:
@@ -694,7 +723,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     t0 = time.monotonic()
     failure = ""
     try:
-        figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress, router)
+        figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress, router,
+                                                  nextpnr_flags)
     except RuntimeError as e:
         log = _tail(build / "nextpnr.log", 1 << 20)
         figures = parse_utilisation(log)
@@ -715,7 +745,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          array_pipeline=array_pipeline, breakdown=blocks,
                          dsp_columns=fill["fill"][2] if fill else 0,
                          logic_products=logic_products if fill else "booth", router=router,
-                         array_mult_cells=array_mult_cells, **figures)
+                         array_mult_cells=array_mult_cells, nextpnr_flags=nextpnr_flags,
+                         **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -792,7 +823,8 @@ def markdown(records):
                   *(["DSP registers"] if r.array_mult_cells == "ecp5" else []),
                   *([r.label] if r.label else []),
                   *([f"nextpnr seed {r.seed}"] if r.seed != seed else []),
-                  *([f"nextpnr {r.router}"] if r.router != ROUTERS[0] else [])]
+                  *([f"nextpnr {r.router}"] if r.router != ROUTERS[0] else []),
+                  *([f"nextpnr {' '.join(r.nextpnr_flags)}"] if r.nextpnr_flags else [])]
         name = f"{r.rows}x{r.cols}" + (f" ({', '.join(extras)})" if extras else "")
         out.append(f"| {name} | {r.banks} "
                    f"| {on} | {yosys_label(r)} | {commit} "
@@ -919,6 +951,9 @@ def main(argv=None):
     p.add_argument("--router", choices=ROUTERS, default=ROUTERS[0],
                    help="nextpnr's router (default: router1, nextpnr's own; at 16x16 router1 "
                         "had not converged after an hour)")
+    p.add_argument("--nextpnr-flags", default="",
+                   help="more nextpnr flags, one string (say '--placer static' or "
+                        "'--placer-heap-beta 0.7'; not those hw.synth sets itself)")
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
     p.add_argument("--estimate", type=float, metavar="MHZ",
                    help="stop after Yosys and list the paths over MHZ that hw.depth estimates "
@@ -939,6 +974,10 @@ def main(argv=None):
         except (TypeError, ValueError) as e:
             p.error(str(e))
         try:
+            check_nextpnr_flags(args.nextpnr_flags.split())
+        except ValueError as e:
+            p.error(str(e))
+        try:
             record = synthesize(geometry, build=args.build, dsp=args.dsp, seed=args.seed,
                                 target_mhz=args.freq,
                                 yosys_flags=None if args.yosys_flags is None
@@ -949,7 +988,8 @@ def main(argv=None):
                                 breakdown=args.breakdown,
                                 logic_products=args.logic_products, router=args.router,
                                 route=args.estimate is None,
-                                array_mult_cells="ecp5" if args.dsp_registers else "inferred")
+                                array_mult_cells="ecp5" if args.dsp_registers else "inferred",
+                                nextpnr_flags=args.nextpnr_flags.split())
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         if args.estimate is not None:

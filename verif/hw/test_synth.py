@@ -156,6 +156,37 @@ def test_a_row_routed_with_router2_names_it_and_nextpnr_is_told(tmp_path, monkey
         synth.run_nextpnr(tmp_path, router="router3")
 
 
+def test_nextpnr_flags_reach_its_command_line_the_record_and_the_table(tmp_path, monkeypatch,
+                                                                       capsys):
+    """``--nextpnr-flags`` reach nextpnr's command line after hw.synth's own, the record and
+    the table's row; records from before read back with none; a flag hw.synth sets itself
+    is refused (on the command line before any tool runs)."""
+    calls = []
+
+    def run(self, tool, args, cwd, log, exe=None):
+        calls.append(args)
+        (Path(cwd) / "report.json").write_text(json.dumps(REPORT))
+        return 1.0
+    monkeypatch.setattr(synth._Progress, "run", run)
+    synth.run_nextpnr(tmp_path, router="router2", flags=["--placer", "static"])
+    assert calls[0][-4:] == ["--router", "router2", "--placer", "static"]
+    for bad in (["--seed", "3"], ["--freq=90"], ["--85k"]):
+        with pytest.raises(ValueError, match=f"nextpnr flag '{bad[0]}' is set by hw.synth"):
+            synth.run_nextpnr(tmp_path, flags=bad)
+    assert len(calls) == 1
+    r = _record(16, 16, 2, router="router2", nextpnr_flags=["--placer-heap-beta", "0.7"])
+    assert "| 16x16 (nextpnr router2, nextpnr --placer-heap-beta 0.7) | 2 |" in \
+        synth.markdown([r])
+    old = dataclasses.asdict(_record(8, 8, 2))
+    del old["nextpnr_flags"]
+    assert synth.SynthRecord.from_dict(old).nextpnr_flags == []
+    with pytest.raises(SystemExit):
+        synth.main(["--rows", "4", "--cols", "4", "--banks", "2", "--nextpnr-flags",
+                    "--json x.json", "-o", str(tmp_path / "r.json")])
+    assert "nextpnr flag '--json' is set by hw.synth itself" in capsys.readouterr().err
+    assert not (tmp_path / "r.json").exists()
+
+
 @pytest.mark.nosim
 def test_table_names_each_rows_yosys_and_flags():
     """A row made with ``--yosys-flags -noabc9`` and one made with another Yosys executable
@@ -316,7 +347,7 @@ def test_a_design_that_does_not_fit_is_a_record_of_its_counts(tmp_path, monkeypa
     def yosys(build, mode, progress, flags, exe, fill=None):
         return synth.parse_stat(STAT), 10.0
 
-    def nextpnr(build, seed, target_mhz, progress, router):
+    def nextpnr(build, seed, target_mhz, progress, router, flags):
         (build / "nextpnr.log").write_text(UTILISATION + error + "\n")
         raise RuntimeError("nextpnr failed (exit 125)")
 
