@@ -3,7 +3,14 @@
 from amaranth import Mux, Signal, Value
 from amaranth.hdl import ValueCastable
 
-__all__ = ["counters", "delay"]
+__all__ = ["KEEP_APART", "counters", "delay"]
+
+#: the attributes of a register that is a deliberate copy of another (a column's own copy of
+#: a broadcast value, so that one register does not drive a whole array): Yosys merges
+#: registers with the same inputs into one (``opt_merge``, whatever a wire's ``keep``), so
+#: :mod:`hw.synth` marks the flip-flops behind wires with this attribute ``keep`` before
+#: synthesis (:data:`hw.synth.KEEP_APART_SCRIPT`). Simulation ignores it.
+KEEP_APART = {"pimacc_copy": 1}
 
 
 def delay(m, value, cycles, *, enable=None, domain="sync", name=None):

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
+from .pipeline import KEEP_APART
 from .spec import timing
 from .spec.markdown import replace_section
 
@@ -429,7 +430,8 @@ def fill_columns(rows, cols, others, blocks=DSP_BLOCKS, margin=DSP_MARGIN):
 
 
 def fill_script(rows, cols, dsp_columns, logic_products="booth", mult_cells="inferred"):
-    """The Yosys commands "fill" runs before ``synth_ecp5``: the array's products narrowed to
+    """The Yosys commands "fill" runs before ``synth_ecp5`` (after :func:`run_yosys`'s
+    ``hierarchy`` and ``proc``): the array's products narrowed to
     8x8 (``wreduce``), the first ``dsp_columns`` of its ``cols`` columns left as ``$mul`` for
     ``synth_ecp5`` to map onto MULT18X18D, each selection first checked to hold ``rows``
     products a column (``select -assert-count``: a Yosys error, not a silent mapping, if the
@@ -454,7 +456,7 @@ def fill_script(rows, cols, dsp_columns, logic_products="booth", mult_cells="inf
         raise ValueError(f"logic_products must be one of {LOGIC_PRODUCTS}, not "
                          f"{logic_products!r}")
     on_dsp, in_logic = range(dsp_columns), range(dsp_columns, cols)
-    out = f"hierarchy -top {TOP}; proc; opt_clean; wreduce t:$mul; "
+    out = "opt_clean; wreduce t:$mul; "
     if on_dsp:
         products = ARRAY_BLOCKS if mult_cells == "ecp5" else column_products(on_dsp)
         out += f"select -assert-count {rows * len(on_dsp)} {products}; "
@@ -465,6 +467,15 @@ def fill_script(rows, cols, dsp_columns, logic_products="booth", mult_cells="inf
         else:
             out += f"select -assert-none {logic}; "
     return out
+
+
+#: marks the flip-flops behind wires with :data:`hw.pipeline.KEEP_APART`'s attribute (a
+#: column's own copy of a broadcast value) ``keep``, after ``proc``, so that ``opt_merge``
+#: does not merge the copies back into one register (a ``keep`` on the wire does not stop
+#: it): at 16x16, with the array pipelined, every fabric column's copy of the input vector
+#: had been merged into one register driving all of them
+KEEP_APART_SCRIPT = ("setattr -set keep 1 {sel} %ci1:+$dff[Q] {sel} %d; "
+                     .format(sel=f"a:{next(iter(KEEP_APART))}"))
 
 
 def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fill=None,
@@ -493,9 +504,9 @@ def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fil
         raise ValueError("fill=(rows, cols, dsp_columns) goes with dsp_products 'fill' only, "
                          f"got {fill!r} with {dsp_products!r}")
     extra = "".join(f" {f}" for f in flags)
-    booth = (f"hierarchy -top {TOP}; proc; wreduce t:$mul; booth {ARRAY_PRODUCTS}; "
-             if mode == "rest" else fill_script(*fill) if mode == "fill" else "")
-    script = (f"read_verilog {TOP}.v; {booth}"
+    booth = (f"wreduce t:$mul; booth {ARRAY_PRODUCTS}; " if mode == "rest" else
+             fill_script(*fill) if mode == "fill" else "")
+    script = (f"read_verilog {TOP}.v; hierarchy -top {TOP}; proc; {KEEP_APART_SCRIPT}{booth}"
               f"synth_ecp5 -top {TOP} -noiopad{' -nodsp' if mode == 'no' else ''}{extra} "
               "-json netlist.json; "
               f"{'write_verilog -noattr netlist.v; ' if netlist_verilog else ''}"

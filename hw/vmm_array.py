@@ -6,7 +6,7 @@ from amaranth.lib.wiring import In, Out
 
 from .ecp5 import MULT_CELLS, check_cells, mult18x18d
 from .offset_binary import column_terms, offset_term, tree_level, tree_levels
-from .pipeline import delay
+from .pipeline import KEEP_APART, delay
 from .spec import timing, words_for
 from .streams import tagged_stream
 
@@ -51,7 +51,9 @@ class VmmArray(wiring.Component):
     * Stage 1..: the R x C products feed a balanced adder tree per column, registered every
       ``LEVELS_PER_STAGE`` levels (the products in the first stage); the last stage is the
       output ``o.payload.y``. So ``latency = 1 + max(1, ceil(log2(R) / 2))``: 2 for R <= 4, 3 for
-      R <= 16, 4 for R <= 64.
+      R <= 16, 4 for R <= 64. The registers after stage 0 load every cycle (what they hold
+      between vectors is never read, and stage 0 keeps still), except ``y``, which holds
+      while idle: no clock enable from a stage's valid bit reaches a whole stage's registers.
     * ``pipeline`` (a build parameter, :data:`hw.spec.timing.ARRAY_PIPELINES`) adds stages
       for the clock rate, each one cycle of latency: 1 registers the input broadcast (every
       column's own copy of ``x`` and of its bank's weights, the multipliers' input registers:
@@ -301,11 +303,14 @@ class VmmArray(wiring.Component):
                     with m.Case(wd):
                         m.d.comb += self.r_data.eq(r_column[32 * wd:32 * wd + 32])
 
-        # The bank select: the bank registered with ``en``, then a select per column.
-        bank_q = Signal.like(bank, name="bank_q", reset_less=True)
+        # The bank select: the bank registered with ``en``, a copy per column (one register
+        # selecting all R x C x 8 weight bits was a congested net of the routed 16x16), then
+        # a select per column.
+        bank_q = [Signal.like(bank, name=f"bank_q_c{c}", reset_less=True, attrs=KEEP_APART)
+                  for c in range(C)]
         with m.If(en):
-            m.d.sync += bank_q.eq(bank)
-        return [self._selected(m, bank_q, c) for c in range(C)]
+            m.d.sync += [q.eq(bank) for q in bank_q]
+        return [self._selected(m, bank_q[c], c) for c in range(C)]
 
     def _bus_rows(self, m):
         """The rows whose bytes the bus's word and strobes select (one decode, R bits)."""
@@ -444,27 +449,26 @@ class VmmArray(wiring.Component):
                 m.d.comb += w_sel.eq(self._w[b][c])
         return w_sel
 
-    def _logic_offset(self, m, x_q, valid):
+    def _logic_offset(self, m, x_q):
         """The logic columns' shared term (:func:`offset_term` of the vector): from ``x_q``,
         registered with the broadcast (``pipeline`` >= 1) as each column's copy of ``x``."""
         value, shift = offset_term(x_q)
         if self.pipeline >= 1:
             q = Signal.like(value, name="ob_offset", reset_less=True)
-            with m.If(valid[0]):
-                m.d.sync += q.eq(value)
+            m.d.sync += q.eq(value)
             value = q
         return value, shift
 
-    def _logic_column(self, m, c, x, w, offset, valid, y):
+    def _logic_column(self, m, c, x, w, offset, y, y_en):
         """Column ``c``'s sum in logic (:mod:`hw.offset_binary`) into ``y``. Its tree has more
         levels than the products' (8 terms per pair of rows), so its registers go by level:
         as many as the other columns have after the broadcast stage (the products' register
         with ``pipeline`` 2, then one per tree stage), after levels spread evenly over the
-        tree, the last one ``y``; each loads with the valid bit of its stage."""
+        tree, the last one ``y``, which loads with ``y_en``; the others every cycle."""
         R = self.rows
         terms = column_terms([x[r] for r in range(R)], [w[r] for r in range(R)]) + [offset]
         levels = tree_levels(len(terms))
-        first = min(self.pipeline, 1)           # the valid bit of the first register's stage
+        first = min(self.pipeline, 1)           # the first register's stage
         stages = self.latency - 1 - first
         cuts = [levels * (j + 1) // stages for j in range(stages)]
         assert 1 <= cuts[0] and len(set(cuts)) == stages, (levels, stages)
@@ -474,23 +478,21 @@ class VmmArray(wiring.Component):
                 continue
             stage = cuts.index(level)
             if level == levels:
-                with m.If(valid[first + stage]):
+                with m.If(y_en):
                     m.d.sync += y.eq(terms[0][0])
             else:
                 regs = [Signal(signed(len(v)), name=f"ob{stage}_c{c}_{i}", reset_less=True)
                         for i, (v, _) in enumerate(terms)]
-                with m.If(valid[first + stage]):
-                    m.d.sync += [q.eq(v) for q, (v, _) in zip(regs, terms, strict=True)]
+                m.d.sync += [q.eq(v) for q, (v, _) in zip(regs, terms, strict=True)]
                 terms = [(q, shift) for q, (_, shift) in zip(regs, terms, strict=True)]
 
-    def _product_copy(self, m, r, c, p_q, valid):
+    def _product_copy(self, m, r, c, p_q):
         """The registered product ``p_q`` as the tree's term: with ``pipeline`` 3 its copy
-        ``pc_r{r}_c{c}`` (loads with ``valid[2]``), else ``p_q`` itself."""
+        ``pc_r{r}_c{c}``, else ``p_q`` itself."""
         if self.pipeline < 3:
             return p_q
         copy = Signal(signed(16), name=f"pc_r{r}_c{c}", reset_less=True)
-        with m.If(valid[2]):
-            m.d.sync += copy.eq(p_q)
+        m.d.sync += copy.eq(p_q)
         return copy
 
     def elaborate(self, platform):
@@ -500,10 +502,10 @@ class VmmArray(wiring.Component):
 
         # Stage 0: input register, enabled only by valid vectors. Only the valid bits are
         # reset: every datapath register (x_q, bank_q, the tag line, the adder-tree registers,
-        # y) loads only with its stage's valid bit and is read only downstream of it, so its
-        # value while that bit is low is a don't-care (and y, the tag hold while idle, reset
-        # or not). Without a reset their next values do not depend on ``rst`` or on the soft
-        # reset, which Verilator would otherwise evaluate again on every input change.
+        # y) is read only downstream of it with its stage's valid bit, so its value while
+        # that bit is low is a don't-care (and y, the tag hold while idle, reset or not).
+        # Without a reset their next values do not depend on ``rst`` or on the soft reset,
+        # which Verilator would otherwise evaluate again on every input change.
         x_q = Signal.like(self.i.payload.x, name="x_q", reset_less=True)
         valid = delay(m, self.i.valid, self.latency, name="valid")
         # The tag moves with its vector: each stage loads only when the vector enters it.
@@ -518,36 +520,46 @@ class VmmArray(wiring.Component):
         # Stage 1: products with the vector's bank's weights (the store registered its bank
         # with x_q). With ``pipeline`` >= 1 each column first registers its own copy of x_q and
         # of its weights (the broadcast's stage); with 2 the products are registered too.
-        # These registers load only with their stage's valid bit, as the tree's do. The last
-        # ``logic_columns`` columns sum without products (_logic_column, its own registers).
+        # These registers and the tree's load every cycle: what they hold between vectors is
+        # never read, and x_q and the weights keep still while idle, so they do too. A clock
+        # enable from a stage's valid bit had been one net to every register of the stage
+        # (thousands at 16x16, among the routed 16x16's most congested nets). Only y holds
+        # while idle, loading with its column's own copy of the valid bit (``y_en_c<c>``).
+        # The last ``logic_columns`` columns sum without products (_logic_column, its own
+        # registers).
         y = Signal.like(self.o.payload.y, name="y", reset_less=True)
         m.d.comb += self.o.payload.y.eq(y)
+        y_en = []
+        for c in range(self.cols):
+            en = Signal(name=f"y_en_c{c}", attrs=KEEP_APART)
+            m.d.sync += en.eq(valid[self.latency - 3] if self.latency >= 3 else self.i.valid)
+            y_en.append(en)
         first_logic = self.cols - self.logic_columns
         offset = None
         if self.logic_columns:
-            offset = self._logic_offset(m, x_q, valid)
+            offset = self._logic_offset(m, x_q)
         columns = {}
         for c, w_sel in enumerate(weights):
             if self.mult_cells == "ecp5" and c < first_logic:
                 # The DSP block's A and B registers are this column's xb/wb copies, its P
-                # register the product's pq (loads with valid[0] and valid[1], as those do).
+                # register the product's pq (loading every cycle, as those do).
                 terms = []
                 for r in range(R):
                     p_q = Signal(signed(16), name=f"pq_r{r}_c{c}")
-                    mult18x18d(m, x_q[r], w_sel[r], p_q, valid[0], valid[1],
+                    mult18x18d(m, x_q[r], w_sel[r], p_q, Const(1), Const(1),
                                name=f"mult_r{r}_c{c}")
-                    terms.append(self._product_copy(m, r, c, p_q, valid))
+                    terms.append(self._product_copy(m, r, c, p_q))
                 columns[c] = terms
                 continue
             x_c = x_q
             if self.pipeline >= 1:
-                x_c = Signal.like(x_q, name=f"xb_c{c}", reset_less=True)
+                # (each column's copy of x_q is a copy that Yosys would merge: KEEP_APART)
+                x_c = Signal.like(x_q, name=f"xb_c{c}", reset_less=True, attrs=KEEP_APART)
                 w_c = Signal.like(w_sel, name=f"wb_c{c}", reset_less=True)
-                with m.If(valid[0]):
-                    m.d.sync += [x_c.eq(x_q), w_c.eq(w_sel)]
+                m.d.sync += [x_c.eq(x_q), w_c.eq(w_sel)]
                 w_sel = w_c
             if c >= first_logic:
-                self._logic_column(m, c, x_c, w_sel, offset, valid, y[c])
+                self._logic_column(m, c, x_c, w_sel, offset, y[c], y_en[c])
                 continue
             terms = []
             for r in range(R):
@@ -555,9 +567,8 @@ class VmmArray(wiring.Component):
                 m.d.comb += p.eq(x_c[r] * w_sel[r])
                 if self.pipeline >= 2:
                     p_q = Signal(signed(16), name=f"pq_r{r}_c{c}", reset_less=True)
-                    with m.If(valid[1]):
-                        m.d.sync += p_q.eq(p)
-                    p = self._product_copy(m, r, c, p_q, valid)
+                    m.d.sync += p_q.eq(p)
+                    p = self._product_copy(m, r, c, p_q)
                 terms.append(p)
             columns[c] = terms
 
@@ -565,20 +576,18 @@ class VmmArray(wiring.Component):
         # last stage registers straight into y.
         tree_stages = self.latency - 1 - self.pipeline
         for stage in range(tree_stages):
-            enable = valid[stage + self.pipeline]
             for c, terms in columns.items():
                 for _ in range(self.LEVELS_PER_STAGE):
                     terms = [terms[i] + terms[i + 1] if i + 1 < len(terms) else terms[i]
                              for i in range(0, len(terms), 2)]
                 if stage == tree_stages - 1:
                     assert len(terms) == 1
-                    with m.If(enable):
+                    with m.If(y_en[c]):
                         m.d.sync += y[c].eq(terms[0])
                 else:
                     regs = [Signal(signed(32), name=f"t{stage}_c{c}_{i}", reset_less=True)
                             for i in range(len(terms))]
-                    with m.If(enable):
-                        m.d.sync += [q.eq(t) for q, t in zip(regs, terms, strict=True)]
+                    m.d.sync += [q.eq(t) for q, t in zip(regs, terms, strict=True)]
                     terms = regs
                 columns[c] = terms
         return m

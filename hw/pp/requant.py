@@ -65,7 +65,11 @@ class Requantize(wiring.Component):
     default: ``*`` and fabric registers). The row address travels along unchanged.
     Only the valid bits are reset: the data registers (``reset_less``) are read only with
     their valid bit, and without a reset their next values do not depend on the reset
-    inputs, which Verilator would otherwise evaluate again whenever an input changes. Every
+    inputs, which Verilator would otherwise evaluate again whenever an input changes.
+    Stages 2 and 3 load every cycle (stage 1 keeps still while idle, so they do too): a
+    clock enable from a stage's valid bit had been one net to a whole stage's registers,
+    among the routed 16x16's most congested nets. Stage 1 and stage 4, the output, load
+    with their valid bits. Every
     intermediate stays within 64 bits (|p| < 2**62), which keeps Icarus on its fast native
     arithmetic.
     """
@@ -130,22 +134,21 @@ class Requantize(wiring.Component):
                      for i in range(3)]
             with m.If(self.i.valid):
                 m.d.sync += shift[0].eq(self.shift[c])
-            with m.If(valid[0]):
-                m.d.sync += shift[1].eq(shift[0])
+            m.d.sync += shift[1].eq(shift[0])
             # Stage 2: the four partial products of acc * mult.
             k = self.SPLIT
             halves = {"l": slice(0, k), "h": slice(k, None)}
             pp = {}
             if self.mult_cells == "ecp5":
                 # each part a MULT18X18D whose A/B registers are stage 1's (loading with the
-                # row's valid) and whose P register is stage 2's (with valid[0])
+                # row's valid) and whose P register is stage 2's (every cycle)
                 for n in ("ll", "hl", "lh", "hh"):
                     a = self.i.payload.data[c][halves[n[0]]]
                     a = a.as_signed() if n[0] == "h" else a
                     b = self.mult[c][halves[n[1]]]
                     pp[n] = Signal(signed(len(a) + len(b)) if n[0] == "h" else len(a) + len(b),
                                    name=f"pp_{n}_{c}")
-                    mult18x18d(m, a, b, pp[n], self.i.valid, valid[0],
+                    mult18x18d(m, a, b, pp[n], self.i.valid, Const(1),
                                name=f"requant_{n}_{c}")
             else:
                 acc = Signal(signed(32), name=f"acc_{c}", reset_less=True)
@@ -156,16 +159,14 @@ class Requantize(wiring.Component):
                          "lh": acc[:k] * mult[k:], "hh": acc[k:].as_signed() * mult[k:]}
                 pp = {n: Signal.like(v, name=f"pp_{n}_{c}", reset_less=True)
                       for n, v in parts.items()}
-                with m.If(valid[0]):
-                    m.d.sync += [pp[n].eq(v) for n, v in parts.items()]
+                m.d.sync += [pp[n].eq(v) for n, v in parts.items()]
             # Stage 3: p = acc * mult from its parts (signed(63), the shape of acc * mult):
             # its low k bits are the low part's, the rest (ll's high bits + hl) + (lh + hh << k),
             # two adders side by side and one after them (within 64 bits, as every
             # intermediate here)
             p = Signal(signed(63), name=f"p_{c}", reset_less=True)
             upper = (pp["ll"][k:] + pp["hl"]) + (pp["lh"] + (pp["hh"] << k))
-            with m.If(valid[1]):
-                m.d.sync += [p.eq(Cat(pp["ll"][:k], upper)), shift[2].eq(shift[1])]
+            m.d.sync += [p.eq(Cat(pp["ll"][:k], upper)), shift[2].eq(shift[1])]
             # Stage 4: t = 2p >> shift, its window and sign, or over.
             t = Signal(signed(self.WINDOW + 1), name=f"t_{c}", reset_less=True)
             over = Signal(name=f"over_{c}", reset_less=True)

