@@ -128,6 +128,7 @@ def main(argv=None):
     p.add_argument("--iteration", type=int, help="router2's iteration (default: the last)")
     p.add_argument("--top", type=int, default=20, help="nets to list (20)")
     p.add_argument("-o", "--png", help="also draw the overuse per tile into this PNG")
+    p.add_argument("--title", help="the picture's title (default: router2 overuse, iteration N)")
     args = p.parse_args(argv)
     try:
         heatmap = load(args.folder, args.prefix, args.iteration)
@@ -135,7 +136,7 @@ def main(argv=None):
         p.exit(1, f"{e}\n")
     print(report(heatmap, args.top))
     if args.png:
-        print(f"wrote {plot(heatmap, args.png)}")
+        print(f"wrote {plot(heatmap, args.png, args.title)}")
 
 
 if __name__ == "__main__":

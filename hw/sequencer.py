@@ -719,6 +719,10 @@ class Sequencer(wiring.Component):
         # row, the instruction's own fields): ``first``, ``end`` (first + count) and
         # ``mem_addr`` are the current row's.
         m.submodules.head_rows = rows = LoadRows()
+        # restarted with the units, a cycle after DOORBELL.RUN (the queue is empty then: no
+        # row steps), from a register, not from the bus's write decode (8.31 ns routed at
+        # dabda11, seed 1: the write handshake, the doorbell, the rows' synchronous reset)
+        m.d.comb += rows.restart.eq(reset_units)
         m.d.comb += [rows.is_load.eq(op == Op.LOAD), rows.rows.eq(fld(Op.LOAD, "ROWS")),
                      rows.one_row.eq(head_one_row),
                      rows.head_first.eq(head_first), rows.count.eq(count),
@@ -896,7 +900,7 @@ class Sequencer(wiring.Component):
                                  fetch_addr.eq(self.prog_addr),
                                  index.eq(0),
                                  seen_err.eq(0)]
-                    m.d.comb += [flush.eq(1), rows.restart.eq(1)]
+                    m.d.comb += flush.eq(1)
                     with m.If(self.prog_addr[:exact_log2(B)] != 0):
                         stop(ErrorCode.MEM_ALIGN, 0)
                     with m.Elif(self.prog_len == 0):

@@ -55,7 +55,7 @@ def test_the_picture_is_the_tiles_grid(tmp_path, capsys):
     pytest.importorskip("matplotlib")
     _write(tmp_path, 1, {"post.requant.valid_0": 4}, [[0, 1, 2], [3, 4, 5]])
     png = tmp_path / "heat.png"
-    congestion.main([str(tmp_path), "-o", str(png), "--top", "1"])
+    congestion.main([str(tmp_path), "-o", str(png), "--top", "1", "--title", "a 2x3 grid"])
     out = capsys.readouterr().out
     assert "router2 iteration 1: 15 overused wires" in out and f"wrote {png}" in out
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -308,6 +308,43 @@ def test_a_2d_load_places_a_tile_with_its_own_pitch_and_skip(pressure):
     assert dev.mem_read(a_acc, acc.nbytes) == bytes(sys.ram.mem[a_acc:a_acc + acc.nbytes])
 
 
+def test_a_2d_load_after_one_stopped_in_its_rows_starts_at_its_first_row():
+    """A 2-D LOAD of 8 rows stops at its third (a memory error there), part-way through them;
+    the next program on the same accelerator loads a 2-D tile from its first row (the rows'
+    count restarts with the units, a cycle after DOORBELL.RUN): every vector where the
+    program puts it, exactly (identity weights bring IN out through the array into ACC)."""
+    g = G
+    unit = 4 * g.row_words_p2
+    r = np.random.default_rng(rng(11).randrange(1 << 30))
+    image = r.integers(-128, 128, (3, 2, unit), dtype=np.int8)
+    a_img, a_w, a_acc, a_bad = DATA, DATA + 0x280, DATA + 0x400, DATA + 0x800
+    eye = np.zeros((g.cols_p2, unit), np.int8)
+    eye[:g.cols, :g.rows] = np.eye(g.rows, g.cols, dtype=np.int8).T
+    sys = System(g, seed_salt=11, bad=[(a_bad + 0x40, a_bad + 0x80, 2)])
+    sys.ram.mem[a_img:a_img + image.size] = image.tobytes()
+    sys.ram.mem[a_w:a_w + eye.size] = eye.tobytes()
+    stopped = [Load(Window.IN, 0, 2, a_bad, rows=8, skip=1, pitch=0x20), End()]
+    tile = [Load(Window.IN, 0, 2, a_img, rows=3, skip=3, pitch=2 * unit),
+            Load(Window.WEIGHT, 0, g.cols_p2, a_w), Vmm(count=9, rows=g.rows, cols=g.cols),
+            Store(Window.ACC, 0, 9, a_acc), End()]
+    out = {}
+
+    async def tb(ctx):
+        out["first"], out["first_pc"] = await run_program(ctx, sys, stopped)
+        out["first_addr"], _ = await _axil_read(ctx, sys.dut, reg("MEM_ERROR_ADDR"))
+        out["second"], _ = await run_program(ctx, sys, tile)
+
+    sys.run(tb)
+    assert (ErrorCode(out["first"]["ERROR"]), out["first_pc"], out["first_addr"]) == \
+        (ErrorCode.MEM_READ, 0, a_bad + 0x40)
+    assert out["second"]["ERROR"] == ErrorCode.NONE and sys.ram.quiet()
+    want = np.zeros((9, g.rows), np.int64)
+    for i in range(3):
+        want[3 * i:3 * i + 2] = image[i, :, :g.rows]
+    acc = np.frombuffer(bytes(sys.ram.mem[a_acc:a_acc + 9 * 4 * g.cols_p2]), "<i4")
+    np.testing.assert_array_equal(acc.reshape(9, g.cols_p2)[:, :g.cols], want[:, :g.cols])
+
+
 def test_bad_encodings_are_bad_instructions():
     def setup(sys):
         # (a STORE has no 2-D fields: PITCH's and ROWS's bits are reserved in it)
