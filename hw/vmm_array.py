@@ -47,7 +47,8 @@ class VmmArray(wiring.Component):
 
     Pipeline (one vector per cycle, ``latency`` cycles from ``i.valid`` to ``o.valid``):
 
-    * Stage 0: register ``x`` and ``bank`` (only when ``i.valid``: idle inputs stay still).
+    * Stage 0: register ``x`` and ``bank``, a copy of the bank per column (only when
+      ``i.valid``: idle inputs stay still).
     * Stage 1..: the R x C products feed a balanced adder tree per column, registered every
       ``LEVELS_PER_STAGE`` levels (the products in the first stage); the last stage is the
       output ``o.payload.y``. So ``latency = 1 + max(1, ceil(log2(R) / 2))``: 2 for R <= 4, 3 for
@@ -501,7 +502,7 @@ class VmmArray(wiring.Component):
         weights = self._elaborate_weights(m, self.i.valid, self.i.payload.bank)
 
         # Stage 0: input register, enabled only by valid vectors. Only the valid bits are
-        # reset: every datapath register (x_q, bank_q, the tag line, the adder-tree registers,
+        # reset: every datapath register (x_q, bank_q_c*, the tag line, the adder-tree registers,
         # y) is read only downstream of it with its stage's valid bit, so its value while
         # that bit is low is a don't-care (and y, the tag hold while idle, reset or not).
         # Without a reset their next values do not depend on ``rst`` or on the soft reset,

@@ -134,6 +134,18 @@ def test_a_row_placed_with_another_seed_names_it():
     assert "| 8x8 | 2 |" in text and "| 4x4 | 2 |" in text
 
 
+def _fake_nextpnr(monkeypatch):
+    """Tools that write REPORT as nextpnr's report; the list their command lines go to."""
+    calls = []
+
+    def run(self, tool, args, cwd, log, exe=None):
+        calls.append(args)
+        (Path(cwd) / "report.json").write_text(json.dumps(REPORT))
+        return 1.0
+    monkeypatch.setattr(synth._Progress, "run", run)
+    return calls
+
+
 def test_a_row_routed_with_router2_names_it_and_nextpnr_is_told(tmp_path, monkeypatch):
     """``--router router2`` reaches nextpnr's command line and the record; the table names
     it; records from before read back as router1; an unknown router is refused."""
@@ -142,13 +154,7 @@ def test_a_row_routed_with_router2_names_it_and_nextpnr_is_told(tmp_path, monkey
     old = dataclasses.asdict(_record(8, 8, 2))
     del old["router"]
     assert synth.SynthRecord.from_dict(old).router == "router1"
-    calls = []
-
-    def run(self, tool, args, cwd, log, exe=None):
-        calls.append(args)
-        (Path(cwd) / "report.json").write_text(json.dumps(REPORT))
-        return 1.0
-    monkeypatch.setattr(synth._Progress, "run", run)
+    calls = _fake_nextpnr(monkeypatch)
     synth.run_nextpnr(tmp_path, router="router2")
     synth.run_nextpnr(tmp_path)
     assert calls[0][-2:] == ["--router", "router2"] and "--router" not in calls[1]
@@ -161,13 +167,7 @@ def test_nextpnr_flags_reach_its_command_line_the_record_and_the_table(tmp_path,
     """``--nextpnr-flags`` reach nextpnr's command line after hw.synth's own, the record and
     the table's row; records from before read back with none; a flag hw.synth sets itself
     is refused (on the command line before any tool runs)."""
-    calls = []
-
-    def run(self, tool, args, cwd, log, exe=None):
-        calls.append(args)
-        (Path(cwd) / "report.json").write_text(json.dumps(REPORT))
-        return 1.0
-    monkeypatch.setattr(synth._Progress, "run", run)
+    calls = _fake_nextpnr(monkeypatch)
     synth.run_nextpnr(tmp_path, router="router2", flags=["--placer", "static"])
     assert calls[0][-4:] == ["--router", "router2", "--placer", "static"]
     for bad in (["--seed", "3"], ["--freq=90"], ["--85k"]):
