@@ -474,8 +474,7 @@ def fill_script(rows, cols, dsp_columns, logic_products="booth", mult_cells="inf
 #: does not merge the copies back into one register (a ``keep`` on the wire does not stop
 #: it): at 16x16, with the array pipelined, every fabric column's copy of the input vector
 #: had been merged into one register driving all of them
-KEEP_APART_SCRIPT = ("setattr -set keep 1 {sel} %ci1:+$dff[Q] {sel} %d; "
-                     .format(sel=f"a:{next(iter(KEEP_APART))}"))
+KEEP_APART_SCRIPT = "setattr -set keep 1 a:{0} %ci1:+$dff[Q] a:{0} %d; ".format(*KEEP_APART)
 
 
 def run_yosys(build, dsp_products=True, progress=None, flags=(), yosys=None, fill=None,
