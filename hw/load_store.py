@@ -10,11 +10,12 @@ output row moves every cycle.
 
 from types import SimpleNamespace
 
-from amaranth import Const, Module, Mux, Signal
+from amaranth import Cat, Const, Module, Mux, Signal
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.utils import exact_log2
 
+from .pipeline import KEEP_APART
 from .spec import Geometry
 from .spec.isa import LOAD_WINDOWS, STORE_WINDOWS, Window, unit_bytes
 
@@ -358,15 +359,27 @@ class StoreUnit(wiring.Component):
         sent = self.wr_data.valid & self.wr_data.ready
         if S >= B:
             parts = S // B
-            part = Signal(range(parts), name=f"{port}_part")
+            # the beat of ``held`` being sent: each 32-bit lane of the beat selects with its
+            # own copy of the part count (one count had driven the 16x16's 4 x 128
+            # multiplexers of the accumulator row, among its route's most congested nets)
+            lane_bits = min(32, 8 * B)
+            lanes = 8 * B // lane_bits
+            part_copies = [Signal(range(parts), name=f"{port}_part_l{k}", attrs=KEEP_APART)
+                           for k in range(lanes)]
+            part = part_copies[0]
             done_unit = Signal(name=f"{port}_done_unit")
             # a unit at the port (``have``), then in ``held`` (``held_on``) while its beats go
             held = Signal(8 * S, name=f"{port}_held", reset_less=True)
             held_on = Signal(name=f"{port}_held_on")
             take = Signal(name=f"{port}_take")
+
+            def lane(k):
+                """Lane ``k`` of the beat ``part_copies[k]`` counts."""
+                options = [held[8 * B * p + lane_bits * k:][:lane_bits] for p in range(parts)]
+                return Cat(*options).word_select(part_copies[k], lane_bits)
             m.d.comb += [
                 self.wr_data.valid.eq(moving & held_on),
-                self.wr_data.payload.data.eq(held.word_select(part, 8 * B)
+                self.wr_data.payload.data.eq(Cat(*(lane(k) for k in range(lanes)))
                                              if parts > 1 else held),
                 done_unit.eq(sent & (part == parts - 1)),
                 take.eq(have & (~held_on | done_unit)),
@@ -379,9 +392,10 @@ class StoreUnit(wiring.Component):
             with m.If(take):
                 m.d.sync += held.eq(unit_data)
             with m.If(sent):
-                m.d.sync += part.eq(0 if parts == 1 else part + 1)
+                m.d.sync += [p.eq(0 if parts == 1 else p + 1) for p in part_copies]
             with m.If(done_unit):
-                m.d.sync += [part.eq(0), to_send.eq(to_send - 1)]
+                m.d.sync += [p.eq(0) for p in part_copies]
+                m.d.sync += to_send.eq(to_send - 1)
             m.d.sync += [have.eq(read_now | (have & ~take)),
                          held_on.eq(take | (held_on & ~done_unit))]
         else:

@@ -543,9 +543,10 @@ class PimAccelerator(wiring.Component):
         m.d.comb += [
             post.i.valid.eq(accum.o.valid & requant),
             post.i.payload.addr.eq(rows.tag),
-            # Post-processing inputs stay still unless this command requantizes (simulation
-            # speed: the 64-bit multipliers are the most expensive logic to re-evaluate).
-            post.i.payload.data.eq(Mux(requant, rows.data.as_value(), 0)),
+            # (the requantizer registers its inputs with the row's valid: its multipliers
+            # keep still through rows that are not requantized, without a gate here that
+            # would cost a LUT per bit and a select to all 32 x C of them)
+            post.i.payload.data.eq(rows.data.as_value()),
             post.mult.eq(params.mult), post.shift.eq(params.shift),
             post.zero_point.eq(at(c.out_zp, to_post, "out_zp")),
             post.relu.eq(at(c.relu, to_post, "relu")), post.lut.eq(at(c.lut, to_post, "lut")),
