@@ -94,6 +94,11 @@ ARRAY_BLOCKS = "c:mult_r*_c* t:MULT18X18D %i"
 #: array's logic columns (offset-binary distributed arithmetic, :mod:`hw.offset_binary`), or
 #: the columns' products through Yosys's ``booth`` (the flow before it)
 LOGIC_PRODUCTS = ("offset-binary", "booth")
+#: ``--block``: what is synthesized: the whole accelerator (:class:`~hw.top.PimAccelerator`),
+#: or its VMM array alone (:class:`~hw.vmm_array.VmmArray` as the accelerator builds it: the
+#: same pipeline, weight store, logic columns and product cells, on a chip of its own: how
+#: fast the array routes with nothing around it)
+BLOCKS = ("accelerator", "array")
 #: the README's generated section (hw.spec.markdown)
 SECTION = ("synth table", "docs/synth.json (python -m hw.synth)")
 #: the issue's goals: (rows, cols) -> (least Fmax in MHz, most LUT4 share or None)
@@ -162,6 +167,10 @@ class SynthRecord:
     #: more nextpnr flags (``--nextpnr-flags``, :func:`run_nextpnr`; ``["--placer",
     #: "static"]``, say); empty in records from before
     nextpnr_flags: list = field(default_factory=list)
+    #: what was synthesized (:data:`BLOCKS`): "accelerator" (the whole one; records from
+    #: before) or "array" (the VMM array alone, ``--block array``: not a figure of the
+    #: accelerator, so the goals leave it out)
+    block: str = "accelerator"
 
     @property
     def key(self):
@@ -169,6 +178,7 @@ class SynthRecord:
                 + ("_ram" if self.weight_store == "ram" else "")
                 + (f"_p{self.array_pipeline}" if self.array_pipeline else "")
                 + ("_dspregs" if self.array_mult_cells == "ecp5" else "")
+                + (f"_{self.block}" if self.block != BLOCKS[0] else "")
                 + (f"_{self.label}" if self.label else ""))
 
     def as_dict(self):
@@ -409,6 +419,28 @@ def column_products(columns):
     return f"{wires} {'%u ' * (len(columns) - 1)}%ci1 t:$mul %i"
 
 
+def check_dsp_columns(rows, cols, others, columns, blocks=DSP_BLOCKS):
+    """``columns`` (a whole number of the array's ``cols`` columns of ``rows`` products each,
+    ``--dsp-columns``) put on DSP blocks beside the ``others`` the other multiplies take:
+    returned if they fit the part's ``blocks``.
+
+    Raises
+    ------
+    ValueError
+        ``columns`` is not an int in 0..``cols``, or its products and the others need more
+        blocks than the part has (the message says how many columns would fit).
+    """
+    if not isinstance(columns, int) or isinstance(columns, bool) or not 0 <= columns <= cols:
+        raise ValueError(f"dsp_columns must be an int in 0..{cols} (the array's columns), "
+                         f"not {columns!r}")
+    if rows * columns + others > blocks:
+        raise ValueError(f"dsp_columns {columns} needs {rows * columns} MULT18X18D for the "
+                         f"array's products and {others} for the other multiplies, more than "
+                         f"the part's {blocks}: at most "
+                         f"{fill_columns(rows, cols, others, blocks, 0)} columns fit")
+    return columns
+
+
 def fill_columns(rows, cols, others, blocks=DSP_BLOCKS, margin=DSP_MARGIN):
     """How many of the array's ``cols`` columns of ``rows`` products each "fill" puts on DSP
     blocks: as many whole columns as the ``blocks`` of the part (:data:`DSP_BLOCKS`) less the
@@ -620,9 +652,11 @@ def default_yosys_flags(geometry, weight_store, mode, array_pipeline=0):
 def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MHZ,
                yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
                breakdown=False, logic_products=LOGIC_PRODUCTS[0], router=ROUTERS[0],
-               route=True, array_mult_cells="inferred", nextpnr_flags=()):
-    """Run Yosys and nextpnr on ``geometry``'s accelerator in ``build`` (default
-    ``build/synth/<key>``) and return its :class:`SynthRecord`.
+               route=True, array_mult_cells="inferred", nextpnr_flags=(), block=BLOCKS[0],
+               dsp_columns=None):
+    """Run Yosys and nextpnr on ``geometry``'s accelerator (or, ``block`` "array", its VMM
+    array alone: :data:`BLOCKS`) in ``build`` (default ``build/synth/<key>``) and return its
+    :class:`SynthRecord`.
 
     ``dsp``: one of :data:`DSP_MODES`, or ``"auto"``: "yes" unless the array's R*C products
     alone, or Yosys's count for the whole design, exceed the part's :data:`DSP_BLOCKS`, then
@@ -647,8 +681,14 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     its DSP columns into MULT18X18D instances with their input and output registers in use
     (Yosys 0.68 packs no register into a DSP block), with ``dsp`` "yes", "fill" (its logic
     columns "offset-binary") or "auto". ``nextpnr_flags``: more of nextpnr's flags
-    (:func:`run_nextpnr`, the record's).
+    (:func:`run_nextpnr`, the record's). ``dsp_columns``: "fill" with that many of the array's
+    columns on DSP blocks instead of as many as fit (:func:`check_dsp_columns`; fewer leave
+    DSP blocks free for the placer, more columns in logic); ``dsp`` "auto" then means "fill".
     """
+    if block not in BLOCKS:
+        raise ValueError(f"block must be one of {BLOCKS}, not {block!r}")
+    if dsp_columns is not None and dsp not in ("auto", "fill"):
+        raise ValueError(f"dsp_columns goes with dsp 'fill' (or 'auto'), not {dsp!r}")
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
     nextpnr_flags = check_nextpnr_flags(nextpnr_flags)
@@ -668,7 +708,8 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          f"dsp {dsp!r} with {logic_products!r}")
     k = key(geometry.rows, geometry.cols, geometry.banks) + \
         (f"_p{array_pipeline}" if array_pipeline else "") + \
-        ("_dspregs" if array_mult_cells == "ecp5" else "")
+        ("_dspregs" if array_mult_cells == "ecp5" else "") + \
+        (f"_{block}" if block != BLOCKS[0] else "")
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
     tools = _tool_versions(yosys)
@@ -686,26 +727,37 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                                                  if logic_columns else "")
                      + (", products in MULT18X18D instances" if cells != "inferred" else ""))
         t0 = time.monotonic()
-        args = [geometry, weight_store, array_pipeline]
-        if logic_columns or cells != "inferred":
-            args.append(logic_columns)
-        if cells != "inferred":
-            args.append(cells)
+        if block == "array":    # as PimAccelerator builds it
+            from .top import INDEX_WIDTH
+            from .vmm_array import VmmArray
+            args = [VmmArray(geometry.rows, geometry.cols, geometry.banks,
+                             tag_width=INDEX_WIDTH, weight_store=weight_store,
+                             pipeline=array_pipeline, logic_columns=logic_columns,
+                             exclusive_writes=True, mult_cells=cells)]
+        else:
+            args = [geometry, weight_store, array_pipeline]
+            if logic_columns or cells != "inferred":
+                args.append(logic_columns)
+            if cells != "inferred":
+                args.append(cells)
         (build / f"{TOP}.v").write_text(verilog_text(*args))
         seconds["verilog"] = round(seconds.get("verilog", 0) + time.monotonic() - t0, 1)
     write_verilog()     # every product a $mul: count_other_dsp counts them by name
 
     rows, cols = geometry.rows, geometry.cols
-    mode = dsp if dsp != "auto" else "yes" if rows * cols <= DSP_BLOCKS else "fill"
+    mode = dsp if dsp != "auto" else "fill" if dsp_columns is not None else \
+        "yes" if rows * cols <= DSP_BLOCKS else "fill"
     fill = {}   # run_yosys's keyword in "fill" mode
     if array_mult_cells != "inferred" and mode == "yes":
         write_verilog(cells=array_mult_cells)
 
     def plan_fill(others):
-        columns = fill_columns(rows, cols, others)
+        columns = (fill_columns(rows, cols, others) if dsp_columns is None else
+                   check_dsp_columns(rows, cols, others, dsp_columns))
         progress.say(f"fill: {others} MULT18X18D for the other multiplies, {columns} of "
-                     f"{cols} columns ({rows * columns} products) on DSP blocks, the others "
-                     f"in logic ({logic_products})")
+                     f"{cols} columns ({rows * columns} products) on DSP blocks"
+                     + (" (--dsp-columns)" if dsp_columns is not None else "")
+                     + f", the others in logic ({logic_products})")
         if logic_products == "offset-binary" and (columns < cols or
                                                   array_mult_cells != "inferred"):
             write_verilog(cols - columns, array_mult_cells)
@@ -756,7 +808,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          dsp_columns=fill["fill"][2] if fill else 0,
                          logic_products=logic_products if fill else "booth", router=router,
                          array_mult_cells=array_mult_cells, nextpnr_flags=nextpnr_flags,
-                         **figures)
+                         block=block, **figures)
     progress.say(f"Fmax {record.fmax_mhz} MHz, {record.lut4} LUT4, {record.ff} FF, "
                  f"{record.dsp} DSP, {record.bram} BRAM")
     return record
@@ -828,7 +880,8 @@ def markdown(records):
             r.dsp_mode, "DSP" if r.dsp_products else "logic")
         commit = (r.source.get("commit") or "unknown")[:8] + \
             ("*" if r.source.get("hw_modified") else "")
-        extras = [*(["weights in RAM"] if r.weight_store == "ram" else []),
+        extras = [*([f"{r.block} alone"] if r.block != BLOCKS[0] else []),
+                  *(["weights in RAM"] if r.weight_store == "ram" else []),
                   *([f"array pipeline {r.array_pipeline}"] if r.array_pipeline else []),
                   *(["DSP registers"] if r.array_mult_cells == "ecp5" else []),
                   *([r.label] if r.label else []),
@@ -843,7 +896,9 @@ def markdown(records):
                    f"| {_minutes(r.seconds['total'])} |")
     lines = []
     for (rows, cols), (mhz, lut_share) in GOALS.items():
-        runs = [r for r in records if (r.rows, r.cols) == (rows, cols)]
+        # the goals are the whole accelerator's: a block synthesized alone does not count
+        runs = [r for r in records if (r.rows, r.cols) == (rows, cols)
+                and r.block == BLOCKS[0]]
         goal = f">= {mhz} MHz" + (f" within {100 * lut_share:.0f} % of the LUT4" if lut_share
                                    else "")
         if not runs:
@@ -875,9 +930,9 @@ def markdown(records):
     for b in records:
         now = [r for r in records if r.label == "" and not r.failure and not b.failure
                and (r.rows, r.cols, r.banks, r.weight_store, r.array_pipeline,
-                    r.array_mult_cells)
+                    r.array_mult_cells, r.block)
                == (b.rows, b.cols, b.banks, b.weight_store, b.array_pipeline,
-                   b.array_mult_cells)]
+                   b.array_mult_cells, b.block)]
         if b.label == "before" and now:
             r = now[0]
             changes.append(f"{r.rows}x{r.cols}/{r.banks} {b.fmax_mhz:.1f} → {r.fmax_mhz:.1f} MHz "
@@ -955,6 +1010,13 @@ def main(argv=None):
                    help="fill: the columns not on DSP blocks built as the array's logic "
                         "columns (offset-binary, the default) or their products through "
                         "Yosys's booth (booth: the flow before, for comparisons)")
+    p.add_argument("--dsp-columns", type=int, metavar="N",
+                   help="fill: N of the array's columns on DSP blocks (their products), not "
+                        "as many as fit; the others in logic")
+    p.add_argument("--block", choices=BLOCKS, default=BLOCKS[0],
+                   help="the whole accelerator (default), or its VMM array alone as the "
+                        "accelerator builds it (key and row of its own; not counted for the "
+                        "goals)")
     p.add_argument("--breakdown", action="store_true",
                    help="also synthesize with the hierarchy kept: the LUT4 of each block")
     p.add_argument("--seed", type=int, default=SEED)
@@ -999,7 +1061,10 @@ def main(argv=None):
                                 logic_products=args.logic_products, router=args.router,
                                 route=args.estimate is None,
                                 array_mult_cells="ecp5" if args.dsp_registers else "inferred",
-                                nextpnr_flags=args.nextpnr_flags.split())
+                                nextpnr_flags=args.nextpnr_flags.split(),
+                                block=args.block, dsp_columns=args.dsp_columns)
+        except ValueError as e:     # options that do not go together, or do not fit
+            p.error(str(e))
         except RuntimeError as e:   # a tool failed: its message and the log's tail
             p.exit(1, f"{e}\n")
         if args.estimate is not None:

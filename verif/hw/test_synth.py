@@ -894,3 +894,89 @@ def test_estimate_stops_after_yosys_and_prints_the_deep_paths(tmp_path, monkeypa
     out = capsys.readouterr().out
     assert "against 200.0 MHz (5.00 ns)" in out and "| blk | 6.34 | 1 | 3 |" in out
     assert not records.exists()
+
+
+@pytest.mark.nosim
+def test_dsp_columns_pins_how_many_columns_fill_puts_on_dsp_blocks(tmp_path, monkeypatch,
+                                                                   capsys):
+    """``--dsp-columns N``: "fill" with N of the array's columns on DSP blocks (fewer than fit
+    leave blocks free), the others in logic; more than the part holds beside the other
+    multiplies, or with a mode that does not fill, is refused with what fits."""
+    made, runs = [], []
+
+    def verilog(geometry, store, pipeline, logic=0):
+        made.append(logic)
+        return f"module pimacc; // {logic}"
+
+    def yosys(build, mode, progress, flags, exe, fill=None):
+        runs.append((mode, fill))
+        return synth.parse_stat(STAT), 10.0
+
+    monkeypatch.setattr(synth, "verilog_text", verilog)
+    monkeypatch.setattr(synth, "count_other_dsp", lambda *a: (72, 5.0))
+    monkeypatch.setattr(synth, "run_yosys", yosys)
+    monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
+    r = synth.synthesize(Geometry.default(), build=tmp_path, dsp_columns=4, label="dsp4")
+    assert made == [0, 12] and runs == [("fill", (16, 16, 4, "offset-binary"))]
+    assert r.dsp_mode == "fill" and r.dsp_columns == 4 and r.key == "16x16_b2_dsp4"
+    assert "| 16x16 (dsp4) | 2 | DSP 64 + logic 192 (offset-binary sums) |" in \
+        synth.markdown([r])
+    assert synth.check_dsp_columns(16, 16, 72, 5) == 5
+    assert synth.check_dsp_columns(16, 16, 72, 0) == 0
+    with pytest.raises(ValueError, match=r"dsp_columns 6 needs 96 MULT18X18D for the array's "
+                       r"products and 72 for the other multiplies, more than the part's 156: "
+                       r"at most 5 columns fit"):
+        synth.synthesize(Geometry.default(), build=tmp_path, dsp_columns=6)
+    with pytest.raises(ValueError, match=r"must be an int in 0..16 \(the array's columns\), "
+                       "not 17"):
+        synth.check_dsp_columns(16, 16, 0, 17)
+    with pytest.raises(ValueError, match="dsp_columns goes with dsp 'fill' .or 'auto'., not "
+                       "'yes'"):
+        synth.synthesize(Geometry.default(), build=tmp_path, dsp="yes", dsp_columns=4)
+    with pytest.raises(SystemExit) as e:
+        synth.main(["--rows", "16", "--cols", "16", "--banks", "2", "--dsp-columns", "9",
+                    "--build", str(tmp_path), "-o", str(tmp_path / "synth.json")])
+    assert e.value.code == 2 and "at most 5 columns fit" in capsys.readouterr().err
+
+
+@pytest.mark.nosim
+def test_the_array_alone_is_a_record_of_its_own_left_out_of_the_goals(tmp_path, monkeypatch):
+    """``--block array``: the VMM array as the accelerator builds it (its tag, pipeline,
+    logic columns, exclusive writes), no bus, sequencer or post-processing; a key and a row of
+    its own, and not a figure of the accelerator, so the goals do not count it."""
+    real, built = synth.verilog_text, []
+
+    def verilog(design, *rest):     # the Verilog of what synthesize builds, kept
+        built.append((design, rest))
+        return real(design, *rest)
+
+    monkeypatch.setattr(synth, "verilog_text", verilog)
+    monkeypatch.setattr(synth, "count_other_dsp", lambda *a: (0, 1.0))
+    monkeypatch.setattr(synth, "run_yosys", lambda *a, **k: (synth.parse_stat(STAT), 10.0))
+    monkeypatch.setattr(synth, "run_nextpnr", lambda *a: (synth.parse_report(REPORT), 20.0))
+    r = synth.synthesize(Geometry.default(rows=2, cols=2), build=tmp_path, block="array",
+                         array_pipeline=2)
+    from hw.top import INDEX_WIDTH
+    from hw.vmm_array import VmmArray
+    (array, rest), = built
+    assert isinstance(array, VmmArray) and rest == ()
+    assert (array.rows, array.cols, array.banks, array.pipeline, array.tag_width) == \
+        (2, 2, 2, 2, INDEX_WIDTH) and array.exclusive_writes
+    netlist = (tmp_path / "pimacc.v").read_text()
+    assert "pq_r1_c1" in netlist and "requant" not in netlist and "seq" not in netlist
+    assert r.block == "array" and r.key == "2x2_b2_p2_array"
+    assert "| 2x2 (array alone, array pipeline 2) | 2 | DSP |" in synth.markdown([r])
+    fast = dataclasses.replace(r, rows=16, cols=16, fmax_mhz=101.6, lut4=26957)
+    assert "16x16 >= 100 MHz within 60 % of the LUT4: not measured" in synth.markdown([fast])
+    accelerator = dataclasses.replace(fast, block="accelerator", fmax_mhz=61.4, lut4=46966)
+    goals = synth.markdown([fast, accelerator])
+    assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks 61.4 MHz at 56 % (not met);" \
+        in goals
+    records = tmp_path / "synth.json"
+    synth.save(records, {r.key: r})
+    assert synth.load(records)[r.key] == r
+    assert synth.SynthRecord.from_dict({k: v for k, v in r.as_dict().items()
+                                        if k != "block"}).block == "accelerator"
+    with pytest.raises(ValueError, match=r"block must be one of \('accelerator', 'array'\), "
+                       "not 'post'"):
+        synth.synthesize(Geometry.default(), build=tmp_path, block="post")
