@@ -53,8 +53,8 @@ verilog: $(STAMP)
 	$(PY) -m hw.gen --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/pimacc_$(ROWS)x$(COLS).v
 
 # Yosys + nextpnr for an ECP5 (LFE5U-85F, speed 8): LUT4, FF, DSP, BRAM and Fmax of this
-# geometry, added to build/synth.json (4x4 takes about 6 minutes, 8x8 15 to 35; 16x16 does not
-# fit the part, see the README). More options of python -m hw.synth in SYNTH_ARGS, say
+# geometry, added to build/synth.json (4x4 takes about 6 minutes, 8x8 15 to 35; 16x16 places
+# in about 20 but does not route, see the README). More options of python -m hw.synth in SYNTH_ARGS, say
 # SYNTH_ARGS=--yosys-flags=-noabc9
 synth: $(STAMP)
 	$(PY) -m hw.synth --rows $(ROWS) --cols $(COLS) --banks $(BANKS) -o build/synth.json --table \
@@ -90,7 +90,7 @@ docs: setup
 	$(PY) -m sw.bench.report docs/bench.json --readme README.md
 	$(PY) -m sw.nets.zoo --markdown docs/zoo.json --readme README.md
 	$(PY) -m sw.nets.adder --markdown docs/adder.json --readme README.md
-	$(PY) -m hw.synth -o docs/synth.json --readme README.md
+	$(PY) -m hw.synth -o docs/synth.json --readme README.md --notebook docs/synthesis.md
 	$(PY) -m sw.nets.digits --readme README.md
 	$(PY) -m sw.cim --from-json --plot '' --readme README.md
 	$(PY) -m sw.demo --target icarus --readme README.md

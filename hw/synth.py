@@ -45,9 +45,10 @@ from .pipeline import KEEP_APART
 from .spec import timing
 from .spec.markdown import replace_section
 
-__all__ = ["DEVICE", "RESOURCES", "SECTION", "LOGIC_PRODUCTS", "ROUTERS", "SynthRecord",
-           "parse_report", "parse_stat", "parse_breakdown", "critical_path", "source", "run_yosys",
-           "run_breakdown", "run_nextpnr", "count_other_dsp", "fill_columns", "fill_script",
+__all__ = ["DEVICE", "RESOURCES", "SECTION", "NOTEBOOK_SECTION", "TABLE_ROWS", "BLOCKS",
+           "LOGIC_PRODUCTS", "ROUTERS", "SynthRecord", "parse_report", "parse_stat",
+           "parse_breakdown", "critical_path", "source", "run_yosys", "run_breakdown",
+           "run_nextpnr", "count_other_dsp", "fill_columns", "check_dsp_columns", "fill_script",
            "synthesize", "markdown", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -101,6 +102,11 @@ LOGIC_PRODUCTS = ("offset-binary", "booth")
 BLOCKS = ("accelerator", "array")
 #: the README's generated section (hw.spec.markdown)
 SECTION = ("synth table", "docs/synth.json (python -m hw.synth)")
+#: the synthesis notebook's generated section (``--notebook``): every record's row
+NOTEBOOK_SECTION = ("synth full table", "docs/synth.json (python -m hw.synth)")
+#: :func:`markdown`'s ``which``: every record ("all"), or the current rows only ("current": the
+#: unlabelled ones and those labelled ``before``, the README's)
+TABLE_ROWS = ("all", "current")
 #: the issue's goals: (rows, cols) -> (least Fmax in MHz, most LUT4 share or None)
 GOALS = {(16, 16): (100, 0.60), (8, 8): (125, None)}
 
@@ -845,13 +851,19 @@ def yosys_label(record):
     return " ".join([found.group() if found else version, *record.yosys_flags])
 
 
-def markdown(records):
+def markdown(records, which="all"):
     """The records (a dict keyed by geometry, or a list) as a Markdown table, then the
-    issue's goals (:data:`GOALS`) against the measured figures."""
+    issue's goals (:data:`GOALS`) against the measured figures. ``which`` (:data:`TABLE_ROWS`):
+    "all" has a row for every record; "current" only for the unlabelled records and those
+    labelled ``before`` (then a line says how many labelled rows it left out); the goals and
+    the comparisons below the table count every record either way."""
+    if which not in TABLE_ROWS:
+        raise ValueError(f"which must be one of {TABLE_ROWS}, not {which!r}")
     records = sorted(records.values() if isinstance(records, dict) else records,
                      key=lambda r: (r.rows, r.cols, r.banks, r.label))
     if not records:
         raise ValueError("no synthesis records")
+    shown_rows = [r for r in records if which == "all" or r.label in ("", "before")]
     first = records[0]
     # the seed most rows were placed with heads the table; a row placed with another says so
     seeds = [r.seed for r in records]
@@ -864,7 +876,7 @@ def markdown(records):
            "| array | banks | products on | Yosys | gateware | LUT4 | FF | DSP | BRAM "
            "| Fmax (MHz) | critical path (logic + routing) | run time |",
            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-    for r in records:
+    for r in shown_rows:
         share = r.lut4 / r.available["lut4"]
         cp = r.critical_path
         path = (f"{' → '.join(cp['blocks'])} ({cp['logic_ns']:.1f} + "
@@ -894,6 +906,10 @@ def markdown(records):
                    f"| {_n(r.lut4)} ({100 * share:.0f} %) | {_n(r.ff)} | {r.dsp} | {r.bram} "
                    f"| {'–' if r.failure else f'{r.fmax_mhz:.1f}'} | {path} "
                    f"| {_minutes(r.seconds['total'])} |")
+    left_out = len(records) - len(shown_rows)
+    if left_out:
+        out += ["", f"{left_out} labelled rows more (earlier steps, other nextpnr seeds, "
+                    "trials), every one: the full table in docs/synthesis.md."]
     lines = []
     for (rows, cols), (mhz, lut_share) in GOALS.items():
         # the goals are the whole accelerator's: a block synthesized alone does not count
@@ -1034,7 +1050,10 @@ def main(argv=None):
                    help="records file, read and updated (default: build/synth.json)")
     p.add_argument("--build", help="the tools' folder (default: build/synth/<geometry>)")
     p.add_argument("--table", action="store_true", help="print the records as Markdown")
-    p.add_argument("--readme", help="rewrite this README's synthesis section from the records")
+    p.add_argument("--readme", help="rewrite this README's synthesis section from the records "
+                                    "(the current rows)")
+    p.add_argument("--notebook", help="rewrite this synthesis notebook's full table (every "
+                                      "record's row; docs/synthesis.md)")
     args = p.parse_args(argv)
     sizes = (args.rows, args.cols, args.banks)
     if any(s is not None for s in sizes):
@@ -1075,13 +1094,18 @@ def main(argv=None):
         records[record.key] = record
         save(args.records, records)
         print(f"wrote {args.records} ({record.key})")
-    elif not (args.table or args.readme):
-        p.error("give a geometry (--rows, --cols, --banks), --table or --readme")
+    elif not (args.table or args.readme or args.notebook):
+        p.error("give a geometry (--rows, --cols, --banks), --table, --readme or --notebook")
     if args.table:
         print(markdown(load(args.records)))
     if args.readme:
         text = Path(args.readme).read_text()
-        Path(args.readme).write_text(replace_section(text, *SECTION, markdown(load(args.records))))
+        Path(args.readme).write_text(replace_section(text, *SECTION,
+                                                     markdown(load(args.records), "current")))
+    if args.notebook:
+        text = Path(args.notebook).read_text()
+        Path(args.notebook).write_text(replace_section(text, *NOTEBOOK_SECTION,
+                                                       markdown(load(args.records))))
 
 
 if __name__ == "__main__":

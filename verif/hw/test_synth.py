@@ -205,10 +205,34 @@ def test_table_names_each_rows_yosys_and_flags():
 
 @pytest.mark.nosim
 def test_readme_synthesis_section_is_generated_from_docs_synth_json():
+    """The README's table has the current rows, the notebook's every row; both from
+    docs/synth.json."""
     records = synth.load(synth.ROOT / "docs" / "synth.json")
     text = (synth.ROOT / "README.md").read_text()
-    assert replace_section(text, *synth.SECTION, synth.markdown(records)) == text, \
+    assert replace_section(text, *synth.SECTION, synth.markdown(records, "current")) == text, \
         "README.md's synthesis section is stale: run `make docs`"
+    notebook = (synth.ROOT / "docs" / "synthesis.md").read_text()
+    assert replace_section(notebook, *synth.NOTEBOOK_SECTION, synth.markdown(records)) == \
+        notebook, "docs/synthesis.md's full table is stale: run `make docs`"
+
+
+@pytest.mark.nosim
+def test_the_current_table_leaves_labelled_rows_out_but_counts_them():
+    """``which="current"``: rows for the unlabelled records and those labelled before only, a
+    line with how many it left out; the goals count every record either way."""
+    now = _record(8, 8, 2, fmax_mhz=130.0, source={"commit": "bbbbbbbbbbbb"})
+    seed2 = _record(8, 8, 2, label="seed2", seed=2, fmax_mhz=126.0)
+    before = _record(8, 8, 2, label="before", fmax_mhz=38.2)
+    full, current = (synth.markdown([now, seed2, before], which) for which in synth.TABLE_ROWS)
+    assert "| 8x8 (seed2, nextpnr seed 2) |" in full and "| 8x8 (seed2" not in current
+    assert "| 8x8 (before) |" in current and "| 8x8 | 2 |" in current
+    assert "1 labelled rows more (earlier steps, other nextpnr seeds, trials), every one: the " \
+        "full table in docs/synthesis.md." in current and "labelled rows more" not in full
+    goals = [line for line in current.splitlines() if line.startswith("Goals")]
+    assert goals == [line for line in full.splitlines() if line.startswith("Goals")]
+    assert "2 banks (seed2) 126.0 MHz at 18 % (met)" in goals[0]
+    with pytest.raises(ValueError, match=r"which must be one of \('all', 'current'\), not 'some'"):
+        synth.markdown([now], "some")
 
 
 @pytest.mark.nosim
