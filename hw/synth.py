@@ -49,7 +49,7 @@ __all__ = ["DEVICE", "RESOURCES", "SECTION", "NOTEBOOK_SECTION", "TABLE_ROWS", "
            "LOGIC_PRODUCTS", "ROUTERS", "SynthRecord", "parse_report", "parse_stat",
            "parse_breakdown", "critical_path", "source", "run_yosys", "run_breakdown",
            "run_nextpnr", "count_other_dsp", "fill_columns", "check_dsp_columns", "fill_script",
-           "synthesize", "markdown", "main"]
+           "synthesize", "markdown", "main", "ToolStopped", "route_stopped"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -339,6 +339,28 @@ _TOOLS = {
 }
 
 
+class ToolStopped(RuntimeError):
+    """A tool stopped at its time limit (``--route-timeout``), not failed."""
+
+
+def route_stopped(log, minutes):
+    """What a nextpnr run stopped at its time limit (``minutes``) had reached, from its log
+    (text): the estimate after placement and router2's last iteration, as a record's
+    ``failure`` ("route stopped after 20 min: 8,609 overused wires at router2's iteration 11;
+    47.3 MHz estimated after placement")."""
+    text = f"route stopped after {minutes:g} min"
+    iterations = re.findall(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)", log, re.M)
+    estimates = re.findall(r"^Info: Max frequency for clock '[^']*': ([\d.]+) MHz", log, re.M)
+    if iterations:
+        n, overused = iterations[-1]
+        text += f": {int(overused):,} overused wires at router2's iteration {n}"
+    elif "Routing" not in log and "router" not in log.lower():
+        text += " before routing"
+    if estimates:
+        text += f"; {float(estimates[0]):.1f} MHz estimated after placement"
+    return text
+
+
 class _Progress:
     """Prints which step runs and the elapsed time, and every ``every`` seconds while a tool
     runs, the last ``Info:`` line of its log (16x16 takes many minutes)."""
@@ -350,8 +372,9 @@ class _Progress:
         elapsed = int(time.monotonic() - self.t0)
         print(f"[synth {self.label} {elapsed // 60:3d}m{elapsed % 60:02d}s] {text}", flush=True)
 
-    def run(self, tool, args, cwd, log, exe=None):
-        """Run ``tool`` (a key of :data:`_TOOLS`), or the executable ``exe`` instead."""
+    def run(self, tool, args, cwd, log, exe=None, timeout=None):
+        """Run ``tool`` (a key of :data:`_TOOLS`), or the executable ``exe`` instead; stop it
+        after ``timeout`` seconds (None: no limit) and raise :class:`ToolStopped`."""
         self.say(f"{exe or tool} {' '.join(args)}")
         t0 = time.monotonic()
         command = [exe] if exe else [sys.executable, "-c", _TOOLS[tool]]
@@ -361,8 +384,15 @@ class _Progress:
         reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
         reader.start()
         while proc.poll() is None:
+            if timeout is not None and time.monotonic() - t0 >= timeout:
+                proc.kill()
+                proc.wait()
+                reader.join()
+                self.say(f"{tool} stopped after {timeout:g} s")
+                raise ToolStopped(f"{tool} stopped after {timeout:g} s; see {cwd / log}")
             try:
-                proc.wait(self.every)
+                proc.wait(self.every if timeout is None else
+                          max(0.1, min(self.every, timeout - (time.monotonic() - t0))))
             except subprocess.TimeoutExpired:
                 self.say(f"{tool} running: {_last_info(cwd / log)}")
         reader.join()
@@ -620,14 +650,15 @@ def check_nextpnr_flags(flags):
 
 
 def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None, router=ROUTERS[0],
-                flags=()):
+                flags=(), timeout=None):
     """nextpnr-ecp5 on ``build/netlist.json`` for :data:`DEVICE`, out of context: the figures
     of its report (:func:`parse_report`, also in ``build/report.json``) and the seconds it
     took. ``router``: one of :data:`ROUTERS`; ``flags``: more of nextpnr's flags (say
     ``["--placer", "static"]`` or ``["--placer-heap-beta", "0.7"]``; not one of
     :data:`NEXTPNR_OWN_FLAGS`). The report has every routed net's delay to each
     of its sinks (``--detailed-timing-report``): ``python -m hw.depth build/netlist.json
-    --routed build/report.json`` lists every path with them, not only the critical one."""
+    --routed build/report.json`` lists every path with them, not only the critical one.
+    ``timeout``: seconds before nextpnr is stopped (:class:`ToolStopped`; None: no limit)."""
     if router not in ROUTERS:
         raise ValueError(f"router must be one of {ROUTERS}, not {router!r}")
     flags = check_nextpnr_flags(flags)
@@ -638,7 +669,7 @@ def run_nextpnr(build, seed=SEED, target_mhz=TARGET_MHZ, progress=None, router=R
             "-l", "nextpnr.log", "-q", *(["--router", router] if router != ROUTERS[0] else []),
             *flags]
     progress = progress or _Progress(TOP)
-    seconds = progress.run("nextpnr", args, Path(build), "nextpnr.log")
+    seconds = progress.run("nextpnr", args, Path(build), "nextpnr.log", timeout=timeout)
     return parse_report(json.loads((Path(build) / "report.json").read_text())), seconds
 
 
@@ -659,7 +690,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                yosys_flags=None, yosys=None, label="", weight_store="auto", array_pipeline=0,
                breakdown=False, logic_products=LOGIC_PRODUCTS[0], router=ROUTERS[0],
                route=True, array_mult_cells="inferred", nextpnr_flags=(), block=BLOCKS[0],
-               dsp_columns=None):
+               dsp_columns=None, route_minutes=None):
     """Run Yosys and nextpnr on ``geometry``'s accelerator (or, ``block`` "array", its VMM
     array alone: :data:`BLOCKS`) in ``build`` (default ``build/synth/<key>``) and return its
     :class:`SynthRecord`.
@@ -690,7 +721,12 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     (:func:`run_nextpnr`, the record's). ``dsp_columns``: "fill" with that many of the array's
     columns on DSP blocks instead of as many as fit (:func:`check_dsp_columns`; fewer leave
     DSP blocks free for the placer, more columns in logic); ``dsp`` "auto" then means "fill".
+    ``route_minutes``: stop nextpnr after that many minutes; the record then has its counts,
+    no Fmax, and what it had reached as ``failure`` (:func:`route_stopped`): a design whose
+    route does not converge (the 16x16 accelerator's) still gets a row.
     """
+    if route_minutes is not None and not route_minutes > 0:
+        raise ValueError(f"route_minutes must be a positive number, not {route_minutes!r}")
     if block not in BLOCKS:
         raise ValueError(f"block must be one of {BLOCKS}, not {block!r}")
     if dsp_columns is not None and dsp not in ("auto", "fill"):
@@ -791,15 +827,17 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
     t0 = time.monotonic()
     failure = ""
     try:
-        figures, seconds["nextpnr"] = run_nextpnr(build, seed, target_mhz, progress, router,
-                                                  nextpnr_flags)
+        figures, seconds["nextpnr"] = run_nextpnr(
+            build, seed, target_mhz, progress, router, nextpnr_flags,
+            **({} if route_minutes is None else {"timeout": 60 * route_minutes}))
     except RuntimeError as e:
-        log = _tail(build / "nextpnr.log", 1 << 20)
+        log = _tail(build / "nextpnr.log", 1 << 24)
         figures = parse_utilisation(log)
         if figures is None:
             raise
         errors = [ln for ln in log.splitlines() if ln.startswith("ERROR:")]
-        failure = short_error(errors[0] if errors else str(e).splitlines()[0])
+        failure = (route_stopped(log, route_minutes) if isinstance(e, ToolStopped) else
+                   short_error(errors[0] if errors else str(e).splitlines()[0]))
         figures.update(fmax_mhz=0.0, target_mhz=target_mhz, critical_path={})
         seconds["nextpnr"] = time.monotonic() - t0
         progress.say(f"nextpnr failed: {failure}")
@@ -883,6 +921,7 @@ def markdown(records, which="all"):
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
         if r.failure:
             path = ("place and route failed: does not fit" if _does_not_fit(r.failure)
+                    else r.failure if r.failure.startswith("route stopped")
                     else f"place and route failed: {r.failure[:80]}")
         how = {"booth": "Booth", "offset-binary": "offset-binary sums"}.get(
             r.logic_products, r.logic_products)
@@ -931,7 +970,9 @@ def markdown(records, which="all"):
             met = r.fmax_mhz >= mhz and (lut_share is None or share <= lut_share)
             label = f" ({r.label})" if r.label else ""
             if r.failure:
-                parts.append(f"{r.banks} banks{label} failed at {100 * share:.0f} % (not met)")
+                how = ("did not route" if r.failure.startswith("route stopped") else
+                       "failed")
+                parts.append(f"{r.banks} banks{label} {how} at {100 * share:.0f} % (not met)")
                 continue
             parts.append(f"{r.banks} banks{label} {r.fmax_mhz:.1f} MHz at {100 * share:.0f} % "
                          f"({'met' if met else 'not met'})")
@@ -1043,6 +1084,9 @@ def main(argv=None):
                    help="more nextpnr flags, one string (say '--placer static' or "
                         "'--placer-heap-beta 0.7'; not those hw.synth sets itself)")
     p.add_argument("--freq", type=float, default=TARGET_MHZ, help="clock constraint in MHz")
+    p.add_argument("--route-timeout", type=float, metavar="MINUTES",
+                   help="stop nextpnr after MINUTES and keep a record of its counts and how "
+                        "far it got (a route that does not converge)")
     p.add_argument("--estimate", type=float, metavar="MHZ",
                    help="stop after Yosys and list the paths over MHZ that hw.depth estimates "
                         "(seconds, not nextpnr's hour; no record)")
@@ -1081,7 +1125,8 @@ def main(argv=None):
                                 route=args.estimate is None,
                                 array_mult_cells="ecp5" if args.dsp_registers else "inferred",
                                 nextpnr_flags=args.nextpnr_flags.split(),
-                                block=args.block, dsp_columns=args.dsp_columns)
+                                block=args.block, dsp_columns=args.dsp_columns,
+                                route_minutes=args.route_timeout)
         except ValueError as e:     # options that do not go together, or do not fit
             p.error(str(e))
         except RuntimeError as e:   # a tool failed: its message and the log's tail

@@ -138,7 +138,7 @@ def _fake_nextpnr(monkeypatch):
     """Tools that write REPORT as nextpnr's report; the list their command lines go to."""
     calls = []
 
-    def run(self, tool, args, cwd, log, exe=None):
+    def run(self, tool, args, cwd, log, exe=None, timeout=None):
         calls.append(args)
         (Path(cwd) / "report.json").write_text(json.dumps(REPORT))
         return 1.0
@@ -1004,3 +1004,60 @@ def test_the_array_alone_is_a_record_of_its_own_left_out_of_the_goals(tmp_path, 
     with pytest.raises(ValueError, match=r"block must be one of \('accelerator', 'array'\), "
                        "not 'post'"):
         synth.synthesize(Geometry.default(), build=tmp_path, block="post")
+
+
+@pytest.mark.nosim
+def test_a_tool_past_its_time_limit_is_stopped(tmp_path):
+    """``_Progress.run(timeout=)``: a tool still running at its limit is killed and the call
+    raises ToolStopped (a RuntimeError), at the limit, not when the tool would have ended."""
+    progress = synth._Progress("t", every=0.2)
+    t0 = time.monotonic()
+    with pytest.raises(synth.ToolStopped, match="nextpnr stopped after 0.5 s"):
+        progress.run("nextpnr", ["-c", "import time; time.sleep(60)"], tmp_path, "x.log",
+                     exe=sys.executable, timeout=0.5)
+    assert time.monotonic() - t0 < 10
+    assert progress.run("nextpnr", ["-c", "pass"], tmp_path, "x.log", exe=sys.executable,
+                        timeout=30) < 30
+
+
+#: the lines of a nextpnr log that a route stopped at its limit leaves (trimmed)
+STOPPED_LOG = UTILISATION + """Info: Running Static placer...
+Info: Max frequency for clock 'clk': 47.33 MHz (FAIL at 100.00 MHz)
+Info: Routing globals...
+Info: Running router2...
+Info:     iter=1 wires=820832 overused=73523 overuse=89272 archfail=NA
+Info:     iter=11 wires=924692 overused=8609 overuse=8691 archfail=NA
+"""
+
+
+@pytest.mark.nosim
+def test_a_route_stopped_at_its_limit_is_a_record_of_how_far_it_got(tmp_path, monkeypatch):
+    """``--route-timeout``: nextpnr stopped at the limit leaves a record with its counts, no
+    Fmax, and what it had reached (router2's last iteration, the estimate after placement):
+    its row says so and the goals count it as not met."""
+    assert synth.route_stopped(STOPPED_LOG, 20) == (
+        "route stopped after 20 min: 8,609 overused wires at router2's iteration 11; 47.3 MHz "
+        "estimated after placement")
+    assert synth.route_stopped(UTILISATION, 5) == "route stopped after 5 min before routing"
+    asked = {}
+
+    def nextpnr(build, seed, target_mhz, progress, router, flags, timeout=None):
+        asked["timeout"] = timeout
+        (build / "nextpnr.log").write_text(STOPPED_LOG)
+        raise synth.ToolStopped("nextpnr stopped after 1200 s")
+
+    monkeypatch.setattr(synth, "verilog_text", lambda *a: "module pimacc; endmodule")
+    monkeypatch.setattr(synth, "count_other_dsp", lambda *a: (71, 5.0))
+    monkeypatch.setattr(synth, "run_yosys", lambda *a, **k: (synth.parse_stat(STAT), 10.0))
+    monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
+    r = synth.synthesize(Geometry.default(), build=tmp_path, route_minutes=20, router="router2")
+    assert asked["timeout"] == 1200
+    assert r.failure.startswith("route stopped after 20 min: 8,609 overused wires")
+    assert r.fmax_mhz == 0 and r.lut4 == 120192 and r.dsp == 72
+    text = synth.markdown([r])
+    assert "| – | route stopped after 20 min: 8,609 overused wires at router2's iteration 11; " \
+        "47.3 MHz estimated after placement |" in text
+    assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks did not route at 144 % " \
+        "(not met)" in text
+    with pytest.raises(ValueError, match="route_minutes must be a positive number, not 0"):
+        synth.synthesize(Geometry.default(), build=tmp_path, route_minutes=0)
