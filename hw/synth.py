@@ -346,9 +346,10 @@ class ToolStopped(RuntimeError):
 def route_stopped(log, minutes):
     """What a nextpnr run stopped at its time limit (``minutes``) had reached, from its log
     (text): the estimate after placement and router2's last iteration, as a record's
-    ``failure`` ("route stopped after 20 min: 8,609 overused wires at router2's iteration 11;
-    47.3 MHz estimated after placement")."""
-    text = f"route stopped after {minutes:g} min"
+    ``failure`` ("nextpnr stopped after 40 min: 8,609 overused wires at router2's iteration
+    11; 47.3 MHz estimated after placement"); the limit counts nextpnr's whole run, its
+    placement (12 to 18 minutes at 16x16) included."""
+    text = f"nextpnr stopped after {minutes:g} min"
     iterations = re.findall(r"^Info:\s+iter=(\d+) wires=\d+ overused=(\d+)", log, re.M)
     estimates = re.findall(r"^Info: Max frequency for clock '[^']*': ([\d.]+) MHz", log, re.M)
     if iterations:
@@ -921,7 +922,7 @@ def markdown(records, which="all"):
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
         if r.failure:
             path = ("place and route failed: does not fit" if _does_not_fit(r.failure)
-                    else r.failure if r.failure.startswith("route stopped")
+                    else r.failure if r.failure.startswith("nextpnr stopped")
                     else f"place and route failed: {r.failure[:80]}")
         how = {"booth": "Booth", "offset-binary": "offset-binary sums"}.get(
             r.logic_products, r.logic_products)
@@ -970,7 +971,7 @@ def markdown(records, which="all"):
             met = r.fmax_mhz >= mhz and (lut_share is None or share <= lut_share)
             label = f" ({r.label})" if r.label else ""
             if r.failure:
-                how = ("did not route" if r.failure.startswith("route stopped") else
+                how = ("did not route" if r.failure.startswith("nextpnr stopped") else
                        "failed")
                 parts.append(f"{r.banks} banks{label} {how} at {100 * share:.0f} % (not met)")
                 continue

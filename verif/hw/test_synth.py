@@ -1036,9 +1036,9 @@ def test_a_route_stopped_at_its_limit_is_a_record_of_how_far_it_got(tmp_path, mo
     Fmax, and what it had reached (router2's last iteration, the estimate after placement):
     its row says so and the goals count it as not met."""
     assert synth.route_stopped(STOPPED_LOG, 20) == (
-        "route stopped after 20 min: 8,609 overused wires at router2's iteration 11; 47.3 MHz "
+        "nextpnr stopped after 20 min: 8,609 overused wires at router2's iteration 11; 47.3 MHz "
         "estimated after placement")
-    assert synth.route_stopped(UTILISATION, 5) == "route stopped after 5 min before routing"
+    assert synth.route_stopped(UTILISATION, 5) == "nextpnr stopped after 5 min before routing"
     asked = {}
 
     def nextpnr(build, seed, target_mhz, progress, router, flags, timeout=None):
@@ -1052,10 +1052,10 @@ def test_a_route_stopped_at_its_limit_is_a_record_of_how_far_it_got(tmp_path, mo
     monkeypatch.setattr(synth, "run_nextpnr", nextpnr)
     r = synth.synthesize(Geometry.default(), build=tmp_path, route_minutes=20, router="router2")
     assert asked["timeout"] == 1200
-    assert r.failure.startswith("route stopped after 20 min: 8,609 overused wires")
+    assert r.failure.startswith("nextpnr stopped after 20 min: 8,609 overused wires")
     assert r.fmax_mhz == 0 and r.lut4 == 120192 and r.dsp == 72
     text = synth.markdown([r])
-    assert "| – | route stopped after 20 min: 8,609 overused wires at router2's iteration 11; " \
+    assert "| – | nextpnr stopped after 20 min: 8,609 overused wires at router2's iteration 11; " \
         "47.3 MHz estimated after placement |" in text
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks did not route at 144 % " \
         "(not met)" in text
