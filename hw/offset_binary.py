@@ -26,28 +26,43 @@ and an adder tree 3,178; bit planes of AND-gated weights 2,430; pairs selecting
 
 from amaranth import Cat, Const, Mux
 
-__all__ = ["column_terms", "offset_term", "add_shifted", "tree_level", "tree_levels"]
+__all__ = ["pair_sums", "column_terms", "offset_term", "add_shifted", "tree_level",
+           "tree_levels"]
 
 
-def _pairs(x, w):
+def pair_sums(w):
+    """The weights' pair sums and differences, ``[(s, d), ...]`` per pair of rows
+    (``s = w0 + w1``, ``d = w0 - w1``; a last odd row alone: ``s = d = w0``): what
+    :func:`column_terms` selects from. A caller may register them beside the weights (they
+    change only with the weights) and pass the registers as ``sums``."""
+    return [(w[r] + w[r + 1], w[r] - w[r + 1]) if r + 1 < len(w) else (w[r], w[r])
+            for r in range(0, len(w), 2)]
+
+
+def _pairs(x, w, sums=None):
     """The rows in pairs: ``(x0, x1, w0, w1, s, d)``; a last odd row alone: ``x1`` and ``w1``
-    None, ``s = d = w0``."""
+    None, ``s = d = w0``. ``sums``: :func:`pair_sums` of ``w`` (default: computed here)."""
+    sums = pair_sums(w) if sums is None else sums
+    if len(sums) != (len(w) + 1) // 2:
+        raise ValueError(f"sums must hold one (s, d) per pair of the {len(w)} rows, "
+                         f"not {len(sums)}")
     out = []
-    for r in range(0, len(x), 2):
+    for (s, d), r in zip(sums, range(0, len(x), 2), strict=True):
         if r + 1 < len(x):
-            out.append((x[r], x[r + 1], w[r], w[r + 1], w[r] + w[r + 1], w[r] - w[r + 1]))
+            out.append((x[r], x[r + 1], w[r], w[r + 1], s, d))
         else:
-            out.append((x[r], None, w[r], None, w[r], w[r]))
+            out.append((x[r], None, w[r], None, s, d))
     return out
 
 
-def column_terms(x, w):
+def column_terms(x, w, sums=None):
     """The terms of ``sum_r x[r] * w[r]`` less :func:`offset_term` of ``x``: a list of
     ``(value, shift)`` (a signed value worth ``value << shift``), bit plane by bit plane
     (plane 0's terms first), so that a balanced tree adds terms of one plane first.
 
-    ``x``, ``w``: sequences of R signed(8) values (R >= 1)."""
-    pairs = _pairs(x, w)
+    ``x``, ``w``: sequences of R signed(8) values (R >= 1); ``sums``: :func:`pair_sums` of
+    ``w``, registers of them say (default: computed from ``w`` here)."""
+    pairs = _pairs(x, w, sums)
     terms = []
     for x0, x1, w0, w1, s, _ in pairs:
         # G: the rows whose bit 0 is clear

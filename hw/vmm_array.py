@@ -5,7 +5,7 @@ from amaranth.lib import data, memory, wiring
 from amaranth.lib.wiring import In, Out
 
 from .ecp5 import MULT_CELLS, check_cells, mult18x18d
-from .offset_binary import column_terms, offset_term, tree_level, tree_levels
+from .offset_binary import column_terms, offset_term, pair_sums, tree_level, tree_levels
 from .pipeline import KEEP_APART, delay
 from .spec import timing, words_for
 from .streams import tagged_stream
@@ -75,7 +75,9 @@ class VmmArray(wiring.Component):
     256 products on DSP blocks). The same results and latency: the column's tree
     has more levels, cut by as many registers as the other columns have after the broadcast
     stage (with ``pipeline`` 2 the first after a few levels instead of after the products),
-    spread evenly over its levels, the last one ``y``. One term shared by those columns,
+    spread evenly over its levels, the last one ``y``; with ``pipeline`` >= 1 the column's
+    pair sums and differences are registered beside its copy of the weights (computed from
+    the same selected weights, so they change in the same cycle). One term shared by those columns,
     a function of the vector only, is computed from ``x_q`` (registered with the broadcast
     when ``pipeline`` >= 1). The other columns are unchanged: their products ``p_r{r}_c{c}``
     (the multiplies a synthesis flow maps onto DSP blocks by name) and their trees.
@@ -460,14 +462,17 @@ class VmmArray(wiring.Component):
             value = q
         return value, shift
 
-    def _logic_column(self, m, c, x, w, offset, y, y_en):
+    def _logic_column(self, m, c, x, w, offset, y, y_en, sums=None):
         """Column ``c``'s sum in logic (:mod:`hw.offset_binary`) into ``y``. Its tree has more
         levels than the products' (8 terms per pair of rows), so its registers go by level:
         as many as the other columns have after the broadcast stage (the products' register
         with ``pipeline`` 2, then one per tree stage), after levels spread evenly over the
-        tree, the last one ``y``, which loads with ``y_en``; the others every cycle."""
+        tree, the last one ``y``, which loads with ``y_en``; the others every cycle.
+        ``sums``: the weights' pair sums (:func:`~hw.offset_binary.pair_sums`), registered
+        beside ``w`` (default: computed from ``w``)."""
         R = self.rows
-        terms = column_terms([x[r] for r in range(R)], [w[r] for r in range(R)]) + [offset]
+        terms = column_terms([x[r] for r in range(R)], [w[r] for r in range(R)], sums) + \
+            [offset]
         levels = tree_levels(len(terms))
         first = min(self.pipeline, 1)           # the first register's stage
         stages = self.latency - 1 - first
@@ -552,15 +557,26 @@ class VmmArray(wiring.Component):
                     terms.append(self._product_copy(m, r, c, p_q))
                 columns[c] = terms
                 continue
-            x_c = x_q
+            x_c, sums = x_q, None
             if self.pipeline >= 1:
                 # (each column's copy of x_q is a copy that Yosys would merge: KEEP_APART)
                 x_c = Signal.like(x_q, name=f"xb_c{c}", reset_less=True, attrs=KEEP_APART)
                 w_c = Signal.like(w_sel, name=f"wb_c{c}", reset_less=True)
                 m.d.sync += [x_c.eq(x_q), w_c.eq(w_sel)]
+                if c >= first_logic:
+                    # a logic column's pair sums registered with its weights, from the same
+                    # selected weights: the sums' adders before the register, not between
+                    # it and the terms (the 16x16 array's critical path had been a weight
+                    # register through its pair's sum into the first terms' register)
+                    sums = []
+                    for k, (s, d) in enumerate(pair_sums([w_sel[r] for r in range(R)])):
+                        s_q = Signal(signed(9), name=f"sb_c{c}_{k}", reset_less=True)
+                        d_q = Signal(signed(9), name=f"db_c{c}_{k}", reset_less=True)
+                        m.d.sync += [s_q.eq(s), d_q.eq(d)]
+                        sums.append((s_q, d_q))
                 w_sel = w_c
             if c >= first_logic:
-                self._logic_column(m, c, x_c, w_sel, offset, y[c], y_en[c])
+                self._logic_column(m, c, x_c, w_sel, offset, y[c], y_en[c], sums)
                 continue
             terms = []
             for r in range(R):

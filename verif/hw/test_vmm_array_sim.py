@@ -310,3 +310,24 @@ def test_logic_columns_keep_the_other_columns_products():
     products = re.findall(r"assign (\w+) = \$signed\(\w+\[[\d:]+\]\) \* ", text)
     assert products == [f"p_r{r}_c0" for r in range(4)]
     assert text.count(" * ") == 4 and not re.search(r"\bp_r\d+_c[12]\b", text)
+
+
+def test_logic_columns_register_their_pair_sums_beside_their_weights():
+    """With the broadcast registered (``pipeline`` >= 1) each logic column registers its
+    weights' pair sums and differences (``sb_c<c>_<k>``, ``db_c<c>_<k>``: 9 bits, a pair of
+    rows each, an odd last row its own), so the sums' adders sit before that register and
+    not between it and the terms; without the broadcast register there are none (the
+    results, every cycle, are the tests above). ``column_terms`` refuses sums that do not
+    match the rows."""
+    from hw.offset_binary import column_terms, pair_sums
+    text = verilog_text(VmmArray(5, 3, 2, pipeline=1, logic_columns=2))
+    for c in (1, 2):
+        assert {f"sb_c{c}_{k}" for k in range(3)} | {f"db_c{c}_{k}" for k in range(3)} <= \
+            set(re.findall(r"reg \[8:0\] (\w+) =", text))
+    assert not re.search(r"\b[sd]b_c0_", text)
+    assert not re.search(r"\b[sd]b_c\d", verilog_text(VmmArray(5, 3, 2, logic_columns=2)))
+    w = list(range(1, 6))
+    with pytest.raises(ValueError, match="sums must hold one .s, d. per pair of the 5 rows, "
+                       "not 2"):
+        column_terms(w, w, pair_sums(w)[:2])
+    assert pair_sums([3, -4, 7]) == [(-1, 7), (7, 7)]
