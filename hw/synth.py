@@ -993,7 +993,9 @@ def markdown(records, which="all"):
                    b.array_mult_cells, b.block)]
         if b.label == "before" and now:
             r = now[0]
-            changes.append(f"{r.rows}x{r.cols}/{r.banks} {b.fmax_mhz:.1f} → {r.fmax_mhz:.1f} MHz "
+            alone = f" {r.block} alone" if r.block != BLOCKS[0] else ""
+            changes.append(f"{r.rows}x{r.cols}/{r.banks}{alone} {b.fmax_mhz:.1f} → "
+                           f"{r.fmax_mhz:.1f} MHz "
                            f"({r.fmax_mhz / b.fmax_mhz:.2f}x), LUT4 {_n(b.lut4)} → {_n(r.lut4)}, "
                            f"FF {_n(b.ff)} → {_n(r.ff)}, DSP {b.dsp} → {r.dsp} "
                            f"(commit {(b.source.get('commit') or '?')[:8]} → "

@@ -996,6 +996,10 @@ def test_the_array_alone_is_a_record_of_its_own_left_out_of_the_goals(tmp_path, 
     goals = synth.markdown([fast, accelerator])
     assert "16x16 >= 100 MHz within 60 % of the LUT4: 2 banks 61.4 MHz at 56 % (not met);" \
         in goals
+    older = dataclasses.replace(fast, label="before", fmax_mhz=101.6)
+    assert "Changes measured (the row labelled before, then now): 16x16/2 array alone 101.6 → " \
+        "119.6 MHz (1.18x)" in synth.markdown([dataclasses.replace(fast, fmax_mhz=119.6), older,
+                                               accelerator])
     records = tmp_path / "synth.json"
     synth.save(records, {r.key: r})
     assert synth.load(records)[r.key] == r
