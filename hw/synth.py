@@ -841,7 +841,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                    short_error(errors[0] if errors else str(e).splitlines()[0]))
         figures.update(fmax_mhz=0.0, target_mhz=target_mhz, critical_path={})
         seconds["nextpnr"] = time.monotonic() - t0
-        progress.say(f"nextpnr failed: {failure}")
+        progress.say(failure if isinstance(e, ToolStopped) else f"nextpnr failed: {failure}")
     seconds = {name: round(t, 1) for name, t in seconds.items()}
     seconds["total"] = round(sum(seconds.values()), 1)
     record = SynthRecord(rows=geometry.rows, cols=geometry.cols, banks=geometry.banks,
