@@ -182,9 +182,7 @@ class SynthRecord:
     def key(self):
         return (key(self.rows, self.cols, self.banks)
                 + ("_ram" if self.weight_store == "ram" else "")
-                + (f"_p{self.array_pipeline}" if self.array_pipeline else "")
-                + ("_dspregs" if self.array_mult_cells == "ecp5" else "")
-                + (f"_{self.block}" if self.block != BLOCKS[0] else "")
+                + build_suffix(self.array_pipeline, self.array_mult_cells, self.block)
                 + (f"_{self.label}" if self.label else ""))
 
     def as_dict(self):
@@ -198,6 +196,14 @@ class SynthRecord:
 def key(rows, cols, banks):
     """A record's key in the records file: ``"8x8_b2"``."""
     return f"{rows}x{cols}_b{banks}"
+
+
+def build_suffix(array_pipeline, array_mult_cells, block):
+    """What a record's key and its default build folder add to :func:`key` for the build:
+    ``"_p2_dspregs_array"``, say."""
+    return ((f"_p{array_pipeline}" if array_pipeline else "")
+            + ("_dspregs" if array_mult_cells == "ecp5" else "")
+            + (f"_{block}" if block != BLOCKS[0] else ""))
 
 
 def parse_report(report, clock=CLOCK):
@@ -750,9 +756,7 @@ def synthesize(geometry, build=None, dsp="auto", seed=SEED, target_mhz=TARGET_MH
                          f"'yes', 'auto' or 'fill' with logic_products 'offset-binary', not "
                          f"dsp {dsp!r} with {logic_products!r}")
     k = key(geometry.rows, geometry.cols, geometry.banks) + \
-        (f"_p{array_pipeline}" if array_pipeline else "") + \
-        ("_dspregs" if array_mult_cells == "ecp5" else "") + \
-        (f"_{block}" if block != BLOCKS[0] else "")
+        build_suffix(array_pipeline, array_mult_cells, block)
     build = Path(build) if build else ROOT / "build" / "synth" / k
     build.mkdir(parents=True, exist_ok=True)
     tools = _tool_versions(yosys)
@@ -922,7 +926,7 @@ def markdown(records, which="all"):
                 f"{cp['routing_ns']:.1f} ns)") if cp else ""
         if r.failure:
             path = ("place and route failed: does not fit" if _does_not_fit(r.failure)
-                    else r.failure if r.failure.startswith("nextpnr stopped")
+                    else r.failure if _stopped(r.failure)
                     else f"place and route failed: {r.failure[:80]}")
         how = {"booth": "Booth", "offset-binary": "offset-binary sums"}.get(
             r.logic_products, r.logic_products)
@@ -971,7 +975,7 @@ def markdown(records, which="all"):
             met = r.fmax_mhz >= mhz and (lut_share is None or share <= lut_share)
             label = f" ({r.label})" if r.label else ""
             if r.failure:
-                how = ("did not route" if r.failure.startswith("nextpnr stopped") else
+                how = ("did not route" if _stopped(r.failure) else
                        "failed")
                 parts.append(f"{r.banks} banks{label} {how} at {100 * share:.0f} % (not met)")
                 continue
@@ -1007,6 +1011,12 @@ def markdown(records, which="all"):
                 + "; ".join(changes) + "."]
     out += breakdown_lines(records)
     return "\n".join(out)
+
+
+def _stopped(failure):
+    """Whether a record's failure is a run stopped at its time limit (:func:`route_stopped`),
+    not one that failed."""
+    return failure.startswith("nextpnr stopped")
 
 
 def _does_not_fit(failure):
